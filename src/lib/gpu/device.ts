@@ -1,0 +1,114 @@
+// Acquires a WebGPU device with the limits and features the engine needs, tracks every buffer it allocates
+// (so benchmarks can report GPU memory against weight bytes) and turns device loss and OOM into typed errors.
+
+import { DeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
+
+export interface GpuOptions {
+  /** Store weights as f32 even when shader-f16 exists (tests of the f32 path, debugging). */
+  forceF32?: boolean;
+}
+
+export class Gpu {
+  readonly device: GPUDevice;
+  /** Weights are stored as f16 (the device has shader-f16 and it was not disabled). */
+  readonly f16: boolean;
+  readonly hasF16Feature: boolean;
+  readonly description: string;
+  readonly maxBinding: number;
+  readonly maxBufferSize: number;
+  /** Bytes in live buffers created through `createBuffer`. */
+  allocatedBytes = 0;
+  /** Set when the device is lost; every later call throws it. */
+  lost: DeviceLostError | null = null;
+  #destroyed = false;
+
+  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string) {
+    this.device = device;
+    this.f16 = f16;
+    this.hasF16Feature = hasF16;
+    this.description = description;
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxBufferSize = device.limits.maxBufferSize;
+    device.lost.then((info) => {
+      if (this.#destroyed) return;
+      this.lost = new DeviceLostError(
+        `The GPU device was lost (${info.reason}: ${info.message}). This happens after a driver reset or when GPU ` +
+          `memory runs out: close other GPU-heavy tabs, pick a smaller model, then load the model again.`,
+      );
+    });
+  }
+
+  static async create(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
+    if (!gpu) {
+      throw new WebGPUUnavailableError(
+        'WebGPU is not available here. Use a recent Chrome or Edge (113+), Safari 26+, or Firefox 141+ on Windows; ' +
+          'on Linux start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan.',
+      );
+    }
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new WebGPUUnavailableError(
+        'WebGPU found no GPU adapter. Update the GPU driver, or enable WebGPU (chrome://flags/#enable-unsafe-webgpu); ' +
+          'in Node install a Vulkan driver (see README, "Running without a GPU").',
+      );
+    }
+    const hasF16 = adapter.features.has('shader-f16');
+    const useF16 = hasF16 && !opts.forceF32;
+    const want: Record<string, number> = {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: Math.min(adapter.limits.maxComputeInvocationsPerWorkgroup, 256),
+      maxComputeWorkgroupSizeX: Math.min(adapter.limits.maxComputeWorkgroupSizeX, 256),
+    };
+    const device = await adapter.requestDevice({
+      requiredFeatures: useF16 ? ['shader-f16'] : [],
+      requiredLimits: want,
+    });
+    const info = adapter.info;
+    const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown GPU';
+    return new Gpu(device, useF16, hasF16, description);
+  }
+
+  check(): void {
+    if (this.lost) throw this.lost;
+  }
+
+  createBuffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {
+    this.check();
+    const padded = Math.max(16, Math.ceil(size / 16) * 16);
+    if (padded > this.maxBufferSize) {
+      throw new GpuOutOfMemoryError(`${label} needs ${padded} bytes, over this GPU's ${this.maxBufferSize}-byte buffer limit. Pick a smaller model or context.`);
+    }
+    const buf = this.device.createBuffer({ label, size: padded, usage });
+    this.allocatedBytes += padded;
+    return buf;
+  }
+
+  destroyBuffer(buf: GPUBuffer): void {
+    this.allocatedBytes -= buf.size;
+    buf.destroy();
+  }
+
+  /** Runs `fn` (allocations, uploads) and turns a GPU out-of-memory or validation error into a typed error. */
+  async guard<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      if (oom) throw new GpuOutOfMemoryError(`Out of GPU memory while ${what}: ${oom.message}. Pick a smaller model or a shorter context.`);
+      if (validation) throw new Error(`WebGPU validation error while ${what}: ${validation.message}`);
+    }
+    return result;
+  }
+
+  destroy(): void {
+    this.#destroyed = true;
+    this.device.destroy();
+  }
+}

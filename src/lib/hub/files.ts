@@ -1,0 +1,153 @@
+// Where model files come from. Every source (a Hugging Face repo, any URL with the same layout, files the user
+// picked or dropped, a folder on disk in Node, bytes in memory) offers the same small interface: read a small file
+// whole, or open a large one as a byte stream with its size, so weights are never held twice in memory.
+
+import { DownloadError } from '../errors.js';
+
+export interface OpenedFile {
+  size: number;
+  stream: AsyncIterable<Uint8Array>;
+}
+
+export interface ModelFiles {
+  /** Shown in messages and the UI: a repo id, a URL or a folder name. */
+  readonly label: string;
+  /** The file's bytes, or null when it does not exist and `optional` is set. */
+  bytes(name: string, optional?: boolean): Promise<Uint8Array | null>;
+  /** A large file as a stream. */
+  open(name: string): Promise<OpenedFile>;
+}
+
+export async function readJson(files: ModelFiles, name: string, optional = false): Promise<Record<string, unknown> | null> {
+  const b = await files.bytes(name, optional);
+  if (!b) return null;
+  try {
+    return JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new DownloadError(`${name} from ${files.label} is not valid JSON. The file is corrupt: download it again.`, { file: name });
+  }
+}
+
+function missing(label: string, name: string): never {
+  throw new DownloadError(`${name} is missing from ${label}. A model folder needs config.json, tokenizer.json and model.safetensors (or shards with model.safetensors.index.json).`, { file: name, status: 404 });
+}
+
+/** Files held in memory (tests, the synthetic models, files already read). */
+export class MemoryFiles implements ModelFiles {
+  constructor(readonly label: string, private readonly files: Map<string, Uint8Array>) {}
+
+  async bytes(name: string, optional = false): Promise<Uint8Array | null> {
+    const f = this.files.get(name);
+    if (!f) return optional ? null : missing(this.label, name);
+    return f;
+  }
+
+  async open(name: string): Promise<OpenedFile> {
+    const f = this.files.get(name) ?? missing(this.label, name);
+    return {
+      size: f.byteLength,
+      stream: (async function* () {
+        for (let o = 0; o < f.byteLength; o += 1 << 20) yield f.subarray(o, o + (1 << 20));
+      })(),
+    };
+  }
+}
+
+/** Files the user picked (folder picker) or dropped, matched by base name. */
+export class BrowserFiles implements ModelFiles {
+  readonly #files: Map<string, Blob>;
+  constructor(readonly label: string, files: Iterable<File>) {
+    this.#files = new Map([...files].map((f) => [f.name, f]));
+  }
+
+  async bytes(name: string, optional = false): Promise<Uint8Array | null> {
+    const f = this.#files.get(name);
+    if (!f) return optional ? null : missing(this.label, name);
+    return new Uint8Array(await f.arrayBuffer());
+  }
+
+  async open(name: string): Promise<OpenedFile> {
+    const f = this.#files.get(name) ?? missing(this.label, name);
+    return { size: f.size, stream: streamChunks(f.stream()) };
+  }
+}
+
+export async function* streamChunks(body: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export interface HttpOptions {
+  /** Hugging Face access token for gated or private repos. */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+/** Files under a base URL: `${base}${name}`. A Hugging Face repo is `https://huggingface.co/{id}/resolve/{rev}/`. */
+export class HttpFiles implements ModelFiles {
+  readonly #fetch: typeof fetch;
+  constructor(readonly label: string, readonly baseUrl: string, private readonly opts: HttpOptions = {}) {
+    this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    if (!this.baseUrl.endsWith('/')) this.baseUrl += '/';
+  }
+
+  async #get(name: string, optional: boolean): Promise<Response | null> {
+    const url = this.baseUrl + name;
+    const headers: Record<string, string> = this.opts.token ? { Authorization: `Bearer ${this.opts.token}` } : {};
+    let res: Response;
+    try {
+      res = await this.#fetch(url, { headers });
+    } catch (e) {
+      throw new DownloadError(`Could not reach ${url} (${(e as Error).message}). Check the network connection, or load the model from a local folder.`, { file: name, url });
+    }
+    if (res.ok) return res;
+    if (res.status === 404 && optional) return null;
+    if (res.status === 401 || res.status === 403) {
+      throw new DownloadError(
+        `${name}: ${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'} at ${url}. The repo is gated or private: ` +
+          'accept its licence on huggingface.co and give an access token (Settings > Access Tokens), or check the repo id.',
+        { file: name, url, status: res.status },
+      );
+    }
+    if (res.status === 404) {
+      throw new DownloadError(`${name}: 404 Not Found at ${url}. Check the repo id and revision; the model must have safetensors weights and a tokenizer.json.`, { file: name, url, status: 404 });
+    }
+    throw new DownloadError(`${name}: HTTP ${res.status} at ${url}. Try again later.`, { file: name, url, status: res.status });
+  }
+
+  async bytes(name: string, optional = false): Promise<Uint8Array | null> {
+    const res = await this.#get(name, optional);
+    return res ? new Uint8Array(await res.arrayBuffer()) : null;
+  }
+
+  async open(name: string): Promise<OpenedFile> {
+    const res = (await this.#get(name, false))!;
+    const size = Number(res.headers.get('content-length') ?? NaN);
+    if (!Number.isFinite(size) || !res.body) {
+      const b = new Uint8Array(await res.arrayBuffer());
+      return { size: b.byteLength, stream: (async function* () { yield b; })() };
+    }
+    return { size, stream: streamChunks(res.body) };
+  }
+}
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** True when `s` looks like a Hugging Face repo id (`owner/name`), not a URL or path. */
+export function isRepoId(s: string): boolean {
+  return REPO_ID.test(s) && !s.startsWith('.') && !s.includes('..');
+}
+
+/** Files of a Hugging Face repo at a revision; `endpoint` lets tests point at a local server with the same layout. */
+export function huggingFaceFiles(repoId: string, revision = 'main', opts: HttpOptions & { endpoint?: string } = {}): HttpFiles {
+  const endpoint = (opts.endpoint ?? 'https://huggingface.co').replace(/\/$/, '');
+  return new HttpFiles(`${repoId}@${revision}`, `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`, opts);
+}

@@ -1,0 +1,185 @@
+// y = x W^T for W stored (N, K) with K contiguous (the Hugging Face layout), with the fusions the forward needs:
+//   norm:     x is RMS-normalized with gain g first (the row's 1/rms is a scalar, so it is applied after the dot
+//             product; the sum of squares is accumulated while x streams through, no extra pass)
+//   bias:     + b[n]
+//   swiglu:   two weights (gate, up): y = silu(x Wg^T) * (x Wu^T)
+//   residual: out += y instead of out = y
+//   last:     rows are the last token of each sequence (the lm_head only projects those)
+// Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows) and `gemm`
+// (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
+
+import { enableF16, STEP_STRUCT, weightType } from './common.js';
+
+export interface MatmulOptions {
+  f16: boolean;
+  norm: boolean;
+  bias: boolean;
+  swiglu: boolean;
+  residual: boolean;
+  last: boolean;
+}
+
+/** Most rows the gemv variant takes; more rows use gemm. */
+export const GEMV_MAX_ROWS = 8;
+/** Output columns per gemv workgroup, and gemm's square tile. */
+export const GEMV_COLS = 8;
+export const GEMM_TILE = 64;
+
+function header(o: MatmulOptions): string {
+  const wt = weightType(o.f16);
+  const b: string[] = [
+    'struct Params { N: u32, K: u32, ldw: u32, ldx: u32, ldo: u32, nOff: u32, eps: f32, pad: u32 }',
+    '@group(0) @binding(0) var<uniform> P: Params;',
+    '@group(0) @binding(1) var<uniform> S: Step;',
+    '@group(0) @binding(2) var<storage, read> x: array<f32>;                 // (M, ldx)',
+    `@group(0) @binding(3) var<storage, read> w: array<${wt}>;                // (N, ldw)`,
+  ];
+  let i = 4;
+  if (o.swiglu) b.push(`@group(0) @binding(${i++}) var<storage, read> w2: array<${wt}>;               // (N, ldw)`);
+  if (o.norm) b.push(`@group(0) @binding(${i++}) var<storage, read> gain: array<f32>;            // (K)`);
+  if (o.bias) b.push(`@group(0) @binding(${i++}) var<storage, read> bias: array<f32>;            // (nOff + N)`);
+  b.push(`@group(0) @binding(${i++}) var<storage, read_write> out: array<f32>;      // (M, ldo)`);
+  const rows = o.last ? 'S.seqs' : 'S.rows';
+  const xRow = o.last ? 'm * S.lastStride + S.lastOffset' : 'm';
+  return `${enableF16(o.f16)}
+${STEP_STRUCT}
+${b.join('\n')}
+fn numRows() -> u32 { return ${rows}; }
+fn xAt(m: u32, k: u32) -> f32 { return x[(${xRow}) * P.ldx + k]; }
+fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
+  var y = acc * rstd;
+  ${o.bias ? 'y += bias[P.nOff + n];' : ''}
+  ${o.swiglu ? 'y = y / (1.0 + exp(-y)) * (acc2 * rstd);' : ''}
+  let at = m * P.ldo + P.nOff + n;
+  ${o.residual ? 'out[at] = out[at] + y;' : 'out[at] = y;'}
+}`;
+}
+
+export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions): string {
+  return variant === 'gemv' ? gemv(o) : gemm(o);
+}
+
+function gemv(o: MatmulOptions): string {
+  const R = GEMV_MAX_ROWS;
+  const lanes = 256 / GEMV_COLS;
+  const g = o.norm ? ' * gain[k]' : '';
+  return /* wgsl */ `${header(o)}
+const R: u32 = ${R}u;
+const LANES: u32 = ${lanes}u;
+var<workgroup> red: array<f32, ${256 * R}>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let M = numRows();
+  let c = tid / LANES;
+  let lane = tid % LANES;
+  let n = (wid.x + wid.y * nwg.x) * ${GEMV_COLS}u + c;
+  var acc: array<f32, R>;
+  ${o.swiglu ? 'var acc2: array<f32, R>;' : ''}
+  ${o.norm ? 'var sq: array<f32, R>;' : ''}
+  if (n < P.N) {
+    for (var k = lane; k < P.K; k += LANES) {
+      let wk = f32(w[n * P.ldw + k])${g};
+      ${o.swiglu ? `let wk2 = f32(w2[n * P.ldw + k])${g};` : ''}
+      for (var m = 0u; m < M; m++) {
+        let xv = xAt(m, k);
+        acc[m] += xv * wk;
+        ${o.swiglu ? 'acc2[m] += xv * wk2;' : ''}
+        ${o.norm ? 'sq[m] += xv * xv;' : ''}
+      }
+    }
+  }
+  // Reduce each accumulator over the lanes of its column, one array at a time (fits 16 KiB of workgroup memory).
+  let mine = n < P.N && lane < M;
+  var s = 0.0;
+  var s2 = 0.0;
+  var ss = 0.0;
+  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = acc[m]; }
+  workgroupBarrier();
+  if (mine) { for (var l = 0u; l < LANES; l++) { s += red[lane * 256u + c * LANES + l]; } }
+  ${o.swiglu ? `workgroupBarrier();
+  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = acc2[m]; }
+  workgroupBarrier();
+  if (mine) { for (var l = 0u; l < LANES; l++) { s2 += red[lane * 256u + c * LANES + l]; } }` : ''}
+  ${o.norm ? `workgroupBarrier();
+  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = sq[m]; }
+  workgroupBarrier();
+  if (mine) { for (var l = 0u; l < LANES; l++) { ss += red[lane * 256u + c * LANES + l]; } }` : ''}
+  if (!mine) { return; }
+  let m = lane;
+  ${o.norm ? 'let rstd = inverseSqrt(ss / f32(P.K) + P.eps);' : 'let rstd = 1.0;'}
+  epilogue(m, n, s, s2, rstd);
+}`;
+}
+
+function gemm(o: MatmulOptions): string {
+  const T = GEMM_TILE;
+  const g = o.norm ? ' * gain[gk]' : '';
+  return /* wgsl */ `${header(o)}
+const T: u32 = ${T}u;
+const TK: u32 = 16u;
+var<workgroup> xs: array<f32, ${T * 16}>;   // (T rows, TK)
+var<workgroup> ws: array<f32, ${T * 16}>;   // (T cols, TK)
+${o.swiglu ? `var<workgroup> ws2: array<f32, ${T * 16}>;` : ''}
+${o.norm ? `var<workgroup> sqs: array<f32, ${T * 16}>;` : ''}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let M = numRows();
+  let m0 = wid.y * T;
+  let n0 = wid.x * T;
+  let tx = tid % 16u;   // this thread's 4 output columns: n0 + tx * 4 + j
+  let ty = tid / 16u;   // this thread's 4 output rows: m0 + ty * 4 + i
+  var acc: array<f32, 16>;
+  ${o.swiglu ? 'var acc2: array<f32, 16>;' : ''}
+  ${o.norm ? 'var sq: array<f32, 4>;' : ''}
+  for (var k0 = 0u; k0 < P.K; k0 += TK) {
+    for (var i = 0u; i < 4u; i++) {
+      let e = tid + i * 256u;
+      let r = e / TK;
+      let gk = k0 + e % TK;
+      var xv = 0.0;
+      if (m0 + r < M && gk < P.K) {
+        xv = xAt(m0 + r, gk);
+        ${o.norm ? 'sq[i] += xv * xv;' : ''}
+        xv = xv${g};
+      }
+      xs[e] = xv;
+      var wv = 0.0;
+      ${o.swiglu ? 'var wv2 = 0.0;' : ''}
+      if (n0 + r < P.N && gk < P.K) {
+        wv = f32(w[(n0 + r) * P.ldw + gk]);
+        ${o.swiglu ? 'wv2 = f32(w2[(n0 + r) * P.ldw + gk]);' : ''}
+      }
+      ws[e] = wv;
+      ${o.swiglu ? 'ws2[e] = wv2;' : ''}
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      for (var i = 0u; i < 4u; i++) {
+        let xv = xs[(ty * 4u + i) * TK + kk];
+        for (var j = 0u; j < 4u; j++) {
+          acc[i * 4u + j] += xv * ws[(tx * 4u + j) * TK + kk];
+          ${o.swiglu ? 'acc2[i * 4u + j] += xv * ws2[(tx * 4u + j) * TK + kk];' : ''}
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  ${o.norm ? `for (var i = 0u; i < 4u; i++) { sqs[tid + i * 256u] = sq[i]; }
+  workgroupBarrier();` : ''}
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    ${o.norm ? `var ss = 0.0;
+    for (var t = 0u; t < TK; t++) { ss += sqs[(ty * 4u + i) * TK + t]; }
+    let rstd = inverseSqrt(ss / f32(P.K) + P.eps);` : 'let rstd = 1.0;'}
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (m < M && n < P.N) {
+        ${o.swiglu ? 'let a2 = acc2[i * 4u + j];' : 'let a2 = 0.0;'}
+        epilogue(m, n, acc[i * 4u + j], a2, rstd);
+      }
+    }
+  }
+}`;
+}

@@ -1,0 +1,151 @@
+// config.json (Hugging Face transformers) normalized once into a frozen ModelConfig. Everything downstream reads
+// this object only; an architecture or option the engine does not implement is refused here, by name.
+
+import { UnsupportedModelError } from '../errors.js';
+
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+export type RopeScaling =
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | { type: 'linear'; factor: number };
+
+export interface ModelConfig {
+  readonly architecture: Architecture;
+  readonly hiddenSize: number;        // D
+  readonly intermediateSize: number;  // F
+  readonly numLayers: number;         // L
+  readonly numHeads: number;          // H
+  readonly numKvHeads: number;        // Hkv (GQA: H % Hkv == 0)
+  readonly headDim: number;           // Dh
+  readonly vocabSize: number;         // V
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling | null;
+  /** Longest context the engine will use: max_position_embeddings, or the sliding window when smaller. */
+  readonly maxContext: number;
+  readonly tieWordEmbeddings: boolean;
+  /** q/k/v projections carry biases (Qwen2). */
+  readonly qkvBias: boolean;
+  readonly bosTokenId: number | null;
+  readonly eosTokenIds: readonly number[];
+}
+
+type Json = Record<string, unknown>;
+
+function unsupported(what: string): never {
+  throw new UnsupportedModelError(
+    `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear or llama3 scaling), ` +
+      `GQA, tied or untied embeddings and Qwen2 q/k/v biases. Pick a model of one of these families.`,
+    { what },
+  );
+}
+
+function int(cfg: Json, key: string, fallback?: number): number {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) unsupported(`config.json field "${key}" is ${JSON.stringify(v)}, expected a positive integer`);
+  return v;
+}
+
+function ids(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+/** Normalizes config.json (and generation_config.json's EOS ids, when given) into a frozen ModelConfig. */
+export function normalizeConfig(cfg: Json, generationConfig: Json = {}): ModelConfig {
+  const archs = cfg.architectures;
+  const arch = Array.isArray(archs) ? archs[0] : undefined;
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? cfg.model_type)} is not supported`);
+  const act = cfg.hidden_act ?? 'silu';
+  if (act !== 'silu') unsupported(`hidden_act "${act}" is not supported`);
+  if (cfg.mlp_bias === true) unsupported('mlp_bias=true is not supported');
+  if (arch !== 'Qwen2ForCausalLM' && cfg.attention_bias === true) unsupported('attention_bias=true is not supported');
+  if (cfg.use_sliding_window === true) unsupported('use_sliding_window=true is not supported');
+
+  const hiddenSize = int(cfg, 'hidden_size');
+  const numHeads = int(cfg, 'num_attention_heads');
+  const numKvHeads = int(cfg, 'num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) unsupported(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  const headDim = cfg.head_dim == null ? hiddenSize / numHeads : int(cfg, 'head_dim');
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) unsupported(`head dimension ${headDim} must be an even integer`);
+  if (headDim > 256) unsupported(`head dimension ${headDim} is over the engine's limit of 256`);
+
+  const maxPos = int(cfg, 'max_position_embeddings', 2048);
+  const window = arch === 'MistralForCausalLM' && typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
+  const eos = [...new Set([...ids(generationConfig.eos_token_id), ...ids(cfg.eos_token_id)])];
+  const bos = typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null;
+
+  return Object.freeze({
+    architecture: arch as Architecture,
+    hiddenSize,
+    intermediateSize: int(cfg, 'intermediate_size'),
+    numLayers: int(cfg, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: int(cfg, 'vocab_size'),
+    rmsNormEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : 1e-6,
+    ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : 10000,
+    ropeScaling: parseRopeScaling(cfg.rope_scaling),
+    maxContext: Math.min(maxPos, window),
+    tieWordEmbeddings: cfg.tie_word_embeddings === true,
+    qkvBias: arch === 'Qwen2ForCausalLM',
+    bosTokenId: bos,
+    eosTokenIds: Object.freeze(eos),
+  });
+}
+
+function parseRopeScaling(rs: unknown): RopeScaling | null {
+  if (rs == null) return null;
+  if (typeof rs !== 'object') unsupported(`rope_scaling ${JSON.stringify(rs)} is not an object`);
+  const r = rs as Json;
+  const type = r.rope_type ?? r.type;
+  const factor = typeof r.factor === 'number' ? r.factor : 1;
+  if (type === 'default') return null;
+  if (type === 'linear') return { type: 'linear', factor };
+  if (type === 'llama3') {
+    return {
+      type: 'llama3',
+      factor,
+      lowFreqFactor: Number(r.low_freq_factor ?? 1),
+      highFreqFactor: Number(r.high_freq_factor ?? 4),
+      originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings ?? 8192),
+    };
+  }
+  return unsupported(`rope_scaling type ${JSON.stringify(type)} is not supported`);
+}
+
+/**
+ * RoPE inverse frequencies, Dh/2 of them, as transformers computes them
+ * (`_compute_default_rope_parameters`, `_compute_llama3_parameters`, linear scaling divides positions by factor).
+ */
+export function ropeInvFreq(c: ModelConfig): Float64Array {
+  const half = c.headDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
+  const s = c.ropeScaling;
+  if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
+  if (s?.type === 'llama3') {
+    const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+    const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+    for (let i = 0; i < half; i++) {
+      const wavelen = (2 * Math.PI) / inv[i];
+      if (wavelen > lowWavelen) inv[i] = inv[i] / s.factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+        inv[i] = (1 - smooth) * (inv[i] / s.factor) + smooth * inv[i];
+      }
+    }
+  }
+  return inv;
+}
+
+/** Parameter count, for display and benchmarks. */
+export function parameterCount(c: ModelConfig): number {
+  const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: kv, headDim: dh, vocabSize: v, numLayers: l } = c;
+  const attn = d * h * dh * 2 + d * kv * dh * 2 + (c.qkvBias ? h * dh + 2 * kv * dh : 0);
+  const layer = attn + 3 * d * f + 2 * d;
+  return l * layer + v * d * (c.tieWordEmbeddings ? 1 : 2) + d;
+}

@@ -1,0 +1,315 @@
+// The forward pass on the GPU. Buffers, pipelines, bind groups and uniforms are created once here; a call to
+// `forward` writes the step's inputs (one writeBuffer each for tokens, row info and the step uniform), encodes every
+// dispatch into one compute pass, submits once and reads back only the top-k candidates of each sequence.
+//
+// Letters: M token rows in the call, S sequences projected to logits, D hidden, F intermediate, H/Hkv heads,
+// Dh head dim, V vocab, C context length, R most rows per call.
+//
+// Per layer (6 dispatches):
+//   qkv  = rmsnorm(x) @ Wqkv^T (+ b)         (M, (H+2Hkv)Dh)
+//   q, K/V cache <- rope(qkv)                  (M, H, Dh)
+//   a    = attention(q, K, V)                  (M, H, Dh)
+//   x   += a @ Wo^T                            (M, D)
+//   h    = silu(rmsnorm(x) @ Wg^T) * (.. @ Wu^T)  (M, F)
+//   x   += h @ Wd^T                            (M, D)
+// then logits = rmsnorm(x[last rows]) @ Wlm^T (S, V) and two top-k dispatches.
+
+import type { Gpu } from '../gpu/device.js';
+import { bindGroup, grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
+import { attentionShader } from '../kernels/attention.js';
+import { embedShader } from '../kernels/embed.js';
+import { GEMM_TILE, GEMV_COLS, GEMV_MAX_ROWS, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
+import { ropeKvShader } from '../kernels/rope.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../kernels/topk.js';
+import { ropeInvFreq, type ModelConfig } from './config.js';
+import type { Matrix, ModelWeights } from './weights.js';
+
+export interface RunnerOptions {
+  /** KV cache slots: sequences that can be alive at once. */
+  slots: number;
+  /** Context length of each slot (tokens). */
+  contextLength: number;
+  /** Most token rows in one forward call (prefill chunk). */
+  maxRows: number;
+}
+
+export interface StepInput {
+  tokens: ArrayLike<number>;    // (M) token ids
+  slots: ArrayLike<number>;     // (M) KV slot of each row
+  positions: ArrayLike<number>; // (M) position of each row in its sequence
+  /** Sequences projected to logits: sequence s's last row is s * lastStride + lastOffset. */
+  seqs: number;
+  lastStride: number;
+  lastOffset: number;
+}
+
+export interface Candidates {
+  /** log-sum-exp of the penalized logits divided by the temperature, over the whole vocabulary. */
+  lse: number;
+  ids: Int32Array;     // (TOPK) best first
+  logits: Float32Array; // (TOPK) penalized logits, not divided by the temperature
+}
+
+export interface RunnerStats {
+  forwards: number;
+  dispatches: number;
+  submits: number;
+  readbackBytes: number;
+}
+
+type Variant = { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup };
+interface Op {
+  label: string;
+  /** Variant for few rows (gemv) and for many; the same object for kernels without variants. */
+  small: Variant;
+  large: Variant;
+  /** Rows this op iterates over: the call's rows or its sequences. */
+  over: 'rows' | 'seqs';
+  grid: (rows: number) => [number, number, number];
+}
+
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+export class ModelRunner {
+  readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
+  readonly kvCacheBytes: number;
+  readonly #ops: Op[] = [];
+  readonly #pipelines: PipelineCache;
+  readonly #step: GPUBuffer;
+  readonly #tokens: GPUBuffer;
+  readonly #rowInfo: GPUBuffer;
+  readonly #logits: GPUBuffer;
+  readonly #seen: GPUBuffer;
+  readonly #seenWords: number;
+  readonly #topkParams: GPUBuffer;
+  readonly #result: GPUBuffer;
+  readonly #staging: GPUBuffer;
+  readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
+  #busy = false;
+
+  constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions) {
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+    const R = Math.max(opts.maxRows, opts.slots);
+    const S = opts.slots;
+    const C = opts.contextLength;
+    this.#pipelines = new PipelineCache(gpu);
+    const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
+
+    this.#step = gpu.createBuffer('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.#tokens = buf('tokens', R * 4);
+    this.#rowInfo = buf('rowInfo', R * 8);
+    const x = buf('x', R * D * 4);
+    const qkv = buf('qkv', R * (H + 2 * Hkv) * Dh * 4);
+    const q = buf('q', R * H * Dh * 4);
+    const attn = buf('attn', R * H * Dh * 4);
+    const lse = buf('attn_lse', R * H * 4);
+    const h = buf('mlp_h', R * F * 4);
+    this.#logits = buf('logits', S * V * 4);
+    this.#seenWords = Math.ceil(V / 32);
+    this.#seen = buf('seen', S * this.#seenWords * 4);
+    const chunks = Math.ceil(V / TOPK_CHUNK);
+    const cand = buf('topk_cand', S * chunks * TOPK * 8);
+    const candStats = buf('topk_stats', S * chunks * 8);
+    this.#result = buf('topk_result', S * TOPK_ROW_WORDS * 4);
+    this.#staging = gpu.createBuffer('topk_staging', S * TOPK_ROW_WORDS * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const invFreq = buf('rope_inv_freq', (Dh / 2) * 4);
+    gpu.device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
+    const kvBytes = S * Hkv * C * Dh * 4;
+    for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
+    this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
+
+    const rowsGrid = (perRow: number) => (rows: number) => grid2d(Math.ceil((rows * perRow) / 256));
+    const simple = (label: string, code: string, bindings: GPUBuffer[], over: Op['over'], grid: Op['grid']) => {
+      const pipeline = this.#pipelines.get(label, code);
+      const v = { pipeline, bindGroup: bindGroup(gpu, label, pipeline, bindings) };
+      this.#ops.push({ label, small: v, large: v, over, grid });
+    };
+
+    for (const shard of weights.embed.shards) {
+      const p = uniforms(gpu, 'embed.params', [D, shard.rowStart, shard.rows, weights.embed.ldw]);
+      simple('embed', embedShader(gpu.f16), [p, this.#step, shard.buffer, this.#tokens, x], 'rows', rowsGrid(D));
+    }
+    const attnParams = uniforms(gpu, 'attn.params', [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }]);
+    const ropeParams = uniforms(gpu, 'rope.params', [H, Hkv, Dh, C]);
+    weights.layers.forEach((lw, l) => {
+      this.#matmul(`L${l}.qkv`, { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false },
+        x, lw.qkv, null, lw.attnNorm, lw.qkvBias, qkv, (H + 2 * Hkv) * Dh);
+      simple(`L${l}.rope`, ropeKvShader(), [ropeParams, this.#step, qkv, this.#rowInfo, invFreq, q, this.#kv[l].k, this.#kv[l].v],
+        'rows', rowsGrid((H + 2 * Hkv) * (Dh / 2)));
+      simple(`L${l}.attention`, attentionShader(Dh), [attnParams, this.#step, q, this.#rowInfo, this.#kv[l].k, this.#kv[l].v, attn, lse],
+        'rows', (rows) => [H, rows, 1]);
+      this.#matmul(`L${l}.o`, { norm: false, bias: false, swiglu: false, residual: true, last: false }, attn, lw.o, null, null, null, x, D);
+      this.#matmul(`L${l}.gate_up`, { norm: true, bias: false, swiglu: true, residual: false, last: false }, x, lw.gate, lw.up, lw.mlpNorm, null, h, F);
+      this.#matmul(`L${l}.down`, { norm: false, bias: false, swiglu: false, residual: true, last: false }, h, lw.down, null, null, null, x, D);
+    });
+    this.#matmul('lm_head', { norm: true, bias: false, swiglu: false, residual: false, last: true }, x, weights.lmHead, null, weights.finalNorm, null, this.#logits, V);
+    this.#topkParams = uniforms(gpu, 'topk.params', [V, chunks, { f32: 1 }, { f32: 1 }]);
+    simple('topk1', topkStage1Shader(), [this.#topkParams, this.#step, this.#logits, this.#seen, this.#rowInfo, cand, candStats], 'seqs', (s) => [chunks, s, 1]);
+    simple('topk2', topkStage2Shader(), [this.#topkParams, this.#step, cand, candStats, this.#result], 'seqs', (s) => [s, 1, 1]);
+  }
+
+  #matmul(
+    label: string, o: Omit<MatmulOptions, 'f16'>, x: GPUBuffer, w: Matrix, w2: Matrix | null,
+    gain: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, ldo: number,
+  ): void {
+    const opts: MatmulOptions = { ...o, f16: this.gpu.f16 };
+    const small = this.#pipelines.get(`${label}.gemv`, matmulShader('gemv', opts));
+    const large = this.#pipelines.get(`${label}.gemm`, matmulShader('gemm', opts));
+    w.shards.forEach((shard, i) => {
+      const p = uniforms(this.gpu, `${label}.params`, [shard.rows, w.k, w.ldw, w.k, ldo, shard.rowStart, { f32: this.cfg.rmsNormEps }, 0]);
+      const bindings = [p, this.#step, x, shard.buffer];
+      if (w2) bindings.push(w2.shards[i].buffer);
+      if (gain) bindings.push(gain);
+      if (bias) bindings.push(bias);
+      bindings.push(out);
+      this.#ops.push({
+        label,
+        small: { pipeline: small, bindGroup: bindGroup(this.gpu, label, small, bindings) },
+        large: { pipeline: large, bindGroup: bindGroup(this.gpu, label, large, bindings) },
+        over: o.last ? 'seqs' : 'rows',
+        grid: (rows) => rows <= GEMV_MAX_ROWS
+          ? grid2d(Math.ceil(shard.rows / GEMV_COLS))
+          : [Math.ceil(shard.rows / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1],
+      });
+    });
+  }
+
+  /** Sets the repetition penalty (1 = off) and temperature used by the top-k kernels' penalty and log-sum-exp. */
+  setSampling(repetitionPenalty: number, temperature: number): void {
+    const invTemp = temperature > 0 ? 1 / temperature : 1;
+    this.gpu.device.queue.writeBuffer(this.#topkParams, 8, new Float32Array([repetitionPenalty, invTemp]));
+  }
+
+  /** Clears the repetition-penalty mask of `slot` and marks `tokens` as seen. */
+  resetSeen(slot: number, tokens: Iterable<number>): void {
+    const words = new Uint32Array(this.#seenWords);
+    for (const t of tokens) words[t >>> 5] |= 1 << (t & 31);
+    this.gpu.device.queue.writeBuffer(this.#seen, slot * this.#seenWords * 4, words);
+    this.#seenMirror.set(slot, words);
+  }
+
+  readonly #seenMirror = new Map<number, Uint32Array>();
+
+  /** Marks one token as seen in `slot` (writes the one changed word). */
+  markSeen(slot: number, token: number): void {
+    const words = this.#seenMirror.get(slot) ?? new Uint32Array(this.#seenWords);
+    this.#seenMirror.set(slot, words);
+    const w = token >>> 5;
+    const before = words[w];
+    words[w] |= 1 << (token & 31);
+    if (words[w] !== before) this.gpu.device.queue.writeBuffer(this.#seen, (slot * this.#seenWords + w) * 4, words, w, 1);
+  }
+
+  /** Copies the KV cache of `from` into `to` for positions [0, length) (a shared prompt prefilled once). */
+  copySlot(from: number, to: number, length: number): void {
+    const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const C = this.opts.contextLength;
+    const enc = this.gpu.device.createCommandEncoder({ label: 'copy_slot' });
+    for (const { k, v } of this.#kv) {
+      for (let hh = 0; hh < Hkv; hh++) {
+        const src = ((from * Hkv + hh) * C) * Dh * 4;
+        const dst = ((to * Hkv + hh) * C) * Dh * 4;
+        enc.copyBufferToBuffer(k, src, k, dst, length * Dh * 4);
+        enc.copyBufferToBuffer(v, src, v, dst, length * Dh * 4);
+      }
+    }
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /** Runs the model on one batch of rows and returns the top-k candidates of each sequence's last row. */
+  async forward(input: StepInput): Promise<Candidates[]> {
+    const M = input.tokens.length;
+    this.#check(input);
+    this.#busy = true;
+    try {
+      const q = this.gpu.device.queue;
+      q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
+      q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
+      const info = new Uint32Array(2 * M);
+      for (let m = 0; m < M; m++) { info[2 * m] = input.slots[m]; info[2 * m + 1] = input.positions[m]; }
+      q.writeBuffer(this.#rowInfo, 0, info);
+
+      const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
+      const pass = enc.beginComputePass({ label: 'forward' });
+      for (const op of this.#ops) {
+        const rows = op.over === 'rows' ? M : input.seqs;
+        const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+        pass.setPipeline(v.pipeline);
+        pass.setBindGroup(0, v.bindGroup);
+        const [gx, gy, gz] = op.grid(rows);
+        pass.dispatchWorkgroups(gx, gy, gz);
+      }
+      pass.end();
+      const bytes = input.seqs * TOPK_ROW_WORDS * 4;
+      enc.copyBufferToBuffer(this.#result, 0, this.#staging, 0, bytes);
+      q.submit([enc.finish()]);
+      this.stats.forwards++;
+      this.stats.dispatches += this.#ops.length;
+      this.stats.submits++;
+      this.stats.readbackBytes += bytes;
+
+      await this.#staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const words = new Uint32Array(this.#staging.getMappedRange(0, bytes).slice(0));
+      this.#staging.unmap();
+      this.gpu.check();
+      return decodeCandidates(words, input.seqs);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #check(input: StepInput): void {
+    this.gpu.check();
+    if (this.#busy) throw new Error('ModelRunner.forward called while a forward is running; calls must be sequential');
+    const M = input.tokens.length;
+    const R = Math.max(this.opts.maxRows, this.opts.slots);
+    if (M < 1 || M > R) throw new RangeError(`forward takes 1..${R} rows, got ${M}`);
+    if (input.seqs < 1 || input.seqs > this.opts.slots) throw new RangeError(`forward projects 1..${this.opts.slots} sequences, got ${input.seqs}`);
+    if ((input.seqs - 1) * input.lastStride + input.lastOffset >= M) throw new RangeError('last-row layout points past the rows');
+    for (let m = 0; m < M; m++) {
+      if (!(input.tokens[m] >= 0 && input.tokens[m] < this.cfg.vocabSize)) throw new RangeError(`token id ${input.tokens[m]} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
+      if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);
+      if (!(input.positions[m] >= 0 && input.positions[m] < this.opts.contextLength)) throw new RangeError(`position ${input.positions[m]} is past the context length ${this.opts.contextLength}`);
+    }
+  }
+
+  /** Number of dispatches one forward encodes. */
+  get dispatchesPerForward(): number {
+    return this.#ops.length;
+  }
+
+  /** Test and debugging aid: the logits of the last forward, (S, V). Not used on the token path. */
+  async readLogits(seqs: number): Promise<Float32Array> {
+    const V = this.cfg.vocabSize;
+    const bytes = seqs * V * 4;
+    const staging = this.gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.#logits, 0, staging, 0, bytes);
+    this.gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    return out;
+  }
+
+  destroy(): void {
+    // Buffers die with the device; the engine destroys the device on unload.
+  }
+}
+
+function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {
+  const f = new Float32Array(words.buffer);
+  const out: Candidates[] = [];
+  for (let s = 0; s < seqs; s++) {
+    const base = s * TOPK_ROW_WORDS;
+    const ids = new Int32Array(TOPK);
+    const logits = new Float32Array(TOPK);
+    for (let i = 0; i < TOPK; i++) {
+      const id = words[base + 3 + 2 * i];
+      ids[i] = id === 0xffffffff ? -1 : id;
+      logits[i] = f[base + 2 + 2 * i];
+    }
+    out.push({ lse: f[base], ids, logits });
+  }
+  return out;
+}

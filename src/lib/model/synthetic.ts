@@ -1,0 +1,93 @@
+// Seeded random LLaMA-family checkpoints in the Hugging Face layout: the built-in demo model, benchmark models with
+// real models' shapes, and test models with odd sizes. Scales keep activations O(1) so logits are well separated.
+
+import { encodeFromF32, type DType } from '../formats/dtype.js';
+import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
+import { Rng } from '../util/rng.js';
+
+export interface SyntheticSpec {
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim?: number;
+  vocabSize: number;
+  tied: boolean;
+  ropeTheta?: number;
+  ropeScaling?: Record<string, unknown>;
+  maxPositionEmbeddings?: number;
+  dtype?: DType;
+  seed: number;
+  bosTokenId?: number;
+  eosTokenId?: number | number[];
+}
+
+export interface SyntheticModel {
+  config: Record<string, unknown>;
+  /** f32 values of every tensor, by checkpoint name (what the file holds, before dtype rounding). */
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  safetensors: Uint8Array;
+}
+
+export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
+  const arch = spec.architecture ?? 'LlamaForCausalLM';
+  const D = spec.hiddenSize;
+  const F = spec.intermediateSize;
+  const H = spec.numHeads;
+  const Hkv = spec.numKvHeads;
+  const Dh = spec.headDim ?? D / H;
+  const V = spec.vocabSize;
+  const rng = new Rng(spec.seed);
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const add = (name: string, shape: number[], std: number, mean = 0) => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = mean + std * rng.normal();
+    tensors.set(name, { shape, data });
+  };
+  add('model.embed_tokens.weight', [V, D], 1);
+  for (let l = 0; l < spec.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    add(`${p}input_layernorm.weight`, [D], 0.1, 1);
+    add(`${p}self_attn.q_proj.weight`, [H * Dh, D], 1 / Math.sqrt(D));
+    add(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D], 1 / Math.sqrt(D));
+    add(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D], 1 / Math.sqrt(D));
+    if (arch === 'Qwen2ForCausalLM') {
+      add(`${p}self_attn.q_proj.bias`, [H * Dh], 0.1);
+      add(`${p}self_attn.k_proj.bias`, [Hkv * Dh], 0.1);
+      add(`${p}self_attn.v_proj.bias`, [Hkv * Dh], 0.1);
+    }
+    add(`${p}self_attn.o_proj.weight`, [D, H * Dh], 0.5 / Math.sqrt(H * Dh));
+    add(`${p}post_attention_layernorm.weight`, [D], 0.1, 1);
+    add(`${p}mlp.gate_proj.weight`, [F, D], 1 / Math.sqrt(D));
+    add(`${p}mlp.up_proj.weight`, [F, D], 1 / Math.sqrt(D));
+    add(`${p}mlp.down_proj.weight`, [D, F], 0.5 / Math.sqrt(F));
+  }
+  add('model.norm.weight', [D], 0.1, 1);
+  if (!spec.tied) add('lm_head.weight', [V, D], 2 / Math.sqrt(D));
+
+  const dtype = spec.dtype ?? 'F32';
+  const list: TensorToWrite[] = [...tensors].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
+  const config: Record<string, unknown> = {
+    architectures: [arch],
+    model_type: arch === 'Qwen2ForCausalLM' ? 'qwen2' : arch === 'MistralForCausalLM' ? 'mistral' : 'llama',
+    hidden_size: D,
+    intermediate_size: F,
+    num_hidden_layers: spec.numLayers,
+    num_attention_heads: H,
+    num_key_value_heads: Hkv,
+    head_dim: Dh,
+    vocab_size: V,
+    rms_norm_eps: 1e-5,
+    rope_theta: spec.ropeTheta ?? 10000,
+    rope_scaling: spec.ropeScaling ?? null,
+    max_position_embeddings: spec.maxPositionEmbeddings ?? 2048,
+    tie_word_embeddings: spec.tied,
+    hidden_act: 'silu',
+    bos_token_id: spec.bosTokenId ?? 1,
+    eos_token_id: spec.eosTokenId ?? 2,
+    torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',
+  };
+  return { config, tensors, safetensors: writeSafetensors(list, { format: 'pt' }) };
+}

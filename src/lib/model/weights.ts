@@ -1,0 +1,190 @@
+// The model's weights on the GPU and how checkpoint tensors land there.
+// Matrices keep the checkpoint layout (N, K) with rows padded to a multiple of 4 elements (4-byte aligned f16 rows)
+// and are split into row shards when bigger than one storage binding (a 128k x 2048 embedding is 1 GB in f32).
+// q/k/v are concatenated into one (H + 2 Hkv) Dh x D matrix so one dispatch computes all three.
+
+import { WeightMismatchError } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import { decodeToF16, decodeToF32, type DType } from '../formats/dtype.js';
+import type { ModelConfig } from './config.js';
+
+export interface Shard {
+  buffer: GPUBuffer;
+  rowStart: number;
+  rows: number;
+}
+
+/** A (N, K) matrix, possibly in several row shards. */
+export interface Matrix {
+  label: string;
+  n: number;
+  k: number;
+  /** Row stride in elements (K rounded up to 4). */
+  ldw: number;
+  shards: Shard[];
+}
+
+export interface LayerWeights {
+  attnNorm: GPUBuffer;     // (D) f32
+  qkv: Matrix;             // ((H + 2 Hkv) Dh, D)
+  qkvBias: GPUBuffer | null; // ((H + 2 Hkv) Dh) f32
+  o: Matrix;               // (D, H Dh)
+  mlpNorm: GPUBuffer;      // (D) f32
+  gate: Matrix;            // (F, D)
+  up: Matrix;              // (F, D), sharded like gate
+  down: Matrix;            // (D, F)
+}
+
+export interface ModelWeights {
+  embed: Matrix;           // (V, D)
+  layers: LayerWeights[];
+  finalNorm: GPUBuffer;    // (D) f32
+  lmHead: Matrix;          // (V, D); the embedding itself when tied
+  /** Bytes of weight buffers on the GPU. */
+  bytes: number;
+}
+
+/** Where one checkpoint tensor goes: rows [rowOffset, rowOffset + shape[0]) of a matrix, or a span of an f32 vector. */
+type Target =
+  | { kind: 'matrix'; matrix: Matrix; rowOffset: number; shape: [number, number] }
+  | { kind: 'vector'; buffer: GPUBuffer; offset: number; length: number };
+
+const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+export class WeightLoader {
+  readonly weights: ModelWeights;
+  readonly #targets = new Map<string, Target>();
+  readonly #loaded = new Set<string>();
+
+  constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig) {
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+    const qkvRows = (H + 2 * Hkv) * Dh;
+    let bytes = 0;
+    const matrix = (label: string, n: number, k: number, alignWith?: Matrix): Matrix => {
+      const m = allocMatrix(gpu, label, n, k, alignWith);
+      bytes += m.shards.reduce((a, s) => a + s.buffer.size, 0);
+      return m;
+    };
+    const vector = (label: string, n: number): GPUBuffer => {
+      const b = gpu.createBuffer(label, n * 4, USAGE());
+      bytes += b.size;
+      return b;
+    };
+    const embed = matrix('embed_tokens', V, D);
+    this.#route('model.embed_tokens.weight', { kind: 'matrix', matrix: embed, rowOffset: 0, shape: [V, D] });
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      const gate = matrix(`L${i}.gate`, F, D);
+      const l: LayerWeights = {
+        attnNorm: vector(`L${i}.attn_norm`, D),
+        qkv: matrix(`L${i}.qkv`, qkvRows, D),
+        qkvBias: cfg.qkvBias ? vector(`L${i}.qkv_bias`, qkvRows) : null,
+        o: matrix(`L${i}.o`, D, H * Dh),
+        mlpNorm: vector(`L${i}.mlp_norm`, D),
+        gate,
+        up: matrix(`L${i}.up`, F, D, gate),
+        down: matrix(`L${i}.down`, D, F),
+      };
+      this.#route(`${p}input_layernorm.weight`, { kind: 'vector', buffer: l.attnNorm, offset: 0, length: D });
+      this.#route(`${p}post_attention_layernorm.weight`, { kind: 'vector', buffer: l.mlpNorm, offset: 0, length: D });
+      const parts: [string, number, number][] = [['q', 0, H * Dh], ['k', H * Dh, Hkv * Dh], ['v', (H + Hkv) * Dh, Hkv * Dh]];
+      for (const [name, off, rows] of parts) {
+        this.#route(`${p}self_attn.${name}_proj.weight`, { kind: 'matrix', matrix: l.qkv, rowOffset: off, shape: [rows, D] });
+        if (l.qkvBias) this.#route(`${p}self_attn.${name}_proj.bias`, { kind: 'vector', buffer: l.qkvBias, offset: off, length: rows });
+      }
+      this.#route(`${p}self_attn.o_proj.weight`, { kind: 'matrix', matrix: l.o, rowOffset: 0, shape: [D, H * Dh] });
+      this.#route(`${p}mlp.gate_proj.weight`, { kind: 'matrix', matrix: l.gate, rowOffset: 0, shape: [F, D] });
+      this.#route(`${p}mlp.up_proj.weight`, { kind: 'matrix', matrix: l.up, rowOffset: 0, shape: [F, D] });
+      this.#route(`${p}mlp.down_proj.weight`, { kind: 'matrix', matrix: l.down, rowOffset: 0, shape: [D, F] });
+      layers.push(l);
+    }
+    const finalNorm = vector('final_norm', D);
+    this.#route('model.norm.weight', { kind: 'vector', buffer: finalNorm, offset: 0, length: D });
+    let lmHead = embed;
+    if (!cfg.tieWordEmbeddings) {
+      lmHead = matrix('lm_head', V, D);
+      this.#route('lm_head.weight', { kind: 'matrix', matrix: lmHead, rowOffset: 0, shape: [V, D] });
+    }
+    this.weights = { embed, layers, finalNorm, lmHead, bytes };
+  }
+
+  #route(name: string, t: Target): void {
+    this.#targets.set(name, t);
+  }
+
+  /** Whether the checkpoint tensor `name` is one the model uses (others, like rotary caches, are skipped). */
+  wants(name: string): boolean {
+    return this.#targets.has(name);
+  }
+
+  /** Uploads one checkpoint tensor, converting to the storage type. */
+  upload(name: string, dtype: string, shape: number[], bytes: Uint8Array): void {
+    const t = this.#targets.get(name);
+    if (!t) return;
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+      throw new WeightMismatchError(`${name} has dtype ${dtype}; the engine loads F32, F16 and BF16 checkpoints. Convert the model (e.g. save it with torch_dtype=bfloat16).`, { tensor: name });
+    }
+    const expected = t.kind === 'matrix' ? t.shape : [t.length];
+    if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
+      throw new WeightMismatchError(
+        `${name} has shape [${shape}] but config.json implies [${expected}]. The weights do not belong to this config: check that all files come from the same model.`,
+        { tensor: name, actual: shape, expected },
+      );
+    }
+    if (t.kind === 'vector') {
+      const f = decodeToF32(bytes, dtype);
+      this.gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, f.buffer, f.byteOffset, f.byteLength);
+    } else {
+      writeRows(this.gpu, t.matrix, t.rowOffset, shape[0], bytes, dtype);
+    }
+    this.#loaded.add(name);
+  }
+
+  /** Throws naming the first tensor that never arrived. */
+  finish(): ModelWeights {
+    const missing = [...this.#targets.keys()].filter((n) => !this.#loaded.has(n));
+    if (missing.length) {
+      throw new WeightMismatchError(
+        `The checkpoint lacks ${missing.length} tensor(s) the config needs, first "${missing[0]}". Check that the weights are complete and belong to this config.`,
+        { missing },
+      );
+    }
+    return this.weights;
+  }
+}
+
+function allocMatrix(gpu: Gpu, label: string, n: number, k: number, alignWith?: Matrix): Matrix {
+  const ldw = Math.ceil(k / 4) * 4;
+  const rowBytes = ldw * (gpu.f16 ? 2 : 4);
+  const maxRows = Math.max(1, Math.floor(Math.min(gpu.maxBinding, gpu.maxBufferSize) / rowBytes));
+  const shards: Shard[] = [];
+  const starts = alignWith ? alignWith.shards.map((s) => [s.rowStart, s.rows]) : [];
+  if (!alignWith) for (let r = 0; r < n; r += maxRows) starts.push([r, Math.min(maxRows, n - r)]);
+  for (const [rowStart, rows] of starts) {
+    const buffer = gpu.createBuffer(`${label}[${rowStart}:${rowStart + rows}]`, rows * rowBytes, USAGE());
+    shards.push({ buffer, rowStart, rows });
+  }
+  return { label, n, k, ldw, shards };
+}
+
+/** Writes `rows` rows (K elements each, row-major `dtype` bytes) at matrix row `row0`, in slices of ~8 MB. */
+function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8Array, dtype: DType): void {
+  const srcRow = m.k * (dtype === 'F32' ? 4 : 2);
+  const elem = gpu.f16 ? 2 : 4;
+  const sliceRows = Math.max(1, Math.floor((8 << 20) / (m.ldw * elem)));
+  for (let r = 0; r < rows; ) {
+    const global = row0 + r;
+    const shard = m.shards.find((s) => global >= s.rowStart && global < s.rowStart + s.rows)!;
+    const n = Math.min(sliceRows, rows - r, shard.rowStart + shard.rows - global);
+    const src = bytes.subarray(r * srcRow, (r + n) * srcRow);
+    const decoded = gpu.f16 ? decodeToF16(src, dtype) : decodeToF32(src, dtype);
+    let data: Uint16Array | Float32Array = decoded;
+    if (m.ldw !== m.k) {
+      data = gpu.f16 ? new Uint16Array(n * m.ldw) : new Float32Array(n * m.ldw);
+      for (let i = 0; i < n; i++) data.set(decoded.subarray(i * m.k, (i + 1) * m.k), i * m.ldw);
+    }
+    gpu.device.queue.writeBuffer(shard.buffer, (global - shard.rowStart) * m.ldw * elem, data.buffer, data.byteOffset, data.byteLength);
+    r += n;
+  }
+}

@@ -1,0 +1,17 @@
+// The Node WebGPU device the GPU tests share within one file (Dawn on lavapipe here, which has shader-f16).
+
+import { Gpu } from '../../src/lib/gpu/device.js';
+import { createNodeGpu } from '../../src/lib/gpu/node.js';
+
+const cache = new Map<string, Promise<Gpu>>();
+
+/** A device storing weights as f32 (`forceF32`) or f16 when the adapter has shader-f16. */
+export function testGpu(opts: { f16: boolean } = { f16: false }): Promise<Gpu> {
+  const key = opts.f16 ? 'f16' : 'f32';
+  let g = cache.get(key);
+  if (!g) {
+    g = createNodeGpu({ forceF32: !opts.f16 });
+    cache.set(key, g);
+  }
+  return g;
+}

@@ -1,0 +1,34 @@
+// Tiny synthetic models for the GPU tests: odd sizes (not multiples of 4/16/64), GQA, tied and untied
+// embeddings, Qwen2 biases, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
+
+import type { Gpu } from '../../src/lib/gpu/device.js';
+import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { loadWeights } from '../../src/lib/model/load.js';
+import { ModelRunner } from '../../src/lib/model/runner.js';
+import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/synthetic.js';
+
+export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
+  llamaGqaUntied: { hiddenSize: 37, intermediateSize: 53, numLayers: 2, numHeads: 6, numKvHeads: 2, headDim: 6, vocabSize: 1500, tied: false, seed: 11 },
+  qwen2BiasTied: { architecture: 'Qwen2ForCausalLM', hiddenSize: 45, intermediateSize: 70, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 10, vocabSize: 131, tied: true, ropeTheta: 1e6, seed: 12 },
+  llama3Scaling: {
+    hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,
+    ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
+  },
+};
+
+export function modelFiles(spec: SyntheticSpec) {
+  const m = syntheticModel(spec);
+  const enc = new TextEncoder();
+  const files = new MemoryFiles('synthetic', new Map([
+    ['config.json', enc.encode(JSON.stringify(m.config))],
+    ['model.safetensors', m.safetensors],
+  ]));
+  return { model: m, files };
+}
+
+export async function tinyRunner(gpu: Gpu, spec: SyntheticSpec, opts = { slots: 4, contextLength: 96, maxRows: 32 }) {
+  const { model, files } = modelFiles(spec);
+  const loaded = await loadWeights(gpu, files);
+  const runner = new ModelRunner(gpu, loaded.config, loaded.weights, opts);
+  return { model, config: loaded.config, runner };
+}

@@ -1,0 +1,124 @@
+// Float64 reference of the LLaMA-family forward pass, written as plain loops (llama2.c's run.c in TypeScript).
+// It is the ground truth every GPU kernel and the whole GPU model are compared against. Letters: T tokens,
+// D hidden, F intermediate, H heads, Hkv kv heads, Dh head dim, V vocab.
+
+import { ropeInvFreq, type ModelConfig } from '../../src/lib/model/config.js';
+
+export type Weights = Map<string, { shape: number[]; data: ArrayLike<number> }>;
+
+function get(w: Weights, name: string): ArrayLike<number> {
+  const t = w.get(name);
+  if (!t) throw new Error(`reference: missing ${name}`);
+  return t.data;
+}
+
+/** out (N) = W (N, K) @ x (K) [+ b] */
+export function matvec(w: ArrayLike<number>, x: ArrayLike<number>, n: number, k: number, b?: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = b ? b[i] : 0;
+    for (let j = 0; j < k; j++) s += w[i * k + j] * x[j];
+    out[i] = s;
+  }
+  return out;
+}
+
+/** y = x / sqrt(mean(x^2) + eps) * g */
+export function rmsnorm(x: ArrayLike<number>, g: ArrayLike<number>, eps: number): Float64Array {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
+  const r = 1 / Math.sqrt(ss / x.length + eps);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] * r * g[i];
+  return out;
+}
+
+/** Rotates one head (Dh) in place at position pos: pairs (i, i + Dh/2). */
+export function rope(v: Float64Array, off: number, dh: number, pos: number, invFreq: ArrayLike<number>): void {
+  const half = dh / 2;
+  for (let i = 0; i < half; i++) {
+    const a = v[off + i];
+    const b = v[off + i + half];
+    const ang = pos * invFreq[i];
+    const c = Math.cos(ang);
+    const s = Math.sin(ang);
+    v[off + i] = a * c - b * s;
+    v[off + i + half] = b * c + a * s;
+  }
+}
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/**
+ * Logits (T, V) for tokens at positions 0..T-1 of one sequence, full recomputation (no cache).
+ * `invFreqF32` rounds the RoPE frequencies to f32 as the GPU and transformers do.
+ */
+export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[], invFreqF32 = true): Float64Array[] {
+  const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+  const T = tokens.length;
+  const inv = invFreqF32 ? Float64Array.from(new Float32Array(ropeInvFreq(cfg))) : ropeInvFreq(cfg);
+  const emb = get(w, 'model.embed_tokens.weight');
+  const x: Float64Array[] = tokens.map((t) => Float64Array.from({ length: D }, (_, i) => emb[t * D + i])); // (T, D)
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const bias = (n: string) => (cfg.qkvBias ? get(w, `${p}self_attn.${n}_proj.bias`) : undefined);
+    const qs: Float64Array[] = [];
+    const ks: Float64Array[] = [];
+    const vs: Float64Array[] = [];
+    for (let t = 0; t < T; t++) {
+      const xn = rmsnorm(x[t], get(w, `${p}input_layernorm.weight`), cfg.rmsNormEps);
+      const q = matvec(get(w, `${p}self_attn.q_proj.weight`), xn, H * Dh, D, bias('q')); // (H Dh)
+      const k = matvec(get(w, `${p}self_attn.k_proj.weight`), xn, Hkv * Dh, D, bias('k')); // (Hkv Dh)
+      const v = matvec(get(w, `${p}self_attn.v_proj.weight`), xn, Hkv * Dh, D, bias('v'));
+      for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv);
+      for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv);
+      qs.push(q); ks.push(k); vs.push(v);
+    }
+    for (let t = 0; t < T; t++) {
+      const att = new Float64Array(H * Dh); // (H Dh)
+      for (let h = 0; h < H; h++) {
+        const kh = Math.floor(h / (H / Hkv));
+        const scores = new Float64Array(t + 1);
+        let mx = -Infinity;
+        for (let j = 0; j <= t; j++) {
+          let s = 0;
+          for (let d = 0; d < Dh; d++) s += qs[t][h * Dh + d] * ks[j][kh * Dh + d];
+          scores[j] = s / Math.sqrt(Dh);
+          mx = Math.max(mx, scores[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j <= t; j++) { scores[j] = Math.exp(scores[j] - mx); sum += scores[j]; }
+        for (let j = 0; j <= t; j++) {
+          for (let d = 0; d < Dh; d++) att[h * Dh + d] += (scores[j] / sum) * vs[j][kh * Dh + d];
+        }
+      }
+      const o = matvec(get(w, `${p}self_attn.o_proj.weight`), att, D, H * Dh);
+      for (let i = 0; i < D; i++) x[t][i] += o[i];
+      const xn = rmsnorm(x[t], get(w, `${p}post_attention_layernorm.weight`), cfg.rmsNormEps);
+      const g = matvec(get(w, `${p}mlp.gate_proj.weight`), xn, F, D);
+      const u = matvec(get(w, `${p}mlp.up_proj.weight`), xn, F, D);
+      const hdn = g.map((gi, i) => silu(gi) * u[i]); // (F)
+      const down = matvec(get(w, `${p}mlp.down_proj.weight`), hdn, D, F);
+      for (let i = 0; i < D; i++) x[t][i] += down[i];
+    }
+  }
+  const head = get(w, cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  return x.map((xt) => matvec(head, rmsnorm(xt, get(w, 'model.norm.weight'), cfg.rmsNormEps), V, D));
+}
+
+/** Greedy decoding with the reference (full recomputation each step). */
+export function referenceGreedy(cfg: ModelConfig, w: Weights, prompt: number[], n: number): number[] {
+  const seq = [...prompt];
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const logits = referenceForward(cfg, w, seq);
+    const last = logits[logits.length - 1];
+    let best = 0;
+    for (let v = 1; v < last.length; v++) if (last[v] > last[best]) best = v;
+    out.push(best);
+    seq.push(best);
+  }
+  return out;
+}

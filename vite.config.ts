@@ -1,0 +1,69 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { playwright } from '@vitest/browser-playwright';
+import { existsSync } from 'node:fs';
+import { defineConfig } from 'vitest/config';
+
+// Chromium flags that give WebGPU on SwiftShader on machines without a GPU (see README, "Running without a GPU").
+export const chromiumArgs = [
+  '--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--disable-quic', '--disable-dev-shm-usage',
+];
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Node GPU tests run on lavapipe 25 (it has shader-f16) when scripts/setup-lavapipe.sh has run, else SwiftShader.
+const nodeDriver = process.env.LORA_LAB_DRIVER ?? (existsSync('.cache/lavapipe/lvp_icd.json') ? 'lavapipe' : 'swiftshader');
+
+export default defineConfig({
+  plugins: [svelte()],
+  worker: { format: 'es' },
+  build: { target: 'es2022' },
+  server: { port: 5173 },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'gpu',
+          include: ['tests/gpu/**/*.test.ts'],
+          environment: 'node',
+          env: { LORA_LAB_DRIVER: nodeDriver },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          // One Dawn device per file; files run one at a time on these 2-core machines.
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['tests/browser/**/*.test.ts'],
+          testTimeout: 300_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({ launchOptions: { executablePath: chromiumPath, args: chromiumArgs } }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          environment: 'node',
+          env: { LORA_LAB_DRIVER: nodeDriver },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,48 @@
+// What the user asked to load, as plain data that crosses the worker boundary, and its resolution into ModelFiles.
+
+import { InvalidArgumentError } from '../errors.js';
+import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId, type ModelFiles } from './files.js';
+
+export type ModelSource =
+  | { kind: 'builtin' }
+  | { kind: 'hf'; repo: string; revision?: string; token?: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: File[]; label?: string }
+  | { kind: 'dir'; path: string };
+
+export interface ResolveEnv {
+  /** Base URL (browser) or folder (Node) of the built-in demo model. */
+  builtin: () => ModelFiles;
+  /** Node only: a folder on disk. */
+  dir?: (path: string) => ModelFiles;
+  /** Overrides https://huggingface.co (tests point it at a local server). */
+  hfEndpoint?: string;
+  fetch?: typeof fetch;
+}
+
+/** Parses what a person typed: a repo id (`owner/name` or `owner/name@revision`), a URL, or (Node) a path. */
+export function parseSourceText(text: string): ModelSource {
+  const t = text.trim();
+  if (t === '' || t === 'builtin' || t === 'demo') return { kind: 'builtin' };
+  if (/^https?:\/\//.test(t)) return { kind: 'url', url: t };
+  const [repo, revision] = t.split('@');
+  if (isRepoId(repo) && !t.startsWith('/') ) return { kind: 'hf', repo, revision: revision || undefined };
+  return { kind: 'dir', path: t };
+}
+
+export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles {
+  switch (source.kind) {
+    case 'builtin':
+      return env.builtin();
+    case 'hf':
+      if (!isRepoId(source.repo)) throw new InvalidArgumentError(`"${source.repo}" is not a Hugging Face repo id: make sure it looks like owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct`);
+      return huggingFaceFiles(source.repo, source.revision ?? 'main', { token: source.token, endpoint: env.hfEndpoint, fetch: env.fetch });
+    case 'url':
+      return new HttpFiles(source.url, source.url, { fetch: env.fetch });
+    case 'files':
+      return new BrowserFiles(source.label ?? 'local files', source.files);
+    case 'dir':
+      if (!env.dir) throw new InvalidArgumentError('Folders on disk can only be opened in Node; in the browser pick the folder or drop its files.');
+      return env.dir(source.path);
+  }
+}

@@ -1,0 +1,101 @@
+// Text <-> token ids through @huggingface/tokenizers (tokenizer.json + tokenizer_config.json), and prompt
+// formatting: the model's own chat template rendered with @huggingface/jinja, or the Alpaca template.
+
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { TokenizerError } from '../errors.js';
+import type { ModelFiles } from '../hub/files.js';
+import { readJson } from '../hub/files.js';
+import { alpacaPrompt } from './alpaca.js';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export type PromptFormat = 'chat' | 'alpaca' | 'raw';
+
+function tokenText(t: unknown): string | null {
+  if (typeof t === 'string') return t;
+  if (t && typeof t === 'object' && typeof (t as { content?: unknown }).content === 'string') return (t as { content: string }).content;
+  return null;
+}
+
+export class TextTokenizer {
+  readonly #tok: Tokenizer;
+  readonly chatTemplate: string | null;
+  readonly #template: Template | null;
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  /** Ids of the tokenizer's EOS token and chat end-of-turn tokens (added to the model's EOS ids). */
+  readonly eosTokenIds: number[];
+
+  constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown>, chatTemplate: string | null) {
+    try {
+      this.#tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json could not be read (${(e as Error).message}). Check that the file is complete.`);
+    }
+    const tpl = tokenizerConfig.chat_template;
+    this.chatTemplate = chatTemplate ?? (typeof tpl === 'string' ? tpl : null);
+    this.#template = this.chatTemplate ? new Template(this.chatTemplate) : null;
+    this.bosToken = tokenText(tokenizerConfig.bos_token);
+    this.eosToken = tokenText(tokenizerConfig.eos_token);
+    const eos = new Set<number>();
+    for (const t of [this.eosToken, '<|im_end|>', '<|eot_id|>', '<|endoftext|>']) {
+      const id = t ? this.#tok.token_to_id(t) : undefined;
+      if (id !== undefined && (t === this.eosToken || this.chatTemplate?.includes(t!))) eos.add(id);
+    }
+    this.eosTokenIds = [...eos];
+  }
+
+  static async fromFiles(files: ModelFiles): Promise<TextTokenizer> {
+    const json = await readJson(files, 'tokenizer.json', true);
+    if (!json) {
+      throw new TokenizerError(`${files.label} has no tokenizer.json. LoRA Lab reads fast-tokenizer files only: save the tokenizer with transformers (tokenizer.save_pretrained) to create one.`);
+    }
+    const cfg = (await readJson(files, 'tokenizer_config.json', true)) ?? {};
+    const jinja = await files.bytes('chat_template.jinja', true);
+    return new TextTokenizer(json, cfg, jinja ? new TextDecoder().decode(jinja) : null);
+  }
+
+  get vocabSize(): number {
+    return this.#tok.get_vocab(true).size;
+  }
+
+  encode(text: string, addSpecialTokens = true): number[] {
+    return this.#tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  }
+
+  decode(ids: number[], skipSpecialTokens = true): string {
+    if (ids.length === 0) return '';
+    return this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.#tok.token_to_id(token);
+  }
+
+  /** Renders messages with the model's chat template (as transformers' apply_chat_template does). */
+  renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
+    if (!this.#template) throw new TokenizerError('This model has no chat template; use the Alpaca or raw prompt format.');
+    return this.#template.render({
+      messages,
+      add_generation_prompt: addGenerationPrompt,
+      bos_token: this.bosToken ?? '',
+      eos_token: this.eosToken ?? '',
+    });
+  }
+
+  /**
+   * Token ids for a user prompt. 'chat' uses the chat template (falling back to Alpaca when the model has none),
+   * 'alpaca' the Alpaca template, 'raw' the text as is. Templates that write their own BOS are not given another.
+   */
+  promptIds(text: string, format: PromptFormat, input = ''): number[] {
+    if (format === 'chat' && this.#template) {
+      return this.encode(this.renderChat([{ role: 'user', content: text }]), false);
+    }
+    if (format === 'raw') return this.encode(text, true);
+    return this.encode(alpacaPrompt(text, input), true);
+  }
+}

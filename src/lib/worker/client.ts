@@ -1,0 +1,69 @@
+// The page side of the protocol: a small class that owns the Worker, matches events to requests by id and rebuilds
+// typed errors. `generate` streams text through a callback and can be cancelled.
+
+import type { GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import { rebuildError } from '../errors.js';
+import type { ModelSource } from '../hub/source.js';
+import type { LoadProgress } from '../model/load.js';
+import type { RequestMap, RequestType, WorkerEvent, WorkerRequest } from './protocol.js';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  onProgress?: (p: LoadProgress) => void;
+  onToken?: (text: string, token: number) => void;
+}
+
+export interface Port {
+  postMessage(msg: WorkerRequest): void;
+  addEventListener(type: 'message', fn: (e: MessageEvent<WorkerEvent>) => void): void;
+  terminate?(): void;
+}
+
+export class EngineClient {
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+
+  constructor(private readonly port: Port) {
+    port.addEventListener('message', (e) => this.#onEvent(e.data));
+  }
+
+  #onEvent(e: WorkerEvent): void {
+    const p = this.#pending.get(e.id);
+    if (!p) return;
+    switch (e.type) {
+      case 'progress': p.onProgress?.(e.progress); break;
+      case 'token': p.onToken?.(e.text, e.token); break;
+      case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
+      case 'error': this.#pending.delete(e.id); p.reject(rebuildError(e.error)); break;
+    }
+  }
+
+  #send<K extends RequestType>(type: K, payload: RequestMap[K]['request'], hooks: Omit<Pending, 'resolve' | 'reject'> = {}): { id: number; done: Promise<RequestMap[K]['result']> } {
+    const id = this.#nextId++;
+    const done = new Promise<RequestMap[K]['result']>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, ...hooks });
+    });
+    this.port.postMessage({ id, type, payload } as WorkerRequest);
+    return { id, done };
+  }
+
+  init(forceF32 = false) {
+    return this.#send('init', { forceF32 }).done;
+  }
+
+  load(source: ModelSource, onProgress?: (p: LoadProgress) => void, contextLength?: number): Promise<ModelInfo> {
+    return this.#send('load', { source, contextLength }, { onProgress }).done;
+  }
+
+  generate(req: GenerateRequest, onToken?: (text: string, token: number) => void): { done: Promise<GenerateResult>; cancel: () => void } {
+    const { id, done } = this.#send('generate', req, { onToken });
+    return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+  }
+
+  terminate(): void {
+    this.port.terminate?.();
+    for (const p of this.#pending.values()) p.reject(new Error('The engine worker was stopped.'));
+    this.#pending.clear();
+  }
+}

@@ -1,0 +1,27 @@
+// The typed message protocol between the page and the engine worker. Every request carries an id; the worker answers
+// with any number of events for that id (progress, token) and then exactly one `result` or `error`.
+// Errors cross as {name, message, details} and are rebuilt as typed errors by the client.
+
+import type { GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import type { SerializedError } from '../errors.js';
+import type { ModelSource } from '../hub/source.js';
+import type { LoadProgress } from '../model/load.js';
+
+export interface RequestMap {
+  init: { request: { forceF32?: boolean }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
+  load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
+  generate: { request: GenerateRequest; result: GenerateResult };
+  cancel: { request: { target: number }; result: { cancelled: boolean } };
+}
+
+export type RequestType = keyof RequestMap;
+
+export type WorkerRequest = {
+  [K in RequestType]: { id: number; type: K; payload: RequestMap[K]['request'] };
+}[RequestType];
+
+export type WorkerEvent =
+  | { id: number; type: 'progress'; progress: LoadProgress }
+  | { id: number; type: 'token'; token: number; text: string }
+  | { id: number; type: 'result'; result: unknown }
+  | { id: number; type: 'error'; error: SerializedError };

@@ -1,0 +1,18 @@
+// Entry point of the engine's Web Worker: binds the protocol handler to this worker's messages.
+
+import { Gpu } from '../src/lib/gpu/device.js';
+import { HttpFiles } from '../src/lib/hub/files.js';
+import { createHandler } from '../src/lib/worker/handler.js';
+import type { WorkerEvent, WorkerRequest } from '../src/lib/worker/protocol.js';
+
+const builtinUrl = new URL(`${import.meta.env.BASE_URL}models/demo/`, self.location.origin).href;
+
+const handle = createHandler(
+  {
+    createGpu: (opts) => Gpu.create(navigator.gpu, opts),
+    builtin: () => new HttpFiles('built-in demo model', builtinUrl),
+  },
+  (e: WorkerEvent) => self.postMessage(e),
+);
+
+self.addEventListener('message', (e: MessageEvent<WorkerRequest>) => void handle(e.data));

@@ -1,0 +1,209 @@
+// Each WGSL kernel against a float64 CPU reference on seeded random inputs at odd shapes.
+// Tolerances: f32 weights atol 1e-4 + rtol 1e-4 (sums of up to ~100 terms of O(1) values); f16 weights are
+// compared with a reference that uses the same f16-rounded weights, so the same tolerance holds.
+
+import { describe, expect, it } from 'vitest';
+import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
+import { attentionShader } from '../../src/lib/kernels/attention.js';
+import { embedShader } from '../../src/lib/kernels/embed.js';
+import { GEMM_TILE, GEMV_COLS, GEMV_MAX_ROWS, matmulShader, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { ropeKvShader } from '../../src/lib/kernels/rope.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../../src/lib/kernels/topk.js';
+import { Rng } from '../../src/lib/util/rng.js';
+import { expectClose } from '../helpers/compare.js';
+import { testGpu } from '../helpers/gpu.js';
+import { randn, runKernel, step } from '../helpers/kernel.js';
+import { rmsnorm, rope, silu } from '../reference/llama.js';
+
+const ATOL = 1e-4;
+const RTOL = 1e-4;
+
+/** Weights as stored on the GPU: rows padded to ldw, f16 bits or f32; plus the values the GPU sees. */
+function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
+  const ldw = Math.ceil(k / 4) * 4;
+  const seen = new Float64Array(n * k);
+  const data = f16 ? new Uint16Array(n * ldw) : new Float32Array(n * ldw);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) {
+    const h = f32ToF16(w[i * k + j]);
+    data[i * ldw + j] = f16 ? h : w[i * k + j];
+    seen[i * k + j] = f16 ? f16ToF32(h) : w[i * k + j];
+  }
+  return { ldw, data, seen };
+}
+
+describe('matmul', () => {
+  const variants: [string, Partial<MatmulOptions>][] = [
+    ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }],
+    ['residual', { residual: true }], ['last rows + norm', { last: true, norm: true }],
+  ];
+  const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
+  for (const f16 of [false, true]) {
+    for (const [vname, v] of variants) {
+      it.each(shapes)(`${vname} ${f16 ? 'f16' : 'f32'} weights, M=%i N=%i K=%i`, async (M, N, K) => {
+        const gpu = await testGpu({ f16 });
+        if (f16 && !gpu.f16) throw new Error('these tests need a device with shader-f16 (lavapipe 25): run scripts/setup-lavapipe.sh');
+        const o: MatmulOptions = { f16, norm: false, bias: false, swiglu: false, residual: false, last: false, ...v };
+        const rng = new Rng(M * 1000 + N + K);
+        // With `last`, M sequences of 3 rows each; row of sequence s = 3 s + 2.
+        const inRows = o.last ? 3 * M : M;
+        const row = (m: number) => (o.last ? 3 * m + 2 : m);
+        const x = randn(rng, inRows * K);
+        const W = storeWeights(randn(rng, N * K, 0.3), N, K, f16);
+        const W2 = storeWeights(randn(rng, N * K, 0.3), N, K, f16);
+        const gain = randn(rng, K, 0.2).map((g) => 1 + g);
+        const bias = randn(rng, N + 5); // the shard writes columns nOff.. of a wider output
+        const nOff = 5;
+        const ldo = N + 7;
+        const out0 = randn(rng, M * ldo);
+        const expected = Float64Array.from(out0);
+        for (let m = 0; m < M; m++) {
+          const xr = Array.from(x.subarray(row(m) * K, row(m) * K + K));
+          const xin = o.norm ? rmsnorm(xr, gain, 1e-5) : Float64Array.from(xr);
+          for (let n = 0; n < N; n++) {
+            let a = 0, b = 0;
+            for (let k = 0; k < K; k++) { a += xin[k] * W.seen[n * K + k]; b += xin[k] * W2.seen[n * K + k]; }
+            let y = a + (o.bias ? bias[nOff + n] : 0);
+            if (o.swiglu) y = silu(y) * b;
+            const at = m * ldo + nOff + n;
+            expected[at] = o.residual ? out0[at] + y : y;
+          }
+        }
+        const bindings = [
+          { uniform: [N, K, W.ldw, K, ldo, nOff, { f32: 1e-5 }, 0] },
+          o.last ? step(inRows, M, 3, 2) : step(M),
+          { data: x }, { data: W.data },
+          ...(o.swiglu ? [{ data: W2.data }] : []),
+          ...(o.norm ? [{ data: gain }] : []),
+          ...(o.bias ? [{ data: bias }] : []),
+          { data: Float32Array.from(out0), read: true },
+        ];
+        const gemv = M <= GEMV_MAX_ROWS;
+        const grid: [number, number, number] = gemv ? [Math.ceil(N / GEMV_COLS), 1, 1] : [Math.ceil(N / GEMM_TILE), Math.ceil(M / GEMM_TILE), 1];
+        const [got] = await runKernel(gpu, matmulShader(gemv ? 'gemv' : 'gemm', o), bindings, grid);
+        expectClose(got, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
+      });
+    }
+  }
+});
+
+describe('embedding lookup', () => {
+  it('copies rows of one vocab shard and leaves rows of other shards alone', async () => {
+    const gpu = await testGpu({ f16: true });
+    const rng = new Rng(3);
+    const D = 13, rowStart = 40, rowCount = 29, M = 11;
+    const E = storeWeights(randn(rng, rowCount * D), rowCount, D, true);
+    const tokens = Uint32Array.from({ length: M }, (_, i) => (i % 3 === 0 ? rng.int(40) : rowStart + rng.int(rowCount)));
+    const x0 = randn(rng, M * D);
+    const expected = Float64Array.from(x0);
+    tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
+    const [got] = await runKernel(gpu, embedShader(true), [
+      { uniform: [D, rowStart, rowCount, E.ldw] }, step(M), { data: E.data }, { data: tokens }, { data: Float32Array.from(x0), read: true },
+    ], [Math.ceil((M * D) / 256), 1, 1]);
+    expectClose(got, expected, 0, 0, 'embedding rows');
+  });
+});
+
+describe('rope + KV cache write', () => {
+  it('rotates q and k, writes k and v at (slot, position)', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(4);
+    const H = 5, Hkv = 1, Dh = 6, C = 23, M = 7, slots = 2;
+    const qkv = randn(rng, M * (H + 2 * Hkv) * Dh);
+    const info = new Uint32Array(2 * M);
+    for (let m = 0; m < M; m++) { info[2 * m] = m % slots; info[2 * m + 1] = 3 + 2 * m; }
+    const inv = Float32Array.from({ length: Dh / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / Dh));
+    const qExp = new Float64Array(M * H * Dh);
+    const kExp = new Float64Array(slots * Hkv * C * Dh);
+    const vExp = new Float64Array(slots * Hkv * C * Dh);
+    for (let m = 0; m < M; m++) {
+      const r = Float64Array.from(qkv.subarray(m * (H + 2 * Hkv) * Dh, (m + 1) * (H + 2 * Hkv) * Dh));
+      for (let h = 0; h < H + Hkv; h++) rope(r, h * Dh, Dh, info[2 * m + 1], inv);
+      qExp.set(r.subarray(0, H * Dh), m * H * Dh);
+      for (let h = 0; h < Hkv; h++) {
+        const at = ((info[2 * m] * Hkv + h) * C + info[2 * m + 1]) * Dh;
+        kExp.set(r.subarray((H + h) * Dh, (H + h + 1) * Dh), at);
+        vExp.set(r.subarray((H + Hkv + h) * Dh, (H + Hkv + h + 1) * Dh), at);
+      }
+    }
+    const [q, k, v] = await runKernel(gpu, ropeKvShader(), [
+      { uniform: [H, Hkv, Dh, C] }, step(M), { data: qkv }, { data: info }, { data: inv },
+      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(kExp.length), read: true }, { data: new Float32Array(vExp.length), read: true },
+    ], [Math.ceil((M * (H + 2 * Hkv) * (Dh / 2)) / 256), 1, 1]);
+    expectClose(q, qExp, 1e-5, 1e-5, 'q');
+    expectClose(k, kExp, 1e-5, 1e-5, 'k cache');
+    expectClose(v, vExp, 0, 0, 'v cache');
+  });
+});
+
+describe('attention', () => {
+  it.each([[6, 3, 1, 5], [10, 4, 2, 70], [64, 2, 2, 9], [130, 4, 1, 3]])('Dh=%i H=%i Hkv=%i positions up to %i', async (Dh, H, Hkv, maxPos) => {
+    const gpu = await testGpu();
+    const rng = new Rng(Dh + H + maxPos);
+    const C = maxPos + 4, slots = 2, M = 5;
+    const q = randn(rng, M * H * Dh);
+    const kc = randn(rng, slots * Hkv * C * Dh);
+    const vc = randn(rng, slots * Hkv * C * Dh);
+    const info = new Uint32Array(2 * M);
+    for (let m = 0; m < M; m++) { info[2 * m] = rng.int(slots); info[2 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : rng.int(maxPos + 1); }
+    const out = new Float64Array(M * H * Dh);
+    const lse = new Float64Array(M * H);
+    for (let m = 0; m < M; m++) for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / (H / Hkv));
+      const base = (j: number) => ((info[2 * m] * Hkv + kh) * C + j) * Dh;
+      const s: number[] = [];
+      for (let j = 0; j <= info[2 * m + 1]; j++) {
+        let dot = 0;
+        for (let d = 0; d < Dh; d++) dot += q[(m * H + h) * Dh + d] * kc[base(j) + d];
+        s.push(dot / Math.sqrt(Dh));
+      }
+      const mx = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - mx));
+      const sum = e.reduce((a, b) => a + b, 0);
+      lse[m * H + h] = mx + Math.log(sum);
+      e.forEach((p, j) => { for (let d = 0; d < Dh; d++) out[(m * H + h) * Dh + d] += (p / sum) * vc[base(j) + d]; });
+    }
+    const [o, l] = await runKernel(gpu, attentionShader(Dh), [
+      { uniform: [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }] }, step(M), { data: q }, { data: info }, { data: kc }, { data: vc },
+      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(M * H), read: true },
+    ], [H, M, 1]);
+    expectClose(o, out, 1e-4, 1e-4, 'attention output');
+    expectClose(l, lse, 1e-4, 1e-4, 'log-sum-exp');
+  });
+});
+
+describe('top-k', () => {
+  it.each([[50, 1.0, 1.0], [2500, 1.3, 0.7], [TOPK_CHUNK, 1.0, 2.0]])('V=%i penalty %f temperature %f', async (V, penalty, temperature) => {
+    const gpu = await testGpu();
+    const rng = new Rng(V);
+    const S = 2, chunks = Math.ceil(V / TOPK_CHUNK), words = Math.ceil(V / 32);
+    const logits = randn(rng, S * V, 3);
+    // Ties: make two equal maxima in row 1; the lower id must come first.
+    logits[V + 7] = 50; logits[V + 3] = 50;
+    const seen = new Uint32Array(S * words);
+    const seenSet = [new Set<number>(), new Set<number>()];
+    for (let i = 0; i < 40; i++) { const s = rng.int(S); const t = rng.int(V); seen[s * words + (t >> 5)] |= 1 << (t & 31); seenSet[s].add(t); }
+    // rows 0..S-1 are the sequences; rowInfo maps each to its slot (slot == row here).
+    const info = Uint32Array.from([0, 0, 1, 0]);
+    const cand = new Uint32Array(S * chunks * TOPK * 2);
+    const stats = new Float32Array(S * chunks * 2);
+    const params = { uniform: [V, chunks, { f32: penalty }, { f32: 1 / temperature }] };
+    const [c, st] = await runKernel(gpu, topkStage1Shader(), [params, step(S, S, 1, 0), { data: logits }, { data: seen }, { data: info }, { data: cand, read: true }, { data: stats, read: true }], [chunks, S, 1]);
+    const [res] = await runKernel(gpu, topkStage2Shader(), [params, step(S, S, 1, 0), { data: new Uint32Array(c.buffer) }, { data: st }, { data: new Uint32Array(S * TOPK_ROW_WORDS), read: true }], [S, 1, 1]);
+    const words32 = new Uint32Array(res.buffer);
+    for (let s = 0; s < S; s++) {
+      const pen = Array.from({ length: V }, (_, t) => {
+        const v = logits[s * V + t];
+        return seenSet[s].has(t) ? (v < 0 ? v * penalty : v / penalty) : v;
+      });
+      const order = pen.map((v, t) => [v, t]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+      const n = Math.min(TOPK, V);
+      const ids = Array.from({ length: n }, (_, i) => words32[s * TOPK_ROW_WORDS + 3 + 2 * i]);
+      const vals = Array.from({ length: n }, (_, i) => res[s * TOPK_ROW_WORDS + 2 + 2 * i]);
+      expect(ids).toEqual(order.slice(0, n).map((x) => x[1]));
+      expectClose(vals, order.slice(0, n).map((x) => x[0]), 1e-6, 1e-6, 'top-k values');
+      const mx = Math.max(...pen) / temperature;
+      const lse = mx + Math.log(pen.reduce((a, v) => a + Math.exp(v / temperature - mx), 0));
+      expectClose([res[s * TOPK_ROW_WORDS]], [lse], 1e-4, 1e-5, 'log-sum-exp');
+    }
+  });
+});

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { UnsupportedModelError } from '../../src/lib/errors.js';
+import { normalizeConfig, ropeInvFreq } from '../../src/lib/model/config.js';
+
+const local = (model: string, file = 'config.json') =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${model}/${file}`, import.meta.url), 'utf8'));
+
+// The configs of the four target models, as published (copied into tests/fixtures where the tests need them offline).
+const configs: Record<string, Record<string, unknown>> = {
+  smollm2: local('SmolLM2-135M-Instruct'),
+  tinyllama: local('TinyLlama-1.1B-Chat-v1.0'),
+  llama32: {
+    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
+    num_key_value_heads: 8, head_dim: 64, vocab_size: 128256, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true,
+    max_position_embeddings: 131072, bos_token_id: 128000, eos_token_id: [128001, 128008, 128009],
+    rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  },
+  qwen25: {
+    architectures: ['Qwen2ForCausalLM'], hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14,
+    num_key_value_heads: 2, vocab_size: 151936, rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true,
+    max_position_embeddings: 32768, sliding_window: 32768, use_sliding_window: false, bos_token_id: 151643, eos_token_id: 151645,
+  },
+};
+
+describe('normalizeConfig', () => {
+  it('normalizes SmolLM2-135M as published', () => {
+    const c = normalizeConfig(configs.smollm2);
+    expect(c).toMatchObject({ architecture: 'LlamaForCausalLM', hiddenSize: 576, numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64, vocabSize: 49152, tieWordEmbeddings: true, qkvBias: false });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('normalizes TinyLlama (untied, GQA 32/4)', () => {
+    const c = normalizeConfig(configs.tinyllama);
+    expect(c).toMatchObject({ tieWordEmbeddings: false, numHeads: 32, numKvHeads: 4, headDim: 64, vocabSize: 32000 });
+  });
+
+  it('reads the real Llama-3.2 and Qwen2.5 fixture configs', () => {
+    expect(normalizeConfig(local('Llama-3.2-1B-Instruct'), local('Llama-3.2-1B-Instruct', 'generation_config.json')).ropeScaling?.type).toBe('llama3');
+    expect(normalizeConfig(local('Qwen2.5-0.5B-Instruct')).qkvBias).toBe(true);
+  });
+
+  it('collects EOS ids from config and generation_config', () => {
+    expect(normalizeConfig(configs.llama32, { eos_token_id: [128001, 128009] }).eosTokenIds).toEqual([128001, 128009, 128008]);
+  });
+
+  it('computes llama3 RoPE frequencies as transformers does', () => {
+    const c = normalizeConfig(configs.llama32);
+    const inv = ropeInvFreq(c);
+    expect(inv.length).toBe(32);
+    // High frequencies (short wavelengths) are unchanged, low ones divided by the factor, the middle band smoothed.
+    expect(inv[0]).toBeCloseTo(1, 12);
+    const base = (i: number) => 1 / 500000 ** ((2 * i) / 64);
+    expect(inv[31]).toBeCloseTo(base(31) / 32, 15);
+    const mid = inv.findIndex((_, i) => { const w = 2 * Math.PI / base(i); return w >= 2048 && w <= 8192; });
+    const w = 2 * Math.PI / base(mid);
+    const smooth = (8192 / w - 1) / (4 - 1);
+    expect(inv[mid]).toBeCloseTo((1 - smooth) * base(mid) / 32 + smooth * base(mid), 15);
+  });
+
+  it.each([
+    ['an unknown architecture', { ...configs.smollm2, architectures: ['GPT2LMHeadModel'] }, 'GPT2LMHeadModel'],
+    ['a non-SiLU activation', { ...configs.smollm2, hidden_act: 'gelu' }, 'gelu'],
+    ['an unknown rope scaling', { ...configs.smollm2, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'yarn'],
+    ['heads not divisible by kv heads', { ...configs.smollm2, num_key_value_heads: 4 }, 'num_key_value_heads'],
+    ['mlp biases', { ...configs.smollm2, mlp_bias: true }, 'mlp_bias'],
+    ['a missing size', { ...configs.smollm2, hidden_size: undefined }, 'hidden_size'],
+  ])('refuses %s, naming it and what is supported', (_n, cfg, word) => {
+    expect(() => normalizeConfig(cfg)).toThrow(UnsupportedModelError);
+    expect(() => normalizeConfig(cfg)).toThrow(new RegExp(`${word}[\\s\\S]*Supported: LlamaForCausalLM`));
+  });
+});

@@ -7,7 +7,7 @@ import type { Gpu } from './gpu/device.js';
 import type { ModelFiles } from './hub/files.js';
 import { parameterCount, type ModelConfig } from './model/config.js';
 import { generate, type GenerateTimings } from './model/generate.js';
-import { loadWeights, type LoadProgress } from './model/load.js';
+import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
@@ -88,8 +88,10 @@ export class Engine {
   async load(files: ModelFiles, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ModelInfo> {
     const t0 = performance.now();
     this.unload();
+    // Small files first, so a wrong source or an unsupported model fails before any download of weights.
+    const configs = await loadConfig(files);
     const tokenizer = await TextTokenizer.fromFiles(files);
-    const loaded = await loadWeights(this.gpu, files, onProgress, signal);
+    const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const runner = await this.gpu.guard('allocating the KV cache', () =>

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionShader } from '../../src/lib/kernels/attention.js';
 import { embedShader } from '../../src/lib/kernels/embed.js';
-import { GEMM_TILE, GEMV_COLS, GEMV_MAX_ROWS, matmulShader, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { ropeKvShader } from '../../src/lib/kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
@@ -36,7 +36,8 @@ describe('matmul', () => {
     ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }],
     ['residual', { residual: true }], ['last rows + norm', { last: true, norm: true }],
   ];
-  const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
+  // K=5 and 53 run the one-thread-per-column gemv, K=67 and 300 the lane-reduction one (2 and 8 lanes).
+  const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
   for (const f16 of [false, true]) {
     for (const [vname, v] of variants) {
       it.each(shapes)(`${vname} ${f16 ? 'f16' : 'f32'} weights, M=%i N=%i K=%i`, async (M, N, K) => {
@@ -78,8 +79,8 @@ describe('matmul', () => {
           { data: Float32Array.from(out0), read: true },
         ];
         const gemv = M <= GEMV_MAX_ROWS;
-        const grid: [number, number, number] = gemv ? [Math.ceil(N / GEMV_COLS), 1, 1] : [Math.ceil(N / GEMM_TILE), Math.ceil(M / GEMM_TILE), 1];
-        const [got] = await runKernel(gpu, matmulShader(gemv ? 'gemv' : 'gemm', o), bindings, grid);
+        const grid: [number, number, number] = gemv ? [Math.ceil(N / gemvCols(K)), 1, 1] : [Math.ceil(N / GEMM_TILE), Math.ceil(M / GEMM_TILE), 1];
+        const [got] = await runKernel(gpu, matmulShader(gemv ? 'gemv' : 'gemm', o, K), bindings, grid);
         expectClose(got, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
       });
     }

@@ -6,11 +6,11 @@ import { createNodeGpu } from '../../src/lib/gpu/node.js';
 const cache = new Map<string, Promise<Gpu>>();
 
 /** A device storing weights as f32 (`forceF32`) or f16 when the adapter has shader-f16. */
-export function testGpu(opts: { f16: boolean } = { f16: false }): Promise<Gpu> {
-  const key = opts.f16 ? 'f16' : 'f32';
+export function testGpu(opts: { f16: boolean; maxBinding?: number } = { f16: false }): Promise<Gpu> {
+  const key = `${opts.f16 ? 'f16' : 'f32'}/${opts.maxBinding ?? ''}`;
   let g = cache.get(key);
   if (!g) {
-    g = createNodeGpu({ forceF32: !opts.f16 });
+    g = createNodeGpu({ forceF32: !opts.f16, maxBinding: opts.maxBinding });
     cache.set(key, g);
   }
   return g;

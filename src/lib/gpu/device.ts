@@ -6,6 +6,8 @@ import { DeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '..
 export interface GpuOptions {
   /** Store weights as f32 even when shader-f16 exists (tests of the f32 path, debugging). */
   forceF32?: boolean;
+  /** Cap on the storage binding size used for sharding (tests exercise the split path with tiny caps). */
+  maxBinding?: number;
 }
 
 export class Gpu {
@@ -22,12 +24,12 @@ export class Gpu {
   lost: DeviceLostError | null = null;
   #destroyed = false;
 
-  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string) {
+  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number) {
     this.device = device;
     this.f16 = f16;
     this.hasF16Feature = hasF16;
     this.description = description;
-    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
     device.lost.then((info) => {
       if (this.#destroyed) return;
@@ -68,7 +70,7 @@ export class Gpu {
     });
     const info = adapter.info;
     const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown GPU';
-    return new Gpu(device, useF16, hasF16, description);
+    return new Gpu(device, useF16, hasF16, description, opts.maxBinding);
   }
 
   check(): void {

@@ -108,8 +108,13 @@ export class HttpFiles implements ModelFiles {
     } catch (e) {
       throw new DownloadError(`Could not reach ${url} (${(e as Error).message}). Check the network connection, or load the model from a local folder.`, { file: name, url });
     }
-    if (res.ok) return res;
-    if (res.status === 404 && optional) return null;
+    // Static hosts with a single-page-app fallback answer a missing file with index.html: that is a 404 too.
+    const html = res.ok && (res.headers.get('content-type') ?? '').includes('text/html');
+    if (res.ok && !html) return res;
+    if ((res.status === 404 || html) && optional) return null;
+    if (html) {
+      throw new DownloadError(`${name}: not found at ${url} (the server answered with an HTML page). Check the URL: it must be the folder that holds config.json and the weights.`, { file: name, url, status: 404 });
+    }
     if (res.status === 401 || res.status === 403) {
       throw new DownloadError(
         `${name}: ${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'} at ${url}. The repo is gated or private: ` +

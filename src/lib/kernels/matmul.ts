@@ -21,9 +21,23 @@ export interface MatmulOptions {
 
 /** Most rows the gemv variant takes; more rows use gemm. */
 export const GEMV_MAX_ROWS = 8;
-/** Output columns per gemv workgroup, and gemm's square tile. */
-export const GEMV_COLS = 8;
+/** gemm's square output tile. */
 export const GEMM_TILE = 64;
+
+/**
+ * Threads that share one output column's dot product in the gemv variant: enough to keep each thread's share of K
+ * near 64 elements (up to 32 lanes for K >= 2048). Small K then runs one thread per column with no reduction at all.
+ */
+export function gemvLanes(k: number): number {
+  let lanes = 1;
+  while (lanes < 32 && lanes * 64 < k) lanes *= 2;
+  return lanes;
+}
+
+/** Output columns per gemv workgroup (256 threads). */
+export function gemvCols(k: number): number {
+  return 256 / gemvLanes(k);
+}
 
 function header(o: MatmulOptions): string {
   const wt = weightType(o.f16);
@@ -55,28 +69,29 @@ fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
 }`;
 }
 
-export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions): string {
-  return variant === 'gemv' ? gemv(o) : gemm(o);
+/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. */
+export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): string {
+  return variant === 'gemv' ? gemv(o, gemvLanes(k)) : gemm(o);
 }
 
-function gemv(o: MatmulOptions): string {
+function gemv(o: MatmulOptions, lanes: number): string {
   const R = GEMV_MAX_ROWS;
-  const lanes = 256 / GEMV_COLS;
+  const cols = 256 / lanes;
   const g = o.norm ? ' * gain[k]' : '';
   return /* wgsl */ `${header(o)}
 const R: u32 = ${R}u;
 const LANES: u32 = ${lanes}u;
-var<workgroup> red: array<f32, ${256 * R}>;
+${lanes > 1 ? `var<workgroup> red: array<f32, ${256 * R}>;` : ''}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let M = numRows();
   let c = tid / LANES;
   let lane = tid % LANES;
-  let n = (wid.x + wid.y * nwg.x) * ${GEMV_COLS}u + c;
+  let n = (wid.x + wid.y * nwg.x) * ${cols}u + c;
   var acc: array<f32, R>;
-  ${o.swiglu ? 'var acc2: array<f32, R>;' : ''}
-  ${o.norm ? 'var sq: array<f32, R>;' : ''}
+  var acc2: array<f32, R>;
+  var sq: array<f32, R>;
   if (n < P.N) {
     for (var k = lane; k < P.K; k += LANES) {
       let wk = f32(w[n * P.ldw + k])${g};
@@ -89,27 +104,41 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  // Reduce each accumulator over the lanes of its column, one array at a time (fits 16 KiB of workgroup memory).
-  let mine = n < P.N && lane < M;
-  var s = 0.0;
-  var s2 = 0.0;
-  var ss = 0.0;
-  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = acc[m]; }
-  workgroupBarrier();
-  if (mine) { for (var l = 0u; l < LANES; l++) { s += red[lane * 256u + c * LANES + l]; } }
-  ${o.swiglu ? `workgroupBarrier();
-  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = acc2[m]; }
-  workgroupBarrier();
-  if (mine) { for (var l = 0u; l < LANES; l++) { s2 += red[lane * 256u + c * LANES + l]; } }` : ''}
-  ${o.norm ? `workgroupBarrier();
-  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = sq[m]; }
-  workgroupBarrier();
-  if (mine) { for (var l = 0u; l < LANES; l++) { ss += red[lane * 256u + c * LANES + l]; } }` : ''}
-  if (!mine) { return; }
-  let m = lane;
-  ${o.norm ? 'let rstd = inverseSqrt(ss / f32(P.K) + P.eps);' : 'let rstd = 1.0;'}
-  epilogue(m, n, s, s2, rstd);
+${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
 }`;
+}
+
+/** One thread per column: the thread already holds every row's full sums. */
+function gemvOwnColumn(o: MatmulOptions): string {
+  return `  if (n >= P.N) { return; }
+  for (var m = 0u; m < M; m++) {
+    ${o.norm ? 'let rstd = inverseSqrt(sq[m] / f32(P.K) + P.eps);' : 'let rstd = 1.0;'}
+    epilogue(m, n, acc[m], acc2[m], rstd);
+  }`;
+}
+
+/**
+ * LANES threads per column: reduce each accumulator through workgroup memory, one array at a time (16 KiB).
+ * Lane l finishes rows l, l + LANES, ... of its column.
+ */
+function gemvReduce(o: MatmulOptions): string {
+  const pass = (src: string, dst: string) => `
+  workgroupBarrier();
+  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = ${src}[m]; }
+  workgroupBarrier();
+  for (var m = lane; m < M; m += LANES) {
+    var t = 0.0;
+    for (var l = 0u; l < LANES; l++) { t += red[m * 256u + c * LANES + l]; }
+    ${dst}[m] = t;
+  }`;
+  return `  var s: array<f32, R>;
+  var s2: array<f32, R>;
+  var ss: array<f32, R>;${pass('acc', 's')}${o.swiglu ? pass('acc2', 's2') : ''}${o.norm ? pass('sq', 'ss') : ''}
+  if (n >= P.N) { return; }
+  for (var m = lane; m < M; m += LANES) {
+    ${o.norm ? 'let rstd = inverseSqrt(ss[m] / f32(P.K) + P.eps);' : 'let rstd = 1.0;'}
+    epilogue(m, n, s[m], s2[m], rstd);
+  }`;
 }
 
 function gemm(o: MatmulOptions): string {

@@ -44,9 +44,9 @@ export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConf
 
 export async function loadWeights(
   gpu: Gpu, files: ModelFiles, onProgress: (p: LoadProgress) => void = () => {},
-  signal?: AbortSignal,
+  signal?: AbortSignal, configs?: Awaited<ReturnType<typeof loadConfig>>,
 ): Promise<LoadedWeights> {
-  const { config, raw, generation } = await loadConfig(files);
+  const { config, raw, generation } = configs ?? await loadConfig(files);
   const names = await weightFiles(files);
   return gpu.guard('loading weights', async () => {
     const loader = new WeightLoader(gpu, config);

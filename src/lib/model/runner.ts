@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/device.js';
 import { bindGroup, grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
 import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
-import { GEMM_TILE, GEMV_COLS, GEMV_MAX_ROWS, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
+import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvShader } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../kernels/topk.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
@@ -153,8 +153,8 @@ export class ModelRunner {
     gain: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, ldo: number,
   ): void {
     const opts: MatmulOptions = { ...o, f16: this.gpu.f16 };
-    const small = this.#pipelines.get(`${label}.gemv`, matmulShader('gemv', opts));
-    const large = this.#pipelines.get(`${label}.gemm`, matmulShader('gemm', opts));
+    const small = this.#pipelines.get(`${label}.gemv`, matmulShader('gemv', opts, w.k));
+    const large = this.#pipelines.get(`${label}.gemm`, matmulShader('gemm', opts, w.k));
     w.shards.forEach((shard, i) => {
       const p = uniforms(this.gpu, `${label}.params`, [shard.rows, w.k, w.ldw, w.k, ldo, shard.rowStart, { f32: this.cfg.rmsNormEps }, 0]);
       const bindings = [p, this.#step, x, shard.buffer];
@@ -168,7 +168,7 @@ export class ModelRunner {
         large: { pipeline: large, bindGroup: bindGroup(this.gpu, label, large, bindings) },
         over: o.last ? 'seqs' : 'rows',
         grid: (rows) => rows <= GEMV_MAX_ROWS
-          ? grid2d(Math.ceil(shard.rows / GEMV_COLS))
+          ? grid2d(Math.ceil(shard.rows / gemvCols(w.k)))
           : [Math.ceil(shard.rows / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1],
       });
     });
@@ -271,6 +271,39 @@ export class ModelRunner {
       if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);
       if (!(input.positions[m] >= 0 && input.positions[m] < this.opts.contextLength)) throw new RangeError(`position ${input.positions[m]} is past the context length ${this.opts.contextLength}`);
     }
+  }
+
+  /**
+   * Profiling aid (bench, debugging): runs one forward with a submit and a wait after every dispatch and returns
+   * the wall time per kind of op. Slow by construction; never used on the token path.
+   */
+  async profile(input: StepInput): Promise<Map<string, number>> {
+    const M = input.tokens.length;
+    this.#check(input);
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
+    q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
+    const info = new Uint32Array(2 * M);
+    for (let m = 0; m < M; m++) { info[2 * m] = input.slots[m]; info[2 * m + 1] = input.positions[m]; }
+    q.writeBuffer(this.#rowInfo, 0, info);
+    await q.onSubmittedWorkDone();
+    const times = new Map<string, number>();
+    for (const op of this.#ops) {
+      const rows = op.over === 'rows' ? M : input.seqs;
+      const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+      const t0 = performance.now();
+      const enc = this.gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(v.pipeline);
+      pass.setBindGroup(0, v.bindGroup);
+      pass.dispatchWorkgroups(...op.grid(rows));
+      pass.end();
+      q.submit([enc.finish()]);
+      await q.onSubmittedWorkDone();
+      const kind = op.label.replace(/^L\d+\./, '');
+      times.set(kind, (times.get(kind) ?? 0) + performance.now() - t0);
+    }
+    return times;
   }
 
   /** Number of dispatches one forward encodes. */

@@ -1,0 +1,63 @@
+// End to end: the built app in headless Chromium. Load the built-in model, generate (streamed), stop; screenshots.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { PreviewServer } from 'vite';
+import { launch, screenshot, startApp } from '../helpers/browser.js';
+
+describe('the app', () => {
+  let server: PreviewServer;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    const app = await startApp();
+    server = app.server;
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(app.url);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('loads the built-in model with progress, streams an answer, and stops on request', async () => {
+    await page.getByTestId('gpu').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('f32-notice').isVisible()).toBe(true); // SwiftShader has no shader-f16
+    await page.getByTestId('load').click();
+    await page.getByTestId('model-card').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('model-note').textContent()).toContain('random weights');
+
+    await page.locator('input[type=number]').nth(5).fill('24');
+    await page.getByTestId('prompt').fill('Write a haiku about WebGPU.');
+    await page.getByTestId('prompt').press('Control+Enter');
+    await page.getByTestId('tokens-per-second').waitFor({ timeout: 120_000 });
+    const out = await page.getByTestId('output').textContent();
+    expect(out!.length).toBeGreaterThan(10);
+    expect(await page.getByTestId('stats').textContent()).toMatch(/first token .* tokens\/s/s);
+    await screenshot(page, 'e2e-generate');
+
+    // A long generation, stopped after some text has streamed.
+    await page.locator('input[type=number]').nth(5).fill('2000');
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(() => (document.querySelector('[data-testid=output]')?.textContent ?? '').length > 20, null, { timeout: 120_000 });
+    await page.getByTestId('stop').click();
+    await page.getByText('stopped: aborted').waitFor({ timeout: 60_000 });
+    await screenshot(page, 'e2e-stopped');
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows a typed error that says what to do when a download fails', async () => {
+    await page.getByRole('tab', { name: 'URL' }).click();
+    await page.getByPlaceholder('https://example.com/models/my-model/').fill(new URL('/models/missing/', page.url()).href);
+    await page.getByTestId('load').click();
+    const err = page.getByTestId('error');
+    await err.waitFor({ timeout: 60_000 });
+    expect(await err.getAttribute('data-error-name')).toBe('DownloadError');
+    expect(await err.textContent()).toMatch(/config\.json: not found .*Check the URL/);
+    await screenshot(page, 'e2e-error');
+  });
+});

@@ -1,0 +1,105 @@
+// Generation on the GPU: greedy tokens equal the float64 reference's, chunked prefill, the f16 weight path, tensors
+// split across bindings, seeded sampling, stop conditions, context overflow and cancellation.
+
+import { describe, expect, it } from 'vitest';
+import { ContextOverflowError, InvalidArgumentError } from '../../src/lib/errors.js';
+import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
+import { generate, type GenerateOptions } from '../../src/lib/model/generate.js';
+import { expectClose } from '../helpers/compare.js';
+import { testGpu } from '../helpers/gpu.js';
+import { TINY_CONFIGS, tinyRunner } from '../helpers/models.js';
+import { referenceForward, referenceGreedy } from '../reference/llama.js';
+
+const greedy: GenerateOptions = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, maxNewTokens: 32, eosTokenIds: [] };
+const prompt = [7, 3, 11, 2, 5];
+
+async function run(runner: Awaited<ReturnType<typeof tinyRunner>>['runner'], opts: GenerateOptions, p = prompt) {
+  const tokens: number[] = [];
+  const t = await generate(runner, p, opts, ({ token }) => { tokens.push(token); });
+  return { tokens, t };
+}
+
+describe.each(Object.entries(TINY_CONFIGS))('%s', (_name, spec) => {
+  it('32 greedy tokens are identical to the float64 reference', async () => {
+    const { model, config, runner } = await tinyRunner(await testGpu(), spec);
+    const { tokens, t } = await run(runner, greedy);
+    expect(tokens).toEqual(referenceGreedy(config, model.tensors, prompt, 32));
+    expect(t.generatedTokens).toBe(32);
+    expect(t.stopReason).toBe('length');
+  });
+});
+
+describe('generation', () => {
+  it('chunked prefill (3 rows per forward) gives the same tokens as one-shot prefill', async () => {
+    const gpu = await testGpu();
+    const long = [9, 8, 7, 6, 5, 4, 3, 2, 1, 10, 11];
+    const a = await run((await tinyRunner(gpu, TINY_CONFIGS.qwen2BiasTied, { slots: 1, contextLength: 64, maxRows: 3 })).runner, { ...greedy, maxNewTokens: 12 }, long);
+    const b = await run((await tinyRunner(gpu, TINY_CONFIGS.qwen2BiasTied, { slots: 1, contextLength: 64, maxRows: 32 })).runner, { ...greedy, maxNewTokens: 12 }, long);
+    expect(a.tokens).toEqual(b.tokens);
+  });
+
+  it('f16 weights (lavapipe has shader-f16) match the reference run on f16-rounded weights', async () => {
+    const gpu = await testGpu({ f16: true });
+    expect(gpu.f16).toBe(true);
+    const { model, config, runner } = await tinyRunner(gpu, TINY_CONFIGS.llamaGqaUntied);
+    // Matrices are stored as f16; norms and biases stay f32.
+    const rounded = new Map([...model.tensors].map(([n, t]) => [n, {
+      shape: t.shape, data: t.shape.length === 2 ? Float32Array.from(t.data, (v) => f16ToF32(f32ToF16(v))) : t.data,
+    }]));
+    await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: 5, lastOffset: 4 });
+    const ref = referenceForward(config, rounded, prompt)[4];
+    expectClose(await runner.readLogits(1), ref, 1e-3 * Math.max(...Array.from(ref, Math.abs)), 0, 'f16 logits');
+    const { tokens } = await run(runner, greedy);
+    expect(tokens).toEqual(referenceGreedy(config, rounded, prompt, 32));
+  });
+
+  it('matrices larger than the storage-binding limit are split into shards and still compute the same logits', async () => {
+    // A 2 KiB cap splits the 1500 x 37 embedding and lm_head into ~30 row shards each (and every other matrix too).
+    const gpu = await testGpu({ f16: false, maxBinding: 2048 });
+    const { model, config, runner } = await tinyRunner(gpu, TINY_CONFIGS.llamaGqaUntied);
+    expect(runner.weights.embed.shards.length).toBeGreaterThan(20);
+    expect(runner.weights.lmHead.shards.length).toBeGreaterThan(20);
+    await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: 5, lastOffset: 4 });
+    const ref = referenceForward(config, model.tensors, prompt)[4];
+    expectClose(await runner.readLogits(1), ref, 1e-3 * Math.max(...Array.from(ref, Math.abs)), 0, 'sharded logits');
+  });
+
+  it('the same seed and settings give the same tokens; another seed gives others', async () => {
+    const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llamaGqaUntied);
+    const s: GenerateOptions = { temperature: 1.5, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 42, maxNewTokens: 24, eosTokenIds: [] };
+    const a = await run(runner, s);
+    const b = await run(runner, s);
+    const c = await run(runner, { ...s, seed: 43 });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(c.tokens).not.toEqual(a.tokens);
+    expect(new Set(a.tokens).size).toBeGreaterThan(3);
+  });
+
+  it('stops on an EOS id and reports it', async () => {
+    const { model, config, runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llama3Scaling);
+    const ref = referenceGreedy(config, model.tensors, prompt, 6);
+    const { tokens, t } = await run(runner, { ...greedy, eosTokenIds: [ref[3]] });
+    expect(tokens).toEqual(ref.slice(0, ref.indexOf(ref[3]) + 1));
+    expect(t.stopReason).toBe('eos');
+  });
+
+  it('refuses a prompt plus max tokens beyond the context with a typed error that says what to do', async () => {
+    const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llama3Scaling, { slots: 1, contextLength: 16, maxRows: 8 });
+    const err = await generate(runner, prompt, { ...greedy, maxNewTokens: 12 }, () => {}).catch((e) => e);
+    expect(err).toBeInstanceOf(ContextOverflowError);
+    expect(err.message).toMatch(/at most 11 new tokens/);
+    await expect(generate(runner, prompt, { ...greedy, topP: 0 }, () => {})).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it('cancels mid-generation', async () => {
+    const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llama3Scaling);
+    const ac = new AbortController();
+    const tokens: number[] = [];
+    const t = await generate(runner, prompt, { ...greedy, maxNewTokens: 50 }, ({ index, token }) => {
+      tokens.push(token);
+      if (index === 4) ac.abort();
+    }, ac.signal);
+    expect(t.stopReason).toBe('aborted');
+    expect(tokens.length).toBe(5);
+  });
+});

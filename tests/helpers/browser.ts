@@ -1,0 +1,26 @@
+// Headless Chromium (Debian's package, SwiftShader WebGPU) driven by playwright-core, and the built app served by
+// `vite preview` on 127.0.0.1. Screenshots land in test-results/ for a person to look at.
+
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { chromiumArgs } from '../../vite.config.js';
+
+export const SCREENSHOTS = new URL('../../test-results/', import.meta.url).pathname;
+
+export async function startApp(): Promise<{ url: string; server: PreviewServer }> {
+  const server = await preview({ preview: { port: 0, host: '127.0.0.1', strictPort: false }, logLevel: 'warn' });
+  const url = server.resolvedUrls!.local[0];
+  return { url, server };
+}
+
+export async function launch(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs, headless: true });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = `${SCREENSHOTS}${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}

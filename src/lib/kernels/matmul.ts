@@ -5,8 +5,9 @@
 //   swiglu:   two weights (gate, up): y = silu(x Wg^T) * (x Wu^T)
 //   residual: out += y instead of out = y
 //   last:     rows are the last token of each sequence (the lm_head only projects those)
-// Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows) and `gemm`
-// (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
+// Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads) and
+// `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
+// Weight rows are padded to a multiple of 4 elements with zeros (ldw % 4 == 0), so W is bound as vec4s.
 
 import { enableF16, STEP_STRUCT, weightType } from './common.js';
 
@@ -26,7 +27,7 @@ export const GEMM_TILE = 64;
 
 /**
  * Threads that share one output column's dot product in the gemv variant: enough to keep each thread's share of K
- * near 64 elements (up to 32 lanes for K >= 2048). Small K then runs one thread per column with no reduction at all.
+ * near 64 elements (16 vec4 loads; up to 32 lanes for K >= 2048). Small K runs one thread per column, no reduction.
  */
 export function gemvLanes(k: number): number {
   let lanes = 1;
@@ -46,10 +47,10 @@ function header(o: MatmulOptions): string {
     '@group(0) @binding(0) var<uniform> P: Params;',
     '@group(0) @binding(1) var<uniform> S: Step;',
     '@group(0) @binding(2) var<storage, read> x: array<f32>;                 // (M, ldx)',
-    `@group(0) @binding(3) var<storage, read> w: array<${wt}>;                // (N, ldw)`,
+    `@group(0) @binding(3) var<storage, read> w: array<vec4<${wt}>>;          // (N, ldw / 4)`,
   ];
   let i = 4;
-  if (o.swiglu) b.push(`@group(0) @binding(${i++}) var<storage, read> w2: array<${wt}>;               // (N, ldw)`);
+  if (o.swiglu) b.push(`@group(0) @binding(${i++}) var<storage, read> w2: array<vec4<${wt}>>;         // (N, ldw / 4)`);
   if (o.norm) b.push(`@group(0) @binding(${i++}) var<storage, read> gain: array<f32>;            // (K)`);
   if (o.bias) b.push(`@group(0) @binding(${i++}) var<storage, read> bias: array<f32>;            // (nOff + N)`);
   b.push(`@group(0) @binding(${i++}) var<storage, read_write> out: array<f32>;      // (M, ldo)`);
@@ -60,6 +61,22 @@ ${STEP_STRUCT}
 ${b.join('\n')}
 fn numRows() -> u32 { return ${rows}; }
 fn xAt(m: u32, k: u32) -> f32 { return x[(${xRow}) * P.ldx + k]; }
+// x[m, 4 k4 .. 4 k4 + 3], zero past K (x rows are not padded).
+fn x4(m: u32, k4: u32) -> vec4<f32> {
+  let base = (${xRow}) * P.ldx;
+  let k = 4u * k4;
+  if (k + 3u < P.K) { return vec4<f32>(x[base + k], x[base + k + 1u], x[base + k + 2u], x[base + k + 3u]); }
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) { if (k + j < P.K) { v[j] = x[base + k + j]; } }
+  return v;
+}
+${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
+  var g = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) { if (4u * k4 + j < P.K) { g[j] = gain[4u * k4 + j]; } }
+  return g;
+}` : ''}
+fn wAt(n: u32, k: u32) -> f32 { return f32(w[n * (P.ldw / 4u) + k / 4u][k % 4u]); }
+${o.swiglu ? 'fn w2At(n: u32, k: u32) -> f32 { return f32(w2[n * (P.ldw / 4u) + k / 4u][k % 4u]); }' : ''}
 fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   var y = acc * rstd;
   ${o.bias ? 'y += bias[P.nOff + n];' : ''}
@@ -77,7 +94,7 @@ export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions, k: numb
 function gemv(o: MatmulOptions, lanes: number): string {
   const R = GEMV_MAX_ROWS;
   const cols = 256 / lanes;
-  const g = o.norm ? ' * gain[k]' : '';
+  const g = o.norm ? ' * gain4(k4)' : '';
   return /* wgsl */ `${header(o)}
 const R: u32 = ${R}u;
 const LANES: u32 = ${lanes}u;
@@ -93,14 +110,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var acc2: array<f32, R>;
   var sq: array<f32, R>;
   if (n < P.N) {
-    for (var k = lane; k < P.K; k += LANES) {
-      let wk = f32(w[n * P.ldw + k])${g};
-      ${o.swiglu ? `let wk2 = f32(w2[n * P.ldw + k])${g};` : ''}
+    let K4 = (P.K + 3u) / 4u;
+    let row = n * (P.ldw / 4u);
+    for (var k4 = lane; k4 < K4; k4 += LANES) {
+      let wk = vec4<f32>(w[row + k4])${g};
+      ${o.swiglu ? `let wk2 = vec4<f32>(w2[row + k4])${g};` : ''}
       for (var m = 0u; m < M; m++) {
-        let xv = xAt(m, k);
-        acc[m] += xv * wk;
-        ${o.swiglu ? 'acc2[m] += xv * wk2;' : ''}
-        ${o.norm ? 'sq[m] += xv * xv;' : ''}
+        let xv = x4(m, k4);
+        acc[m] += dot(xv, wk);
+        ${o.swiglu ? 'acc2[m] += dot(xv, wk2);' : ''}
+        ${o.norm ? 'sq[m] += dot(xv, xv);' : ''}
       }
     }
   }
@@ -177,8 +196,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       var wv = 0.0;
       ${o.swiglu ? 'var wv2 = 0.0;' : ''}
       if (n0 + r < P.N && gk < P.K) {
-        wv = f32(w[(n0 + r) * P.ldw + gk]);
-        ${o.swiglu ? 'wv2 = f32(w2[(n0 + r) * P.ldw + gk]);' : ''}
+        wv = wAt(n0 + r, gk);
+        ${o.swiglu ? 'wv2 = w2At(n0 + r, gk);' : ''}
       }
       ws[e] = wv;
       ${o.swiglu ? 'ws2[e] = wv2;' : ''}

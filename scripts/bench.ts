@@ -1,0 +1,83 @@
+// npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick]
+// Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
+// against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes.
+// Figures only: nothing is asserted. Software Vulkan drivers say nothing about real GPU speed.
+
+import { Engine } from '../src/lib/engine.js';
+import { createNodeGpu } from '../src/lib/gpu/node.js';
+import { MemoryFiles } from '../src/lib/hub/files.js';
+import { NodeDirFiles } from '../src/lib/hub/node-files.js';
+import { syntheticModel } from '../src/lib/model/synthetic.js';
+import { readFileSync } from 'node:fs';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const driverAt = args.indexOf('--driver');
+const driver = driverAt >= 0 ? (args[driverAt + 1] as 'lavapipe' | 'swiftshader') : undefined;
+
+interface BenchModel { name: string; files: () => MemoryFiles | NodeDirFiles; promptTokens: number; newTokens: number }
+
+function smolShapes(): MemoryFiles {
+  const m = syntheticModel({
+    hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64,
+    vocabSize: 49152, tied: true, ropeTheta: 100000, maxPositionEmbeddings: 8192, dtype: 'BF16', seed: 1,
+  });
+  const tok = readFileSync(new URL('../public/models/demo/tokenizer.json', import.meta.url));
+  return new MemoryFiles('random SmolLM2-135M shapes', new Map([
+    ['config.json', new TextEncoder().encode(JSON.stringify(m.config))],
+    ['model.safetensors', m.safetensors],
+    ['tokenizer.json', new Uint8Array(tok)],
+  ]));
+}
+
+const models: BenchModel[] = [
+  { name: 'demo', files: () => new NodeDirFiles('built-in demo model', new URL('../public/models/demo/', import.meta.url).pathname), promptTokens: 64, newTokens: quick ? 8 : 32 },
+  { name: 'smollm2-135m-shapes', files: smolShapes, promptTokens: 32, newTokens: quick ? 4 : 12 },
+];
+
+const gpu = await createNodeGpu({ driver });
+for (const bm of models) {
+  const engine = new Engine(gpu, { contextLength: 512 });
+  const before = gpu.allocatedBytes;
+  const info = await engine.load(bm.files());
+  const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
+  // Warm-up: compiles pipelines for both matmul shapes.
+  await engine.generate({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } });
+  const s0 = { ...engine.runner.stats };
+  const r = await engine.generate({ promptIds, maxNewTokens: bm.newTokens, sampling: { temperature: 0 } });
+  const s1 = engine.runner.stats;
+  const forwards = s1.forwards - s0.forwards;
+  const decodeSteps = r.tokens.length - 1;
+  const prefillForwards = forwards - decodeSteps;
+  const line = {
+    model: bm.name,
+    layers: info.layers,
+    decodeTokensPerSecond: round(r.decodeTokensPerSecond),
+    prefillTokensPerSecond: round(r.promptTokens / (r.prefillMs / 1000)),
+    timeToFirstTokenMs: round(r.timeToFirstTokenMs),
+    dispatchesPerToken: engine.runner.dispatchesPerForward,
+    dispatchesPerLayerPerToken: round((engine.runner.dispatchesPerForward - 4) / info.layers),
+    readbackBytesPerToken: (s1.readbackBytes - s0.readbackBytes) / forwards,
+    submitsPerToken: (s1.submits - s0.submits) / forwards,
+    prefillForwards,
+    gpuBytesAllocated: gpu.allocatedBytes - before,
+    weightBytes: info.weightBytes,
+    kvCacheBytes: info.kvCacheBytes,
+    memoryRatio: round((gpu.allocatedBytes - before) / (info.weightBytes + info.kvCacheBytes)),
+    weights: info.weightsF16 ? 'f16' : 'f32',
+    contextLength: info.contextLength,
+    adapter: info.adapter,
+  };
+  if (json) console.log(JSON.stringify(line));
+  else {
+    console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.adapter}`);
+    console.log(`  decode ${line.decodeTokensPerSecond} tokens/s, prefill ${line.prefillTokensPerSecond} tokens/s, first token ${line.timeToFirstTokenMs} ms`);
+    console.log(`  ${line.dispatchesPerToken} dispatches per token (${line.dispatchesPerLayerPerToken} per layer), ${line.submitsPerToken} submit, ${line.readbackBytesPerToken} bytes read back per token`);
+    console.log(`  GPU memory ${mb(line.gpuBytesAllocated)} = ${line.memoryRatio} x (weights ${mb(line.weightBytes)} + KV cache ${mb(line.kvCacheBytes)} at ${line.contextLength} tokens)`);
+  }
+}
+process.exit(0);
+
+function round(x: number) { return Math.round(x * 100) / 100; }
+function mb(b: number) { return `${(b / 2 ** 20).toFixed(1)} MiB`; }

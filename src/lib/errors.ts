@@ -28,6 +28,8 @@ export class ContextOverflowError extends LoraLabError { override name = 'Contex
 export class InvalidArgumentError extends LoraLabError { override name = 'InvalidArgumentError'; }
 /** The tokenizer files are missing or unreadable. */
 export class TokenizerError extends LoraLabError { override name = 'TokenizerError'; }
+/** A LoRA adapter file is malformed, unsupported, or does not fit the loaded base model. */
+export class AdapterError extends LoraLabError { override name = 'AdapterError'; }
 /** A request was cancelled by the caller. */
 export class AbortedError extends LoraLabError { override name = 'AbortedError'; }
 /** An operation needs a loaded model and none is loaded. */
@@ -36,7 +38,7 @@ export class NoModelLoadedError extends LoraLabError { override name = 'NoModelL
 const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
-  TokenizerError, AbortedError, NoModelLoadedError,
+  TokenizerError, AbortedError, NoModelLoadedError, AdapterError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

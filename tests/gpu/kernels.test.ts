@@ -110,18 +110,18 @@ describe('rope + KV cache write', () => {
     const rng = new Rng(4);
     const H = 5, Hkv = 1, Dh = 6, C = 23, M = 7, slots = 2;
     const qkv = randn(rng, M * (H + 2 * Hkv) * Dh);
-    const info = new Uint32Array(2 * M);
-    for (let m = 0; m < M; m++) { info[2 * m] = m % slots; info[2 * m + 1] = 3 + 2 * m; }
+    const info = new Uint32Array(4 * M);
+    for (let m = 0; m < M; m++) { info[4 * m] = m % slots; info[4 * m + 1] = 3 + 2 * m; }
     const inv = Float32Array.from({ length: Dh / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / Dh));
     const qExp = new Float64Array(M * H * Dh);
     const kExp = new Float64Array(slots * Hkv * C * Dh);
     const vExp = new Float64Array(slots * Hkv * C * Dh);
     for (let m = 0; m < M; m++) {
       const r = Float64Array.from(qkv.subarray(m * (H + 2 * Hkv) * Dh, (m + 1) * (H + 2 * Hkv) * Dh));
-      for (let h = 0; h < H + Hkv; h++) rope(r, h * Dh, Dh, info[2 * m + 1], inv);
+      for (let h = 0; h < H + Hkv; h++) rope(r, h * Dh, Dh, info[4 * m + 1], inv);
       qExp.set(r.subarray(0, H * Dh), m * H * Dh);
       for (let h = 0; h < Hkv; h++) {
-        const at = ((info[2 * m] * Hkv + h) * C + info[2 * m + 1]) * Dh;
+        const at = ((info[4 * m] * Hkv + h) * C + info[4 * m + 1]) * Dh;
         kExp.set(r.subarray((H + h) * Dh, (H + h + 1) * Dh), at);
         vExp.set(r.subarray((H + Hkv + h) * Dh, (H + Hkv + h + 1) * Dh), at);
       }
@@ -144,15 +144,15 @@ describe('attention', () => {
     const q = randn(rng, M * H * Dh);
     const kc = randn(rng, slots * Hkv * C * Dh);
     const vc = randn(rng, slots * Hkv * C * Dh);
-    const info = new Uint32Array(2 * M);
-    for (let m = 0; m < M; m++) { info[2 * m] = rng.int(slots); info[2 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : rng.int(maxPos + 1); }
+    const info = new Uint32Array(4 * M);
+    for (let m = 0; m < M; m++) { info[4 * m] = rng.int(slots); info[4 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : rng.int(maxPos + 1); }
     const out = new Float64Array(M * H * Dh);
     const lse = new Float64Array(M * H);
     for (let m = 0; m < M; m++) for (let h = 0; h < H; h++) {
       const kh = Math.floor(h / (H / Hkv));
-      const base = (j: number) => ((info[2 * m] * Hkv + kh) * C + j) * Dh;
+      const base = (j: number) => ((info[4 * m] * Hkv + kh) * C + j) * Dh;
       const s: number[] = [];
-      for (let j = 0; j <= info[2 * m + 1]; j++) {
+      for (let j = 0; j <= info[4 * m + 1]; j++) {
         let dot = 0;
         for (let d = 0; d < Dh; d++) dot += q[(m * H + h) * Dh + d] * kc[base(j) + d];
         s.push(dot / Math.sqrt(Dh));
@@ -184,7 +184,7 @@ describe('top-k', () => {
     const seenSet = [new Set<number>(), new Set<number>()];
     for (let i = 0; i < 40; i++) { const s = rng.int(S); const t = rng.int(V); seen[s * words + (t >> 5)] |= 1 << (t & 31); seenSet[s].add(t); }
     // rows 0..S-1 are the sequences; rowInfo maps each to its slot (slot == row here).
-    const info = Uint32Array.from([0, 0, 1, 0]);
+    const info = Uint32Array.from([0, 0, 0, 0, 1, 0, 0, 0]);
     const cand = new Uint32Array(S * chunks * TOPK * 2);
     const stats = new Float32Array(S * chunks * 2);
     const params = { uniform: [V, chunks, { f32: penalty }, { f32: 1 / temperature }] };

@@ -15,7 +15,7 @@ export async function runKernel(gpu: Gpu, code: string, bindings: Binding[], gri
     let bytes: ArrayBuffer;
     let usage: number;
     if ('uniform' in b) {
-      const buf = new ArrayBuffer(Math.max(16, Math.ceil(b.uniform.length / 4) * 16));
+      const buf = new ArrayBuffer(256); // larger than any Params struct; unset fields are 0
       const u = new Uint32Array(buf);
       const f = new Float32Array(buf);
       b.uniform.forEach((w, i) => { if (typeof w === 'number') u[i] = w; else f[i] = w.f32; });

@@ -19,7 +19,7 @@ const WG: u32 = ${wg}u;
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<uniform> S: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;              // (M, H, Dh)
-@group(0) @binding(3) var<storage, read> rowInfo: array<u32>;        // (M, 2): slot, position
+@group(0) @binding(3) var<storage, read> rowInfo: array<u32>;        // (M, 4): slot, position, lora slot, lora scale
 @group(0) @binding(4) var<storage, read> kc: array<f32>;             // (slots, Hkv, C, Dh)
 @group(0) @binding(5) var<storage, read> vc: array<f32>;             // (slots, Hkv, C, Dh)
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;      // (M, H, Dh)
@@ -35,8 +35,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let h = wid.x;
   let m = wid.y;
   if (m >= S.rows) { return; }
-  let slot = rowInfo[2u * m];
-  let pos = rowInfo[2u * m + 1u];
+  let slot = rowInfo[4u * m];
+  let pos = rowInfo[4u * m + 1u];
   let kvh = h / (P.H / P.Hkv);
   for (var d = tid; d < DH; d += WG) { qs[d] = q[(m * P.H + h) * DH + d] * P.scale; }
   workgroupBarrier();

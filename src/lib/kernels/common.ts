@@ -20,3 +20,8 @@ export function enableF16(f16: boolean): string {
 export function weightType(f16: boolean): string {
   return f16 ? 'f16' : 'f32';
 }
+
+/**
+ * Per-row data every kernel can read (u32 words): KV slot, position, LoRA slot (0 = none), LoRA strength (f32 bits).
+ */
+export const ROW_INFO_WORDS = 4;

@@ -5,6 +5,8 @@
 //   swiglu:   two weights (gate, up): y = silu(x Wg^T) * (x Wu^T)
 //   residual: out += y instead of out = y
 //   last:     rows are the last token of each sequence (the lm_head only projects those)
+//   lora:     + strength * (u B_slot^T) per row, u = x A_slot^T computed by the lora_shrink kernel, the slot and
+//             strength read from the row's info (BGMV: each row its own adapter, the base weight read once)
 // Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads) and
 // `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
 // Weight rows are padded to a multiple of 4 elements with zeros (ldw % 4 == 0), so W is bound as vec4s.
@@ -18,6 +20,7 @@ export interface MatmulOptions {
   swiglu: boolean;
   residual: boolean;
   last: boolean;
+  lora?: boolean;
 }
 
 /** Most rows the gemv variant takes; more rows use gemm. */
@@ -43,7 +46,8 @@ export function gemvCols(k: number): number {
 function header(o: MatmulOptions): string {
   const wt = weightType(o.f16);
   const b: string[] = [
-    'struct Params { N: u32, K: u32, ldw: u32, ldx: u32, ldo: u32, nOff: u32, eps: f32, pad: u32 }',
+    // LoRA fields: rank r, modules G, B rows per slot, segment starts (q | k | v) and the up block's first B row.
+    'struct Params { N: u32, K: u32, ldw: u32, ldx: u32, ldo: u32, nOff: u32, eps: f32, pad: u32, rank: u32, G: u32, bRows: u32, seg1: u32, seg2: u32, upRow: u32 }',
     '@group(0) @binding(0) var<uniform> P: Params;',
     '@group(0) @binding(1) var<uniform> S: Step;',
     '@group(0) @binding(2) var<storage, read> x: array<f32>;                 // (M, ldx)',
@@ -54,6 +58,11 @@ function header(o: MatmulOptions): string {
   if (o.norm) b.push(`@group(0) @binding(${i++}) var<storage, read> gain: array<f32>;            // (K)`);
   if (o.bias) b.push(`@group(0) @binding(${i++}) var<storage, read> bias: array<f32>;            // (nOff + N)`);
   b.push(`@group(0) @binding(${i++}) var<storage, read_write> out: array<f32>;      // (M, ldo)`);
+  if (o.lora) {
+    b.push(`@group(0) @binding(${i++}) var<storage, read> rowInfo: array<u32>;        // (M, 4)`);
+    b.push(`@group(0) @binding(${i++}) var<storage, read> loraU: array<f32>;          // (M, G, r)`);
+    b.push(`@group(0) @binding(${i++}) var<storage, read> loraB: array<f32>;          // (slots, bRows, r)`);
+  }
   const rows = o.last ? 'S.seqs' : 'S.rows';
   const xRow = o.last ? 'm * S.lastStride + S.lastOffset' : 'm';
   return `${enableF16(o.f16)}
@@ -77,14 +86,30 @@ ${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
 }` : ''}
 fn wAt(n: u32, k: u32) -> f32 { return f32(w[n * (P.ldw / 4u) + k / 4u][k % 4u]); }
 ${o.swiglu ? 'fn w2At(n: u32, k: u32) -> f32 { return f32(w2[n * (P.ldw / 4u) + k / 4u][k % 4u]); }' : ''}
+${o.lora ? LORA_TERM : ''}
 fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   var y = acc * rstd;
+  ${o.lora && !o.swiglu ? 'let ng = P.nOff + n;\n  y += loraTerm(m, select(select(0u, 1u, ng >= P.seg1), 2u, ng >= P.seg2), ng);' : ''}
   ${o.bias ? 'y += bias[P.nOff + n];' : ''}
-  ${o.swiglu ? 'y = y / (1.0 + exp(-y)) * (acc2 * rstd);' : ''}
+  ${o.swiglu ? `var up = acc2 * rstd;
+  ${o.lora ? 'y += loraTerm(m, 0u, P.nOff + n);\n  up += loraTerm(m, 1u, P.upRow + P.nOff + n);' : ''}
+  y = y / (1.0 + exp(-y)) * up;` : ''}
   let at = m * P.ldo + P.nOff + n;
   ${o.residual ? 'out[at] = out[at] + y;' : 'out[at] = y;'}
 }`;
 }
+
+const LORA_TERM = /* wgsl */ `
+// strength * sum_j u[m, seg, j] * B[slot, bRow, j]; nothing for rows without an adapter.
+fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
+  let slot = rowInfo[4u * m + 2u];
+  if (slot == 0u) { return 0.0; }
+  var t = 0.0;
+  let u0 = (m * P.G + seg) * P.rank;
+  let b0 = (slot * P.bRows + bRow) * P.rank;
+  for (var j = 0u; j < P.rank; j++) { t += loraU[u0 + j] * loraB[b0 + j]; }
+  return bitcast<f32>(rowInfo[4u * m + 3u]) * t;
+}`;
 
 /** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. */
 export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): string {

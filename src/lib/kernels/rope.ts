@@ -11,7 +11,7 @@ struct Params { H: u32, Hkv: u32, Dh: u32, C: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<uniform> S: Step;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;            // (M, (H + 2 Hkv) Dh)
-@group(0) @binding(3) var<storage, read> rowInfo: array<u32>;        // (M, 2): slot, position
+@group(0) @binding(3) var<storage, read> rowInfo: array<u32>;        // (M, 4): slot, position, lora slot, lora scale
 @group(0) @binding(4) var<storage, read> invFreq: array<f32>;        // (Dh / 2)
 @group(0) @binding(5) var<storage, read_write> q: array<f32>;        // (M, H, Dh)
 @group(0) @binding(6) var<storage, read_write> kc: array<f32>;       // (slots, Hkv, C, Dh)
@@ -27,8 +27,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let j = idx % perRow;
   let head = j / half;
   let i = j % half;
-  let slot = rowInfo[2u * m];
-  let pos = rowInfo[2u * m + 1u];
+  let slot = rowInfo[4u * m];
+  let pos = rowInfo[4u * m + 1u];
   let src = m * (P.H + 2u * P.Hkv) * P.Dh + head * P.Dh;
   let a = qkv[src + i];
   let b = qkv[src + i + half];

@@ -51,7 +51,7 @@ struct Params { V: u32, chunks: u32, penalty: f32, invTemp: f32 }
 @group(0) @binding(1) var<uniform> S: Step;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;          // (S, V)
 @group(0) @binding(3) var<storage, read> seen: array<u32>;            // (slots, ceil(V / 32)) bitmask
-@group(0) @binding(4) var<storage, read> rowInfo: array<u32>;         // (M, 2): slot, position
+@group(0) @binding(4) var<storage, read> rowInfo: array<u32>;         // (M, 4): slot, position, lora slot, lora scale
 @group(0) @binding(5) var<storage, read_write> cand: array<u32>;      // (S, chunks, TOPK, 2)
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;     // (S, chunks, 2): max, sum exp
 ${SORT}
@@ -63,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let row = wid.y;
   if (row >= S.seqs) { return; }
   let words = (P.V + 31u) / 32u;
-  let slot = rowInfo[2u * (row * S.lastStride + S.lastOffset)];
+  let slot = rowInfo[4u * (row * S.lastStride + S.lastOffset)];
   for (var t = 0u; t < 4u; t++) {
     let i = tid + t * 256u;
     let g = chunk * ${TOPK_CHUNK}u + i;

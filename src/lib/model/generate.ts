@@ -1,10 +1,11 @@
-// Prefill then cached decode for one or more sequences that share a prompt length, streaming tokens.
-// Each decode step is one GPU submit and one readback of the candidates; stop on EOS ids, stop strings,
-// max tokens or cancellation.
+// Prefill then cached decode, for one sequence or several "columns" decoded as one batch over the shared base
+// weights, each column with its own LoRA adapter (or none) and strength, the same prompt, settings and seed.
+// Columns with the same adapter and strength share one prefill (its KV cache is copied); each decode step is one
+// forward for all live columns: one submit and one readback of their candidates.
 
 import { ContextOverflowError, InvalidArgumentError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import type { ModelRunner } from './runner.js';
+import type { Candidates, ModelRunner } from './runner.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -12,9 +13,17 @@ export interface GenerateOptions extends SamplingOptions {
   eosTokenIds: readonly number[];
 }
 
+export interface Column {
+  /** LoRA slot in the runner's bank (0: base model). */
+  loraSlot: number;
+  /** Adapter strength multiplier (0..2). */
+  strength: number;
+}
+
 export interface TokenEvent {
+  column: number;
   token: number;
-  /** Index of the token among the generated ones. */
+  /** Index of the token among the column's generated ones. */
   index: number;
 }
 
@@ -23,7 +32,7 @@ export interface GenerateTimings {
   decodeMs: number;
   promptTokens: number;
   generatedTokens: number;
-  /** Decode tokens/s over the steps after the first token. */
+  /** Decode tokens/s of this column over the steps after its first token. */
   decodeTokensPerSecond: number;
   timeToFirstTokenMs: number;
   stopReason: 'eos' | 'length' | 'stop' | 'aborted';
@@ -31,19 +40,18 @@ export interface GenerateTimings {
 
 const now = () => performance.now();
 
-/**
- * Generates from `prompt` in KV slot `slot`. `onToken` may return true to stop (a stop string was seen).
- * Prefill runs in chunks of the runner's row budget.
- */
-export async function generate(
-  runner: ModelRunner, prompt: number[], opts: GenerateOptions,
-  onToken: (e: TokenEvent) => boolean | void, signal?: AbortSignal, slot = 0,
-): Promise<GenerateTimings> {
+function validate(runner: ModelRunner, prompt: number[], opts: GenerateOptions, columns: Column[]): void {
   validateSampling(opts);
   if (!(Number.isInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1)) {
     throw new InvalidArgumentError(`max_new_tokens ${opts.maxNewTokens} is invalid: make sure it is a positive integer`);
   }
   if (prompt.length === 0) throw new InvalidArgumentError('The prompt is empty: type something, or pass --prompt-ids.');
+  if (columns.length < 1 || columns.length > runner.opts.slots) {
+    throw new InvalidArgumentError(`${columns.length} columns asked for, but this model was loaded with room for ${runner.opts.slots}: make sure there are 1..${runner.opts.slots}.`);
+  }
+  for (const c of columns) {
+    if (!(c.strength >= 0 && c.strength <= 2)) throw new InvalidArgumentError(`adapter strength ${c.strength} is invalid: make sure 0 <= strength <= 2`);
+  }
   const C = runner.opts.contextLength;
   if (prompt.length + opts.maxNewTokens > C) {
     throw new ContextOverflowError(
@@ -52,56 +60,111 @@ export async function generate(
       { promptTokens: prompt.length, maxNewTokens: opts.maxNewTokens, context: C },
     );
   }
-  const rng = new Rng(opts.seed);
-  const eos = new Set(opts.eosTokenIds);
-  runner.setSampling(opts.repetitionPenalty, opts.temperature);
-  runner.resetSeen(slot, opts.repetitionPenalty !== 1 ? prompt : []);
-
-  const t0 = now();
-  const R = runner.opts.maxRows;
-  let cands;
-  for (let start = 0; start < prompt.length; start += R) {
-    signal?.throwIfAborted();
-    const chunk = prompt.slice(start, start + R);
-    cands = await runner.forward({
-      tokens: chunk, slots: chunk.map(() => slot), positions: chunk.map((_, i) => start + i),
-      seqs: 1, lastStride: chunk.length, lastOffset: chunk.length - 1,
-    });
-  }
-  const prefillMs = now() - t0;
-  let firstTokenAt = 0;
-  let stopReason: GenerateTimings['stopReason'] = 'length';
-  let n = 0;
-  let pos = prompt.length;
-  const tDecode = now();
-  try {
-    for (;;) {
-      const token = sampleToken(cands![0], opts, rng, runner.cfg.vocabSize);
-      if (n === 0) firstTokenAt = now();
-      n++;
-      const stop = onToken({ token, index: n - 1 });
-      if (eos.has(token)) { stopReason = 'eos'; break; }
-      if (stop) { stopReason = 'stop'; break; }
-      if (n >= opts.maxNewTokens) break;
-      if (signal?.aborted) { stopReason = 'aborted'; break; }
-      if (opts.repetitionPenalty !== 1) runner.markSeen(slot, token);
-      cands = await runner.forward({ tokens: [token], slots: [slot], positions: [pos], seqs: 1, lastStride: 1, lastOffset: 0 });
-      pos++;
-    }
-  } catch (e) {
-    if (signal?.aborted) stopReason = 'aborted';
-    else throw e;
-  }
-  const end = now();
-  const decodeMs = end - tDecode;
-  return {
-    prefillMs,
-    decodeMs,
-    promptTokens: prompt.length,
-    generatedTokens: n,
-    decodeTokensPerSecond: n > 1 ? (n - 1) / ((end - firstTokenAt) / 1000) : 0,
-    timeToFirstTokenMs: firstTokenAt - t0,
-    stopReason,
-  };
 }
 
+/**
+ * Generates for every column; column i uses KV slot i. `onToken` may return true to stop that column (a stop string).
+ * Returns one timing record per column.
+ */
+export async function generateColumns(
+  runner: ModelRunner, prompt: number[], columns: Column[], opts: GenerateOptions,
+  onToken: (e: TokenEvent) => boolean | void, signal?: AbortSignal,
+): Promise<GenerateTimings[]> {
+  validate(runner, prompt, opts, columns);
+  const eos = new Set(opts.eosTokenIds);
+  runner.setSampling(opts.repetitionPenalty, opts.temperature);
+  columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompt : []));
+
+  // One prefill per distinct (adapter, strength); the groups' rows share each forward.
+  const groupOf = new Map<string, number[]>();
+  columns.forEach((c, i) => {
+    const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
+    groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
+  });
+  const groups = [...groupOf.values()];
+  const t0 = now();
+  const T = prompt.length;
+  const chunk = Math.max(1, Math.floor(runner.opts.maxRows / groups.length));
+  let first: Candidates[] = [];
+  for (let start = 0; start < T; start += chunk) {
+    signal?.throwIfAborted();
+    const len = Math.min(chunk, T - start);
+    const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
+    first = await runner.forward({
+      tokens: rows.map((r) => prompt[r.pos]),
+      slots: rows.map((r) => r.col),
+      positions: rows.map((r) => r.pos),
+      loraSlots: rows.map((r) => columns[r.col].loraSlot),
+      loraScales: rows.map((r) => columns[r.col].strength),
+      seqs: groups.length, lastStride: len, lastOffset: len - 1,
+    });
+  }
+  for (const g of groups) for (const c of g.slice(1)) runner.copySlot(g[0], c, T);
+  const prefillMs = now() - t0;
+
+  const state = columns.map((_, i) => ({
+    rng: new Rng(opts.seed),
+    cands: first[groups.findIndex((g) => g.includes(i))],
+    n: 0,
+    firstAt: 0,
+    endAt: 0,
+    stop: null as GenerateTimings['stopReason'] | null,
+  }));
+  const tDecode = now();
+  let pos = T;
+  for (;;) {
+    const live: { col: number; token: number }[] = [];
+    for (let i = 0; i < columns.length; i++) {
+      const s = state[i];
+      if (s.stop) continue;
+      const token = sampleToken(s.cands, opts, s.rng, runner.cfg.vocabSize);
+      if (s.n === 0) s.firstAt = now();
+      s.n++;
+      const stopString = onToken({ column: i, token, index: s.n - 1 });
+      if (eos.has(token)) s.stop = 'eos';
+      else if (stopString) s.stop = 'stop';
+      else if (s.n >= opts.maxNewTokens) s.stop = 'length';
+      else if (signal?.aborted) s.stop = 'aborted';
+      if (s.stop) { s.endAt = now(); continue; }
+      if (opts.repetitionPenalty !== 1) runner.markSeen(i, token);
+      live.push({ col: i, token });
+    }
+    if (live.length === 0) break;
+    let cands: Candidates[];
+    try {
+      cands = await runner.forward({
+        tokens: live.map((l) => l.token),
+        slots: live.map((l) => l.col),
+        positions: live.map(() => pos),
+        loraSlots: live.map((l) => columns[l.col].loraSlot),
+        loraScales: live.map((l) => columns[l.col].strength),
+        seqs: live.length, lastStride: 1, lastOffset: 0,
+      });
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+      for (const l of live) { state[l.col].stop = 'aborted'; state[l.col].endAt = now(); }
+      break;
+    }
+    live.forEach((l, j) => { state[l.col].cands = cands[j]; });
+    pos++;
+  }
+  const decodeMs = now() - tDecode;
+  return state.map((s) => ({
+    prefillMs,
+    decodeMs,
+    promptTokens: T,
+    generatedTokens: s.n,
+    decodeTokensPerSecond: s.n > 1 ? (s.n - 1) / ((s.endAt - s.firstAt) / 1000) : 0,
+    timeToFirstTokenMs: s.firstAt - t0,
+    stopReason: s.stop ?? 'length',
+  }));
+}
+
+/** One sequence (KV slot 0), optionally through a LoRA adapter. */
+export async function generate(
+  runner: ModelRunner, prompt: number[], opts: GenerateOptions,
+  onToken: (e: TokenEvent) => boolean | void, signal?: AbortSignal, column: Column = { loraSlot: 0, strength: 1 },
+): Promise<GenerateTimings> {
+  const [t] = await generateColumns(runner, prompt, [column], opts, onToken, signal);
+  return t;
+}

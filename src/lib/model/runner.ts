@@ -20,6 +20,9 @@ import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
 import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvShader } from '../kernels/rope.js';
+import { loraShrinkShader } from '../kernels/lora-shrink.js';
+import { ROW_INFO_WORDS } from '../kernels/common.js';
+import { LoraBank, type LoraGroupName } from '../lora/bank.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../kernels/topk.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
@@ -37,6 +40,9 @@ export interface StepInput {
   tokens: ArrayLike<number>;    // (M) token ids
   slots: ArrayLike<number>;     // (M) KV slot of each row
   positions: ArrayLike<number>; // (M) position of each row in its sequence
+  /** (M) LoRA slot of each row (0 or absent: base model) and its strength (default 1). */
+  loraSlots?: ArrayLike<number>;
+  loraScales?: ArrayLike<number>;
   /** Sequences projected to logits: sequence s's last row is s * lastStride + lastOffset. */
   seqs: number;
   lastStride: number;
@@ -73,11 +79,16 @@ const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuff
 export class ModelRunner {
   readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
-  readonly #ops: Op[] = [];
+  /** Resident LoRA adapters; adding one rebuilds the small LoRA buffers and this runner's bind groups only. */
+  readonly lora: LoraBank;
+  #ops: Op[] = [];
+  #opsVersion = -1;
   readonly #pipelines: PipelineCache;
+  readonly #maxRows: number;
   readonly #step: GPUBuffer;
   readonly #tokens: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
+  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'invFreq' | 'cand' | 'candStats', GPUBuffer>;
   readonly #logits: GPUBuffer;
   readonly #seen: GPUBuffer;
   readonly #seenWords: number;
@@ -85,39 +96,66 @@ export class ModelRunner {
   readonly #result: GPUBuffer;
   readonly #staging: GPUBuffer;
   readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
+  #loraU: GPUBuffer | null = null;
+  #uniforms: GPUBuffer[] = [];
   #busy = false;
 
   constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions) {
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
-    const R = Math.max(opts.maxRows, opts.slots);
+    const R = (this.#maxRows = Math.max(opts.maxRows, opts.slots));
     const S = opts.slots;
     const C = opts.contextLength;
     this.#pipelines = new PipelineCache(gpu);
+    this.lora = new LoraBank(gpu, cfg);
     const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
 
     this.#step = gpu.createBuffer('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.#tokens = buf('tokens', R * 4);
-    this.#rowInfo = buf('rowInfo', R * 8);
-    const x = buf('x', R * D * 4);
-    const qkv = buf('qkv', R * (H + 2 * Hkv) * Dh * 4);
-    const q = buf('q', R * H * Dh * 4);
-    const attn = buf('attn', R * H * Dh * 4);
-    const lse = buf('attn_lse', R * H * 4);
-    const h = buf('mlp_h', R * F * 4);
+    this.#rowInfo = buf('rowInfo', R * ROW_INFO_WORDS * 4);
+    const chunks = Math.ceil(V / TOPK_CHUNK);
+    this.#act = {
+      x: buf('x', R * D * 4),
+      qkv: buf('qkv', R * (H + 2 * Hkv) * Dh * 4),
+      q: buf('q', R * H * Dh * 4),
+      attn: buf('attn', R * H * Dh * 4),
+      lse: buf('attn_lse', R * H * 4),
+      h: buf('mlp_h', R * F * 4),
+      invFreq: buf('rope_inv_freq', (Dh / 2) * 4),
+      cand: buf('topk_cand', S * chunks * TOPK * 8),
+      candStats: buf('topk_stats', S * chunks * 8),
+    };
     this.#logits = buf('logits', S * V * 4);
     this.#seenWords = Math.ceil(V / 32);
     this.#seen = buf('seen', S * this.#seenWords * 4);
-    const chunks = Math.ceil(V / TOPK_CHUNK);
-    const cand = buf('topk_cand', S * chunks * TOPK * 8);
-    const candStats = buf('topk_stats', S * chunks * 8);
     this.#result = buf('topk_result', S * TOPK_ROW_WORDS * 4);
     this.#staging = gpu.createBuffer('topk_staging', S * TOPK_ROW_WORDS * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    const invFreq = buf('rope_inv_freq', (Dh / 2) * 4);
-    gpu.device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
+    gpu.device.queue.writeBuffer(this.#act.invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
+    this.#topkParams = uniforms(gpu, 'topk.params', [V, chunks, { f32: 1 }, { f32: 1 }]);
+    this.#buildOps();
+  }
 
+  /** Resolves every dispatch of a forward: pipelines (cached), bind groups and static uniforms. Runs at load and
+   * when the set of resident adapters changes, never per step. */
+  #buildOps(): void {
+    const gpu = this.gpu;
+    const { cfg, weights } = this;
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+    const C = this.opts.contextLength;
+    const a = this.#act;
+    for (const u of this.#uniforms) gpu.destroyBuffer(u);
+    this.#uniforms = [];
+    if (this.#loraU) gpu.destroyBuffer(this.#loraU);
+    this.#loraU = this.lora.rank > 0 ? gpu.createBuffer('lora_u', this.#maxRows * 3 * this.lora.rank * 4, STORAGE()) : null;
+    this.#ops = [];
+    this.#opsVersion = this.lora.version;
+    const u = (label: string, words: (number | { f32: number })[]) => {
+      const b = uniforms(gpu, label, words);
+      this.#uniforms.push(b);
+      return b;
+    };
     const rowsGrid = (perRow: number) => (rows: number) => grid2d(Math.ceil((rows * perRow) / 256));
     const simple = (label: string, code: string, bindings: GPUBuffer[], over: Op['over'], grid: Op['grid']) => {
       const pipeline = this.#pipelines.get(label, code);
@@ -126,42 +164,60 @@ export class ModelRunner {
     };
 
     for (const shard of weights.embed.shards) {
-      const p = uniforms(gpu, 'embed.params', [D, shard.rowStart, shard.rows, weights.embed.ldw]);
-      simple('embed', embedShader(gpu.f16), [p, this.#step, shard.buffer, this.#tokens, x], 'rows', rowsGrid(D));
+      const p = u('embed.params', [D, shard.rowStart, shard.rows, weights.embed.ldw]);
+      simple('embed', embedShader(gpu.f16), [p, this.#step, shard.buffer, this.#tokens, a.x], 'rows', rowsGrid(D));
     }
-    const attnParams = uniforms(gpu, 'attn.params', [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }]);
-    const ropeParams = uniforms(gpu, 'rope.params', [H, Hkv, Dh, C]);
+    const attnParams = u('attn.params', [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }]);
+    const ropeParams = u('rope.params', [H, Hkv, Dh, C]);
     weights.layers.forEach((lw, l) => {
-      this.#matmul(`L${l}.qkv`, { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false },
-        x, lw.qkv, null, lw.attnNorm, lw.qkvBias, qkv, (H + 2 * Hkv) * Dh);
-      simple(`L${l}.rope`, ropeKvShader(), [ropeParams, this.#step, qkv, this.#rowInfo, invFreq, q, this.#kv[l].k, this.#kv[l].v],
-        'rows', rowsGrid((H + 2 * Hkv) * (Dh / 2)));
-      simple(`L${l}.attention`, attentionShader(Dh), [attnParams, this.#step, q, this.#rowInfo, this.#kv[l].k, this.#kv[l].v, attn, lse],
-        'rows', (rows) => [H, rows, 1]);
-      this.#matmul(`L${l}.o`, { norm: false, bias: false, swiglu: false, residual: true, last: false }, attn, lw.o, null, null, null, x, D);
-      this.#matmul(`L${l}.gate_up`, { norm: true, bias: false, swiglu: true, residual: false, last: false }, x, lw.gate, lw.up, lw.mlpNorm, null, h, F);
-      this.#matmul(`L${l}.down`, { norm: false, bias: false, swiglu: false, residual: true, last: false }, h, lw.down, null, null, null, x, D);
+      const kv = this.#kv[l];
+      this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, a.x, lw.qkv, null, lw.attnNorm, lw.qkvBias, a.qkv, (H + 2 * Hkv) * Dh);
+      simple(`L${l}.rope`, ropeKvShader(), [ropeParams, this.#step, a.qkv, this.#rowInfo, a.invFreq, a.q, kv.k, kv.v], 'rows', rowsGrid((H + 2 * Hkv) * (Dh / 2)));
+      simple(`L${l}.attention`, attentionShader(Dh), [attnParams, this.#step, a.q, this.#rowInfo, kv.k, kv.v, a.attn, a.lse], 'rows', (rows) => [H, rows, 1]);
+      this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, a.attn, lw.o, null, null, null, a.x, D);
+      this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, a.x, lw.gate, lw.up, lw.mlpNorm, null, a.h, F);
+      this.#linear(l, 'down', { norm: false, bias: false, swiglu: false, residual: true, last: false }, a.h, lw.down, null, null, null, a.x, D);
     });
-    this.#matmul('lm_head', { norm: true, bias: false, swiglu: false, residual: false, last: true }, x, weights.lmHead, null, weights.finalNorm, null, this.#logits, V);
-    this.#topkParams = uniforms(gpu, 'topk.params', [V, chunks, { f32: 1 }, { f32: 1 }]);
-    simple('topk1', topkStage1Shader(), [this.#topkParams, this.#step, this.#logits, this.#seen, this.#rowInfo, cand, candStats], 'seqs', (s) => [chunks, s, 1]);
-    simple('topk2', topkStage2Shader(), [this.#topkParams, this.#step, cand, candStats, this.#result], 'seqs', (s) => [s, 1, 1]);
+    this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, a.x, weights.lmHead, null, weights.finalNorm, null, this.#logits, V);
+    const chunks = Math.ceil(V / TOPK_CHUNK);
+    simple('topk1', topkStage1Shader(), [this.#topkParams, this.#step, this.#logits, this.#seen, this.#rowInfo, a.cand, a.candStats], 'seqs', (s) => [chunks, s, 1]);
+    simple('topk2', topkStage2Shader(), [this.#topkParams, this.#step, a.cand, a.candStats, this.#result], 'seqs', (s) => [s, 1, 1]);
   }
 
-  #matmul(
-    label: string, o: Omit<MatmulOptions, 'f16'>, x: GPUBuffer, w: Matrix, w2: Matrix | null,
-    gain: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, ldo: number,
+  /** A matmul (one dispatch per weight shard), preceded by the LoRA shrink when a resident adapter adapts it. */
+  #linear(
+    layer: number, group: LoraGroupName | null, o: Omit<MatmulOptions, 'f16' | 'lora'>, x: GPUBuffer, w: Matrix,
+    w2: Matrix | null, gain: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, ldo: number,
   ): void {
-    const opts: MatmulOptions = { ...o, f16: this.gpu.f16 };
+    const label = layer >= 0 ? `L${layer}.${group}` : 'lm_head';
+    const lg = group ? this.lora.group(layer, group) : undefined;
+    const rank = this.lora.rank;
+    if (lg) {
+      const code = loraShrinkShader(o.norm);
+      const pipeline = this.#pipelines.get(`${label}.lora_shrink`, code);
+      const p = uniforms(this.gpu, `${label}.lora_shrink.params`, [lg.K, lg.G, rank, lg.K, { f32: this.cfg.rmsNormEps }]);
+      this.#uniforms.push(p);
+      const bindings = [p, this.#step, x, this.#rowInfo, lg.a, this.#loraU!];
+      if (o.norm) bindings.push(gain!);
+      const v = { pipeline, bindGroup: bindGroup(this.gpu, `${label}.lora_shrink`, pipeline, bindings) };
+      this.#ops.push({ label: `${label}.lora_shrink`, small: v, large: v, over: 'rows', grid: (rows) => [rows, 1, 1] });
+    }
+    const opts: MatmulOptions = { ...o, f16: this.gpu.f16, lora: !!lg };
     const small = this.#pipelines.get(`${label}.gemv`, matmulShader('gemv', opts, w.k));
     const large = this.#pipelines.get(`${label}.gemm`, matmulShader('gemm', opts, w.k));
+    const seg1 = lg && lg.G === 3 ? lg.offsets[1] : 0xffffffff;
+    const seg2 = lg && lg.G === 3 ? lg.offsets[2] : 0xffffffff;
+    const upRow = lg && lg.G === 2 ? lg.offsets[1] : 0;
     w.shards.forEach((shard, i) => {
-      const p = uniforms(this.gpu, `${label}.params`, [shard.rows, w.k, w.ldw, w.k, ldo, shard.rowStart, { f32: this.cfg.rmsNormEps }, 0]);
+      const p = uniforms(this.gpu, `${label}.params`, [shard.rows, w.k, w.ldw, w.k, ldo, shard.rowStart, { f32: this.cfg.rmsNormEps }, 0,
+        rank, lg?.G ?? 0, lg?.N ?? 0, seg1, seg2, upRow]);
+      this.#uniforms.push(p);
       const bindings = [p, this.#step, x, shard.buffer];
       if (w2) bindings.push(w2.shards[i].buffer);
       if (gain) bindings.push(gain);
       if (bias) bindings.push(bias);
       bindings.push(out);
+      if (lg) bindings.push(this.#rowInfo, this.#loraU!, lg.b);
       this.#ops.push({
         label,
         small: { pipeline: small, bindGroup: bindGroup(this.gpu, label, small, bindings) },
@@ -225,9 +281,8 @@ export class ModelRunner {
       const q = this.gpu.device.queue;
       q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
       q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
-      const info = new Uint32Array(2 * M);
-      for (let m = 0; m < M; m++) { info[2 * m] = input.slots[m]; info[2 * m + 1] = input.positions[m]; }
-      q.writeBuffer(this.#rowInfo, 0, info);
+      q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
+      if (this.#opsVersion !== this.lora.version) this.#buildOps();
 
       const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
       const pass = enc.beginComputePass({ label: 'forward' });
@@ -258,11 +313,24 @@ export class ModelRunner {
     }
   }
 
+  #rowInfoWords(input: StepInput): Uint32Array {
+    const M = input.tokens.length;
+    const info = new Uint32Array(ROW_INFO_WORDS * M);
+    const scales = new Float32Array(info.buffer);
+    for (let m = 0; m < M; m++) {
+      info[4 * m] = input.slots[m];
+      info[4 * m + 1] = input.positions[m];
+      info[4 * m + 2] = input.loraSlots?.[m] ?? 0;
+      scales[4 * m + 3] = input.loraScales?.[m] ?? 1;
+    }
+    return info;
+  }
+
   #check(input: StepInput): void {
     this.gpu.check();
     if (this.#busy) throw new Error('ModelRunner.forward called while a forward is running; calls must be sequential');
     const M = input.tokens.length;
-    const R = Math.max(this.opts.maxRows, this.opts.slots);
+    const R = this.#maxRows;
     if (M < 1 || M > R) throw new RangeError(`forward takes 1..${R} rows, got ${M}`);
     if (input.seqs < 1 || input.seqs > this.opts.slots) throw new RangeError(`forward projects 1..${this.opts.slots} sequences, got ${input.seqs}`);
     if ((input.seqs - 1) * input.lastStride + input.lastOffset >= M) throw new RangeError('last-row layout points past the rows');
@@ -270,6 +338,8 @@ export class ModelRunner {
       if (!(input.tokens[m] >= 0 && input.tokens[m] < this.cfg.vocabSize)) throw new RangeError(`token id ${input.tokens[m]} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
       if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);
       if (!(input.positions[m] >= 0 && input.positions[m] < this.opts.contextLength)) throw new RangeError(`position ${input.positions[m]} is past the context length ${this.opts.contextLength}`);
+      const ls = input.loraSlots?.[m] ?? 0;
+      if (!(ls >= 0 && ls < this.lora.slots && (ls === 0 || this.lora.adapters[ls - 1]))) throw new RangeError(`LoRA slot ${ls} holds no adapter`);
     }
   }
 
@@ -283,9 +353,8 @@ export class ModelRunner {
     const q = this.gpu.device.queue;
     q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
     q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
-    const info = new Uint32Array(2 * M);
-    for (let m = 0; m < M; m++) { info[2 * m] = input.slots[m]; info[2 * m + 1] = input.positions[m]; }
-    q.writeBuffer(this.#rowInfo, 0, info);
+    q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
+    if (this.#opsVersion !== this.lora.version) this.#buildOps();
     await q.onSubmittedWorkDone();
     const times = new Map<string, number>();
     for (const op of this.#ops) {

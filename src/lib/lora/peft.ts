@@ -1,0 +1,217 @@
+// Hugging Face PEFT LoRA adapters: adapter_config.json + adapter_model.safetensors, read and written in the layout PEFT
+// uses. Delta W = B A * scaling with A (r, in), B (out, r), scaling = alpha / r, or alpha / sqrt(r) with rsLoRA;
+// rank_pattern and alpha_pattern override r and alpha per module (keys matched as PEFT's get_pattern_key does).
+
+import { AdapterError } from '../errors.js';
+import { decodeToF32, encodeFromF32, isDType, type DType } from '../formats/dtype.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
+import { readJson, type ModelFiles } from '../hub/files.js';
+
+export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LoraModule = (typeof LORA_MODULES)[number];
+
+export interface PeftConfig {
+  r: number;
+  loraAlpha: number;
+  loraDropout: number;
+  useRslora: boolean;
+  /** A list of module names, a regex string matched against full module names, or 'all-linear'. */
+  targetModules: string[] | string;
+  rankPattern: Record<string, number>;
+  alphaPattern: Record<string, number>;
+  layersToTransform: number[] | null;
+  baseModelNameOrPath: string | null;
+  taskType: string;
+  /** The file's own keys, kept so a re-export loses nothing. */
+  raw: Record<string, unknown>;
+}
+
+export interface LoraTensorPair {
+  layer: number;
+  module: LoraModule;
+  rank: number;
+  inFeatures: number;
+  outFeatures: number;
+  a: Float32Array; // (r, in)
+  b: Float32Array; // (out, r)
+  /** alpha / r or alpha / sqrt(r), from the patterns. */
+  scaling: number;
+}
+
+export interface LoraAdapter {
+  name: string;
+  config: PeftConfig;
+  /** By `${layer}.${module}`. */
+  modules: Map<string, LoraTensorPair>;
+  /** dtype the tensors were stored in. */
+  dtype: DType;
+}
+
+export const moduleKey = (layer: number, module: LoraModule) => `${layer}.${module}`;
+
+export function fullModuleName(layer: number, module: LoraModule): string {
+  const group = module === 'gate_proj' || module === 'up_proj' || module === 'down_proj' ? 'mlp' : 'self_attn';
+  return `model.layers.${layer}.${group}.${module}`;
+}
+
+function num(v: unknown, fallback: number, key: string): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AdapterError(`adapter_config.json: "${key}" is ${JSON.stringify(v)}, expected a number.`);
+  return v;
+}
+
+/** Normalizes adapter_config.json, filling what older PEFT versions omit with PEFT's defaults. */
+export function parsePeftConfig(raw: Record<string, unknown>): PeftConfig {
+  if (raw.peft_type !== undefined && raw.peft_type !== 'LORA') {
+    throw new AdapterError(`adapter_config.json: peft_type ${JSON.stringify(raw.peft_type)} is not supported; LoRA Lab loads LoRA adapters (peft_type "LORA").`);
+  }
+  if (raw.use_dora === true) throw new AdapterError('This adapter uses DoRA (use_dora: true), which LoRA Lab does not support. Use a plain LoRA adapter.');
+  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`adapter_config.json: bias "${raw.bias}" is not supported; only adapters trained with bias="none" are.`);
+  if (raw.modules_to_save && Array.isArray(raw.modules_to_save) && raw.modules_to_save.length) {
+    throw new AdapterError(`This adapter also saves full modules (${raw.modules_to_save.join(', ')}), which LoRA Lab does not support.`);
+  }
+  const tm = raw.target_modules ?? ['q_proj', 'v_proj'];
+  if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.every((t) => typeof t === 'string')))) {
+    throw new AdapterError(`adapter_config.json: target_modules ${JSON.stringify(tm)} must be a list of names, a regex string or "all-linear".`);
+  }
+  const ltt = raw.layers_to_transform;
+  const r = num(raw.r, 8, 'r');
+  return {
+    r,
+    loraAlpha: num(raw.lora_alpha, 8, 'lora_alpha'),
+    loraDropout: num(raw.lora_dropout, 0, 'lora_dropout'),
+    useRslora: raw.use_rslora === true,
+    targetModules: tm as string[] | string,
+    rankPattern: (raw.rank_pattern as Record<string, number>) ?? {},
+    alphaPattern: (raw.alpha_pattern as Record<string, number>) ?? {},
+    layersToTransform: typeof ltt === 'number' ? [ltt] : Array.isArray(ltt) ? (ltt as number[]) : null,
+    baseModelNameOrPath: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
+    taskType: typeof raw.task_type === 'string' ? raw.task_type : 'CAUSAL_LM',
+    raw,
+  };
+}
+
+/** PEFT's get_pattern_key: the pattern key whose regex matches the end of the module name. */
+function patternValue(pattern: Record<string, number>, name: string): number | undefined {
+  for (const [key, value] of Object.entries(pattern)) {
+    if (new RegExp(`(^|.*\\.)(${key})$`).test(name)) return value;
+  }
+  return undefined;
+}
+
+/** r, alpha and scaling of one module under the config's patterns. */
+export function moduleScaling(c: PeftConfig, layer: number, module: LoraModule): { r: number; alpha: number; scaling: number } {
+  const name = fullModuleName(layer, module);
+  const r = patternValue(c.rankPattern, name) ?? c.r;
+  const alpha = patternValue(c.alphaPattern, name) ?? c.loraAlpha;
+  return { r, alpha, scaling: c.useRslora ? alpha / Math.sqrt(r) : alpha / r };
+}
+
+/** Whether the config targets a module (PEFT's check_target_module_exists, for LLaMA-family names). */
+export function targets(c: PeftConfig, layer: number, module: LoraModule): boolean {
+  if (c.layersToTransform && !c.layersToTransform.includes(layer)) return false;
+  const name = fullModuleName(layer, module);
+  if (c.targetModules === 'all-linear') return true;
+  if (typeof c.targetModules === 'string') return new RegExp(`^(?:${c.targetModules})$`).test(name);
+  return c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
+}
+
+const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
+
+/** Reads an adapter from its config object and safetensors bytes. */
+export function readPeftAdapter(name: string, rawConfig: Record<string, unknown>, safetensors: Uint8Array): LoraAdapter {
+  const config = parsePeftConfig(rawConfig);
+  const { header, data } = readSafetensors(safetensors, 'adapter_model.safetensors');
+  const halves = new Map<string, { a?: Float32Array; b?: Float32Array; aShape?: number[]; bShape?: number[] }>();
+  let dtype: DType = 'F32';
+  for (const t of header.tensors) {
+    const m = TENSOR.exec(t.name);
+    if (!m) {
+      throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" is not a LoRA weight of a LLaMA-family attention or MLP projection; LoRA Lab supports LoRA on q/k/v/o/gate/up/down_proj only.`, { tensor: t.name });
+    }
+    if (!isDType(t.dtype)) throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" is ${t.dtype}; adapters must be F32, F16 or BF16.`, { tensor: t.name });
+    if (t.shape.length !== 2) throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" has shape [${t.shape}], expected a matrix.`, { tensor: t.name });
+    dtype = t.dtype;
+    const key = moduleKey(Number(m[1]), m[2] as LoraModule);
+    const h = halves.get(key) ?? {};
+    const values = decodeToF32(data.get(t.name)!, t.dtype);
+    if (m[3] === 'A') { h.a = values; h.aShape = t.shape; } else { h.b = values; h.bShape = t.shape; }
+    halves.set(key, h);
+  }
+  const modules = new Map<string, LoraTensorPair>();
+  for (const [key, h] of halves) {
+    const [layerText, module] = key.split('.') as [string, LoraModule];
+    const layer = Number(layerText);
+    if (!h.a || !h.b) throw new AdapterError(`adapter_model.safetensors: layer ${layer} ${module} has lora_${h.a ? 'A' : 'B'} but no lora_${h.a ? 'B' : 'A'}.`, { module: key });
+    const [r, inFeatures] = h.aShape!;
+    const [outFeatures, rb] = h.bShape!;
+    if (rb !== r) throw new AdapterError(`adapter_model.safetensors: layer ${layer} ${module}: lora_A is [${h.aShape}] but lora_B is [${h.bShape}]; their ranks differ.`, { module: key });
+    const s = moduleScaling(config, layer, module);
+    if (s.r !== r) throw new AdapterError(`layer ${layer} ${module} has rank ${r} in the file but ${s.r} in adapter_config.json (r / rank_pattern).`, { module: key });
+    modules.set(key, { layer, module, rank: r, inFeatures, outFeatures, a: h.a, b: h.b, scaling: s.scaling });
+  }
+  if (modules.size === 0) throw new AdapterError('adapter_model.safetensors holds no LoRA tensors.');
+  return { name, config, modules, dtype };
+}
+
+/** Reads adapter_config.json and adapter_model.safetensors from any source (folder, repo, URL, dropped files). */
+export async function loadPeftAdapter(files: ModelFiles, name = files.label): Promise<LoraAdapter> {
+  const cfg = await readJson(files, 'adapter_config.json', true);
+  if (!cfg) throw new AdapterError(`${files.label} has no adapter_config.json: a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors.`);
+  const st = await files.bytes('adapter_model.safetensors', true);
+  if (!st) {
+    const bin = await files.bytes('adapter_model.bin', true);
+    if (bin) {
+      throw new AdapterError(`${files.label} has adapter_model.bin (a PyTorch pickle), which is not supported: convert it to safetensors, e.g. in Python: model = PeftModel.from_pretrained(base, path); model.save_pretrained(out, safe_serialization=True).`);
+    }
+    throw new AdapterError(`${files.label} has no adapter_model.safetensors.`);
+  }
+  return readPeftAdapter(name, cfg, st);
+}
+
+/** The config PEFT would write for this adapter: the file's own keys first, then the ones PEFT always writes. */
+export function peftConfigJson(a: LoraAdapter): Record<string, unknown> {
+  const c = a.config;
+  return {
+    alpha_pattern: c.alphaPattern,
+    auto_mapping: null,
+    base_model_name_or_path: c.baseModelNameOrPath,
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: c.layersToTransform,
+    loftq_config: {},
+    lora_alpha: c.loraAlpha,
+    lora_dropout: c.loraDropout,
+    megatron_config: null,
+    megatron_core: 'megatron.core',
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: c.r,
+    rank_pattern: c.rankPattern,
+    revision: null,
+    target_modules: c.targetModules,
+    task_type: c.taskType,
+    use_dora: false,
+    use_rslora: c.useRslora,
+    ...Object.fromEntries(Object.entries(c.raw).filter(([k]) => !KNOWN_KEYS.has(k))),
+  };
+}
+
+const KNOWN_KEYS = new Set(['alpha_pattern', 'base_model_name_or_path', 'bias', 'fan_in_fan_out', 'inference_mode', 'layers_to_transform',
+  'lora_alpha', 'lora_dropout', 'peft_type', 'r', 'rank_pattern', 'target_modules', 'task_type', 'use_dora', 'use_rslora',
+  'modules_to_save', 'auto_mapping', 'init_lora_weights', 'layers_pattern', 'loftq_config', 'megatron_config', 'megatron_core', 'revision']);
+
+/** adapter_config.json text and adapter_model.safetensors bytes, as PEFT's save_pretrained writes them. */
+export function writePeftAdapter(a: LoraAdapter, dtype: DType = a.dtype): { config: string; safetensors: Uint8Array } {
+  const tensors: TensorToWrite[] = [];
+  const keys = [...a.modules.values()].sort((x, y) => x.layer - y.layer || LORA_MODULES.indexOf(x.module) - LORA_MODULES.indexOf(y.module));
+  for (const p of keys) {
+    const base = `base_model.model.${fullModuleName(p.layer, p.module)}`;
+    tensors.push({ name: `${base}.lora_A.weight`, dtype, shape: [p.rank, p.inFeatures], data: encodeFromF32(p.a, dtype) });
+    tensors.push({ name: `${base}.lora_B.weight`, dtype, shape: [p.outFeatures, p.rank], data: encodeFromF32(p.b, dtype) });
+  }
+  return { config: JSON.stringify(peftConfigJson(a), null, 2) + '\n', safetensors: writeSafetensors(tensors, { format: 'pt' }) };
+}

@@ -4,6 +4,9 @@
 
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { syntheticModel } from '../src/lib/model/synthetic.js';
+import { normalizeConfig } from '../src/lib/model/config.js';
+import { syntheticAdapter } from '../src/lib/lora/synthetic.js';
+import { writePeftAdapter } from '../src/lib/lora/peft.js';
 
 const out = new URL('../public/models/demo/', import.meta.url);
 const fixtures = new URL('../tests/fixtures/SmolLM2-135M-Instruct/', import.meta.url);
@@ -24,3 +27,18 @@ writeFileSync(new URL('model.safetensors', out), m.safetensors);
 copyFileSync(new URL('tokenizer.json', fixtures), new URL('tokenizer.json', out));
 copyFileSync(new URL('tokenizer_config.json', fixtures), new URL('tokenizer_config.json', out));
 console.log(`demo model written to ${out.pathname} (${(m.safetensors.byteLength / 1e6).toFixed(1)} MB of weights)`);
+
+// Two demo adapters for the demo model (random too): they make the comparison view show diverging columns.
+const demoAdapters = [
+  { name: 'demo-qv-r8', seed: 101, config: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'] } },
+  { name: 'demo-all-r4', seed: 102, config: { r: 4, lora_alpha: 8, lora_dropout: 0.05, target_modules: 'all-linear', use_rslora: true } },
+];
+for (const spec of demoAdapters) {
+  const dir = new URL(`../public/adapters/${spec.name}/`, import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const adapter = syntheticAdapter(normalizeConfig(config), { ...spec, bScale: 1.5 }, 'lora-lab/built-in-demo');
+  const files = writePeftAdapter(adapter);
+  writeFileSync(new URL('adapter_config.json', dir), files.config);
+  writeFileSync(new URL('adapter_model.safetensors', dir), files.safetensors);
+  console.log(`demo adapter written to ${dir.pathname}`);
+}

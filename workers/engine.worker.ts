@@ -11,6 +11,7 @@ const handle = createHandler(
   {
     createGpu: (opts) => Gpu.create(navigator.gpu, opts),
     builtin: () => new HttpFiles('built-in demo model', builtinUrl),
+    builtinAdapter: (name) => new HttpFiles(name, new URL(`${import.meta.env.BASE_URL}adapters/${name}/`, self.location.origin).href),
   },
   (e: WorkerEvent) => self.postMessage(e),
 );

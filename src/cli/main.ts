@@ -2,6 +2,7 @@
 //   lora-lab generate --model <folder|hf-repo-id|url> [--prompt TEXT | --prompt-ids 1,2,3] [--max-new-tokens N]
 //                     [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
 //                     [--format chat|alpaca|raw] [--stop STR]... [--context N] [--f32] [--hf-endpoint URL] [--json]
+//                     [--adapter <folder|hf-repo-id|url>]... [--adapter-scale S]... [--compare]
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,15 +21,18 @@ Usage:
                     [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
                     [--seed S] [--format chat|alpaca|raw] [--stop STRING]... [--context N] [--f32]
                     [--hf-endpoint URL] [--hf-token TOKEN] [--json]
+                    [--adapter <folder|hf-repo-id|url|builtin:NAME>]... [--adapter-scale S]... [--compare]
 
   --prompt-ids feeds token ids as given (no template, no extra BOS); --temperature 0 is greedy.
   --json prints one JSON object on the last line of stdout.
+  --adapter applies a PEFT LoRA adapter (unmerged, at strength --adapter-scale, default 1). With --compare, the base
+  model and every --adapter are decoded as one batch; --json then prints one object per column, base first.
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU.`;
 
 const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
 
 async function generateCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['json', 'f32', 'help']);
+  const args = parseArgs(argv, ['json', 'f32', 'help', 'compare']);
   const json = args.flags.has('json');
   const modelText = one(args, 'model');
   if (!modelText) throw new InvalidArgumentError('Give --model: a folder, a Hugging Face repo id (owner/name), a URL, or "builtin".');
@@ -43,14 +47,25 @@ async function generateCommand(argv: string[]): Promise<void> {
   const format = (one(args, 'format') ?? 'chat') as PromptFormat;
   if (!['chat', 'alpaca', 'raw'].includes(format)) throw new InvalidArgumentError(`--format ${format}: use chat, alpaca or raw.`);
 
-  const source = existsSync(modelText) ? { kind: 'dir' as const, path: modelText } : parseSourceText(modelText);
   const token = one(args, 'hf-token') ?? process.env.HF_TOKEN;
-  if (source.kind === 'hf' && token) source.token = token;
-  const files = resolveSource(source, {
+  const env = {
     builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
-    dir: (p) => new NodeDirFiles(p),
+    dir: (p: string) => new NodeDirFiles(p),
     hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
-  });
+  };
+  const open = (text: string) => {
+    const source = existsSync(text) ? { kind: 'dir' as const, path: text } : parseSourceText(text);
+    if (source.kind === 'hf' && token) source.token = token;
+    return resolveSource(source, env);
+  };
+  const files = open(modelText);
+  const adapterTexts = args.values.get('adapter') ?? [];
+  const scales = (args.values.get('adapter-scale') ?? []).map(Number);
+  if (scales.some((x) => !(x >= 0 && x <= 2))) throw new InvalidArgumentError('--adapter-scale must be a number in 0..2.');
+  const compare = args.flags.has('compare');
+  if (compare && adapterTexts.length === 0) throw new InvalidArgumentError('--compare needs at least one --adapter.');
+  if (!compare && adapterTexts.length > 1) throw new InvalidArgumentError('Several --adapter flags need --compare (one column each).');
+  if (compare && adapterTexts.length > 3) throw new InvalidArgumentError('--compare takes at most 3 adapters (4 columns with the base).');
 
   const gpu = await createNodeGpu({ forceF32: args.flags.has('f32') });
   const engine = new Engine(gpu, { contextLength: num(args, 'context', 2048, true) });
@@ -58,7 +73,16 @@ async function generateCommand(argv: string[]): Promise<void> {
     if (!json) process.stderr.write(`\rloading ${p.file}: ${(p.allLoaded / 1e6).toFixed(1)} / ${(p.allTotal / 1e6).toFixed(1)} MB`);
   });
   if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.weightsF16 ? 'f16' : 'f32'}\n`);
-  const result = await engine.generate({
+  const adapters = [];
+  for (const text of adapterTexts) {
+    const builtin = /^builtin:(.+)$/.exec(text);
+    const a = builtin
+      ? await engine.loadAdapter(new NodeDirFiles(builtin[1], fileURLToPath(new URL(`../../public/adapters/${builtin[1]}/`, import.meta.url))))
+      : await engine.loadAdapter(open(text), text);
+    adapters.push(a);
+    if (!json) process.stderr.write(`adapter ${a.name}: rank ${a.rank}, ${a.modules} modules\n`);
+  }
+  const request = {
     prompt, promptIds, format,
     maxNewTokens: num(args, 'max-new-tokens', 64, true),
     stopStrings: args.values.get('stop') ?? [],
@@ -69,10 +93,22 @@ async function generateCommand(argv: string[]): Promise<void> {
       repetitionPenalty: num(args, 'repetition-penalty', 1),
       seed: num(args, 'seed', 0, true),
     },
-  }, (text) => { if (!json) process.stdout.write(text); });
+  };
+  if (compare) {
+    const columns = [{ adapter: null, strength: 1 }, ...adapters.map((a, i) => ({ adapter: a.name, strength: scales[i] ?? 1 }))];
+    const results = await engine.compare(request, columns);
+    results.forEach((r, i) => {
+      const column = { column: i, adapter: columns[i].adapter, strength: columns[i].strength, tokens: r.tokens, text: r.text, prefillMs: round(r.prefillMs), decodeTokensPerSecond: round(r.decodeTokensPerSecond), stopReason: r.stopReason };
+      if (json) process.stdout.write(JSON.stringify(column) + '\n');
+      else process.stdout.write(`\n=== ${columns[i].adapter ?? 'base'}${columns[i].adapter ? ` x${columns[i].strength}` : ''} (${r.tokens.length} tokens, ${column.decodeTokensPerSecond} tokens/s)\n${r.text}\n`);
+    });
+    return;
+  }
+  const result = await engine.generate({ ...request, adapter: adapters[0]?.name ?? null, adapterScale: scales[0] ?? 1 }, (text) => { if (!json) process.stdout.write(text); });
   const stats = engine.runner.stats;
   const summary = {
     model: info.label,
+    adapter: adapters[0]?.name ?? null,
     tokens: result.tokens,
     text: result.text,
     promptTokens: result.promptIds.length,
@@ -82,7 +118,7 @@ async function generateCommand(argv: string[]): Promise<void> {
     stopReason: result.stopReason,
     dispatchesPerToken: engine.runner.dispatchesPerForward,
     readbackBytesPerToken: stats.readbackBytes / stats.forwards,
-    adapter: info.adapter,
+    gpu: info.adapter,
     weightsF16: info.weightsF16,
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');

@@ -6,7 +6,8 @@ import { InvalidArgumentError, NoModelLoadedError } from './errors.js';
 import type { Gpu } from './gpu/device.js';
 import type { ModelFiles } from './hub/files.js';
 import { parameterCount, type ModelConfig } from './model/config.js';
-import { generate, type GenerateTimings } from './model/generate.js';
+import { generateColumns, type Column, type GenerateTimings } from './model/generate.js';
+import { loadPeftAdapter, writePeftAdapter, type LoraAdapter } from './lora/peft.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
@@ -43,6 +44,27 @@ export interface GenerateRequest {
   sampling?: Partial<SamplingOptions>;
   maxNewTokens?: number;
   stopStrings?: string[];
+  /** Name of a loaded adapter to generate through (single-column generation), and its strength (default 1). */
+  adapter?: string | null;
+  adapterScale?: number;
+}
+
+/** One column of a comparison: the base model (adapter null) or a loaded adapter at a strength. */
+export interface CompareColumn {
+  adapter: string | null;
+  strength: number;
+}
+
+export interface AdapterInfo {
+  name: string;
+  rank: number;
+  alpha: number;
+  targetModules: string[] | string;
+  modules: number;
+  useRslora: boolean;
+  baseModel: string | null;
+  parameters: number;
+  bytes: number;
 }
 
 export interface GenerateResult extends GenerateTimings {
@@ -55,8 +77,24 @@ export interface EngineOptions {
   contextLength?: number;
   /** Prefill chunk (rows per forward). */
   maxRows?: number;
-  /** Sequences decoded at once (KV cache slots). */
+  /** Sequences decoded at once (KV cache slots): the most comparison columns. */
   slots?: number;
+}
+
+function adapterInfo(a: LoraAdapter): AdapterInfo {
+  const mods = [...a.modules.values()];
+  const parameters = mods.reduce((n, p) => n + p.rank * (p.inFeatures + p.outFeatures), 0);
+  return {
+    name: a.name,
+    rank: a.config.r,
+    alpha: a.config.loraAlpha,
+    targetModules: a.config.targetModules,
+    modules: mods.length,
+    useRslora: a.config.useRslora,
+    baseModel: a.config.baseModelNameOrPath,
+    parameters,
+    bytes: parameters * 4,
+  };
 }
 
 interface Loaded {
@@ -95,7 +133,7 @@ export class Engine {
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 1, contextLength, maxRows: this.opts.maxRows ?? 64 }));
+      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }));
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;
     const info: ModelInfo = {
@@ -137,37 +175,82 @@ export class Engine {
     return m.tokenizer.promptIds(req.prompt, req.format ?? 'chat', req.input ?? '');
   }
 
+  /** Loads a PEFT adapter next to the base weights (which stay as they are) and returns its summary. */
+  async loadAdapter(files: ModelFiles, name?: string): Promise<AdapterInfo> {
+    const m = this.#require();
+    const adapter = await loadPeftAdapter(files, name);
+    m.runner.lora.add(adapter);
+    return adapterInfo(adapter);
+  }
+
+  /** Makes an adapter already in memory (trained here, or from storage) resident. */
+  addAdapter(adapter: LoraAdapter): AdapterInfo {
+    this.#require().runner.lora.add(adapter);
+    return adapterInfo(adapter);
+  }
+
+  removeAdapter(name: string): void {
+    this.#require().runner.lora.remove(name);
+  }
+
+  get adapters(): AdapterInfo[] {
+    return this.#model ? this.#model.runner.lora.adapters.filter((a): a is LoraAdapter => !!a).map(adapterInfo) : [];
+  }
+
+  /** The adapter as the PEFT files adapter_config.json and adapter_model.safetensors. */
+  exportAdapter(name: string): { config: string; safetensors: Uint8Array } {
+    return writePeftAdapter(this.#adapter(name));
+  }
+
+  #adapter(name: string): LoraAdapter {
+    const bank = this.#require().runner.lora;
+    const a = bank.adapters[bank.slotOf(name) - 1];
+    if (!a) throw new InvalidArgumentError(`No adapter named "${name}" is loaded: load it first (loaded: ${this.adapters.map((x) => x.name).join(', ') || 'none'}).`);
+    return a;
+  }
+
   async generate(req: GenerateRequest, onText?: (delta: string, token: number) => void, signal?: AbortSignal): Promise<GenerateResult> {
+    const [r] = await this.compare(req, [{ adapter: req.adapter ?? null, strength: req.adapterScale ?? 1 }], (_c, d, t) => onText?.(d, t), signal);
+    return r;
+  }
+
+  /** Generates the same prompt through several columns (base and adapters) decoded as one batch. */
+  async compare(
+    req: GenerateRequest, columns: CompareColumn[],
+    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
+  ): Promise<GenerateResult[]> {
     const m = this.#require();
     const promptIds = this.promptIds(req);
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
     const stops = (req.stopStrings ?? []).filter((s) => s.length > 0);
-    const tokens: number[] = [];
-    const decoder = new StreamDecoder((ids) => m.tokenizer.decode(ids));
-    let text = '';
-    let emitted = 0;
-    const timings = await generate(m.runner, promptIds, {
+    const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
+    const out = columns.map(() => ({ tokens: [] as number[], text: '', emitted: 0, decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
+    const timings = await generateColumns(m.runner, promptIds, cols, {
       ...sampling,
       maxNewTokens: req.maxNewTokens ?? 128,
       eosTokenIds: m.eos,
-    }, ({ token }) => {
-      tokens.push(token);
+    }, ({ column, token }) => {
+      const o = out[column];
+      o.tokens.push(token);
       if (m.eos.includes(token)) return false;
-      text += decoder.push(token);
+      o.text += o.decoder.push(token);
       let stopAt = -1;
       for (const s of stops) {
-        const i = text.indexOf(s, Math.max(0, emitted - s.length));
+        const i = o.text.indexOf(s, Math.max(0, o.emitted - s.length));
         if (i >= 0 && (stopAt < 0 || i < stopAt)) stopAt = i;
       }
-      if (stopAt >= 0) text = text.slice(0, stopAt);
-      if (text.length > emitted) onText?.(text.slice(emitted), token);
-      emitted = text.length;
+      if (stopAt >= 0) o.text = o.text.slice(0, stopAt);
+      onText?.(column, o.text.slice(o.emitted), token);
+      o.emitted = o.text.length;
       return stopAt >= 0;
     }, signal);
-    if (timings.stopReason !== 'stop') {
-      const rest = decoder.flush();
-      if (rest) { text += rest; onText?.(rest, -1); }
-    }
-    return { ...timings, promptIds, tokens, text };
+    return timings.map((t, i) => {
+      const o = out[i];
+      if (t.stopReason !== 'stop') {
+        const rest = o.decoder.flush();
+        if (rest) { o.text += rest; onText?.(i, rest, -1); }
+      }
+      return { ...t, promptIds, tokens: o.tokens, text: o.text };
+    });
   }
 }

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId, type ModelFiles } from './files.js';
 
 export type ModelSource =
-  | { kind: 'builtin' }
+  | { kind: 'builtin'; name?: string }
   | { kind: 'hf'; repo: string; revision?: string; token?: string }
   | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[]; label?: string }

@@ -1,7 +1,7 @@
 // The page side of the protocol: a small class that owns the Worker, matches events to requests by id and rebuilds
 // typed errors. `generate` streams text through a callback and can be cancelled.
 
-import type { GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import { rebuildError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
@@ -11,7 +11,7 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   onProgress?: (p: LoadProgress) => void;
-  onToken?: (text: string, token: number) => void;
+  onToken?: (text: string, token: number, column: number) => void;
 }
 
 export interface Port {
@@ -33,7 +33,7 @@ export class EngineClient {
     if (!p) return;
     switch (e.type) {
       case 'progress': p.onProgress?.(e.progress); break;
-      case 'token': p.onToken?.(e.text, e.token); break;
+      case 'token': p.onToken?.(e.text, e.token, e.column); break;
       case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
       case 'error': this.#pending.delete(e.id); p.reject(rebuildError(e.error)); break;
     }
@@ -59,6 +59,23 @@ export class EngineClient {
   generate(req: GenerateRequest, onToken?: (text: string, token: number) => void): { done: Promise<GenerateResult>; cancel: () => void } {
     const { id, done } = this.#send('generate', req, { onToken });
     return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+  }
+
+  compare(request: GenerateRequest, columns: CompareColumn[], onToken?: (column: number, text: string, token: number) => void): { done: Promise<GenerateResult[]>; cancel: () => void } {
+    const { id, done } = this.#send('compare', { request, columns }, { onToken: (text, token, column) => onToken?.(column, text, token) });
+    return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+  }
+
+  loadAdapter(source: ModelSource, name?: string): Promise<AdapterInfo> {
+    return this.#send('loadAdapter', { source, name }).done;
+  }
+
+  removeAdapter(name: string): Promise<AdapterInfo[]> {
+    return this.#send('removeAdapter', { name }).done;
+  }
+
+  exportAdapter(name: string): Promise<{ config: string; safetensors: Uint8Array }> {
+    return this.#send('exportAdapter', { name }).done;
   }
 
   terminate(): void {

@@ -4,11 +4,14 @@
 import { Engine } from '../engine.js';
 import { InvalidArgumentError, NoModelLoadedError, serializeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
+import type { ModelFiles } from '../hub/files.js';
 import { resolveSource, type ResolveEnv } from '../hub/source.js';
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
 
 export interface HandlerEnv extends ResolveEnv {
   createGpu: (opts: { forceF32?: boolean }) => Promise<Gpu>;
+  /** The built-in demo adapters (public/adapters/{name}/). */
+  builtinAdapter: (name: string) => ModelFiles;
 }
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
@@ -16,6 +19,11 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   let gpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
   let queue: Promise<unknown> = Promise.resolve();
+
+  const loaded = (): Engine => {
+    if (!engine?.info) throw new NoModelLoadedError('No model is loaded: load one first (the built-in demo model loads instantly).');
+    return engine;
+  };
 
   const ensureGpu = async (forceF32 = false): Promise<Gpu> => {
     if (!gpu || gpu.lost) gpu = await env.createGpu({ forceF32 });
@@ -42,8 +50,23 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       }, signal);
     },
     async generate(id, p, signal) {
-      if (!engine?.info) throw new NoModelLoadedError('No model is loaded: load one first (the built-in demo model loads instantly).');
-      return engine.generate(p, (text, token) => post({ id, type: 'token', token, text }), signal);
+      return loaded().generate(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
+    },
+    async compare(id, p, signal) {
+      return loaded().compare(p.request, p.columns, (column, text, token) => post({ id, type: 'token', column, token, text }), signal);
+    },
+    async loadAdapter(_id, p) {
+      const e = loaded();
+      const files = resolveSource(p.source, { ...env, builtin: () => env.builtinAdapter(p.source.kind === 'builtin' ? p.source.name ?? '' : '') });
+      return e.loadAdapter(files, p.name);
+    },
+    async removeAdapter(_id, p) {
+      const e = loaded();
+      e.removeAdapter(p.name);
+      return e.adapters;
+    },
+    async exportAdapter(_id, p) {
+      return loaded().exportAdapter(p.name);
     },
     async cancel(_id, p) {
       const c = running.get(p.target);

@@ -2,7 +2,7 @@
 // with any number of events for that id (progress, token) and then exactly one `result` or `error`.
 // Errors cross as {name, message, details} and are rebuilt as typed errors by the client.
 
-import type { GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
@@ -11,6 +11,10 @@ export interface RequestMap {
   init: { request: { forceF32?: boolean }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
+  compare: { request: { request: GenerateRequest; columns: CompareColumn[] }; result: GenerateResult[] };
+  loadAdapter: { request: { source: ModelSource; name?: string }; result: AdapterInfo };
+  removeAdapter: { request: { name: string }; result: AdapterInfo[] };
+  exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
   cancel: { request: { target: number }; result: { cancelled: boolean } };
 }
 
@@ -22,6 +26,6 @@ export type WorkerRequest = {
 
 export type WorkerEvent =
   | { id: number; type: 'progress'; progress: LoadProgress }
-  | { id: number; type: 'token'; token: number; text: string }
+  | { id: number; type: 'token'; column: number; token: number; text: string }
   | { id: number; type: 'result'; result: unknown }
   | { id: number; type: 'error'; error: SerializedError };

@@ -2,7 +2,7 @@
 // the streamed answer and its timings. Components read these fields and call the methods; only this file talks to
 // the worker.
 
-import type { GenerateRequest, GenerateResult, ModelInfo } from '../lib/engine.js';
+import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../lib/engine.js';
 import type { ModelSource } from '../lib/hub/source.js';
 import type { LoadProgress } from '../lib/model/load.js';
 import { EngineClient } from '../lib/worker/client.js';
@@ -24,6 +24,10 @@ export class EngineState {
   firstTokenMs = $state<number | null>(null);
   tokensSoFar = $state(0);
   error = $state.raw<UiError | null>(null);
+  adapters = $state.raw<AdapterInfo[]>([]);
+  adapterBusy = $state(false);
+  /** Comparison: one entry per column; pieces[i] is the text of token i. */
+  columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null }[]>([]);
   #client: EngineClient;
   #cancel: (() => void) | null = null;
   #started = 0;
@@ -91,7 +95,80 @@ export class EngineState {
     }
   }
 
+  async loadAdapter(source: ModelSource, name?: string): Promise<void> {
+    this.error = null;
+    this.adapterBusy = true;
+    try {
+      const info = await this.#client.loadAdapter(source, name);
+      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.adapterBusy = false;
+    }
+  }
+
+  async removeAdapter(name: string): Promise<void> {
+    try {
+      this.adapters = await this.#client.removeAdapter(name);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /** Downloads the adapter as a PEFT folder's two files. */
+  async exportAdapter(name: string): Promise<void> {
+    try {
+      const files = await this.#client.exportAdapter(name);
+      const safe = name.replace(/[^\w.-]+/g, '_');
+      download(`${safe}-adapter_config.json`, new Blob([files.config], { type: 'application/json' }));
+      download(`${safe}-adapter_model.safetensors`, new Blob([files.safetensors as BlobPart], { type: 'application/octet-stream' }));
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async compare(req: GenerateRequest, specs: CompareColumn[]): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.columns = specs.map((spec) => ({ spec, tokens: [], pieces: [], result: null }));
+    this.status = 'generating';
+    const job = this.#client.compare(req, specs, (column, text, token) => {
+      const c = this.columns[column];
+      if (token >= 0) { c.tokens.push(token); c.pieces.push(text); } else if (c.pieces.length) c.pieces[c.pieces.length - 1] += text;
+    });
+    this.#cancel = job.cancel;
+    try {
+      const results = await job.done;
+      results.forEach((r, i) => { this.columns[i].result = r; });
+      this.status = 'ready';
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.#cancel = null;
+    }
+  }
+
   stop(): void {
     this.#cancel?.();
   }
+}
+
+function download(name: string, blob: Blob): void {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** Index of the first token where the columns' outputs differ (a column that ended counts), or -1. */
+export function firstDivergence(columns: { tokens: number[] }[]): number {
+  if (columns.length < 2) return -1;
+  const longest = Math.max(...columns.map((c) => c.tokens.length));
+  for (let i = 0; i < longest; i++) {
+    const t = columns[0].tokens[i];
+    if (columns.some((c) => c.tokens[i] !== t)) return i;
+  }
+  return -1;
 }

@@ -50,7 +50,41 @@ describe('the app', () => {
     expect(consoleErrors).toEqual([]);
   });
 
+  it('takes a dropped adapter folder and compares base and two adapters in three columns', async () => {
+    // Drop: the page builds File objects from the adapter's two files, as a drag from the desktop delivers them.
+    await page.evaluate(async () => {
+      const dt = new DataTransfer();
+      for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
+        const blob = await (await fetch(`/adapters/demo-all-r4/${name}`)).blob();
+        dt.items.add(new File([blob], name));
+      }
+      document.querySelector('[data-testid=adapter-drop]')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.getByTestId('adapter').first().waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'demo-qv-r8' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 2, null, { timeout: 60_000 });
+    expect(await page.getByTestId('adapter-shelf').textContent()).toMatch(/dropped adapter.*rank 4.*demo-qv-r8.*rank 8/s);
+
+    await page.getByTestId('compare-tab').click();
+    await page.getByTestId('add-column').click();
+    const selects = page.locator('[data-testid=column-spec] select');
+    await selects.nth(1).selectOption('demo-qv-r8');
+    await selects.nth(2).selectOption('dropped adapter');
+    await page.locator('[data-testid=column-spec] input[type=range]').nth(2).fill('0.5');
+    await page.locator('input[type=number]').nth(5).fill('12');
+    await page.getByTestId('compare-prompt').fill('Name three primary colors.');
+    await page.getByTestId('compare-run').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
+    const outputs = await page.getByTestId('column-output').allTextContents();
+    expect(outputs.length).toBe(3);
+    expect(new Set(outputs).size).toBe(3);
+    expect(await page.getByTestId('divergence').textContent()).toMatch(/diverge at token \d+/);
+    expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-qv-r8 × 1', 'dropped adapter × 0.5']);
+    await screenshot(page, 'e2e-compare');
+  });
+
   it('shows a typed error that says what to do when a download fails', async () => {
+    await page.getByRole('tab', { name: 'Playground' }).click();
     await page.getByRole('tab', { name: 'URL' }).click();
     await page.getByPlaceholder('https://example.com/models/my-model/').fill(new URL('/models/missing/', page.url()).href);
     await page.getByTestId('load').click();

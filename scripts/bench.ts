@@ -8,6 +8,7 @@ import { createNodeGpu } from '../src/lib/gpu/node.js';
 import { MemoryFiles } from '../src/lib/hub/files.js';
 import { NodeDirFiles } from '../src/lib/hub/node-files.js';
 import { syntheticModel } from '../src/lib/model/synthetic.js';
+import { syntheticAdapter } from '../src/lib/lora/synthetic.js';
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -38,7 +39,7 @@ const models: BenchModel[] = [
 
 const gpu = await createNodeGpu({ driver });
 for (const bm of models) {
-  const engine = new Engine(gpu, { contextLength: 512 });
+  const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
   const before = gpu.allocatedBytes;
   const info = await engine.load(bm.files());
   const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
@@ -75,6 +76,27 @@ for (const bm of models) {
     console.log(`  decode ${line.decodeTokensPerSecond} tokens/s, prefill ${line.prefillTokensPerSecond} tokens/s, first token ${line.timeToFirstTokenMs} ms`);
     console.log(`  ${line.dispatchesPerToken} dispatches per token (${line.dispatchesPerLayerPerToken} per layer), ${line.submitsPerToken} submit, ${line.readbackBytesPerToken} bytes read back per token`);
     console.log(`  GPU memory ${mb(line.gpuBytesAllocated)} = ${line.memoryRatio} x (weights ${mb(line.weightBytes)} + KV cache ${mb(line.kvCacheBytes)} at ${line.contextLength} tokens)`);
+  }
+}
+// Batched multi-adapter decode: the same model, 1 to 4 columns, each column a different adapter (rank 8, q/k/v/o).
+for (const bm of models) {
+  const engine = new Engine(gpu, { contextLength: 256, slots: 4 });
+  await engine.load(bm.files());
+  const cfg = engine.runner.cfg;
+  const names = ['a', 'b', 'c', 'd'];
+  names.forEach((name, i) => engine.addAdapter(syntheticAdapter(cfg, { name, seed: i, config: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } })));
+  const promptIds = Array.from({ length: 16 }, (_, i) => 100 + i);
+  const steps = quick ? 4 : 8;
+  const times: number[] = [];
+  for (let n = 1; n <= 4; n++) {
+    const columns = names.slice(0, n).map((adapter) => ({ adapter, strength: 1 }));
+    await engine.compare({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } }, columns); // warm-up
+    const [r] = await engine.compare({ promptIds, maxNewTokens: steps + 1, sampling: { temperature: 0 } }, columns);
+    const stepMs = r.decodeMs / steps;
+    times.push(stepMs);
+    const line = { model: bm.name, columns: n, decodeStepMs: round(stepMs), ratioToOneColumn: round(stepMs / times[0]), aggregateTokensPerSecond: round((n * 1000) / stepMs), dispatchesPerToken: engine.runner.dispatchesPerForward, adapter: gpu.description };
+    if (json) console.log(JSON.stringify(line));
+    else console.log(`${bm.name}: ${n} column(s), each with its own adapter: ${line.decodeStepMs} ms per decode step (${line.ratioToOneColumn} x one column), ${line.aggregateTokensPerSecond} tokens/s in all, ${line.dispatchesPerToken} dispatches`);
   }
 }
 process.exit(0);

@@ -8,6 +8,7 @@ import type { ModelFiles } from './hub/files.js';
 import { parameterCount, type ModelConfig } from './model/config.js';
 import { generateColumns, type Column, type GenerateTimings } from './model/generate.js';
 import { loadPeftAdapter, writePeftAdapter, type LoraAdapter } from './lora/peft.js';
+import { mergedCheckpoint } from './lora/merge.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
@@ -100,6 +101,8 @@ function adapterInfo(a: LoraAdapter): AdapterInfo {
 interface Loaded {
   label: string;
   config: ModelConfig;
+  rawConfig: Record<string, unknown>;
+  files: ModelFiles;
   runner: ModelRunner;
   tokenizer: TextTokenizer;
   eos: number[];
@@ -154,7 +157,7 @@ export class Engine {
       note,
       loadMs: performance.now() - t0,
     };
-    this.#model = { label: files.label, config: cfg, runner, tokenizer, eos, info };
+    this.#model = { label: files.label, config: cfg, rawConfig: loaded.rawConfig, files, runner, tokenizer, eos, info };
     return info;
   }
 
@@ -212,6 +215,25 @@ export class Engine {
   async generate(req: GenerateRequest, onText?: (delta: string, token: number) => void, signal?: AbortSignal): Promise<GenerateResult> {
     const [r] = await this.compare(req, [{ adapter: req.adapter ?? null, strength: req.adapterScale ?? 1 }], (_c, d, t) => onText?.(d, t), signal);
     return r;
+  }
+
+  /**
+   * A full model with `adapter` merged into a copy of the weights: config.json, model.safetensors, and the tokenizer
+   * files of the source, ready to load as a base model anywhere.
+   */
+  async exportMerged(adapter: string, strength = 1): Promise<Map<string, Uint8Array>> {
+    const m = this.#require();
+    const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, this.#adapter(adapter), strength);
+    const enc = new TextEncoder();
+    const files = new Map<string, Uint8Array>([
+      ['config.json', enc.encode(JSON.stringify({ ...m.rawConfig, torch_dtype: this.gpu.f16 ? 'float16' : 'float32' }, null, 2))],
+      ['model.safetensors', weights],
+    ]);
+    for (const name of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja']) {
+      const b = await m.files.bytes(name, true);
+      if (b) files.set(name, b);
+    }
+    return files;
   }
 
   /** Generates the same prompt through several columns (base and adapters) decoded as one batch. */

@@ -128,6 +128,20 @@ export class EngineState {
     }
   }
 
+  /** Downloads the base with the adapter merged in, as a full model's files. */
+  async exportMerged(name: string): Promise<void> {
+    this.adapterBusy = true;
+    try {
+      const files = await this.#client.exportMerged(name, 1);
+      const safe = name.replace(/[^\w.-]+/g, '_');
+      for (const [file, data] of files) download(`${safe}-merged-${file}`, new Blob([data as BlobPart]));
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.adapterBusy = false;
+    }
+  }
+
   async compare(req: GenerateRequest, specs: CompareColumn[]): Promise<void> {
     if (this.status !== 'ready') return;
     this.error = null;

@@ -56,3 +56,30 @@ describe('engine worker', () => {
     c.terminate();
   });
 });
+
+describe('comparison in the worker', () => {
+  it('compares the base and two adapters in one batch, and exports an adapter as PEFT files', async () => {
+    const c = client();
+    await c.load({ kind: 'builtin' });
+    const qv = await c.loadAdapter({ kind: 'builtin', name: 'demo-qv-r8' }, 'qv');
+    const all = await c.loadAdapter({ kind: 'builtin', name: 'demo-all-r4' }, 'all');
+    expect([qv.rank, all.rank, all.modules]).toEqual([8, 4, 14]);
+    const columns = [{ adapter: null, strength: 1 }, { adapter: 'qv', strength: 1 }, { adapter: 'all', strength: 0.5 }];
+    const streamed: number[][] = columns.map(() => []);
+    const req = { prompt: 'Compare us.', maxNewTokens: 8, sampling: { temperature: 0 } };
+    const results = await c.compare(req, columns, (col, _t, token) => { if (token >= 0) streamed[col].push(token); }).done;
+    expect(results.map((r) => r.tokens)).toEqual(streamed);
+    expect(new Set(results.map((r) => r.tokens.join())).size).toBe(3);
+    // Each column equals the same request run alone through its adapter.
+    for (let i = 0; i < columns.length; i++) {
+      const alone = await c.generate({ ...req, adapter: columns[i].adapter, adapterScale: columns[i].strength }).done;
+      expect(alone.tokens).toEqual(results[i].tokens);
+    }
+    const exported = await c.exportAdapter('qv');
+    expect(JSON.parse(exported.config)).toMatchObject({ peft_type: 'LORA', r: 8, target_modules: ['q_proj', 'v_proj'] });
+    expect(exported.safetensors.byteLength).toBeGreaterThan(1000);
+    const err = await c.loadAdapter({ kind: 'builtin', name: 'missing' }).catch((e) => e);
+    expect(err.name).toBe('AdapterError');
+    c.terminate();
+  });
+});

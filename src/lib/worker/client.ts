@@ -78,6 +78,10 @@ export class EngineClient {
     return this.#send('exportAdapter', { name }).done;
   }
 
+  exportMerged(name: string, strength = 1): Promise<Map<string, Uint8Array>> {
+    return this.#send('exportMerged', { name, strength }).done;
+  }
+
   terminate(): void {
     this.port.terminate?.();
     for (const p of this.#pending.values()) p.reject(new Error('The engine worker was stopped.'));

@@ -68,6 +68,9 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     async exportAdapter(_id, p) {
       return loaded().exportAdapter(p.name);
     },
+    async exportMerged(_id, p) {
+      return loaded().exportMerged(p.name, p.strength);
+    },
     async cancel(_id, p) {
       const c = running.get(p.target);
       c?.abort();

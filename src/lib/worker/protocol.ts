@@ -15,6 +15,7 @@ export interface RequestMap {
   loadAdapter: { request: { source: ModelSource; name?: string }; result: AdapterInfo };
   removeAdapter: { request: { name: string }; result: AdapterInfo[] };
   exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
+  exportMerged: { request: { name: string; strength: number }; result: Map<string, Uint8Array> };
   cancel: { request: { target: number }; result: { cancelled: boolean } };
 }
 

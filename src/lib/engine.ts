@@ -245,6 +245,7 @@ export class Engine {
     const promptIds = this.promptIds(req);
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
     const stops = (req.stopStrings ?? []).filter((s) => s.length > 0);
+    const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
     const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
     const out = columns.map(() => ({ tokens: [] as number[], text: '', emitted: 0, decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
     const timings = await generateColumns(m.runner, promptIds, cols, {
@@ -262,16 +263,16 @@ export class Engine {
         if (i >= 0 && (stopAt < 0 || i < stopAt)) stopAt = i;
       }
       if (stopAt >= 0) o.text = o.text.slice(0, stopAt);
-      onText?.(column, o.text.slice(o.emitted), token);
-      o.emitted = o.text.length;
+      // Hold back a tail that could still become a stop string, so nothing streamed is ever taken back.
+      const safe = stopAt >= 0 ? o.text.length : Math.max(o.emitted, o.text.length - holdBack);
+      onText?.(column, o.text.slice(o.emitted, safe), token);
+      o.emitted = safe;
       return stopAt >= 0;
     }, signal);
     return timings.map((t, i) => {
       const o = out[i];
-      if (t.stopReason !== 'stop') {
-        const rest = o.decoder.flush();
-        if (rest) { o.text += rest; onText?.(i, rest, -1); }
-      }
+      if (t.stopReason !== 'stop') o.text += o.decoder.flush();
+      if (o.text.length > o.emitted) onText?.(i, o.text.slice(o.emitted), -1);
       return { ...t, promptIds, tokens: o.tokens, text: o.text };
     });
   }

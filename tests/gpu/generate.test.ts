@@ -103,3 +103,21 @@ describe('generation', () => {
     expect(tokens.length).toBe(5);
   });
 });
+
+describe('engine text generation', () => {
+  it('stops at a stop string, cutting it from the text', async () => {
+    const { Engine } = await import('../../src/lib/engine.js');
+    const { NodeDirFiles } = await import('../../src/lib/hub/node-files.js');
+    const engine = new Engine(await testGpu(), { contextLength: 128, slots: 1 });
+    await engine.load(new NodeDirFiles('demo', new URL('../../public/models/demo/', import.meta.url).pathname));
+    const req = { prompt: 'Tell me a story.', maxNewTokens: 24, sampling: { temperature: 0 } };
+    const full = await engine.generate(req);
+    const stop = full.text.slice(Math.floor(full.text.length / 2), Math.floor(full.text.length / 2) + 3);
+    const pieces: string[] = [];
+    const cut = await engine.generate({ ...req, stopStrings: [stop] }, (t) => pieces.push(t));
+    expect(cut.stopReason).toBe('stop');
+    expect(cut.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
+    expect(pieces.join('')).toBe(cut.text);
+    expect(cut.tokens.length).toBeLessThan(full.tokens.length);
+  });
+});

@@ -10,6 +10,7 @@ import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/syntheti
 export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   llamaGqaUntied: { hiddenSize: 37, intermediateSize: 53, numLayers: 2, numHeads: 6, numKvHeads: 2, headDim: 6, vocabSize: 1500, tied: false, seed: 11 },
   qwen2BiasTied: { architecture: 'Qwen2ForCausalLM', hiddenSize: 45, intermediateSize: 70, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 10, vocabSize: 131, tied: true, ropeTheta: 1e6, seed: 12 },
+  mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,
     ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },

@@ -1,0 +1,83 @@
+// The lora-lab command as a user runs it: generate (text and --prompt-ids, --json), adapters and --compare, a model
+// served over HTTP with the Hugging Face layout, and errors that say what to do.
+
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+
+const run = promisify(execFile);
+const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run('node', [bin, ...args], { env: process.env, maxBuffer: 1 << 24 });
+    return { ...r, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!);
+
+describe('lora-lab generate', () => {
+  let server: HfServer;
+  beforeAll(async () => {
+    const dir = new URL('../../public/models/demo/', import.meta.url);
+    const files = new Map(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
+      .map((f) => [f, new Uint8Array(readFileSync(new URL(f, dir)))]));
+    server = await startHfServer({ 'lora-lab/demo': { files } });
+  });
+  afterAll(() => server.close());
+
+  it('--prompt-ids with --temperature 0 and --json prints the greedy tokens and timings on the last line', async () => {
+    const r = await cli('generate', '--model', 'builtin', '--prompt-ids', '1,2,3', '--temperature', '0', '--max-new-tokens', '6', '--json');
+    expect(r.code).toBe(0);
+    const out = lastJson(r.stdout);
+    expect(out.tokens).toHaveLength(6);
+    expect(typeof out.text).toBe('string');
+    expect(out.prefillMs).toBeGreaterThan(0);
+    expect(out.decodeTokensPerSecond).toBeGreaterThan(0);
+    expect(out.readbackBytesPerToken).toBeLessThanOrEqual(1024);
+    // The same model downloaded from a Hugging Face-style server gives the same tokens.
+    const hf = await cli('generate', '--model', 'lora-lab/demo', '--hf-endpoint', server.endpoint, '--prompt-ids', '1,2,3', '--temperature', '0', '--max-new-tokens', '6', '--json');
+    expect(lastJson(hf.stdout).tokens).toEqual(out.tokens);
+  });
+
+  it('a text prompt streams to stdout; the same seed gives the same text', async () => {
+    const a = await cli('generate', '--model', 'builtin', '--prompt', 'Hello', '--seed', '5', '--max-new-tokens', '8');
+    const b = await cli('generate', '--model', 'builtin', '--prompt', 'Hello', '--seed', '5', '--max-new-tokens', '8');
+    expect(a.code).toBe(0);
+    expect(a.stdout.length).toBeGreaterThan(5);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stderr).toMatch(/tokens\/s/);
+  });
+
+  it('--adapter applies one adapter; --compare prints one JSON object per column, base first', async () => {
+    const adapter = new URL('../../public/adapters/demo-qv-r8/', import.meta.url).pathname;
+    const args = ['--model', 'builtin', '--prompt-ids', '5,6,7', '--temperature', '0', '--max-new-tokens', '5', '--json'];
+    const base = lastJson((await cli('generate', ...args)).stdout);
+    const one = lastJson((await cli('generate', ...args, '--adapter', adapter, '--adapter-scale', '0.7')).stdout);
+    expect(one.adapter).toBe(adapter);
+    const cmp = await cli('generate', ...args, '--compare', '--adapter', adapter, '--adapter-scale', '0.7', '--adapter', 'builtin:demo-all-r4');
+    expect(cmp.code).toBe(0);
+    const cols = cmp.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(cols.map((c) => c.adapter)).toEqual([null, adapter, 'demo-all-r4']);
+    expect(cols[0].tokens).toEqual(base.tokens);
+    expect(cols[1].tokens).toEqual(one.tokens);
+    expect(cols[1].tokens).not.toEqual(cols[0].tokens);
+  });
+
+  it('errors say what to do and exit non-zero', async () => {
+    const none = await cli('generate', '--prompt', 'x');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/Give --model/);
+    const missing = await cli('generate', '--model', 'lora-lab/missing', '--hf-endpoint', server.endpoint, '--prompt', 'x');
+    expect(missing.stderr).toMatch(/DownloadError: config\.json: 404 .*Check the repo id/);
+    const long = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--max-new-tokens', '5000');
+    expect(long.stderr).toMatch(/ContextOverflowError: .*at most \d+ new tokens/);
+    const badTopP = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');
+    expect(badTopP.stderr).toMatch(/make sure 0 < top_p <= 1/);
+  });
+});

@@ -1,0 +1,100 @@
+// Causal GQA attention backward (no atomics), recomputing probabilities from the forward's log-sum-exp:
+//   p_ij = exp(q_i . k_j * scale - lse_i), D_i = do_i . o_i, ds_ij = p_ij (do_i . v_j - D_i)
+//   dq_i = scale sum_j ds_ij k_j                         (one workgroup per (row, head))
+//   dk_j = scale sum_{i>=j, h in group} ds_ij q_i,  dv_j = sum p_ij do_i   (one workgroup per (key, kv head))
+// Rows are B sequences of T positions (row = b T + t); K/V live in the cache layout (B, Hkv, T, Dh).
+
+const HEAD = (dh: number, wg: number) => /* wgsl */ `
+struct Params { H: u32, Hkv: u32, T: u32, scale: f32, M: u32 }
+const DH: u32 = ${dh}u;
+const WG: u32 = ${wg}u;
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;     // (M, H, Dh), rotated
+@group(0) @binding(2) var<storage, read> kc: array<f32>;    // (B, Hkv, T, Dh), rotated
+@group(0) @binding(3) var<storage, read> vc: array<f32>;    // (B, Hkv, T, Dh)
+@group(0) @binding(4) var<storage, read> o: array<f32>;     // (M, H, Dh) forward output
+@group(0) @binding(5) var<storage, read> dout: array<f32>;  // (M, H, Dh)
+@group(0) @binding(6) var<storage, read> lse: array<f32>;   // (M, H)
+fn dotQK(qi: u32, kj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += q[qi + d] * kc[kj + d]; } return s; }
+fn dotDV(di: u32, vj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[di + d] * vc[vj + d]; } return s; }
+fn dotDO(i: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[i + d] * o[i + d]; } return s; }`;
+
+export function attentionBackwardThreads(dh: number): number {
+  return Math.max(4, Math.min(32, Math.floor(2048 / dh)));
+}
+
+export function attentionBackwardDqShader(dh: number): string {
+  const wg = attentionBackwardThreads(dh);
+  return /* wgsl */ `${HEAD(dh, wg)}
+@group(0) @binding(7) var<storage, read_write> dq: array<f32>;  // (M, H, Dh)
+var<workgroup> part: array<f32, ${wg * dh}>;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let h = wid.x;
+  let m = wid.y;
+  if (m >= P.M) { return; }
+  let b = m / P.T;
+  let t = m % P.T;
+  let kvh = h / (P.H / P.Hkv);
+  let qi = (m * P.H + h) * DH;
+  let Di = dotDO(qi);
+  let l = lse[m * P.H + h];
+  var acc: array<f32, DH>;
+  for (var j = tid; j <= t; j += WG) {
+    let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
+    let p = exp(dotQK(qi, kj) * P.scale - l);
+    let ds = p * (dotDV(qi, kj) - Di) * P.scale;
+    for (var d = 0u; d < DH; d++) { acc[d] += ds * kc[kj + d]; }
+  }
+  for (var d = 0u; d < DH; d++) { part[tid * DH + d] = acc[d]; }
+  workgroupBarrier();
+  for (var d = tid; d < DH; d += WG) {
+    var s = 0.0;
+    for (var u = 0u; u < WG; u++) { s += part[u * DH + d]; }
+    dq[qi + d] = s;
+  }
+}`;
+}
+
+export function attentionBackwardDkvShader(dh: number): string {
+  const wg = attentionBackwardThreads(dh);
+  return /* wgsl */ `${HEAD(dh, wg)}
+@group(0) @binding(7) var<storage, read_write> dk: array<f32>;  // (B, Hkv, T, Dh)
+@group(0) @binding(8) var<storage, read_write> dv: array<f32>;  // (B, Hkv, T, Dh)
+var<workgroup> partK: array<f32, ${wg * dh}>;
+var<workgroup> partV: array<f32, ${wg * dh}>;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let kvh = wid.x;
+  let key = wid.y;          // b * T + j
+  if (key >= P.M) { return; }
+  let b = key / P.T;
+  let j = key % P.T;
+  let group = P.H / P.Hkv;
+  let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
+  var ak: array<f32, DH>;
+  var av: array<f32, DH>;
+  let pairs = (P.T - j) * group;
+  for (var e = tid; e < pairs; e += WG) {
+    let i = j + e / group;              // query position
+    let h = kvh * group + e % group;    // query head
+    let m = b * P.T + i;
+    let qi = (m * P.H + h) * DH;
+    let p = exp(dotQK(qi, kj) * P.scale - lse[m * P.H + h]);
+    let ds = p * (dotDV(qi, kj) - dotDO(qi)) * P.scale;
+    for (var d = 0u; d < DH; d++) {
+      ak[d] += ds * q[qi + d];
+      av[d] += p * dout[qi + d];
+    }
+  }
+  for (var d = 0u; d < DH; d++) { partK[tid * DH + d] = ak[d]; partV[tid * DH + d] = av[d]; }
+  workgroupBarrier();
+  for (var d = tid; d < DH; d += WG) {
+    var sk = 0.0;
+    var sv = 0.0;
+    for (var u = 0u; u < WG; u++) { sk += partK[u * DH + d]; sv += partV[u * DH + d]; }
+    dk[kj + d] = sk;
+    dv[kj + d] = sv;
+  }
+}`;
+}

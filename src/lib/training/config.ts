@@ -1,0 +1,71 @@
+// Training settings, validated once. Defaults follow alpaca-lora (r 8, alpha 16, dropout 0.05, q_proj + v_proj,
+// lr 3e-4, cutoff 256, warmup 100 steps), scaled down where a browser run needs it (micro-batch 4, batch 16).
+
+import { InvalidArgumentError } from '../errors.js';
+import type { LoraModule } from '../lora/peft.js';
+
+export interface TrainConfig {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  useRslora: boolean;
+  targetModules: LoraModule[];
+  learningRate: number;
+  /** Optimizer steps of linear warmup, then `schedule` decay to 0 at the last step. */
+  warmupSteps: number;
+  schedule: 'cosine' | 'linear' | 'constant';
+  /** Total optimizer steps; when 0, `epochs` passes over the training set decide. */
+  steps: number;
+  epochs: number;
+  /** Sequences per micro-step, and micro-steps per optimizer step. */
+  microBatch: number;
+  gradAccumulation: number;
+  cutoff: number;
+  maxGradNorm: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+  trainOnInputs: boolean;
+  validationFraction: number;
+  /** Evaluate the validation loss every N optimizer steps (0: never). */
+  evalEvery: number;
+  /** Checkpoint every N optimizer steps (0: never). */
+  checkpointEvery: number;
+  /** 'length' groups examples of similar length into micro-batches; 'packed' concatenates them into full rows. */
+  batching: 'length' | 'packed';
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  rank: 8, alpha: 16, dropout: 0.05, useRslora: false, targetModules: ['q_proj', 'v_proj'],
+  learningRate: 3e-4, warmupSteps: 100, schedule: 'cosine', steps: 0, epochs: 3,
+  microBatch: 4, gradAccumulation: 4, cutoff: 256, maxGradNorm: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+  seed: 42, trainOnInputs: false, validationFraction: 0.05, evalEvery: 20, checkpointEvery: 50, batching: 'length',
+};
+
+export function validateTrainConfig(c: TrainConfig): void {
+  const bad = (m: string) => { throw new InvalidArgumentError(m); };
+  const int = (v: number, lo: number, name: string) => { if (!(Number.isInteger(v) && v >= lo)) bad(`${name} ${v} is invalid: make sure it is an integer >= ${lo}`); };
+  int(c.rank, 1, 'rank');
+  if (c.rank > 64) bad(`rank ${c.rank} is invalid: make sure 1 <= rank <= 64`);
+  if (!(c.alpha > 0)) bad(`alpha ${c.alpha} is invalid: make sure alpha > 0`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout ${c.dropout} is invalid: make sure 0 <= dropout < 1`);
+  if (c.targetModules.length === 0) bad('target modules are empty: pick at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj');
+  if (!(c.learningRate > 0 && c.learningRate < 1)) bad(`learning rate ${c.learningRate} is invalid: make sure 0 < lr < 1`);
+  int(c.warmupSteps, 0, 'warmup steps');
+  int(c.steps, 0, 'steps');
+  if (c.steps === 0 && !(c.epochs > 0)) bad('give steps or epochs: make sure one of them is > 0');
+  int(c.microBatch, 1, 'micro-batch');
+  int(c.gradAccumulation, 1, 'gradient accumulation');
+  int(c.cutoff, 2, 'cutoff');
+  if (!(c.validationFraction >= 0 && c.validationFraction < 1)) bad(`validation fraction ${c.validationFraction} is invalid: make sure 0 <= it < 1`);
+}
+
+/** Learning rate at optimizer step `t` (1-based) of `total`: linear warmup, then cosine or linear decay. */
+export function learningRateAt(c: TrainConfig, t: number, total: number): number {
+  if (c.warmupSteps > 0 && t <= c.warmupSteps) return (c.learningRate * t) / c.warmupSteps;
+  if (c.schedule === 'constant') return c.learningRate;
+  const progress = Math.min(1, (t - c.warmupSteps) / Math.max(1, total - c.warmupSteps));
+  return c.schedule === 'cosine' ? c.learningRate * 0.5 * (1 + Math.cos(Math.PI * progress)) : c.learningRate * (1 - progress);
+}

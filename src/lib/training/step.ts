@@ -1,0 +1,201 @@
+// Runs the training graph: uploads the adapter's A and B into the trainable buffers, executes micro-steps and
+// optimizer steps, evaluates, and reads the adapter (and the optimizer state, for checkpoints) back.
+
+import type { Gpu } from '../gpu/device.js';
+import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
+import { moduleKey, type LoraAdapter } from '../lora/peft.js';
+import type { ModelConfig } from '../model/config.js';
+import type { ModelWeights } from '../model/weights.js';
+import type { TrainConfig } from './config.js';
+import { TrainGraph, type GraphShape, type TrainParams } from './graph.js';
+
+export interface Batch {
+  tokens: Uint32Array; // (M)
+  /** (M) target token per row, 0xffffffff where masked (label -100). */
+  labels: Uint32Array;
+}
+
+export interface OptimizerState {
+  /** Per trainable (layer, group): A, B and their Adam moments, in the bank layout. */
+  tensors: { key: string; a: Float32Array; b: Float32Array; mA: Float32Array; vA: Float32Array; mB: Float32Array; vB: Float32Array }[];
+}
+
+export const MASKED = 0xffffffff;
+
+export class TrainStep {
+  readonly graph: TrainGraph;
+  readonly slot: number;
+  readonly #staging: GPUBuffer;
+
+  constructor(
+    private readonly gpu: Gpu, private readonly cfg: ModelConfig, weights: ModelWeights, private readonly bank: LoraBank,
+    readonly adapter: LoraAdapter, private readonly tc: TrainConfig, shape: GraphShape,
+  ) {
+    this.slot = bank.add(adapter);
+    const scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
+    this.graph = new TrainGraph(gpu, cfg, weights, bank, this.slot, shape, tc.dropout, scaling, tc.maxGradNorm);
+    this.#staging = gpu.createBuffer('train.staging', Math.max(16, this.graph.M * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    for (const tp of this.graph.params) {
+      const { a, b } = this.#toLayout(tp);
+      gpu.device.queue.writeBuffer(tp.a, 0, a);
+      gpu.device.queue.writeBuffer(tp.b, 0, b);
+    }
+  }
+
+  /** The adapter's A and B of one (layer, group) in the bank's padded layout. */
+  #toLayout(tp: TrainParams): { a: Float32Array; b: Float32Array } {
+    const R = this.bank.rank;
+    const { G, K, N, offsets } = tp.lg;
+    const a = new Float32Array(G * R * K);
+    const b = new Float32Array(N * R);
+    GROUP_MODULES[tp.group].forEach((m, g) => {
+      const p = this.adapter.modules.get(moduleKey(tp.layer, m));
+      if (!p) return;
+      for (let j = 0; j < p.rank; j++) a.set(p.a.subarray(j * K, (j + 1) * K), (g * R + j) * K);
+      for (let o = 0; o < p.outFeatures; o++) for (let j = 0; j < p.rank; j++) b[(offsets[g] + o) * R + j] = p.b[o * p.rank + j];
+    });
+    return { a, b };
+  }
+
+  async #read(buffer: GPUBuffer, floats: number): Promise<Float32Array> {
+    const staging = this.gpu.device.createBuffer({ size: Math.ceil((floats * 4) / 4) * 4 || 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
+    this.gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    return out;
+  }
+
+  async #run(list: TrainGraph['micro'], batch: Batch, weight: number, seed: number): Promise<Float32Array> {
+    this.gpu.check();
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.graph.tokens, 0, batch.tokens);
+    q.writeBuffer(this.graph.labels, 0, batch.labels);
+    q.writeBuffer(this.graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
+    for (const p of this.graph.ceParams) q.writeBuffer(p, 12, new Float32Array([weight]));
+    const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
+    const pass = enc.beginComputePass({ label: 'train' });
+    this.graph.encode(pass, list);
+    pass.end();
+    enc.copyBufferToBuffer(this.graph.loss, 0, this.#staging, 0, this.graph.M * 4);
+    q.submit([enc.finish()]);
+    await this.#staging.mapAsync(GPUMapMode.READ, 0, this.graph.M * 4);
+    const losses = new Float32Array(this.#staging.getMappedRange(0, this.graph.M * 4).slice(0));
+    this.#staging.unmap();
+    this.gpu.check();
+    return losses;
+  }
+
+  /**
+   * Forward, loss and backward for one micro-batch; gradients accumulate. `weight` is 1 / (unmasked labels in the
+   * whole accumulated batch). Returns the sum of the per-token losses and their count.
+   */
+  async micro(batch: Batch, weight: number, seed: number): Promise<{ lossSum: number; tokens: number }> {
+    const losses = await this.#run(this.graph.micro, batch, weight, seed);
+    return sumLosses(losses, batch.labels);
+  }
+
+  /** Validation: forward and loss only. */
+  async evaluate(batch: Batch): Promise<{ lossSum: number; tokens: number }> {
+    const losses = await this.#run(this.graph.forwardOnly, batch, 0, 0);
+    return sumLosses(losses, batch.labels);
+  }
+
+  /** Clips by global norm and applies AdamW at optimizer step `t` (1-based) with learning rate `lr`. */
+  async optimizerStep(t: number, lr: number): Promise<{ gradNorm: number }> {
+    const c = this.tc;
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, 0]));
+    const enc = this.gpu.device.createCommandEncoder({ label: 'optimizer' });
+    const pass = enc.beginComputePass();
+    this.graph.encode(pass, this.graph.optimizer);
+    pass.end();
+    q.submit([enc.finish()]);
+    const norm = await this.#read(this.graph.norm, 2);
+    return { gradNorm: norm[0] };
+  }
+
+  /** Gradients of the true A and B per module (tests and debugging). */
+  async gradients(): Promise<Map<string, { a: Float32Array; b: Float32Array }>> {
+    const out = new Map<string, { a: Float32Array; b: Float32Array }>();
+    for (const tp of this.graph.params) {
+      const gA = await this.#read(tp.gA, tp.nA);
+      const gB = await this.#read(tp.gB, tp.nB);
+      this.#split(tp, gA, gB, (key, a, b) => out.set(key, { a, b }));
+    }
+    return out;
+  }
+
+  #split(tp: TrainParams, a: Float32Array, b: Float32Array, put: (key: string, a: Float32Array, b: Float32Array) => void): void {
+    const R = this.bank.rank;
+    const { K, offsets } = tp.lg;
+    GROUP_MODULES[tp.group].forEach((m, g) => {
+      const p = this.adapter.modules.get(moduleKey(tp.layer, m));
+      if (!p) return;
+      const ma = new Float32Array(p.rank * K);
+      const mb = new Float32Array(p.outFeatures * p.rank);
+      for (let j = 0; j < p.rank; j++) ma.set(a.subarray((g * R + j) * K, (g * R + j + 1) * K), j * K);
+      for (let o = 0; o < p.outFeatures; o++) for (let j = 0; j < p.rank; j++) mb[o * p.rank + j] = b[(offsets[g] + o) * R + j];
+      put(moduleKey(tp.layer, m), ma, mb);
+    });
+  }
+
+  /** Copies the trained A and B back into `this.adapter` (CPU) and returns it. */
+  async syncAdapter(): Promise<LoraAdapter> {
+    for (const tp of this.graph.params) {
+      const a = await this.#read(tp.a, tp.nA);
+      const b = await this.#read(tp.b, tp.nB);
+      this.#split(tp, a, b, (key, ma, mb) => {
+        const p = this.adapter.modules.get(key)!;
+        p.a.set(ma);
+        p.b.set(mb);
+      });
+    }
+    return this.adapter;
+  }
+
+  async saveState(): Promise<OptimizerState> {
+    const tensors: OptimizerState['tensors'] = [];
+    for (const tp of this.graph.params) {
+      tensors.push({
+        key: `${tp.layer}.${tp.group}`,
+        a: await this.#read(tp.a, tp.nA), b: await this.#read(tp.b, tp.nB),
+        mA: await this.#read(tp.mA, tp.nA), vA: await this.#read(tp.vA, tp.nA),
+        mB: await this.#read(tp.mB, tp.nB), vB: await this.#read(tp.vB, tp.nB),
+      });
+    }
+    return { tensors };
+  }
+
+  /** Restores parameters and moments (and the bank copies the forward reads). */
+  loadState(s: OptimizerState): void {
+    const q = this.gpu.device.queue;
+    const R = this.bank.rank;
+    for (const tp of this.graph.params) {
+      const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
+      if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB) throw new Error(`checkpoint does not match the training graph at ${tp.layer}.${tp.group}`);
+      q.writeBuffer(tp.a, 0, t.a);
+      q.writeBuffer(tp.b, 0, t.b);
+      q.writeBuffer(tp.mA, 0, t.mA);
+      q.writeBuffer(tp.vA, 0, t.vA);
+      q.writeBuffer(tp.mB, 0, t.mB);
+      q.writeBuffer(tp.vB, 0, t.vB);
+      q.writeBuffer(tp.lg.a, this.slot * tp.lg.G * R * tp.lg.K * 4, t.a);
+      q.writeBuffer(tp.lg.b, this.slot * tp.lg.N * R * 4, t.b.map((x) => x * this.graph.scaling));
+    }
+  }
+
+  destroy(): void {
+    this.graph.destroy();
+    this.gpu.destroyBuffer(this.#staging);
+  }
+}
+
+function sumLosses(losses: Float32Array, labels: Uint32Array): { lossSum: number; tokens: number } {
+  let lossSum = 0;
+  let tokens = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== MASKED) { lossSum += losses[i]; tokens++; }
+  return { lossSum, tokens };
+}

@@ -30,6 +30,8 @@ export class InvalidArgumentError extends LoraLabError { override name = 'Invali
 export class TokenizerError extends LoraLabError { override name = 'TokenizerError'; }
 /** A LoRA adapter file is malformed, unsupported, or does not fit the loaded base model. */
 export class AdapterError extends LoraLabError { override name = 'AdapterError'; }
+/** A dataset file is malformed; `details.record` and `details.field` say where. */
+export class DatasetError extends LoraLabError { override name = 'DatasetError'; }
 /** A request was cancelled by the caller. */
 export class AbortedError extends LoraLabError { override name = 'AbortedError'; }
 /** An operation needs a loaded model and none is loaded. */
@@ -38,7 +40,7 @@ export class NoModelLoadedError extends LoraLabError { override name = 'NoModelL
 const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
-  TokenizerError, AbortedError, NoModelLoadedError, AdapterError,
+  TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

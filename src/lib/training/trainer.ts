@@ -1,0 +1,184 @@
+// The training loop: epochs of seeded micro-batches, gradient accumulation, the learning-rate schedule, validation,
+// checkpoints (adapter + optimizer moments + step, epoch and cursor; every random choice derives from the seed and the
+// step, so this is the whole RNG state), pause, resume and stop.
+
+import { epochBatches, type MicroBatch } from '../data/batches.js';
+import type { Example } from '../data/examples.js';
+import type { Gpu } from '../gpu/device.js';
+import type { LoraAdapter } from '../lora/peft.js';
+import type { ModelRunner } from '../model/runner.js';
+import { pcgHash } from '../util/hash.js';
+import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
+import { initAdapter } from './init.js';
+import { MASKED, TrainStep, type OptimizerState } from './step.js';
+
+export interface StepMetrics {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  trainLoss: number;
+  learningRate: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+  etaMs: number;
+  gpuBytes: number;
+}
+
+export interface History {
+  train: [number, number][];
+  validation: [number, number][];
+}
+
+export interface Checkpoint {
+  name: string;
+  config: TrainConfig;
+  baseModel: string | null;
+  step: number;
+  epoch: number;
+  cursor: number;
+  elapsedMs: number;
+  history: History;
+  state: OptimizerState;
+}
+
+export interface TrainHooks {
+  onStep?: (m: StepMetrics) => void;
+  onEval?: (step: number, validationLoss: number) => void;
+  onCheckpoint?: (c: Checkpoint) => void | Promise<void>;
+}
+
+export interface TrainControl {
+  signal?: AbortSignal;
+  /** Awaited between optimizer steps; resolves when the run may go on. */
+  waitWhilePaused?: () => Promise<void>;
+}
+
+export function toGpuBatch(b: MicroBatch) {
+  return { tokens: Uint32Array.from(b.tokens), labels: Uint32Array.from(b.targets, (t) => (t < 0 ? MASKED : t)) };
+}
+
+export class Trainer {
+  readonly step: TrainStep;
+  readonly history: History = { train: [], validation: [] };
+  readonly totalSteps: number;
+  #epoch = 0;
+  #cursor = 0;
+  #done = 0;
+  #elapsedMs = 0;
+  #batches: MicroBatch[];
+
+  constructor(
+    private readonly gpu: Gpu, runner: ModelRunner, readonly name: string, readonly config: TrainConfig,
+    private readonly data: { train: Example[]; validation: Example[] }, private readonly baseModel: string | null,
+    resume?: Checkpoint,
+  ) {
+    validateTrainConfig(config);
+    if (data.train.length === 0) throw new Error('The training set is empty.');
+    const adapter = initAdapter(name, runner.cfg, config, baseModel);
+    const T = Math.min(config.cutoff, Math.max(...data.train.map((e) => e.ids.length), ...data.validation.map((e) => e.ids.length)));
+    this.step = new TrainStep(gpu, runner.cfg, runner.weights, runner.lora, adapter, config, { batch: config.microBatch, seqLen: T });
+    this.#batches = this.#epochBatches(0);
+    const perEpoch = Math.ceil(this.#batches.length / config.gradAccumulation);
+    this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
+    if (resume) {
+      this.step.loadState(resume.state);
+      this.#done = resume.step;
+      this.#epoch = resume.epoch;
+      this.#cursor = resume.cursor;
+      this.#elapsedMs = resume.elapsedMs;
+      this.history.train.push(...resume.history.train);
+      this.history.validation.push(...resume.history.validation);
+      this.#batches = this.#epochBatches(this.#epoch);
+    }
+  }
+
+  get seqLen(): number {
+    return this.step.graph.M / this.config.microBatch;
+  }
+
+  get stepsDone(): number {
+    return this.#done;
+  }
+
+  #epochBatches(epoch: number): MicroBatch[] {
+    return epochBatches(this.data.train, this.config.microBatch, this.seqLen, this.config.seed, epoch, this.config.batching);
+  }
+
+  #nextBatch(): MicroBatch {
+    if (this.#cursor >= this.#batches.length) {
+      this.#epoch++;
+      this.#cursor = 0;
+      this.#batches = this.#epochBatches(this.#epoch);
+    }
+    return this.#batches[this.#cursor++];
+  }
+
+  /** Mean loss over the validation set (all of it, in micro-batches). */
+  async validate(): Promise<number> {
+    const batches = epochBatches(this.data.validation, this.config.microBatch, this.seqLen, this.config.seed, -1, 'length');
+    let sum = 0;
+    let n = 0;
+    for (const b of batches) {
+      const r = await this.step.evaluate(toGpuBatch(b));
+      sum += r.lossSum;
+      n += r.tokens;
+    }
+    return n ? sum / n : NaN;
+  }
+
+  async checkpoint(): Promise<Checkpoint> {
+    return {
+      name: this.name, config: this.config, baseModel: this.baseModel, step: this.#done, epoch: this.#epoch, cursor: this.#cursor,
+      elapsedMs: this.#elapsedMs, history: { train: [...this.history.train], validation: [...this.history.validation] },
+      state: await this.step.saveState(),
+    };
+  }
+
+  /** Runs until `totalSteps` (or `untilStep`), a stop, or an error. Returns the adapter as trained so far. */
+  async run(hooks: TrainHooks = {}, control: TrainControl = {}, untilStep = this.totalSteps): Promise<LoraAdapter> {
+    const c = this.config;
+    while (this.#done < Math.min(untilStep, this.totalSteps)) {
+      if (control.signal?.aborted) break;
+      await control.waitWhilePaused?.();
+      if (control.signal?.aborted) break;
+      const t0 = performance.now();
+      const t = this.#done + 1;
+      const micro = Array.from({ length: c.gradAccumulation }, () => this.#nextBatch());
+      const labelled = micro.reduce((n, b) => n + b.targets.reduce((k, x) => k + (x >= 0 ? 1 : 0), 0), 0);
+      let lossSum = 0;
+      let tokens = 0;
+      let real = 0;
+      for (let i = 0; i < micro.length; i++) {
+        const r = await this.step.micro(toGpuBatch(micro[i]), labelled ? 1 / labelled : 0, pcgHash(c.seed, t, i));
+        lossSum += r.lossSum;
+        tokens += r.tokens;
+        real += micro[i].realTokens;
+      }
+      const lr = learningRateAt(c, t, this.totalSteps);
+      const { gradNorm } = await this.step.optimizerStep(t, lr);
+      this.#done = t;
+      const ms = performance.now() - t0;
+      this.#elapsedMs += ms;
+      const trainLoss = tokens ? lossSum / tokens : NaN;
+      this.history.train.push([t, trainLoss]);
+      hooks.onStep?.({
+        step: t, totalSteps: this.totalSteps, epoch: this.#epoch, trainLoss, learningRate: lr, gradNorm,
+        tokensPerSecond: real / (ms / 1000), elapsedMs: this.#elapsedMs,
+        etaMs: (this.#elapsedMs / t) * (this.totalSteps - t), gpuBytes: this.gpu.allocatedBytes,
+      });
+      if (c.evalEvery > 0 && this.data.validation.length && (t % c.evalEvery === 0 || t === this.totalSteps)) {
+        const v = await this.validate();
+        this.history.validation.push([t, v]);
+        hooks.onEval?.(t, v);
+      }
+      if (hooks.onCheckpoint && c.checkpointEvery > 0 && t % c.checkpointEvery === 0) await hooks.onCheckpoint(await this.checkpoint());
+    }
+    const adapter = await this.step.syncAdapter();
+    return adapter;
+  }
+
+  destroy(): void {
+    this.step.destroy();
+  }
+}

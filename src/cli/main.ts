@@ -4,7 +4,11 @@
 //                     [--format chat|alpaca|raw] [--stop STR]... [--context N] [--f32] [--hf-endpoint URL] [--json]
 //                     [--adapter <folder|hf-repo-id|url>]... [--adapter-scale S]... [--compare]
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseDataset } from '../lib/data/records.js';
+import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../lib/engine.js';
 import { InvalidArgumentError, LoraLabError } from '../lib/errors.js';
@@ -13,6 +17,15 @@ import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { parseSourceText, resolveSource } from '../lib/hub/source.js';
 import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';
 import { num, one, parseArgs } from './args.js';
+
+const TRAIN_HELP = `
+  lora-lab train --model <...> --data <file.json|file.jsonl|file.parquet|builtin> --out <folder>
+                 [--steps N | --epochs E] [--lr LR] [--rank R] [--alpha A] [--dropout P] [--targets q_proj,v_proj]
+                 [--cutoff N] [--batch B] [--grad-accum G] [--warmup N] [--schedule cosine|linear|constant]
+                 [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
+                 [--eval-every N] [--json]
+  Writes a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) and prints the loss per step
+  (--json: one JSON object per line: steps, evaluations, and a final summary).`;
 
 const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
 
@@ -27,7 +40,11 @@ Usage:
   --json prints one JSON object on the last line of stdout.
   --adapter applies a PEFT LoRA adapter (unmerged, at strength --adapter-scale, default 1). With --compare, the base
   model and every --adapter are decoded as one batch; --json then prints one object per column, base first.
+${TRAIN_HELP}
+
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU.`;
+
+
 
 const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
 
@@ -125,7 +142,76 @@ async function generateCommand(argv: string[]): Promise<void> {
   else process.stderr.write(`\n\n${result.tokens.length} tokens, prefill ${summary.prefillMs} ms, first token ${summary.timeToFirstTokenMs} ms, ${summary.decodeTokensPerSecond} tokens/s (${result.stopReason})\n`);
 }
 
-const round = (x: number) => Math.round(x * 100) / 100;
+async function trainCommand(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, ['json', 'f32', 'train-on-inputs']);
+  const json = args.flags.has('json');
+  const modelText = one(args, 'model');
+  const dataText = one(args, 'data');
+  const out = one(args, 'out');
+  if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab --help).');
+  const format = (one(args, 'format') ?? 'alpaca') as 'alpaca' | 'chat';
+  if (format !== 'alpaca' && format !== 'chat') throw new InvalidArgumentError(`--format ${format}: use alpaca or chat.`);
+  const dataPath = dataText === 'builtin' ? fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url)) : dataText;
+  if (!existsSync(dataPath)) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
+  const records = await parseDataset(new Uint8Array(readFileSync(dataPath)), basename(dataPath));
+
+  const source = existsSync(modelText) ? { kind: 'dir' as const, path: modelText } : parseSourceText(modelText);
+  const files = resolveSource(source, {
+    builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
+    dir: (p: string) => new NodeDirFiles(p),
+    hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
+  });
+  const targets = (one(args, 'targets') ?? 'q_proj,v_proj').split(',').map((t) => t.trim()) as LoraModule[];
+  const bad = targets.find((t) => !LORA_MODULES.includes(t));
+  if (bad) throw new InvalidArgumentError(`--targets: "${bad}" is not one of ${LORA_MODULES.join(', ')}.`);
+  const stepsGiven = one(args, 'steps') !== undefined;
+  const config: Partial<TrainConfig> = {
+    steps: num(args, 'steps', 0, true),
+    epochs: stepsGiven ? 0 : num(args, 'epochs', DEFAULT_TRAIN_CONFIG.epochs),
+    learningRate: num(args, 'lr', DEFAULT_TRAIN_CONFIG.learningRate),
+    rank: num(args, 'rank', DEFAULT_TRAIN_CONFIG.rank, true),
+    alpha: num(args, 'alpha', DEFAULT_TRAIN_CONFIG.alpha),
+    dropout: num(args, 'dropout', DEFAULT_TRAIN_CONFIG.dropout),
+    targetModules: targets,
+    cutoff: num(args, 'cutoff', DEFAULT_TRAIN_CONFIG.cutoff, true),
+    microBatch: num(args, 'batch', DEFAULT_TRAIN_CONFIG.microBatch, true),
+    gradAccumulation: num(args, 'grad-accum', 1, true),
+    warmupSteps: num(args, 'warmup', stepsGiven ? Math.min(DEFAULT_TRAIN_CONFIG.warmupSteps, Math.floor(num(args, 'steps', 0, true) / 10)) : DEFAULT_TRAIN_CONFIG.warmupSteps, true),
+    schedule: (one(args, 'schedule') ?? 'cosine') as TrainConfig['schedule'],
+    seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed, true),
+    trainOnInputs: args.flags.has('train-on-inputs'),
+    validationFraction: num(args, 'val-fraction', DEFAULT_TRAIN_CONFIG.validationFraction),
+    evalEvery: num(args, 'eval-every', DEFAULT_TRAIN_CONFIG.evalEvery, true),
+    checkpointEvery: 0,
+  };
+  const gpu = await createNodeGpu({ forceF32: args.flags.has('f32') });
+  const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+  const info = await engine.load(files);
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${dataPath}\n`);
+  const name = basename(out.replace(/\/+$/, ''));
+  const t0 = performance.now();
+  let last: number | null = null;
+  const adapter = await engine.train({ name, records, format, config, maxRecords: one(args, 'max-records') ? num(args, 'max-records', 0, true) : undefined }, {
+    onStep: (m) => {
+      last = m.trainLoss;
+      if (json) process.stdout.write(JSON.stringify({ type: 'step', step: m.step, totalSteps: m.totalSteps, epoch: m.epoch, loss: round(m.trainLoss, 6), learningRate: m.learningRate, gradNorm: round(m.gradNorm, 6), tokensPerSecond: round(m.tokensPerSecond) }) + '\n');
+      else process.stdout.write(`step ${m.step}/${m.totalSteps}  loss ${m.trainLoss.toFixed(4)}  lr ${m.learningRate.toExponential(2)}  grad-norm ${m.gradNorm.toFixed(3)}  ${m.tokensPerSecond.toFixed(0)} tokens/s\n`);
+    },
+    onEval: (step, v) => {
+      if (json) process.stdout.write(JSON.stringify({ type: 'eval', step, validationLoss: round(v, 6) }) + '\n');
+      else process.stdout.write(`step ${step}  validation loss ${v.toFixed(4)}\n`);
+    },
+  });
+  const peft = engine.exportAdapter(adapter.name);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'adapter_config.json'), peft.config);
+  writeFileSync(join(out, 'adapter_model.safetensors'), peft.safetensors);
+  const summary = { type: 'done', out, adapter: adapter.name, finalLoss: last, seconds: round((performance.now() - t0) / 1000) };
+  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else process.stderr.write(`wrote ${out} (rank ${adapter.rank}, ${adapter.modules} modules) in ${summary.seconds} s\n`);
+}
+
+const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -135,6 +221,7 @@ export async function main(argv: string[]): Promise<number> {
       return command ? 0 : 1;
     }
     if (command === 'generate') await generateCommand(rest);
+    else if (command === 'train') await trainCommand(rest);
     else throw new InvalidArgumentError(`Unknown command "${command}". Run lora-lab --help.`);
     return 0;
   } catch (e) {

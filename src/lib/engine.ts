@@ -9,6 +9,9 @@ import { parameterCount, type ModelConfig } from './model/config.js';
 import { generateColumns, type Column, type GenerateTimings } from './model/generate.js';
 import { loadPeftAdapter, writePeftAdapter, type LoraAdapter } from './lora/peft.js';
 import { mergedCheckpoint } from './lora/merge.js';
+import type { TrainRecord } from './data/records.js';
+import { previewRecords, runTraining, type DatasetPreview, type TrainRunOptions } from './training/session.js';
+import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
@@ -234,6 +237,18 @@ export class Engine {
       if (b) files.set(name, b);
     }
     return files;
+  }
+
+  previewDataset(records: TrainRecord[], format: 'alpaca' | 'chat'): DatasetPreview {
+    return previewRecords(this.#require().tokenizer, records, format);
+  }
+
+  /** Trains a new adapter (or resumes a checkpoint); when done it is resident and listed like a loaded one. */
+  async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
+    const m = this.#require();
+    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    const { adapter } = await runTraining(this.gpu, m.runner, m.tokenizer, eosId, { ...o, baseModel: m.label }, hooks, control);
+    return adapterInfo(adapter);
   }
 
   /** Generates the same prompt through several columns (base and adapters) decoded as one batch. */

@@ -83,3 +83,53 @@ describe('comparison in the worker', () => {
     c.terminate();
   });
 });
+
+describe('training in the worker', () => {
+  it('trains on the bundled data with live steps, checkpoints to IndexedDB, pauses, and resumes a saved run', async () => {
+    const c = client();
+    await c.load({ kind: 'builtin' });
+    const preview = await c.previewDataset({ kind: 'builtin' }, 'alpaca');
+    expect(preview.records).toBe(999);
+    expect(preview.samples[0].prompt).toMatch(/^Below is an instruction that describes a task/);
+    for (const cp of await c.listCheckpoints()) await c.deleteCheckpoint(cp.name);
+
+    const steps: number[] = [];
+    const saved: number[] = [];
+    const config = { steps: 4, microBatch: 2, gradAccumulation: 1, cutoff: 40, checkpointEvery: 2, evalEvery: 2, warmupSteps: 0, learningRate: 1e-3 };
+    let paused = false;
+    const run = c.train({ name: 'browser-run', dataset: { kind: 'builtin' }, format: 'alpaca', config, maxRecords: 12 }, {
+      onStep: (m) => {
+        steps.push(m.step);
+        if (m.step === 1 && !paused) { paused = true; void run.pause().then(() => setTimeout(() => void run.resume(), 300)); }
+      },
+      onCheckpoint: (s) => saved.push(s),
+    });
+    const info = await run.done;
+    expect(steps).toEqual([1, 2, 3, 4]);
+    expect(saved).toEqual([2, 4, 4]);
+    expect(info.name).toBe('browser-run');
+    const list = await c.listCheckpoints();
+    expect(list.map((x) => [x.name, x.step, x.totalSteps])).toEqual([['browser-run', 4, 4]]);
+
+    // The trained adapter is on the shelf: it can be compared with the base at once.
+    const cols = await c.compare({ promptIds: [1, 2, 3], maxNewTokens: 3, sampling: { temperature: 0 } }, [{ adapter: null, strength: 1 }, { adapter: 'browser-run', strength: 1 }]).done;
+    expect(cols.length).toBe(2);
+    const fromCheckpoint = await c.loadCheckpointAdapter('browser-run');
+    expect(fromCheckpoint.name).toBe('browser-run@4');
+    c.terminate();
+
+    // A new worker (as after a reload): stop a longer run at step 2, then continue it from IndexedDB.
+    const c2 = client();
+    await c2.load({ kind: 'builtin' });
+    const seen: number[] = [];
+    const long = c2.train({ name: 'resumable', dataset: { kind: 'builtin' }, format: 'alpaca', config: { ...config, steps: 5 }, maxRecords: 12 }, {
+      onStep: (m) => { seen.push(m.step); if (m.step === 2) void long.stop(); },
+    });
+    await long.done;
+    expect(seen).toEqual([1, 2]);
+    const rest: number[] = [];
+    await c2.train({ name: 'ignored', dataset: { kind: 'builtin' }, format: 'alpaca', config: {}, resumeFrom: 'resumable' }, { onStep: (m) => rest.push(m.step) }).done;
+    expect(rest).toEqual([3, 4, 5]);
+    c2.terminate();
+  });
+});

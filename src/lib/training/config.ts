@@ -62,10 +62,14 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(c.validationFraction >= 0 && c.validationFraction < 1)) bad(`validation fraction ${c.validationFraction} is invalid: make sure 0 <= it < 1`);
 }
 
-/** Learning rate at optimizer step `t` (1-based) of `total`: linear warmup, then cosine or linear decay. */
+/**
+ * Learning rate of optimizer step `t` (1-based) of `total`, as transformers' get_{cosine,linear}_schedule_with_warmup
+ * computes it for step s = t - 1: s / warmup during warmup, then the decay over (s - warmup) / (total - warmup).
+ */
 export function learningRateAt(c: TrainConfig, t: number, total: number): number {
-  if (c.warmupSteps > 0 && t <= c.warmupSteps) return (c.learningRate * t) / c.warmupSteps;
+  const s = t - 1;
+  if (s < c.warmupSteps) return (c.learningRate * s) / c.warmupSteps;
   if (c.schedule === 'constant') return c.learningRate;
-  const progress = Math.min(1, (t - c.warmupSteps) / Math.max(1, total - c.warmupSteps));
+  const progress = Math.min(1, (s - c.warmupSteps) / Math.max(1, total - c.warmupSteps));
   return c.schedule === 'cosine' ? c.learningRate * 0.5 * (1 + Math.cos(Math.PI * progress)) : c.learningRate * (1 - progress);
 }

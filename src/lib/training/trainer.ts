@@ -5,7 +5,7 @@
 import { epochBatches, type MicroBatch } from '../data/batches.js';
 import type { Example } from '../data/examples.js';
 import type { Gpu } from '../gpu/device.js';
-import type { LoraAdapter } from '../lora/peft.js';
+import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
 import type { ModelRunner } from '../model/runner.js';
 import { pcgHash } from '../util/hash.js';
 import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
@@ -40,6 +40,9 @@ export interface Checkpoint {
   elapsedMs: number;
   history: History;
   state: OptimizerState;
+  /** The adapter at this step as PEFT files (loadable on its own, like any adapter). */
+  peft: { config: string; safetensors: Uint8Array };
+  totalSteps: number;
 }
 
 export interface TrainHooks {
@@ -128,7 +131,9 @@ export class Trainer {
   }
 
   async checkpoint(): Promise<Checkpoint> {
+    const adapter = await this.step.syncAdapter();
     return {
+      peft: writePeftAdapter(adapter), totalSteps: this.totalSteps,
       name: this.name, config: this.config, baseModel: this.baseModel, step: this.#done, epoch: this.#epoch, cursor: this.#cursor,
       elapsedMs: this.#elapsedMs, history: { train: [...this.history.train], validation: [...this.history.validation] },
       state: await this.step.saveState(),

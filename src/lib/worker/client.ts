@@ -5,13 +5,23 @@ import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, Model
 import { rebuildError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
-import type { RequestMap, RequestType, WorkerEvent, WorkerRequest } from './protocol.js';
+import type { RequestMap, RequestType, TrainRequest, WorkerEvent, WorkerRequest } from './protocol.js';
+import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetPreview } from '../training/session.js';
+import type { StepMetrics } from '../training/trainer.js';
+
+export interface TrainCallbacks {
+  onStep?: (m: StepMetrics) => void;
+  onEval?: (step: number, loss: number) => void;
+  onCheckpoint?: (step: number) => void;
+}
 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   onProgress?: (p: LoadProgress) => void;
   onToken?: (text: string, token: number, column: number) => void;
+  train?: TrainCallbacks;
 }
 
 export interface Port {
@@ -34,6 +44,9 @@ export class EngineClient {
     switch (e.type) {
       case 'progress': p.onProgress?.(e.progress); break;
       case 'token': p.onToken?.(e.text, e.token, e.column); break;
+      case 'trainStep': p.train?.onStep?.(e.metrics); break;
+      case 'trainEval': p.train?.onEval?.(e.step, e.loss); break;
+      case 'checkpoint': p.train?.onCheckpoint?.(e.step); break;
       case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
       case 'error': this.#pending.delete(e.id); p.reject(rebuildError(e.error)); break;
     }
@@ -80,6 +93,33 @@ export class EngineClient {
 
   exportMerged(name: string, strength = 1): Promise<Map<string, Uint8Array>> {
     return this.#send('exportMerged', { name, strength }).done;
+  }
+
+  previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<DatasetPreview> {
+    return this.#send('previewDataset', { dataset, format }).done;
+  }
+
+  /** Starts a training run; the handle pauses, resumes and stops it. */
+  train(req: TrainRequest, callbacks: TrainCallbacks) {
+    const { id, done } = this.#send('train', req, { train: callbacks });
+    return {
+      done,
+      pause: () => this.#send('pauseTraining', { target: id, paused: true }).done,
+      resume: () => this.#send('pauseTraining', { target: id, paused: false }).done,
+      stop: () => this.#send('cancel', { target: id }).done,
+    };
+  }
+
+  listCheckpoints(): Promise<CheckpointSummary[]> {
+    return this.#send('listCheckpoints', {}).done;
+  }
+
+  deleteCheckpoint(name: string): Promise<CheckpointSummary[]> {
+    return this.#send('deleteCheckpoint', { name }).done;
+  }
+
+  loadCheckpointAdapter(name: string): Promise<AdapterInfo> {
+    return this.#send('loadCheckpointAdapter', { name }).done;
   }
 
   terminate(): void {

@@ -7,8 +7,15 @@ import type { Gpu } from '../gpu/device.js';
 import type { ModelFiles } from '../hub/files.js';
 import { resolveSource, type ResolveEnv } from '../hub/source.js';
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
+import { parseDataset } from '../data/records.js';
+import { readPeftAdapter } from '../lora/peft.js';
+import type { CheckpointStore, DatasetSource } from '../storage/checkpoints.js';
 
 export interface HandlerEnv extends ResolveEnv {
+  /** Bytes of the bundled GPT-4 Alpaca sample. */
+  builtinDataset: () => Promise<Uint8Array>;
+  /** Where checkpoints persist (IndexedDB in the browser); without it runs keep no checkpoints. */
+  checkpoints?: CheckpointStore;
   createGpu: (opts: { forceF32?: boolean }) => Promise<Gpu>;
   /** The built-in demo adapters (public/adapters/{name}/). */
   builtinAdapter: (name: string) => ModelFiles;
@@ -18,6 +25,13 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   let engine: Engine | null = null;
   let gpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
+  const pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
+  const datasetBytes = async (d: DatasetSource) => (d.kind === 'builtin' ? env.builtinDataset() : d.bytes);
+  const datasetName = (d: DatasetSource) => (d.kind === 'builtin' ? 'alpaca-gpt4-sample-en.json' : d.name);
+  const store = (): CheckpointStore => {
+    if (!env.checkpoints) throw new InvalidArgumentError('Checkpoints are not available here (no IndexedDB).');
+    return env.checkpoints;
+  };
   let queue: Promise<unknown> = Promise.resolve();
 
   const loaded = (): Engine => {
@@ -71,9 +85,65 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     async exportMerged(_id, p) {
       return loaded().exportMerged(p.name, p.strength);
     },
+    async previewDataset(_id, p) {
+      const records = await parseDataset(await datasetBytes(p.dataset), datasetName(p.dataset));
+      return loaded().previewDataset(records, p.format);
+    },
+    async train(id, p, signal) {
+      const e = loaded();
+      const saved = p.resumeFrom ? await store().get(p.resumeFrom) : undefined;
+      if (p.resumeFrom && !saved) throw new InvalidArgumentError(`No checkpoint named "${p.resumeFrom}".`);
+      if (saved && saved.checkpoint.baseModel !== e.info?.label) {
+        throw new InvalidArgumentError(`Checkpoint "${saved.name}" was trained on ${saved.checkpoint.baseModel}: load that model first.`);
+      }
+      const dataset = saved?.dataset ?? p.dataset;
+      const format = saved?.format ?? p.format;
+      const maxRecords = saved ? saved.maxRecords : p.maxRecords;
+      const records = await parseDataset(await datasetBytes(dataset), datasetName(dataset));
+      const pause = { paused: false, wake: [] as (() => void)[] };
+      pauses.set(id, pause);
+      try {
+        return await e.train({ name: saved?.name ?? p.name, records, format, config: saved ? {} : p.config, maxRecords, resume: saved?.checkpoint }, {
+          onStep: (metrics) => post({ id, type: 'trainStep', metrics }),
+          onEval: (step, loss) => post({ id, type: 'trainEval', step, loss }),
+          onCheckpoint: async (checkpoint) => {
+            if (!env.checkpoints) return;
+            await env.checkpoints.put({ name: checkpoint.name, checkpoint, dataset, format, maxRecords, totalSteps: checkpoint.totalSteps, savedAt: Date.now() });
+            post({ id, type: 'checkpoint', step: checkpoint.step });
+          },
+        }, {
+          signal,
+          waitWhilePaused: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
+        });
+      } finally {
+        pauses.delete(id);
+      }
+    },
+    async pauseTraining(_id, p) {
+      const pause = pauses.get(p.target);
+      if (!pause) return { paused: false };
+      pause.paused = p.paused;
+      if (!p.paused) for (const w of pause.wake.splice(0)) w();
+      return { paused: pause.paused };
+    },
+    async listCheckpoints() {
+      return env.checkpoints ? env.checkpoints.list() : [];
+    },
+    async deleteCheckpoint(_id, p) {
+      await store().delete(p.name);
+      return store().list();
+    },
+    async loadCheckpointAdapter(_id, p) {
+      const saved = await store().get(p.name);
+      if (!saved) throw new InvalidArgumentError(`No checkpoint named "${p.name}".`);
+      const adapter = readPeftAdapter(`${saved.name}@${saved.checkpoint.step}`, JSON.parse(saved.checkpoint.peft.config), saved.checkpoint.peft.safetensors);
+      return loaded().addAdapter(adapter);
+    },
     async cancel(_id, p) {
       const c = running.get(p.target);
       c?.abort();
+      const pause = pauses.get(p.target);
+      if (pause) { pause.paused = false; for (const w of pause.wake.splice(0)) w(); }
       return { cancelled: !!c };
     },
   };
@@ -92,7 +162,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
         running.delete(req.id);
       }
     };
-    if (req.type === 'cancel') return run();
+    if (req.type === 'cancel' || req.type === 'pauseTraining' || req.type === 'listCheckpoints') return run();
     running.set(req.id, controller);
     // GPU jobs run one at a time, in order; a cancel reaches a job still waiting in the queue too.
     queue = queue.then(run);

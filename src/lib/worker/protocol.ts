@@ -6,6 +6,20 @@ import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, Model
 import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
+import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetPreview } from '../training/session.js';
+import type { TrainConfig } from '../training/config.js';
+import type { StepMetrics } from '../training/trainer.js';
+
+export interface TrainRequest {
+  name: string;
+  dataset: DatasetSource;
+  format: 'alpaca' | 'chat';
+  config: Partial<TrainConfig>;
+  maxRecords?: number;
+  /** Continue the run saved under this name (its dataset and settings are used). */
+  resumeFrom?: string;
+}
 
 export interface RequestMap {
   init: { request: { forceF32?: boolean }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
@@ -16,6 +30,12 @@ export interface RequestMap {
   removeAdapter: { request: { name: string }; result: AdapterInfo[] };
   exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
   exportMerged: { request: { name: string; strength: number }; result: Map<string, Uint8Array> };
+  previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
+  train: { request: TrainRequest; result: AdapterInfo };
+  pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean } };
+  listCheckpoints: { request: Record<string, never>; result: CheckpointSummary[] };
+  deleteCheckpoint: { request: { name: string }; result: CheckpointSummary[] };
+  loadCheckpointAdapter: { request: { name: string }; result: AdapterInfo };
   cancel: { request: { target: number }; result: { cancelled: boolean } };
 }
 
@@ -28,5 +48,8 @@ export type WorkerRequest = {
 export type WorkerEvent =
   | { id: number; type: 'progress'; progress: LoadProgress }
   | { id: number; type: 'token'; column: number; token: number; text: string }
+  | { id: number; type: 'trainStep'; metrics: StepMetrics }
+  | { id: number; type: 'trainEval'; step: number; loss: number }
+  | { id: number; type: 'checkpoint'; step: number }
   | { id: number; type: 'result'; result: unknown }
   | { id: number; type: 'error'; error: SerializedError };

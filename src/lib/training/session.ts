@@ -1,0 +1,72 @@
+// A training run against a loaded model: dataset records -> examples (with the model's tokenizer), split, the Trainer,
+// and the finished adapter made resident. Shared by the worker and the CLI.
+
+import { splitTrainValidation } from '../data/batches.js';
+import { promptParts, toExample, type Example } from '../data/examples.js';
+import type { TrainRecord } from '../data/records.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import type { ModelRunner } from '../model/runner.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
+import { Trainer, type Checkpoint, type TrainControl, type TrainHooks } from './trainer.js';
+import type { LoraAdapter } from '../lora/peft.js';
+
+export interface DatasetPreview {
+  records: number;
+  withInput: number;
+  chat: number;
+  /** The first records with the exact prompt the model will see. */
+  samples: { prompt: string; response: string }[];
+}
+
+export function previewRecords(tok: TextTokenizer, records: TrainRecord[], format: 'alpaca' | 'chat', n = 3): DatasetPreview {
+  return {
+    records: records.length,
+    withInput: records.filter((r) => r.kind === 'alpaca' && r.input.trim() !== '').length,
+    chat: records.filter((r) => r.kind === 'chat').length,
+    samples: records.slice(0, n).map((r) => {
+      const p = promptParts(tok, r, format);
+      return { prompt: p.prompt, response: p.response };
+    }),
+  };
+}
+
+export interface TrainRunOptions {
+  name: string;
+  records: TrainRecord[];
+  format: 'alpaca' | 'chat';
+  config: Partial<TrainConfig>;
+  /** Use only the first N records (quick runs). */
+  maxRecords?: number;
+  baseModel: string | null;
+  resume?: Checkpoint;
+}
+
+export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOptions, c: TrainConfig): { train: Example[]; validation: Example[] } {
+  const records = o.maxRecords ? o.records.slice(0, o.maxRecords) : o.records;
+  const examples = records.map((r) => toExample(tok, r, { format: o.format, cutoff: c.cutoff, trainOnInputs: c.trainOnInputs, eosId }));
+  const usable = examples.filter((e) => e.targets.some((t) => t >= 0));
+  if (usable.length === 0) throw new InvalidArgumentError(`No example has a response token within the cutoff of ${c.cutoff}: raise the cutoff.`);
+  return splitTrainValidation(usable, c.validationFraction, c.seed);
+}
+
+export async function runTraining(
+  gpu: Gpu, runner: ModelRunner, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
+  hooks: TrainHooks, control: TrainControl,
+): Promise<{ adapter: LoraAdapter; trainer: Trainer }> {
+  const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };
+  validateTrainConfig(c);
+  const data = buildExamples(tok, eosId, o, c);
+  const trainer = new Trainer(gpu, runner, o.name, c, data, o.baseModel, o.resume);
+  try {
+    const adapter = await trainer.run(hooks, control);
+    // A last checkpoint, so a stopped run can be continued later.
+    if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0)) await hooks.onCheckpoint(await trainer.checkpoint());
+    // The bank is rebuilt from the CPU copy, so the adapter keeps its trained values for inference.
+    runner.lora.add(adapter);
+    return { adapter, trainer };
+  } finally {
+    trainer.destroy();
+  }
+}

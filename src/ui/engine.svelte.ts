@@ -6,6 +6,10 @@ import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, Model
 import type { ModelSource } from '../lib/hub/source.js';
 import type { LoadProgress } from '../lib/model/load.js';
 import { EngineClient } from '../lib/worker/client.js';
+import type { TrainRequest } from '../lib/worker/protocol.js';
+import type { CheckpointSummary, DatasetSource } from '../lib/storage/checkpoints.js';
+import type { DatasetPreview } from '../lib/training/session.js';
+import type { StepMetrics } from '../lib/training/trainer.js';
 
 export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'generating' | 'error';
 
@@ -28,6 +32,15 @@ export class EngineState {
   adapterBusy = $state(false);
   /** Comparison: one entry per column; pieces[i] is the text of token i. */
   columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null }[]>([]);
+  // Training
+  trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
+  trainMetrics = $state.raw<StepMetrics | null>(null);
+  trainLoss = $state.raw<[number, number][]>([]);
+  valLoss = $state.raw<[number, number][]>([]);
+  lastCheckpoint = $state<number | null>(null);
+  checkpoints = $state.raw<CheckpointSummary[]>([]);
+  preview = $state.raw<DatasetPreview | null>(null);
+  #train: ReturnType<EngineClient['train']> | null = null;
   #client: EngineClient;
   #cancel: (() => void) | null = null;
   #started = 0;
@@ -160,6 +173,79 @@ export class EngineState {
       this.#fail(e);
     } finally {
       this.#cancel = null;
+    }
+  }
+
+  async previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<void> {
+    try {
+      this.preview = await this.#client.previewDataset(dataset, format);
+    } catch (e) {
+      this.preview = null;
+      this.#fail(e);
+    }
+  }
+
+  async refreshCheckpoints(): Promise<void> {
+    try {
+      this.checkpoints = await this.#client.listCheckpoints();
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async train(req: TrainRequest): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.status = 'generating';
+    this.trainStatus = 'running';
+    const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
+    if (!resumed) { this.trainLoss = []; this.valLoss = []; }
+    this.trainMetrics = null;
+    this.#train = this.#client.train(req, {
+      onStep: (m) => { this.trainMetrics = m; this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]]; },
+      onEval: (step, loss) => { this.valLoss = [...this.valLoss, [step, loss]]; },
+      onCheckpoint: (step) => { this.lastCheckpoint = step; },
+    });
+    try {
+      const info = await this.#train.done;
+      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+      this.status = 'ready';
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.#train = null;
+      this.trainStatus = 'idle';
+      void this.refreshCheckpoints();
+    }
+  }
+
+  async pauseTraining(): Promise<void> {
+    if (!this.#train) return;
+    const paused = this.trainStatus !== 'paused';
+    await (paused ? this.#train.pause() : this.#train.resume());
+    this.trainStatus = paused ? 'paused' : 'running';
+  }
+
+  stopTraining(): void {
+    if (!this.#train) return;
+    this.trainStatus = 'stopping';
+    void this.#train.stop();
+  }
+
+  async loadCheckpoint(name: string): Promise<void> {
+    try {
+      const info = await this.#client.loadCheckpointAdapter(name);
+      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async deleteCheckpoint(name: string): Promise<void> {
+    try {
+      this.checkpoints = await this.#client.deleteCheckpoint(name);
+    } catch (e) {
+      this.#fail(e);
     }
   }
 

@@ -83,6 +83,26 @@ describe('the app', () => {
     await screenshot(page, 'e2e-compare');
   });
 
+  it('trains a few steps from the UI: the loss chart draws and the adapter appears in the comparison', async () => {
+    await page.getByTestId('train-tab').click();
+    await page.getByTestId('dataset-preview').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('dataset-summary').textContent()).toMatch(/999 records \(412 with input\)/);
+    expect(await page.getByTestId('dataset-preview').textContent()).toMatch(/^Below is an instruction that describes a task/);
+    await page.getByTestId('adapter-name').fill('ui-trained');
+    await page.getByTestId('train-steps').fill('4');
+    await page.getByTestId('train-cutoff').fill('40');
+    await page.getByLabel('Records used').fill('8');
+    await page.getByTestId('train-start').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '4', null, { timeout: 240_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'ui-trained'), null, { timeout: 60_000 });
+    expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 4 \/ 4.*tokens\/s.*ETA/s);
+    await page.getByTestId('checkpoint').first().waitFor({ timeout: 30_000 });
+    await screenshot(page, 'e2e-train');
+    await page.getByTestId('compare-tab').click();
+    const options = await page.locator('[data-testid=column-spec] select').first().locator('option').allTextContents();
+    expect(options).toContain('ui-trained');
+  });
+
   it('shows a typed error that says what to do when a download fails', async () => {
     await page.getByRole('tab', { name: 'Playground' }).click();
     await page.getByRole('tab', { name: 'URL' }).click();

@@ -9,6 +9,11 @@ import { MemoryFiles } from '../src/lib/hub/files.js';
 import { NodeDirFiles } from '../src/lib/hub/node-files.js';
 import { syntheticModel } from '../src/lib/model/synthetic.js';
 import { syntheticAdapter } from '../src/lib/lora/synthetic.js';
+import { exampleFromIds } from '../src/lib/data/examples.js';
+import { epochBatches } from '../src/lib/data/batches.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/lib/training/config.js';
+import { toGpuBatch, Trainer } from '../src/lib/training/trainer.js';
+import type { LoraModule } from '../src/lib/lora/peft.js';
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -98,6 +103,39 @@ for (const bm of models) {
     if (json) console.log(JSON.stringify(line));
     else console.log(`${bm.name}: ${n} column(s), each with its own adapter: ${line.decodeStepMs} ms per decode step (${line.ratioToOneColumn} x one column), ${line.aggregateTokensPerSecond} tokens/s in all, ${line.dispatchesPerToken} dispatches`);
   }
+}
+// Training: one micro-step (forward, loss, backward) against a forward pass of the same batch, tokens/s, GPU memory.
+for (const bm of models) {
+  const engine = new Engine(gpu, { contextLength: 64, slots: 1 });
+  const before = gpu.allocatedBytes;
+  const info = await engine.load(bm.files());
+  const weights = gpu.allocatedBytes - before;
+  const B = bm.name === 'demo' ? 4 : 2;
+  const T = bm.name === 'demo' ? 64 : 32;
+  const cfg = { ...DEFAULT_TRAIN_CONFIG, rank: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] as LoraModule[], microBatch: B, gradAccumulation: 1, cutoff: T, steps: 1 };
+  const examples = Array.from({ length: B }, (_, b) => exampleFromIds(Array.from({ length: 8 }, (_, i) => 100 + b + i), Array.from({ length: T - 8 }, (_, i) => 200 + i)));
+  const memBefore = gpu.allocatedBytes;
+  const trainer = new Trainer(gpu, engine.runner, 'bench', cfg, { train: examples, validation: [] }, null);
+  const trainBytes = gpu.allocatedBytes - memBefore;
+  const batch = toGpuBatch(epochBatches(examples, B, T, 1, 0, 'packed')[0]);
+  await trainer.step.evaluate(batch); // warm-up: pipelines
+  await trainer.step.micro(batch, 1 / (B * T), 1);
+  const reps = quick ? 1 : 2;
+  let t0 = performance.now();
+  for (let i = 0; i < reps; i++) await trainer.step.evaluate(batch);
+  const forwardMs = (performance.now() - t0) / reps;
+  t0 = performance.now();
+  for (let i = 0; i < reps; i++) await trainer.step.micro(batch, 1 / (B * T), i);
+  const stepMs = (performance.now() - t0) / reps;
+  const line = {
+    model: bm.name, training: true, layers: info.layers, batch: B, seqLen: T, trainTokensPerSecond: round((B * T) / (stepMs / 1000)),
+    stepMs: round(stepMs), forwardMs: round(forwardMs), stepOverForward: round(stepMs / forwardMs),
+    dispatchesPerStep: trainer.step.graph.micro.length, trainingGpuBytes: trainBytes, weightBytes: info.weightBytes, gpuBytesAllocated: gpu.allocatedBytes,
+    adapter: gpu.description,
+  };
+  trainer.destroy();
+  if (json) console.log(JSON.stringify(line));
+  else console.log(`${bm.name} training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
 }
 process.exit(0);
 

@@ -1,0 +1,205 @@
+// Each backward kernel against float64 reference gradients at odd shapes. The reference gradient of a forward f at
+// upstream gradient dy is d(sum dy * f(x))/dx through the scalar tape (itself checked against finite differences in
+// train-step.test.ts). Tolerance: atol 1e-4 + rtol 1e-4 unless stated.
+
+import { describe, it } from 'vitest';
+import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
+import { attentionShader } from '../../src/lib/kernels/attention.js';
+import { attentionBackwardDkvShader, attentionBackwardDqShader } from '../../src/lib/kernels/train/attention-backward.js';
+import { crossEntropyShader } from '../../src/lib/kernels/train/cross-entropy.js';
+import { matmulNNShader } from '../../src/lib/kernels/train/matmul-nn.js';
+import { rmsnormBackwardShader, rmsnormShader } from '../../src/lib/kernels/train/norm.js';
+import { ropeBackwardShader } from '../../src/lib/kernels/train/rope-backward.js';
+import { swigluBackwardShader, swigluShader } from '../../src/lib/kernels/train/swiglu.js';
+import { Rng } from '../../src/lib/util/rng.js';
+import { Tape } from '../reference/autodiff.js';
+import { expectClose } from '../helpers/compare.js';
+import { testGpu } from '../helpers/gpu.js';
+import { randn, runKernel, step } from '../helpers/kernel.js';
+
+const TOL = [1e-4, 1e-4] as const;
+
+/** Reference gradient of sum(dy * f(x)) w.r.t. each input array. */
+function refGrad(inputs: ArrayLike<number>[], f: (tape: Tape, xs: number[][]) => number[], dy: ArrayLike<number>) {
+  const tape = new Tape();
+  const xs = inputs.map((a) => Array.from(a, (v) => tape.leaf(v)));
+  const y = f(tape, xs);
+  const out = tape.sum(y.map((v, i) => tape.scale(v, dy[i])));
+  const g = tape.grad(out);
+  return { y: y.map((v) => tape.val[v]), grads: xs.map((x) => Float64Array.from(x, (i) => g[i])) };
+}
+
+describe('rmsnorm', () => {
+  it.each([[3, 37], [5, 300]])('forward and backward, M=%i K=%i', async (M, K) => {
+    const gpu = await testGpu();
+    const rng = new Rng(M + K);
+    const x = randn(rng, M * K);
+    const gain = randn(rng, K, 0.3).map((v) => 1 + v);
+    const dy = randn(rng, M * K);
+    const dx0 = randn(rng, M * K);
+    const { y, grads } = refGrad([x], (t, [xv]) => {
+      const out: number[] = [];
+      for (let m = 0; m < M; m++) {
+        const row = xv.slice(m * K, (m + 1) * K);
+        const r = t.rsqrt(t.addConst(t.scale(t.sum(row.map((v) => t.mul(v, v))), 1 / K), 1e-5));
+        out.push(...row.map((v, k) => t.scale(t.mul(v, r), gain[k])));
+      }
+      return out;
+    }, dy);
+    const [fy] = await runKernel(gpu, rmsnormShader(), [{ uniform: [M, K, { f32: 1e-5 }] }, { data: x }, { data: gain }, { data: new Float32Array(M * K), read: true }], [M, 1, 1]);
+    expectClose(fy, y, ...TOL, 'rmsnorm');
+    const [dx] = await runKernel(gpu, rmsnormBackwardShader(), [{ uniform: [M, K, { f32: 1e-5 }] }, { data: x }, { data: gain }, { data: dy }, { data: Float32Array.from(dx0), read: true }], [M, 1, 1]);
+    expectClose(dx, grads[0].map((g, i) => g + dx0[i]), ...TOL, 'rmsnorm backward (accumulated)');
+  });
+});
+
+describe('swiglu', () => {
+  it('forward and backward, M=5 F=23', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(9);
+    const M = 5, F = 23;
+    const gu = randn(rng, M * 2 * F, 2);
+    const dh = randn(rng, M * F);
+    const { y, grads } = refGrad([gu], (t, [v]) => {
+      const out: number[] = [];
+      for (let m = 0; m < M; m++) for (let f = 0; f < F; f++) {
+        const g = v[m * 2 * F + f];
+        out.push(t.mul(t.mul(g, t.sigmoid(g)), v[m * 2 * F + F + f]));
+      }
+      return out;
+    }, dh);
+    const grid: [number, number, number] = [Math.ceil((M * F) / 256), 1, 1];
+    const [h] = await runKernel(gpu, swigluShader(), [{ uniform: [M, F] }, { data: gu }, { data: new Float32Array(M * F), read: true }], grid);
+    expectClose(h, y, ...TOL, 'swiglu');
+    const [dgu] = await runKernel(gpu, swigluBackwardShader(), [{ uniform: [M, F] }, { data: gu }, { data: dh }, { data: new Float32Array(M * 2 * F), read: true }], grid);
+    expectClose(dgu, grads[0], ...TOL, 'swiglu backward');
+  });
+});
+
+describe('matmul input gradient dX = dY W', () => {
+  it.each([[false, 70, 37, 53], [true, 9, 130, 19], [false, 1, 5, 3]])('f16 %s, M=%i N=%i K=%i, with a column offset into dY and accumulation', async (f16, M, N, K) => {
+    const gpu = await testGpu({ f16 });
+    const rng = new Rng(M + N + K);
+    const ldw = Math.ceil(K / 4) * 4;
+    const Wv = randn(rng, N * K, 0.5);
+    const seen = Float64Array.from(Wv, (v) => (f16 ? f16ToF32(f32ToF16(v)) : v));
+    const wData = f16 ? new Uint16Array(N * ldw) : new Float32Array(N * ldw);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wData[n * ldw + k] = f16 ? f32ToF16(Wv[n * K + k]) : Wv[n * K + k];
+    const yOff = 3, ldy = N + 5;
+    const dy = randn(rng, M * ldy);
+    const dx0 = randn(rng, M * K);
+    const expected = Float64Array.from(dx0);
+    for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let n = 0; n < N; n++) s += dy[m * ldy + yOff + n] * seen[n * K + k];
+      expected[m * K + k] += s;
+    }
+    const [dx] = await runKernel(gpu, matmulNNShader(f16, true), [
+      { uniform: [M, N, K, ldy, yOff, ldw, K, 0, 0] }, { data: dy }, { data: wData }, { data: Float32Array.from(dx0), read: true },
+    ], [Math.ceil(K / 64), Math.ceil(M / 64), 1]);
+    expectClose(dx, expected, ...TOL, 'dX');
+  });
+});
+
+describe('attention backward', () => {
+  it.each([[6, 4, 2, 5], [10, 3, 1, 7]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences)', async (Dh, H, Hkv, T) => {
+    const gpu = await testGpu();
+    const rng = new Rng(Dh * 100 + T);
+    const B = 2, M = B * T, scale = 1 / Math.sqrt(Dh);
+    const q = randn(rng, M * H * Dh);
+    const kc = randn(rng, B * Hkv * T * Dh);
+    const vc = randn(rng, B * Hkv * T * Dh);
+    const dout = randn(rng, M * H * Dh);
+    const info = new Uint32Array(4 * M);
+    for (let m = 0; m < M; m++) { info[4 * m] = Math.floor(m / T); info[4 * m + 1] = m % T; }
+    const { grads } = refGrad([q, kc, vc], (t, [Q, K, V]) => {
+      const out: number[] = [];
+      for (let m = 0; m < M; m++) {
+        const b = Math.floor(m / T), i = m % T;
+        for (let h = 0; h < H; h++) {
+          const kh = Math.floor(h / (H / Hkv));
+          const at = (j: number) => ((b * Hkv + kh) * T + j) * Dh;
+          const s = Array.from({ length: i + 1 }, (_, j) => t.scale(t.dot(Q.slice((m * H + h) * Dh, (m * H + h + 1) * Dh), K.slice(at(j), at(j) + Dh)), scale));
+          const mx = Math.max(...s.map((x) => t.val[x]));
+          const e = s.map((x) => t.exp(t.addConst(x, -mx)));
+          const inv = t.rsqrt(t.mul(t.sum(e), t.sum(e)));
+          for (let d = 0; d < Dh; d++) out.push(t.mul(t.sum(e.map((ej, j) => t.mul(ej, V[at(j) + d]))), inv));
+        }
+      }
+      return out;
+    }, dout);
+    const [o, lse] = await runKernel(gpu, attentionShader(Dh), [
+      { uniform: [H, Hkv, T, { f32: scale }] }, step(M), { data: q }, { data: info }, { data: kc }, { data: vc },
+      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(M * H), read: true },
+    ], [H, M, 1]);
+    const p = { uniform: [H, Hkv, T, { f32: scale }, M] };
+    const [dq] = await runKernel(gpu, attentionBackwardDqShader(Dh), [p, { data: q }, { data: kc }, { data: vc }, { data: o }, { data: dout }, { data: lse }, { data: new Float32Array(M * H * Dh), read: true }], [H, M, 1]);
+    const [dk, dv] = await runKernel(gpu, attentionBackwardDkvShader(Dh), [p, { data: q }, { data: kc }, { data: vc }, { data: o }, { data: dout }, { data: lse },
+      { data: new Float32Array(kc.length), read: true }, { data: new Float32Array(vc.length), read: true }], [Hkv, M, 1]);
+    expectClose(dq, grads[0], ...TOL, 'dq');
+    expectClose(dk, grads[1], ...TOL, 'dk');
+    expectClose(dv, grads[2], ...TOL, 'dv');
+  });
+});
+
+describe('rope backward', () => {
+  it('rotates q, k gradients back and passes v through, H=3 Hkv=1 Dh=6 T=4', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(4);
+    const H = 3, Hkv = 1, Dh = 6, T = 4, B = 2, M = B * T, half = Dh / 2;
+    const inv = Float32Array.from({ length: half }, (_, i) => 1 / 10000 ** ((2 * i) / Dh));
+    const qkv = randn(rng, M * (H + 2 * Hkv) * Dh);
+    const dq = randn(rng, M * H * Dh), dk = randn(rng, B * Hkv * T * Dh), dv = randn(rng, B * Hkv * T * Dh);
+    // Forward: q_rot (M, H, Dh), k and v in the cache layout; upstream gradients arranged the same way.
+    const { grads } = refGrad([qkv], (t, [x]) => {
+      const q: number[] = [], k: number[] = new Array(B * Hkv * T * Dh), v: number[] = new Array(B * Hkv * T * Dh);
+      for (let m = 0; m < M; m++) {
+        const b = Math.floor(m / T), pos = m % T;
+        const row = x.slice(m * (H + 2 * Hkv) * Dh, (m + 1) * (H + 2 * Hkv) * Dh);
+        const rot = (off: number) => {
+          const o: number[] = new Array(Dh);
+          for (let i = 0; i < half; i++) {
+            const c = Math.cos(pos * inv[i]), s = Math.sin(pos * inv[i]);
+            o[i] = t.sub(t.scale(row[off + i], c), t.scale(row[off + i + half], s));
+            o[i + half] = t.add(t.scale(row[off + i + half], c), t.scale(row[off + i], s));
+          }
+          return o;
+        };
+        for (let h = 0; h < H; h++) q.push(...rot(h * Dh));
+        for (let h = 0; h < Hkv; h++) {
+          const at = ((b * Hkv + h) * T + pos) * Dh;
+          rot((H + h) * Dh).forEach((z, d) => { k[at + d] = z; });
+          for (let d = 0; d < Dh; d++) v[at + d] = row[(H + Hkv + h) * Dh + d];
+        }
+      }
+      return [...q, ...k, ...v];
+    }, [...dq, ...dk, ...dv]);
+    const [dqkv] = await runKernel(gpu, ropeBackwardShader(), [{ uniform: [H, Hkv, Dh, T, M] }, { data: dq }, { data: dk }, { data: dv }, { data: inv }, { data: new Float32Array(qkv.length), read: true }],
+      [Math.ceil((M * (H + 2 * Hkv) * half) / 256), 1, 1]);
+    expectClose(dqkv, grads[0], 1e-5, 1e-5, 'dqkv');
+  });
+});
+
+describe('cross-entropy', () => {
+  it('loss and dlogits with a masked row, V=37', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(37);
+    const rows = 4, V = 37, weight = 1 / 3;
+    const logits = randn(rng, rows * V, 3);
+    const labels = Uint32Array.from([5, 0xffffffff, 36, 0]);
+    const { y, grads } = refGrad([logits], (t, [z]) => {
+      const out: number[] = [];
+      for (let r = 0; r < rows; r++) {
+        if (labels[r] === 0xffffffff) continue;
+        const row = z.slice(r * V, (r + 1) * V);
+        const mx = Math.max(...row.map((v) => t.val[v]));
+        out.push(t.sub(t.addConst(t.log(t.sum(row.map((v) => t.exp(t.addConst(v, -mx))))), mx), row[labels[r]]));
+      }
+      return out;
+    }, [weight, weight, weight]);
+    const [d, loss] = await runKernel(gpu, crossEntropyShader(), [{ uniform: [rows, V, 0, { f32: weight }] }, { data: Float32Array.from(logits), read: true }, { data: labels }, { data: new Float32Array(rows), read: true }], [rows, 1, 1]);
+    expectClose(d, grads[0], 1e-6, 1e-4, 'dlogits');
+    expectClose([loss[0], loss[2], loss[3]], y, 1e-5, 1e-5, 'per-row loss');
+    expectClose([loss[1]], [0], 0, 0, 'masked row loss');
+  });
+});

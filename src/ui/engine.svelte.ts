@@ -199,7 +199,8 @@ export class EngineState {
     this.status = 'generating';
     this.trainStatus = 'running';
     const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
-    if (!resumed) { this.trainLoss = []; this.valLoss = []; }
+    this.trainLoss = resumed ? [...resumed.history.train] : [];
+    this.valLoss = resumed ? [...resumed.history.validation] : [];
     this.trainMetrics = null;
     this.#train = this.#client.train(req, {
       onStep: (m) => { this.trainMetrics = m; this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]]; },

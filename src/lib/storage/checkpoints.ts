@@ -24,6 +24,8 @@ export interface CheckpointSummary {
   baseModel: string | null;
   savedAt: number;
   lastLoss: number | null;
+  /** The run's loss curves so far, so a continued run draws the same chart. */
+  history: { train: [number, number][]; validation: [number, number][] };
 }
 
 const DB = 'lora-lab';
@@ -58,6 +60,7 @@ export class CheckpointStore {
     return all.map((c) => ({
       name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, savedAt: c.savedAt,
       lastLoss: c.checkpoint.history.train.at(-1)?.[1] ?? null,
+      history: c.checkpoint.history,
     }));
   }
 }

@@ -43,6 +43,17 @@ describe('engine worker', () => {
     c.terminate();
   });
 
+  it('loading a model again replaces the previous one on a fresh device and keeps working', async () => {
+    const c = client();
+    await c.load({ kind: 'builtin' });
+    const a = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
+    const info = await c.load({ kind: 'builtin' });
+    expect(info.gpuBytesAllocated).toBeLessThan(1.5 * (info.weightBytes + info.kvCacheBytes)); // the first model is gone
+    const b = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
+    expect(b.tokens).toEqual(a.tokens);
+    c.terminate();
+  });
+
   it('cancels a running generation', async () => {
     const c = client();
     await c.load({ kind: 'builtin' });

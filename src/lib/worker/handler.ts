@@ -51,6 +51,13 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       return { adapter: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
     },
     async load(id, p, signal) {
+      // A new model gets a new device: destroying the old one frees every buffer of the previous model at once.
+      if (engine && gpu) {
+        engine = null;
+        const forceF32 = !gpu.f16 && gpu.hasF16Feature;
+        gpu.destroy();
+        gpu = await env.createGpu({ forceF32 });
+      }
       const g = await ensureGpu();
       engine = new Engine(g, { contextLength: p.contextLength });
       const files = resolveSource(p.source, env);

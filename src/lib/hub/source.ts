@@ -26,7 +26,7 @@ export function parseSourceText(text: string): ModelSource {
   if (t === '' || t === 'builtin' || t === 'demo') return { kind: 'builtin' };
   if (/^https?:\/\//.test(t)) return { kind: 'url', url: t };
   const [repo, revision] = t.split('@');
-  if (isRepoId(repo) && !t.startsWith('/') ) return { kind: 'hf', repo, revision: revision || undefined };
+  if (isRepoId(repo) && !t.startsWith('/')) return { kind: 'hf', repo, revision: revision || undefined };
   return { kind: 'dir', path: t };
 }
 

@@ -121,3 +121,17 @@ describe('engine text generation', () => {
     expect(cut.tokens.length).toBeLessThan(full.tokens.length);
   });
 });
+
+describe('device loss', () => {
+  it('a lost device surfaces as a typed DeviceLostError that says what to do', async () => {
+    const { DeviceLostError } = await import('../../src/lib/errors.js');
+    const { createNodeGpu } = await import('../../src/lib/gpu/node.js');
+    const gpu = await createNodeGpu({ forceF32: true });
+    const { runner } = await tinyRunner(gpu, TINY_CONFIGS.llama3Scaling);
+    gpu.device.destroy(); // as a driver reset would, without going through Gpu.destroy()
+    await new Promise((r) => setTimeout(r, 50));
+    const err = await runner.forward({ tokens: [1], slots: [0], positions: [0], seqs: 1, lastStride: 1, lastOffset: 0 }).catch((e) => e);
+    expect(err).toBeInstanceOf(DeviceLostError);
+    expect(err.message).toMatch(/load the model again/);
+  });
+});

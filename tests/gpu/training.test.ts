@@ -100,3 +100,22 @@ describe('training', () => {
     t.destroy();
   });
 });
+
+describe('length buckets', () => {
+  it('a short batch runs the graph of its length bucket and gets the loss it would get padded to the full length', async () => {
+    const { lengthBucket, narrowBatch } = await import('../../src/lib/data/batches.js');
+    expect([lengthBucket(5, 40), lengthBucket(17, 40), lengthBucket(33, 40), lengthBucket(3, 9)]).toEqual([16, 32, 40, 9]);
+    const gpu = await testGpu();
+    const { runner } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 64, maxRows: 16 });
+    const long = exampleFromIds(Array.from({ length: 10 }, (_, i) => 3 + i), Array.from({ length: 30 }, (_, i) => 20 + i));
+    const t = new Trainer(gpu, runner, 'buckets', { ...config, microBatch: 2, gradAccumulation: 1, cutoff: 64 }, { train: [...examples, long], validation: [] }, 'tiny');
+    expect(t.seqLen).toBe(40);
+    const [full] = epochBatches(examples.slice(0, 2), 2, 40, 1, 0, 'length');
+    const short = narrowBatch(full, 2, 40, 16);
+    const a = await t.step.evaluate(toGpuBatch(full));
+    const b = await t.step.evaluate(toGpuBatch(short));
+    expect(b.tokens).toBe(a.tokens);
+    expect(Math.abs(b.lossSum - a.lossSum)).toBeLessThan(1e-4 * a.lossSum);
+    t.destroy();
+  });
+});

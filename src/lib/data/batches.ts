@@ -28,8 +28,28 @@ export interface MicroBatch {
   /** (B, T) row-major token ids and targets (-100 = no loss); rows padded with token 0 / -100. */
   tokens: Int32Array;
   targets: Int32Array;
-  /** Real (non-padding) tokens. */
+  /** Real (non-padding) tokens, and per row. */
   realTokens: number;
+  rowLengths: number[];
+}
+
+/** Padding length for a batch whose longest row has `n` tokens: a power of two from 16, at most `max`. */
+export function lengthBucket(n: number, max: number): number {
+  let b = 16;
+  while (b < n) b *= 2;
+  return Math.min(b, max);
+}
+
+/** The batch cut to `T2` columns per row (rows must fit). */
+export function narrowBatch(b: MicroBatch, B: number, T: number, T2: number): MicroBatch {
+  if (T2 === T) return b;
+  const tokens = new Int32Array(B * T2);
+  const targets = new Int32Array(B * T2);
+  for (let r = 0; r < B; r++) {
+    tokens.set(b.tokens.subarray(r * T, r * T + T2), r * T2);
+    targets.set(b.targets.subarray(r * T, r * T + T2), r * T2);
+  }
+  return { ...b, tokens, targets };
 }
 
 /** Micro-batches of `B` rows of `T` tokens for one epoch. */
@@ -59,13 +79,15 @@ export function epochBatches(examples: readonly Example[], B: number, T: number,
     const tokens = new Int32Array(B * T);
     const targets = new Int32Array(B * T).fill(IGNORE);
     let realTokens = 0;
+    const rowLengths: number[] = [];
     for (let b = 0; b < B && r + b < rows.length; b++) {
       const row = rows[r + b];
       tokens.set(row.ids, b * T);
       targets.set(row.targets, b * T);
       realTokens += row.ids.length;
+      rowLengths.push(row.ids.length);
     }
-    batches.push({ tokens, targets, realTokens });
+    batches.push({ tokens, targets, realTokens, rowLengths });
   }
   // Batches in a window are in length order; shuffle them so the loss curve does not follow lengths.
   return mode === 'length' ? shuffled(batches, seed * 7919 + epoch) : batches;

@@ -44,6 +44,10 @@ export class LoraBank {
 
   constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig) {}
 
+  get layers(): number {
+    return this.cfg.numLayers;
+  }
+
   get slots(): number {
     return this.adapters.length + 1;
   }

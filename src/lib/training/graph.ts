@@ -23,7 +23,7 @@ import { adamwShader, clipShader, sumSquaresShader } from '../kernels/train/opti
 import { ropeBackwardShader } from '../kernels/train/rope-backward.js';
 import { swigluBackwardShader, swigluShader } from '../kernels/train/swiglu.js';
 import { copyShader, fillShader } from '../kernels/train/util.js';
-import type { LoraBank, LoraGroupBuffers, LoraGroupName } from '../lora/bank.js';
+import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName } from '../lora/bank.js';
 import { ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 
@@ -48,9 +48,33 @@ export interface TrainParams {
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/**
+ * The trainable tensors of every (layer, group) the adapter in `slot` adapts, in the bank's slot layout. Shared by
+ * the graphs of every sequence length; the caller owns (and destroys) the buffers.
+ */
+export function createTrainParams(gpu: Gpu, bank: LoraBank, slot: number): TrainParams[] {
+  const adapter = bank.adapters[slot - 1];
+  const R = bank.rank;
+  const params: TrainParams[] = [];
+  const buf = (label: string, n: number) => gpu.createBuffer(label, Math.max(1, n) * 4, STORAGE());
+  for (let l = 0; l < bank.layers; l++) {
+    for (const group of ['qkv', 'o', 'gate_up', 'down'] as LoraGroupName[]) {
+      const lg = bank.group(l, group);
+      if (!lg || !adapter || !GROUP_MODULES[group].some((m) => adapter.modules.has(`${l}.${m}`))) continue;
+      const nA = lg.G * R * lg.K;
+      const nB = lg.N * R;
+      params.push({
+        layer: l, group, lg, nA, nB,
+        a: buf(`L${l}.${group}.A`, nA), b: buf(`L${l}.${group}.B`, nB), gA: buf(`L${l}.${group}.gA`, nA), gB: buf(`L${l}.${group}.gB`, nB),
+        mA: buf(`L${l}.${group}.mA`, nA), vA: buf(`L${l}.${group}.vA`, nA), mB: buf(`L${l}.${group}.mB`, nB), vB: buf(`L${l}.${group}.vB`, nB),
+      });
+    }
+  }
+  return params;
+}
+
 export class TrainGraph {
   readonly M: number;
-  readonly params: TrainParams[] = [];
   /** Dispatches of one micro-step (forward + loss + backward) and of the optimizer step. */
   readonly micro: D[] = [];
   readonly forwardOnly: D[] = [];
@@ -69,7 +93,7 @@ export class TrainGraph {
   constructor(
     private readonly gpu: Gpu, private readonly cfg: ModelConfig, private readonly w: ModelWeights,
     private readonly bank: LoraBank, readonly slot: number, readonly shape: GraphShape,
-    readonly dropout: number, readonly scaling: number, maxGradNorm: number,
+    readonly dropout: number, readonly scaling: number, maxGradNorm: number, readonly params: TrainParams[],
   ) {
     const { hiddenSize: Dm, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V, numLayers: L } = cfg;
     const B = shape.batch;
@@ -124,20 +148,6 @@ export class TrainGraph {
     const chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (V * 4))));
     const logits = buf('train.logits', chunk * V);
 
-    // Trainable parameters of every (layer, group) the adapter adapts, in the bank's slot layout.
-    for (let l = 0; l < L; l++) {
-      for (const group of ['qkv', 'o', 'gate_up', 'down'] as LoraGroupName[]) {
-        const lg = bank.group(l, group);
-        if (!lg || !this.#adapted(l, group)) continue;
-        const nA = lg.G * R * lg.K;
-        const nB = lg.N * R;
-        this.params.push({
-          layer: l, group, lg, nA, nB,
-          a: buf(`L${l}.${group}.A`, nA), b: buf(`L${l}.${group}.B`, nB), gA: buf(`L${l}.${group}.gA`, nA), gB: buf(`L${l}.${group}.gB`, nB),
-          mA: buf(`L${l}.${group}.mA`, nA), vA: buf(`L${l}.${group}.vA`, nA), mB: buf(`L${l}.${group}.mB`, nB), vB: buf(`L${l}.${group}.vB`, nB),
-        });
-      }
-    }
     const partials = buf('train.partials', Math.max(1, 2 * this.params.length));
     this.norm = buf('train.norm', 2);
 
@@ -305,10 +315,7 @@ export class TrainGraph {
   }
 
   #adapted(layer: number, group: LoraGroupName): boolean {
-    const adapter = this.bank.adapters[this.slot - 1];
-    if (!adapter) return false;
-    const mods = { qkv: ['q_proj', 'k_proj', 'v_proj'], o: ['o_proj'], gate_up: ['gate_proj', 'up_proj'], down: ['down_proj'] }[group];
-    return mods.some((m) => adapter.modules.has(`${layer}.${m}`));
+    return this.params.some((p) => p.layer === layer && p.group === group);
   }
 
   encode(pass: GPUComputePassEncoder, list: D[]): void {

@@ -7,7 +7,7 @@ import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { TrainConfig } from './config.js';
-import { TrainGraph, type GraphShape, type TrainParams } from './graph.js';
+import { createTrainParams, TrainGraph, type GraphShape, type TrainParams } from './graph.js';
 
 export interface Batch {
   tokens: Uint32Array; // (M)
@@ -23,23 +23,42 @@ export interface OptimizerState {
 export const MASKED = 0xffffffff;
 
 export class TrainStep {
-  readonly graph: TrainGraph;
   readonly slot: number;
+  readonly params: TrainParams[];
+  readonly scaling: number;
+  /** One graph per sequence length in use (batches are padded to a length bucket, not always to the cutoff). */
+  readonly #graphs = new Map<number, TrainGraph>();
   readonly #staging: GPUBuffer;
 
   constructor(
-    private readonly gpu: Gpu, private readonly cfg: ModelConfig, weights: ModelWeights, private readonly bank: LoraBank,
-    readonly adapter: LoraAdapter, private readonly tc: TrainConfig, shape: GraphShape,
+    private readonly gpu: Gpu, private readonly cfg: ModelConfig, private readonly weights: ModelWeights, private readonly bank: LoraBank,
+    readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape,
   ) {
     this.slot = bank.add(adapter);
-    const scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
-    this.graph = new TrainGraph(gpu, cfg, weights, bank, this.slot, shape, tc.dropout, scaling, tc.maxGradNorm);
-    this.#staging = gpu.createBuffer('train.staging', Math.max(16, this.graph.M * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    for (const tp of this.graph.params) {
+    this.scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
+    this.params = createTrainParams(gpu, bank, this.slot);
+    this.#staging = gpu.createBuffer('train.staging', Math.max(16, shape.batch * shape.seqLen * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    for (const tp of this.params) {
       const { a, b } = this.#toLayout(tp);
       gpu.device.queue.writeBuffer(tp.a, 0, a);
       gpu.device.queue.writeBuffer(tp.b, 0, b);
     }
+  }
+
+  /** The graph for sequences of `seqLen` tokens (at most the shape's), built on first use. */
+  graphFor(seqLen: number): TrainGraph {
+    let g = this.#graphs.get(seqLen);
+    if (!g) {
+      if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
+      g = new TrainGraph(this.gpu, this.cfg, this.weights, this.bank, this.slot, { ...this.shape, seqLen }, this.tc.dropout, this.scaling, this.tc.maxGradNorm, this.params);
+      this.#graphs.set(seqLen, g);
+    }
+    return g;
+  }
+
+  /** The graph at the full sequence length (benchmarks, tests). */
+  get graph(): TrainGraph {
+    return this.graphFor(this.shape.seqLen);
   }
 
   /** The adapter's A and B of one (layer, group) in the bank's padded layout. */
@@ -68,21 +87,22 @@ export class TrainStep {
     return out;
   }
 
-  async #run(list: TrainGraph['micro'], batch: Batch, weight: number, seed: number): Promise<Float32Array> {
+  async #run(forwardOnly: boolean, batch: Batch, weight: number, seed: number): Promise<Float32Array> {
     this.gpu.check();
+    const graph = this.graphFor(batch.tokens.length / this.shape.batch);
     const q = this.gpu.device.queue;
-    q.writeBuffer(this.graph.tokens, 0, batch.tokens);
-    q.writeBuffer(this.graph.labels, 0, batch.labels);
-    q.writeBuffer(this.graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
-    for (const p of this.graph.ceParams) q.writeBuffer(p, 12, new Float32Array([weight]));
+    q.writeBuffer(graph.tokens, 0, batch.tokens);
+    q.writeBuffer(graph.labels, 0, batch.labels);
+    q.writeBuffer(graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
+    for (const p of graph.ceParams) q.writeBuffer(p, 12, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
     const pass = enc.beginComputePass({ label: 'train' });
-    this.graph.encode(pass, list);
+    graph.encode(pass, forwardOnly ? graph.forwardOnly : graph.micro);
     pass.end();
-    enc.copyBufferToBuffer(this.graph.loss, 0, this.#staging, 0, this.graph.M * 4);
+    enc.copyBufferToBuffer(graph.loss, 0, this.#staging, 0, graph.M * 4);
     q.submit([enc.finish()]);
-    await this.#staging.mapAsync(GPUMapMode.READ, 0, this.graph.M * 4);
-    const losses = new Float32Array(this.#staging.getMappedRange(0, this.graph.M * 4).slice(0));
+    await this.#staging.mapAsync(GPUMapMode.READ, 0, graph.M * 4);
+    const losses = new Float32Array(this.#staging.getMappedRange(0, graph.M * 4).slice(0));
     this.#staging.unmap();
     this.gpu.check();
     return losses;
@@ -93,13 +113,13 @@ export class TrainStep {
    * whole accumulated batch). Returns the sum of the per-token losses and their count.
    */
   async micro(batch: Batch, weight: number, seed: number): Promise<{ lossSum: number; tokens: number }> {
-    const losses = await this.#run(this.graph.micro, batch, weight, seed);
+    const losses = await this.#run(false, batch, weight, seed);
     return sumLosses(losses, batch.labels);
   }
 
   /** Validation: forward and loss only. */
   async evaluate(batch: Batch): Promise<{ lossSum: number; tokens: number }> {
-    const losses = await this.#run(this.graph.forwardOnly, batch, 0, 0);
+    const losses = await this.#run(true, batch, 0, 0);
     return sumLosses(losses, batch.labels);
   }
 
@@ -107,20 +127,22 @@ export class TrainStep {
   async optimizerStep(t: number, lr: number): Promise<{ gradNorm: number }> {
     const c = this.tc;
     const q = this.gpu.device.queue;
-    q.writeBuffer(this.graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, 0]));
+    // Gradients live in the shared parameters: any graph's optimizer dispatches serve.
+    const graph = this.#graphs.values().next().value ?? this.graph;
+    q.writeBuffer(graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, 0]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'optimizer' });
     const pass = enc.beginComputePass();
-    this.graph.encode(pass, this.graph.optimizer);
+    graph.encode(pass, graph.optimizer);
     pass.end();
     q.submit([enc.finish()]);
-    const norm = await this.#read(this.graph.norm, 2);
+    const norm = await this.#read(graph.norm, 2);
     return { gradNorm: norm[0] };
   }
 
   /** Gradients of the true A and B per module (tests and debugging). */
   async gradients(): Promise<Map<string, { a: Float32Array; b: Float32Array }>> {
     const out = new Map<string, { a: Float32Array; b: Float32Array }>();
-    for (const tp of this.graph.params) {
+    for (const tp of this.params) {
       const gA = await this.#read(tp.gA, tp.nA);
       const gB = await this.#read(tp.gB, tp.nB);
       this.#split(tp, gA, gB, (key, a, b) => out.set(key, { a, b }));
@@ -144,7 +166,7 @@ export class TrainStep {
 
   /** Copies the trained A and B back into `this.adapter` (CPU) and returns it. */
   async syncAdapter(): Promise<LoraAdapter> {
-    for (const tp of this.graph.params) {
+    for (const tp of this.params) {
       const a = await this.#read(tp.a, tp.nA);
       const b = await this.#read(tp.b, tp.nB);
       this.#split(tp, a, b, (key, ma, mb) => {
@@ -158,7 +180,7 @@ export class TrainStep {
 
   async saveState(): Promise<OptimizerState> {
     const tensors: OptimizerState['tensors'] = [];
-    for (const tp of this.graph.params) {
+    for (const tp of this.params) {
       tensors.push({
         key: `${tp.layer}.${tp.group}`,
         a: await this.#read(tp.a, tp.nA), b: await this.#read(tp.b, tp.nB),
@@ -173,7 +195,7 @@ export class TrainStep {
   loadState(s: OptimizerState): void {
     const q = this.gpu.device.queue;
     const R = this.bank.rank;
-    for (const tp of this.graph.params) {
+    for (const tp of this.params) {
       const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
       if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB) throw new Error(`checkpoint does not match the training graph at ${tp.layer}.${tp.group}`);
       q.writeBuffer(tp.a, 0, t.a);
@@ -183,12 +205,13 @@ export class TrainStep {
       q.writeBuffer(tp.mB, 0, t.mB);
       q.writeBuffer(tp.vB, 0, t.vB);
       q.writeBuffer(tp.lg.a, this.slot * tp.lg.G * R * tp.lg.K * 4, t.a);
-      q.writeBuffer(tp.lg.b, this.slot * tp.lg.N * R * 4, t.b.map((x) => x * this.graph.scaling));
+      q.writeBuffer(tp.lg.b, this.slot * tp.lg.N * R * 4, t.b.map((x) => x * this.scaling));
     }
   }
 
   destroy(): void {
-    this.graph.destroy();
+    for (const g of this.#graphs.values()) g.destroy();
+    for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
     this.gpu.destroyBuffer(this.#staging);
   }
 }

@@ -2,7 +2,7 @@
 // checkpoints (adapter + optimizer moments + step, epoch and cursor; every random choice derives from the seed and the
 // step, so this is the whole RNG state), pause, resume and stop.
 
-import { epochBatches, type MicroBatch } from '../data/batches.js';
+import { epochBatches, lengthBucket, narrowBatch, type MicroBatch } from '../data/batches.js';
 import type { Example } from '../data/examples.js';
 import type { Gpu } from '../gpu/device.js';
 import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
@@ -96,8 +96,14 @@ export class Trainer {
     }
   }
 
+  /** The longest sequence a micro-batch can have (the longest example, at most the cutoff). */
   get seqLen(): number {
-    return this.step.graph.M / this.config.microBatch;
+    return this.step.shape.seqLen;
+  }
+
+  /** A batch padded only to its length bucket, so short batches run a smaller graph. */
+  #fit(b: MicroBatch): MicroBatch {
+    return narrowBatch(b, this.config.microBatch, this.seqLen, lengthBucket(Math.max(1, ...b.rowLengths), this.seqLen));
   }
 
   get stepsDone(): number {
@@ -114,7 +120,7 @@ export class Trainer {
       this.#cursor = 0;
       this.#batches = this.#epochBatches(this.#epoch);
     }
-    return this.#batches[this.#cursor++];
+    return this.#fit(this.#batches[this.#cursor++]);
   }
 
   /** Mean loss over the validation set (all of it, in micro-batches). */
@@ -123,7 +129,7 @@ export class Trainer {
     let sum = 0;
     let n = 0;
     for (const b of batches) {
-      const r = await this.step.evaluate(toGpuBatch(b));
+      const r = await this.step.evaluate(toGpuBatch(this.#fit(b)));
       sum += r.lossSum;
       n += r.tokens;
     }

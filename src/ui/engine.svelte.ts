@@ -61,6 +61,7 @@ export class EngineState {
     try {
       this.adapter = await this.#client.init();
       this.status = 'idle';
+      void this.refreshCheckpoints();
     } catch (e) {
       this.#fail(e);
     }
@@ -205,7 +206,7 @@ export class EngineState {
     this.#train = this.#client.train(req, {
       onStep: (m) => { this.trainMetrics = m; this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]]; },
       onEval: (step, loss) => { this.valLoss = [...this.valLoss, [step, loss]]; },
-      onCheckpoint: (step) => { this.lastCheckpoint = step; },
+      onCheckpoint: (step) => { this.lastCheckpoint = step; void this.refreshCheckpoints(); },
     });
     try {
       const info = await this.#train.done;

@@ -97,6 +97,7 @@ describe('the app', () => {
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'ui-trained'), null, { timeout: 60_000 });
     expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 4 \/ 4.*tokens\/s.*ETA/s);
     await page.getByTestId('checkpoint').first().waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('shelf-checkpoint').first().textContent()).toMatch(/ui-trained · step 4\/4/);
     await screenshot(page, 'e2e-train');
     await page.getByTestId('compare-tab').click();
     const options = await page.locator('[data-testid=column-spec] select').first().locator('option').allTextContents();

@@ -4,9 +4,12 @@
 
 import { NEG_BIG, STEP_STRUCT } from './common.js';
 
-/** Threads per workgroup for head dimension `dh`: the merge buffer (threads x Dh floats) stays within 16 KiB. */
+/**
+ * Threads per workgroup for head dimension `dh`: the merge buffer (threads x Dh floats) stays at 12 KiB, so with the
+ * rest the kernel fits WebGPU's default 16 KiB of workgroup memory (Dh 64: 48 threads; Dh 128: 24).
+ */
 export function attentionThreads(dh: number): number {
-  return Math.max(8, Math.min(64, Math.floor(4096 / dh)));
+  return Math.max(8, Math.min(64, Math.floor(3072 / dh)));
 }
 
 export function attentionShader(dh: number): string {

@@ -135,3 +135,15 @@ describe('device loss', () => {
     expect(err.message).toMatch(/load the model again/);
   });
 });
+
+describe('cancel before the first token', () => {
+  it('an abort during the prefill ends with no tokens and stopReason aborted, not an error', async () => {
+    const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llama3Scaling, { slots: 1, contextLength: 64, maxRows: 2 });
+    const ac = new AbortController();
+    ac.abort();
+    const tokens: number[] = [];
+    const t = await generate(runner, [1, 2, 3, 4, 5, 6], greedy, ({ token }) => { tokens.push(token); }, ac.signal);
+    expect(t.stopReason).toBe('aborted');
+    expect(tokens).toEqual([]);
+  });
+});

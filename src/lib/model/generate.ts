@@ -87,7 +87,11 @@ export async function generateColumns(
   const chunk = Math.max(1, Math.floor(runner.opts.maxRows / groups.length));
   let first: Candidates[] = [];
   for (let start = 0; start < T; start += chunk) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) {
+      // Stopped during the prefill: nothing generated, which is an answer, not an error.
+      const ms = now() - t0;
+      return columns.map(() => ({ prefillMs: ms, decodeMs: 0, promptTokens: T, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
+    }
     const len = Math.min(chunk, T - start);
     const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
     first = await runner.forward({

@@ -16,7 +16,7 @@ import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { parseSourceText, resolveSource } from '../lib/hub/source.js';
 import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';
-import { num, one, parseArgs } from './args.js';
+import { num, one, parseArgs, type ParsedArgs } from './args.js';
 
 const TRAIN_HELP = `
   lora-lab train --model <...> --data <file.json|file.jsonl|file.parquet|builtin> --out <folder>
@@ -48,6 +48,18 @@ ${TRAIN_HELP}
 
 const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
 
+/** A model or adapter named on the command line: an existing path, 'builtin', a Hugging Face repo id or a URL. */
+function openSource(text: string, args: ParsedArgs) {
+  const source = existsSync(text) ? { kind: 'dir' as const, path: text } : parseSourceText(text);
+  const token = one(args, 'hf-token') ?? process.env.HF_TOKEN;
+  if (source.kind === 'hf' && token) source.token = token;
+  return resolveSource(source, {
+    builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
+    dir: (p: string) => new NodeDirFiles(p),
+    hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
+  });
+}
+
 async function generateCommand(argv: string[]): Promise<void> {
   const args = parseArgs(argv, ['json', 'f32', 'help', 'compare']);
   const json = args.flags.has('json');
@@ -64,17 +76,7 @@ async function generateCommand(argv: string[]): Promise<void> {
   const format = (one(args, 'format') ?? 'chat') as PromptFormat;
   if (!['chat', 'alpaca', 'raw'].includes(format)) throw new InvalidArgumentError(`--format ${format}: use chat, alpaca or raw.`);
 
-  const token = one(args, 'hf-token') ?? process.env.HF_TOKEN;
-  const env = {
-    builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
-    dir: (p: string) => new NodeDirFiles(p),
-    hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
-  };
-  const open = (text: string) => {
-    const source = existsSync(text) ? { kind: 'dir' as const, path: text } : parseSourceText(text);
-    if (source.kind === 'hf' && token) source.token = token;
-    return resolveSource(source, env);
-  };
+  const open = (text: string) => openSource(text, args);
   const files = open(modelText);
   const adapterTexts = args.values.get('adapter') ?? [];
   const scales = (args.values.get('adapter-scale') ?? []).map(Number);
@@ -155,12 +157,7 @@ async function trainCommand(argv: string[]): Promise<void> {
   if (!existsSync(dataPath)) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
   const records = await parseDataset(new Uint8Array(readFileSync(dataPath)), basename(dataPath));
 
-  const source = existsSync(modelText) ? { kind: 'dir' as const, path: modelText } : parseSourceText(modelText);
-  const files = resolveSource(source, {
-    builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
-    dir: (p: string) => new NodeDirFiles(p),
-    hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
-  });
+  const files = openSource(modelText, args);
   const targets = (one(args, 'targets') ?? 'q_proj,v_proj').split(',').map((t) => t.trim()) as LoraModule[];
   const bad = targets.find((t) => !LORA_MODULES.includes(t));
   if (bad) throw new InvalidArgumentError(`--targets: "${bad}" is not one of ${LORA_MODULES.join(', ')}.`);

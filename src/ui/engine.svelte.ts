@@ -109,12 +109,17 @@ export class EngineState {
     }
   }
 
+  /** Adds or replaces an adapter on the shelf. */
+  #putAdapter(info: AdapterInfo): void {
+    this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+  }
+
   async loadAdapter(source: ModelSource, name?: string): Promise<void> {
     this.error = null;
     this.adapterBusy = true;
     try {
       const info = await this.#client.loadAdapter(source, name);
-      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+      this.#putAdapter(info);
     } catch (e) {
       this.#fail(e);
     } finally {
@@ -210,7 +215,7 @@ export class EngineState {
     });
     try {
       const info = await this.#train.done;
-      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+      this.#putAdapter(info);
       this.status = 'ready';
     } catch (e) {
       this.#fail(e);
@@ -237,7 +242,7 @@ export class EngineState {
   async loadCheckpoint(name: string): Promise<void> {
     try {
       const info = await this.#client.loadCheckpointAdapter(name);
-      this.adapters = [...this.adapters.filter((a) => a.name !== info.name), info];
+      this.#putAdapter(info);
     } catch (e) {
       this.#fail(e);
     }

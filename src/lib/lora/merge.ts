@@ -5,20 +5,10 @@
 import { encodeFromF32, f16ToF32, type DType } from '../formats/dtype.js';
 import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
+import { readBuffer } from '../gpu/readback.js';
 import type { ModelConfig } from '../model/config.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 import { fullModuleName, moduleKey, type LoraAdapter, type LoraModule } from './peft.js';
-
-async function readBuffer(gpu: Gpu, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const staging = gpu.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = gpu.device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, staging.size);
-  gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = staging.getMappedRange().slice(0);
-  staging.destroy();
-  return out;
-}
 
 /** A whole matrix (N, K) as f32, without row padding. */
 export async function readMatrix(gpu: Gpu, m: Matrix): Promise<Float32Array> {

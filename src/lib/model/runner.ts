@@ -15,6 +15,7 @@
 // then logits = rmsnorm(x[last rows]) @ Wlm^T (S, V) and two top-k dispatches.
 
 import type { Gpu } from '../gpu/device.js';
+import { readFloats } from '../gpu/readback.js';
 import { bindGroup, grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
 import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
@@ -279,10 +280,7 @@ export class ModelRunner {
     this.#busy = true;
     try {
       const q = this.gpu.device.queue;
-      q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
-      q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
-      q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
-      if (this.#opsVersion !== this.lora.version) this.#buildOps();
+      this.#writeInputs(input);
 
       const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
       const pass = enc.beginComputePass({ label: 'forward' });
@@ -311,6 +309,15 @@ export class ModelRunner {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
+  #writeInputs(input: StepInput): void {
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.#step, 0, new Uint32Array([input.tokens.length, input.seqs, input.lastStride, input.lastOffset]));
+    q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
+    q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
+    if (this.#opsVersion !== this.lora.version) this.#buildOps();
   }
 
   #rowInfoWords(input: StepInput): Uint32Array {
@@ -351,10 +358,7 @@ export class ModelRunner {
     const M = input.tokens.length;
     this.#check(input);
     const q = this.gpu.device.queue;
-    q.writeBuffer(this.#step, 0, new Uint32Array([M, input.seqs, input.lastStride, input.lastOffset]));
-    q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
-    q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
-    if (this.#opsVersion !== this.lora.version) this.#buildOps();
+    this.#writeInputs(input);
     await q.onSubmittedWorkDone();
     const times = new Map<string, number>();
     for (const op of this.#ops) {
@@ -381,22 +385,10 @@ export class ModelRunner {
   }
 
   /** Test and debugging aid: the logits of the last forward, (S, V). Not used on the token path. */
-  async readLogits(seqs: number): Promise<Float32Array> {
-    const V = this.cfg.vocabSize;
-    const bytes = seqs * V * 4;
-    const staging = this.gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.#logits, 0, staging, 0, bytes);
-    this.gpu.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    return out;
+  readLogits(seqs: number): Promise<Float32Array> {
+    return readFloats(this.gpu, this.#logits, seqs * this.cfg.vocabSize);
   }
 
-  destroy(): void {
-    // Buffers die with the device; the engine destroys the device on unload.
-  }
 }
 
 function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {

@@ -9,7 +9,7 @@
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
 
 import type { Gpu } from '../gpu/device.js';
-import { grid2d, PipelineCache } from '../gpu/kernel.js';
+import { grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
 import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
 import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
@@ -109,12 +109,7 @@ export class TrainGraph {
       return b;
     };
     const uni = (label: string, words: (number | { f32: number })[]) => {
-      const data = new ArrayBuffer(Math.max(16, Math.ceil(words.length / 4) * 16));
-      const u32 = new Uint32Array(data);
-      const f32 = new Float32Array(data);
-      words.forEach((x, i) => { if (typeof x === 'number') u32[i] = x; else f32[i] = x.f32; });
-      const b = gpu.createBuffer(label, data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      gpu.device.queue.writeBuffer(b, 0, data);
+      const b = uniforms(gpu, label, words);
       this.#alloc.push(b);
       return b;
     };

@@ -2,6 +2,7 @@
 // optimizer steps, evaluates, and reads the adapter (and the optimizer state, for checkpoints) back.
 
 import type { Gpu } from '../gpu/device.js';
+import { readFloats } from '../gpu/readback.js';
 import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
 import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { ModelConfig } from '../model/config.js';
@@ -76,15 +77,8 @@ export class TrainStep {
     return { a, b };
   }
 
-  async #read(buffer: GPUBuffer, floats: number): Promise<Float32Array> {
-    const staging = this.gpu.device.createBuffer({ size: Math.ceil((floats * 4) / 4) * 4 || 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
-    this.gpu.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    return out;
+  #read(buffer: GPUBuffer, floats: number): Promise<Float32Array> {
+    return readFloats(this.gpu, buffer, floats);
   }
 
   async #run(forwardOnly: boolean, batch: Batch, weight: number, seed: number): Promise<Float32Array> {

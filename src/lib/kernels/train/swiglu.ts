@@ -4,7 +4,11 @@
 const HEAD = /* wgsl */ `
 struct Params { M: u32, F: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> gu: array<f32>;        // (M, 2F): gate | up`;
+@group(0) @binding(1) var<storage, read> gu: array<f32>;        // (M, 2F): gate | up
+// Element i = m F + f of the (M, F) output reads gate (m, f) and up (m, f).
+fn gateAt(i: u32) -> u32 { return (i / P.F) * 2u * P.F + i % P.F; }
+fn gate(i: u32) -> f32 { return gu[gateAt(i)]; }
+fn up(i: u32) -> f32 { return gu[gateAt(i) + P.F]; }`;
 
 export function swigluShader(): string {
   return /* wgsl */ `${HEAD}
@@ -13,10 +17,8 @@ export function swigluShader(): string {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= P.M * P.F) { return; }
-  let m = i / P.F;
-  let f = i % P.F;
-  let g = gu[m * 2u * P.F + f];
-  h[i] = g / (1.0 + exp(-g)) * gu[m * 2u * P.F + P.F + f];
+  let g = gate(i);
+  h[i] = g / (1.0 + exp(-g)) * up(i);
 }`;
 }
 
@@ -28,12 +30,10 @@ export function swigluBackwardShader(): string {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= P.M * P.F) { return; }
-  let m = i / P.F;
-  let f = i % P.F;
-  let g = gu[m * 2u * P.F + f];
-  let u = gu[m * 2u * P.F + P.F + f];
+  let g = gate(i);
+  let u = up(i);
   let sg = 1.0 / (1.0 + exp(-g));
-  dgu[m * 2u * P.F + f] = dh[i] * u * sg * (1.0 + g * (1.0 - sg));
-  dgu[m * 2u * P.F + P.F + f] = dh[i] * g * sg;
+  dgu[gateAt(i)] = dh[i] * u * sg * (1.0 + g * (1.0 - sg));
+  dgu[gateAt(i) + P.F] = dh[i] * g * sg;
 }`;
 }

@@ -2,7 +2,7 @@
 // The same class serves the Web Worker (browser) and the CLI (Node); only how the GPU and the files are obtained
 // differs, and that is passed in.
 
-import { InvalidArgumentError, NoModelLoadedError } from './errors.js';
+import { InvalidArgumentError, NoModelLoadedError, TokenizerError } from './errors.js';
 import type { Gpu } from './gpu/device.js';
 import type { ModelFiles } from './hub/files.js';
 import { parameterCount, type ModelConfig } from './model/config.js';
@@ -135,6 +135,12 @@ export class Engine {
     // Small files first, so a wrong source or an unsupported model fails before any download of weights.
     const configs = await loadConfig(files);
     const tokenizer = await TextTokenizer.fromFiles(files);
+    if (tokenizer.vocabSize > configs.config.vocabSize) {
+      throw new TokenizerError(
+        `The tokenizer has ids up to ${tokenizer.vocabSize - 1} but config.json has vocab_size ${configs.config.vocabSize}, so some tokens have no embedding. The tokenizer and config come from different models: use the files of one repo.`,
+        { tokenizerVocab: tokenizer.vocabSize, vocabSize: configs.config.vocabSize },
+      );
+    }
     const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);

@@ -32,6 +32,14 @@ export class TokenizerError extends LoraLabError { override name = 'TokenizerErr
 export class AdapterError extends LoraLabError { override name = 'AdapterError'; }
 /** A dataset file is malformed; `details.record` and `details.field` say where. */
 export class DatasetError extends LoraLabError { override name = 'DatasetError'; }
+/** A side file (config, tokenizer, index) is not what its name promises: not JSON, not an object, far too big. */
+export class FileFormatError extends LoraLabError { override name = 'FileFormatError'; }
+/** A weight, adapter or checkpoint value is NaN or infinite, or a computation produced one (`details` say where). */
+export class NonFiniteError extends LoraLabError { override name = 'NonFiniteError'; }
+/** A file or folder name read from a file (or given for a built-in) would leave its source folder or repo. */
+export class UnsafePathError extends LoraLabError { override name = 'UnsafePathError'; }
+/** A file the project writes could not be written or replaced (disk full, no permission, not a folder). */
+export class WriteError extends LoraLabError { override name = 'WriteError'; }
 /** A request was cancelled by the caller. */
 export class AbortedError extends LoraLabError { override name = 'AbortedError'; }
 /** An operation needs a loaded model and none is loaded. */
@@ -40,7 +48,8 @@ export class NoModelLoadedError extends LoraLabError { override name = 'NoModelL
 const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
-  TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError,
+  TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError, NonFiniteError, UnsafePathError,
+  WriteError, FileFormatError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

@@ -109,10 +109,11 @@ describe('merge and export', () => {
     const { MemoryFiles } = await import('../../src/lib/hub/files.js');
     const { readPeftAdapter } = await import('../../src/lib/lora/peft.js');
     const { modelFiles } = await import('../helpers/models.js');
-    const { readFileSync } = await import('node:fs');
     const gpu = await testGpu();
     const { files } = modelFiles(TINY_CONFIGS.qwen2BiasTied);
-    const tokenizer = new Uint8Array(readFileSync(new URL('../../public/models/demo/tokenizer.json', import.meta.url)));
+    const { tinyTokenizerJson } = await import('../helpers/tiny-tokenizer.js');
+    // The tokenizer must fit the tiny model's vocabulary (the engine refuses one with ids past vocab_size).
+    const tokenizer = tinyTokenizerJson(TINY_CONFIGS.qwen2BiasTied.vocabSize);
     const withTok = new MemoryFiles('tiny', new Map([
       ['config.json', (await files.bytes('config.json'))!], ['model.safetensors', (await files.bytes('model.safetensors'))!], ['tokenizer.json', tokenizer],
     ]));

@@ -44,11 +44,33 @@ function chatParts(tok: TextTokenizer, messages: { role: 'system' | 'user' | 'as
   return { prompt, response, templated: true };
 }
 
+/** Tokens past the ones needed that must also agree before a truncated encoding is trusted (BPE edge effects). */
+const EDGE_TOKENS = 16;
+
+/**
+ * The first `need` tokens of `text` (at least; possibly more), without tokenizing all of it: a prefix is encoded,
+ * doubling until it yields `need + EDGE_TOKENS` tokens, so the boundary cannot change the first `need`. Text short
+ * enough is encoded whole, so records that fit the cutoff get exactly the tokens a full encoding gives. Work and
+ * memory are bounded by the cutoff, not by the record (a 50 MB record no longer exhausts the heap).
+ */
+export function encodePrefix(tok: TextTokenizer, text: string, addSpecialTokens: boolean, need: number): number[] {
+  if (need <= 0) return [];
+  for (let chars = 4 * (need + EDGE_TOKENS) + 256; ; chars *= 2) {
+    if (chars >= text.length) return tok.encode(text, addSpecialTokens);
+    let cut = chars;
+    if (/[\uD800-\uDBFF]/.test(text[cut - 1])) cut--; // never split a surrogate pair
+    const ids = tok.encode(text.slice(0, cut), addSpecialTokens);
+    if (ids.length >= need + EDGE_TOKENS) return ids.slice(0, need);
+  }
+}
+
 export function toExample(tok: TextTokenizer, r: TrainRecord, o: ExampleOptions): Example {
   const parts = promptParts(tok, r, o.format);
   // Chat templates write their own special tokens; the Alpaca prompt gets the tokenizer's BOS.
-  const promptIds = tok.encode(parts.prompt, !parts.templated);
-  let responseIds = tok.encode(parts.response, false);
+  const promptIds = encodePrefix(tok, parts.prompt, !parts.templated, o.cutoff);
+  const need = o.cutoff - promptIds.length;
+  let responseIds = encodePrefix(tok, parts.response, false, need);
+  // A truncated response fills the cutoff, so this EOS is cut off below exactly as it would be after a full encoding.
   if (responseIds[responseIds.length - 1] !== o.eosId) responseIds = [...responseIds, o.eosId];
   const ids = [...promptIds, ...responseIds].slice(0, o.cutoff);
   const targets = ids.map((_, t) => {

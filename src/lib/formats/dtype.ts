@@ -61,33 +61,66 @@ export function f32ToBF16(v: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/**
+ * Where a decoder found the first value that is NaN or infinite (or, converting to f16, beyond f16's range): an
+ * index into the decoded slice, -1 when every value was finite. Decoders check while they convert, so guarding a
+ * checkpoint against NaN/Inf costs no extra pass over its bytes.
+ */
+export interface FiniteCheck {
+  index: number;
+  value: number;
+}
+
+export const finiteCheck = (): FiniteCheck => ({ index: -1, value: 0 });
+
 /** Decodes little-endian raw bytes of `dtype` into f32. `bytes` need not be aligned. */
-export function decodeToF32(bytes: Uint8Array, dtype: DType): Float32Array {
+export function decodeToF32(bytes: Uint8Array, dtype: DType, check?: FiniteCheck): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const out = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let bad = -1;
   if (dtype === 'F32') {
-    for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+    for (let i = 0; i < n; i++) {
+      const v = view.getFloat32(4 * i, true);
+      out[i] = v;
+      if (v - v !== 0 && bad < 0) bad = i; // NaN or ±Inf
+    }
   } else if (dtype === 'F16') {
-    for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
+    for (let i = 0; i < n; i++) {
+      const h = view.getUint16(2 * i, true);
+      out[i] = f16ToF32(h);
+      if ((h & 0x7c00) === 0x7c00 && bad < 0) bad = i;
+    }
   } else {
     const o32 = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) o32[i] = view.getUint16(2 * i, true) << 16;
+    for (let i = 0; i < n; i++) {
+      const b = view.getUint16(2 * i, true);
+      o32[i] = b << 16;
+      if ((b & 0x7f80) === 0x7f80 && bad < 0) bad = i;
+    }
   }
+  if (check && bad >= 0 && check.index < 0) { check.index = bad; check.value = out[bad]; }
   return out;
 }
 
-/** Decodes raw bytes of `dtype` into f16 bits (exact for F16, rounded for F32 and BF16). */
-export function decodeToF16(bytes: Uint8Array, dtype: DType): Uint16Array {
+/**
+ * Decodes raw bytes of `dtype` into f16 bits (exact for F16, rounded for F32 and BF16). With `check`, a finite value
+ * that overflows f16 (|x| > 65504 rounds to Inf) counts as non-finite too.
+ */
+export function decodeToF16(bytes: Uint8Array, dtype: DType, check?: FiniteCheck): Uint16Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Uint16Array(n);
-  if (dtype === 'F16') {
-    for (let i = 0; i < n; i++) out[i] = view.getUint16(2 * i, true);
-  } else if (dtype === 'F32') {
-    for (let i = 0; i < n; i++) out[i] = f32ToF16(view.getFloat32(4 * i, true));
-  } else {
-    for (let i = 0; i < n; i++) out[i] = f32ToF16(bf16ToF32(view.getUint16(2 * i, true)));
+  let bad = -1;
+  for (let i = 0; i < n; i++) {
+    const h = dtype === 'F16' ? view.getUint16(2 * i, true)
+      : f32ToF16(dtype === 'F32' ? view.getFloat32(4 * i, true) : bf16ToF32(view.getUint16(2 * i, true)));
+    out[i] = h;
+    if ((h & 0x7c00) === 0x7c00 && bad < 0) bad = i;
+  }
+  if (check && bad >= 0 && check.index < 0) {
+    check.index = bad;
+    check.value = dtype === 'F32' ? view.getFloat32(4 * bad, true) : dtype === 'BF16' ? bf16ToF32(view.getUint16(2 * bad, true)) : f16ToF32(out[bad]);
   }
   return out;
 }

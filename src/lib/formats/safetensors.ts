@@ -31,7 +31,7 @@ export interface SafetensorsHeader {
 
 export type SafetensorsReason =
   | 'truncated' | 'header-length' | 'invalid-json' | 'invalid-entry' | 'unknown-dtype' | 'bad-shape'
-  | 'offsets-out-of-bounds' | 'offsets-overlap' | 'size-mismatch' | 'bad-metadata';
+  | 'offsets-out-of-bounds' | 'offsets-overlap' | 'offsets-gap' | 'data-length' | 'size-mismatch' | 'bad-metadata';
 
 function fail(file: string, reason: SafetensorsReason, message: string): never {
   throw new SafetensorsError(`${file}: ${message}. The file is corrupt or not a safetensors file: download it again.`, { file, reason });
@@ -71,10 +71,18 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file = 's
     }
     tensors.push(parseEntry(file, name, value, dataSize));
   }
+  // As the reference implementation: sorted by offsets, the tensors tile the data area exactly, from 0 to its end.
+  // A header-length prefix that is off by a byte (a header ending in padding spaces still parses) moves the data area,
+  // and this is what catches it.
   const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1];
-    if (sorted[i].begin < prev.end) fail(file, 'offsets-overlap', `tensors "${prev.name}" and "${sorted[i].name}" overlap`);
+  let end = 0;
+  for (const t of sorted) {
+    if (t.begin < end) fail(file, 'offsets-overlap', `tensor "${t.name}" starts at byte ${t.begin}, inside the tensor before it (which ends at ${end})`);
+    if (t.begin > end) fail(file, 'offsets-gap', `tensor "${t.name}" starts at byte ${t.begin} but the tensor before it ends at ${end}; the data area must hold the tensors back to back`);
+    end = t.end;
+  }
+  if (end !== dataSize) {
+    fail(file, 'data-length', `the data area is ${dataSize} bytes but the tensors end at byte ${end}; the header length or the file size is wrong`);
   }
   return { dataStart, tensors, metadata };
 }
@@ -171,21 +179,24 @@ export async function streamSafetensors(
     await feed(chunk);
   }
   if (stage !== 'data') fail(file, 'truncated', `the file ended inside the header`);
+  await emitEmpty();
   if (next < order.length) fail(file, 'truncated', `the file ended before tensor "${order[next].name}" was complete`);
+  if (pos !== fileSize) fail(file, 'data-length', `the stream held ${pos} bytes but the file size is ${fileSize}`);
+
+  /** Zero-size tensors take no bytes: they are complete as soon as the stream reaches their offset. */
+  async function emitEmpty(): Promise<void> {
+    while (next < order.length && order[next].begin === order[next].end && header!.dataStart + order[next].begin <= pos) {
+      await onTensor(order[next++], new Uint8Array(0));
+    }
+  }
 
   async function feed(chunk: Uint8Array): Promise<void> {
     let off = 0;
+    await emitEmpty();
     while (off < chunk.byteLength && next < order.length) {
       const t = order[next];
-      const tStart = header!.dataStart + t.begin;
       const tEnd = header!.dataStart + t.end;
-      if (pos < tStart) { // skip a hole before this tensor
-        const skip = Math.min(tStart - pos, chunk.byteLength - off);
-        off += skip;
-        pos += skip;
-        continue;
-      }
-      current ??= new Uint8Array(tEnd - tStart);
+      current ??= new Uint8Array(t.end - t.begin);
       const k = Math.min(tEnd - pos, chunk.byteLength - off);
       current.set(chunk.subarray(off, off + k), filled);
       filled += k;
@@ -197,6 +208,7 @@ export async function streamSafetensors(
         filled = 0;
         next++;
         await onTensor(t, bytes);
+        await emitEmpty();
       }
     }
     pos += chunk.byteLength - off;

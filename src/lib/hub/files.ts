@@ -2,7 +2,8 @@
 // picked or dropped, a folder on disk in Node, bytes in memory) offers the same small interface: read a small file
 // whole, or open a large one as a byte stream with its size, so weights are never held twice in memory.
 
-import { DownloadError } from '../errors.js';
+import { DownloadError, FileFormatError } from '../errors.js';
+import { encodePath, safeRelativeName } from './paths.js';
 
 export interface OpenedFile {
   size: number;
@@ -18,14 +19,26 @@ export interface ModelFiles {
   open(name: string): Promise<OpenedFile>;
 }
 
+/** JSON side files (configs, tokenizers, indexes) are small; the largest real tokenizer.json is ~20 MB. */
+export const MAX_JSON_BYTES = 64 << 20;
+
+/** A JSON file that must hold an object (configs, tokenizer files, indexes); null when optional and absent. */
 export async function readJson(files: ModelFiles, name: string, optional = false): Promise<Record<string, unknown> | null> {
   const b = await files.bytes(name, optional);
   if (!b) return null;
-  try {
-    return JSON.parse(new TextDecoder().decode(b));
-  } catch {
-    throw new DownloadError(`${name} from ${files.label} is not valid JSON. The file is corrupt: download it again.`, { file: name });
+  if (b.byteLength > MAX_JSON_BYTES) {
+    throw new FileFormatError(`${name} from ${files.label} is ${(b.byteLength / 2 ** 20).toFixed(0)} MiB, over the ${MAX_JSON_BYTES >> 20} MiB a JSON side file can be: it is not the file it claims to be.`, { file: name });
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new FileFormatError(`${name} from ${files.label} is not valid JSON. The file is corrupt: download it again.`, { file: name });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FileFormatError(`${name} from ${files.label} holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'a list' : `a ${typeof parsed}`}, not a JSON object. The file is corrupt or not the one expected: download it again.`, { file: name });
+  }
+  return parsed as Record<string, unknown>;
 }
 
 function missing(label: string, name: string): never {
@@ -100,7 +113,8 @@ export class HttpFiles implements ModelFiles {
   }
 
   async #get(name: string, optional: boolean): Promise<Response | null> {
-    const url = this.baseUrl + name;
+    // Contained: the request stays under baseUrl, so a token given for this repo goes nowhere else.
+    const url = this.baseUrl + encodePath(safeRelativeName(name, this.label));
     const headers: Record<string, string> = this.opts.token ? { Authorization: `Bearer ${this.opts.token}` } : {};
     let res: Response;
     try {

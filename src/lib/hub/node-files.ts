@@ -2,16 +2,26 @@
 
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 import { DownloadError } from '../errors.js';
 import type { ModelFiles, OpenedFile } from './files.js';
+import { safeRelativeName } from './paths.js';
 
 export class NodeDirFiles implements ModelFiles {
   constructor(readonly label: string, private readonly dir: string = label) {}
 
+  /** The path of `name` inside the folder; names that would leave it are refused. */
+  path(name: string): string {
+    const path = resolve(this.dir, safeRelativeName(name, this.label));
+    const rel = relative(resolve(this.dir), path);
+    if (rel.startsWith('..') || isAbsolute(rel)) safeRelativeName('..', this.label);
+    return path;
+  }
+
   async bytes(name: string, optional = false): Promise<Uint8Array | null> {
+    const path = this.path(name);
     try {
-      return new Uint8Array(await readFile(join(this.dir, name)));
+      return new Uint8Array(await readFile(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' && optional) return null;
       throw this.#error(name, e);
@@ -19,7 +29,7 @@ export class NodeDirFiles implements ModelFiles {
   }
 
   async open(name: string): Promise<OpenedFile> {
-    const path = join(this.dir, name);
+    const path = this.path(name);
     try {
       const s = await stat(path);
       return { size: s.size, stream: createReadStream(path, { highWaterMark: 1 << 20 }) };

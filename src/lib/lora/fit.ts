@@ -3,7 +3,7 @@
 
 import { AdapterError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
-import { fullModuleName, type LoraAdapter, type LoraModule } from './peft.js';
+import { fullModuleName, LORA_MODULES, moduleKey, targets, type LoraAdapter, type LoraModule } from './peft.js';
 
 /** (in_features, out_features) of a projection in the base model. */
 export function moduleShape(c: ModelConfig, module: LoraModule): [number, number] {
@@ -19,6 +19,18 @@ export function moduleShape(c: ModelConfig, module: LoraModule): [number, number
 }
 
 export function checkAdapterFits(a: LoraAdapter, c: ModelConfig, baseLabel = 'the loaded model'): void {
+  const outside = a.config.layersToTransform?.find((l) => l >= c.numLayers);
+  if (outside !== undefined) {
+    throw new AdapterError(`Adapter "${a.name}" does not fit ${baseLabel}: its layers_to_transform names layer ${outside}, but the base has ${c.numLayers} layers. Load the base model the adapter was trained on${a.config.baseModelNameOrPath ? ` (${a.config.baseModelNameOrPath})` : ''}.`, { layer: outside, layers: c.numLayers });
+  }
+  // What the config targets must be in the file: PEFT would otherwise leave a module at its untrained init.
+  for (let layer = 0; layer < c.numLayers; layer++) {
+    for (const m of LORA_MODULES) {
+      if (targets(a.config, layer, m) && !a.modules.has(moduleKey(layer, m))) {
+        throw new AdapterError(`Adapter "${a.name}": adapter_config.json targets ${fullModuleName(layer, m)} of ${baseLabel}, but adapter_model.safetensors has no lora_A/lora_B for it. The config and weights do not belong together, or the adapter was made for another base.`, { module: moduleKey(layer, m) });
+      }
+    }
+  }
   for (const p of a.modules.values()) {
     const name = `base_model.model.${fullModuleName(p.layer, p.module)}`;
     if (p.layer >= c.numLayers) {

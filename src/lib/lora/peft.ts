@@ -2,8 +2,8 @@
 // uses. Delta W = B A * scaling with A (r, in), B (out, r), scaling = alpha / r, or alpha / sqrt(r) with rsLoRA;
 // rank_pattern and alpha_pattern override r and alpha per module (keys matched as PEFT's get_pattern_key does).
 
-import { AdapterError } from '../errors.js';
-import { decodeToF32, encodeFromF32, isDType, type DType } from '../formats/dtype.js';
+import { AdapterError, NonFiniteError } from '../errors.js';
+import { decodeToF32, encodeFromF32, finiteCheck, isDType, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
 import { readJson, type ModelFiles } from '../hub/files.js';
 
@@ -56,38 +56,75 @@ export function fullModuleName(layer: number, module: LoraModule): string {
 
 function num(v: unknown, fallback: number, key: string): number {
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AdapterError(`adapter_config.json: "${key}" is ${JSON.stringify(v)}, expected a number.`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AdapterError(`adapter_config.json: "${key}" is ${JSON.stringify(v)}, expected a finite number.`, { field: key });
   return v;
 }
 
-/** Normalizes adapter_config.json, filling what older PEFT versions omit with PEFT's defaults. */
-export function parsePeftConfig(raw: Record<string, unknown>): PeftConfig {
-  if (raw.peft_type !== undefined && raw.peft_type !== 'LORA') {
-    throw new AdapterError(`adapter_config.json: peft_type ${JSON.stringify(raw.peft_type)} is not supported; LoRA Lab loads LoRA adapters (peft_type "LORA").`);
+function rankValue(v: unknown, key: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new AdapterError(`adapter_config.json: "${key}" is ${JSON.stringify(v)}; a LoRA rank is an integer >= 1.`, { field: key });
   }
-  if (raw.use_dora === true) throw new AdapterError('This adapter uses DoRA (use_dora: true), which LoRA Lab does not support. Use a plain LoRA adapter.');
-  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`adapter_config.json: bias "${raw.bias}" is not supported; only adapters trained with bias="none" are.`);
-  if (raw.modules_to_save && Array.isArray(raw.modules_to_save) && raw.modules_to_save.length) {
-    throw new AdapterError(`This adapter also saves full modules (${raw.modules_to_save.join(', ')}), which LoRA Lab does not support.`);
+  return v;
+}
+
+/** Compiles a pattern from the config; a bad one is the adapter's fault, said as such. */
+function compile(source: string, key: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (e) {
+    throw new AdapterError(`adapter_config.json: "${key}" holds the regular expression ${JSON.stringify(source)}, which does not compile (${(e as Error).message}). Fix it or list the module names instead.`, { field: key });
   }
-  const tm = raw.target_modules ?? ['q_proj', 'v_proj'];
-  if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.every((t) => typeof t === 'string')))) {
-    throw new AdapterError(`adapter_config.json: target_modules ${JSON.stringify(tm)} must be a list of names, a regex string or "all-linear".`);
+}
+
+function numberMap(v: unknown, key: string, check: (x: unknown, where: string) => number): Record<string, number> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new AdapterError(`adapter_config.json: "${key}" must map module-name patterns to numbers.`, { field: key });
+  const out: Record<string, number> = {};
+  for (const [k, x] of Object.entries(v)) {
+    compile(`(^|.*\\.)(${k})$`, `${key}.${k}`);
+    out[k] = check(x, `${key}.${k}`);
   }
-  const ltt = raw.layers_to_transform;
-  const r = num(raw.r, 8, 'r');
+  return out;
+}
+
+/** Normalizes adapter_config.json, filling what older PEFT versions omit with PEFT's defaults (r 8, lora_alpha 8). */
+export function parsePeftConfig(raw: unknown): PeftConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new AdapterError(`adapter_config.json holds ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}, not an object: it is not a PEFT adapter config. Use the adapter_config.json that PEFT's save_pretrained wrote.`);
+  }
+  const cfg = raw as Record<string, unknown>;
+  if (cfg.peft_type !== undefined && cfg.peft_type !== 'LORA') {
+    throw new AdapterError(`adapter_config.json: peft_type ${JSON.stringify(cfg.peft_type)} is not supported; LoRA Lab loads LoRA adapters (peft_type "LORA").`);
+  }
+  if (cfg.use_dora === true) throw new AdapterError('This adapter uses DoRA (use_dora: true), which LoRA Lab does not support. Use a plain LoRA adapter.');
+  if (cfg.bias !== undefined && cfg.bias !== 'none') throw new AdapterError(`adapter_config.json: bias "${cfg.bias}" is not supported; only adapters trained with bias="none" are.`);
+  if (cfg.modules_to_save && Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length) {
+    throw new AdapterError(`This adapter also saves full modules (${cfg.modules_to_save.join(', ')}), which LoRA Lab does not support.`);
+  }
+  const tm = cfg.target_modules ?? ['q_proj', 'v_proj'];
+  if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.length > 0 && tm.every((t) => typeof t === 'string')))) {
+    throw new AdapterError(`adapter_config.json: target_modules ${JSON.stringify(tm)} must be a non-empty list of names, a regex string or "all-linear".`, { field: 'target_modules' });
+  }
+  if (typeof tm === 'string' && tm !== 'all-linear') compile(`^(?:${tm})$`, 'target_modules');
+  const ltt = cfg.layers_to_transform ?? null;
+  const layers = typeof ltt === 'number' ? [ltt] : ltt;
+  if (layers !== null && !(Array.isArray(layers) && layers.every((l) => Number.isInteger(l) && l >= 0))) {
+    throw new AdapterError(`adapter_config.json: layers_to_transform ${JSON.stringify(ltt)} must be a layer index or a list of them (integers >= 0).`, { field: 'layers_to_transform' });
+  }
+  const dropout = num(cfg.lora_dropout, 0, 'lora_dropout');
+  if (!(dropout >= 0 && dropout < 1)) throw new AdapterError(`adapter_config.json: lora_dropout ${dropout} must be in [0, 1).`, { field: 'lora_dropout' });
   return {
-    r,
-    loraAlpha: num(raw.lora_alpha, 8, 'lora_alpha'),
-    loraDropout: num(raw.lora_dropout, 0, 'lora_dropout'),
-    useRslora: raw.use_rslora === true,
+    r: cfg.r === undefined || cfg.r === null ? 8 : rankValue(cfg.r, 'r'),
+    loraAlpha: num(cfg.lora_alpha, 8, 'lora_alpha'),
+    loraDropout: dropout,
+    useRslora: cfg.use_rslora === true,
     targetModules: tm as string[] | string,
-    rankPattern: (raw.rank_pattern as Record<string, number>) ?? {},
-    alphaPattern: (raw.alpha_pattern as Record<string, number>) ?? {},
-    layersToTransform: typeof ltt === 'number' ? [ltt] : Array.isArray(ltt) ? (ltt as number[]) : null,
-    baseModelNameOrPath: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
-    taskType: typeof raw.task_type === 'string' ? raw.task_type : 'CAUSAL_LM',
-    raw,
+    rankPattern: numberMap(cfg.rank_pattern, 'rank_pattern', rankValue),
+    alphaPattern: numberMap(cfg.alpha_pattern, 'alpha_pattern', (x, where) => num(x, NaN, where)),
+    layersToTransform: layers as number[] | null,
+    baseModelNameOrPath: typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null,
+    taskType: typeof cfg.task_type === 'string' ? cfg.task_type : 'CAUSAL_LM',
+    raw: cfg,
   };
 }
 
@@ -116,10 +153,19 @@ export function targets(c: PeftConfig, layer: number, module: LoraModule): boole
   return c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
 }
 
+/** The largest entry a delta W = scaling B A may reach; beyond f16's range an adapter cannot be meant seriously. */
+export const MAX_DELTA = 65504;
+
+function maxAbs(x: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) { const v = Math.abs(x[i]); if (v > m) m = v; }
+  return m;
+}
+
 const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
 
 /** Reads an adapter from its config object and safetensors bytes. */
-export function readPeftAdapter(name: string, rawConfig: Record<string, unknown>, safetensors: Uint8Array): LoraAdapter {
+export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: Uint8Array): LoraAdapter {
   const config = parsePeftConfig(rawConfig);
   const { header, data } = readSafetensors(safetensors, 'adapter_model.safetensors');
   const halves = new Map<string, { a?: Float32Array; b?: Float32Array; aShape?: number[]; bShape?: number[] }>();
@@ -134,7 +180,12 @@ export function readPeftAdapter(name: string, rawConfig: Record<string, unknown>
     dtype = t.dtype;
     const key = moduleKey(Number(m[1]), m[2] as LoraModule);
     const h = halves.get(key) ?? {};
-    const values = decodeToF32(data.get(t.name)!, t.dtype);
+    const check = finiteCheck();
+    const values = decodeToF32(data.get(t.name)!, t.dtype, check);
+    if (check.index >= 0) {
+      throw new NonFiniteError(`adapter_model.safetensors: tensor "${t.name}" holds ${check.value} at index ${check.index} (the first non-finite value). The adapter is corrupt or was saved after training diverged: use an earlier checkpoint.`,
+        { file: 'adapter_model.safetensors', tensor: t.name, index: check.index, value: String(check.value) });
+    }
     if (m[3] === 'A') { h.a = values; h.aShape = t.shape; } else { h.b = values; h.bShape = t.shape; }
     halves.set(key, h);
   }
@@ -146,8 +197,15 @@ export function readPeftAdapter(name: string, rawConfig: Record<string, unknown>
     const [r, inFeatures] = h.aShape!;
     const [outFeatures, rb] = h.bShape!;
     if (rb !== r) throw new AdapterError(`adapter_model.safetensors: layer ${layer} ${module}: lora_A is [${h.aShape}] but lora_B is [${h.bShape}]; their ranks differ.`, { module: key });
+    if (!targets(config, layer, module)) {
+      throw new AdapterError(`adapter_model.safetensors has tensors for layer ${layer} ${module}, which adapter_config.json does not target (target_modules ${JSON.stringify(config.targetModules)}, layers_to_transform ${JSON.stringify(config.layersToTransform)}). The config and weights do not belong together.`, { module: key });
+    }
     const s = moduleScaling(config, layer, module);
     if (s.r !== r) throw new AdapterError(`layer ${layer} ${module} has rank ${r} in the file but ${s.r} in adapter_config.json (r / rank_pattern).`, { module: key });
+    const bound = Math.abs(s.scaling) * r * maxAbs(h.a) * maxAbs(h.b);
+    if (!(bound <= MAX_DELTA)) {
+      throw new NonFiniteError(`layer ${layer} ${module}: lora_alpha ${s.alpha} (scaling ${s.scaling}) with these weights can change a base weight by up to ${bound.toExponential(2)}, beyond ±${MAX_DELTA}; the generation would overflow. Check lora_alpha in adapter_config.json.`, { module: key, scaling: s.scaling });
+    }
     modules.set(key, { layer, module, rank: r, inFeatures, outFeatures, a: h.a, b: h.b, scaling: s.scaling });
   }
   if (modules.size === 0) throw new AdapterError('adapter_model.safetensors holds no LoRA tensors.');

@@ -53,8 +53,22 @@ function ids(v: unknown): number[] {
   return [];
 }
 
+/** A positive finite number (eps, theta, factors), or the fallback when the key is absent. */
+function positive(obj: Json, key: string, fallback: number, where = 'config.json field'): number {
+  const v = obj[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) unsupported(`${where} "${key}" is ${JSON.stringify(v)}, expected a positive finite number`);
+  return v;
+}
+
 /** Normalizes config.json (and generation_config.json's EOS ids, when given) into a frozen ModelConfig. */
-export function normalizeConfig(cfg: Json, generationConfig: Json = {}): ModelConfig {
+export function normalizeConfig(cfg: unknown, generationConfig: unknown = {}): ModelConfig {
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
+    throw new UnsupportedModelError(`config.json holds ${cfg === null ? 'null' : Array.isArray(cfg) ? 'a list' : `a ${typeof cfg}`}, not an object: it is not a transformers model config. Use the config.json of the model's Hugging Face repo.`, { what: 'config.json' });
+  }
+  return normalize(cfg as Json, typeof generationConfig === 'object' && generationConfig !== null && !Array.isArray(generationConfig) ? generationConfig as Json : {});
+}
+
+function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   const archs = cfg.architectures;
   const arch = Array.isArray(archs) ? archs[0] : undefined;
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? cfg.model_type)} is not supported`);
@@ -86,8 +100,8 @@ export function normalizeConfig(cfg: Json, generationConfig: Json = {}): ModelCo
     numKvHeads,
     headDim,
     vocabSize: int(cfg, 'vocab_size'),
-    rmsNormEps: typeof cfg.rms_norm_eps === 'number' ? cfg.rms_norm_eps : 1e-6,
-    ropeTheta: typeof cfg.rope_theta === 'number' ? cfg.rope_theta : 10000,
+    rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
+    ropeTheta: positive(cfg, 'rope_theta', 10000),
     ropeScaling: parseRopeScaling(cfg.rope_scaling),
     maxContext: Math.min(maxPos, window),
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
@@ -99,20 +113,20 @@ export function normalizeConfig(cfg: Json, generationConfig: Json = {}): ModelCo
 
 function parseRopeScaling(rs: unknown): RopeScaling | null {
   if (rs == null) return null;
-  if (typeof rs !== 'object') unsupported(`rope_scaling ${JSON.stringify(rs)} is not an object`);
+  if (typeof rs !== 'object' || Array.isArray(rs)) unsupported(`rope_scaling ${JSON.stringify(rs)} is not an object`);
   const r = rs as Json;
   const type = r.rope_type ?? r.type;
-  const factor = typeof r.factor === 'number' ? r.factor : 1;
   if (type === 'default') return null;
+  const where = 'config.json rope_scaling';
+  // transformers' _validate_*_rope_parameters: the factor stretches the context, so it is at least 1.
+  const factor = positive(r, 'factor', 1, where);
+  if (factor < 1) unsupported(`${where} "factor" is ${factor}; a RoPE scaling factor is at least 1`);
   if (type === 'linear') return { type: 'linear', factor };
   if (type === 'llama3') {
-    return {
-      type: 'llama3',
-      factor,
-      lowFreqFactor: Number(r.low_freq_factor ?? 1),
-      highFreqFactor: Number(r.high_freq_factor ?? 4),
-      originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings ?? 8192),
-    };
+    const lowFreqFactor = positive(r, 'low_freq_factor', 1, where);
+    const highFreqFactor = positive(r, 'high_freq_factor', 4, where);
+    if (highFreqFactor <= lowFreqFactor) unsupported(`${where} high_freq_factor ${highFreqFactor} must be greater than low_freq_factor ${lowFreqFactor}`);
+    return { type: 'llama3', factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: int(r, 'original_max_position_embeddings', 8192) };
   }
   return unsupported(`rope_scaling type ${JSON.stringify(type)} is not supported`);
 }

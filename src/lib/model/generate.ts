@@ -3,7 +3,7 @@
 // Columns with the same adapter and strength share one prefill (its KV cache is copied); each decode step is one
 // forward for all live columns: one submit and one readback of their candidates.
 
-import { ContextOverflowError, InvalidArgumentError } from '../errors.js';
+import { ContextOverflowError, InvalidArgumentError, NonFiniteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import type { Candidates, ModelRunner } from './runner.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
@@ -46,6 +46,9 @@ function validate(runner: ModelRunner, prompt: number[], opts: GenerateOptions, 
     throw new InvalidArgumentError(`max_new_tokens ${opts.maxNewTokens} is invalid: make sure it is a positive integer`);
   }
   if (prompt.length === 0) throw new InvalidArgumentError('The prompt is empty: type something, or pass --prompt-ids.');
+  const V = runner.cfg.vocabSize;
+  const bad = prompt.find((t) => !(Number.isInteger(t) && t >= 0 && t < V));
+  if (bad !== undefined) throw new InvalidArgumentError(`prompt token id ${bad} is outside the vocabulary: make sure every id is an integer in 0..${V - 1}.`, { token: bad });
   if (columns.length < 1 || columns.length > runner.opts.slots) {
     throw new InvalidArgumentError(`${columns.length} columns asked for, but this model was loaded with room for ${runner.opts.slots}: make sure there are 1..${runner.opts.slots}.`);
   }
@@ -60,6 +63,19 @@ function validate(runner: ModelRunner, prompt: number[], opts: GenerateOptions, 
       { promptTokens: prompt.length, maxNewTokens: opts.maxNewTokens, context: C },
     );
   }
+}
+
+/**
+ * A forward whose logits hold NaN or Inf has no next token: the top-k finds no candidate (id -1) or the log-sum-exp
+ * is not finite. That is an error of the weights or the adapter, said as such, never a token id of -1.
+ */
+function checkFinite(c: Candidates, column: number, index: number, col: Column): void {
+  if (Number.isFinite(c.lse) && c.ids[0] >= 0 && Number.isFinite(c.logits[0])) return;
+  throw new NonFiniteError(
+    `The model produced non-finite logits (NaN or Inf) for generated token ${index + 1}${col.loraSlot ? ` through the adapter in column ${column + 1} at strength ${col.strength}` : ''}. ` +
+      'The weights or the adapter overflow in float32: check them (a diverged training run, a huge lora_alpha), or try the base model.',
+    { column, index, lse: String(c.lse) },
+  );
 }
 
 /**
@@ -121,6 +137,7 @@ export async function generateColumns(
     for (let i = 0; i < columns.length; i++) {
       const s = state[i];
       if (s.stop) continue;
+      checkFinite(s.cands, i, s.n, columns[i]);
       const token = sampleToken(s.cands, opts, s.rng, runner.cfg.vocabSize);
       if (s.n === 0) s.firstAt = now();
       s.n++;

@@ -5,6 +5,7 @@ import { WeightMismatchError } from '../errors.js';
 import { streamSafetensors } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readJson, type ModelFiles } from '../hub/files.js';
+import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, type ModelConfig } from './config.js';
 import { WeightLoader, type ModelWeights } from './weights.js';
 
@@ -33,7 +34,33 @@ export async function weightFiles(files: ModelFiles): Promise<string[]> {
   if (typeof map !== 'object' || map === null) {
     throw new WeightMismatchError('model.safetensors.index.json has no weight_map. The file is corrupt: download it again.');
   }
-  return [...new Set(Object.values(map as Record<string, string>))].sort();
+  const names = [...new Set(Object.values(map as Record<string, unknown>))];
+  for (const n of names) {
+    safeRelativeName(n, 'model.safetensors.index.json');
+    if (!String(n).endsWith('.safetensors')) {
+      throw new WeightMismatchError(`model.safetensors.index.json names the shard ${JSON.stringify(n)}, which is not a .safetensors file. The file is corrupt: download it again.`, { file: n });
+    }
+  }
+  return (names as string[]).sort();
+}
+
+/** Tensors a checkpoint may hold that the engine does not use (rotary caches computed at load by older exporters). */
+const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/;
+const LAYER = /^model\.layers\.(\d+)\./;
+
+/**
+ * Every tensor must be one the config implies, or an ignorable cache: a layer beyond num_hidden_layers or an
+ * unknown tensor inside a layer (a bias or norm of another architecture) means the config does not describe these
+ * weights, and silently dropping them would run a different model.
+ */
+function checkExpected(loader: WeightLoader, config: ModelConfig, tensor: string, file: string): void {
+  if (loader.wants(tensor) || IGNORABLE.test(tensor)) return;
+  if (tensor === 'lm_head.weight' && config.tieWordEmbeddings) return; // some tied checkpoints store the copy
+  const layer = LAYER.exec(tensor);
+  if (layer && Number(layer[1]) >= config.numLayers) {
+    throw new WeightMismatchError(`${file}: tensor "${tensor}" is for layer ${layer[1]}, but config.json has num_hidden_layers ${config.numLayers}. The config does not describe these weights: use the config.json that came with them.`, { tensor, file });
+  }
+  throw new WeightMismatchError(`${file}: tensor "${tensor}" is not part of a ${config.architecture} with this config.json, so it would be ignored and a different model would run. Check that the config and weights come from the same model.`, { tensor, file });
 }
 
 export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConfig; raw: Record<string, unknown>; generation: Record<string, unknown> }> {
@@ -65,8 +92,9 @@ export async function loadWeights(
           yield chunk;
         }
       })();
-      await streamSafetensors(counted, file.size, () => {}, (t, bytes) => {
-        if (loader.wants(t.name)) loader.upload(t.name, t.dtype, t.shape, bytes);
+      // Names are checked from the header, before any tensor bytes are downloaded.
+      await streamSafetensors(counted, file.size, (h) => { for (const t of h.tensors) checkExpected(loader, config, t.name, name); }, (t, bytes) => {
+        if (loader.wants(t.name)) loader.upload(t.name, t.dtype, t.shape, bytes, name);
       }, name);
     }
     return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish() };

@@ -3,9 +3,9 @@
 // and are split into row shards when bigger than one storage binding (a 128k x 2048 embedding is 1 GB in f32).
 // q/k/v are concatenated into one (H + 2 Hkv) Dh x D matrix so one dispatch computes all three.
 
-import { WeightMismatchError } from '../errors.js';
+import { NonFiniteError, WeightMismatchError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { decodeToF16, decodeToF32, type DType } from '../formats/dtype.js';
+import { decodeToF16, decodeToF32, finiteCheck, type DType, type FiniteCheck } from '../formats/dtype.js';
 import type { ModelConfig } from './config.js';
 
 export interface Shard {
@@ -118,8 +118,11 @@ export class WeightLoader {
     return this.#targets.has(name);
   }
 
-  /** Uploads one checkpoint tensor, converting to the storage type. */
-  upload(name: string, dtype: string, shape: number[], bytes: Uint8Array): void {
+  /**
+   * Uploads one checkpoint tensor of `file`, converting to the storage type. A NaN or infinite value (or one that
+   * overflows f16 storage) is refused, naming the file, tensor and first bad index.
+   */
+  upload(name: string, dtype: string, shape: number[], bytes: Uint8Array, file = 'model.safetensors'): void {
     const t = this.#targets.get(name);
     if (!t) return;
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
@@ -132,12 +135,14 @@ export class WeightLoader {
         { tensor: name, actual: shape, expected },
       );
     }
+    const check = finiteCheck();
     if (t.kind === 'vector') {
-      const f = decodeToF32(bytes, dtype);
-      this.gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, f.buffer, f.byteOffset, f.byteLength);
+      const f = decodeToF32(bytes, dtype, check);
+      if (check.index < 0) this.gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, f.buffer, f.byteOffset, f.byteLength);
     } else {
-      writeRows(this.gpu, t.matrix, t.rowOffset, shape[0], bytes, dtype);
+      writeRows(this.gpu, t.matrix, t.rowOffset, shape[0], bytes, dtype, check);
     }
+    if (check.index >= 0) throw nonFinite(file, name, check, this.gpu.f16 && t.kind === 'matrix');
     this.#loaded.add(name);
   }
 
@@ -168,8 +173,19 @@ function allocMatrix(gpu: Gpu, label: string, n: number, k: number, alignWith?: 
   return { label, n, k, ldw, shards };
 }
 
+/** The typed error for a tensor whose values are not all finite (or not all representable in f16 storage). */
+export function nonFinite(file: string, tensor: string, c: FiniteCheck, f16Storage: boolean): NonFiniteError {
+  const overflow = f16Storage && Number.isFinite(c.value);
+  return new NonFiniteError(
+    overflow
+      ? `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index}, beyond the f16 range (±65504) the GPU stores weights in. Load the model with f32 weights (lora-lab --f32).`
+      : `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index} (the first non-finite value). The file is corrupt or was saved after training diverged: download it again, or use an earlier checkpoint.`,
+    { file, tensor, index: c.index, value: String(c.value) },
+  );
+}
+
 /** Writes `rows` rows (K elements each, row-major `dtype` bytes) at matrix row `row0`, in slices of ~8 MB. */
-function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8Array, dtype: DType): void {
+function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8Array, dtype: DType, check: FiniteCheck): void {
   const srcRow = m.k * (dtype === 'F32' ? 4 : 2);
   const elem = gpu.f16 ? 2 : 4;
   const sliceRows = Math.max(1, Math.floor((8 << 20) / (m.ldw * elem)));
@@ -178,7 +194,13 @@ function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8
     const shard = m.shards.find((s) => global >= s.rowStart && global < s.rowStart + s.rows)!;
     const n = Math.min(sliceRows, rows - r, shard.rowStart + shard.rows - global);
     const src = bytes.subarray(r * srcRow, (r + n) * srcRow);
-    const decoded = gpu.f16 ? decodeToF16(src, dtype) : decodeToF32(src, dtype);
+    const slice = finiteCheck();
+    const decoded = gpu.f16 ? decodeToF16(src, dtype, slice) : decodeToF32(src, dtype, slice);
+    if (slice.index >= 0) {
+      check.index = r * m.k + slice.index;
+      check.value = slice.value;
+      return;
+    }
     let data: Uint16Array | Float32Array = decoded;
     if (m.ldw !== m.k) {
       data = gpu.f16 ? new Uint16Array(n * m.ldw) : new Float32Array(n * m.ldw);

@@ -38,7 +38,11 @@ export class TextTokenizer {
     }
     const tpl = tokenizerConfig.chat_template;
     this.chatTemplate = chatTemplate ?? (typeof tpl === 'string' ? tpl : null);
-    this.#template = this.chatTemplate ? new Template(this.chatTemplate) : null;
+    try {
+      this.#template = this.chatTemplate ? new Template(this.chatTemplate) : null;
+    } catch (e) {
+      throw new TokenizerError(`The chat template could not be parsed (${(e as Error).message}). Fix chat_template in tokenizer_config.json (or chat_template.jinja), or use the Alpaca or raw prompt format.`);
+    }
     this.bosToken = tokenText(tokenizerConfig.bos_token);
     this.eosToken = tokenText(tokenizerConfig.eos_token);
     const eos = new Set<number>();
@@ -59,8 +63,11 @@ export class TextTokenizer {
     return new TextTokenizer(json, cfg, jinja ? new TextDecoder().decode(jinja) : null);
   }
 
+  /** One past the largest token id, added tokens included: the embedding rows the model needs. */
   get vocabSize(): number {
-    return this.#tok.get_vocab(true).size;
+    let max = -1;
+    for (const id of this.#tok.get_vocab(true).values()) if (id > max) max = id;
+    return max + 1;
   }
 
   encode(text: string, addSpecialTokens = true): number[] {

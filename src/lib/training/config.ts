@@ -35,13 +35,15 @@ export interface TrainConfig {
   checkpointEvery: number;
   /** 'length' groups examples of similar length into micro-batches; 'packed' concatenates them into full rows. */
   batching: 'length' | 'packed';
+  /** A step whose loss or gradient norm is NaN/Inf: 'stop' ends the run with an error, 'skip' drops the step. */
+  nonFinite: 'stop' | 'skip';
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   rank: 8, alpha: 16, dropout: 0.05, useRslora: false, targetModules: ['q_proj', 'v_proj'],
   learningRate: 3e-4, warmupSteps: 100, schedule: 'cosine', steps: 0, epochs: 3,
   microBatch: 4, gradAccumulation: 4, cutoff: 256, maxGradNorm: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  seed: 42, trainOnInputs: false, validationFraction: 0.05, evalEvery: 20, checkpointEvery: 50, batching: 'length',
+  seed: 42, trainOnInputs: false, validationFraction: 0.05, evalEvery: 20, checkpointEvery: 50, batching: 'length', nonFinite: 'stop',
 };
 
 export function validateTrainConfig(c: TrainConfig): void {
@@ -59,6 +61,15 @@ export function validateTrainConfig(c: TrainConfig): void {
   int(c.microBatch, 1, 'micro-batch');
   int(c.gradAccumulation, 1, 'gradient accumulation');
   int(c.cutoff, 2, 'cutoff');
+  int(c.evalEvery, 0, 'eval every');
+  int(c.checkpointEvery, 0, 'checkpoint every');
+  int(c.seed, 0, 'seed');
+  if (c.seed > 0xffffffff) bad(`seed ${c.seed} is invalid: make sure 0 <= seed <= 4294967295`);
+  if (!(c.epochs >= 0 && Number.isFinite(c.epochs))) bad(`epochs ${c.epochs} is invalid: make sure it is a number >= 0`);
+  if (!['cosine', 'linear', 'constant'].includes(c.schedule)) bad(`schedule "${c.schedule}" is invalid: use cosine, linear or constant`);
+  if (!['length', 'packed'].includes(c.batching)) bad(`batching "${c.batching}" is invalid: use length or packed`);
+  if (!['stop', 'skip'].includes(c.nonFinite)) bad(`non-finite policy "${c.nonFinite}" is invalid: use stop or skip`);
+  if (!(c.maxGradNorm >= 0 && Number.isFinite(c.maxGradNorm))) bad(`max grad norm ${c.maxGradNorm} is invalid: make sure it is >= 0 (0 turns clipping off)`);
   if (!(c.validationFraction >= 0 && c.validationFraction < 1)) bad(`validation fraction ${c.validationFraction} is invalid: make sure 0 <= it < 1`);
 }
 

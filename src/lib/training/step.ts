@@ -1,6 +1,7 @@
 // Runs the training graph: uploads the adapter's A and B into the trainable buffers, executes micro-steps and
 // optimizer steps, evaluates, and reads the adapter (and the optimizer state, for checkpoints) back.
 
+import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
 import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
@@ -117,20 +118,23 @@ export class TrainStep {
     return sumLosses(losses, batch.labels);
   }
 
-  /** Clips by global norm and applies AdamW at optimizer step `t` (1-based) with learning rate `lr`. */
-  async optimizerStep(t: number, lr: number): Promise<{ gradNorm: number }> {
+  /**
+   * Clips by global norm and applies AdamW at optimizer step `t` (1-based) with learning rate `lr`. With `skip`, or
+   * when the gradient norm is not finite, the gradients are dropped and nothing is updated (`applied` false).
+   */
+  async optimizerStep(t: number, lr: number, skip = false): Promise<{ gradNorm: number; applied: boolean }> {
     const c = this.tc;
     const q = this.gpu.device.queue;
     // Gradients live in the shared parameters: any graph's optimizer dispatches serve.
     const graph = this.#graphs.values().next().value ?? this.graph;
-    q.writeBuffer(graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, 0]));
+    q.writeBuffer(graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, skip ? 1 : 0]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'optimizer' });
     const pass = enc.beginComputePass();
     graph.encode(pass, graph.optimizer);
     pass.end();
     q.submit([enc.finish()]);
     const norm = await this.#read(graph.norm, 2);
-    return { gradNorm: norm[0] };
+    return { gradNorm: norm[0], applied: !skip && norm[1] >= 0 };
   }
 
   /** Gradients of the true A and B per module (tests and debugging). */
@@ -191,7 +195,15 @@ export class TrainStep {
     const R = this.bank.rank;
     for (const tp of this.params) {
       const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
-      if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB) throw new Error(`checkpoint does not match the training graph at ${tp.layer}.${tp.group}`);
+      if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB || t.mA.length !== tp.nA || t.vA.length !== tp.nA || t.mB.length !== tp.nB || t.vB.length !== tp.nB) {
+        throw new InvalidArgumentError(`The checkpoint does not match this training run at layer ${tp.layer} ${tp.group}: it was made with other settings (rank, target modules) or another base model. Start a new run, or load the base model it was trained on.`, { key: `${tp.layer}.${tp.group}` });
+      }
+      for (const [field, values] of Object.entries({ a: t.a, b: t.b, mA: t.mA, vA: t.vA, mB: t.mB, vB: t.vB })) {
+        const i = values.findIndex((v) => !Number.isFinite(v));
+        if (i >= 0) {
+          throw new NonFiniteError(`The checkpoint's ${field} at layer ${tp.layer} ${tp.group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: `${tp.layer}.${tp.group}`, field, index: i });
+        }
+      }
       q.writeBuffer(tp.a, 0, t.a);
       q.writeBuffer(tp.b, 0, t.b);
       q.writeBuffer(tp.mA, 0, t.mA);

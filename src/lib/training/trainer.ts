@@ -10,6 +10,7 @@ import type { ModelRunner } from '../model/runner.js';
 import { pcgHash } from '../util/hash.js';
 import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
 import { initAdapter } from './init.js';
+import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import { MASKED, TrainStep, type OptimizerState } from './step.js';
 
 export interface StepMetrics {
@@ -23,6 +24,8 @@ export interface StepMetrics {
   elapsedMs: number;
   etaMs: number;
   gpuBytes: number;
+  /** The step's loss or gradient norm was not finite and `nonFinite` is 'skip': no update was made. */
+  skipped: boolean;
 }
 
 export interface History {
@@ -77,7 +80,7 @@ export class Trainer {
     resume?: Checkpoint,
   ) {
     validateTrainConfig(config);
-    if (data.train.length === 0) throw new Error('The training set is empty.');
+    if (data.train.length === 0) throw new InvalidArgumentError('The training set is empty: give a dataset with at least one record, or lower the validation fraction.');
     const adapter = initAdapter(name, runner.cfg, config, baseModel);
     const T = Math.min(config.cutoff, Math.max(...data.train.map((e) => e.ids.length), ...data.validation.map((e) => e.ids.length)));
     this.step = new TrainStep(gpu, runner.cfg, runner.weights, runner.lora, adapter, config, { batch: config.microBatch, seqLen: T });
@@ -85,6 +88,7 @@ export class Trainer {
     const perEpoch = Math.ceil(this.#batches.length / config.gradAccumulation);
     this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
     if (resume) {
+      this.lastCheckpointStep = resume.step;
       this.step.loadState(resume.state);
       this.#done = resume.step;
       this.#epoch = resume.epoch;
@@ -136,7 +140,11 @@ export class Trainer {
     return n ? sum / n : NaN;
   }
 
+  /** The step of the last checkpoint taken (0: none yet). */
+  lastCheckpointStep = 0;
+
   async checkpoint(): Promise<Checkpoint> {
+    this.lastCheckpointStep = this.#done;
     const adapter = await this.step.syncAdapter();
     return {
       peft: writePeftAdapter(adapter), totalSteps: this.totalSteps,
@@ -167,16 +175,26 @@ export class Trainer {
         real += micro[i].realTokens;
       }
       const lr = learningRateAt(c, t, this.totalSteps);
-      const { gradNorm } = await this.step.optimizerStep(t, lr);
+      const trainLoss = tokens ? lossSum / tokens : NaN;
+      const lossBad = tokens > 0 && !Number.isFinite(trainLoss);
+      // A non-finite loss or gradient norm never reaches the parameters: the GPU drops the step's gradients.
+      const { gradNorm, applied } = await this.step.optimizerStep(t, lr, lossBad);
+      const skipped = lossBad || !applied;
+      if (skipped && c.nonFinite === 'stop') {
+        throw new NonFiniteError(
+          `Training diverged at step ${t}: the ${lossBad ? `loss is ${trainLoss}` : `gradient norm is ${gradNorm}`}. The step was not applied` +
+            `${this.lastCheckpointStep > 0 ? `; the last good checkpoint (step ${this.lastCheckpointStep}) is kept` : ''}. Lower the learning rate, or check the data and the base model.`,
+          { step: t, loss: String(trainLoss), gradNorm: String(gradNorm), lastCheckpointStep: this.lastCheckpointStep },
+        );
+      }
       this.#done = t;
       const ms = performance.now() - t0;
       this.#elapsedMs += ms;
-      const trainLoss = tokens ? lossSum / tokens : NaN;
       this.history.train.push([t, trainLoss]);
       hooks.onStep?.({
         step: t, totalSteps: this.totalSteps, epoch: this.#epoch, trainLoss, learningRate: lr, gradNorm,
         tokensPerSecond: real / (ms / 1000), elapsedMs: this.#elapsedMs,
-        etaMs: (this.#elapsedMs / t) * (this.totalSteps - t), gpuBytes: this.gpu.allocatedBytes,
+        etaMs: (this.#elapsedMs / t) * (this.totalSteps - t), gpuBytes: this.gpu.allocatedBytes, skipped,
       });
       if (c.evalEvery > 0 && this.data.validation.length && (t % c.evalEvery === 0 || t === this.totalSteps)) {
         const v = await this.validate();

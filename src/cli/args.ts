@@ -1,37 +1,82 @@
-// A tiny argument parser for the CLI: `--name value`, `--flag`, repeated flags collected in order.
+// Command-line options through node:util's parseArgs in strict mode: an unknown option, a missing value or a stray
+// argument is refused. Values are then read through typed accessors that refuse malformed numbers and lists,
+// out-of-range values and unknown choices, naming the option and what it accepts.
 
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError } from '../lib/errors.js';
 
-export interface ParsedArgs {
-  values: Map<string, string[]>;
-  flags: Set<string>;
-}
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
-export function parseArgs(argv: string[], booleanFlags: readonly string[]): ParsedArgs {
-  const rest = argv;
-  const values = new Map<string, string[]>();
-  const flags = new Set<string>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    if (!a.startsWith('--')) throw new InvalidArgumentError(`Unexpected argument "${a}": options look like --name value (see lora-lab --help).`);
-    const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    if (booleanFlags.includes(name)) { flags.add(name); continue; }
-    const v = inline ?? rest[++i];
-    if (v === undefined) throw new InvalidArgumentError(`--${name} needs a value.`);
-    values.set(name, [...(values.get(name) ?? []), v]);
+export class Options {
+  constructor(readonly command: string, private readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>) {}
+
+  has(name: string): boolean {
+    return this.values[name] !== undefined;
   }
-  return { values, flags };
+
+  flag(name: string): boolean {
+    return this.values[name] === true;
+  }
+
+  /** The option's value (the last one when repeated), or undefined. */
+  string(name: string): string | undefined {
+    const v = this.values[name];
+    const last = Array.isArray(v) ? v[v.length - 1] : v;
+    return typeof last === 'string' ? last : undefined;
+  }
+
+  strings(name: string): string[] {
+    const v = this.values[name];
+    return (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
+  }
+
+  /** A number in [min, max] (integers only with `integer`), or the fallback when absent. */
+  number(name: string, fallback: number, range: { min: number; max: number; integer?: boolean }): number {
+    const text = this.string(name);
+    return text === undefined ? fallback : parseNumber(`--${name}`, text, range);
+  }
+
+  /** One of `choices`, or the fallback when absent. */
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    if (!choices.includes(v as T)) throw new InvalidArgumentError(`--${name} ${JSON.stringify(v)} is not one of ${choices.join(', ')}.`, { option: name });
+    return v as T;
+  }
+
+  /** A comma-separated list of non-empty items, each checked by `item`. */
+  list<T>(name: string, item: (text: string, option: string) => T): T[] | undefined {
+    const v = this.string(name);
+    if (v === undefined) return undefined;
+    const parts = v.split(',').map((s) => s.trim());
+    if (parts.some((p) => p === '')) {
+      throw new InvalidArgumentError(`--${name} ${JSON.stringify(v)} has an empty item: give a comma-separated list such as 1,2,3.`, { option: name });
+    }
+    return parts.map((p) => item(p, `--${name}`));
+  }
 }
 
-export function one(args: ParsedArgs, name: string): string | undefined {
-  const v = args.values.get(name);
-  return v ? v[v.length - 1] : undefined;
-}
-
-export function num(args: ParsedArgs, name: string, fallback: number, integer = false): number {
-  const v = one(args, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`--${name} ${v} is not ${integer ? 'an integer' : 'a number'}.`);
+export function parseNumber(option: string, text: string, range: { min: number; max: number; integer?: boolean }): number {
+  const n = text.trim() === '' ? NaN : Number(text);
+  const kind = range.integer ? 'an integer' : 'a number';
+  if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n))) {
+    throw new InvalidArgumentError(`${option} ${JSON.stringify(text)} is not ${kind}: give ${kind} in ${range.min}..${range.max}.`, { option });
+  }
+  if (n < range.min || n > range.max) {
+    throw new InvalidArgumentError(`${option} ${n} is out of range: give ${kind} in ${range.min}..${range.max}.`, { option });
+  }
   return n;
+}
+
+/** Parses `argv` against `options` strictly; parseArgs' own errors become InvalidArgumentError. */
+export function parseOptions(command: string, argv: string[], options: OptionSpec): Options {
+  try {
+    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    return new Options(command, values as Record<string, string | boolean | (string | boolean)[] | undefined>);
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    if (!code.startsWith('ERR_PARSE_ARGS')) throw e;
+    const message = (e as Error).message.split('\n')[0];
+    throw new InvalidArgumentError(`${message} Run lora-lab ${command} --help for the options.`, { code });
+  }
 }

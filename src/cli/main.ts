@@ -1,118 +1,183 @@
-// lora-lab: the engine headless in Node, through Dawn (the `webgpu` package).
-//   lora-lab generate --model <folder|hf-repo-id|url> [--prompt TEXT | --prompt-ids 1,2,3] [--max-new-tokens N]
-//                     [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-//                     [--format chat|alpaca|raw] [--stop STR]... [--context N] [--f32] [--hf-endpoint URL] [--json]
-//                     [--adapter <folder|hf-repo-id|url>]... [--adapter-scale S]... [--compare]
+// lora-lab: the engine headless in Node, through Dawn (the `webgpu` package). Two subcommands, generate and train;
+// options are parsed strictly (src/cli/args.ts), files are written crash-safe (lib/storage/atomic-node.ts), and every
+// error is printed as one line naming its type, with exit status 2 (130/143 after SIGINT/SIGTERM).
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseDataset } from '../lib/data/records.js';
-import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDataset } from '../lib/data/records.js';
 import { Engine } from '../lib/engine.js';
-import { InvalidArgumentError, LoraLabError } from '../lib/errors.js';
+import { AbortedError, InvalidArgumentError, LoraLabError } from '../lib/errors.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
-import { parseSourceText, resolveSource } from '../lib/hub/source.js';
-import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';
-import { num, one, parseArgs, type ParsedArgs } from './args.js';
+import { safeBaseName } from '../lib/hub/paths.js';
+import { BUILTIN_MODEL_ID, parseSourceText, resolveSource } from '../lib/hub/source.js';
+import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
+import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
+import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import type { Checkpoint } from '../lib/training/trainer.js';
+import { Options, parseNumber, parseOptions, type OptionSpec } from './args.js';
 
-const TRAIN_HELP = `
-  lora-lab train --model <...> --data <file.json|file.jsonl|file.parquet|builtin> --out <folder>
-                 [--steps N | --epochs E] [--lr LR] [--rank R] [--alpha A] [--dropout P] [--targets q_proj,v_proj]
-                 [--cutoff N] [--batch B] [--grad-accum G] [--warmup N] [--schedule cosine|linear|constant]
-                 [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
-                 [--eval-every N] [--json]
-  Writes a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) and prints the loss per step
-  (--json: one JSON object per line: steps, evaluations, and a final summary).`;
+const SOURCE_OPTIONS: OptionSpec = {
+  'hf-endpoint': { type: 'string' },
+  'hf-token': { type: 'string' },
+  f32: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
 
-const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
+const GENERATE_OPTIONS: OptionSpec = {
+  ...SOURCE_OPTIONS,
+  model: { type: 'string' },
+  prompt: { type: 'string' },
+  'prompt-ids': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  format: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  context: { type: 'string' },
+  adapter: { type: 'string', multiple: true },
+  'adapter-scale': { type: 'string', multiple: true },
+  compare: { type: 'boolean' },
+};
 
-Usage:
-  lora-lab generate --model <folder|hf-repo-id[@revision]|url|builtin> [--prompt TEXT | --prompt-ids 1,2,3]
+const TRAIN_SETTINGS = ['steps', 'epochs', 'lr', 'rank', 'alpha', 'dropout', 'targets', 'cutoff', 'batch', 'grad-accum', 'warmup',
+  'schedule', 'seed', 'format', 'max-records', 'train-on-inputs', 'val-fraction', 'eval-every', 'on-non-finite'] as const;
+
+const TRAIN_OPTIONS: OptionSpec = {
+  ...SOURCE_OPTIONS,
+  model: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  ...Object.fromEntries(TRAIN_SETTINGS.map((k) => [k, { type: k === 'train-on-inputs' ? 'boolean' as const : 'string' as const }])),
+};
+
+const GENERATE_HELP = `lora-lab generate — generate text with a model (and adapters) on WebGPU
+
+  lora-lab generate --model <folder|hf-repo-id[@revision]|url|builtin> (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
                     [--seed S] [--format chat|alpaca|raw] [--stop STRING]... [--context N] [--f32]
                     [--hf-endpoint URL] [--hf-token TOKEN] [--json]
                     [--adapter <folder|hf-repo-id|url|builtin:NAME>]... [--adapter-scale S]... [--compare]
 
-  --prompt-ids feeds token ids as given (no template, no extra BOS); --temperature 0 is greedy.
-  --json prints one JSON object on the last line of stdout.
-  --adapter applies a PEFT LoRA adapter (unmerged, at strength --adapter-scale, default 1). With --compare, the base
-  model and every --adapter are decoded as one batch; --json then prints one object per column, base first.
-${TRAIN_HELP}
+  --prompt-ids         token ids fed as given (no template, no extra BOS)
+  --max-new-tokens     1..1000000 (default 64); prompt + new tokens must fit the context
+  --temperature        0..10 (default 0.7; 0 is greedy)
+  --top-k              0..64 (default 40; 0 turns it off)       --top-p   (0, 1] (default 0.9)
+  --repetition-penalty (0, 10] (default 1)                       --seed    0..4294967295 (default 0)
+  --context            16..1048576 tokens of KV cache (default 2048, at most the model's)
+  --adapter            a PEFT LoRA adapter, applied unmerged at strength --adapter-scale (0..2, default 1)
+  --compare            decode the base model and every --adapter (at most 3) as one batch
+  --json               one JSON object on the last line of stdout (with --compare: one per column, base first)`;
 
-  Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU.`;
+const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
 
+  lora-lab train --model <...> --data <file.json|file.jsonl|file.parquet|builtin> --out <folder>
+                 [--steps N | --epochs E] [--lr LR] [--rank R] [--alpha A] [--dropout P] [--targets q_proj,v_proj]
+                 [--cutoff N] [--batch B] [--grad-accum G] [--warmup N] [--schedule cosine|linear|constant]
+                 [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
+                 [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--json]
+  lora-lab train --resume <folder> [--model <...>] [--data <...>] [--checkpoint-every N] [--json]
 
+  --out                a new folder, or an adapter folder to replace. It always holds a complete adapter: the latest
+                       checkpoint's (every --checkpoint-every steps, default ${DEFAULT_TRAIN_CONFIG.checkpointEvery}, and on SIGINT/SIGTERM), then
+                       the final one, with the training state in <out>/checkpoint for --resume.
+  --resume             continues the run in that folder exactly where its checkpoint left it; the settings and the
+                       dataset come from the checkpoint (the data file must be unchanged)
+  --steps              1..10000000 optimizer steps (or --epochs E > 0; default ${DEFAULT_TRAIN_CONFIG.epochs} epochs)
+  --rank 1..64  --alpha > 0  --dropout [0, 1)  --lr (0, 1)  --cutoff 2..65536  --batch 1..1024  --grad-accum 1..1024
+  --targets            comma-separated, from ${LORA_MODULES.join(', ')}
+  --max-records        1.. (use only the first N records)         --val-fraction [0, 1)
+  --eval-every         0.. steps between validation losses (0: never)
+  --on-non-finite      stop (default: end with an error, the last good checkpoint kept) or skip (drop that step)
+  --json               one JSON object per line: steps, evaluations, checkpoints, and a final summary`;
+
+const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
+
+  lora-lab generate --help     generate text with a model and adapters
+  lora-lab train --help        train a LoRA adapter
+
+  Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
+  HF_TOKEN and HF_ENDPOINT stand in for --hf-token and --hf-endpoint.`;
 
 const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
+const builtinAdaptersDir = fileURLToPath(new URL('../../public/adapters/', import.meta.url));
+const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
 
 /** A model or adapter named on the command line: an existing path, 'builtin', a Hugging Face repo id or a URL. */
-function openSource(text: string, args: ParsedArgs) {
+function openSource(text: string, args: Options) {
   const source = existsSync(text) ? { kind: 'dir' as const, path: text } : parseSourceText(text);
-  const token = one(args, 'hf-token') ?? process.env.HF_TOKEN;
+  const token = args.string('hf-token') ?? process.env.HF_TOKEN;
   if (source.kind === 'hf' && token) source.token = token;
   return resolveSource(source, {
-    builtin: () => new NodeDirFiles('built-in demo model', builtinDir),
+    builtin: () => new NodeDirFiles('built-in demo model', builtinDir, BUILTIN_MODEL_ID),
     dir: (p: string) => new NodeDirFiles(p),
-    hfEndpoint: one(args, 'hf-endpoint') ?? process.env.HF_ENDPOINT,
+    hfEndpoint: args.string('hf-endpoint') ?? process.env.HF_ENDPOINT,
   });
 }
 
-async function generateCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['json', 'f32', 'help', 'compare']);
-  const json = args.flags.has('json');
-  const modelText = one(args, 'model');
-  if (!modelText) throw new InvalidArgumentError('Give --model: a folder, a Hugging Face repo id (owner/name), a URL, or "builtin".');
-  const prompt = one(args, 'prompt');
-  const idsText = one(args, 'prompt-ids');
-  if ((prompt === undefined) === (idsText === undefined)) throw new InvalidArgumentError('Give exactly one of --prompt TEXT or --prompt-ids 1,2,3.');
-  const promptIds = idsText?.split(',').map((s) => {
-    const n = Number(s.trim());
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--prompt-ids: "${s}" is not a token id.`);
-    return n;
-  });
-  const format = (one(args, 'format') ?? 'chat') as PromptFormat;
-  if (!['chat', 'alpaca', 'raw'].includes(format)) throw new InvalidArgumentError(`--format ${format}: use chat, alpaca or raw.`);
+/** `builtin:NAME` names one of the adapters shipped in public/adapters, and nothing outside it. */
+function builtinAdapter(name: string): NodeDirFiles {
+  const known = readdirSync(builtinAdaptersDir).filter((n) => statSync(resolve(builtinAdaptersDir, n)).isDirectory());
+  if (!known.includes(safeBaseName(name, 'builtin:NAME'))) {
+    throw new InvalidArgumentError(`builtin:${name} is not a built-in adapter: use one of ${known.map((k) => `builtin:${k}`).join(', ')}.`);
+  }
+  return new NodeDirFiles(name, resolve(builtinAdaptersDir, name));
+}
 
-  const open = (text: string) => openSource(text, args);
-  const files = open(modelText);
-  const adapterTexts = args.values.get('adapter') ?? [];
-  const scales = (args.values.get('adapter-scale') ?? []).map(Number);
-  if (scales.some((x) => !(x >= 0 && x <= 2))) throw new InvalidArgumentError('--adapter-scale must be a number in 0..2.');
-  const compare = args.flags.has('compare');
+async function generateCommand(argv: string[]): Promise<void> {
+  const args = parseOptions('generate', argv, GENERATE_OPTIONS);
+  if (args.flag('help')) { console.log(GENERATE_HELP); return; }
+  const json = args.flag('json');
+  const modelText = args.string('model');
+  if (!modelText) throw new InvalidArgumentError('Give --model: a folder, a Hugging Face repo id (owner/name), a URL, or "builtin".');
+  const prompt = args.string('prompt');
+  if ((prompt === undefined) === !args.has('prompt-ids')) throw new InvalidArgumentError('Give exactly one of --prompt TEXT or --prompt-ids 1,2,3.');
+  const promptIds = args.list('prompt-ids', (t, option) => parseNumber(option, t, { min: 0, max: 2 ** 31 - 1, integer: true }));
+  const format = args.choice('format', ['chat', 'alpaca', 'raw'] as const, 'chat');
+  const adapterTexts = args.strings('adapter');
+  const scales = args.strings('adapter-scale').map((t) => parseNumber('--adapter-scale', t, { min: 0, max: 2 }));
+  const compare = args.flag('compare');
+  if (scales.length > Math.max(1, adapterTexts.length)) throw new InvalidArgumentError(`${scales.length} --adapter-scale values for ${adapterTexts.length} --adapter: give at most one per adapter.`);
   if (compare && adapterTexts.length === 0) throw new InvalidArgumentError('--compare needs at least one --adapter.');
   if (!compare && adapterTexts.length > 1) throw new InvalidArgumentError('Several --adapter flags need --compare (one column each).');
   if (compare && adapterTexts.length > 3) throw new InvalidArgumentError('--compare takes at most 3 adapters (4 columns with the base).');
+  const request = {
+    prompt, promptIds, format,
+    maxNewTokens: args.number('max-new-tokens', 64, { min: 1, max: 1_000_000, integer: true }),
+    stopStrings: args.strings('stop'),
+    sampling: {
+      temperature: args.number('temperature', 0.7, { min: 0, max: 10 }),
+      topK: args.number('top-k', 40, { min: 0, max: 64, integer: true }),
+      topP: args.number('top-p', 0.9, { min: Number.MIN_VALUE, max: 1 }),
+      repetitionPenalty: args.number('repetition-penalty', 1, { min: Number.MIN_VALUE, max: 10 }),
+      seed: args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true }),
+    },
+  };
+  const contextLength = args.number('context', 2048, { min: 16, max: 1 << 20, integer: true });
+  const files = openSource(modelText, args);
 
-  const gpu = await createNodeGpu({ forceF32: args.flags.has('f32') });
-  const engine = new Engine(gpu, { contextLength: num(args, 'context', 2048, true) });
+  const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
+  const engine = new Engine(gpu, { contextLength });
   const info = await engine.load(files, (p) => {
     if (!json) process.stderr.write(`\rloading ${p.file}: ${(p.allLoaded / 1e6).toFixed(1)} / ${(p.allTotal / 1e6).toFixed(1)} MB`);
   });
   if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.weightsF16 ? 'f16' : 'f32'}\n`);
   const adapters = [];
   for (const text of adapterTexts) {
-    const builtin = /^builtin:(.+)$/.exec(text);
-    const a = builtin
-      ? await engine.loadAdapter(new NodeDirFiles(builtin[1], fileURLToPath(new URL(`../../public/adapters/${builtin[1]}/`, import.meta.url))))
-      : await engine.loadAdapter(open(text), text);
+    const builtin = /^builtin:(.*)$/s.exec(text);
+    const a = builtin ? await engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : await engine.loadAdapter(openSource(text, args), text);
     adapters.push(a);
     if (!json) process.stderr.write(`adapter ${a.name}: rank ${a.rank}, ${a.modules} modules\n`);
   }
-  const request = {
-    prompt, promptIds, format,
-    maxNewTokens: num(args, 'max-new-tokens', 64, true),
-    stopStrings: args.values.get('stop') ?? [],
-    sampling: {
-      temperature: num(args, 'temperature', 0.7),
-      topK: num(args, 'top-k', 40, true),
-      topP: num(args, 'top-p', 0.9),
-      repetitionPenalty: num(args, 'repetition-penalty', 1),
-      seed: num(args, 'seed', 0, true),
-    },
-  };
   if (compare) {
     const columns = [{ adapter: null, strength: 1 }, ...adapters.map((a, i) => ({ adapter: a.name, strength: scales[i] ?? 1 }))];
     const results = await engine.compare(request, columns);
@@ -144,68 +209,160 @@ async function generateCommand(argv: string[]): Promise<void> {
   else process.stderr.write(`\n\n${result.tokens.length} tokens, prefill ${summary.prefillMs} ms, first token ${summary.timeToFirstTokenMs} ms, ${summary.decodeTokensPerSecond} tokens/s (${result.stopReason})\n`);
 }
 
-async function trainCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['json', 'f32', 'train-on-inputs']);
-  const json = args.flags.has('json');
-  const modelText = one(args, 'model');
-  const dataText = one(args, 'data');
-  const out = one(args, 'out');
-  if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab --help).');
-  const format = (one(args, 'format') ?? 'alpaca') as 'alpaca' | 'chat';
-  if (format !== 'alpaca' && format !== 'chat') throw new InvalidArgumentError(`--format ${format}: use alpaca or chat.`);
-  const dataPath = dataText === 'builtin' ? fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url)) : dataText;
-  if (!existsSync(dataPath)) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
-  const records = await parseDataset(new Uint8Array(readFileSync(dataPath)), basename(dataPath));
+/** Files an adapter folder may hold besides the adapter itself; anything else means --out is someone's folder. */
+const OUT_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint', 'README.md']);
 
-  const files = openSource(modelText, args);
-  const targets = (one(args, 'targets') ?? 'q_proj,v_proj').split(',').map((t) => t.trim()) as LoraModule[];
-  const bad = targets.find((t) => !LORA_MODULES.includes(t));
-  if (bad) throw new InvalidArgumentError(`--targets: "${bad}" is not one of ${LORA_MODULES.join(', ')}.`);
-  const stepsGiven = one(args, 'steps') !== undefined;
-  const config: Partial<TrainConfig> = {
-    steps: num(args, 'steps', 0, true),
-    epochs: stepsGiven ? 0 : num(args, 'epochs', DEFAULT_TRAIN_CONFIG.epochs),
-    learningRate: num(args, 'lr', DEFAULT_TRAIN_CONFIG.learningRate),
-    rank: num(args, 'rank', DEFAULT_TRAIN_CONFIG.rank, true),
-    alpha: num(args, 'alpha', DEFAULT_TRAIN_CONFIG.alpha),
-    dropout: num(args, 'dropout', DEFAULT_TRAIN_CONFIG.dropout),
-    targetModules: targets,
-    cutoff: num(args, 'cutoff', DEFAULT_TRAIN_CONFIG.cutoff, true),
-    microBatch: num(args, 'batch', DEFAULT_TRAIN_CONFIG.microBatch, true),
-    gradAccumulation: num(args, 'grad-accum', 1, true),
-    warmupSteps: num(args, 'warmup', stepsGiven ? Math.min(DEFAULT_TRAIN_CONFIG.warmupSteps, Math.floor(num(args, 'steps', 0, true) / 10)) : DEFAULT_TRAIN_CONFIG.warmupSteps, true),
-    schedule: (one(args, 'schedule') ?? 'cosine') as TrainConfig['schedule'],
-    seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed, true),
-    trainOnInputs: args.flags.has('train-on-inputs'),
-    validationFraction: num(args, 'val-fraction', DEFAULT_TRAIN_CONFIG.validationFraction),
-    evalEvery: num(args, 'eval-every', DEFAULT_TRAIN_CONFIG.evalEvery, true),
-    checkpointEvery: 0,
+/** Checks --out before any work: a new folder under an existing one, or an adapter folder this command may replace. */
+function checkOut(out: string): void {
+  recoverFolder(out);
+  const parent = dirname(resolve(out));
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new InvalidArgumentError(`--out ${out}: the folder ${parent} does not exist; create it first.`);
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) throw new InvalidArgumentError(`--out ${out} is a file, not a folder: give a new folder name (or an adapter folder to replace).`);
+  const foreign = readdirSync(out).filter((n) => !OUT_FILES.has(n));
+  if (foreign.length) {
+    throw new InvalidArgumentError(`--out ${out} holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and would be replaced as a whole: give a new folder, or an adapter folder written by lora-lab train.`);
+  }
+}
+
+function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: string } {
+  const path = dataText === 'builtin' ? builtinData : dataText;
+  if (!existsSync(path) || !statSync(path).isFile()) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
+  const bytes = new Uint8Array(readFileSync(path));
+  return { bytes, path, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The TrainConfig fields given on the command line (the rest come from the defaults or the checkpoint). */
+function trainSettings(args: Options): Partial<TrainConfig> {
+  const c: Partial<TrainConfig> = {};
+  const stepsGiven = args.has('steps');
+  if (stepsGiven && args.has('epochs')) throw new InvalidArgumentError('Give --steps or --epochs, not both.');
+  if (stepsGiven) { c.steps = args.number('steps', 0, { min: 1, max: 10_000_000, integer: true }); c.epochs = 0; }
+  if (args.has('epochs')) c.epochs = args.number('epochs', 0, { min: Number.MIN_VALUE, max: 10_000 });
+  if (args.has('lr')) c.learningRate = args.number('lr', 0, { min: Number.MIN_VALUE, max: 0.999999 });
+  if (args.has('rank')) c.rank = args.number('rank', 0, { min: 1, max: 64, integer: true });
+  if (args.has('alpha')) c.alpha = args.number('alpha', 0, { min: Number.MIN_VALUE, max: 1e6 });
+  if (args.has('dropout')) c.dropout = args.number('dropout', 0, { min: 0, max: 0.999999 });
+  const targets = args.list('targets', (t) => {
+    if (!LORA_MODULES.includes(t as LoraModule)) throw new InvalidArgumentError(`--targets: "${t}" is not one of ${LORA_MODULES.join(', ')}.`);
+    return t as LoraModule;
+  });
+  if (targets) c.targetModules = [...new Set(targets)];
+  if (args.has('cutoff')) c.cutoff = args.number('cutoff', 0, { min: 2, max: 65536, integer: true });
+  if (args.has('batch')) c.microBatch = args.number('batch', 0, { min: 1, max: 1024, integer: true });
+  if (args.has('grad-accum')) c.gradAccumulation = args.number('grad-accum', 0, { min: 1, max: 1024, integer: true });
+  c.warmupSteps = args.number('warmup', stepsGiven ? Math.min(DEFAULT_TRAIN_CONFIG.warmupSteps, Math.floor(c.steps! / 10)) : DEFAULT_TRAIN_CONFIG.warmupSteps, { min: 0, max: 10_000_000, integer: true });
+  c.schedule = args.choice('schedule', ['cosine', 'linear', 'constant'] as const, DEFAULT_TRAIN_CONFIG.schedule);
+  if (args.has('seed')) c.seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
+  c.trainOnInputs = args.flag('train-on-inputs');
+  if (args.has('val-fraction')) c.validationFraction = args.number('val-fraction', 0, { min: 0, max: 0.999999 });
+  if (args.has('eval-every')) c.evalEvery = args.number('eval-every', 0, { min: 0, max: 10_000_000, integer: true });
+  c.nonFinite = args.choice('on-non-finite', ['stop', 'skip'] as const, 'stop');
+  return c;
+}
+
+async function trainCommand(argv: string[]): Promise<number> {
+  const args = parseOptions('train', argv, TRAIN_OPTIONS);
+  if (args.flag('help')) { console.log(TRAIN_HELP); return 0; }
+  const json = args.flag('json');
+  const resumeDir = args.string('resume');
+  const emit = (o: Record<string, unknown>, text: string) => {
+    if (json) process.stdout.write(JSON.stringify(o) + '\n');
+    else process.stdout.write(text + '\n');
   };
-  const gpu = await createNodeGpu({ forceF32: args.flags.has('f32') });
+
+  let out: string;
+  let resume: { checkpoint: Checkpoint; data: CheckpointData } | undefined;
+  let modelText = args.string('model');
+  let dataText = args.string('data');
+  let config: Partial<TrainConfig>;
+  let format: 'alpaca' | 'chat';
+  let maxRecords: number | undefined;
+  if (resumeDir !== undefined) {
+    const given = TRAIN_SETTINGS.filter((k) => args.has(k));
+    if (given.length) throw new InvalidArgumentError(`--resume continues a run with the settings of its checkpoint: drop --${given.join(', --')}.`);
+    if (args.has('out') && resolve(args.string('out')!) !== resolve(resumeDir)) throw new InvalidArgumentError('--resume writes to the folder it resumes: drop --out.');
+    out = resumeDir;
+    recoverFolder(out);
+    if (!existsSync(resolve(out, 'checkpoint', 'trainer_state.json'))) {
+      throw new InvalidArgumentError(`--resume ${out}: there is no checkpoint in this folder (${out}/checkpoint/trainer_state.json). Give the --out folder of an earlier lora-lab train run.`);
+    }
+    resume = await readCheckpointFiles(new NodeDirFiles(`${out}/checkpoint`, resolve(out, 'checkpoint')));
+    config = { ...resume.checkpoint.config };
+    format = resume.data.format;
+    maxRecords = resume.data.maxRecords;
+    dataText ??= resume.data.file;
+    modelText ??= resume.checkpoint.baseModel === BUILTIN_MODEL_ID ? 'builtin' : resume.checkpoint.baseModel ?? undefined;
+    if (!modelText) throw new InvalidArgumentError('Give --model: the checkpoint does not say which base model it was trained on.');
+  } else {
+    out = args.string('out') ?? '';
+    if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab train --help).');
+    config = trainSettings(args);
+    format = args.choice('format', ['alpaca', 'chat'] as const, 'alpaca');
+    maxRecords = args.has('max-records') ? args.number('max-records', 0, { min: 1, max: 1e9, integer: true }) : undefined;
+  }
+  if (!dataText) throw new InvalidArgumentError('Give --data.');
+  config.checkpointEvery = args.number('checkpoint-every', resume?.checkpoint.config.checkpointEvery ?? DEFAULT_TRAIN_CONFIG.checkpointEvery, { min: 0, max: 10_000_000, integer: true });
+  checkOut(out);
+
+  const data = readData(dataText);
+  if (resume && data.sha256 !== resume.data.sha256) {
+    throw new InvalidArgumentError(`--data ${data.path} is not the file this run was trained on (its SHA-256 differs): resume with the same dataset file.`);
+  }
+  const records = await parseDataset(data.bytes, basename(data.path));
+  const files = openSource(modelText, args);
+  const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
   const info = await engine.load(files);
-  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${dataPath}\n`);
-  const name = basename(out.replace(/\/+$/, ''));
+  if (resume && resume.checkpoint.baseModel !== info.modelId) {
+    throw new InvalidArgumentError(`The checkpoint in ${out} was trained on ${resume.checkpoint.baseModel}, not ${info.modelId}: give --model ${resume.checkpoint.baseModel}.`);
+  }
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${data.path}\n`);
+
+  const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : resolve(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
+  const name = resume?.checkpoint.name ?? basename(resolve(out));
+  const write = (c: Checkpoint) => {
+    const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
+    for (const [f, b] of checkpointFiles(c, dataRecord)) folder.set(`checkpoint/${f}`, b);
+    replaceFolder(out, folder);
+    emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
+  };
+
+  // SIGINT/SIGTERM stop after the current step; the run then writes its checkpoint and exits (a second signal: now).
+  const stop = new AbortController();
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(sig === 'SIGINT' ? 130 : 143);
+    signalled = sig;
+    if (!json) process.stderr.write(`\n${sig}: stopping after this step and writing a checkpoint (again to quit now)\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const t0 = performance.now();
   let last: number | null = null;
-  const adapter = await engine.train({ name, records, format, config, maxRecords: one(args, 'max-records') ? num(args, 'max-records', 0, true) : undefined }, {
-    onStep: (m) => {
-      last = m.trainLoss;
-      if (json) process.stdout.write(JSON.stringify({ type: 'step', step: m.step, totalSteps: m.totalSteps, epoch: m.epoch, loss: round(m.trainLoss, 6), learningRate: m.learningRate, gradNorm: round(m.gradNorm, 6), tokensPerSecond: round(m.tokensPerSecond) }) + '\n');
-      else process.stdout.write(`step ${m.step}/${m.totalSteps}  loss ${m.trainLoss.toFixed(4)}  lr ${m.learningRate.toExponential(2)}  grad-norm ${m.gradNorm.toFixed(3)}  ${m.tokensPerSecond.toFixed(0)} tokens/s\n`);
-    },
-    onEval: (step, v) => {
-      if (json) process.stdout.write(JSON.stringify({ type: 'eval', step, validationLoss: round(v, 6) }) + '\n');
-      else process.stdout.write(`step ${step}  validation loss ${v.toFixed(4)}\n`);
-    },
-  });
-  const peft = engine.exportAdapter(adapter.name);
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'adapter_config.json'), peft.config);
-  writeFileSync(join(out, 'adapter_model.safetensors'), peft.safetensors);
-  const summary = { type: 'done', out, adapter: adapter.name, finalLoss: last, seconds: round((performance.now() - t0) / 1000) };
-  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stderr.write(`wrote ${out} (rank ${adapter.rank}, ${adapter.modules} modules) in ${summary.seconds} s\n`);
+  try {
+    const adapter = await engine.train({ name, records, format, config, maxRecords, resume: resume?.checkpoint }, {
+      onStep: (m) => {
+        last = m.trainLoss;
+        emit({ type: 'step', step: m.step, totalSteps: m.totalSteps, epoch: m.epoch, loss: round(m.trainLoss, 6), learningRate: m.learningRate, gradNorm: round(m.gradNorm, 6), tokensPerSecond: round(m.tokensPerSecond), skipped: m.skipped },
+          `step ${m.step}/${m.totalSteps}  loss ${m.trainLoss.toFixed(4)}  lr ${m.learningRate.toExponential(2)}  grad-norm ${m.gradNorm.toFixed(3)}  ${m.tokensPerSecond.toFixed(0)} tokens/s${m.skipped ? '  (skipped: not finite)' : ''}`);
+      },
+      onEval: (step, v) => emit({ type: 'eval', step, validationLoss: round(v, 6) }, `step ${step}  validation loss ${v.toFixed(4)}`),
+      onCheckpoint: write,
+    }, { signal: stop.signal });
+    const seconds = round((performance.now() - t0) / 1000);
+    if (signalled) {
+      emit({ type: 'stopped', signal: signalled, out, seconds }, `stopped by ${signalled}; resume with: lora-lab train --resume ${out}`);
+      return signalled === 'SIGINT' ? 130 : 143;
+    }
+    emit({ type: 'done', out, adapter: adapter.name, finalLoss: last, seconds }, `wrote ${out} (rank ${adapter.rank}, ${adapter.modules} modules) in ${seconds} s`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;
@@ -213,17 +370,16 @@ const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (!command || command === '--help' || command === 'help' || rest.includes('--help')) {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
       console.log(HELP);
       return command ? 0 : 1;
     }
-    if (command === 'generate') await generateCommand(rest);
-    else if (command === 'train') await trainCommand(rest);
-    else throw new InvalidArgumentError(`Unknown command "${command}". Run lora-lab --help.`);
-    return 0;
+    if (command === 'generate') { await generateCommand(rest); return 0; }
+    if (command === 'train') return await trainCommand(rest);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate or train (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);
-    return 2;
+    return err instanceof AbortedError ? 130 : 2;
   }
 }

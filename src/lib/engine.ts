@@ -20,6 +20,8 @@ import { TextTokenizer, type PromptFormat } from './tokenizer/tokenizer.js';
 
 export interface ModelInfo {
   label: string;
+  /** Repo id, URL or folder base name: what adapters trained on this model record as their base. */
+  modelId: string;
   architecture: string;
   layers: number;
   hiddenSize: number;
@@ -150,6 +152,7 @@ export class Engine {
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;
     const info: ModelInfo = {
       label: files.label,
+      modelId: files.modelId ?? files.label,
       architecture: cfg.architecture,
       layers: cfg.numLayers,
       hiddenSize: cfg.hiddenSize,
@@ -253,7 +256,7 @@ export class Engine {
   async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
     const m = this.#require();
     const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
-    const { adapter } = await runTraining(this.gpu, m.runner, m.tokenizer, eosId, { ...o, baseModel: m.label }, hooks, control);
+    const { adapter } = await runTraining(this.gpu, m.runner, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId }, hooks, control);
     return adapterInfo(adapter);
   }
 

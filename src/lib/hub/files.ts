@@ -13,6 +13,11 @@ export interface OpenedFile {
 export interface ModelFiles {
   /** Shown in messages and the UI: a repo id, a URL or a folder name. */
   readonly label: string;
+  /**
+   * What exported adapters record as base_model_name_or_path: a repo id, a URL or a folder's base name, never a
+   * local absolute path (it would publish the user's directory layout). Defaults to `label`.
+   */
+  readonly modelId?: string;
   /** The file's bytes, or null when it does not exist and `optional` is set. */
   bytes(name: string, optional?: boolean): Promise<Uint8Array | null>;
   /** A large file as a stream. */
@@ -107,7 +112,7 @@ export interface HttpOptions {
 /** Files under a base URL: `${base}${name}`. A Hugging Face repo is `https://huggingface.co/{id}/resolve/{rev}/`. */
 export class HttpFiles implements ModelFiles {
   readonly #fetch: typeof fetch;
-  constructor(readonly label: string, readonly baseUrl: string, private readonly opts: HttpOptions = {}) {
+  constructor(readonly label: string, readonly baseUrl: string, private readonly opts: HttpOptions = {}, readonly modelId = label) {
     this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
     if (!this.baseUrl.endsWith('/')) this.baseUrl += '/';
   }
@@ -168,5 +173,5 @@ export function isRepoId(s: string): boolean {
 /** Files of a Hugging Face repo at a revision; `endpoint` lets tests point at a local server with the same layout. */
 export function huggingFaceFiles(repoId: string, revision = 'main', opts: HttpOptions & { endpoint?: string } = {}): HttpFiles {
   const endpoint = (opts.endpoint ?? 'https://huggingface.co').replace(/\/$/, '');
-  return new HttpFiles(`${repoId}@${revision}`, `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`, opts);
+  return new HttpFiles(`${repoId}@${revision}`, `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`, opts, repoId);
 }

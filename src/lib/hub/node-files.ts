@@ -2,13 +2,16 @@
 
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { DownloadError } from '../errors.js';
 import type { ModelFiles, OpenedFile } from './files.js';
 import { safeRelativeName } from './paths.js';
 
 export class NodeDirFiles implements ModelFiles {
-  constructor(readonly label: string, private readonly dir: string = label) {}
+  readonly modelId: string;
+  constructor(readonly label: string, private readonly dir: string = label, modelId?: string) {
+    this.modelId = modelId ?? basename(resolve(dir));
+  }
 
   /** The path of `name` inside the folder; names that would leave it are refused. */
   path(name: string): string {

@@ -62,7 +62,7 @@ export async function runTraining(
   try {
     const adapter = await trainer.run(hooks, control);
     // A last checkpoint, so a stopped run can be continued later.
-    if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0)) await hooks.onCheckpoint(await trainer.checkpoint());
+    if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0) && trainer.lastCheckpointStep !== trainer.stepsDone) await hooks.onCheckpoint(await trainer.checkpoint());
     // The bank is rebuilt from the CPU copy, so the adapter keeps its trained values for inference.
     runner.lora.add(adapter);
     return { adapter, trainer };

@@ -100,7 +100,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       const e = loaded();
       const saved = p.resumeFrom ? await store().get(p.resumeFrom) : undefined;
       if (p.resumeFrom && !saved) throw new InvalidArgumentError(`No checkpoint named "${p.resumeFrom}".`);
-      if (saved && saved.checkpoint.baseModel !== e.info?.label) {
+      if (saved && saved.checkpoint.baseModel !== e.info?.modelId) {
         throw new InvalidArgumentError(`Checkpoint "${saved.name}" was trained on ${saved.checkpoint.baseModel}: load that model first.`);
       }
       const dataset = saved?.dataset ?? p.dataset;

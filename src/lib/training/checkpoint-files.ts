@@ -1,0 +1,95 @@
+// A training checkpoint (the Checkpoint the trainer takes: adapter, optimizer moments, step, epoch, data cursor,
+// curves, settings) as files, for disk and for export:
+//   adapter_config.json, adapter_model.safetensors   the adapter at this step, loadable as any PEFT adapter
+//   optimizer.safetensors                            A, B and Adam's moments per (layer, group), F32
+//   trainer_state.json                               everything else, with the dataset's identity
+// Every value is checked on the way back in: a checkpoint is whole and finite or it is refused.
+
+import { InvalidArgumentError, NonFiniteError } from '../errors.js';
+import { decodeToF32, finiteCheck } from '../formats/dtype.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
+import type { ModelFiles } from '../hub/files.js';
+import { readJson } from '../hub/files.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
+import type { OptimizerState } from './step.js';
+import type { Checkpoint } from './trainer.js';
+
+export const CHECKPOINT_FORMAT = 'lora-lab-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+/** Where the data came from, so a resumed run can refuse a different dataset. */
+export interface CheckpointData {
+  file: string;
+  sha256: string;
+  format: 'alpaca' | 'chat';
+  maxRecords?: number;
+}
+
+const FIELDS = ['a', 'b', 'mA', 'vA', 'mB', 'vB'] as const;
+
+export function checkpointFiles(c: Checkpoint, data: CheckpointData): Map<string, Uint8Array> {
+  const enc = new TextEncoder();
+  const tensors: TensorToWrite[] = c.state.tensors.flatMap((t) => FIELDS.map((f) => ({
+    name: `${t.key}.${f}`, dtype: 'F32', shape: [t[f].length], data: new Uint8Array(t[f].buffer, t[f].byteOffset, t[f].byteLength),
+  })));
+  const state = {
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION,
+    name: c.name, baseModel: c.baseModel, step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, cursor: c.cursor,
+    elapsedMs: c.elapsedMs, config: c.config, history: c.history, data,
+  };
+  return new Map([
+    ['adapter_config.json', enc.encode(c.peft.config)],
+    ['adapter_model.safetensors', c.peft.safetensors],
+    ['optimizer.safetensors', writeSafetensors(tensors, { format: CHECKPOINT_FORMAT })],
+    ['trainer_state.json', enc.encode(JSON.stringify(state, null, 1) + '\n')],
+  ]);
+}
+
+function bad(message: string): never {
+  throw new InvalidArgumentError(`${message} The checkpoint is damaged or not a LoRA Lab checkpoint: start a new run.`);
+}
+
+const int = (v: unknown, what: string) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : bad(`trainer_state.json: ${what} is ${JSON.stringify(v)}.`));
+
+/** Reads a checkpoint written by `checkpointFiles`, checking its shape and that every value is finite. */
+export async function readCheckpointFiles(files: ModelFiles): Promise<{ checkpoint: Checkpoint; data: CheckpointData }> {
+  const s = (await readJson(files, 'trainer_state.json'))!;
+  if (s.format !== CHECKPOINT_FORMAT) bad(`trainer_state.json has format ${JSON.stringify(s.format)}.`);
+  if (s.version !== CHECKPOINT_VERSION) bad(`trainer_state.json is version ${JSON.stringify(s.version)}; this LoRA Lab reads version ${CHECKPOINT_VERSION}.`);
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...(s.config as Partial<TrainConfig>) };
+  validateTrainConfig(config);
+  const data = s.data as CheckpointData;
+  if (typeof data !== 'object' || data === null || typeof data.sha256 !== 'string' || typeof data.file !== 'string') bad('trainer_state.json has no dataset record.');
+  const history = s.history as Checkpoint['history'];
+  if (!history || !Array.isArray(history.train) || !Array.isArray(history.validation)) bad('trainer_state.json has no loss history.');
+
+  const opt = readSafetensors((await files.bytes('optimizer.safetensors'))!, 'optimizer.safetensors');
+  const byKey = new Map<string, Partial<Record<(typeof FIELDS)[number], Float32Array>>>();
+  for (const t of opt.header.tensors) {
+    const m = /^(\d+\.\w+)\.(a|b|mA|vA|mB|vB)$/.exec(t.name);
+    if (!m || t.dtype !== 'F32') bad(`optimizer.safetensors holds an unexpected tensor "${t.name}" (${t.dtype}).`);
+    const check = finiteCheck();
+    const values = decodeToF32(opt.data.get(t.name)!, 'F32', check);
+    if (check.index >= 0) {
+      throw new NonFiniteError(`optimizer.safetensors: "${t.name}" holds ${check.value} at index ${check.index}: the checkpoint was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { tensor: t.name, index: check.index });
+    }
+    const entry = byKey.get(m[1]) ?? {};
+    entry[m[2] as (typeof FIELDS)[number]] = values;
+    byKey.set(m[1], entry);
+  }
+  const tensors: OptimizerState['tensors'] = [...byKey].map(([key, e]) => {
+    for (const f of FIELDS) if (!e[f]) bad(`optimizer.safetensors lacks ${key}.${f}.`);
+    return { key, a: e.a!, b: e.b!, mA: e.mA!, vA: e.vA!, mB: e.mB!, vB: e.vB! };
+  });
+  const peft = {
+    config: new TextDecoder().decode((await files.bytes('adapter_config.json'))!),
+    safetensors: (await files.bytes('adapter_model.safetensors'))!,
+  };
+  const checkpoint: Checkpoint = {
+    name: typeof s.name === 'string' ? s.name : bad('trainer_state.json has no run name.'),
+    baseModel: typeof s.baseModel === 'string' ? s.baseModel : null,
+    config, step: int(s.step, 'step'), totalSteps: int(s.totalSteps, 'totalSteps'), epoch: int(s.epoch, 'epoch'),
+    cursor: int(s.cursor, 'cursor'), elapsedMs: Number(s.elapsedMs) || 0, history, state: { tensors }, peft,
+  };
+  return { checkpoint, data };
+}

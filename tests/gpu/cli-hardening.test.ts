@@ -1,0 +1,205 @@
+// lora-lab against careless and hostile use: every misuse is refused naming the option; --out is checked before any
+// work; training killed with SIGKILL at random moments leaves the previous adapter or a new one, complete, never a
+// mix; a killed run resumed with --resume gives the losses of an uninterrupted run; a huge record trains in bounded
+// memory; exported configs carry no local paths.
+
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { loadPeftAdapter } from '../../src/lib/lora/peft.js';
+import { recoverFolder } from '../../src/lib/storage/atomic-node.js';
+import { Rng } from '../../src/lib/util/rng.js';
+
+const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
+const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
+const tmp = () => mkdtempSync(join(tmpdir(), 'lora-lab-cli-'));
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Runs lora-lab; `onStdout` may kill the process (it gets the child and the output so far). */
+function cli(args: string[], opts: { killAfterMs?: number; onStdout?: (out: string, kill: (s: NodeJS.Signals) => void) => void; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('node', [bin, ...args], { env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    const kill = (s: NodeJS.Signals) => child.kill(s);
+    child.stdout.on('data', (d) => { stdout += d; opts.onStdout?.(stdout, kill); });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = opts.killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs) : null;
+    child.on('close', (code, signal) => { if (timer) clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+const lines = (out: string) => out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const losses = (out: string) => lines(out).filter((l) => l.type === 'step').map((l) => [l.step, l.loss]);
+
+describe('misuse is refused, naming the option and what it accepts', () => {
+  it.each([
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--temprature', '0'], /Unknown option '--temprature'/],
+    [['generate', '--model', 'builtin', '--prompt-ids', ''], /--prompt-ids "" has an empty item/],
+    [['generate', '--model', 'builtin', '--prompt-ids', '1,,2'], /--prompt-ids "1,,2" has an empty item/],
+    [['generate', '--model', 'builtin', '--prompt-ids', '1,x'], /--prompt-ids "x" is not an integer/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--seed', '4294967296'], /--seed 4294967296 is out of range: give an integer in 0\.\.4294967295/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--context=-5'], /--context -5 is out of range/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--context', '-5'], /'--context' argument is ambiguous/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--temperature', '0x'], /--temperature "0x" is not a number/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--format', 'yaml'], /--format "yaml" is not one of chat, alpaca, raw/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', 'stray'], /Unexpected argument 'stray'/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--adapter', 'builtin:../../models/demo'], /UnsafePathError/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--adapter', 'builtin:nope'], /builtin:nope is not a built-in adapter: use one of builtin:demo-all-r4, builtin:demo-qv-r8/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--max-records', '0'], /--max-records 0 is out of range/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--schedule', 'bogus'], /--schedule "bogus" is not one of cosine, linear, constant/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--eval-every=-1'], /--eval-every -1 is out of range/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--seed', '99999999999'], /--seed 99999999999 is out of range/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--targets', 'q_proj,,v_proj'], /--targets "q_proj,,v_proj" has an empty item/],
+    [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--steps', '3', '--epochs', '1'], /Give --steps or --epochs, not both/],
+    [['train', '--resume', '/tmp', '--rank', '4'], /--resume continues a run with the settings of its checkpoint: drop --rank/],
+    [['train', '--resume', '/tmp'], /there is no checkpoint in this folder/],
+    [['frobnicate'], /Unknown command "frobnicate"/],
+  ])('%j', async (args, message) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('each subcommand has --help', async () => {
+    const [g, t] = await Promise.all([cli(['generate', '--help']), cli(['train', '--help'])]);
+    expect(g.code).toBe(0);
+    expect(g.stdout).toMatch(/lora-lab generate .*--prompt-ids/s);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/--resume .*--checkpoint-every/s);
+  });
+
+  it('--out is checked before the model loads: a file, a folder of other files, a missing parent', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'file'), 'x');
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    const base = ['train', '--model', 'builtin', '--data', 'builtin', '--steps', '1'];
+    const asFile = await cli([...base, '--out', join(dir, 'file')]);
+    expect(asFile.stderr).toMatch(/--out .* is a file, not a folder/);
+    const foreign = await cli([...base, '--out', dir]);
+    expect(foreign.stderr).toMatch(/holds other files \(file, notes\.txt\)/);
+    const noParent = await cli([...base, '--out', join(dir, 'a', 'b')]);
+    expect(noParent.stderr).toMatch(/does not exist; create it first/);
+    for (const r of [asFile, foreign, noParent]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).not.toMatch(/loaded/);
+    }
+  });
+});
+
+const TRAIN = ['--data', 'builtin', '--max-records', '24', '--cutoff', '48', '--batch', '2', '--grad-accum', '1', '--json'];
+
+async function adapterIn(dir: string) {
+  const files = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+  return { files, adapter: await loadPeftAdapter(new MemoryFiles(dir, files)) };
+}
+
+describe('training output survives being killed', () => {
+  it('SIGKILL at random moments leaves the previous adapter or a new one, complete, never a mix (20 trials)', async () => {
+    const dir = tmp();
+    const out = join(dir, 'adapter');
+    const first = await cli(['train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '2', '--rank', '2']);
+    expect(first.code).toBe(0);
+    // How long a run takes, so the kills spread over start-up, steps and the checkpoint writes.
+    const t0 = performance.now();
+    const timed = await cli(['train', '--model', 'builtin', ...TRAIN, '--out', join(dir, 'timed'), '--steps', '4', '--checkpoint-every', '1', '--rank', '4']);
+    expect(timed.code).toBe(0);
+    const duration = performance.now() - t0;
+    const rng = new Rng(2024);
+    const outcomes = { previous: 0, new: 0 };
+    for (let trial = 0; trial < 20; trial++) {
+      const before = await adapterIn(out);
+      const rank = before.adapter.config.r === 2 ? 4 : 2; // every run differs from the one before in rank and seed
+      const r = await cli(['train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '4', '--checkpoint-every', '1', '--rank', String(rank), '--seed', String(trial)],
+        { killAfterMs: duration * (0.3 + 0.8 * rng.next()) });
+      // The next lora-lab run on this folder first finishes an interrupted swap (recoverFolder); so does this check.
+      recoverFolder(out);
+      const after = await adapterIn(out); // loads: config and tensors agree (rank included), every value finite
+      const copy = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(out, 'checkpoint', f)))]));
+      if (Buffer.from(after.files.get('adapter_model.safetensors')!).equals(before.files.get('adapter_model.safetensors')!)) {
+        expect(Buffer.from(after.files.get('adapter_config.json')!).equals(before.files.get('adapter_config.json')!)).toBe(true);
+        outcomes.previous++;
+      } else {
+        expect(after.adapter.config.r).toBe(rank);
+        outcomes.new++;
+      }
+      for (const f of copy.keys()) expect(Buffer.from(copy.get(f)!).equals(after.files.get(f)!)).toBe(true);
+      void r;
+    }
+    console.log(`20 kills: ${outcomes.previous} left the previous adapter, ${outcomes.new} a new one`);
+    expect(outcomes.previous + outcomes.new).toBe(20);
+    expect(outcomes.new).toBeGreaterThan(0);
+  });
+
+  it('killed and resumed with --resume, a run has the losses and the adapter of an uninterrupted one', async () => {
+    const dir = tmp();
+    const model = join(dir, 'my-model');
+    cpSync(demo, model, { recursive: true });
+    const args = ['--model', model, ...TRAIN, '--steps', '7', '--checkpoint-every', '2', '--eval-every', '3'];
+    const whole = await cli(['train', ...args, '--out', join(dir, 'whole')]);
+    expect(whole.code).toBe(0);
+
+    const out = join(dir, 'killed');
+    let killedAt = 0;
+    const killed = await cli(['train', ...args, '--out', out], {
+      onStdout: (so, kill) => {
+        const cp = lines(so).find((l) => l.type === 'checkpoint' && l.step >= 4);
+        if (cp && !killedAt) { killedAt = cp.step; kill('SIGKILL'); }
+      },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killedAt).toBe(4);
+    const resumed = await cli(['train', '--resume', out, '--model', model, '--json']);
+    expect(resumed.code).toBe(0);
+    expect(losses(resumed.stdout)).toEqual(losses(whole.stdout).filter(([step]) => step > killedAt));
+    expect(lines(resumed.stdout).filter((l) => l.type === 'eval')).toEqual(lines(whole.stdout).filter((l) => l.type === 'eval' && l.step > killedAt));
+    expect(readFileSync(join(out, 'adapter_model.safetensors')).equals(readFileSync(join(dir, 'whole', 'adapter_model.safetensors')))).toBe(true);
+
+    // Exports name the base by its folder's name, never by the absolute path it was loaded from.
+    const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+    expect(config.base_model_name_or_path).toBe('my-model');
+    expect(readFileSync(join(out, 'checkpoint', 'trainer_state.json'), 'utf8')).not.toContain(model);
+
+    // SIGINT stops after the current step, writes a checkpoint, and exits 130; --resume then finishes the run.
+    const out2 = join(dir, 'interrupted');
+    let sent = false;
+    const interrupted = await cli(['train', ...args, '--out', out2], {
+      onStdout: (so, kill) => { if (!sent && lines(so).some((l) => l.type === 'step' && l.step === 1)) { sent = true; kill('SIGINT'); } },
+    });
+    expect(interrupted.code).toBe(130);
+    expect(lines(interrupted.stdout).at(-1)).toMatchObject({ type: 'stopped', signal: 'SIGINT' });
+    const finished = await cli(['train', '--resume', out2, '--model', model, '--json']);
+    expect(finished.code).toBe(0);
+    expect(readFileSync(join(out2, 'adapter_model.safetensors')).equals(readFileSync(join(dir, 'whole', 'adapter_model.safetensors')))).toBe(true);
+
+    // A changed dataset is refused on resume.
+    const other = join(dir, 'data.json');
+    writeFileSync(other, JSON.stringify([{ instruction: 'a', input: '', output: 'b' }]));
+    const wrongData = await cli(['train', '--resume', out2, '--model', model, '--data', other]);
+    expect(wrongData.stderr).toMatch(/is not the file this run was trained on/);
+  });
+
+  it('a 100 MB JSONL whose first record holds 50 MB trains in bounded memory', async () => {
+    const dir = tmp();
+    const data = join(dir, 'big.jsonl');
+    const sample = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as object[];
+    const huge = JSON.stringify({ instruction: 'Repeat the word.', input: '', output: 'word '.repeat(10_000_000) });
+    const rest: string[] = [];
+    for (let size = huge.length, i = 0; size < 100_000_000; i++) {
+      const line = JSON.stringify(sample[i % sample.length]);
+      rest.push(line);
+      size += line.length + 1;
+    }
+    writeFileSync(data, [huge, ...rest].join('\n') + '\n');
+    const r = await cli(['train', '--model', 'builtin', '--data', data, '--out', join(dir, 'out'), '--max-records', '6', '--steps', '2', '--cutoff', '64', '--batch', '2', '--json'],
+      { env: { NODE_OPTIONS: '--max-old-space-size=1024' } });
+    expect(r.stderr).not.toMatch(/heap out of memory/);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(dir, 'out', 'adapter_model.safetensors'))).toBe(true);
+  });
+});

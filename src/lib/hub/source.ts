@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId, type ModelFiles } from './files.js';
 
 /** The built-in demo model's identity, the same in the browser and the CLI (checkpoints record it as their base). */
-export const BUILTIN_MODEL_ID = 'lora-lab/demo';
+export const BUILTIN_MODEL_ID = 'lora-lab/built-in-demo';
 
 export type ModelSource =
   | { kind: 'builtin'; name?: string }

@@ -86,12 +86,20 @@ export class TextTokenizer {
   /** Renders messages with the model's chat template (as transformers' apply_chat_template does). */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.#template) throw new TokenizerError('This model has no chat template; use the Alpaca or raw prompt format.');
-    return this.#template.render({
-      messages,
-      add_generation_prompt: addGenerationPrompt,
-      bos_token: this.bosToken ?? '',
-      eos_token: this.eosToken ?? '',
-    });
+    let text: unknown;
+    try {
+      text = this.#template.render({
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: this.bosToken ?? '',
+        eos_token: this.eosToken ?? '',
+      });
+    } catch (e) {
+      // Templates may raise on purpose (raise_exception) or fail on input they do not expect.
+      throw new TokenizerError(`The model's chat template failed on these messages (${(e as Error).message}). Check the roles and their order, or use the Alpaca or raw prompt format.`);
+    }
+    if (typeof text !== 'string') throw new TokenizerError('The chat template did not produce text: check chat_template in tokenizer_config.json.');
+    return text;
   }
 
   /**

@@ -234,6 +234,17 @@ describe('dataset records are tokenized with bounded work', () => {
   });
 });
 
+describe('file size caps', () => {
+  it('a dataset file over the cap is refused before it is decoded', async () => {
+    const { parseDataset } = await import('../../src/lib/data/records.js');
+    const { DatasetError } = await import('../../src/lib/errors.js');
+    const bytes = new TextEncoder().encode(JSON.stringify([{ instruction: 'a', output: 'b' }]));
+    await expect(parseDataset(bytes, 'd.json', 16)).rejects.toThrow(DatasetError);
+    await expect(parseDataset(bytes, 'd.json', 16)).rejects.toThrow(/over the 0 MiB a dataset file can be: split it/);
+    await expect(parseDataset(bytes, 'd.json')).resolves.toHaveLength(1);
+  });
+});
+
 describe('file names from files stay inside their folder', () => {
   it.each(['../../x.safetensors', '/etc/passwd', 'a/../../b', 'https://evil.example/x', 'C:\\x', 'a\\..\\b', '', './x', 'a//b', 'file:x', 'x\u0000'])('refuses %j', (name) => {
     expect(() => safeRelativeName(name, 'index')).toThrow(UnsafePathError);

@@ -41,8 +41,14 @@ export function toRecord(raw: unknown, i: number): TrainRecord {
   return { kind: 'alpaca', instruction: r.instruction as string, input: (r.input as string | undefined) ?? '', output: r.output as string };
 }
 
+/** The largest dataset file read whole (the GPT-4 Alpaca data is 43 MB as JSON); bigger ones should be split. */
+export const MAX_DATASET_BYTES = 1 << 30;
+
 /** Parses a dataset file by its name's extension (.json, .jsonl / .ndjson, .parquet). */
-export async function parseDataset(bytes: Uint8Array, fileName: string): Promise<TrainRecord[]> {
+export async function parseDataset(bytes: Uint8Array, fileName: string, maxBytes = MAX_DATASET_BYTES): Promise<TrainRecord[]> {
+  if (bytes.byteLength > maxBytes) {
+    fail(`${fileName} is ${(bytes.byteLength / 2 ** 20).toFixed(0)} MiB, over the ${(maxBytes / 2 ** 20).toFixed(0)} MiB a dataset file can be: split it, or keep the records you will train on.`);
+  }
   const lower = fileName.toLowerCase();
   let raws: unknown[];
   if (lower.endsWith('.parquet')) {

@@ -31,7 +31,7 @@ export class Options {
   }
 
   /** A number in [min, max] (integers only with `integer`), or the fallback when absent. */
-  number(name: string, fallback: number, range: { min: number; max: number; integer?: boolean }): number {
+  number(name: string, fallback: number, range: NumberRange): number {
     const text = this.string(name);
     return text === undefined ? fallback : parseNumber(`--${name}`, text, range);
   }
@@ -56,14 +56,25 @@ export class Options {
   }
 }
 
-export function parseNumber(option: string, text: string, range: { min: number; max: number; integer?: boolean }): number {
+/** A range [min, max]; `above` makes the lower end exclusive, `below` the upper one ((0, 1] for top-p). */
+export interface NumberRange {
+  min: number;
+  max: number;
+  integer?: boolean;
+  above?: boolean;
+  below?: boolean;
+}
+
+const describe = (r: NumberRange) => (r.integer ? `${r.min}..${r.max}` : `${r.above ? '(' : '['}${r.min}, ${r.max}${r.below ? ')' : ']'}`);
+
+export function parseNumber(option: string, text: string, range: NumberRange): number {
   const n = text.trim() === '' ? NaN : Number(text);
   const kind = range.integer ? 'an integer' : 'a number';
   if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n))) {
-    throw new InvalidArgumentError(`${option} ${JSON.stringify(text)} is not ${kind}: give ${kind} in ${range.min}..${range.max}.`, { option });
+    throw new InvalidArgumentError(`${option} ${JSON.stringify(text)} is not ${kind}: give ${kind} in ${describe(range)}.`, { option });
   }
-  if (n < range.min || n > range.max) {
-    throw new InvalidArgumentError(`${option} ${n} is out of range: give ${kind} in ${range.min}..${range.max}.`, { option });
+  if (n < range.min || n > range.max || (range.above && n === range.min) || (range.below && n === range.max)) {
+    throw new InvalidArgumentError(`${option} ${n} is out of range: give ${kind} in ${describe(range)}.`, { option });
   }
   return n;
 }

@@ -157,8 +157,8 @@ async function generateCommand(argv: string[]): Promise<void> {
     sampling: {
       temperature: args.number('temperature', 0.7, { min: 0, max: 10 }),
       topK: args.number('top-k', 40, { min: 0, max: 64, integer: true }),
-      topP: args.number('top-p', 0.9, { min: Number.MIN_VALUE, max: 1 }),
-      repetitionPenalty: args.number('repetition-penalty', 1, { min: Number.MIN_VALUE, max: 10 }),
+      topP: args.number('top-p', 0.9, { min: 0, max: 1, above: true }),
+      repetitionPenalty: args.number('repetition-penalty', 1, { min: 0, max: 10, above: true }),
       seed: args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true }),
     },
   };
@@ -238,11 +238,11 @@ function trainSettings(args: Options): Partial<TrainConfig> {
   const stepsGiven = args.has('steps');
   if (stepsGiven && args.has('epochs')) throw new InvalidArgumentError('Give --steps or --epochs, not both.');
   if (stepsGiven) { c.steps = args.number('steps', 0, { min: 1, max: 10_000_000, integer: true }); c.epochs = 0; }
-  if (args.has('epochs')) c.epochs = args.number('epochs', 0, { min: Number.MIN_VALUE, max: 10_000 });
-  if (args.has('lr')) c.learningRate = args.number('lr', 0, { min: Number.MIN_VALUE, max: 0.999999 });
+  if (args.has('epochs')) c.epochs = args.number('epochs', 0, { min: 0, max: 10_000, above: true });
+  if (args.has('lr')) c.learningRate = args.number('lr', 0, { min: 0, max: 1, above: true, below: true });
   if (args.has('rank')) c.rank = args.number('rank', 0, { min: 1, max: 64, integer: true });
-  if (args.has('alpha')) c.alpha = args.number('alpha', 0, { min: Number.MIN_VALUE, max: 1e6 });
-  if (args.has('dropout')) c.dropout = args.number('dropout', 0, { min: 0, max: 0.999999 });
+  if (args.has('alpha')) c.alpha = args.number('alpha', 0, { min: 0, max: 1e6, above: true });
+  if (args.has('dropout')) c.dropout = args.number('dropout', 0, { min: 0, max: 1, below: true });
   const targets = args.list('targets', (t) => {
     if (!LORA_MODULES.includes(t as LoraModule)) throw new InvalidArgumentError(`--targets: "${t}" is not one of ${LORA_MODULES.join(', ')}.`);
     return t as LoraModule;
@@ -255,7 +255,7 @@ function trainSettings(args: Options): Partial<TrainConfig> {
   c.schedule = args.choice('schedule', ['cosine', 'linear', 'constant'] as const, DEFAULT_TRAIN_CONFIG.schedule);
   if (args.has('seed')) c.seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
   c.trainOnInputs = args.flag('train-on-inputs');
-  if (args.has('val-fraction')) c.validationFraction = args.number('val-fraction', 0, { min: 0, max: 0.999999 });
+  if (args.has('val-fraction')) c.validationFraction = args.number('val-fraction', 0, { min: 0, max: 1, below: true });
   if (args.has('eval-every')) c.evalEvery = args.number('eval-every', 0, { min: 0, max: 10_000_000, integer: true });
   c.nonFinite = args.choice('on-non-finite', ['stop', 'skip'] as const, 'stop');
   return c;

@@ -90,7 +90,7 @@ function mutateBytes(rng: Rng, src: Uint8Array, region = src.byteLength): Uint8A
   return f;
 }
 
-const WEIRD: unknown[] = [null, true, 0, -1, 1.5, 1e30, -1e30, NaN, '', 'x', '.*', '(', '[a-', 'all-linear', [], [0], [-1], ['q_proj'], {}, { a: 1 }, 2 ** 53, '1e400'];
+const WEIRD: unknown[] = [null, true, 0, -1, 1.5, 1e30, -1e30, NaN, '', 'x', '.*', '(', '[a-', '(.*)*x', '(?<=a)b', '\\', 'all-linear', [], [0], [-1], ['q_proj'], {}, { a: 1 }, 2 ** 53, '1e400'];
 
 /** Replaces, deletes or adds one value somewhere in a JSON value. */
 function mutateJson(rng: Rng, v: unknown, depth = 0): unknown {

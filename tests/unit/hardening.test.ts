@@ -171,6 +171,15 @@ describe('PEFT configs must agree with their tensors', () => {
     expect(err.message).toMatch(message);
   });
 
+  it('patterns are matched in linear time: a catastrophic-backtracking regex cannot hang the loader', async () => {
+    const t0 = performance.now();
+    const a = await loadPeftAdapter(files(qv, (c) => ({ ...c, rank_pattern: { '(.*)*x': 2, '(\\w+\\.?)*z': 2 }, alpha_pattern: { '(a|a)*b': 1 } })));
+    expect(a.modules.size).toBe(6);
+    const re = syntheticAdapter(base, { name: 're', seed: 1, config: { r: 4, lora_alpha: 8, target_modules: '(.*q_proj|(\\w+\\.?)*x)' } });
+    expect(re.modules.size).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(5000); // a backtracking engine takes hours on these
+  });
+
   it('lora_alpha 1e30 is refused before it can overflow', async () => {
     const err = await loadPeftAdapter(files(qv, (c) => ({ ...c, lora_alpha: 1e30 }))).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);

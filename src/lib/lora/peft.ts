@@ -2,6 +2,7 @@
 // uses. Delta W = B A * scaling with A (r, in), B (out, r), scaling = alpha / r, or alpha / sqrt(r) with rsLoRA;
 // rank_pattern and alpha_pattern override r and alpha per module (keys matched as PEFT's get_pattern_key does).
 
+import { RE2JS } from 're2js';
 import { AdapterError, NonFiniteError } from '../errors.js';
 import { decodeToF32, encodeFromF32, finiteCheck, isDType, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
@@ -67,10 +68,20 @@ function rankValue(v: unknown, key: string): number {
   return v;
 }
 
-/** Compiles a pattern from the config; a bad one is the adapter's fault, said as such. */
-function compile(source: string, key: string): RegExp {
+const compiled = new Map<string, RE2JS>();
+
+/**
+ * Compiles a pattern from the config with RE2 semantics (re2js: linear-time matching, no backtracking), so a crafted
+ * pattern such as `(.*)*x` cannot hang the worker or the CLI; a bad one is the adapter's fault, said as such.
+ */
+function compile(source: string, key: string): RE2JS {
+  const hit = compiled.get(source);
+  if (hit) return hit;
   try {
-    return new RegExp(source);
+    const re = RE2JS.compile(source);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(source, re);
+    return re;
   } catch (e) {
     throw new AdapterError(`adapter_config.json: "${key}" holds the regular expression ${JSON.stringify(source)}, which does not compile (${(e as Error).message}). Fix it or list the module names instead.`, { field: key });
   }
@@ -131,7 +142,7 @@ export function parsePeftConfig(raw: unknown): PeftConfig {
 /** PEFT's get_pattern_key: the pattern key whose regex matches the end of the module name. */
 function patternValue(pattern: Record<string, number>, name: string): number | undefined {
   for (const [key, value] of Object.entries(pattern)) {
-    if (new RegExp(`(^|.*\\.)(${key})$`).test(name)) return value;
+    if (compile(`(^|.*\\.)(${key})$`, 'rank_pattern / alpha_pattern').matcher(name).find()) return value;
   }
   return undefined;
 }
@@ -149,7 +160,7 @@ export function targets(c: PeftConfig, layer: number, module: LoraModule): boole
   if (c.layersToTransform && !c.layersToTransform.includes(layer)) return false;
   const name = fullModuleName(layer, module);
   if (c.targetModules === 'all-linear') return true;
-  if (typeof c.targetModules === 'string') return new RegExp(`^(?:${c.targetModules})$`).test(name);
+  if (typeof c.targetModules === 'string') return compile(`^(?:${c.targetModules})$`, 'target_modules').matcher(name).find();
   return c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
 }
 

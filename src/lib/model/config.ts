@@ -41,9 +41,22 @@ function unsupported(what: string): never {
   );
 }
 
+/**
+ * Upper bounds on sizes, beyond every model of the supported families (Llama 3.1 405B: hidden 16384, intermediate
+ * 53248, 126 layers, 128 heads, vocabulary 128256; Qwen2.5: vocabulary 152064). A config past them is not a model a
+ * browser tab can run, and refusing it here keeps a crafted config from asking the GPU for petabytes.
+ */
+export const MAX_SIZES: Record<string, number> = {
+  hidden_size: 32768, intermediate_size: 131072, num_hidden_layers: 256, num_attention_heads: 512,
+  num_key_value_heads: 512, head_dim: 256, vocab_size: 1 << 20, max_position_embeddings: 1 << 24,
+  original_max_position_embeddings: 1 << 24,
+};
+
 function int(cfg: Json, key: string, fallback?: number): number {
   const v = cfg[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) unsupported(`config.json field "${key}" is ${JSON.stringify(v)}, expected a positive integer`);
+  const max = MAX_SIZES[key];
+  if (max !== undefined && v > max) unsupported(`config.json field "${key}" is ${v}, over the ${max} of any supported model`);
   return v;
 }
 

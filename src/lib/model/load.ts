@@ -6,7 +6,7 @@ import { streamSafetensors } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readJson, type ModelFiles } from '../hub/files.js';
 import { safeRelativeName } from '../hub/paths.js';
-import { normalizeConfig, type ModelConfig } from './config.js';
+import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { WeightLoader, type ModelWeights } from './weights.js';
 
 export interface LoadProgress {
@@ -76,10 +76,19 @@ export async function loadWeights(
   const { config, raw, generation } = configs ?? await loadConfig(files);
   const names = await weightFiles(files);
   return gpu.guard('loading weights', async () => {
-    const loader = new WeightLoader(gpu, config);
     const opened = [];
     for (const name of names) opened.push({ name, file: await files.open(name) });
     const allTotal = opened.reduce((a, o) => a + o.file.size, 0);
+    // Every parameter takes at least 2 bytes (F16/BF16): files smaller than that cannot hold what the config implies.
+    // Checked before any GPU allocation, so a config that does not belong to the weights never allocates for itself.
+    const needed = parameterCount(config) * 2;
+    if (allTotal < needed) {
+      throw new WeightMismatchError(
+        `config.json describes ${(parameterCount(config) / 1e6).toFixed(1)}M parameters (at least ${(needed / 1e6).toFixed(1)} MB) but the weight files hold ${(allTotal / 1e6).toFixed(1)} MB. The config does not belong to these weights: use the config.json that came with them.`,
+        { needed, bytes: allTotal },
+      );
+    }
+    const loader = new WeightLoader(gpu, config);
     let allLoaded = 0;
     for (const { name, file } of opened) {
       let loaded = 0;

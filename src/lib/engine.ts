@@ -14,6 +14,7 @@ import { previewRecords, runTraining, type DatasetPreview, type TrainRunOptions 
 import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
+import { destroyWeights } from './model/weights.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
 import { TextTokenizer, type PromptFormat } from './tokenizer/tokenizer.js';
@@ -147,7 +148,8 @@ export class Engine {
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }));
+      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }))
+      .catch((e) => { destroyWeights(this.gpu, loaded.weights); throw e; });
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;
     const info: ModelInfo = {
@@ -173,9 +175,13 @@ export class Engine {
     return info;
   }
 
+  /** Frees the loaded model's GPU memory: weights, KV cache, activations and resident adapters. */
   unload(): void {
-    // Buffers are released with the device on dispose; a reload reuses the device.
+    const m = this.#model;
     this.#model = null;
+    if (!m) return;
+    m.runner.destroy();
+    destroyWeights(this.gpu, m.runner.weights);
   }
 
   #require(): Loaded {

@@ -74,6 +74,16 @@ export class LoraBank {
     return slot;
   }
 
+  /** Frees every buffer the bank holds (the runner's destroy calls this). */
+  destroy(): void {
+    for (const g of this.#groups.values()) {
+      this.gpu.destroyBuffer(g.a);
+      this.gpu.destroyBuffer(g.b);
+    }
+    this.#groups.clear();
+    this.adapters.length = 0;
+  }
+
   remove(name: string): void {
     const slot = this.slotOf(name);
     if (slot === 0) return;

@@ -4,10 +4,10 @@
 import { WeightMismatchError } from '../errors.js';
 import { streamSafetensors } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
-import { readJson, type ModelFiles } from '../hub/files.js';
+import { readJson, type ModelFiles, type OpenedFile } from '../hub/files.js';
 import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
-import { WeightLoader, type ModelWeights } from './weights.js';
+import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
 export interface LoadProgress {
   file: string;
@@ -78,34 +78,54 @@ export async function loadWeights(
   return gpu.guard('loading weights', async () => {
     const opened = [];
     for (const name of names) opened.push({ name, file: await files.open(name) });
-    const allTotal = opened.reduce((a, o) => a + o.file.size, 0);
-    // Every parameter takes at least 2 bytes (F16/BF16): files smaller than that cannot hold what the config implies.
-    // Checked before any GPU allocation, so a config that does not belong to the weights never allocates for itself.
-    const needed = parameterCount(config) * 2;
-    if (allTotal < needed) {
-      throw new WeightMismatchError(
-        `config.json describes ${(parameterCount(config) / 1e6).toFixed(1)}M parameters (at least ${(needed / 1e6).toFixed(1)} MB) but the weight files hold ${(allTotal / 1e6).toFixed(1)} MB. The config does not belong to these weights: use the config.json that came with them.`,
-        { needed, bytes: allTotal },
-      );
-    }
+    checkSize(config, opened.reduce((a, o) => a + o.file.size, 0));
     const loader = new WeightLoader(gpu, config);
-    let allLoaded = 0;
-    for (const { name, file } of opened) {
-      let loaded = 0;
-      const counted = (async function* () {
-        for await (const chunk of file.stream) {
-          signal?.throwIfAborted();
-          loaded += chunk.byteLength;
-          allLoaded += chunk.byteLength;
-          onProgress({ file: name, loaded, total: file.size, allLoaded, allTotal });
-          yield chunk;
-        }
-      })();
-      // Names are checked from the header, before any tensor bytes are downloaded.
-      await streamSafetensors(counted, file.size, (h) => { for (const t of h.tensors) checkExpected(loader, config, t.name, name); }, (t, bytes) => {
-        if (loader.wants(t.name)) loader.upload(t.name, t.dtype, t.shape, bytes, name);
-      }, name);
+    try {
+      await streamInto(loader, config, opened, onProgress, signal);
+      return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish() };
+    } catch (e) {
+      // A refused or interrupted load frees what it allocated: a bad file must not cost the GPU memory of a model.
+      destroyWeights(gpu, loader.weights);
+      throw e;
     }
-    return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish() };
   });
+}
+
+/**
+ * Every parameter takes at least 2 bytes (F16/BF16): files smaller than that cannot hold what the config implies.
+ * Checked before any GPU allocation, so a config that does not belong to its weights never allocates for itself.
+ */
+function checkSize(config: ModelConfig, bytes: number): void {
+  const needed = parameterCount(config) * 2;
+  if (bytes >= needed) return;
+  throw new WeightMismatchError(
+    `config.json describes ${(parameterCount(config) / 1e6).toFixed(1)}M parameters (at least ${(needed / 1e6).toFixed(1)} MB) but the weight files hold ${(bytes / 1e6).toFixed(1)} MB. ` +
+      'The weights are incomplete (download them again) or the config does not belong to them (use the config.json that came with them).',
+    { needed, bytes },
+  );
+}
+
+/** Streams each safetensors file once into the loader, reporting bytes per file and overall. */
+async function streamInto(
+  loader: WeightLoader, config: ModelConfig, opened: { name: string; file: OpenedFile }[],
+  onProgress: (p: LoadProgress) => void, signal?: AbortSignal,
+): Promise<void> {
+  const allTotal = opened.reduce((a, o) => a + o.file.size, 0);
+  let allLoaded = 0;
+  for (const { name, file } of opened) {
+    let loaded = 0;
+    const counted = (async function* () {
+      for await (const chunk of file.stream) {
+        signal?.throwIfAborted();
+        loaded += chunk.byteLength;
+        allLoaded += chunk.byteLength;
+        onProgress({ file: name, loaded, total: file.size, allLoaded, allTotal });
+        yield chunk;
+      }
+    })();
+    // Names are checked from the header, before any tensor bytes are downloaded.
+    await streamSafetensors(counted, file.size, (h) => { for (const t of h.tensors) checkExpected(loader, config, t.name, name); }, (t, bytes) => {
+      if (loader.wants(t.name)) loader.upload(t.name, t.dtype, t.shape, bytes, name);
+    }, name);
+  }
 }

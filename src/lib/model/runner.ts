@@ -138,6 +138,18 @@ export class ModelRunner {
     this.#buildOps();
   }
 
+  /** Frees every buffer this runner created (activations, KV cache, uniforms, the adapter bank); not the weights. */
+  destroy(): void {
+    const g = this.gpu;
+    for (const b of [this.#step, this.#tokens, this.#rowInfo, ...Object.values(this.#act), this.#logits, this.#seen, this.#topkParams,
+      this.#result, this.#staging, ...this.#kv.flatMap((kv) => [kv.k, kv.v]), ...this.#uniforms]) g.destroyBuffer(b);
+    if (this.#loraU) g.destroyBuffer(this.#loraU);
+    this.#uniforms = [];
+    this.#loraU = null;
+    this.#ops = [];
+    this.lora.destroy();
+  }
+
   /** Resolves every dispatch of a forward: pipelines (cached), bind groups and static uniforms. Runs at load and
    * when the set of resident adapters changes, never per step. */
   #buildOps(): void {

@@ -51,6 +51,14 @@ type Target =
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/** Frees every buffer of a model's weights (a tied lm_head is the embedding: freed once). */
+export function destroyWeights(gpu: Gpu, w: ModelWeights): void {
+  const matrices = new Set<Matrix>([w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])]);
+  for (const m of matrices) for (const s of m.shards) gpu.destroyBuffer(s.buffer);
+  for (const l of w.layers) for (const b of [l.attnNorm, l.mlpNorm, l.qkvBias]) if (b) gpu.destroyBuffer(b);
+  gpu.destroyBuffer(w.finalNorm);
+}
+
 export class WeightLoader {
   readonly weights: ModelWeights;
   readonly #targets = new Map<string, Target>();

@@ -59,14 +59,16 @@ export async function runTraining(
   validateTrainConfig(c);
   const data = buildExamples(tok, eosId, o, c);
   const trainer = new Trainer(gpu, runner, o.name, c, data, o.baseModel, o.resume);
+  let adapter: LoraAdapter;
   try {
-    const adapter = await trainer.run(hooks, control);
+    adapter = await trainer.run(hooks, control);
     // A last checkpoint, so a stopped run can be continued later.
     if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0) && trainer.lastCheckpointStep !== trainer.stepsDone) await hooks.onCheckpoint(await trainer.checkpoint());
-    // The bank is rebuilt from the CPU copy, so the adapter keeps its trained values for inference.
-    runner.lora.add(adapter);
-    return { adapter, trainer };
   } finally {
+    // Frees the training graph and takes the training slot out of the inference bank, whatever happened.
     trainer.destroy();
   }
+  // The result is kept: rebuilt in the bank from the CPU copy, so it serves inference with its trained values.
+  runner.lora.add(adapter);
+  return { adapter, trainer };
 }

@@ -215,10 +215,12 @@ export class TrainStep {
     }
   }
 
+  /** Frees the graphs, parameters, moments and gradients, and takes this run's adapter out of the inference bank. */
   destroy(): void {
     for (const g of this.#graphs.values()) g.destroy();
     for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
     this.gpu.destroyBuffer(this.#staging);
+    this.bank.remove(this.adapter.name);
   }
 }
 

@@ -1,0 +1,66 @@
+// GPU memory has an owner: unloading a model frees its weights, KV cache, activations and adapters; a refused load
+// frees what it had allocated; a training run takes its slot out of the inference bank when it ends, keeping only
+// a finished result. Checked through the device's byte count of live buffers.
+
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine.js';
+import { NonFiniteError } from '../../src/lib/errors.js';
+import { encodeFromF32 } from '../../src/lib/formats/dtype.js';
+import { writeSafetensors } from '../../src/lib/formats/safetensors.js';
+import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
+import { syntheticModel } from '../../src/lib/model/synthetic.js';
+import { testGpu } from '../helpers/gpu.js';
+import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
+
+const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
+const adapter = new URL('../../public/adapters/demo-qv-r8/', import.meta.url).pathname;
+
+describe('GPU memory ownership', () => {
+  it('loading and unloading a model 20 times in one process returns allocated bytes to the start', async () => {
+    const gpu = await testGpu();
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    const start = gpu.allocatedBytes;
+    let loadedBytes = 0;
+    for (let i = 0; i < 20; i++) {
+      await engine.load(new NodeDirFiles('demo', demo));
+      await engine.loadAdapter(new NodeDirFiles('qv', adapter), 'qv');
+      loadedBytes = gpu.allocatedBytes - start;
+      await engine.generate({ promptIds: [1, 2, 3], maxNewTokens: 2, adapter: 'qv', sampling: { temperature: 0 } });
+      engine.unload();
+      expect(gpu.allocatedBytes).toBe(start);
+    }
+    expect(loadedBytes).toBeGreaterThan(6e6); // the demo model's weights were really there
+  });
+
+  it('a load refused halfway (a NaN in the last tensor) frees what it allocated', async () => {
+    const gpu = await testGpu();
+    const m = syntheticModel({ hiddenSize: 24, intermediateSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 6, vocabSize: 61, tied: false, seed: 1 });
+    const tensors = [...m.tensors].map(([name, t]) => ({ name, dtype: 'F32', shape: t.shape, data: encodeFromF32(name === 'lm_head.weight' ? t.data.map((v, i) => (i === 7 ? NaN : v)) : t.data, 'F32') }));
+    const files = new MemoryFiles('nan', new Map([
+      ['config.json', new TextEncoder().encode(JSON.stringify(m.config))],
+      ['model.safetensors', writeSafetensors(tensors)],
+      ['tokenizer.json', tinyTokenizerJson(61)],
+    ]));
+    const engine = new Engine(gpu, { contextLength: 32, slots: 1 });
+    const start = gpu.allocatedBytes;
+    await expect(engine.load(files)).rejects.toThrow(NonFiniteError);
+    expect(gpu.allocatedBytes).toBe(start);
+  });
+
+  it('a training run that fails leaves no adapter behind; a finished one stays on the shelf', async () => {
+    const gpu = await testGpu();
+    const engine = new Engine(gpu, { contextLength: 64, slots: 1 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    const afterLoad = gpu.allocatedBytes;
+    const records = [{ kind: 'alpaca' as const, instruction: 'Say hi.', input: '', output: 'Hi!' }, { kind: 'alpaca' as const, instruction: 'Say bye.', input: '', output: 'Bye!' }];
+    const config = { steps: 2, microBatch: 1, gradAccumulation: 1, cutoff: 64, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0, validationFraction: 0 };
+    const failing = engine.train({ name: 'doomed', records, format: 'alpaca', config }, { onStep: () => { throw new Error('hook failed'); } });
+    await expect(failing).rejects.toThrow('hook failed');
+    expect(engine.adapters.map((a) => a.name)).toEqual([]);
+    expect(gpu.allocatedBytes).toBe(afterLoad);
+    await engine.train({ name: 'kept', records, format: 'alpaca', config });
+    expect(engine.adapters.map((a) => a.name)).toEqual(['kept']);
+    engine.unload();
+  });
+});

@@ -12,6 +12,10 @@ import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { testGpu } from '../helpers/gpu.js';
 import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
+import { initAdapter } from '../../src/lib/training/init.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { TrainStep } from '../../src/lib/training/step.js';
+import { createNodeGpu } from '../../src/lib/gpu/node.js';
 
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
 const adapter = new URL('../../public/adapters/demo-qv-r8/', import.meta.url).pathname;
@@ -62,5 +66,35 @@ describe('GPU memory ownership', () => {
     await engine.train({ name: 'kept', records, format: 'alpaca', config });
     expect(engine.adapters.map((a) => a.name)).toEqual(['kept']);
     engine.unload();
+  });
+});
+
+describe('one pipeline cache per device', () => {
+  it('a shader text compiles once per device across inference and two training buckets', async () => {
+    const gpu = await createNodeGpu({ forceF32: true }); // a device of its own: its cache starts empty
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    await engine.loadAdapter(new NodeDirFiles('qv', adapter), 'qv');
+    await engine.generate({ promptIds: Array.from({ length: 12 }, (_, i) => i + 1), maxNewTokens: 2, adapter: 'qv', sampling: { temperature: 0 } });
+    const afterInference = gpu.pipelines.compiles;
+    const runner = engine.runner;
+    const config = { ...DEFAULT_TRAIN_CONFIG, rank: 8, targetModules: ['q_proj' as const, 'v_proj' as const] };
+    const step = new TrainStep(gpu, runner.cfg, runner.weights, runner.lora, initAdapter('t', runner.cfg, config, null), config, { batch: 2, seqLen: 32 });
+    const g = step.graphFor(16);
+    const afterFirstBucket = gpu.pipelines.compiles;
+    const used = new Set([...g.micro, ...g.forwardOnly, ...g.optimizer].map((d) => d.pipeline)).size;
+    step.graphFor(32);
+    expect(gpu.pipelines.compiles).toBe(afterFirstBucket); // the second bucket compiles nothing
+    expect(afterFirstBucket).toBeGreaterThan(afterInference); // backward kernels are new...
+    // ...but the forward kernels training shares with inference (embed, rope, attention, LoRA matmuls) are not.
+    expect(afterFirstBucket - afterInference).toBeLessThan(used);
+    const again = gpu.pipelines.compiles;
+    engine.unload();
+    await engine.load(new NodeDirFiles('demo', demo));
+    await engine.generate({ promptIds: [1, 2, 3], maxNewTokens: 2, sampling: { temperature: 0 } });
+    expect(gpu.pipelines.compiles).toBe(again); // reloading a model compiles nothing either
+    step.destroy();
+    engine.unload();
+    gpu.destroy();
   });
 });

@@ -2,6 +2,7 @@
 // (so benchmarks can report GPU memory against weight bytes) and turns device loss and OOM into typed errors.
 
 import { DeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
+import { PipelineCache } from './kernel.js';
 
 export interface GpuOptions {
   /** Store weights as f32 even when shader-f16 exists (tests of the f32 path, debugging). */
@@ -24,6 +25,11 @@ export class Gpu {
   allocatedBytes = 0;
   /** Set when the device is lost; every later call throws it. */
   lost: DeviceLostError | null = null;
+  /**
+   * The device's one pipeline cache: inference, every training length bucket and the tests share it, so a shader
+   * text is compiled once per device (on software Vulkan a first compile costs seconds).
+   */
+  readonly pipelines: PipelineCache = new PipelineCache(this);
   #destroyed = false;
 
   private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number) {

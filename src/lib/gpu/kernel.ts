@@ -1,17 +1,12 @@
 // Kernels: generated WGSL text -> compute pipeline, cached by the final text (so a stale shader can never be
-// reused under a hand-made key). A `Dispatch` is resolved once (pipeline, bind group, grid) and re-encoded each step.
+// reused under a hand-made key). Each device has one cache (`Gpu.pipelines`).
 
 import type { Gpu } from './device.js';
 
-export interface Dispatch {
-  label: string;
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  grid: [number, number, number];
-}
-
 export class PipelineCache {
   readonly #cache = new Map<string, GPUComputePipeline>();
+  /** Shader modules compiled so far (a cache hit compiles nothing). */
+  compiles = 0;
   constructor(private readonly gpu: Gpu) {}
 
   get(label: string, code: string): GPUComputePipeline {
@@ -20,6 +15,7 @@ export class PipelineCache {
       const module = this.gpu.device.createShaderModule({ label, code });
       p = this.gpu.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.#cache.set(code, p);
+      this.compiles++;
     }
     return p;
   }
@@ -53,14 +49,6 @@ export function uniforms(gpu: Gpu, label: string, words: (number | { f32: number
   const buf = gpu.createBuffer(label, data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   gpu.device.queue.writeBuffer(buf, 0, data);
   return buf;
-}
-
-export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
-  for (const d of dispatches) {
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
-  }
 }
 
 /** Splits a workgroup count over x and y so neither passes the 65535 per-dimension limit. */

@@ -16,7 +16,7 @@
 
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { bindGroup, grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
+import { bindGroup, grid2d, uniforms } from '../gpu/kernel.js';
 import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
 import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
@@ -84,7 +84,6 @@ export class ModelRunner {
   readonly lora: LoraBank;
   #ops: Op[] = [];
   #opsVersion = -1;
-  readonly #pipelines: PipelineCache;
   readonly #maxRows: number;
   readonly #step: GPUBuffer;
   readonly #tokens: GPUBuffer;
@@ -106,7 +105,6 @@ export class ModelRunner {
     const R = (this.#maxRows = Math.max(opts.maxRows, opts.slots));
     const S = opts.slots;
     const C = opts.contextLength;
-    this.#pipelines = new PipelineCache(gpu);
     this.lora = new LoraBank(gpu, cfg);
     const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
 
@@ -171,7 +169,7 @@ export class ModelRunner {
     };
     const rowsGrid = (perRow: number) => (rows: number) => grid2d(Math.ceil((rows * perRow) / 256));
     const simple = (label: string, code: string, bindings: GPUBuffer[], over: Op['over'], grid: Op['grid']) => {
-      const pipeline = this.#pipelines.get(label, code);
+      const pipeline = this.gpu.pipelines.get(label, code);
       const v = { pipeline, bindGroup: bindGroup(gpu, label, pipeline, bindings) };
       this.#ops.push({ label, small: v, large: v, over, grid });
     };
@@ -207,7 +205,7 @@ export class ModelRunner {
     const rank = this.lora.rank;
     if (lg) {
       const code = loraShrinkShader(o.norm);
-      const pipeline = this.#pipelines.get(`${label}.lora_shrink`, code);
+      const pipeline = this.gpu.pipelines.get(`${label}.lora_shrink`, code);
       const p = uniforms(this.gpu, `${label}.lora_shrink.params`, [lg.K, lg.G, rank, lg.K, { f32: this.cfg.rmsNormEps }]);
       this.#uniforms.push(p);
       const bindings = [p, this.#step, x, this.#rowInfo, lg.a, this.#loraU!];
@@ -216,8 +214,8 @@ export class ModelRunner {
       this.#ops.push({ label: `${label}.lora_shrink`, small: v, large: v, over: 'rows', grid: (rows) => [rows, 1, 1] });
     }
     const opts: MatmulOptions = { ...o, f16: this.gpu.f16, lora: !!lg };
-    const small = this.#pipelines.get(`${label}.gemv`, matmulShader('gemv', opts, w.k));
-    const large = this.#pipelines.get(`${label}.gemm`, matmulShader('gemm', opts, w.k));
+    const small = this.gpu.pipelines.get(`${label}.gemv`, matmulShader('gemv', opts, w.k));
+    const large = this.gpu.pipelines.get(`${label}.gemm`, matmulShader('gemm', opts, w.k));
     const seg1 = lg && lg.G === 3 ? lg.offsets[1] : 0xffffffff;
     const seg2 = lg && lg.G === 3 ? lg.offsets[2] : 0xffffffff;
     const upRow = lg && lg.G === 2 ? lg.offsets[1] : 0;

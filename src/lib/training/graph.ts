@@ -9,7 +9,7 @@
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
 
 import type { Gpu } from '../gpu/device.js';
-import { grid2d, PipelineCache, uniforms } from '../gpu/kernel.js';
+import { grid2d, uniforms } from '../gpu/kernel.js';
 import { attentionShader } from '../kernels/attention.js';
 import { embedShader } from '../kernels/embed.js';
 import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
@@ -87,7 +87,6 @@ export class TrainGraph {
   readonly seed: GPUBuffer;
   readonly optStep: GPUBuffer;
   readonly ceParams: GPUBuffer[] = [];
-  readonly #pipelines: PipelineCache;
   readonly #alloc: GPUBuffer[] = [];
 
   constructor(
@@ -101,7 +100,6 @@ export class TrainGraph {
     const M = (this.M = B * T);
     const R = bank.rank;
     const Nqkv = (H + 2 * Hkv) * Dh;
-    this.#pipelines = new PipelineCache(gpu);
     const before = gpu.allocatedBytes;
     const buf = (label: string, floats: number) => {
       const b = gpu.createBuffer(label, Math.max(1, floats) * 4, STORAGE());
@@ -149,7 +147,7 @@ export class TrainGraph {
     // ---- dispatch builders ----
     const f16 = gpu.f16;
     const d = (label: string, code: string, bindings: Record<number, GPUBuffer>, grid: [number, number, number], list: D[]) => {
-      const pipeline = this.#pipelines.get(label, code);
+      const pipeline = this.gpu.pipelines.get(label, code);
       const bindGroup = gpu.device.createBindGroup({
         label, layout: pipeline.getBindGroupLayout(0),
         entries: Object.entries(bindings).map(([i, buffer]) => ({ binding: Number(i), resource: { buffer } })),

@@ -16,6 +16,7 @@ import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { destroyWeights } from './model/weights.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
+import { StopFilter } from './model/stop-strings.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
 import { TextTokenizer, type PromptFormat } from './tokenizer/tokenizer.js';
 
@@ -274,10 +275,8 @@ export class Engine {
     const m = this.#require();
     const promptIds = this.promptIds(req);
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
-    const stops = (req.stopStrings ?? []).filter((s) => s.length > 0);
-    const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
     const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
-    const out = columns.map(() => ({ tokens: [] as number[], text: '', emitted: 0, decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
+    const out = columns.map(() => ({ tokens: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
     const timings = await generateColumns(m.runner, promptIds, cols, {
       ...sampling,
       maxNewTokens: req.maxNewTokens ?? 128,
@@ -286,24 +285,15 @@ export class Engine {
       const o = out[column];
       o.tokens.push(token);
       if (m.eos.includes(token)) return false;
-      o.text += o.decoder.push(token);
-      let stopAt = -1;
-      for (const s of stops) {
-        const i = o.text.indexOf(s, Math.max(0, o.emitted - s.length));
-        if (i >= 0 && (stopAt < 0 || i < stopAt)) stopAt = i;
-      }
-      if (stopAt >= 0) o.text = o.text.slice(0, stopAt);
-      // Hold back a tail that could still become a stop string, so nothing streamed is ever taken back.
-      const safe = stopAt >= 0 ? o.text.length : Math.max(o.emitted, o.text.length - holdBack);
-      onText?.(column, o.text.slice(o.emitted, safe), token);
-      o.emitted = safe;
-      return stopAt >= 0;
+      const shown = o.stop.push(o.decoder.push(token));
+      onText?.(column, shown, token);
+      return o.stop.stopped;
     }, signal);
     return timings.map((t, i) => {
       const o = out[i];
-      if (t.stopReason !== 'stop') o.text += o.decoder.flush();
-      if (o.text.length > o.emitted) onText?.(i, o.text.slice(o.emitted), -1);
-      return { ...t, promptIds, tokens: o.tokens, text: o.text };
+      const rest = o.stop.finish(o.stop.stopped ? '' : o.decoder.flush());
+      if (rest) onText?.(i, rest, -1);
+      return { ...t, promptIds, tokens: o.tokens, text: o.stop.text };
     });
   }
 }

@@ -14,6 +14,7 @@ import { previewRecords, runTraining, type DatasetPreview, type TrainRunOptions 
 import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
+import { LoraBank } from './lora/bank.js';
 import { destroyWeights } from './model/weights.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
 import { StopFilter } from './model/stop-strings.js';
@@ -110,7 +111,7 @@ interface Loaded {
   config: ModelConfig;
   rawConfig: Record<string, unknown>;
   files: ModelFiles;
-  runner: ModelRunner;
+  runner: ModelRunner<LoraBank>;
   tokenizer: TextTokenizer;
   eos: number[];
   info: ModelInfo;
@@ -129,7 +130,7 @@ export class Engine {
     return this.#require().tokenizer;
   }
 
-  get runner(): ModelRunner {
+  get runner(): ModelRunner<LoraBank> {
     return this.#require().runner;
   }
 
@@ -149,7 +150,7 @@ export class Engine {
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }))
+      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }, new LoraBank(this.gpu, cfg)))
       .catch((e) => { destroyWeights(this.gpu, loaded.weights); throw e; });
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;

@@ -8,6 +8,7 @@ import { huggingFaceFiles } from '../../src/lib/hub/files.js';
 import { parseSourceText, resolveSource } from '../../src/lib/hub/source.js';
 import { loadWeights, type LoadProgress } from '../../src/lib/model/load.js';
 import { ModelRunner } from '../../src/lib/model/runner.js';
+import { LoraBank } from '../../src/lib/lora/bank.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
@@ -59,7 +60,7 @@ describe('downloads with the Hugging Face URL layout', () => {
     expect(progress.length).toBeGreaterThan(2);
     for (let i = 1; i < progress.length; i++) expect(progress[i].allLoaded).toBeGreaterThanOrEqual(progress[i - 1].allLoaded);
 
-    const runner = new ModelRunner(gpu, loaded.config, loaded.weights, { slots: 1, contextLength: 16, maxRows: 16 });
+    const runner = new ModelRunner(gpu, loaded.config, loaded.weights, { slots: 1, contextLength: 16, maxRows: 16 }, new LoraBank(gpu, loaded.config));
     const prompt = [3, 1, 4, 1, 5, 9, 2, 6];
     await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: 8, lastOffset: 7 });
     // The reference runs on the BF16-rounded weights the file holds.

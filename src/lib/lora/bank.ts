@@ -6,10 +6,11 @@
 
 import type { Gpu } from '../gpu/device.js';
 import type { ModelConfig } from '../model/config.js';
+import type { LoraEpilogue, LoraGroupBuffers, LoraGroupName } from '../model/lora-epilogue.js';
 import { checkAdapterFits, moduleShape } from './fit.js';
 import { moduleKey, type LoraAdapter, type LoraModule } from './peft.js';
 
-export type LoraGroupName = 'qkv' | 'o' | 'gate_up' | 'down';
+export type { LoraGroupBuffers, LoraGroupName };
 
 export const GROUP_MODULES: Record<LoraGroupName, LoraModule[]> = {
   qkv: ['q_proj', 'k_proj', 'v_proj'],
@@ -18,22 +19,9 @@ export const GROUP_MODULES: Record<LoraGroupName, LoraModule[]> = {
   down: ['down_proj'],
 };
 
-export interface LoraGroupBuffers {
-  /** (slots, G, rank, K) */
-  a: GPUBuffer;
-  /** (slots, N, rank): rows of every module of the group stacked (q | k | v, or gate | up). */
-  b: GPUBuffer;
-  G: number;
-  K: number;
-  /** Total output rows of the group's B (for gate_up: 2F). */
-  N: number;
-  /** Start row of each module's block in B. */
-  offsets: number[];
-}
-
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 
-export class LoraBank {
+export class LoraBank implements LoraEpilogue {
   /** adapters[slot - 1]; null marks a free slot. */
   readonly adapters: (LoraAdapter | null)[] = [];
   /** Largest rank over resident adapters (every slot is padded to it). */
@@ -50,6 +38,10 @@ export class LoraBank {
 
   get slots(): number {
     return this.adapters.length + 1;
+  }
+
+  holds(slot: number): boolean {
+    return slot >= 1 && slot <= this.adapters.length && this.adapters[slot - 1] !== null;
   }
 
   group(layer: number, group: LoraGroupName): LoraGroupBuffers | undefined {

@@ -23,7 +23,7 @@ import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } 
 import { ropeKvShader } from '../kernels/rope.js';
 import { loraShrinkShader } from '../kernels/lora-shrink.js';
 import { ROW_INFO_WORDS } from '../kernels/common.js';
-import { LoraBank, type LoraGroupName } from '../lora/bank.js';
+import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../kernels/topk.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
@@ -77,11 +77,11 @@ interface Op {
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-export class ModelRunner {
+export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
   /** Resident LoRA adapters; adding one rebuilds the small LoRA buffers and this runner's bind groups only. */
-  readonly lora: LoraBank;
+  readonly lora: L;
   #ops: Op[] = [];
   #opsVersion = -1;
   readonly #maxRows: number;
@@ -100,12 +100,12 @@ export class ModelRunner {
   #uniforms: GPUBuffer[] = [];
   #busy = false;
 
-  constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions) {
+  constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions, lora: L) {
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const R = (this.#maxRows = Math.max(opts.maxRows, opts.slots));
     const S = opts.slots;
     const C = opts.contextLength;
-    this.lora = new LoraBank(gpu, cfg);
+    this.lora = lora;
     const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
 
     this.#step = gpu.createBuffer('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -356,7 +356,7 @@ export class ModelRunner {
       if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);
       if (!(input.positions[m] >= 0 && input.positions[m] < this.opts.contextLength)) throw new RangeError(`position ${input.positions[m]} is past the context length ${this.opts.contextLength}`);
       const ls = input.loraSlots?.[m] ?? 0;
-      if (!(ls >= 0 && ls < this.lora.slots && (ls === 0 || this.lora.adapters[ls - 1]))) throw new RangeError(`LoRA slot ${ls} holds no adapter`);
+      if (!(ls === 0 || this.lora.holds(ls))) throw new RangeError(`LoRA slot ${ls} holds no adapter`);
     }
   }
 

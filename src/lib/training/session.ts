@@ -7,6 +7,7 @@ import type { TrainRecord } from '../data/records.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import type { ModelRunner } from '../model/runner.js';
+import type { LoraBank } from '../lora/bank.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
 import { Trainer, type Checkpoint, type TrainControl, type TrainHooks } from './trainer.js';
@@ -52,7 +53,7 @@ export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOpti
 }
 
 export async function runTraining(
-  gpu: Gpu, runner: ModelRunner, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
+  gpu: Gpu, runner: ModelRunner<LoraBank>, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
   hooks: TrainHooks, control: TrainControl,
 ): Promise<{ adapter: LoraAdapter; trainer: Trainer }> {
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };

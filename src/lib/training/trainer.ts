@@ -7,6 +7,7 @@ import type { Example } from '../data/examples.js';
 import type { Gpu } from '../gpu/device.js';
 import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
 import type { ModelRunner } from '../model/runner.js';
+import type { LoraBank } from '../lora/bank.js';
 import { pcgHash } from '../util/hash.js';
 import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
 import { initAdapter } from './init.js';
@@ -75,7 +76,7 @@ export class Trainer {
   #batches: MicroBatch[];
 
   constructor(
-    private readonly gpu: Gpu, runner: ModelRunner, readonly name: string, readonly config: TrainConfig,
+    private readonly gpu: Gpu, runner: ModelRunner<LoraBank>, readonly name: string, readonly config: TrainConfig,
     private readonly data: { train: Example[]; validation: Example[] }, private readonly baseModel: string | null,
     resume?: Checkpoint,
   ) {

@@ -4,18 +4,19 @@
 
 import { describe, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
-import { attentionShader } from '../../src/lib/kernels/attention.js';
-import { attentionBackwardDkvShader, attentionBackwardDqShader } from '../../src/lib/kernels/train/attention-backward.js';
-import { crossEntropyShader } from '../../src/lib/kernels/train/cross-entropy.js';
-import { matmulNNShader } from '../../src/lib/kernels/train/matmul-nn.js';
-import { rmsnormBackwardShader, rmsnormShader } from '../../src/lib/kernels/train/norm.js';
-import { ropeBackwardShader } from '../../src/lib/kernels/train/rope-backward.js';
-import { swigluBackwardShader, swigluShader } from '../../src/lib/kernels/train/swiglu.js';
+import { elementGrid } from '../../src/lib/gpu/kernel.js';
+import { attentionKernel } from '../../src/lib/kernels/attention.js';
+import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src/lib/kernels/train/attention-backward.js';
+import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
+import { matmulNNGrid, matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
+import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
+import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js';
+import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { Tape } from '../reference/autodiff.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
-import { randn, runKernel, step } from '../helpers/kernel.js';
+import { out, randn, runProgram, step } from '../helpers/kernel.js';
 
 const TOL = [1e-4, 1e-4] as const;
 
@@ -46,9 +47,9 @@ describe('rmsnorm', () => {
       }
       return out;
     }, dy);
-    const [fy] = await runKernel(gpu, rmsnormShader(), [{ uniform: [M, K, { f32: 1e-5 }] }, { data: x }, { data: gain }, { data: new Float32Array(M * K), read: true }], [M, 1, 1]);
+    const { y: fy } = await runProgram(gpu, rmsnormKernel(), { M, K, eps: 1e-5 }, { x, gain, y: out(new Float32Array(M * K)) }, [M, 1, 1]);
     expectClose(fy, y, ...TOL, 'rmsnorm');
-    const [dx] = await runKernel(gpu, rmsnormBackwardShader(), [{ uniform: [M, K, { f32: 1e-5 }] }, { data: x }, { data: gain }, { data: dy }, { data: Float32Array.from(dx0), read: true }], [M, 1, 1]);
+    const { dx } = await runProgram(gpu, rmsnormBackwardKernel(), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, [M, 1, 1]);
     expectClose(dx, grads[0].map((g, i) => g + dx0[i]), ...TOL, 'rmsnorm backward (accumulated)');
   });
 });
@@ -68,10 +69,10 @@ describe('swiglu', () => {
       }
       return out;
     }, dh);
-    const grid: [number, number, number] = [Math.ceil((M * F) / 256), 1, 1];
-    const [h] = await runKernel(gpu, swigluShader(), [{ uniform: [M, F] }, { data: gu }, { data: new Float32Array(M * F), read: true }], grid);
+    const grid = elementGrid(swigluKernel(), M * F);
+    const { h } = await runProgram(gpu, swigluKernel(), { M, F }, { gu, h: out(new Float32Array(M * F)) }, grid);
     expectClose(h, y, ...TOL, 'swiglu');
-    const [dgu] = await runKernel(gpu, swigluBackwardShader(), [{ uniform: [M, F] }, { data: gu }, { data: dh }, { data: new Float32Array(M * 2 * F), read: true }], grid);
+    const { dgu } = await runProgram(gpu, swigluBackwardKernel(), { M, F }, { gu, dh, dgu: out(new Float32Array(M * 2 * F)) }, grid);
     expectClose(dgu, grads[0], ...TOL, 'swiglu backward');
   });
 });
@@ -94,9 +95,8 @@ describe('matmul input gradient dX = dY W', () => {
       for (let n = 0; n < N; n++) s += dy[m * ldy + yOff + n] * seen[n * K + k];
       expected[m * K + k] += s;
     }
-    const [dx] = await runKernel(gpu, matmulNNShader(f16, true), [
-      { uniform: [M, N, K, ldy, yOff, ldw, K, 0, 0] }, { data: dy }, { data: wData }, { data: Float32Array.from(dx0), read: true },
-    ], [Math.ceil(K / 64), Math.ceil(M / 64), 1]);
+    const { dx } = await runProgram(gpu, matmulNNKernel(f16, true), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
+      { dy, w: wData, dx: out(Float32Array.from(dx0)) }, matmulNNGrid(K, M));
     expectClose(dx, expected, ...TOL, 'dX');
   });
 });
@@ -128,14 +128,13 @@ describe('attention backward', () => {
       }
       return out;
     }, dout);
-    const [o, lse] = await runKernel(gpu, attentionShader(Dh), [
-      { uniform: [H, Hkv, T, { f32: scale }] }, step(M), { data: q }, { data: info }, { data: kc }, { data: vc },
-      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(M * H), read: true },
-    ], [H, M, 1]);
-    const p = { uniform: [H, Hkv, T, { f32: scale }, M] };
-    const [dq] = await runKernel(gpu, attentionBackwardDqShader(Dh), [p, { data: q }, { data: kc }, { data: vc }, { data: o }, { data: dout }, { data: lse }, { data: new Float32Array(M * H * Dh), read: true }], [H, M, 1]);
-    const [dk, dv] = await runKernel(gpu, attentionBackwardDkvShader(Dh), [p, { data: q }, { data: kc }, { data: vc }, { data: o }, { data: dout }, { data: lse },
-      { data: new Float32Array(kc.length), read: true }, { data: new Float32Array(vc.length), read: true }], [Hkv, M, 1]);
+    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale }, {
+      S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
+    }, [H, M, 1]);
+    const p = { H, Hkv, T, scale, M };
+    const inputs = { q, kc, vc, o: fwd.out, dout, lse: fwd.lse };
+    const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, [H, M, 1]);
+    const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, [Hkv, M, 1]);
     expectClose(dq, grads[0], ...TOL, 'dq');
     expectClose(dk, grads[1], ...TOL, 'dk');
     expectClose(dv, grads[2], ...TOL, 'dv');
@@ -174,8 +173,9 @@ describe('rope backward', () => {
       }
       return [...q, ...k, ...v];
     }, [...dq, ...dk, ...dv]);
-    const [dqkv] = await runKernel(gpu, ropeBackwardShader(), [{ uniform: [H, Hkv, Dh, T, M] }, { data: dq }, { data: dk }, { data: dv }, { data: inv }, { data: new Float32Array(qkv.length), read: true }],
-      [Math.ceil((M * (H + 2 * Hkv) * half) / 256), 1, 1]);
+    const rope = ropeBackwardKernel();
+    const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M }, { dq, dk, dv, invFreq: inv, dqkv: out(new Float32Array(qkv.length)) },
+      elementGrid(rope, M * (H + 2 * Hkv) * half));
     expectClose(dqkv, grads[0], 1e-5, 1e-5, 'dqkv');
   });
 });
@@ -197,7 +197,7 @@ describe('cross-entropy', () => {
       }
       return out;
     }, [weight, weight, weight]);
-    const [d, loss] = await runKernel(gpu, crossEntropyShader(), [{ uniform: [rows, V, 0, { f32: weight }] }, { data: Float32Array.from(logits), read: true }, { data: labels }, { data: new Float32Array(rows), read: true }], [rows, 1, 1]);
+    const { logits: d, loss } = await runProgram(gpu, crossEntropyKernel(), { rows, V, labelOff: 0, weight }, { logits: out(Float32Array.from(logits)), labels, loss: out(new Float32Array(rows)) }, [rows, 1, 1]);
     expectClose(d, grads[0], 1e-6, 1e-4, 'dlogits');
     expectClose([loss[0], loss[2], loss[3]], y, 1e-5, 1e-5, 'per-row loss');
     expectClose([loss[1]], [0], 0, 0, 'masked row loss');

@@ -4,15 +4,17 @@
 
 import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
-import { attentionShader } from '../../src/lib/kernels/attention.js';
-import { embedShader } from '../../src/lib/kernels/embed.js';
-import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
-import { ropeKvShader } from '../../src/lib/kernels/rope.js';
-import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../../src/lib/kernels/topk.js';
+import { attentionKernel } from '../../src/lib/kernels/attention.js';
+import { embedKernel } from '../../src/lib/kernels/embed.js';
+import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
+import { elementGrid } from '../../src/lib/gpu/kernel.js';
+import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
-import { randn, runKernel, step } from '../helpers/kernel.js';
+import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
 import { rmsnorm, rope, silu } from '../reference/llama.js';
 
 const ATOL = 1e-4;
@@ -30,6 +32,10 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
   }
   return { ldw, data, seen };
 }
+
+/** Uniforms of a matmul without LoRA. */
+const matmulParams = (N: number, K: number, ldw: number, ldo: number, nOff: number) =>
+  ({ N, K, ldw, ldx: K, ldo, nOff, eps: 1e-5, rank: 0, G: 0, bRows: 0, seg1: NONE, seg2: NONE, upRow: 0 });
 
 describe('matmul', () => {
   const variants: [string, Partial<MatmulOptions>][] = [
@@ -69,19 +75,13 @@ describe('matmul', () => {
             expected[at] = o.residual ? out0[at] + y : y;
           }
         }
-        const bindings = [
-          { uniform: [N, K, W.ldw, K, ldo, nOff, { f32: 1e-5 }, 0] },
-          o.last ? step(inRows, M, 3, 2) : step(M),
-          { data: x }, { data: W.data },
-          ...(o.swiglu ? [{ data: W2.data }] : []),
-          ...(o.norm ? [{ data: gain }] : []),
-          ...(o.bias ? [{ data: bias }] : []),
-          { data: Float32Array.from(out0), read: true },
-        ];
-        const gemv = M <= GEMV_MAX_ROWS;
-        const grid: [number, number, number] = gemv ? [Math.ceil(N / gemvCols(K)), 1, 1] : [Math.ceil(N / GEMM_TILE), Math.ceil(M / GEMM_TILE), 1];
-        const [got] = await runKernel(gpu, matmulShader(gemv ? 'gemv' : 'gemm', o, K), bindings, grid);
-        expectClose(got, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
+        const buffers: Record<string, BufferInput> = {
+          S: o.last ? step(inRows, M, 3, 2) : step(M), x, w: W.data, out: out(Float32Array.from(out0)),
+          ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
+        };
+        const variant = M <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
+        const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, matmulGrid(variant, N, K, M));
+        expectClose(got.out, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
       });
     }
   }
@@ -97,10 +97,9 @@ describe('embedding lookup', () => {
     const x0 = randn(rng, M * D);
     const expected = Float64Array.from(x0);
     tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
-    const [got] = await runKernel(gpu, embedShader(true), [
-      { uniform: [D, rowStart, rowCount, E.ldw] }, step(M), { data: E.data }, { data: tokens }, { data: Float32Array.from(x0), read: true },
-    ], [Math.ceil((M * D) / 256), 1, 1]);
-    expectClose(got, expected, 0, 0, 'embedding rows');
+    const k = embedKernel(true);
+    const got = await runProgram(gpu, k, { D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, elementGrid(k, M * D));
+    expectClose(got.x, expected, 0, 0, 'embedding rows');
   });
 });
 
@@ -126,10 +125,10 @@ describe('rope + KV cache write', () => {
         vExp.set(r.subarray((H + Hkv + h) * Dh, (H + Hkv + h + 1) * Dh), at);
       }
     }
-    const [q, k, v] = await runKernel(gpu, ropeKvShader(), [
-      { uniform: [H, Hkv, Dh, C] }, step(M), { data: qkv }, { data: info }, { data: inv },
-      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(kExp.length), read: true }, { data: new Float32Array(vExp.length), read: true },
-    ], [Math.ceil((M * (H + 2 * Hkv) * (Dh / 2)) / 256), 1, 1]);
+    const kernel = ropeKvKernel();
+    const { q, kc: k, vc: v } = await runProgram(gpu, kernel, { H, Hkv, Dh, C }, {
+      S: step(M), qkv, rowInfo: info, invFreq: inv, q: out(new Float32Array(M * H * Dh)), kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(vExp.length)),
+    }, elementGrid(kernel, M * (H + 2 * Hkv) * (Dh / 2)));
     expectClose(q, qExp, 1e-5, 1e-5, 'q');
     expectClose(k, kExp, 1e-5, 1e-5, 'k cache');
     expectClose(v, vExp, 0, 0, 'v cache');
@@ -146,7 +145,7 @@ describe('attention', () => {
     const vc = randn(rng, slots * Hkv * C * Dh);
     const info = new Uint32Array(4 * M);
     for (let m = 0; m < M; m++) { info[4 * m] = rng.int(slots); info[4 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : rng.int(maxPos + 1); }
-    const out = new Float64Array(M * H * Dh);
+    const expected = new Float64Array(M * H * Dh);
     const lse = new Float64Array(M * H);
     for (let m = 0; m < M; m++) for (let h = 0; h < H; h++) {
       const kh = Math.floor(h / (H / Hkv));
@@ -161,14 +160,13 @@ describe('attention', () => {
       const e = s.map((x) => Math.exp(x - mx));
       const sum = e.reduce((a, b) => a + b, 0);
       lse[m * H + h] = mx + Math.log(sum);
-      e.forEach((p, j) => { for (let d = 0; d < Dh; d++) out[(m * H + h) * Dh + d] += (p / sum) * vc[base(j) + d]; });
+      e.forEach((p, j) => { for (let d = 0; d < Dh; d++) expected[(m * H + h) * Dh + d] += (p / sum) * vc[base(j) + d]; });
     }
-    const [o, l] = await runKernel(gpu, attentionShader(Dh), [
-      { uniform: [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }] }, step(M), { data: q }, { data: info }, { data: kc }, { data: vc },
-      { data: new Float32Array(M * H * Dh), read: true }, { data: new Float32Array(M * H), read: true },
-    ], [H, M, 1]);
-    expectClose(o, out, 1e-4, 1e-4, 'attention output');
-    expectClose(l, lse, 1e-4, 1e-4, 'log-sum-exp');
+    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh) }, {
+      S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
+    }, [H, M, 1]);
+    expectClose(got.out, expected, 1e-4, 1e-4, 'attention output');
+    expectClose(got.lse, lse, 1e-4, 1e-4, 'log-sum-exp');
   });
 });
 
@@ -187,9 +185,10 @@ describe('top-k', () => {
     const info = Uint32Array.from([0, 0, 0, 0, 1, 0, 0, 0]);
     const cand = new Uint32Array(S * chunks * TOPK * 2);
     const stats = new Float32Array(S * chunks * 2);
-    const params = { uniform: [V, chunks, { f32: penalty }, { f32: 1 / temperature }] };
-    const [c, st] = await runKernel(gpu, topkStage1Shader(), [params, step(S, S, 1, 0), { data: logits }, { data: seen }, { data: info }, { data: cand, read: true }, { data: stats, read: true }], [chunks, S, 1]);
-    const [res] = await runKernel(gpu, topkStage2Shader(), [params, step(S, S, 1, 0), { data: new Uint32Array(c.buffer) }, { data: st }, { data: new Uint32Array(S * TOPK_ROW_WORDS), read: true }], [S, 1, 1]);
+    const params = { V, chunks, penalty, invTemp: 1 / temperature };
+    const one = await runProgram(gpu, topkStage1Kernel(), params, { S: step(S, S, 1, 0), logits, seen, rowInfo: info, cand: out(cand), stats: out(stats) }, [chunks, S, 1]);
+    const two = await runProgram(gpu, topkStage2Kernel(), params, { S: step(S, S, 1, 0), cand: new Uint32Array(one.cand.buffer), stats: one.stats, result: out(new Uint32Array(S * TOPK_ROW_WORDS)) }, [S, 1, 1]);
+    const res = two.result;
     const words32 = new Uint32Array(res.buffer);
     for (let s = 0; s < S; s++) {
       const pen = Array.from({ length: V }, (_, t) => {

@@ -11,7 +11,9 @@
 // `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
 // Weight rows are padded to a multiple of 4 elements with zeros (ldw % 4 == 0), so W is bound as vec4s.
 
-import { enableF16, STEP_STRUCT, weightType } from './common.js';
+import { grid2d } from '../gpu/kernel.js';
+import type { BufferDecl, Kernel } from '../gpu/program.js';
+import { ROW_INFO, SHARED, STEP, STEP_STRUCT, weightType } from './common.js';
 
 export interface MatmulOptions {
   f16: boolean;
@@ -25,8 +27,26 @@ export interface MatmulOptions {
 
 /** Most rows the gemv variant takes; more rows use gemm. */
 export const GEMV_MAX_ROWS = 8;
-/** gemm's square output tile. */
+/** gemm's square output tile (16 x 16 threads, 4 x 4 outputs each; the kernel is written for exactly 64). */
 export const GEMM_TILE = 64;
+/** K elements staged through workgroup memory per gemm step. */
+const GEMM_TK = 16;
+const THREADS = 256;
+
+/**
+ * The uniforms of every matmul variant. LoRA fields: rank r, modules G, B rows per slot, the rows where the k and v
+ * segments start in a fused qkv output (NONE when the group has no such segment), the up block's first B row.
+ */
+export const MATMUL_PARAMS = {
+  N: 'u32', K: 'u32', ldw: 'u32', ldx: 'u32', ldo: 'u32', nOff: 'u32', eps: 'f32',
+  rank: 'u32', G: 'u32', bRows: 'u32', seg1: 'u32', seg2: 'u32', upRow: 'u32',
+} as const;
+
+/** Workgroups of one matmul dispatch: gemv tiles output columns, gemm 64 x 64 output tiles. */
+export function matmulGrid(variant: 'gemv' | 'gemm', n: number, k: number, rows: number): [number, number, number] {
+  if (variant === 'gemv') return grid2d(Math.ceil(n / gemvCols(k)));
+  return [Math.ceil(n / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1];
+}
 
 /**
  * Threads that share one output column's dot product in the gemv variant: enough to keep each thread's share of K
@@ -40,34 +60,41 @@ export function gemvLanes(k: number): number {
 
 /** Output columns per gemv workgroup (256 threads). */
 export function gemvCols(k: number): number {
-  return 256 / gemvLanes(k);
+  return THREADS / gemvLanes(k);
 }
 
-function header(o: MatmulOptions): string {
+function buffers(o: MatmulOptions): Record<string, BufferDecl> {
   const wt = weightType(o.f16);
-  const b: string[] = [
-    // LoRA fields: rank r, modules G, B rows per slot, segment starts (q | k | v) and the up block's first B row.
-    'struct Params { N: u32, K: u32, ldw: u32, ldx: u32, ldo: u32, nOff: u32, eps: f32, pad: u32, rank: u32, G: u32, bRows: u32, seg1: u32, seg2: u32, upRow: u32 }',
-    '@group(0) @binding(0) var<uniform> P: Params;',
-    '@group(0) @binding(1) var<uniform> S: Step;',
-    '@group(0) @binding(2) var<storage, read> x: array<f32>;                 // (M, ldx)',
-    `@group(0) @binding(3) var<storage, read> w: array<vec4<${wt}>>;          // (N, ldw / 4)`,
-  ];
-  let i = 4;
-  if (o.swiglu) b.push(`@group(0) @binding(${i++}) var<storage, read> w2: array<vec4<${wt}>>;         // (N, ldw / 4)`);
-  if (o.norm) b.push(`@group(0) @binding(${i++}) var<storage, read> gain: array<f32>;            // (K)`);
-  if (o.bias) b.push(`@group(0) @binding(${i++}) var<storage, read> bias: array<f32>;            // (nOff + N)`);
-  b.push(`@group(0) @binding(${i++}) var<storage, read_write> out: array<f32>;      // (M, ldo)`);
-  if (o.lora) {
-    b.push(`@group(0) @binding(${i++}) var<storage, read> rowInfo: array<u32>;        // (M, 4)`);
-    b.push(`@group(0) @binding(${i++}) var<storage, read> loraU: array<f32>;          // (M, G, r)`);
-    b.push(`@group(0) @binding(${i++}) var<storage, read> loraB: array<f32>;          // (slots, bRows, r)`);
-  }
+  const read = (type: string, shape: string): BufferDecl => ({ type, access: 'read', shape });
+  return {
+    S: STEP,
+    x: read('array<f32>', '(M, ldx)'),
+    w: read(`array<vec4<${wt}>>`, '(N, ldw / 4)'),
+    ...(o.swiglu ? { w2: read(`array<vec4<${wt}>>`, '(N, ldw / 4)') } : {}),
+    ...(o.norm ? { gain: read('array<f32>', '(K)') } : {}),
+    ...(o.bias ? { bias: read('array<f32>', '(nOff + N)') } : {}),
+    out: { type: 'array<f32>', access: 'read_write', shape: '(M, ldo)' },
+    ...(o.lora ? {
+      rowInfo: ROW_INFO,
+      loraU: read('array<f32>', '(M, G, r)'),
+      loraB: read('array<f32>', '(slots, bRows, r)'),
+    } : {}),
+  };
+}
+
+function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string): Kernel {
+  const flags = (['norm', 'bias', 'swiglu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
+  return {
+    name: [name, ...flags].join('+'), f16: o.f16, workgroupSize: THREADS, structs: STEP_STRUCT,
+    constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
+    source: helpers(o) + source,
+  };
+}
+
+function helpers(o: MatmulOptions): string {
   const rows = o.last ? 'S.seqs' : 'S.rows';
   const xRow = o.last ? 'm * S.lastStride + S.lastOffset' : 'm';
-  return `${enableF16(o.f16)}
-${STEP_STRUCT}
-${b.join('\n')}
+  return `
 fn numRows() -> u32 { return ${rows}; }
 fn xAt(m: u32, k: u32) -> f32 { return x[(${xRow}) * P.ldx + k]; }
 // x[m, 4 k4 .. 4 k4 + 3], zero past K (x rows are not padded).
@@ -96,41 +123,37 @@ fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   y = y / (1.0 + exp(-y)) * up;` : ''}
   let at = m * P.ldo + P.nOff + n;
   ${o.residual ? 'out[at] = out[at] + y;' : 'out[at] = y;'}
-}`;
+}
+`;
 }
 
 const LORA_TERM = /* wgsl */ `
 // strength * sum_j u[m, seg, j] * B[slot, bRow, j]; nothing for rows without an adapter.
 fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
-  let slot = rowInfo[4u * m + 2u];
+  let slot = rowInfo[RI * m + 2u];
   if (slot == 0u) { return 0.0; }
   var t = 0.0;
   let u0 = (m * P.G + seg) * P.rank;
   let b0 = (slot * P.bRows + bRow) * P.rank;
   for (var j = 0u; j < P.rank; j++) { t += loraU[u0 + j] * loraB[b0 + j]; }
-  return bitcast<f32>(rowInfo[4u * m + 3u]) * t;
+  return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
-/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. */
-export function matmulShader(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): string {
+/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. Grid: `matmulGrid`. */
+export function matmulProgram(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): Kernel {
   return variant === 'gemv' ? gemv(o, gemvLanes(k)) : gemm(o);
 }
 
-function gemv(o: MatmulOptions, lanes: number): string {
-  const R = GEMV_MAX_ROWS;
-  const cols = 256 / lanes;
+function gemv(o: MatmulOptions, lanes: number): Kernel {
   const g = o.norm ? ' * gain4(k4)' : '';
-  return /* wgsl */ `${header(o)}
-const R: u32 = ${R}u;
-const LANES: u32 = ${lanes}u;
-${lanes > 1 ? `var<workgroup> red: array<f32, ${256 * R}>;` : ''}
+  return matmulKernel(`gemv${lanes}`, o, { R: GEMV_MAX_ROWS, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
+${lanes > 1 ? 'var<workgroup> red: array<f32, WG * R>;' : ''}
 
-@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let M = numRows();
   let c = tid / LANES;
   let lane = tid % LANES;
-  let n = (wid.x + wid.y * nwg.x) * ${cols}u + c;
+  let n = (wid.x + wid.y * nwg.x) * COLS + c;
   var acc: array<f32, R>;
   var acc2: array<f32, R>;
   var sq: array<f32, R>;
@@ -149,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
 ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
-}`;
+}`);
 }
 
 /** One thread per column: the thread already holds every row's full sums. */
@@ -168,11 +191,11 @@ function gemvOwnColumn(o: MatmulOptions): string {
 function gemvReduce(o: MatmulOptions): string {
   const pass = (src: string, dst: string) => `
   workgroupBarrier();
-  for (var m = 0u; m < M; m++) { red[m * 256u + tid] = ${src}[m]; }
+  for (var m = 0u; m < M; m++) { red[m * WG + tid] = ${src}[m]; }
   workgroupBarrier();
   for (var m = lane; m < M; m += LANES) {
     var t = 0.0;
-    for (var l = 0u; l < LANES; l++) { t += red[m * 256u + c * LANES + l]; }
+    for (var l = 0u; l < LANES; l++) { t += red[m * WG + c * LANES + l]; }
     ${dst}[m] = t;
   }`;
   return `  var s: array<f32, R>;
@@ -185,18 +208,14 @@ function gemvReduce(o: MatmulOptions): string {
   }`;
 }
 
-function gemm(o: MatmulOptions): string {
-  const T = GEMM_TILE;
+function gemm(o: MatmulOptions): Kernel {
   const g = o.norm ? ' * gain[gk]' : '';
-  return /* wgsl */ `${header(o)}
-const T: u32 = ${T}u;
-const TK: u32 = 16u;
-var<workgroup> xs: array<f32, ${T * 16}>;   // (T rows, TK)
-var<workgroup> ws: array<f32, ${T * 16}>;   // (T cols, TK)
-${o.swiglu ? `var<workgroup> ws2: array<f32, ${T * 16}>;` : ''}
-${o.norm ? `var<workgroup> sqs: array<f32, ${T * 16}>;` : ''}
+  return matmulKernel('gemm', o, { T: GEMM_TILE, TK: GEMM_TK }, /* wgsl */ `
+var<workgroup> xs: array<f32, T * TK>;   // (T rows, TK)
+var<workgroup> ws: array<f32, T * TK>;   // (T cols, TK)
+${o.swiglu ? 'var<workgroup> ws2: array<f32, T * TK>;' : ''}
+${o.norm ? 'var<workgroup> sqs: array<f32, T * TK>;' : ''}
 
-@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let M = numRows();
   let m0 = wid.y * T;
@@ -208,7 +227,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   ${o.norm ? 'var sq: array<f32, 4>;' : ''}
   for (var k0 = 0u; k0 < P.K; k0 += TK) {
     for (var i = 0u; i < 4u; i++) {
-      let e = tid + i * 256u;
+      let e = tid + i * WG;
       let r = e / TK;
       let gk = k0 + e % TK;
       var xv = 0.0;
@@ -239,7 +258,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     }
     workgroupBarrier();
   }
-  ${o.norm ? `for (var i = 0u; i < 4u; i++) { sqs[tid + i * 256u] = sq[i]; }
+  ${o.norm ? `for (var i = 0u; i < 4u; i++) { sqs[tid + i * WG] = sq[i]; }
   workgroupBarrier();` : ''}
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + ty * 4u + i;
@@ -254,5 +273,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       }
     }
   }
-}`;
+}`);
 }

@@ -16,15 +16,16 @@
 
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { bindGroup, grid2d, uniforms } from '../gpu/kernel.js';
-import { attentionShader } from '../kernels/attention.js';
-import { embedShader } from '../kernels/embed.js';
-import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
-import { ropeKvShader } from '../kernels/rope.js';
-import { loraShrinkShader } from '../kernels/lora-shrink.js';
-import { ROW_INFO_WORDS } from '../kernels/common.js';
+import { DispatchBuilder, elementGrid, paramsOf, type Dispatch, type Grid } from '../gpu/kernel.js';
+import { paramOffset } from '../gpu/program.js';
+import { attentionKernel } from '../kernels/attention.js';
+import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
+import { embedKernel } from '../kernels/embed.js';
+import { loraShrinkKernel } from '../kernels/lora-shrink.js';
+import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
+import { ropeKvKernel } from '../kernels/rope.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
-import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Shader, topkStage2Shader } from '../kernels/topk.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
 
@@ -64,15 +65,14 @@ export interface RunnerStats {
   readbackBytes: number;
 }
 
-type Variant = { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup };
 interface Op {
   label: string;
-  /** Variant for few rows (gemv) and for many; the same object for kernels without variants. */
-  small: Variant;
-  large: Variant;
+  /** Variant for few rows (gemv) and for many; the same dispatch for kernels without variants. */
+  small: Dispatch;
+  large: Dispatch;
   /** Rows this op iterates over: the call's rows or its sequences. */
   over: 'rows' | 'seqs';
-  grid: (rows: number) => [number, number, number];
+  grid: (rows: number) => Grid;
 }
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -97,7 +97,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #staging: GPUBuffer;
   readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
   #loraU: GPUBuffer | null = null;
-  #uniforms: GPUBuffer[] = [];
+  /** Builds (and owns the uniforms of) the ops; replaced when the resident adapters change. */
+  #builder: DispatchBuilder;
   #busy = false;
 
   constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions, lora: L) {
@@ -106,6 +107,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const S = opts.slots;
     const C = opts.contextLength;
     this.lora = lora;
+    this.#builder = new DispatchBuilder(gpu);
     const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
 
     this.#step = gpu.createBuffer('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -132,7 +134,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
-    this.#topkParams = uniforms(gpu, 'topk.params', [V, chunks, { f32: 1 }, { f32: 1 }]);
+    this.#topkParams = gpu.createBuffer('topk.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    gpu.device.queue.writeBuffer(this.#topkParams, 0, paramsOf(topkStage1Kernel(), { V, chunks, penalty: 1, invTemp: 1 }));
     this.#buildOps();
   }
 
@@ -140,103 +143,91 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   destroy(): void {
     const g = this.gpu;
     for (const b of [this.#step, this.#tokens, this.#rowInfo, ...Object.values(this.#act), this.#logits, this.#seen, this.#topkParams,
-      this.#result, this.#staging, ...this.#kv.flatMap((kv) => [kv.k, kv.v]), ...this.#uniforms]) g.destroyBuffer(b);
+      this.#result, this.#staging, ...this.#kv.flatMap((kv) => [kv.k, kv.v])]) g.destroyBuffer(b);
     if (this.#loraU) g.destroyBuffer(this.#loraU);
-    this.#uniforms = [];
+    this.#builder.destroy();
     this.#loraU = null;
     this.#ops = [];
     this.lora.destroy();
   }
 
-  /** Resolves every dispatch of a forward: pipelines (cached), bind groups and static uniforms. Runs at load and
-   * when the set of resident adapters changes, never per step. */
+  /** Resolves every dispatch of a forward: pipelines (cached per device), bind groups and static uniforms. Runs at
+   * load and when the set of resident adapters changes, never per step. */
   #buildOps(): void {
     const gpu = this.gpu;
     const { cfg, weights } = this;
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const C = this.opts.contextLength;
     const a = this.#act;
-    for (const u of this.#uniforms) gpu.destroyBuffer(u);
-    this.#uniforms = [];
+    this.#builder.destroy();
     if (this.#loraU) gpu.destroyBuffer(this.#loraU);
     this.#loraU = this.lora.rank > 0 ? gpu.createBuffer('lora_u', this.#maxRows * 3 * this.lora.rank * 4, STORAGE()) : null;
     this.#ops = [];
     this.#opsVersion = this.lora.version;
-    const u = (label: string, words: (number | { f32: number })[]) => {
-      const b = uniforms(gpu, label, words);
-      this.#uniforms.push(b);
-      return b;
-    };
-    const rowsGrid = (perRow: number) => (rows: number) => grid2d(Math.ceil((rows * perRow) / 256));
-    const simple = (label: string, code: string, bindings: GPUBuffer[], over: Op['over'], grid: Op['grid']) => {
-      const pipeline = this.gpu.pipelines.get(label, code);
-      const v = { pipeline, bindGroup: bindGroup(gpu, label, pipeline, bindings) };
-      this.#ops.push({ label, small: v, large: v, over, grid });
-    };
+    const b = this.#builder;
+    const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, small: d, large: d, over, grid });
+    const perRow = (k: Parameters<typeof elementGrid>[0], n: number) => (rows: number) => elementGrid(k, rows * n);
+    const common = { S: this.#step, rowInfo: this.#rowInfo };
 
+    const embed = embedKernel(gpu.f16);
     for (const shard of weights.embed.shards) {
-      const p = u('embed.params', [D, shard.rowStart, shard.rows, weights.embed.ldw]);
-      simple('embed', embedShader(gpu.f16), [p, this.#step, shard.buffer, this.#tokens, a.x], 'rows', rowsGrid(D));
+      op(b.dispatch(embed, { D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', perRow(embed, D));
     }
-    const attnParams = u('attn.params', [H, Hkv, C, { f32: 1 / Math.sqrt(Dh) }]);
-    const ropeParams = u('rope.params', [H, Hkv, Dh, C]);
+    const rope = ropeKvKernel();
+    const attention = attentionKernel(Dh);
+    const ropeP = b.params(rope, { H, Hkv, Dh, C });
+    const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh) });
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
-      this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, a.x, lw.qkv, null, lw.attnNorm, lw.qkvBias, a.qkv, (H + 2 * Hkv) * Dh);
-      simple(`L${l}.rope`, ropeKvShader(), [ropeParams, this.#step, a.qkv, this.#rowInfo, a.invFreq, a.q, kv.k, kv.v], 'rows', rowsGrid((H + 2 * Hkv) * (Dh / 2)));
-      simple(`L${l}.attention`, attentionShader(Dh), [attnParams, this.#step, a.q, this.#rowInfo, kv.k, kv.v, a.attn, a.lse], 'rows', (rows) => [H, rows, 1]);
-      this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, a.attn, lw.o, null, null, null, a.x, D);
-      this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, a.x, lw.gate, lw.up, lw.mlpNorm, null, a.h, F);
-      this.#linear(l, 'down', { norm: false, bias: false, swiglu: false, residual: true, last: false }, a.h, lw.down, null, null, null, a.x, D);
+      this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, { x: a.x, w: lw.qkv, gain: lw.attnNorm, bias: lw.qkvBias, out: a.qkv, ldo: (H + 2 * Hkv) * Dh });
+      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, invFreq: a.invFreq, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', perRow(rope, (H + 2 * Hkv) * (Dh / 2)));
+      op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => [H, rows, 1]);
+      this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.attn, w: lw.o, out: a.x, ldo: D });
+      this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, { x: a.x, w: lw.gate, w2: lw.up, gain: lw.mlpNorm, out: a.h, ldo: F });
+      this.#linear(l, 'down', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.h, w: lw.down, out: a.x, ldo: D });
     });
-    this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, a.x, weights.lmHead, null, weights.finalNorm, null, this.#logits, V);
+    this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
     const chunks = Math.ceil(V / TOPK_CHUNK);
-    simple('topk1', topkStage1Shader(), [this.#topkParams, this.#step, this.#logits, this.#seen, this.#rowInfo, a.cand, a.candStats], 'seqs', (s) => [chunks, s, 1]);
-    simple('topk2', topkStage2Shader(), [this.#topkParams, this.#step, a.cand, a.candStats, this.#result], 'seqs', (s) => [s, 1, 1]);
+    const top = { S: this.#step, cand: a.cand, stats: a.candStats };
+    op(b.dispatch(topkStage1Kernel(), this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], 'topk1'), 'seqs', (s) => [chunks, s, 1]);
+    op(b.dispatch(topkStage2Kernel(), this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], 'topk2'), 'seqs', (s) => [s, 1, 1]);
   }
 
   /** A matmul (one dispatch per weight shard), preceded by the LoRA shrink when a resident adapter adapts it. */
   #linear(
-    layer: number, group: LoraGroupName | null, o: Omit<MatmulOptions, 'f16' | 'lora'>, x: GPUBuffer, w: Matrix,
-    w2: Matrix | null, gain: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, ldo: number,
+    layer: number, group: LoraGroupName | null, o: Omit<MatmulOptions, 'f16' | 'lora'>,
+    t: { x: GPUBuffer; w: Matrix; w2?: Matrix; gain?: GPUBuffer; bias?: GPUBuffer | null; out: GPUBuffer; ldo: number },
   ): void {
+    const b = this.#builder;
     const label = layer >= 0 ? `L${layer}.${group}` : 'lm_head';
     const lg = group ? this.lora.group(layer, group) : undefined;
     const rank = this.lora.rank;
     if (lg) {
-      const code = loraShrinkShader(o.norm);
-      const pipeline = this.gpu.pipelines.get(`${label}.lora_shrink`, code);
-      const p = uniforms(this.gpu, `${label}.lora_shrink.params`, [lg.K, lg.G, rank, lg.K, { f32: this.cfg.rmsNormEps }]);
-      this.#uniforms.push(p);
-      const bindings = [p, this.#step, x, this.#rowInfo, lg.a, this.#loraU!];
-      if (o.norm) bindings.push(gain!);
-      const v = { pipeline, bindGroup: bindGroup(this.gpu, `${label}.lora_shrink`, pipeline, bindings) };
-      this.#ops.push({ label: `${label}.lora_shrink`, small: v, large: v, over: 'rows', grid: (rows) => [rows, 1, 1] });
+      const shrink = loraShrinkKernel(o.norm);
+      const d = b.dispatch(shrink, { K: lg.K, G: lg.G, rank, ldx: lg.K, eps: this.cfg.rmsNormEps },
+        { S: this.#step, x: t.x, rowInfo: this.#rowInfo, loraA: lg.a, u: this.#loraU!, ...(o.norm ? { gain: t.gain! } : {}) }, [0, 0, 0], `${label}.lora_shrink`);
+      this.#ops.push({ label: d.label, small: d, large: d, over: 'rows', grid: (rows) => [rows, 1, 1] });
     }
     const opts: MatmulOptions = { ...o, f16: this.gpu.f16, lora: !!lg };
-    const small = this.gpu.pipelines.get(`${label}.gemv`, matmulShader('gemv', opts, w.k));
-    const large = this.gpu.pipelines.get(`${label}.gemm`, matmulShader('gemm', opts, w.k));
-    const seg1 = lg && lg.G === 3 ? lg.offsets[1] : 0xffffffff;
-    const seg2 = lg && lg.G === 3 ? lg.offsets[2] : 0xffffffff;
-    const upRow = lg && lg.G === 2 ? lg.offsets[1] : 0;
-    w.shards.forEach((shard, i) => {
-      const p = uniforms(this.gpu, `${label}.params`, [shard.rows, w.k, w.ldw, w.k, ldo, shard.rowStart, { f32: this.cfg.rmsNormEps }, 0,
-        rank, lg?.G ?? 0, lg?.N ?? 0, seg1, seg2, upRow]);
-      this.#uniforms.push(p);
-      const bindings = [p, this.#step, x, shard.buffer];
-      if (w2) bindings.push(w2.shards[i].buffer);
-      if (gain) bindings.push(gain);
-      if (bias) bindings.push(bias);
-      bindings.push(out);
-      if (lg) bindings.push(this.#rowInfo, this.#loraU!, lg.b);
+    const small = matmulProgram('gemv', opts, t.w.k);
+    const large = matmulProgram('gemm', opts, t.w.k);
+    t.w.shards.forEach((shard, i) => {
+      const p = b.params(small, {
+        N: shard.rows, K: t.w.k, ldw: t.w.ldw, ldx: t.w.k, ldo: t.ldo, nOff: shard.rowStart, eps: this.cfg.rmsNormEps,
+        rank, G: lg?.G ?? 0, bRows: lg?.N ?? 0,
+        seg1: lg && lg.G === 3 ? lg.offsets[1] : NONE, seg2: lg && lg.G === 3 ? lg.offsets[2] : NONE, upRow: lg && lg.G === 2 ? lg.offsets[1] : 0,
+      }, `${label}.params`);
+      const buffers: Record<string, GPUBuffer> = { S: this.#step, x: t.x, w: shard.buffer, out: t.out };
+      if (t.w2) buffers.w2 = t.w2.shards[i].buffer;
+      if (o.norm) buffers.gain = t.gain!;
+      if (o.bias) buffers.bias = t.bias!;
+      if (lg) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: this.#loraU!, loraB: lg.b });
       this.#ops.push({
         label,
-        small: { pipeline: small, bindGroup: bindGroup(this.gpu, label, small, bindings) },
-        large: { pipeline: large, bindGroup: bindGroup(this.gpu, label, large, bindings) },
+        small: b.dispatch(small, p, buffers, [0, 0, 0], label),
+        large: b.dispatch(large, p, buffers, [0, 0, 0], label),
         over: o.last ? 'seqs' : 'rows',
-        grid: (rows) => rows <= GEMV_MAX_ROWS
-          ? grid2d(Math.ceil(shard.rows / gemvCols(w.k)))
-          : [Math.ceil(shard.rows / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1],
+        grid: (rows) => matmulGrid(rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm', shard.rows, t.w.k, rows),
       });
     });
   }
@@ -244,7 +235,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /** Sets the repetition penalty (1 = off) and temperature used by the top-k kernels' penalty and log-sum-exp. */
   setSampling(repetitionPenalty: number, temperature: number): void {
     const invTemp = temperature > 0 ? 1 / temperature : 1;
-    this.gpu.device.queue.writeBuffer(this.#topkParams, 8, new Float32Array([repetitionPenalty, invTemp]));
+    const k = topkStage1Kernel();
+    this.gpu.device.queue.writeBuffer(this.#topkParams, paramOffset(k, 'penalty'), new Float32Array([repetitionPenalty]));
+    this.gpu.device.queue.writeBuffer(this.#topkParams, paramOffset(k, 'invTemp'), new Float32Array([invTemp]));
   }
 
   /** Clears the repetition-penalty mask of `slot` and marks `tokens` as seen. */
@@ -335,10 +328,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const info = new Uint32Array(ROW_INFO_WORDS * M);
     const scales = new Float32Array(info.buffer);
     for (let m = 0; m < M; m++) {
-      info[4 * m] = input.slots[m];
-      info[4 * m + 1] = input.positions[m];
-      info[4 * m + 2] = input.loraSlots?.[m] ?? 0;
-      scales[4 * m + 3] = input.loraScales?.[m] ?? 1;
+      const r = ROW_INFO_WORDS * m;
+      info[r] = input.slots[m];
+      info[r + 1] = input.positions[m];
+      info[r + 2] = input.loraSlots?.[m] ?? 0;
+      scales[r + 3] = input.loraScales?.[m] ?? 1;
     }
     return info;
   }
@@ -410,7 +404,7 @@ function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {
     const logits = new Float32Array(TOPK);
     for (let i = 0; i < TOPK; i++) {
       const id = words[base + 3 + 2 * i];
-      ids[i] = id === 0xffffffff ? -1 : id;
+      ids[i] = id === NONE ? -1 : id;
       logits[i] = f[base + 2 + 2 * i];
     }
     out.push({ lse: f[base], ids, logits });

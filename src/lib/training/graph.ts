@@ -9,20 +9,21 @@
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
 
 import type { Gpu } from '../gpu/device.js';
-import { grid2d, uniforms } from '../gpu/kernel.js';
-import { attentionShader } from '../kernels/attention.js';
-import { embedShader } from '../kernels/embed.js';
-import { GEMM_TILE, GEMV_MAX_ROWS, gemvCols, matmulShader, type MatmulOptions } from '../kernels/matmul.js';
-import { ropeKvShader } from '../kernels/rope.js';
-import { attentionBackwardDkvShader, attentionBackwardDqShader } from '../kernels/train/attention-backward.js';
-import { crossEntropyShader } from '../kernels/train/cross-entropy.js';
-import { loraGradAShader, loraGradBShader, loraGradXShader, loraShrinkTrainShader, loraWShader } from '../kernels/train/lora-backward.js';
-import { matmulNNShader } from '../kernels/train/matmul-nn.js';
-import { rmsnormBackwardShader, rmsnormShader } from '../kernels/train/norm.js';
-import { adamwShader, clipShader, sumSquaresShader } from '../kernels/train/optimizer.js';
-import { ropeBackwardShader } from '../kernels/train/rope-backward.js';
-import { swigluBackwardShader, swigluShader } from '../kernels/train/swiglu.js';
-import { copyShader, fillShader } from '../kernels/train/util.js';
+import { DispatchBuilder, elementGrid, encode, type Dispatch } from '../gpu/kernel.js';
+import { attentionKernel } from '../kernels/attention.js';
+import { embedKernel } from '../kernels/embed.js';
+import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
+import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
+import { ropeKvKernel } from '../kernels/rope.js';
+import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
+import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
+import { LORA_TRAIN_PARAMS, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraGrid, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
+import { matmulNNGrid, matmulNNKernel } from '../kernels/train/matmul-nn.js';
+import { rmsnormBackwardKernel, rmsnormKernel } from '../kernels/train/norm.js';
+import { adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
+import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
+import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
+import { copyKernel, fillKernel } from '../kernels/train/util.js';
 import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName } from '../lora/bank.js';
 import { ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
@@ -34,8 +35,6 @@ export interface GraphShape {
   logitChunk?: number;
 }
 
-interface D { label: string; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: [number, number, number] }
-
 /** The trainable tensors of one (layer, group): true A and B with their gradients and Adam moments. */
 export interface TrainParams {
   layer: number;
@@ -46,7 +45,35 @@ export interface TrainParams {
   nA: number; nB: number;
 }
 
+/** The activations of one micro-step (f32). One layer's worth is live at a time, except the residual inputs xs. */
+interface Activations {
+  xs: GPUBuffer[];      // L + 1 x (M, D): each layer's input, and the final residual stream
+  xn: GPUBuffer;        // (M, D) normalized input of the current matmul group
+  xmid: GPUBuffer;      // (M, D) residual stream after attention
+  qkv: GPUBuffer;       // (M, (H + 2 Hkv) Dh)
+  q: GPUBuffer;         // (M, H, Dh) rotated
+  kc: GPUBuffer;        // (B, Hkv, T, Dh) rotated keys, cache layout
+  vc: GPUBuffer;        // (B, Hkv, T, Dh)
+  att: GPUBuffer;       // (M, H, Dh) attention output
+  lse: GPUBuffer;       // (M, H) attention log-sum-exp
+  gu: GPUBuffer;        // (M, 2F) gate | up
+  h: GPUBuffer;         // (M, F) silu(gate) * up
+  logits: GPUBuffer;    // (chunk, V), then its gradient in place
+  dx: GPUBuffer;        // (M, D) gradient of the residual stream
+  dxn: GPUBuffer;       // (M, D) gradient of xn
+  dh: GPUBuffer;        // (M, F)
+  dgu: GPUBuffer;       // (M, 2F)
+  datt: GPUBuffer;      // (M, H, Dh)
+  dq: GPUBuffer;        // (M, H, Dh)
+  dk: GPUBuffer;        // (B, Hkv, T, Dh)
+  dv: GPUBuffer;        // (B, Hkv, T, Dh)
+  dqkv: GPUBuffer;      // (M, (H + 2 Hkv) Dh)
+  u: Record<LoraGroupName, GPUBuffer>; // (M, G, R) LoRA shrink outputs, kept for dB
+  lw: GPUBuffer;        // (M, 3, R) dY B' per module
+}
+
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+const GROUPS: LoraGroupName[] = ['qkv', 'o', 'gate_up', 'down'];
 
 /**
  * The trainable tensors of every (layer, group) the adapter in `slot` adapts, in the bank's slot layout. Shared by
@@ -58,7 +85,7 @@ export function createTrainParams(gpu: Gpu, bank: LoraBank, slot: number): Train
   const params: TrainParams[] = [];
   const buf = (label: string, n: number) => gpu.createBuffer(label, Math.max(1, n) * 4, STORAGE());
   for (let l = 0; l < bank.layers; l++) {
-    for (const group of ['qkv', 'o', 'gate_up', 'down'] as LoraGroupName[]) {
+    for (const group of GROUPS) {
       const lg = bank.group(l, group);
       if (!lg || !adapter || !GROUP_MODULES[group].some((m) => adapter.modules.has(`${l}.${m}`))) continue;
       const nA = lg.G * R * lg.K;
@@ -73,253 +100,328 @@ export function createTrainParams(gpu: Gpu, bank: LoraBank, slot: number): Train
   return params;
 }
 
+export interface GraphSettings {
+  slot: number;
+  dropout: number;
+  scaling: number;
+  maxGradNorm: number;
+}
+
 export class TrainGraph {
   readonly M: number;
-  /** Dispatches of one micro-step (forward + loss + backward) and of the optimizer step. */
-  readonly micro: D[] = [];
-  readonly forwardOnly: D[] = [];
-  readonly optimizer: D[] = [];
+  /** Dispatches of one micro-step (forward + loss + backward), of validation, and of the optimizer step. */
+  readonly micro: Dispatch[] = [];
+  readonly forwardOnly: Dispatch[] = [];
+  readonly optimizer: Dispatch[] = [];
   readonly bytes: number;
-  readonly tokens: GPUBuffer;
-  readonly labels: GPUBuffer;
-  readonly loss: GPUBuffer;
-  readonly norm: GPUBuffer;
-  readonly seed: GPUBuffer;
-  readonly optStep: GPUBuffer;
+  readonly tokens: GPUBuffer;   // (M)
+  readonly labels: GPUBuffer;   // (M), NONE where masked
+  readonly loss: GPUBuffer;     // (M)
+  readonly norm: GPUBuffer;     // [gradient norm, clip factor]
+  readonly seed: GPUBuffer;     // vec4<u32>: this micro-step's dropout seed
+  readonly optStep: GPUBuffer;  // AdamStep
+  /** Cross-entropy uniforms, whose `weight` the step rewrites. */
   readonly ceParams: GPUBuffer[] = [];
-  readonly #alloc: GPUBuffer[] = [];
+  readonly #b: DispatchBuilder;
+  readonly #a: Activations;
+  readonly #step: GPUBuffer;
+  readonly #rowInfo: GPUBuffer;
+  readonly #invFreq: GPUBuffer;
+  readonly #chunk: number;
 
   constructor(
     private readonly gpu: Gpu, private readonly cfg: ModelConfig, private readonly w: ModelWeights,
-    private readonly bank: LoraBank, readonly slot: number, readonly shape: GraphShape,
-    readonly dropout: number, readonly scaling: number, maxGradNorm: number, readonly params: TrainParams[],
+    private readonly bank: LoraBank, readonly shape: GraphShape, readonly settings: GraphSettings, readonly params: TrainParams[],
   ) {
-    const { hiddenSize: Dm, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V, numLayers: L } = cfg;
-    const B = shape.batch;
-    const T = shape.seqLen;
-    const M = (this.M = B * T);
-    const R = bank.rank;
-    const Nqkv = (H + 2 * Hkv) * Dh;
     const before = gpu.allocatedBytes;
-    const buf = (label: string, floats: number) => {
-      const b = gpu.createBuffer(label, Math.max(1, floats) * 4, STORAGE());
-      this.#alloc.push(b);
-      return b;
-    };
-    const uni = (label: string, words: (number | { f32: number })[]) => {
-      const b = uniforms(gpu, label, words);
-      this.#alloc.push(b);
-      return b;
-    };
-
-    // Inputs and per-row data: row m = b T + t is sequence b (its K/V slot) at position t, through the trained slot.
-    this.tokens = buf('train.tokens', M);
-    this.labels = buf('train.labels', M);
-    this.loss = buf('train.loss', M);
-    const rowInfo = buf('train.rowInfo', 4 * M);
-    const info = new Uint32Array(4 * M);
-    const scale = new Float32Array(info.buffer);
-    for (let m = 0; m < M; m++) { info[4 * m] = Math.floor(m / T); info[4 * m + 1] = m % T; info[4 * m + 2] = slot; scale[4 * m + 3] = 1; }
-    gpu.device.queue.writeBuffer(rowInfo, 0, info);
-    const step = uni('train.step', [M, M, 1, 0]);
-    this.seed = uni('train.seed', [0, 0, 0, 0]);
-    this.optStep = uni('train.opt', [0, 0, 0, 0, 0, 0, 0, 0].map((x) => ({ f32: x })));
-    const invFreq = buf('train.inv_freq', Dh / 2);
-    gpu.device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
-
-    const xs = Array.from({ length: L + 1 }, (_, l) => buf(`train.x${l}`, M * Dm));
-    const a = {
-      xn: buf('train.xn', M * Dm), xmid: buf('train.xmid', M * Dm), qkv: buf('train.qkv', M * Nqkv),
-      q: buf('train.q', M * H * Dh), kc: buf('train.k', M * Hkv * Dh), vc: buf('train.v', M * Hkv * Dh),
-      att: buf('train.att', M * H * Dh), lse: buf('train.lse', M * H), gu: buf('train.gu', M * 2 * F), h: buf('train.h', M * F),
-      dx: buf('train.dx', M * Dm), dxn: buf('train.dxn', M * Dm), dh: buf('train.dh', M * F), dgu: buf('train.dgu', M * 2 * F),
-      datt: buf('train.datt', M * H * Dh), dq: buf('train.dq', M * H * Dh), dk: buf('train.dk', M * Hkv * Dh),
-      dv: buf('train.dv', M * Hkv * Dh), dqkv: buf('train.dqkv', M * Nqkv),
-      u: { qkv: buf('train.u_qkv', M * 3 * R), o: buf('train.u_o', M * R), gate_up: buf('train.u_gu', M * 2 * R), down: buf('train.u_down', M * R) },
-      lw: buf('train.lora_w', M * 3 * R),
-    };
-    const chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (V * 4))));
-    const logits = buf('train.logits', chunk * V);
-
-    const partials = buf('train.partials', Math.max(1, 2 * this.params.length));
-    this.norm = buf('train.norm', 2);
-
-    // ---- dispatch builders ----
-    const f16 = gpu.f16;
-    const d = (label: string, code: string, bindings: Record<number, GPUBuffer>, grid: [number, number, number], list: D[]) => {
-      const pipeline = this.gpu.pipelines.get(label, code);
-      const bindGroup = gpu.device.createBindGroup({
-        label, layout: pipeline.getBindGroupLayout(0),
-        entries: Object.entries(bindings).map(([i, buffer]) => ({ binding: Number(i), resource: { buffer } })),
-      });
-      list.push({ label, pipeline, bindGroup, grid });
-    };
-    const elems = (n: number) => grid2d(Math.ceil(n / 256));
-    const copy = (src: GPUBuffer, dst: GPUBuffer, n: number, list: D[]) =>
-      d('copy', copyShader(), { 0: uni('copy', [n]), 1: src, 2: dst }, elems(n), list);
-    const fill = (dst: GPUBuffer, n: number, list: D[]) =>
-      d('fill', fillShader(), { 0: uni('fill', [n, { f32: 0 }]), 1: dst }, elems(n), list);
-    const rmsnorm = (x: GPUBuffer, gain: GPUBuffer, y: GPUBuffer, list: D[]) =>
-      d('rmsnorm', rmsnormShader(), { 0: uni('rmsnorm', [M, Dm, { f32: cfg.rmsNormEps }]), 1: x, 2: gain, 3: y }, [M, 1, 1], list);
-    const rmsnormBack = (x: GPUBuffer, gain: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, list: D[]) =>
-      d('rmsnorm_bwd', rmsnormBackwardShader(), { 0: uni('rmsnorm_bwd', [M, Dm, { f32: cfg.rmsNormEps }]), 1: x, 2: gain, 3: dy, 4: dx }, [M, 1, 1], list);
-    /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */
-    const matmul = (
-      label: string, x: GPUBuffer, m: Matrix, out: GPUBuffer, ldo: number, nOff: number, o: Partial<MatmulOptions>,
-      lora: { lg: LoraGroupBuffers; u: GPUBuffer } | null, bias: GPUBuffer | null, list: D[], stepU = step, rows = M,
-    ) => {
-      const opts: MatmulOptions = { f16, norm: false, bias: !!bias, swiglu: false, residual: false, last: false, lora: !!lora, ...o };
-      const variant = rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
-      const code = matmulShader(variant, opts, m.k);
-      const lg = lora?.lg;
-      const seg1 = lg ? (lg.G >= 2 ? lg.offsets[1] : 0xffffffff) : 0xffffffff;
-      const seg2 = lg ? (lg.G === 3 ? lg.offsets[2] : 0xffffffff) : 0xffffffff;
-      for (const s of m.shards) {
-        const p = uni(`${label}.params`, [s.rows, m.k, m.ldw, m.k, ldo, nOff + s.rowStart, { f32: cfg.rmsNormEps }, 0, R, lg?.G ?? 0, lg?.N ?? 0, seg1, seg2, 0]);
-        const bindings: GPUBuffer[] = [p, stepU, x, s.buffer];
-        if (bias) bindings.push(bias);
-        bindings.push(out);
-        if (lora) bindings.push(rowInfo, lora.u, lora.lg.b);
-        const grid: [number, number, number] = variant === 'gemv'
-          ? grid2d(Math.ceil(s.rows / gemvCols(m.k))) : [Math.ceil(s.rows / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1];
-        d(label, code, Object.fromEntries(bindings.map((b, i) => [i, b])), grid, list);
-      }
-    };
-    /** dX (+)= dY[:, yOff + shard rows] W_shard for every shard. */
-    const matmulNN = (label: string, dy: GPUBuffer, ldy: number, yOff: number, m: Matrix, dx: GPUBuffer, accumulate: boolean, list: D[], rows = M, yRow = 0, outRow = 0) => {
-      m.shards.forEach((s, i) => {
-        const p = uni(`${label}.params`, [rows, s.rows, m.k, ldy, yOff + s.rowStart, m.ldw, m.k, outRow, yRow]);
-        d(label, matmulNNShader(f16, accumulate || i > 0), { 0: p, 1: dy, 2: s.buffer, 3: dx }, [Math.ceil(m.k / 64), Math.ceil(rows / 64), 1], list);
-      });
-    };
-    const loraP = (salt: number, K: number, G: number, ldy: number, yOff: number, outF: number, bRows: number, bRow0: number, seg: number) =>
-      uni('lora.params', [M, K, G, R, K, slot, salt, { f32: dropout }, ldy, yOff, outF, bRows, bRow0, seg, { f32: scaling }, 0]);
-    const shrink = (l: number, group: LoraGroupName, x: GPUBuffer, list: D[]) => {
-      const lg = bank.group(l, group)!;
-      const p = loraP(l * 4 + ['qkv', 'o', 'gate_up', 'down'].indexOf(group), lg.K, lg.G, 0, 0, 0, lg.N, 0, 0);
-      d('lora_shrink_train', loraShrinkTrainShader(), { 0: p, 1: x, 2: lg.a, 3: a.u[group], 9: this.seed }, [Math.ceil((M * lg.G * R) / 64), 1, 1], list);
-    };
-    /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient. */
-    const loraBack = (l: number, group: LoraGroupName, x: GPUBuffer, dy: GPUBuffer, ldy: number, segOffsets: number[], dx: GPUBuffer, list: D[]) => {
-      const lg = bank.group(l, group)!;
-      const tp = this.params.find((t) => t.layer === l && t.group === group)!;
-      const salt = l * 4 + ['qkv', 'o', 'gate_up', 'down'].indexOf(group);
-      for (let g = 0; g < lg.G; g++) {
-        const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
-        const p = loraP(salt, lg.K, lg.G, ldy, segOffsets[g], outF, lg.N, lg.offsets[g], g);
-        d('lora_w', loraWShader(), { 0: p, 1: dy, 2: lg.b, 3: a.lw }, [Math.ceil((M * R) / 64), 1, 1], list);
-        d('lora_dB', loraGradBShader(), { 0: p, 1: dy, 2: a.u[group], 3: tp.gB }, [Math.ceil((outF * R) / 64), 1, 1], list);
-      }
-      const p = loraP(salt, lg.K, lg.G, ldy, 0, 0, lg.N, 0, 0);
-      d('lora_dA', loraGradAShader(), { 0: p, 1: x, 2: a.lw, 3: tp.gA, 9: this.seed }, [Math.ceil((lg.G * R * lg.K) / 64), 1, 1], list);
-      d('lora_dX', loraGradXShader(), { 0: p, 1: a.lw, 2: lg.a, 3: dx, 9: this.seed }, [Math.ceil((M * lg.K) / 64), 1, 1], list);
-    };
-    const on = (l: number, g: LoraGroupName) => (this.#adapted(l, g) ? bank.group(l, g)! : null);
-
-    const attnP = uni('attn.params', [H, Hkv, T, { f32: 1 / Math.sqrt(Dh) }]);
-    const ropeP = uni('rope.params', [H, Hkv, Dh, T]);
-    /** A layer's forward from xs[l]; with `full`, x_{l+1} too (the backward recompute stops before the down matmul). */
-    const layerForward = (l: number, full: boolean, list: D[]) => {
-      const lw = w.layers[l];
-      const x = xs[l];
-      rmsnorm(x, lw.attnNorm, a.xn, list);
-      if (on(l, 'qkv')) shrink(l, 'qkv', a.xn, list);
-      matmul(`L${l}.qkv`, a.xn, lw.qkv, a.qkv, Nqkv, 0, {}, on(l, 'qkv') ? { lg: on(l, 'qkv')!, u: a.u.qkv } : null, lw.qkvBias, list);
-      d('rope', ropeKvShader(), { 0: ropeP, 1: step, 2: a.qkv, 3: rowInfo, 4: invFreq, 5: a.q, 6: a.kc, 7: a.vc }, elems(M * (H + 2 * Hkv) * (Dh / 2)), list);
-      d('attention', attentionShader(Dh), { 0: attnP, 1: step, 2: a.q, 3: rowInfo, 4: a.kc, 5: a.vc, 6: a.att, 7: a.lse }, [H, M, 1], list);
-      copy(x, a.xmid, M * Dm, list);
-      if (on(l, 'o')) shrink(l, 'o', a.att, list);
-      matmul(`L${l}.o`, a.att, lw.o, a.xmid, Dm, 0, { residual: true }, on(l, 'o') ? { lg: on(l, 'o')!, u: a.u.o } : null, null, list);
-      rmsnorm(a.xmid, lw.mlpNorm, a.xn, list);
-      if (on(l, 'gate_up')) shrink(l, 'gate_up', a.xn, list);
-      const gu = on(l, 'gate_up') ? { lg: on(l, 'gate_up')!, u: a.u.gate_up } : null;
-      matmul(`L${l}.gate`, a.xn, lw.gate, a.gu, 2 * F, 0, {}, gu, null, list);
-      matmul(`L${l}.up`, a.xn, lw.up, a.gu, 2 * F, F, {}, gu, null, list);
-      d('swiglu', swigluShader(), { 0: uni('swiglu', [M, F]), 1: a.gu, 2: a.h }, elems(M * F), list);
-      if (on(l, 'down')) shrink(l, 'down', a.h, list);
-      if (full) {
-        copy(a.xmid, xs[l + 1], M * Dm, list);
-        matmul(`L${l}.down`, a.h, lw.down, xs[l + 1], Dm, 0, { residual: true }, on(l, 'down') ? { lg: on(l, 'down')!, u: a.u.down } : null, null, list);
-      }
-    };
-    const layerBackward = (l: number, list: D[]) => {
-      const lw = w.layers[l];
-      // down: dh = dx Wd (+ LoRA)
-      matmulNN(`L${l}.down.bwd`, a.dx, Dm, 0, lw.down, a.dh, false, list);
-      if (on(l, 'down')) loraBack(l, 'down', a.h, a.dx, Dm, [0], a.dh, list);
-      d('swiglu_bwd', swigluBackwardShader(), { 0: uni('swiglu', [M, F]), 1: a.gu, 2: a.dh, 3: a.dgu }, elems(M * F), list);
-      // gate | up: dxn2 = dg Wg + du Wu (+ LoRA), then the norm
-      matmulNN(`L${l}.gate.bwd`, a.dgu, 2 * F, 0, lw.gate, a.dxn, false, list);
-      matmulNN(`L${l}.up.bwd`, a.dgu, 2 * F, F, lw.up, a.dxn, true, list);
-      if (on(l, 'gate_up')) loraBack(l, 'gate_up', a.xn, a.dgu, 2 * F, [0, F], a.dxn, list);
-      rmsnormBack(a.xmid, lw.mlpNorm, a.dxn, a.dx, list);
-      // o: datt = dx Wo (+ LoRA)
-      matmulNN(`L${l}.o.bwd`, a.dx, Dm, 0, lw.o, a.datt, false, list);
-      if (on(l, 'o')) loraBack(l, 'o', a.att, a.dx, Dm, [0], a.datt, list);
-      const bwdP = uni('attn_bwd', [H, Hkv, T, { f32: 1 / Math.sqrt(Dh) }, M]);
-      d('attention_dq', attentionBackwardDqShader(Dh), { 0: bwdP, 1: a.q, 2: a.kc, 3: a.vc, 4: a.att, 5: a.datt, 6: a.lse, 7: a.dq }, [H, M, 1], list);
-      d('attention_dkv', attentionBackwardDkvShader(Dh), { 0: bwdP, 1: a.q, 2: a.kc, 3: a.vc, 4: a.att, 5: a.datt, 6: a.lse, 7: a.dk, 8: a.dv }, [Hkv, M, 1], list);
-      d('rope_bwd', ropeBackwardShader(), { 0: uni('rope_bwd', [H, Hkv, Dh, T, M]), 1: a.dq, 2: a.dk, 3: a.dv, 4: invFreq, 5: a.dqkv }, elems(M * (H + 2 * Hkv) * (Dh / 2)), list);
-      // qkv: dxn1 = dqkv Wqkv (+ LoRA), then the norm (the LoRA input was xn1: recompute it into xn)
-      rmsnorm(xs[l], lw.attnNorm, a.xn, list);
-      matmulNN(`L${l}.qkv.bwd`, a.dqkv, Nqkv, 0, lw.qkv, a.dxn, false, list);
-      if (on(l, 'qkv')) loraBack(l, 'qkv', a.xn, a.dqkv, Nqkv, [0, H * Dh, (H + Hkv) * Dh], a.dxn, list);
-      rmsnormBack(xs[l], lw.attnNorm, a.dxn, a.dx, list);
-    };
-
-    // ---- one micro-step ----
-    for (const list of [this.micro, this.forwardOnly]) {
-      for (const s of w.embed.shards) {
-        d('embed', embedShader(f16), { 0: uni('embed', [Dm, s.rowStart, s.rows, w.embed.ldw]), 1: step, 2: s.buffer, 3: this.tokens, 4: xs[0] }, elems(M * Dm), list);
-      }
-      for (let l = 0; l < L; l++) layerForward(l, true, list);
-      rmsnorm(xs[L], w.finalNorm, a.xn, list);
-      if (list === this.micro) fill(a.dxn, M * Dm, list);
-      for (let c0 = 0; c0 < M; c0 += chunk) {
-        const rows = Math.min(chunk, M - c0);
-        const stepC = uni('train.chunk_step', [rows, rows, 1, c0]);
-        matmul('lm_head', a.xn, w.lmHead, logits, V, 0, { last: true }, null, null, list, stepC, rows);
-        const ce = uni('ce', [rows, V, c0, { f32: 0 }]);
-        this.ceParams.push(ce);
-        d('cross_entropy', crossEntropyShader(), { 0: ce, 1: logits, 2: this.labels, 3: this.loss }, [rows, 1, 1], list);
-        if (list === this.micro) matmulNN('lm_head.bwd', logits, V, 0, w.lmHead, a.dxn, true, list, rows, 0, c0);
-      }
-    }
-    fill(a.dx, M * Dm, this.micro);
-    rmsnormBack(xs[L], w.finalNorm, a.dxn, a.dx, this.micro);
-    for (let l = L - 1; l >= 0; l--) {
-      layerForward(l, false, this.micro);
-      layerBackward(l, this.micro);
-    }
-
-    // ---- optimizer step ----
-    this.params.forEach((tp, i) => {
-      d('sumsq', sumSquaresShader(), { 0: uni('sumsq', [tp.nA, 2 * i]), 1: tp.gA, 2: partials }, [1, 1, 1], this.optimizer);
-      d('sumsq', sumSquaresShader(), { 0: uni('sumsq', [tp.nB, 2 * i + 1]), 1: tp.gB, 2: partials }, [1, 1, 1], this.optimizer);
-    });
-    d('clip', clipShader(), { 0: uni('clip', [2 * this.params.length, { f32: maxGradNorm }]), 1: partials, 2: this.norm }, [1, 1, 1], this.optimizer);
-    for (const tp of this.params) {
-      const offA = slot * tp.lg.G * R * tp.lg.K;
-      const offB = slot * tp.lg.N * R;
-      d('adamw', adamwShader(), { 0: uni('adamw', [tp.nA, offA, { f32: 1 }, 0]), 1: this.optStep, 2: tp.a, 3: tp.gA, 4: tp.mA, 5: tp.vA, 6: this.norm, 7: tp.lg.a }, elems(tp.nA), this.optimizer);
-      d('adamw', adamwShader(), { 0: uni('adamw', [tp.nB, offB, { f32: scaling }, 0]), 1: this.optStep, 2: tp.b, 3: tp.gB, 4: tp.mB, 5: tp.vB, 6: this.norm, 7: tp.lg.b }, elems(tp.nB), this.optimizer);
-    }
+    this.#b = new DispatchBuilder(gpu);
+    const M = (this.M = shape.batch * shape.seqLen);
+    this.tokens = this.#buf('train.tokens', M);
+    this.labels = this.#buf('train.labels', M);
+    this.loss = this.#buf('train.loss', M);
+    this.norm = this.#buf('train.norm', 2);
+    this.seed = this.#b.buffer('train.seed', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.optStep = this.#b.buffer('train.opt', 32, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.#step = this.#b.buffer('train.step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    gpu.device.queue.writeBuffer(this.#step, 0, new Uint32Array([M, M, 1, 0]));
+    this.#rowInfo = this.#buf('train.rowInfo', ROW_INFO_WORDS * M);
+    gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
+    this.#invFreq = this.#buf('train.inv_freq', cfg.headDim / 2);
+    gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
+    this.#chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (cfg.vocabSize * 4))));
+    this.#a = this.#activations();
+    for (const list of [this.micro, this.forwardOnly]) this.#forwardAndLoss(list, list === this.micro);
+    this.#backward(this.micro);
+    this.#optimizerStep(this.optimizer);
     this.bytes = gpu.allocatedBytes - before;
   }
+
+  encode(pass: GPUComputePassEncoder, list: Dispatch[]): void {
+    encode(pass, list);
+  }
+
+  destroy(): void {
+    this.#b.destroy();
+  }
+
+  #buf(label: string, floats: number): GPUBuffer {
+    return this.#b.buffer(label, Math.max(1, floats) * 4, STORAGE());
+  }
+
+  /** Row m = b T + t is sequence b (its K/V slot) at position t, through the trained slot at strength 1. */
+  #rowInfoWords(): Uint32Array {
+    const { batch, seqLen: T } = this.shape;
+    const info = new Uint32Array(ROW_INFO_WORDS * batch * T);
+    const scale = new Float32Array(info.buffer);
+    for (let m = 0; m < batch * T; m++) {
+      const r = ROW_INFO_WORDS * m;
+      info[r] = Math.floor(m / T); info[r + 1] = m % T; info[r + 2] = this.settings.slot; scale[r + 3] = 1;
+    }
+    return info;
+  }
+
+  #activations(): Activations {
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V, numLayers: L } = this.cfg;
+    const M = this.M;
+    const R = this.bank.rank;
+    const b = (label: string, n: number) => this.#buf(`train.${label}`, n);
+    return {
+      xs: Array.from({ length: L + 1 }, (_, l) => b(`x${l}`, M * D)),
+      xn: b('xn', M * D), xmid: b('xmid', M * D), qkv: b('qkv', M * (H + 2 * Hkv) * Dh),
+      q: b('q', M * H * Dh), kc: b('k', M * Hkv * Dh), vc: b('v', M * Hkv * Dh), att: b('att', M * H * Dh), lse: b('lse', M * H),
+      gu: b('gu', M * 2 * F), h: b('h', M * F), logits: b('logits', this.#chunk * V),
+      dx: b('dx', M * D), dxn: b('dxn', M * D), dh: b('dh', M * F), dgu: b('dgu', M * 2 * F), datt: b('datt', M * H * Dh),
+      dq: b('dq', M * H * Dh), dk: b('dk', M * Hkv * Dh), dv: b('dv', M * Hkv * Dh), dqkv: b('dqkv', M * (H + 2 * Hkv) * Dh),
+      u: { qkv: b('u_qkv', M * 3 * R), o: b('u_o', M * R), gate_up: b('u_gu', M * 2 * R), down: b('u_down', M * R) },
+      lw: b('lora_w', M * 3 * R),
+    };
+  }
+
+  // ---- the step, top to bottom ---------------------------------------------------------------------------------
+
+  /** Embedding, every layer (keeping each layer's input), the final norm, and the loss in chunks of rows. */
+  #forwardAndLoss(list: Dispatch[], withGradient: boolean): void {
+    const { a, w } = { a: this.#a, w: this.w };
+    const embed = embedKernel(this.gpu.f16);
+    for (const s of w.embed.shards) {
+      list.push(this.#b.dispatch(embed, { D: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
+        { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, elementGrid(embed, this.M * this.cfg.hiddenSize)));
+    }
+    for (let l = 0; l < this.cfg.numLayers; l++) this.#layerForward(l, true, list);
+    this.#rmsnorm(a.xs[this.cfg.numLayers], w.finalNorm, a.xn, list);
+    if (withGradient) this.#fill(a.dxn, this.M * this.cfg.hiddenSize, list);
+    for (let c0 = 0; c0 < this.M; c0 += this.#chunk) this.#lossChunk(c0, Math.min(this.#chunk, this.M - c0), withGradient, list);
+  }
+
+  /** Logits of rows [c0, c0 + rows), their cross-entropy (in place: logits become dlogits), and dxn += dlogits W. */
+  #lossChunk(c0: number, rows: number, withGradient: boolean, list: Dispatch[]): void {
+    const a = this.#a;
+    const V = this.cfg.vocabSize;
+    const stepC = this.#b.buffer('train.chunk_step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.gpu.device.queue.writeBuffer(stepC, 0, new Uint32Array([rows, rows, 1, c0]));
+    this.#matmul('lm_head', a.xn, this.w.lmHead, a.logits, V, 0, { last: true }, null, null, list, stepC, rows);
+    const ce = crossEntropyKernel();
+    const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0 });
+    this.ceParams.push(ceP);
+    list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, [rows, 1, 1]));
+    if (withGradient) this.#matmulNN('lm_head.bwd', a.logits, V, 0, this.w.lmHead, a.dxn, true, list, rows, 0, c0);
+  }
+
+  /** From the final norm back through every layer, recomputing each layer's forward from its kept input. */
+  #backward(list: Dispatch[]): void {
+    const L = this.cfg.numLayers;
+    this.#fill(this.#a.dx, this.M * this.cfg.hiddenSize, list);
+    this.#rmsnormBack(this.#a.xs[L], this.w.finalNorm, this.#a.dxn, this.#a.dx, list);
+    for (let l = L - 1; l >= 0; l--) {
+      this.#layerForward(l, false, list);
+      this.#layerBackward(l, list);
+    }
+  }
+
+  /** A layer's forward from xs[l]; with `full`, x_{l+1} too (the backward recompute stops before the down matmul). */
+  #layerForward(l: number, full: boolean, list: Dispatch[]): void {
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    const lw = this.w.layers[l];
+    const lora = (g: LoraGroupName) => (this.#adapted(l, g) ? { lg: this.bank.group(l, g)!, u: a.u[g] } : null);
+    // attention: xn = norm(x); qkv = xn Wqkv^T (+ b, + LoRA); rope into q and the (B, Hkv, T, Dh) K/V; attention
+    this.#rmsnorm(a.xs[l], lw.attnNorm, a.xn, list);
+    if (lora('qkv')) this.#shrink(l, 'qkv', a.xn, list);
+    this.#matmul(`L${l}.qkv`, a.xn, lw.qkv, a.qkv, (H + 2 * Hkv) * Dh, 0, {}, lora('qkv'), lw.qkvBias, list);
+    this.#rope(list);
+    this.#attention(list);
+    // xmid = x + att Wo^T (+ LoRA)
+    this.#copy(a.xs[l], a.xmid, this.M * D, list);
+    if (lora('o')) this.#shrink(l, 'o', a.att, list);
+    this.#matmul(`L${l}.o`, a.att, lw.o, a.xmid, D, 0, { residual: true }, lora('o'), null, list);
+    // MLP: xn = norm(xmid); gu = xn [Wg | Wu]^T (+ LoRA); h = silu(g) u; x_{l+1} = xmid + h Wd^T (+ LoRA)
+    this.#rmsnorm(a.xmid, lw.mlpNorm, a.xn, list);
+    if (lora('gate_up')) this.#shrink(l, 'gate_up', a.xn, list);
+    this.#matmul(`L${l}.gate`, a.xn, lw.gate, a.gu, 2 * F, 0, {}, lora('gate_up'), null, list);
+    this.#matmul(`L${l}.up`, a.xn, lw.up, a.gu, 2 * F, F, {}, lora('gate_up'), null, list);
+    const swiglu = swigluKernel();
+    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, h: a.h }, elementGrid(swiglu, this.M * F)));
+    if (lora('down')) this.#shrink(l, 'down', a.h, list);
+    if (full) {
+      this.#copy(a.xmid, a.xs[l + 1], this.M * D, list);
+      this.#matmul(`L${l}.down`, a.h, lw.down, a.xs[l + 1], D, 0, { residual: true }, lora('down'), null, list);
+    }
+  }
+
+  /** A layer's backward: dx (the gradient of x_{l+1}) in, dx (of x_l) out, LoRA gradients accumulated. */
+  #layerBackward(l: number, list: Dispatch[]): void {
+    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    const lw = this.w.layers[l];
+    // down: dh = dx Wd (+ LoRA); swiglu: dgu
+    this.#matmulNN(`L${l}.down.bwd`, a.dx, D, 0, lw.down, a.dh, false, list);
+    if (this.#adapted(l, 'down')) this.#loraBack(l, 'down', a.h, a.dx, D, [0], a.dh, list);
+    const swiglu = swigluBackwardKernel();
+    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, elementGrid(swiglu, this.M * F)));
+    // gate | up: dxn = dg Wg + du Wu (+ LoRA), then the norm (dx += ...)
+    this.#matmulNN(`L${l}.gate.bwd`, a.dgu, 2 * F, 0, lw.gate, a.dxn, false, list);
+    this.#matmulNN(`L${l}.up.bwd`, a.dgu, 2 * F, F, lw.up, a.dxn, true, list);
+    if (this.#adapted(l, 'gate_up')) this.#loraBack(l, 'gate_up', a.xn, a.dgu, 2 * F, [0, F], a.dxn, list);
+    this.#rmsnormBack(a.xmid, lw.mlpNorm, a.dxn, a.dx, list);
+    // o: datt = dx Wo (+ LoRA); attention and rope backward into dqkv
+    this.#matmulNN(`L${l}.o.bwd`, a.dx, D, 0, lw.o, a.datt, false, list);
+    if (this.#adapted(l, 'o')) this.#loraBack(l, 'o', a.att, a.dx, D, [0], a.datt, list);
+    this.#attentionBackward(list);
+    // qkv: dxn = dqkv Wqkv (+ LoRA), then the norm (the LoRA input was xn of the attention: recompute it)
+    this.#rmsnorm(a.xs[l], lw.attnNorm, a.xn, list);
+    this.#matmulNN(`L${l}.qkv.bwd`, a.dqkv, (H + 2 * Hkv) * Dh, 0, lw.qkv, a.dxn, false, list);
+    if (this.#adapted(l, 'qkv')) this.#loraBack(l, 'qkv', a.xn, a.dqkv, (H + 2 * Hkv) * Dh, [0, H * Dh, (H + Hkv) * Dh], a.dxn, list);
+    this.#rmsnormBack(a.xs[l], lw.attnNorm, a.dxn, a.dx, list);
+  }
+
+  /** Global-norm clipping over every gradient, then AdamW on each A and B (and their bank copies). */
+  #optimizerStep(list: Dispatch[]): void {
+    const partials = this.#buf('train.partials', Math.max(1, 2 * this.params.length));
+    const sumsq = sumSquaresKernel();
+    this.params.forEach((tp, i) => {
+      list.push(this.#b.dispatch(sumsq, { n: tp.nA, slot: 2 * i }, { g: tp.gA, partials }, [1, 1, 1]));
+      list.push(this.#b.dispatch(sumsq, { n: tp.nB, slot: 2 * i + 1 }, { g: tp.gB, partials }, [1, 1, 1]));
+    });
+    list.push(this.#b.dispatch(clipKernel(), { count: 2 * this.params.length, maxNorm: this.settings.maxGradNorm }, { partials, norm: this.norm }, [1, 1, 1]));
+    const adamw = adamwKernel();
+    const R = this.bank.rank;
+    const { slot, scaling } = this.settings;
+    for (const tp of this.params) {
+      const common = { S: this.optStep, norm: this.norm };
+      list.push(this.#b.dispatch(adamw, { n: tp.nA, bankOff: slot * tp.lg.G * R * tp.lg.K, bankScale: 1 },
+        { ...common, param: tp.a, grad: tp.gA, m1: tp.mA, m2: tp.vA, bank: tp.lg.a }, elementGrid(adamw, tp.nA)));
+      list.push(this.#b.dispatch(adamw, { n: tp.nB, bankOff: slot * tp.lg.N * R, bankScale: scaling },
+        { ...common, param: tp.b, grad: tp.gB, m1: tp.mB, m2: tp.vB, bank: tp.lg.b }, elementGrid(adamw, tp.nB)));
+    }
+  }
+
+  // ---- dispatch helpers ------------------------------------------------------------------------------------------
 
   #adapted(layer: number, group: LoraGroupName): boolean {
     return this.params.some((p) => p.layer === layer && p.group === group);
   }
 
-  encode(pass: GPUComputePassEncoder, list: D[]): void {
-    for (const x of list) {
-      pass.setPipeline(x.pipeline);
-      pass.setBindGroup(0, x.bindGroup);
-      pass.dispatchWorkgroups(...x.grid);
+  #copy(src: GPUBuffer, dst: GPUBuffer, n: number, list: Dispatch[]): void {
+    const k = copyKernel();
+    list.push(this.#b.dispatch(k, { n }, { src, dst }, elementGrid(k, n)));
+  }
+
+  #fill(dst: GPUBuffer, n: number, list: Dispatch[]): void {
+    const k = fillKernel();
+    list.push(this.#b.dispatch(k, { n, value: 0 }, { dst }, elementGrid(k, n)));
+  }
+
+  #rmsnorm(x: GPUBuffer, gain: GPUBuffer, y: GPUBuffer, list: Dispatch[]): void {
+    list.push(this.#b.dispatch(rmsnormKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, y }, [this.M, 1, 1]));
+  }
+
+  #rmsnormBack(x: GPUBuffer, gain: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, list: Dispatch[]): void {
+    list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, [this.M, 1, 1]));
+  }
+
+  #rope(list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    const k = ropeKvKernel();
+    list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
+      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, invFreq: this.#invFreq, q: a.q, kc: a.kc, vc: a.vc }, elementGrid(k, this.M * (H + 2 * Hkv) * (Dh / 2))));
+  }
+
+  #attention(list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: 1 / Math.sqrt(Dh) },
+      { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, [H, this.M, 1]));
+  }
+
+  #attentionBackward(list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    const T = this.shape.seqLen;
+    const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
+    const p = { H, Hkv, T, scale: 1 / Math.sqrt(Dh), M: this.M };
+    list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, [H, this.M, 1]));
+    list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, [Hkv, this.M, 1]));
+    const rope = ropeBackwardKernel();
+    list.push(this.#b.dispatch(rope, { H, Hkv, Dh, T, M: this.M }, { dq: a.dq, dk: a.dk, dv: a.dv, invFreq: this.#invFreq, dqkv: a.dqkv },
+      elementGrid(rope, this.M * (H + 2 * Hkv) * (Dh / 2))));
+  }
+
+  /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */
+  #matmul(
+    label: string, x: GPUBuffer, m: Matrix, out: GPUBuffer, ldo: number, nOff: number, o: Partial<MatmulOptions>,
+    lora: { lg: LoraGroupBuffers; u: GPUBuffer } | null, bias: GPUBuffer | null, list: Dispatch[], step = this.#step, rows = this.M,
+  ): void {
+    const opts: MatmulOptions = { f16: this.gpu.f16, norm: false, bias: !!bias, swiglu: false, residual: false, last: false, lora: !!lora, ...o };
+    const variant = rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
+    const k = matmulProgram(variant, opts, m.k);
+    const lg = lora?.lg;
+    for (const s of m.shards) {
+      const buffers: Record<string, GPUBuffer> = { S: step, x, w: s.buffer, out };
+      if (bias) buffers.bias = bias;
+      if (lora) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: lora.u, loraB: lora.lg.b });
+      list.push(this.#b.dispatch(k, {
+        N: s.rows, K: m.k, ldw: m.ldw, ldx: m.k, ldo, nOff: nOff + s.rowStart, eps: this.cfg.rmsNormEps, rank: this.bank.rank,
+        G: lg?.G ?? 0, bRows: lg?.N ?? 0, seg1: lg && lg.G >= 2 ? lg.offsets[1] : NONE, seg2: lg && lg.G === 3 ? lg.offsets[2] : NONE, upRow: 0,
+      }, buffers, matmulGrid(variant, s.rows, m.k, rows), label));
     }
   }
 
-  destroy(): void {
-    for (const b of this.#alloc) this.gpu.destroyBuffer(b);
+  /** dX (+)= dY[:, yOff + shard rows] W_shard for every shard. */
+  #matmulNN(label: string, dy: GPUBuffer, ldy: number, yOff: number, m: Matrix, dx: GPUBuffer, accumulate: boolean, list: Dispatch[], rows = this.M, yRow = 0, outRow = 0): void {
+    m.shards.forEach((s, i) => {
+      const k = matmulNNKernel(this.gpu.f16, accumulate || i > 0);
+      list.push(this.#b.dispatch(k, { M: rows, N: s.rows, K: m.k, ldy, yOff: yOff + s.rowStart, ldw: m.ldw, ldo: m.k, outRow, yRow },
+        { dy, w: s.buffer, dx }, matmulNNGrid(m.k, rows), label));
+    });
+  }
+
+  #loraParams(l: number, group: LoraGroupName, lg: LoraGroupBuffers, y: { ldy: number; yOff: number; outF: number; bRow0: number; seg: number }): Record<keyof typeof LORA_TRAIN_PARAMS, number> {
+    const { slot, dropout, scaling } = this.settings;
+    const salt = l * 4 + GROUPS.indexOf(group);
+    return { M: this.M, K: lg.K, G: lg.G, rank: this.bank.rank, ldx: lg.K, slot, seed: salt, p: dropout, bRows: lg.N, scaling, ...y };
+  }
+
+  #shrink(l: number, group: LoraGroupName, x: GPUBuffer, list: Dispatch[]): void {
+    const lg = this.bank.group(l, group)!;
+    const p = this.#loraParams(l, group, lg, { ldy: 0, yOff: 0, outF: 0, bRow0: 0, seg: 0 });
+    list.push(this.#b.dispatch(loraShrinkTrainKernel(), p, { x, loraA: lg.a, u: this.#a.u[group], stepSeed: this.seed }, loraGrid(this.M * lg.G * this.bank.rank)));
+  }
+
+  /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient. */
+  #loraBack(l: number, group: LoraGroupName, x: GPUBuffer, dy: GPUBuffer, ldy: number, segOffsets: number[], dx: GPUBuffer, list: Dispatch[]): void {
+    const a = this.#a;
+    const lg = this.bank.group(l, group)!;
+    const tp = this.params.find((t) => t.layer === l && t.group === group)!;
+    const R = this.bank.rank;
+    for (let g = 0; g < lg.G; g++) {
+      const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
+      const p = this.#b.params(loraWKernel(), this.#loraParams(l, group, lg, { ldy, yOff: segOffsets[g], outF, bRow0: lg.offsets[g], seg: g }));
+      list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, loraGrid(this.M * R)));
+      list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, loraGrid(outF * R)));
+    }
+    const p = this.#b.params(loraGradAKernel(), this.#loraParams(l, group, lg, { ldy, yOff: 0, outF: 0, bRow0: 0, seg: 0 }));
+    list.push(this.#b.dispatch(loraGradAKernel(), p, { x, w: a.lw, gA: tp.gA, stepSeed: this.seed }, loraGrid(lg.G * R * lg.K)));
+    list.push(this.#b.dispatch(loraGradXKernel(), p, { w: a.lw, loraA: lg.a, dx, stepSeed: this.seed }, loraGrid(this.M * lg.K)));
   }
 }

@@ -9,6 +9,9 @@ import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { TrainConfig } from './config.js';
+import { paramOffset } from '../gpu/program.js';
+import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
+import { ADAMW_STEP_FIELDS } from '../kernels/train/optimizer.js';
 import { createTrainParams, TrainGraph, type GraphShape, type TrainParams } from './graph.js';
 
 export interface Batch {
@@ -52,7 +55,8 @@ export class TrainStep {
     let g = this.#graphs.get(seqLen);
     if (!g) {
       if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
-      g = new TrainGraph(this.gpu, this.cfg, this.weights, this.bank, this.slot, { ...this.shape, seqLen }, this.tc.dropout, this.scaling, this.tc.maxGradNorm, this.params);
+      g = new TrainGraph(this.gpu, this.cfg, this.weights, this.bank, { ...this.shape, seqLen },
+        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm }, this.params);
       this.#graphs.set(seqLen, g);
     }
     return g;
@@ -89,7 +93,8 @@ export class TrainStep {
     q.writeBuffer(graph.tokens, 0, batch.tokens);
     q.writeBuffer(graph.labels, 0, batch.labels);
     q.writeBuffer(graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
-    for (const p of graph.ceParams) q.writeBuffer(p, 12, new Float32Array([weight]));
+    const weightAt = paramOffset(crossEntropyKernel(), 'weight');
+    for (const p of graph.ceParams) q.writeBuffer(p, weightAt, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
     const pass = enc.beginComputePass({ label: 'train' });
     graph.encode(pass, forwardOnly ? graph.forwardOnly : graph.micro);
@@ -127,7 +132,8 @@ export class TrainStep {
     const q = this.gpu.device.queue;
     // Gradients live in the shared parameters: any graph's optimizer dispatches serve.
     const graph = this.#graphs.values().next().value ?? this.graph;
-    q.writeBuffer(graph.optStep, 0, new Float32Array([lr, c.beta1, c.beta2, c.eps, c.weightDecay, 1 - c.beta1 ** t, 1 - c.beta2 ** t, skip ? 1 : 0]));
+    const values = { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t, skip: skip ? 1 : 0 };
+    q.writeBuffer(graph.optStep, 0, new Float32Array(ADAMW_STEP_FIELDS.map((f) => values[f])));
     const enc = this.gpu.device.createCommandEncoder({ label: 'optimizer' });
     const pass = enc.beginComputePass();
     graph.encode(pass, graph.optimizer);

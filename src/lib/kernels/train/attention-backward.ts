@@ -4,17 +4,22 @@
 //   dk_j = scale sum_{i>=j, h in group} ds_ij q_i,  dv_j = sum p_ij do_i   (one workgroup per (key, kv head))
 // Rows are B sequences of T positions (row = b T + t); K/V live in the cache layout (B, Hkv, T, Dh).
 
-const HEAD = (dh: number, wg: number) => /* wgsl */ `
-struct Params { H: u32, Hkv: u32, T: u32, scale: f32, M: u32 }
-const DH: u32 = ${dh}u;
-const WG: u32 = ${wg}u;
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;     // (M, H, Dh), rotated
-@group(0) @binding(2) var<storage, read> kc: array<f32>;    // (B, Hkv, T, Dh), rotated
-@group(0) @binding(3) var<storage, read> vc: array<f32>;    // (B, Hkv, T, Dh)
-@group(0) @binding(4) var<storage, read> o: array<f32>;     // (M, H, Dh) forward output
-@group(0) @binding(5) var<storage, read> dout: array<f32>;  // (M, H, Dh)
-@group(0) @binding(6) var<storage, read> lse: array<f32>;   // (M, H)
+// Grids: dq (H, M); dk/dv (Hkv, M).
+
+import type { BufferDecl, Kernel } from '../../gpu/program.js';
+
+const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
+
+const INPUTS: Record<string, BufferDecl> = {
+  q: f32s('read', '(M, H, Dh), rotated'),
+  kc: f32s('read', '(B, Hkv, T, Dh), rotated'),
+  vc: f32s('read', '(B, Hkv, T, Dh)'),
+  o: f32s('read', '(M, H, Dh) forward output'),
+  dout: f32s('read', '(M, H, Dh)'),
+  lse: f32s('read', '(M, H)'),
+};
+
+const HELPERS = /* wgsl */ `
 fn dotQK(qi: u32, kj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += q[qi + d] * kc[kj + d]; } return s; }
 fn dotDV(di: u32, vj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[di + d] * vc[vj + d]; } return s; }
 fn dotDO(i: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[i + d] * o[i + d]; } return s; }`;
@@ -23,12 +28,17 @@ export function attentionBackwardThreads(dh: number): number {
   return Math.max(4, Math.min(32, Math.floor(2048 / dh)));
 }
 
-export function attentionBackwardDqShader(dh: number): string {
-  const wg = attentionBackwardThreads(dh);
-  return /* wgsl */ `${HEAD(dh, wg)}
-@group(0) @binding(7) var<storage, read_write> dq: array<f32>;  // (M, H, Dh)
-var<workgroup> part: array<f32, ${wg * dh}>;
-@compute @workgroup_size(${wg})
+function attentionBackward(name: string, dh: number, outputs: Record<string, BufferDecl>, source: string): Kernel {
+  return {
+    name, workgroupSize: attentionBackwardThreads(dh), constants: { DH: dh },
+    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32' },
+    buffers: { ...INPUTS, ...outputs }, source: HELPERS + source,
+  };
+}
+
+export function attentionBackwardDqKernel(dh: number): Kernel {
+  return attentionBackward('attention_backward_dq', dh, { dq: f32s('read_write', '(M, H, Dh)') }, /* wgsl */ `
+var<workgroup> part: array<f32, WG * DH>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let h = wid.x;
   let m = wid.y;
@@ -53,17 +63,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     for (var u = 0u; u < WG; u++) { s += part[u * DH + d]; }
     dq[qi + d] = s;
   }
-}`;
+}`);
 }
 
-export function attentionBackwardDkvShader(dh: number): string {
-  const wg = attentionBackwardThreads(dh);
-  return /* wgsl */ `${HEAD(dh, wg)}
-@group(0) @binding(7) var<storage, read_write> dk: array<f32>;  // (B, Hkv, T, Dh)
-@group(0) @binding(8) var<storage, read_write> dv: array<f32>;  // (B, Hkv, T, Dh)
-var<workgroup> partK: array<f32, ${wg * dh}>;
-var<workgroup> partV: array<f32, ${wg * dh}>;
-@compute @workgroup_size(${wg})
+export function attentionBackwardDkvKernel(dh: number): Kernel {
+  return attentionBackward('attention_backward_dkv', dh, { dk: f32s('read_write', '(B, Hkv, T, Dh)'), dv: f32s('read_write', '(B, Hkv, T, Dh)') }, /* wgsl */ `
+var<workgroup> partK: array<f32, WG * DH>;
+var<workgroup> partV: array<f32, WG * DH>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let kvh = wid.x;
   let key = wid.y;          // b * T + j
@@ -96,5 +102,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     dk[kj + d] = sk;
     dv[kj + d] = sv;
   }
-}`;
+}`);
 }

@@ -2,46 +2,55 @@
 // w = 1 / (number of unmasked labels in the whole batch). Masked rows (label 0xffffffff, i.e. -100) get zero
 // gradient and zero loss. One workgroup per row; the row's loss (lse - logit[label]) goes to `loss`.
 
-export function crossEntropyShader(): string {
-  return /* wgsl */ `
-struct Params { rows: u32, V: u32, labelOff: u32, weight: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> logits: array<f32>;  // (rows, V) -> dlogits
-@group(0) @binding(2) var<storage, read> labels: array<u32>;        // (M)
-@group(0) @binding(3) var<storage, read_write> loss: array<f32>;    // (M)
-var<workgroup> red: array<f32, 256>;
+// Grid: one workgroup per row of the chunk.
 
-@compute @workgroup_size(256)
+import type { Kernel } from '../../gpu/program.js';
+import { SHARED, WORKGROUP } from '../common.js';
+
+export function crossEntropyKernel(): Kernel {
+  return {
+    name: 'cross_entropy', workgroupSize: WORKGROUP, constants: SHARED,
+    // weight changes per step (1 / labels of the accumulated batch): the trainer rewrites it by name.
+    params: { rows: 'u32', V: 'u32', labelOff: 'u32', weight: 'f32' },
+    buffers: {
+      logits: { type: 'array<f32>', access: 'read_write', shape: '(rows, V) -> dlogits' },
+      labels: { type: 'array<u32>', access: 'read', shape: '(M), NONE where masked' },
+      loss: { type: 'array<f32>', access: 'read_write', shape: '(M)' },
+    },
+    source: /* wgsl */ `
+var<workgroup> red: array<f32, WG>;
+
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let r = wid.x;
   if (r >= P.rows) { return; }
   let label = labels[P.labelOff + r];
   let b = r * P.V;
-  var mx = -3.0e38;
-  for (var v = tid; v < P.V; v += 256u) { mx = max(mx, logits[b + v]); }
+  var mx = NEG_BIG;
+  for (var v = tid; v < P.V; v += WG) { mx = max(mx, logits[b + v]); }
   red[tid] = mx;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
     workgroupBarrier();
   }
   mx = red[0];
   workgroupBarrier();
   var sum = 0.0;
-  for (var v = tid; v < P.V; v += 256u) { sum += exp(logits[b + v] - mx); }
+  for (var v = tid; v < P.V; v += WG) { sum += exp(logits[b + v] - mx); }
   red[tid] = sum;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (tid < s) { red[tid] += red[tid + s]; }
     workgroupBarrier();
   }
   let lse = mx + log(red[0]);
-  let masked = label == 0xffffffffu;
+  let masked = label == NONE;
   if (tid == 0u) { loss[P.labelOff + r] = select(lse - logits[b + label], 0.0, masked); }
   workgroupBarrier();
-  for (var v = tid; v < P.V; v += 256u) {
+  for (var v = tid; v < P.V; v += WG) {
     let g = exp(logits[b + v] - lse) - select(0.0, 1.0, v == label);
     logits[b + v] = select(g * P.weight, 0.0, masked);
   }
-}`;
+}`,
+  };
 }

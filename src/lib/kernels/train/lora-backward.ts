@@ -7,6 +7,12 @@
 //   dA:     gA[g] += w[:, g, :]^T drop(X)
 //   dX:     dX += (sum_g w[:, g, :] A_g) * dropmask
 
+// Grids: one thread per output element, 64 threads per workgroup.
+
+import type { BufferDecl, Kernel } from '../../gpu/program.js';
+
+const THREADS = 64;
+
 const DROPOUT = /* wgsl */ `
 fn pcg(v: u32) -> u32 {
   let s = v * 747796405u + 2891336453u;
@@ -14,7 +20,6 @@ fn pcg(v: u32) -> u32 {
   return (w >> 22u) ^ w;
 }
 // Inverted dropout factor of element (m, k): 0, or 1 / (1 - p).
-@group(0) @binding(9) var<uniform> stepSeed: vec4<u32>;  // x: this micro-step's seed
 fn dropFactor(seed: u32, p: f32, m: u32, k: u32) -> f32 {
   if (p <= 0.0) { return 1.0; }
   let h = pcg(seed ^ pcg(stepSeed.x) ^ pcg((m * 0x9E3779B9u) ^ pcg(k)));
@@ -22,17 +27,26 @@ fn dropFactor(seed: u32, p: f32, m: u32, k: u32) -> f32 {
   return select(0.0, 1.0 / (1.0 - p), r >= p);
 }`;
 
-const PARAMS = /* wgsl */ `
-struct Params { M: u32, K: u32, G: u32, rank: u32, ldx: u32, slot: u32, seed: u32, p: f32,
-                ldy: u32, yOff: u32, outF: u32, bRows: u32, bRow0: u32, seg: u32, scaling: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> P: Params;`;
+/** One uniform block for every LoRA training kernel (each reads the fields it needs). */
+export const LORA_TRAIN_PARAMS = {
+  M: 'u32', K: 'u32', G: 'u32', rank: 'u32', ldx: 'u32', slot: 'u32', seed: 'u32', p: 'f32',
+  ldy: 'u32', yOff: 'u32', outF: 'u32', bRows: 'u32', bRow0: 'u32', seg: 'u32', scaling: 'f32',
+} as const;
 
-export function loraShrinkTrainShader(): string {
-  return /* wgsl */ `${PARAMS}${DROPOUT}
-@group(0) @binding(1) var<storage, read> x: array<f32>;        // (M, ldx)
-@group(0) @binding(2) var<storage, read> loraA: array<f32>;    // (slots, G, r, K)
-@group(0) @binding(3) var<storage, read_write> u: array<f32>;  // (M, G, r)
-@compute @workgroup_size(64)
+/** This micro-step's seed (x), written once per step; the kernels with dropout bind it. */
+const STEP_SEED: BufferDecl = { type: 'vec4<u32>', access: 'uniform' };
+const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
+
+function loraKernel(name: string, buffers: Record<string, BufferDecl>, dropout: boolean, main: string): Kernel {
+  return {
+    name, workgroupSize: THREADS, params: LORA_TRAIN_PARAMS,
+    buffers: dropout ? { ...buffers, stepSeed: STEP_SEED } : buffers,
+    source: (dropout ? DROPOUT : '') + main,
+  };
+}
+
+export function loraShrinkTrainKernel(): Kernel {
+  return loraKernel('lora_shrink_train', { x: f32s('read', '(M, ldx)'), loraA: f32s('read', '(slots, G, r, K)'), u: f32s('read_write', '(M, G, r)') }, true, /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let outs = P.G * P.rank;
   let i = gid.x;
@@ -43,15 +57,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var k = 0u; k < P.K; k++) { t += x[m * P.ldx + k] * dropFactor(P.seed, P.p, m, k) * loraA[a0 + k]; }
   u[i] = t;
-}`;
+}`);
 }
 
-export function loraWShader(): string {
-  return /* wgsl */ `${PARAMS}
-@group(0) @binding(1) var<storage, read> dy: array<f32>;       // (M, ldy)
-@group(0) @binding(2) var<storage, read> loraB: array<f32>;    // (slots, bRows, r), scaled
-@group(0) @binding(3) var<storage, read_write> w: array<f32>;  // (M, G, r)
-@compute @workgroup_size(64)
+export function loraWKernel(): Kernel {
+  return loraKernel('lora_w', { dy: f32s('read', '(M, ldy)'), loraB: f32s('read', '(slots, bRows, r), scaled'), w: f32s('read_write', '(M, G, r)') }, false, /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
   if (i >= P.M * P.rank) { return; }
@@ -60,15 +70,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var o = 0u; o < P.outF; o++) { t += dy[m * P.ldy + P.yOff + o] * loraB[(P.slot * P.bRows + P.bRow0 + o) * P.rank + j]; }
   w[(m * P.G + P.seg) * P.rank + j] = t;
-}`;
+}`);
 }
 
-export function loraGradBShader(): string {
-  return /* wgsl */ `${PARAMS}
-@group(0) @binding(1) var<storage, read> dy: array<f32>;        // (M, ldy)
-@group(0) @binding(2) var<storage, read> u: array<f32>;         // (M, G, r)
-@group(0) @binding(3) var<storage, read_write> gB: array<f32>;  // (bRows, r): gradient of the true B
-@compute @workgroup_size(64)
+export function loraGradBKernel(): Kernel {
+  return loraKernel('lora_grad_b', { dy: f32s('read', '(M, ldy)'), u: f32s('read', '(M, G, r)'), gB: f32s('read_write', '(bRows, r): gradient of the true B') }, false, /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
   if (i >= P.outF * P.rank) { return; }
@@ -77,15 +83,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var m = 0u; m < P.M; m++) { t += dy[m * P.ldy + P.yOff + o] * u[(m * P.G + P.seg) * P.rank + j]; }
   gB[(P.bRow0 + o) * P.rank + j] += P.scaling * t;
-}`;
+}`);
 }
 
-export function loraGradAShader(): string {
-  return /* wgsl */ `${PARAMS}${DROPOUT}
-@group(0) @binding(1) var<storage, read> x: array<f32>;         // (M, ldx)
-@group(0) @binding(2) var<storage, read> w: array<f32>;         // (M, G, r)
-@group(0) @binding(3) var<storage, read_write> gA: array<f32>;  // (G, r, K)
-@compute @workgroup_size(64)
+export function loraGradAKernel(): Kernel {
+  return loraKernel('lora_grad_a', { x: f32s('read', '(M, ldx)'), w: f32s('read', '(M, G, r)'), gA: f32s('read_write', '(G, r, K)') }, true, /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
   if (i >= P.G * P.rank * P.K) { return; }
@@ -94,15 +96,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var m = 0u; m < P.M; m++) { t += w[m * P.G * P.rank + gj] * x[m * P.ldx + k] * dropFactor(P.seed, P.p, m, k); }
   gA[i] += t;
-}`;
+}`);
 }
 
-export function loraGradXShader(): string {
-  return /* wgsl */ `${PARAMS}${DROPOUT}
-@group(0) @binding(1) var<storage, read> w: array<f32>;         // (M, G, r)
-@group(0) @binding(2) var<storage, read> loraA: array<f32>;     // (slots, G, r, K)
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;  // (M, ldx), accumulated
-@compute @workgroup_size(64)
+export function loraGradXKernel(): Kernel {
+  return loraKernel('lora_grad_x', { w: f32s('read', '(M, G, r)'), loraA: f32s('read', '(slots, G, r, K)'), dx: f32s('read_write', '(M, ldx), accumulated') }, true, /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
   if (i >= P.M * P.K) { return; }
@@ -112,5 +110,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var o = 0u; o < outs; o++) { t += w[m * outs + o] * loraA[(P.slot * outs + o) * P.K + k]; }
   dx[m * P.ldx + k] += t * dropFactor(P.seed, P.p, m, k);
-}`;
+}`);
+}
+
+/** Workgroups for `n` outputs of a LoRA training kernel. */
+export function loraGrid(n: number): [number, number, number] {
+  return [Math.ceil(n / THREADS), 1, 1];
 }

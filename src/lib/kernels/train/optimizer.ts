@@ -4,34 +4,42 @@
 // `adamw` updates parameters and moments, zeroes the gradient, and writes the bank copy (A as is, B x scaling).
 // A non-finite gradient norm, or a skip flag set by the CPU, leaves parameters and moments untouched.
 
-export function sumSquaresShader(): string {
-  return /* wgsl */ `
-struct Params { n: u32, slot: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-var<workgroup> red: array<f32, 256>;
-@compute @workgroup_size(256)
+// Grids: sumsq (1) per gradient buffer, clip (1), adamw one thread per element.
+
+import type { Kernel } from '../../gpu/program.js';
+import { WORKGROUP } from '../common.js';
+
+export function sumSquaresKernel(): Kernel {
+  return {
+    name: 'sum_squares', workgroupSize: WORKGROUP, params: { n: 'u32', slot: 'u32' },
+    buffers: {
+      g: { type: 'array<f32>', access: 'read', shape: '(n)' },
+      partials: { type: 'array<f32>', access: 'read_write', shape: '(gradient buffers)' },
+    },
+    source: /* wgsl */ `
+var<workgroup> red: array<f32, WG>;
 fn main(@builtin(local_invocation_index) tid: u32) {
   var s = 0.0;
-  for (var i = tid; i < P.n; i += 256u) { s += g[i] * g[i]; }
+  for (var i = tid; i < P.n; i += WG) { s += g[i] * g[i]; }
   red[tid] = s;
   workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) {
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
     if (tid < k) { red[tid] += red[tid + k]; }
     workgroupBarrier();
   }
   if (tid == 0u) { partials[P.slot] = red[0]; }
-}`;
+}`,
+  };
 }
 
-export function clipShader(): string {
-  return /* wgsl */ `
-struct Params { count: u32, maxNorm: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> norm: array<f32>;   // [norm, clip factor]
-@compute @workgroup_size(1)
+export function clipKernel(): Kernel {
+  return {
+    name: 'clip', workgroupSize: 1, params: { count: 'u32', maxNorm: 'f32' },
+    buffers: {
+      partials: { type: 'array<f32>', access: 'read', shape: '(count)' },
+      norm: { type: 'array<f32>', access: 'read_write', shape: '[norm, clip factor]' },
+    },
+    source: /* wgsl */ `
 fn main() {
   var s = 0.0;
   for (var i = 0u; i < P.count; i++) { s += partials[i]; }
@@ -40,27 +48,35 @@ fn main() {
   norm[1] = select(1.0, min(1.0, P.maxNorm / (n + 1e-6)), P.maxNorm > 0.0);
   // A NaN or infinite norm (checked on the bits: compilers may fold NaN comparisons away) marks the step as skipped.
   if ((bitcast<u32>(n) & 0x7f800000u) == 0x7f800000u) { norm[1] = -1.0; }
-}`;
+}`,
+  };
 }
 
-export function adamwShader(): string {
-  return /* wgsl */ `
-// lr, bias corrections and weight decay change per step: they sit in the shared step uniform.
+/** The per-step values of AdamW, shared by every adamw dispatch of a graph (one buffer written per step). */
+export const ADAMW_STEP_STRUCT = /* wgsl */ `
 // skip != 0 (a non-finite loss seen on the CPU) or a negative clip factor (non-finite gradient norm): the
 // gradient is dropped and parameters and moments stay as they were.
-struct Step { lr: f32, beta1: f32, beta2: f32, eps: f32, weightDecay: f32, bc1: f32, bc2: f32, skip: f32 }
-struct Params { n: u32, bankOff: u32, bankScale: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read_write> param: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m1: array<f32>;
-@group(0) @binding(5) var<storage, read_write> m2: array<f32>;
-@group(0) @binding(6) var<storage, read> norm: array<f32>;
-@group(0) @binding(7) var<storage, read_write> bank: array<f32>;
-@compute @workgroup_size(256)
+struct AdamStep { lr: f32, beta1: f32, beta2: f32, eps: f32, weightDecay: f32, bc1: f32, bc2: f32, skip: f32 }`;
+
+/** Field order of AdamStep, for the CPU side that writes it. */
+export const ADAMW_STEP_FIELDS = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'bc1', 'bc2', 'skip'] as const;
+
+export function adamwKernel(): Kernel {
+  return {
+    name: 'adamw', workgroupSize: WORKGROUP, structs: ADAMW_STEP_STRUCT,
+    params: { n: 'u32', bankOff: 'u32', bankScale: 'f32' },
+    buffers: {
+      S: { type: 'AdamStep', access: 'uniform' },
+      param: { type: 'array<f32>', access: 'read_write', shape: '(n)' },
+      grad: { type: 'array<f32>', access: 'read_write', shape: '(n)' },
+      m1: { type: 'array<f32>', access: 'read_write', shape: '(n)' },
+      m2: { type: 'array<f32>', access: 'read_write', shape: '(n)' },
+      norm: { type: 'array<f32>', access: 'read', shape: '[norm, clip factor]' },
+      bank: { type: 'array<f32>', access: 'read_write', shape: '(slots, ...): the inference copy' },
+    },
+    source: /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
   if (S.skip != 0.0 || norm[1] < 0.0) { grad[i] = 0.0; return; }
   let g = grad[i] * norm[1];
@@ -73,5 +89,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   param[i] = p;
   grad[i] = 0.0;
   bank[P.bankOff + i] = p * P.bankScale;
-}`;
+}`,
+  };
 }

@@ -1,21 +1,27 @@
 // RoPE backward: the rotation is orthogonal, so the gradient rotates back by -angle. Gathers dq (rows) and dk, dv
 // (cache layout) into dqkv (M, (H + 2 Hkv) Dh), the gradient of the qkv projection's output.
 
-export function ropeBackwardShader(): string {
-  return /* wgsl */ `
-struct Params { H: u32, Hkv: u32, Dh: u32, T: u32, M: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> dq: array<f32>;       // (M, H, Dh)
-@group(0) @binding(2) var<storage, read> dk: array<f32>;       // (B, Hkv, T, Dh)
-@group(0) @binding(3) var<storage, read> dv: array<f32>;       // (B, Hkv, T, Dh)
-@group(0) @binding(4) var<storage, read> invFreq: array<f32>;  // (Dh / 2)
-@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>; // (M, (H + 2 Hkv) Dh)
+// Grid: one thread per (row, head, pair).
 
-@compute @workgroup_size(256)
+import type { Kernel } from '../../gpu/program.js';
+import { WORKGROUP } from '../common.js';
+
+export function ropeBackwardKernel(): Kernel {
+  return {
+    name: 'rope_backward', workgroupSize: WORKGROUP,
+    params: { H: 'u32', Hkv: 'u32', Dh: 'u32', T: 'u32', M: 'u32' },
+    buffers: {
+      dq: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
+      dk: { type: 'array<f32>', access: 'read', shape: '(B, Hkv, T, Dh)' },
+      dv: { type: 'array<f32>', access: 'read', shape: '(B, Hkv, T, Dh)' },
+      invFreq: { type: 'array<f32>', access: 'read', shape: '(Dh / 2)' },
+      dqkv: { type: 'array<f32>', access: 'read_write', shape: '(M, (H + 2 Hkv) Dh)' },
+    },
+    source: /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let half = P.Dh / 2u;
   let perRow = (P.H + 2u * P.Hkv) * half;
-  let idx = gid.x + gid.y * nwg.x * 256u;
+  let idx = gid.x + gid.y * nwg.x * WG;
   let m = idx / perRow;
   if (m >= P.M) { return; }
   let j = idx % perRow;
@@ -45,5 +51,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let s = sin(angle);
   dqkv[dst + i] = a * c + c2 * s;
   dqkv[dst + i + half] = c2 * c - a * s;
-}`;
+}`,
+  };
 }

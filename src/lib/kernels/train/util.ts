@@ -1,26 +1,28 @@
-// Copy and fill, as compute dispatches so a training step stays one compute pass.
+// Copy and fill, as compute dispatches so a training step stays one compute pass. Grid: one thread per element.
 
-export function copyShader(): string {
-  return /* wgsl */ `
-struct Params { n: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@compute @workgroup_size(256)
+import type { Kernel } from '../../gpu/program.js';
+import { WORKGROUP } from '../common.js';
+
+export function copyKernel(): Kernel {
+  return {
+    name: 'copy', workgroupSize: WORKGROUP, params: { n: 'u32' },
+    buffers: { src: { type: 'array<f32>', access: 'read' }, dst: { type: 'array<f32>', access: 'read_write' } },
+    source: /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = gid.x + gid.y * nwg.x * WG;
   if (i < P.n) { dst[i] = src[i]; }
-}`;
+}`,
+  };
 }
 
-export function fillShader(): string {
-  return /* wgsl */ `
-struct Params { n: u32, value: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@compute @workgroup_size(256)
+export function fillKernel(): Kernel {
+  return {
+    name: 'fill', workgroupSize: WORKGROUP, params: { n: 'u32', value: 'f32' },
+    buffers: { dst: { type: 'array<f32>', access: 'read_write' } },
+    source: /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = gid.x + gid.y * nwg.x * WG;
   if (i < P.n) { dst[i] = P.value; }
-}`;
+}`,
+  };
 }

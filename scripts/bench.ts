@@ -115,7 +115,7 @@ for (const bm of models) {
   const cfg = { ...DEFAULT_TRAIN_CONFIG, rank: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] as LoraModule[], microBatch: B, gradAccumulation: 1, cutoff: T, steps: 1 };
   const examples = Array.from({ length: B }, (_, b) => exampleFromIds(Array.from({ length: 8 }, (_, i) => 100 + b + i), Array.from({ length: T - 8 }, (_, i) => 200 + i)));
   const memBefore = gpu.allocatedBytes;
-  const trainer = new Trainer(gpu, engine.runner, 'bench', cfg, { train: examples, validation: [] }, null);
+  const trainer = new Trainer(gpu, engine.runner.model, 'bench', cfg, { train: examples, validation: [] }, null);
   const trainBytes = gpu.allocatedBytes - memBefore;
   const batch = toGpuBatch(epochBatches(examples, B, T, 1, 0, 'packed')[0]);
   await trainer.step.evaluate(batch); // warm-up: pipelines

@@ -15,7 +15,7 @@ import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { LoraBank } from './lora/bank.js';
-import { destroyWeights } from './model/weights.js';
+import { LoadedModel } from './model/loaded.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
 import { StopFilter } from './model/stop-strings.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
@@ -149,9 +149,10 @@ export class Engine {
     const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
+    const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg));
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(this.gpu, cfg, loaded.weights, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }, new LoraBank(this.gpu, cfg)))
-      .catch((e) => { destroyWeights(this.gpu, loaded.weights); throw e; });
+      new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }))
+      .catch((e) => { model.destroy(); throw e; });
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;
     const info: ModelInfo = {
@@ -183,7 +184,7 @@ export class Engine {
     this.#model = null;
     if (!m) return;
     m.runner.destroy();
-    destroyWeights(this.gpu, m.runner.weights);
+    m.runner.model.destroy();
   }
 
   #require(): Loaded {
@@ -264,7 +265,7 @@ export class Engine {
   async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
     const m = this.#require();
     const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
-    const { adapter } = await runTraining(this.gpu, m.runner, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId }, hooks, control);
+    const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId }, hooks, control);
     return adapterInfo(adapter);
   }
 

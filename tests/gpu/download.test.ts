@@ -9,6 +9,7 @@ import { parseSourceText, resolveSource } from '../../src/lib/hub/source.js';
 import { loadWeights, type LoadProgress } from '../../src/lib/model/load.js';
 import { ModelRunner } from '../../src/lib/model/runner.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';
+import { LoadedModel } from '../../src/lib/model/loaded.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
@@ -60,7 +61,7 @@ describe('downloads with the Hugging Face URL layout', () => {
     expect(progress.length).toBeGreaterThan(2);
     for (let i = 1; i < progress.length; i++) expect(progress[i].allLoaded).toBeGreaterThanOrEqual(progress[i - 1].allLoaded);
 
-    const runner = new ModelRunner(gpu, loaded.config, loaded.weights, { slots: 1, contextLength: 16, maxRows: 16 }, new LoraBank(gpu, loaded.config));
+    const runner = new ModelRunner(new LoadedModel(gpu, loaded.config, loaded.weights, new LoraBank(gpu, loaded.config)), { slots: 1, contextLength: 16, maxRows: 16 });
     const prompt = [3, 1, 4, 1, 5, 9, 2, 6];
     await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: 8, lastOffset: 7 });
     // The reference runs on the BF16-rounded weights the file holds.

@@ -110,7 +110,7 @@ describe('non-finite values at run time', () => {
   async function poisonedRun(nonFinite: 'stop' | 'skip') {
     const gpu = await testGpu();
     const { runner } = await tinyRunner(gpu, spec, { slots: 2, contextLength: 16, maxRows: 16 });
-    const trainer = new Trainer(gpu, runner, `poison-${nonFinite}`, { ...config, nonFinite }, { train: data, validation: [] }, 'tiny');
+    const trainer = new Trainer(gpu, runner.model, `poison-${nonFinite}`, { ...config, nonFinite }, { train: data, validation: [] }, 'tiny');
     const steps: { step: number; skipped: boolean; loss: number }[] = [];
     const hooks = { onStep: (m: { step: number; skipped: boolean; trainLoss: number }) => steps.push({ step: m.step, skipped: m.skipped, loss: m.trainLoss }), onCheckpoint: () => {} };
     await trainer.run(hooks, {}, 3);

@@ -23,7 +23,7 @@ describe('WebGPU default limits', () => {
     await generateColumns(runner, prompt, [{ loraSlot: 0, strength: 1 }, { loraSlot: slot, strength: 1 }],
       { temperature: 0.8, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 1, maxNewTokens: 4, eosTokenIds: [] }, ({ column, token }) => { out[column].push(token); });
     expect(out.map((o) => o.length)).toEqual([4, 4]);
-    const t = new Trainer(gpu, runner, 'limits', { ...DEFAULT_TRAIN_CONFIG, rank: 4, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], steps: 1, microBatch: 2, gradAccumulation: 1, evalEvery: 0, checkpointEvery: 0 },
+    const t = new Trainer(gpu, runner.model, 'limits', { ...DEFAULT_TRAIN_CONFIG, rank: 4, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], steps: 1, microBatch: 2, gradAccumulation: 1, evalEvery: 0, checkpointEvery: 0 },
       { train: [exampleFromIds([5, 6, 7], [8, 9, 10, 11]), exampleFromIds([12, 13], [14, 15, 16])], validation: [] }, 'tiny');
     const losses: number[] = [];
     await t.run({ onStep: (m) => losses.push(m.trainLoss) });

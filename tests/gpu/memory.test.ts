@@ -79,7 +79,7 @@ describe('one pipeline cache per device', () => {
     const afterInference = gpu.pipelines.compiles;
     const runner = engine.runner;
     const config = { ...DEFAULT_TRAIN_CONFIG, rank: 8, targetModules: ['q_proj' as const, 'v_proj' as const] };
-    const step = new TrainStep(gpu, runner.cfg, runner.weights, runner.lora, initAdapter('t', runner.cfg, config, null), config, { batch: 2, seqLen: 32 });
+    const step = new TrainStep(gpu, runner.model, initAdapter('t', runner.cfg, config, null), config, { batch: 2, seqLen: 32 });
     const g = step.graphFor(16);
     const afterFirstBucket = gpu.pipelines.compiles;
     const used = new Set([...g.micro, ...g.forwardOnly, ...g.optimizer].map((d) => d.pipeline)).size;

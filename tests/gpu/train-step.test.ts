@@ -58,7 +58,7 @@ describe('GPU training step', () => {
       const adapter = syntheticAdapter(config, { name: 'trained', seed: 3, config: { ...adapterConfig, lora_dropout: dropout }, bScale: 0.3 });
       const ref = referenceTrainStep(config, model.tensors, adapter, tokens, labels, T, 1 / count, dropout, 77);
       const before = new Map([...adapter.modules].map(([k, p]) => [k, { a: Float64Array.from(p.a), b: Float64Array.from(p.b) }]));
-      const step = new TrainStep(gpu, config, runner.weights, runner.lora, adapter, { ...tc, dropout }, { batch: 2, seqLen: T, logitChunk: 3 });
+      const step = new TrainStep(gpu, runner.model, adapter, { ...tc, dropout }, { batch: 2, seqLen: T, logitChunk: 3 });
       const batch = { tokens: Uint32Array.from(tokens), labels: Uint32Array.from(labels, (l) => (l < 0 ? MASKED : l)) };
       const r = await step.micro(batch, 1 / count, 77);
       expect(r.tokens).toBe(count);

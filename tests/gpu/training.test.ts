@@ -38,7 +38,7 @@ describe('training', () => {
   it('memorizes 4 prompt/response pairs; greedy decoding through the adapter reproduces them, the base does not', async () => {
     const gpu = await testGpu();
     const { runner } = await tinyRunner(gpu, spec, { slots: 2, contextLength: 32, maxRows: 16 });
-    const trainer = new Trainer(gpu, runner, 'memorize', config, { train: examples, validation: [] }, 'tiny');
+    const trainer = new Trainer(gpu, runner.model, 'memorize', config, { train: examples, validation: [] }, 'tiny');
     const losses: number[] = [];
     const adapter = await trainer.run({ onStep: (m) => losses.push(m.trainLoss) });
     expect(losses.length).toBe(120);
@@ -62,7 +62,7 @@ describe('training', () => {
     const cfg = { ...config, steps: 8, dropout: 0.1 };
     const run = async (until?: number, resume?: Checkpoint) => {
       const { runner } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 32, maxRows: 16 });
-      const t = new Trainer(gpu, runner, 'det', cfg, { train: examples, validation: [] }, 'tiny', resume);
+      const t = new Trainer(gpu, runner.model, 'det', cfg, { train: examples, validation: [] }, 'tiny', resume);
       const losses: number[] = [];
       await t.run({ onStep: (m) => losses.push(m.trainLoss) }, {}, until);
       const cp = await t.checkpoint();
@@ -87,7 +87,7 @@ describe('training', () => {
 
     const gpu = await testGpu();
     const { runner } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 32, maxRows: 16 });
-    const t = new Trainer(gpu, runner, 'mask', { ...config, microBatch: 1, gradAccumulation: 1 }, { train: [masked], validation: [] }, 'tiny');
+    const t = new Trainer(gpu, runner.model, 'mask', { ...config, microBatch: 1, gradAccumulation: 1 }, { train: [masked], validation: [] }, 'tiny');
     const lossOf = async (targets: number[]) => {
       const [b] = epochBatches([{ ...masked, targets }], 1, t.seqLen, 1, 0, 'length');
       return (await t.step.evaluate(toGpuBatch(b))).lossSum;
@@ -108,7 +108,7 @@ describe('length buckets', () => {
     const gpu = await testGpu();
     const { runner } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 64, maxRows: 16 });
     const long = exampleFromIds(Array.from({ length: 10 }, (_, i) => 3 + i), Array.from({ length: 30 }, (_, i) => 20 + i));
-    const t = new Trainer(gpu, runner, 'buckets', { ...config, microBatch: 2, gradAccumulation: 1, cutoff: 64 }, { train: [...examples, long], validation: [] }, 'tiny');
+    const t = new Trainer(gpu, runner.model, 'buckets', { ...config, microBatch: 2, gradAccumulation: 1, cutoff: 64 }, { train: [...examples, long], validation: [] }, 'tiny');
     expect(t.seqLen).toBe(40);
     const [full] = epochBatches(examples.slice(0, 2), 2, 40, 1, 0, 'length');
     const short = narrowBatch(full, 2, 40, 16);

@@ -6,6 +6,7 @@ import { MemoryFiles } from '../../src/lib/hub/files.js';
 import { loadWeights } from '../../src/lib/model/load.js';
 import { ModelRunner } from '../../src/lib/model/runner.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';
+import { LoadedModel } from '../../src/lib/model/loaded.js';
 import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/synthetic.js';
 
 export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
@@ -31,6 +32,6 @@ export function modelFiles(spec: SyntheticSpec) {
 export async function tinyRunner(gpu: Gpu, spec: SyntheticSpec, opts = { slots: 4, contextLength: 96, maxRows: 32 }) {
   const { model, files } = modelFiles(spec);
   const loaded = await loadWeights(gpu, files);
-  const runner = new ModelRunner(gpu, loaded.config, loaded.weights, opts, new LoraBank(gpu, loaded.config));
+  const runner = new ModelRunner(new LoadedModel(gpu, loaded.config, loaded.weights, new LoraBank(gpu, loaded.config)), opts);
   return { model, config: loaded.config, runner };
 }

@@ -25,6 +25,7 @@ import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
+import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
@@ -78,6 +79,9 @@ interface Op {
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
+  readonly cfg: ModelConfig;
+  readonly weights: ModelWeights;
+  private readonly gpu: Gpu;
   readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
   /** Resident LoRA adapters; adding one rebuilds the small LoRA buffers and this runner's bind groups only. */
@@ -101,12 +105,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   #builder: DispatchBuilder;
   #busy = false;
 
-  constructor(private readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: ModelWeights, readonly opts: RunnerOptions, lora: L) {
+  /** The runner adds its own buffers (KV cache, activations) over `model`, which it does not own. */
+  constructor(readonly model: LoadedModel<L>, readonly opts: RunnerOptions) {
+    const gpu = (this.gpu = model.gpu);
+    const cfg = (this.cfg = model.config);
+    this.weights = model.weights;
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const R = (this.#maxRows = Math.max(opts.maxRows, opts.slots));
     const S = opts.slots;
     const C = opts.contextLength;
-    this.lora = lora;
+    this.lora = model.lora;
     this.#builder = new DispatchBuilder(gpu);
     const buf = (label: string, bytes: number) => gpu.createBuffer(label, bytes, STORAGE());
 
@@ -139,7 +147,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#buildOps();
   }
 
-  /** Frees every buffer this runner created (activations, KV cache, uniforms, the adapter bank); not the weights. */
+  /** Frees every buffer this runner created (activations, KV cache, uniforms); the model's are the model's. */
   destroy(): void {
     const g = this.gpu;
     for (const b of [this.#step, this.#tokens, this.#rowInfo, ...Object.values(this.#act), this.#logits, this.#seen, this.#topkParams,
@@ -148,7 +156,6 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#builder.destroy();
     this.#loraU = null;
     this.#ops = [];
-    this.lora.destroy();
   }
 
   /** Resolves every dispatch of a forward: pipelines (cached per device), bind groups and static uniforms. Runs at

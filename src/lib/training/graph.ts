@@ -26,6 +26,7 @@ import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
 import { copyKernel, fillKernel } from '../kernels/train/util.js';
 import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName } from '../lora/bank.js';
 import { ropeInvFreq, type ModelConfig } from '../model/config.js';
+import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 
 export interface GraphShape {
@@ -129,10 +130,17 @@ export class TrainGraph {
   readonly #invFreq: GPUBuffer;
   readonly #chunk: number;
 
+  private readonly cfg: ModelConfig;
+  private readonly w: ModelWeights;
+  private readonly bank: LoraBank;
+
+  /** The graph adds its activations over `model` (the frozen weights and the bank holding the trained slot). */
   constructor(
-    private readonly gpu: Gpu, private readonly cfg: ModelConfig, private readonly w: ModelWeights,
-    private readonly bank: LoraBank, readonly shape: GraphShape, readonly settings: GraphSettings, readonly params: TrainParams[],
+    private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly shape: GraphShape, readonly settings: GraphSettings, readonly params: TrainParams[],
   ) {
+    this.cfg = model.config;
+    this.w = model.weights;
+    this.bank = model.lora;
     const before = gpu.allocatedBytes;
     this.#b = new DispatchBuilder(gpu);
     const M = (this.M = shape.batch * shape.seqLen);
@@ -146,9 +154,9 @@ export class TrainGraph {
     gpu.device.queue.writeBuffer(this.#step, 0, new Uint32Array([M, M, 1, 0]));
     this.#rowInfo = this.#buf('train.rowInfo', ROW_INFO_WORDS * M);
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
-    this.#invFreq = this.#buf('train.inv_freq', cfg.headDim / 2);
-    gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
-    this.#chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (cfg.vocabSize * 4))));
+    this.#invFreq = this.#buf('train.inv_freq', this.cfg.headDim / 2);
+    gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(this.cfg)));
+    this.#chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (this.cfg.vocabSize * 4))));
     this.#a = this.#activations();
     for (const list of [this.micro, this.forwardOnly]) this.#forwardAndLoss(list, list === this.micro);
     this.#backward(this.micro);

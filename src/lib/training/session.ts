@@ -6,7 +6,7 @@ import { promptParts, toExample, type Example } from '../data/examples.js';
 import type { TrainRecord } from '../data/records.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import type { ModelRunner } from '../model/runner.js';
+import type { LoadedModel } from '../model/loaded.js';
 import type { LoraBank } from '../lora/bank.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
@@ -53,13 +53,13 @@ export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOpti
 }
 
 export async function runTraining(
-  gpu: Gpu, runner: ModelRunner<LoraBank>, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
+  gpu: Gpu, model: LoadedModel<LoraBank>, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
   hooks: TrainHooks, control: TrainControl,
 ): Promise<{ adapter: LoraAdapter; trainer: Trainer }> {
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };
   validateTrainConfig(c);
   const data = buildExamples(tok, eosId, o, c);
-  const trainer = new Trainer(gpu, runner, o.name, c, data, o.baseModel, o.resume);
+  const trainer = new Trainer(gpu, model, o.name, c, data, o.baseModel, o.resume);
   let adapter: LoraAdapter;
   try {
     adapter = await trainer.run(hooks, control);
@@ -70,6 +70,6 @@ export async function runTraining(
     trainer.destroy();
   }
   // The result is kept: rebuilt in the bank from the CPU copy, so it serves inference with its trained values.
-  runner.lora.add(adapter);
+  model.lora.add(adapter);
   return { adapter, trainer };
 }

@@ -6,12 +6,12 @@ import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
 import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
 import { moduleKey, type LoraAdapter } from '../lora/peft.js';
-import type { ModelConfig } from '../model/config.js';
-import type { ModelWeights } from '../model/weights.js';
+import type { LoadedModel } from '../model/loaded.js';
 import type { TrainConfig } from './config.js';
 import { paramOffset } from '../gpu/program.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { ADAMW_STEP_FIELDS } from '../kernels/train/optimizer.js';
+import { NONE } from '../kernels/common.js';
 import { createTrainParams, TrainGraph, type GraphShape, type TrainParams } from './graph.js';
 
 export interface Batch {
@@ -25,7 +25,7 @@ export interface OptimizerState {
   tensors: { key: string; a: Float32Array; b: Float32Array; mA: Float32Array; vA: Float32Array; mB: Float32Array; vB: Float32Array }[];
 }
 
-export const MASKED = 0xffffffff;
+export const MASKED = NONE;
 
 export class TrainStep {
   readonly slot: number;
@@ -35,10 +35,14 @@ export class TrainStep {
   readonly #graphs = new Map<number, TrainGraph>();
   readonly #staging: GPUBuffer;
 
+  readonly #bank: LoraBank;
+
+  /** Adds `adapter` to the model's bank for the run (destroy() takes it out). */
   constructor(
-    private readonly gpu: Gpu, private readonly cfg: ModelConfig, private readonly weights: ModelWeights, private readonly bank: LoraBank,
+    private readonly gpu: Gpu, private readonly model: LoadedModel<LoraBank>,
     readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape,
   ) {
+    const bank = (this.#bank = model.lora);
     this.slot = bank.add(adapter);
     this.scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
     this.params = createTrainParams(gpu, bank, this.slot);
@@ -55,7 +59,7 @@ export class TrainStep {
     let g = this.#graphs.get(seqLen);
     if (!g) {
       if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
-      g = new TrainGraph(this.gpu, this.cfg, this.weights, this.bank, { ...this.shape, seqLen },
+      g = new TrainGraph(this.gpu, this.model, { ...this.shape, seqLen },
         { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm }, this.params);
       this.#graphs.set(seqLen, g);
     }
@@ -69,7 +73,7 @@ export class TrainStep {
 
   /** The adapter's A and B of one (layer, group) in the bank's padded layout. */
   #toLayout(tp: TrainParams): { a: Float32Array; b: Float32Array } {
-    const R = this.bank.rank;
+    const R = this.#bank.rank;
     const { G, K, N, offsets } = tp.lg;
     const a = new Float32Array(G * R * K);
     const b = new Float32Array(N * R);
@@ -155,7 +159,7 @@ export class TrainStep {
   }
 
   #split(tp: TrainParams, a: Float32Array, b: Float32Array, put: (key: string, a: Float32Array, b: Float32Array) => void): void {
-    const R = this.bank.rank;
+    const R = this.#bank.rank;
     const { K, offsets } = tp.lg;
     GROUP_MODULES[tp.group].forEach((m, g) => {
       const p = this.adapter.modules.get(moduleKey(tp.layer, m));
@@ -198,7 +202,7 @@ export class TrainStep {
   /** Restores parameters and moments (and the bank copies the forward reads). */
   loadState(s: OptimizerState): void {
     const q = this.gpu.device.queue;
-    const R = this.bank.rank;
+    const R = this.#bank.rank;
     for (const tp of this.params) {
       const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
       if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB || t.mA.length !== tp.nA || t.vA.length !== tp.nA || t.mB.length !== tp.nB || t.vB.length !== tp.nB) {
@@ -226,7 +230,7 @@ export class TrainStep {
     for (const g of this.#graphs.values()) g.destroy();
     for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
     this.gpu.destroyBuffer(this.#staging);
-    this.bank.remove(this.adapter.name);
+    this.#bank.remove(this.adapter.name);
   }
 }
 

@@ -6,7 +6,7 @@ import { epochBatches, lengthBucket, narrowBatch, type MicroBatch } from '../dat
 import type { Example } from '../data/examples.js';
 import type { Gpu } from '../gpu/device.js';
 import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
-import type { ModelRunner } from '../model/runner.js';
+import type { LoadedModel } from '../model/loaded.js';
 import type { LoraBank } from '../lora/bank.js';
 import { pcgHash } from '../util/hash.js';
 import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
@@ -76,15 +76,15 @@ export class Trainer {
   #batches: MicroBatch[];
 
   constructor(
-    private readonly gpu: Gpu, runner: ModelRunner<LoraBank>, readonly name: string, readonly config: TrainConfig,
+    private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly name: string, readonly config: TrainConfig,
     private readonly data: { train: Example[]; validation: Example[] }, private readonly baseModel: string | null,
     resume?: Checkpoint,
   ) {
     validateTrainConfig(config);
     if (data.train.length === 0) throw new InvalidArgumentError('The training set is empty: give a dataset with at least one record, or lower the validation fraction.');
-    const adapter = initAdapter(name, runner.cfg, config, baseModel);
+    const adapter = initAdapter(name, model.config, config, baseModel);
     const T = Math.min(config.cutoff, Math.max(...data.train.map((e) => e.ids.length), ...data.validation.map((e) => e.ids.length)));
-    this.step = new TrainStep(gpu, runner.cfg, runner.weights, runner.lora, adapter, config, { batch: config.microBatch, seqLen: T });
+    this.step = new TrainStep(gpu, model, adapter, config, { batch: config.microBatch, seqLen: T });
     this.#batches = this.#epochBatches(0);
     const perEpoch = Math.ceil(this.#batches.length / config.gradAccumulation);
     this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));

@@ -68,7 +68,7 @@ describe('downloads with the Hugging Face URL layout', () => {
     const rounded = new Map([...model.tensors].map(([n, t]) => [n, { shape: t.shape, data: Float32Array.from(t.data, (v) => bf16ToF32(f32ToBF16(v))) }]));
     const ref = referenceForward(loaded.config, rounded, prompt)[7];
     const scale = Math.max(...Array.from(ref, Math.abs));
-    expectClose(await runner.readLogits(1), ref, 1e-3 * scale, 0, 'logits of the downloaded model');
+    expectClose(await runner.readLogits(1), ref, 1e-5 * scale, 0, 'logits of the downloaded model');
   });
 
   it('a missing file is a 404 DownloadError naming the file and what to do', async () => {

@@ -261,47 +261,72 @@ function trainSettings(args: Options): Partial<TrainConfig> {
   return c;
 }
 
+/** What a train command will do: a new run from the options, or the run whose checkpoint is in --resume. */
+interface RunPlan {
+  out: string;
+  resume?: { checkpoint: Checkpoint; data: CheckpointData };
+  modelText: string;
+  dataText: string;
+  config: Partial<TrainConfig>;
+  format: 'alpaca' | 'chat';
+  maxRecords?: number;
+}
+
+async function planResume(args: Options, out: string): Promise<RunPlan> {
+  const given = TRAIN_SETTINGS.filter((k) => args.has(k));
+  if (given.length) throw new InvalidArgumentError(`--resume continues a run with the settings of its checkpoint: drop --${given.join(', --')}.`);
+  if (args.has('out') && resolve(args.string('out')!) !== resolve(out)) throw new InvalidArgumentError('--resume writes to the folder it resumes: drop --out.');
+  recoverFolder(out);
+  if (!existsSync(resolve(out, 'checkpoint', 'trainer_state.json'))) {
+    throw new InvalidArgumentError(`--resume ${out}: there is no checkpoint in this folder (${out}/checkpoint/trainer_state.json). Give the --out folder of an earlier lora-lab train run.`);
+  }
+  const resume = await readCheckpointFiles(new NodeDirFiles(`${out}/checkpoint`, resolve(out, 'checkpoint')));
+  const modelText = args.string('model') ?? (resume.checkpoint.baseModel === BUILTIN_MODEL_ID ? 'builtin' : undefined);
+  if (!modelText) throw new InvalidArgumentError(`Give --model: this run was trained on ${resume.checkpoint.baseModel ?? 'an unnamed model'}.`);
+  // Checkpoints name the dataset by its file name only (no local paths); the SHA-256 proves it is the same file.
+  const dataText = args.string('data') ?? (resume.data.file === 'builtin' ? 'builtin' : undefined);
+  if (!dataText) throw new InvalidArgumentError(`Give --data: this run was trained on ${resume.data.file} (SHA-256 ${resume.data.sha256.slice(0, 12)}...).`);
+  return { out, resume, modelText, dataText, config: { ...resume.checkpoint.config }, format: resume.data.format, maxRecords: resume.data.maxRecords };
+}
+
+function planNew(args: Options): RunPlan {
+  const out = args.string('out');
+  const modelText = args.string('model');
+  const dataText = args.string('data');
+  if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab train --help).');
+  return {
+    out, modelText, dataText, config: trainSettings(args),
+    format: args.choice('format', ['alpaca', 'chat'] as const, 'alpaca'),
+    maxRecords: args.has('max-records') ? args.number('max-records', 0, { min: 1, max: 1e9, integer: true }) : undefined,
+  };
+}
+
+/** SIGINT/SIGTERM stop after the current step, so the run writes its checkpoint and exits; a second signal: now. */
+function stopOnSignals(json: boolean): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
+  const stop = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
+    received = sig;
+    if (!json) process.stderr.write(`\n${sig}: stopping after this step and writing a checkpoint (again to quit now)\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    received: () => received,
+    dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+  };
+}
+
 async function trainCommand(argv: string[]): Promise<number> {
   const args = parseOptions('train', argv, TRAIN_OPTIONS);
   if (args.flag('help')) { console.log(TRAIN_HELP); return 0; }
   const json = args.flag('json');
+  const emit = (o: Record<string, unknown>, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
   const resumeDir = args.string('resume');
-  const emit = (o: Record<string, unknown>, text: string) => {
-    if (json) process.stdout.write(JSON.stringify(o) + '\n');
-    else process.stdout.write(text + '\n');
-  };
-
-  let out: string;
-  let resume: { checkpoint: Checkpoint; data: CheckpointData } | undefined;
-  let modelText = args.string('model');
-  let dataText = args.string('data');
-  let config: Partial<TrainConfig>;
-  let format: 'alpaca' | 'chat';
-  let maxRecords: number | undefined;
-  if (resumeDir !== undefined) {
-    const given = TRAIN_SETTINGS.filter((k) => args.has(k));
-    if (given.length) throw new InvalidArgumentError(`--resume continues a run with the settings of its checkpoint: drop --${given.join(', --')}.`);
-    if (args.has('out') && resolve(args.string('out')!) !== resolve(resumeDir)) throw new InvalidArgumentError('--resume writes to the folder it resumes: drop --out.');
-    out = resumeDir;
-    recoverFolder(out);
-    if (!existsSync(resolve(out, 'checkpoint', 'trainer_state.json'))) {
-      throw new InvalidArgumentError(`--resume ${out}: there is no checkpoint in this folder (${out}/checkpoint/trainer_state.json). Give the --out folder of an earlier lora-lab train run.`);
-    }
-    resume = await readCheckpointFiles(new NodeDirFiles(`${out}/checkpoint`, resolve(out, 'checkpoint')));
-    config = { ...resume.checkpoint.config };
-    format = resume.data.format;
-    maxRecords = resume.data.maxRecords;
-    dataText ??= resume.data.file;
-    modelText ??= resume.checkpoint.baseModel === BUILTIN_MODEL_ID ? 'builtin' : resume.checkpoint.baseModel ?? undefined;
-    if (!modelText) throw new InvalidArgumentError('Give --model: the checkpoint does not say which base model it was trained on.');
-  } else {
-    out = args.string('out') ?? '';
-    if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab train --help).');
-    config = trainSettings(args);
-    format = args.choice('format', ['alpaca', 'chat'] as const, 'alpaca');
-    maxRecords = args.has('max-records') ? args.number('max-records', 0, { min: 1, max: 1e9, integer: true }) : undefined;
-  }
-  if (!dataText) throw new InvalidArgumentError('Give --data.');
+  const { out, resume, modelText, dataText, config, format, maxRecords } = resumeDir !== undefined ? await planResume(args, resumeDir) : planNew(args);
   config.checkpointEvery = args.number('checkpoint-every', resume?.checkpoint.config.checkpointEvery ?? DEFAULT_TRAIN_CONFIG.checkpointEvery, { min: 0, max: 10_000_000, integer: true });
   checkOut(out);
 
@@ -319,7 +344,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   }
   if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${data.path}\n`);
 
-  const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : resolve(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
+  const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : basename(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
   const name = resume?.checkpoint.name ?? basename(resolve(out));
   const write = (c: Checkpoint) => {
     const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
@@ -328,18 +353,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
   };
 
-  // SIGINT/SIGTERM stop after the current step; the run then writes its checkpoint and exits (a second signal: now).
-  const stop = new AbortController();
-  let signalled: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signalled) process.exit(sig === 'SIGINT' ? 130 : 143);
-    signalled = sig;
-    if (!json) process.stderr.write(`\n${sig}: stopping after this step and writing a checkpoint (again to quit now)\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
+  const signals = stopOnSignals(json);
   const t0 = performance.now();
   let last: number | null = null;
   try {
@@ -351,17 +365,17 @@ async function trainCommand(argv: string[]): Promise<number> {
       },
       onEval: (step, v) => emit({ type: 'eval', step, validationLoss: round(v, 6) }, `step ${step}  validation loss ${v.toFixed(4)}`),
       onCheckpoint: write,
-    }, { signal: stop.signal });
+    }, { signal: signals.signal });
     const seconds = round((performance.now() - t0) / 1000);
-    if (signalled) {
-      emit({ type: 'stopped', signal: signalled, out, seconds }, `stopped by ${signalled}; resume with: lora-lab train --resume ${out}`);
-      return signalled === 'SIGINT' ? 130 : 143;
+    const sig = signals.received();
+    if (sig) {
+      emit({ type: 'stopped', signal: sig, out, seconds }, `stopped by ${sig}; resume with: lora-lab train --resume ${out}`);
+      return sig === 'SIGINT' ? 130 : 143;
     }
     emit({ type: 'done', out, adapter: adapter.name, finalLoss: last, seconds }, `wrote ${out} (rank ${adapter.rank}, ${adapter.modules} modules) in ${seconds} s`);
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.dispose();
   }
 }
 

@@ -149,7 +149,7 @@ export class Engine {
     const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
     const cfg = loaded.config;
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
-    const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg));
+    const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg), tokenizer);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
       new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }))
       .catch((e) => { model.destroy(); throw e; });

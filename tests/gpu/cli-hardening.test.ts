@@ -116,7 +116,7 @@ describe('training output survives being killed', () => {
       const before = await adapterIn(out);
       const rank = before.adapter.config.r === 2 ? 4 : 2; // every run differs from the one before in rank and seed
       const r = await cli(['train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '4', '--checkpoint-every', '1', '--rank', String(rank), '--seed', String(trial)],
-        { killAfterMs: duration * (0.3 + 0.8 * rng.next()) });
+        { killAfterMs: duration * (0.15 + 0.9 * rng.next()) });
       // The next lora-lab run on this folder first finishes an interrupted swap (recoverFolder); so does this check.
       recoverFolder(out);
       const after = await adapterIn(out); // loads: config and tensors agree (rank included), every value finite

@@ -4,11 +4,10 @@
 
 import { describe, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
-import { elementGrid } from '../../src/lib/gpu/kernel.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src/lib/kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
-import { matmulNNGrid, matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
+import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
 import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
@@ -47,9 +46,9 @@ describe('rmsnorm', () => {
       }
       return out;
     }, dy);
-    const { y: fy } = await runProgram(gpu, rmsnormKernel(), { M, K, eps: 1e-5 }, { x, gain, y: out(new Float32Array(M * K)) }, [M, 1, 1]);
+    const { y: fy } = await runProgram(gpu, rmsnormKernel(), { M, K, eps: 1e-5 }, { x, gain, y: out(new Float32Array(M * K)) }, { M });
     expectClose(fy, y, ...TOL, 'rmsnorm');
-    const { dx } = await runProgram(gpu, rmsnormBackwardKernel(), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, [M, 1, 1]);
+    const { dx } = await runProgram(gpu, rmsnormBackwardKernel(), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, { M });
     expectClose(dx, grads[0].map((g, i) => g + dx0[i]), ...TOL, 'rmsnorm backward (accumulated)');
   });
 });
@@ -69,7 +68,7 @@ describe('swiglu', () => {
       }
       return out;
     }, dh);
-    const grid = elementGrid(swigluKernel(), M * F);
+    const grid = { M, F };
     const { h } = await runProgram(gpu, swigluKernel(), { M, F }, { gu, h: out(new Float32Array(M * F)) }, grid);
     expectClose(h, y, ...TOL, 'swiglu');
     const { dgu } = await runProgram(gpu, swigluBackwardKernel(), { M, F }, { gu, dh, dgu: out(new Float32Array(M * 2 * F)) }, grid);
@@ -96,7 +95,7 @@ describe('matmul input gradient dX = dY W', () => {
       expected[m * K + k] += s;
     }
     const { dx } = await runProgram(gpu, matmulNNKernel(f16, true), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
-      { dy, w: wData, dx: out(Float32Array.from(dx0)) }, matmulNNGrid(K, M));
+      { dy, w: wData, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ...TOL, 'dX');
   });
 });
@@ -130,11 +129,11 @@ describe('attention backward', () => {
     }, dout);
     const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
-    }, [H, M, 1]);
+    }, { H, rows: M });
     const p = { H, Hkv, T, scale, M };
     const inputs = { q, kc, vc, o: fwd.out, dout, lse: fwd.lse };
-    const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, [H, M, 1]);
-    const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, [Hkv, M, 1]);
+    const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, p);
+    const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, p);
     expectClose(dq, grads[0], ...TOL, 'dq');
     expectClose(dk, grads[1], ...TOL, 'dk');
     expectClose(dv, grads[2], ...TOL, 'dv');
@@ -175,7 +174,7 @@ describe('rope backward', () => {
     }, [...dq, ...dk, ...dv]);
     const rope = ropeBackwardKernel();
     const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M }, { dq, dk, dv, invFreq: inv, dqkv: out(new Float32Array(qkv.length)) },
-      elementGrid(rope, M * (H + 2 * Hkv) * half));
+      { M, H, Hkv, Dh });
     expectClose(dqkv, grads[0], 1e-5, 1e-5, 'dqkv');
   });
 });
@@ -197,7 +196,7 @@ describe('cross-entropy', () => {
       }
       return out;
     }, [weight, weight, weight]);
-    const { logits: d, loss } = await runProgram(gpu, crossEntropyKernel(), { rows, V, labelOff: 0, weight }, { logits: out(Float32Array.from(logits)), labels, loss: out(new Float32Array(rows)) }, [rows, 1, 1]);
+    const { logits: d, loss } = await runProgram(gpu, crossEntropyKernel(), { rows, V, labelOff: 0, weight }, { logits: out(Float32Array.from(logits)), labels, loss: out(new Float32Array(rows)) }, { rows });
     expectClose(d, grads[0], 1e-6, 1e-4, 'dlogits');
     expectClose([loss[0], loss[2], loss[3]], y, 1e-5, 1e-5, 'per-row loss');
     expectClose([loss[1]], [0], 0, 0, 'masked row loss');

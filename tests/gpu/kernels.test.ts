@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
-import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
-import { elementGrid } from '../../src/lib/gpu/kernel.js';
 import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
@@ -81,7 +80,7 @@ describe('matmul', () => {
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
         };
         const variant = M <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
-        const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, matmulGrid(variant, N, K, M));
+        const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
         expectClose(got.out, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
       });
     }
@@ -136,7 +135,7 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
       const got = await runProgram(gpu, matmulProgram(variant, o, K), params, {
         S: step(M), x, w: W.data, out: out(new Float32Array(M * ldo)), rowInfo: info, loraU, loraB,
         ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}),
-      }, matmulGrid(variant, N, K, M));
+      }, { N, rows: M });
       expectClose(got.out, expected, ATOL, RTOL, `${name} M=${M} N=${N} K=${K}`);
     });
   }
@@ -153,7 +152,7 @@ describe('embedding lookup', () => {
     const expected = Float64Array.from(x0);
     tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
     const k = embedKernel(true);
-    const got = await runProgram(gpu, k, { D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, elementGrid(k, M * D));
+    const got = await runProgram(gpu, k, { D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
   });
 });
@@ -183,7 +182,7 @@ describe('rope + KV cache write', () => {
     const kernel = ropeKvKernel();
     const { q, kc: k, vc: v } = await runProgram(gpu, kernel, { H, Hkv, Dh, C }, {
       S: step(M), qkv, rowInfo: info, invFreq: inv, q: out(new Float32Array(M * H * Dh)), kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(vExp.length)),
-    }, elementGrid(kernel, M * (H + 2 * Hkv) * (Dh / 2)));
+    }, { rows: M, H, Hkv, Dh });
     expectClose(q, qExp, 1e-5, 1e-5, 'q');
     expectClose(k, kExp, 1e-5, 1e-5, 'k cache');
     expectClose(v, vExp, 0, 0, 'v cache');
@@ -219,7 +218,7 @@ describe('attention', () => {
     }
     const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh) }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
-    }, [H, M, 1]);
+    }, { H, rows: M });
     expectClose(got.out, expected, 1e-5, 1e-5, 'attention output');
     expectClose(got.lse, lse, 1e-5, 1e-5, 'log-sum-exp');
   });
@@ -241,8 +240,8 @@ describe('top-k', () => {
     const cand = new Uint32Array(S * chunks * TOPK * 2);
     const stats = new Float32Array(S * chunks * 2);
     const params = { V, chunks, penalty, invTemp: 1 / temperature };
-    const one = await runProgram(gpu, topkStage1Kernel(), params, { S: step(S, S, 1, 0), logits, seen, rowInfo: info, cand: out(cand), stats: out(stats) }, [chunks, S, 1]);
-    const two = await runProgram(gpu, topkStage2Kernel(), params, { S: step(S, S, 1, 0), cand: new Uint32Array(one.cand.buffer), stats: one.stats, result: out(new Uint32Array(S * TOPK_ROW_WORDS)) }, [S, 1, 1]);
+    const one = await runProgram(gpu, topkStage1Kernel(), params, { S: step(S, S, 1, 0), logits, seen, rowInfo: info, cand: out(cand), stats: out(stats) }, { V, seqs: S });
+    const two = await runProgram(gpu, topkStage2Kernel(), params, { S: step(S, S, 1, 0), cand: new Uint32Array(one.cand.buffer), stats: one.stats, result: out(new Uint32Array(S * TOPK_ROW_WORDS)) }, { seqs: S });
     const res = two.result;
     const words32 = new Uint32Array(res.buffer);
     for (let s = 0; s < S; s++) {

@@ -1,14 +1,15 @@
 // Runs one kernel program on given inputs and reads back the buffers marked `read`: the harness of the per-kernel
-// tests. Uniforms are packed by name (gpu/program.ts), buffers bound by name, exactly as the engine does.
+// tests. Uniforms are packed by name (gpu/program.ts), buffers bound by name and the grid taken from the kernel's own
+// rule (given its sizes), exactly as the engine does.
 
 import type { Gpu } from '../../src/lib/gpu/device.js';
-import { bindingIndex, kernelCode, packParams, type Kernel, type ParamValues } from '../../src/lib/gpu/program.js';
+import { bindingIndex, kernelCode, packParams, type Grid, type Kernel, type ParamValues, type Sizes } from '../../src/lib/gpu/program.js';
 
 type Data = Float32Array | Uint32Array | Uint16Array;
 export type BufferInput = Data | { data: Data; read: true } | { uniform: Uint32Array | Float32Array };
 
 export async function runProgram(
-  gpu: Gpu, k: Kernel, params: ParamValues, inputs: Record<string, BufferInput>, grid: [number, number, number],
+  gpu: Gpu, k: Kernel, params: ParamValues, inputs: Record<string, BufferInput>, grid: Grid | Sizes,
 ): Promise<Record<string, Float32Array>> {
   const d = gpu.device;
   d.pushErrorScope('validation');
@@ -41,7 +42,7 @@ export async function runProgram(
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bg);
-  pass.dispatchWorkgroups(...grid);
+  pass.dispatchWorkgroups(...(Array.isArray(grid) ? grid : k.grid(grid)));
   pass.end();
   const outs: { name: string; n: number; staging: GPUBuffer }[] = [];
   for (const [name, b] of buffers) {

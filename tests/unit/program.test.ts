@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { bindingIndex, kernelCode, packParams, paramOffset, type Kernel } from '../../src/lib/gpu/program.js';
+import { bindingIndex, kernelCode, need, packParams, paramOffset, threads, type Kernel } from '../../src/lib/gpu/program.js';
 import { matmulProgram, MATMUL_PARAMS } from '../../src/lib/kernels/matmul.js';
 import { NEG_BIG, ROW_INFO_WORDS } from '../../src/lib/kernels/common.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
@@ -14,6 +14,7 @@ const toy: Kernel = {
   params: { n: 'u32', scale: 'f32', offset: 'u32' },
   buffers: { x: { type: 'array<f32>', access: 'read', shape: '(n)' }, y: { type: 'array<f32>', access: 'read_write' } },
   source: 'fn helper() {}\nfn main(@builtin(global_invocation_id) gid: vec3u) { y[gid.x] = x[gid.x] * P.scale * HALF; }',
+  grid: (s) => threads(need('toy', s).n, 64),
 };
 
 describe('kernel programs', () => {
@@ -29,6 +30,9 @@ describe('kernel programs', () => {
     expect(code).toMatch(/fn helper\(\) \{\}\n@compute @workgroup_size\(WG\)\nfn main\(/);
     expect(bindingIndex(toy, 'y')).toBe(2);
     expect(() => bindingIndex(toy, 'z')).toThrow(/no buffer "z"/);
+    expect(toy.grid({ n: 65 * 64 })).toEqual([65, 1, 1]);
+    expect(toy.grid({ n: 64 * 70000 })).toEqual([35000, 2, 1]); // past 65535 workgroups the grid folds into y
+    expect(() => toy.grid({})).toThrow(/its grid needs the size "n"/);
   });
 
   it('packs uniforms by name into 16-byte blocks and refuses unknown or missing fields', () => {
@@ -56,7 +60,7 @@ describe('kernel programs', () => {
 
   it('LORA_LAB_DEBUG_SHADERS=1 prints each generated shader with its name', async () => {
     const run = promisify(execFile);
-    const script = "import { kernelCode } from './src/lib/gpu/program.ts'; kernelCode({ name: 'dbg', workgroupSize: 1, params: {}, buffers: {}, source: 'fn main() {}' });";
+    const script = "import { kernelCode } from './src/lib/gpu/program.ts'; kernelCode({ name: 'dbg', workgroupSize: 1, params: {}, buffers: {}, source: 'fn main() {}', grid: () => [1, 1, 1] });";
     const { stdout } = await run('npx', ['tsx', '-e', script], { env: { ...process.env, LORA_LAB_DEBUG_SHADERS: '1' }, cwd: new URL('../../', import.meta.url).pathname });
     expect(stdout).toMatch(/--- shader dbg ---\nconst WG: u32 = 1u;/);
   });

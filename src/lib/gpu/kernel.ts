@@ -5,7 +5,9 @@
 // step. `encode` replays a list of dispatches into a compute pass.
 
 import type { Gpu } from './device.js';
-import { bindingIndex, kernelCode, packParams, type Kernel, type ParamValues } from './program.js';
+import { bindingIndex, grid2d, kernelCode, packParams, type Grid, type Kernel, type ParamValues, type Sizes } from './program.js';
+
+export { grid2d, type Grid };
 
 export class PipelineCache {
   readonly #cache = new Map<string, GPUComputePipeline>();
@@ -33,8 +35,6 @@ export class PipelineCache {
     return this.#cache.size;
   }
 }
-
-export type Grid = [number, number, number];
 
 export interface Dispatch {
   label: string;
@@ -67,7 +67,7 @@ export class DispatchBuilder {
    * Resolves one dispatch of `k`: `params` are packed into a new uniform buffer (or given as one, to share it), and
    * every declared buffer is bound by name; a missing or unknown name throws.
    */
-  dispatch(k: Kernel, params: ParamValues | GPUBuffer, buffers: Record<string, GPUBuffer>, grid: Grid, label = k.name): Dispatch {
+  dispatch(k: Kernel, params: ParamValues | GPUBuffer, buffers: Record<string, GPUBuffer>, grid: Grid | Sizes, label = k.name): Dispatch {
     const pipeline = this.gpu.pipelines.program(k);
     const p = isBuffer(params) ? params : this.params(k, params, `${label}.params`);
     for (const name of Object.keys(buffers)) bindingIndex(k, name);
@@ -78,7 +78,7 @@ export class DispatchBuilder {
       entries.push({ binding: bindingIndex(k, name), resource: { buffer } });
     }
     const bindGroup = this.gpu.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
-    return { label, pipeline, bindGroup, grid };
+    return { label, pipeline, bindGroup, grid: Array.isArray(grid) ? grid : k.grid(grid) };
   }
 
   /** Frees every buffer created here. */
@@ -103,14 +103,3 @@ export function encode(pass: GPUComputePassEncoder, list: readonly Dispatch[]): 
   }
 }
 
-/** Splits a workgroup count over x and y so neither passes the 65535 per-dimension limit. */
-export function grid2d(count: number): Grid {
-  if (count <= 65535) return [count, 1, 1];
-  const y = Math.ceil(count / 65535);
-  return [Math.ceil(count / y), y, 1];
-}
-
-/** The grid of a kernel that runs one thread per element over `n` elements. */
-export function elementGrid(k: Kernel, n: number): Grid {
-  return grid2d(Math.ceil(n / k.workgroupSize));
-}

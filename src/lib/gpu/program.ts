@@ -32,6 +32,34 @@ export interface Kernel {
   structs?: string;
   /** Helper functions and `fn main(...)`; the generator adds `@compute @workgroup_size(WG)` in front of main. */
   source: string;
+  /** Workgroups of a dispatch, from the sizes the kernel names (e.g. `{ rows, D }`); a missing size throws. */
+  grid: (sizes: Sizes) => Grid;
+}
+
+export type Grid = [number, number, number];
+
+/** Sizes a grid is computed from; reading one that was not given throws, naming it. */
+export type Sizes = Record<string, number>;
+
+/** Splits a workgroup count over x and y so neither passes the 65535 per-dimension limit. */
+export function grid2d(count: number): Grid {
+  if (count <= 65535) return [count, 1, 1];
+  const y = Math.ceil(count / 65535);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/** One thread per element over `n` elements, `wg` threads per workgroup. */
+export const threads = (n: number, wg: number): Grid => grid2d(Math.ceil(n / wg));
+
+/** The sizes object with a check on every read, for `Kernel.grid`. */
+export function need(k: string, sizes: Sizes): Sizes {
+  return new Proxy(sizes, {
+    get(target, name) {
+      const v = target[name as string];
+      if (typeof v !== 'number') throw new Error(`kernel ${k}: its grid needs the size "${String(name)}"`);
+      return v;
+    },
+  });
 }
 
 /** The WGSL text of a kernel: generated declarations, then its source. */

@@ -2,7 +2,7 @@
 // runs an online softmax over a strided subset of the keys 0..pos, then the partial (max, sum, output) are merged in
 // workgroup memory. Also writes the row's log-sum-exp, which a backward pass needs to recompute probabilities.
 
-import type { Kernel } from '../gpu/program.js';
+import { need, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 
 /**
@@ -16,6 +16,7 @@ export function attentionThreads(dh: number): number {
 export function attentionKernel(dh: number): Kernel {
   return {
     name: 'attention', workgroupSize: attentionThreads(dh), structs: STEP_STRUCT, constants: { ...SHARED, DH: dh },
+    grid: (s) => { const { H, rows } = need('attention', s); return [H, rows, 1]; },
     params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32' },
     buffers: {
       S: STEP,

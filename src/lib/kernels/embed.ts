@@ -2,12 +2,13 @@
 // larger than one storage binding; each shard's dispatch writes only the rows whose token falls in its range.
 // Grid: one thread per (row, d), M D threads.
 
-import type { Kernel } from '../gpu/program.js';
+import { need, threads, type Kernel } from '../gpu/program.js';
 import { STEP, STEP_STRUCT, WORKGROUP, weightType } from './common.js';
 
 export function embedKernel(f16: boolean): Kernel {
   return {
     name: 'embed', f16, workgroupSize: WORKGROUP, structs: STEP_STRUCT,
+    grid: (s) => { const { rows, D } = need('embed', s); return threads(rows * D, WORKGROUP); },
     params: { D: 'u32', rowStart: 'u32', rowCount: 'u32', ldw: 'u32' },
     buffers: {
       S: STEP,

@@ -2,12 +2,13 @@
 // RMS-normalized with gain when the group's matmul fuses the norm (so u sees the same input as the base matmul).
 // One workgroup per row (grid (M)); rows without an adapter write zeros. Rank is small (<= 64): one thread per output.
 
-import type { Kernel } from '../gpu/program.js';
+import { need, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT, WORKGROUP } from './common.js';
 
 export function loraShrinkKernel(norm: boolean): Kernel {
   return {
     name: norm ? 'lora_shrink_norm' : 'lora_shrink', workgroupSize: WORKGROUP, structs: STEP_STRUCT, constants: SHARED,
+    grid: (s) => [need('lora_shrink', s).rows, 1, 1],
     params: { K: 'u32', G: 'u32', rank: 'u32', ldx: 'u32', eps: 'f32' },
     buffers: {
       S: STEP,

@@ -11,8 +11,7 @@
 // `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
 // Weight rows are padded to a multiple of 4 elements with zeros (ldw % 4 == 0), so W is bound as vec4s.
 
-import { grid2d } from '../gpu/kernel.js';
-import type { BufferDecl, Kernel } from '../gpu/program.js';
+import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT, weightType } from './common.js';
 
 export interface MatmulOptions {
@@ -42,11 +41,7 @@ export const MATMUL_PARAMS = {
   rank: 'u32', G: 'u32', bRows: 'u32', seg1: 'u32', seg2: 'u32', upRow: 'u32',
 } as const;
 
-/** Workgroups of one matmul dispatch: gemv tiles output columns, gemm 64 x 64 output tiles. */
-export function matmulGrid(variant: 'gemv' | 'gemm', n: number, k: number, rows: number): [number, number, number] {
-  if (variant === 'gemv') return grid2d(Math.ceil(n / gemvCols(k)));
-  return [Math.ceil(n / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1];
-}
+
 
 /**
  * Threads that share one output column's dot product in the gemv variant: enough to keep each thread's share of K
@@ -82,10 +77,10 @@ function buffers(o: MatmulOptions): Record<string, BufferDecl> {
   };
 }
 
-function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string): Kernel {
+function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
   const flags = (['norm', 'bias', 'swiglu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
   return {
-    name: [name, ...flags].join('+'), f16: o.f16, workgroupSize: THREADS, structs: STEP_STRUCT,
+    name: [name, ...flags].join('+'), f16: o.f16, workgroupSize: THREADS, structs: STEP_STRUCT, grid,
     constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
     source: helpers(o) + source,
   };
@@ -139,13 +134,15 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
   return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
-/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. Grid: `matmulGrid`. */
+/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. Grid sizes: `{ N, rows }`. */
 export function matmulProgram(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): Kernel {
   return variant === 'gemv' ? gemv(o, gemvLanes(k)) : gemm(o);
 }
 
 function gemv(o: MatmulOptions, lanes: number): Kernel {
   const g = o.norm ? ' * gain4(k4)' : '';
+  // Grid: output columns in blocks of COLS (rows loop inside), over x and y past 65535 blocks.
+  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
   return matmulKernel(`gemv${lanes}`, o, { R: GEMV_MAX_ROWS, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
 ${lanes > 1 ? 'var<workgroup> red: array<f32, WG * R>;' : ''}
 
@@ -172,7 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
 ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
-}`);
+}`, grid);
 }
 
 /** One thread per column: the thread already holds every row's full sums. */
@@ -210,6 +207,8 @@ function gemvReduce(o: MatmulOptions): string {
 
 function gemm(o: MatmulOptions): Kernel {
   const g = o.norm ? ' * gain[gk]' : '';
+  // Grid: 64 x 64 output tiles, (columns, rows).
+  const grid = (s: Sizes) => { const { N, rows } = need('gemm', s); return [Math.ceil(N / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1] as Grid; };
   return matmulKernel('gemm', o, { T: GEMM_TILE, TK: GEMM_TK }, /* wgsl */ `
 var<workgroup> xs: array<f32, T * TK>;   // (T rows, TK)
 var<workgroup> ws: array<f32, T * TK>;   // (T cols, TK)
@@ -273,5 +272,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       }
     }
   }
-}`);
+}`, grid);
 }

@@ -2,12 +2,13 @@
 // the KV cache at (slot, position) of each row. Positions and slots come from a GPU buffer, so the same recorded
 // step serves every decode position. Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
 
-import type { Kernel } from '../gpu/program.js';
+import { need, threads, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT, WORKGROUP } from './common.js';
 
 export function ropeKvKernel(): Kernel {
   return {
     name: 'rope_kv', workgroupSize: WORKGROUP, structs: STEP_STRUCT, constants: SHARED,
+    grid: (s) => { const { rows, H, Hkv, Dh } = need('rope_kv', s); return threads(rows * (H + 2 * Hkv) * (Dh / 2), WORKGROUP); },
     params: { H: 'u32', Hkv: 'u32', Dh: 'u32', C: 'u32' },
     buffers: {
       S: STEP,

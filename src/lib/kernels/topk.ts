@@ -5,7 +5,7 @@
 // Stage 2: one workgroup per row merges the chunks' candidates (TOPK kept, 1024 - TOPK new per round) and writes
 //          [lse, count, (logit, id) x TOPK]. Ordering is by logit, then lower id first, like torch.argmax.
 
-import type { Kernel } from '../gpu/program.js';
+import { need, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 
 export const TOPK = 64;
@@ -54,6 +54,7 @@ fn sortShared(tid: u32) {
 export function topkStage1Kernel(): Kernel {
   return {
     name: 'topk_stage1', workgroupSize: THREADS, structs: STEP_STRUCT, constants: CONSTANTS,
+    grid: (s) => { const { V, seqs } = need('topk_stage1', s); return [Math.ceil(V / TOPK_CHUNK), seqs, 1]; },
     params: TOPK_PARAMS,
     buffers: {
       S: STEP,
@@ -116,6 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 export function topkStage2Kernel(): Kernel {
   return {
     name: 'topk_stage2', workgroupSize: THREADS, structs: STEP_STRUCT, constants: { ...CONSTANTS, FRESH: TOPK_CHUNK - TOPK },
+    grid: (s) => [need('topk_stage2', s).seqs, 1, 1],
     params: TOPK_PARAMS,
     buffers: {
       S: STEP,

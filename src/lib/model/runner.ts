@@ -16,13 +16,13 @@
 
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { DispatchBuilder, elementGrid, paramsOf, type Dispatch, type Grid } from '../gpu/kernel.js';
+import { DispatchBuilder, paramsOf, type Dispatch, type Grid } from '../gpu/kernel.js';
 import { paramOffset } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { embedKernel } from '../kernels/embed.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
-import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
@@ -173,12 +173,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#opsVersion = this.lora.version;
     const b = this.#builder;
     const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, small: d, large: d, over, grid });
-    const perRow = (k: Parameters<typeof elementGrid>[0], n: number) => (rows: number) => elementGrid(k, rows * n);
     const common = { S: this.#step, rowInfo: this.#rowInfo };
 
     const embed = embedKernel(gpu.f16);
     for (const shard of weights.embed.shards) {
-      op(b.dispatch(embed, { D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', perRow(embed, D));
+      op(b.dispatch(embed, { D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
@@ -187,17 +186,17 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
       this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, { x: a.x, w: lw.qkv, gain: lw.attnNorm, bias: lw.qkvBias, out: a.qkv, ldo: (H + 2 * Hkv) * Dh });
-      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, invFreq: a.invFreq, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', perRow(rope, (H + 2 * Hkv) * (Dh / 2)));
-      op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => [H, rows, 1]);
+      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, invFreq: a.invFreq, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+      op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
       this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.attn, w: lw.o, out: a.x, ldo: D });
       this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, { x: a.x, w: lw.gate, w2: lw.up, gain: lw.mlpNorm, out: a.h, ldo: F });
       this.#linear(l, 'down', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.h, w: lw.down, out: a.x, ldo: D });
     });
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
-    const chunks = Math.ceil(V / TOPK_CHUNK);
     const top = { S: this.#step, cand: a.cand, stats: a.candStats };
-    op(b.dispatch(topkStage1Kernel(), this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], 'topk1'), 'seqs', (s) => [chunks, s, 1]);
-    op(b.dispatch(topkStage2Kernel(), this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], 'topk2'), 'seqs', (s) => [s, 1, 1]);
+    const [top1, top2] = [topkStage1Kernel(), topkStage2Kernel()];
+    op(b.dispatch(top1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], 'topk1'), 'seqs', (seqs) => top1.grid({ V, seqs }));
+    op(b.dispatch(top2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], 'topk2'), 'seqs', (seqs) => top2.grid({ seqs }));
   }
 
   /** A matmul (one dispatch per weight shard), preceded by the LoRA shrink when a resident adapter adapts it. */
@@ -213,7 +212,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const shrink = loraShrinkKernel(o.norm);
       const d = b.dispatch(shrink, { K: lg.K, G: lg.G, rank, ldx: lg.K, eps: this.cfg.rmsNormEps },
         { S: this.#step, x: t.x, rowInfo: this.#rowInfo, loraA: lg.a, u: this.#loraU!, ...(o.norm ? { gain: t.gain! } : {}) }, [0, 0, 0], `${label}.lora_shrink`);
-      this.#ops.push({ label: d.label, small: d, large: d, over: 'rows', grid: (rows) => [rows, 1, 1] });
+      this.#ops.push({ label: d.label, small: d, large: d, over: 'rows', grid: (rows) => shrink.grid({ rows }) });
     }
     const opts: MatmulOptions = { ...o, f16: this.gpu.f16, lora: !!lg };
     const small = matmulProgram('gemv', opts, t.w.k);
@@ -234,7 +233,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         small: b.dispatch(small, p, buffers, [0, 0, 0], label),
         large: b.dispatch(large, p, buffers, [0, 0, 0], label),
         over: o.last ? 'seqs' : 'rows',
-        grid: (rows) => matmulGrid(rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm', shard.rows, t.w.k, rows),
+        grid: (rows) => (rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
       });
     });
   }

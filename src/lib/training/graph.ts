@@ -9,16 +9,16 @@
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
 
 import type { Gpu } from '../gpu/device.js';
-import { DispatchBuilder, elementGrid, encode, type Dispatch } from '../gpu/kernel.js';
+import { DispatchBuilder, encode, type Dispatch } from '../gpu/kernel.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { embedKernel } from '../kernels/embed.js';
-import { GEMV_MAX_ROWS, matmulGrid, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
-import { LORA_TRAIN_PARAMS, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraGrid, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
-import { matmulNNGrid, matmulNNKernel } from '../kernels/train/matmul-nn.js';
+import { LORA_TRAIN_PARAMS, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
+import { matmulNNKernel } from '../kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../kernels/train/norm.js';
 import { adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
 import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
@@ -213,7 +213,7 @@ export class TrainGraph {
     const embed = embedKernel(this.gpu.f16);
     for (const s of w.embed.shards) {
       list.push(this.#b.dispatch(embed, { D: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
-        { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, elementGrid(embed, this.M * this.cfg.hiddenSize)));
+        { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, { rows: this.M, D: this.cfg.hiddenSize }));
     }
     for (let l = 0; l < this.cfg.numLayers; l++) this.#layerForward(l, true, list);
     this.#rmsnorm(a.xs[this.cfg.numLayers], w.finalNorm, a.xn, list);
@@ -231,7 +231,7 @@ export class TrainGraph {
     const ce = crossEntropyKernel();
     const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0 });
     this.ceParams.push(ceP);
-    list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, [rows, 1, 1]));
+    list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, { rows }));
     if (withGradient) this.#matmulNN('lm_head.bwd', a.logits, V, 0, this.w.lmHead, a.dxn, true, list, rows, 0, c0);
   }
 
@@ -268,7 +268,7 @@ export class TrainGraph {
     this.#matmul(`L${l}.gate`, a.xn, lw.gate, a.gu, 2 * F, 0, {}, lora('gate_up'), null, list);
     this.#matmul(`L${l}.up`, a.xn, lw.up, a.gu, 2 * F, F, {}, lora('gate_up'), null, list);
     const swiglu = swigluKernel();
-    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, h: a.h }, elementGrid(swiglu, this.M * F)));
+    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
     if (lora('down')) this.#shrink(l, 'down', a.h, list);
     if (full) {
       this.#copy(a.xmid, a.xs[l + 1], this.M * D, list);
@@ -285,7 +285,7 @@ export class TrainGraph {
     this.#matmulNN(`L${l}.down.bwd`, a.dx, D, 0, lw.down, a.dh, false, list);
     if (this.#adapted(l, 'down')) this.#loraBack(l, 'down', a.h, a.dx, D, [0], a.dh, list);
     const swiglu = swigluBackwardKernel();
-    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, elementGrid(swiglu, this.M * F)));
+    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
     // gate | up: dxn = dg Wg + du Wu (+ LoRA), then the norm (dx += ...)
     this.#matmulNN(`L${l}.gate.bwd`, a.dgu, 2 * F, 0, lw.gate, a.dxn, false, list);
     this.#matmulNN(`L${l}.up.bwd`, a.dgu, 2 * F, F, lw.up, a.dxn, true, list);
@@ -307,19 +307,19 @@ export class TrainGraph {
     const partials = this.#buf('train.partials', Math.max(1, 2 * this.params.length));
     const sumsq = sumSquaresKernel();
     this.params.forEach((tp, i) => {
-      list.push(this.#b.dispatch(sumsq, { n: tp.nA, slot: 2 * i }, { g: tp.gA, partials }, [1, 1, 1]));
-      list.push(this.#b.dispatch(sumsq, { n: tp.nB, slot: 2 * i + 1 }, { g: tp.gB, partials }, [1, 1, 1]));
+      list.push(this.#b.dispatch(sumsq, { n: tp.nA, slot: 2 * i }, { g: tp.gA, partials }, {}));
+      list.push(this.#b.dispatch(sumsq, { n: tp.nB, slot: 2 * i + 1 }, { g: tp.gB, partials }, {}));
     });
-    list.push(this.#b.dispatch(clipKernel(), { count: 2 * this.params.length, maxNorm: this.settings.maxGradNorm }, { partials, norm: this.norm }, [1, 1, 1]));
+    list.push(this.#b.dispatch(clipKernel(), { count: 2 * this.params.length, maxNorm: this.settings.maxGradNorm }, { partials, norm: this.norm }, {}));
     const adamw = adamwKernel();
     const R = this.bank.rank;
     const { slot, scaling } = this.settings;
     for (const tp of this.params) {
       const common = { S: this.optStep, norm: this.norm };
       list.push(this.#b.dispatch(adamw, { n: tp.nA, bankOff: slot * tp.lg.G * R * tp.lg.K, bankScale: 1 },
-        { ...common, param: tp.a, grad: tp.gA, m1: tp.mA, m2: tp.vA, bank: tp.lg.a }, elementGrid(adamw, tp.nA)));
+        { ...common, param: tp.a, grad: tp.gA, m1: tp.mA, m2: tp.vA, bank: tp.lg.a }, { n: tp.nA }));
       list.push(this.#b.dispatch(adamw, { n: tp.nB, bankOff: slot * tp.lg.N * R, bankScale: scaling },
-        { ...common, param: tp.b, grad: tp.gB, m1: tp.mB, m2: tp.vB, bank: tp.lg.b }, elementGrid(adamw, tp.nB)));
+        { ...common, param: tp.b, grad: tp.gB, m1: tp.mB, m2: tp.vB, bank: tp.lg.b }, { n: tp.nB }));
     }
   }
 
@@ -331,20 +331,20 @@ export class TrainGraph {
 
   #copy(src: GPUBuffer, dst: GPUBuffer, n: number, list: Dispatch[]): void {
     const k = copyKernel();
-    list.push(this.#b.dispatch(k, { n }, { src, dst }, elementGrid(k, n)));
+    list.push(this.#b.dispatch(k, { n }, { src, dst }, { n }));
   }
 
   #fill(dst: GPUBuffer, n: number, list: Dispatch[]): void {
     const k = fillKernel();
-    list.push(this.#b.dispatch(k, { n, value: 0 }, { dst }, elementGrid(k, n)));
+    list.push(this.#b.dispatch(k, { n, value: 0 }, { dst }, { n }));
   }
 
   #rmsnorm(x: GPUBuffer, gain: GPUBuffer, y: GPUBuffer, list: Dispatch[]): void {
-    list.push(this.#b.dispatch(rmsnormKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, y }, [this.M, 1, 1]));
+    list.push(this.#b.dispatch(rmsnormKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, y }, { M: this.M }));
   }
 
   #rmsnormBack(x: GPUBuffer, gain: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, list: Dispatch[]): void {
-    list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, [this.M, 1, 1]));
+    list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, { M: this.M }));
   }
 
   #rope(list: Dispatch[]): void {
@@ -352,14 +352,14 @@ export class TrainGraph {
     const a = this.#a;
     const k = ropeKvKernel();
     list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
-      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, invFreq: this.#invFreq, q: a.q, kc: a.kc, vc: a.vc }, elementGrid(k, this.M * (H + 2 * Hkv) * (Dh / 2))));
+      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, invFreq: this.#invFreq, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
   }
 
   #attention(list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: 1 / Math.sqrt(Dh) },
-      { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, [H, this.M, 1]));
+      { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
   #attentionBackward(list: Dispatch[]): void {
@@ -368,11 +368,11 @@ export class TrainGraph {
     const T = this.shape.seqLen;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
     const p = { H, Hkv, T, scale: 1 / Math.sqrt(Dh), M: this.M };
-    list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, [H, this.M, 1]));
-    list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, [Hkv, this.M, 1]));
+    list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
+    list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
     const rope = ropeBackwardKernel();
-    list.push(this.#b.dispatch(rope, { H, Hkv, Dh, T, M: this.M }, { dq: a.dq, dk: a.dk, dv: a.dv, invFreq: this.#invFreq, dqkv: a.dqkv },
-      elementGrid(rope, this.M * (H + 2 * Hkv) * (Dh / 2))));
+    const sizes = { H, Hkv, Dh, T, M: this.M };
+    list.push(this.#b.dispatch(rope, sizes, { dq: a.dq, dk: a.dk, dv: a.dv, invFreq: this.#invFreq, dqkv: a.dqkv }, sizes));
   }
 
   /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */
@@ -391,7 +391,7 @@ export class TrainGraph {
       list.push(this.#b.dispatch(k, {
         N: s.rows, K: m.k, ldw: m.ldw, ldx: m.k, ldo, nOff: nOff + s.rowStart, eps: this.cfg.rmsNormEps, rank: this.bank.rank,
         G: lg?.G ?? 0, bRows: lg?.N ?? 0, seg1: lg && lg.G >= 2 ? lg.offsets[1] : NONE, seg2: lg && lg.G === 3 ? lg.offsets[2] : NONE, upRow: 0,
-      }, buffers, matmulGrid(variant, s.rows, m.k, rows), label));
+      }, buffers, { N: s.rows, rows }, label));
     }
   }
 
@@ -400,7 +400,7 @@ export class TrainGraph {
     m.shards.forEach((s, i) => {
       const k = matmulNNKernel(this.gpu.f16, accumulate || i > 0);
       list.push(this.#b.dispatch(k, { M: rows, N: s.rows, K: m.k, ldy, yOff: yOff + s.rowStart, ldw: m.ldw, ldo: m.k, outRow, yRow },
-        { dy, w: s.buffer, dx }, matmulNNGrid(m.k, rows), label));
+        { dy, w: s.buffer, dx }, { K: m.k, rows }, label));
     });
   }
 
@@ -412,8 +412,8 @@ export class TrainGraph {
 
   #shrink(l: number, group: LoraGroupName, x: GPUBuffer, list: Dispatch[]): void {
     const lg = this.bank.group(l, group)!;
-    const p = this.#loraParams(l, group, lg, { ldy: 0, yOff: 0, outF: 0, bRow0: 0, seg: 0 });
-    list.push(this.#b.dispatch(loraShrinkTrainKernel(), p, { x, loraA: lg.a, u: this.#a.u[group], stepSeed: this.seed }, loraGrid(this.M * lg.G * this.bank.rank)));
+    const p = this.#loraParams(l, group, lg, { ldy: 0, yOff: 0, outF: 0, bRow0: 0, seg: 0 });  // its sizes give the grid too
+    list.push(this.#b.dispatch(loraShrinkTrainKernel(), p, { x, loraA: lg.a, u: this.#a.u[group], stepSeed: this.seed }, p));
   }
 
   /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient. */
@@ -424,12 +424,14 @@ export class TrainGraph {
     const R = this.bank.rank;
     for (let g = 0; g < lg.G; g++) {
       const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
-      const p = this.#b.params(loraWKernel(), this.#loraParams(l, group, lg, { ldy, yOff: segOffsets[g], outF, bRow0: lg.offsets[g], seg: g }));
-      list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, loraGrid(this.M * R)));
-      list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, loraGrid(outF * R)));
+      const values = this.#loraParams(l, group, lg, { ldy, yOff: segOffsets[g], outF, bRow0: lg.offsets[g], seg: g });
+      const p = this.#b.params(loraWKernel(), values);
+      list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, values));
+      list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, values));
     }
-    const p = this.#b.params(loraGradAKernel(), this.#loraParams(l, group, lg, { ldy, yOff: 0, outF: 0, bRow0: 0, seg: 0 }));
-    list.push(this.#b.dispatch(loraGradAKernel(), p, { x, w: a.lw, gA: tp.gA, stepSeed: this.seed }, loraGrid(lg.G * R * lg.K)));
-    list.push(this.#b.dispatch(loraGradXKernel(), p, { w: a.lw, loraA: lg.a, dx, stepSeed: this.seed }, loraGrid(this.M * lg.K)));
+    const values = this.#loraParams(l, group, lg, { ldy, yOff: 0, outF: 0, bRow0: 0, seg: 0 });
+    const p = this.#b.params(loraGradAKernel(), values);
+    list.push(this.#b.dispatch(loraGradAKernel(), p, { x, w: a.lw, gA: tp.gA, stepSeed: this.seed }, values));
+    list.push(this.#b.dispatch(loraGradXKernel(), p, { w: a.lw, loraA: lg.a, dx, stepSeed: this.seed }, values));
   }
 }

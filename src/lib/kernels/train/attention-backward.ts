@@ -6,7 +6,7 @@
 
 // Grids: dq (H, M); dk/dv (Hkv, M).
 
-import type { BufferDecl, Kernel } from '../../gpu/program.js';
+import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
 
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
 
@@ -28,9 +28,10 @@ export function attentionBackwardThreads(dh: number): number {
   return Math.max(4, Math.min(32, Math.floor(2048 / dh)));
 }
 
-function attentionBackward(name: string, dh: number, outputs: Record<string, BufferDecl>, source: string): Kernel {
+function attentionBackward(name: string, dh: number, outputs: Record<string, BufferDecl>, source: string, heads: 'H' | 'Hkv'): Kernel {
   return {
     name, workgroupSize: attentionBackwardThreads(dh), constants: { DH: dh },
+    grid: (s) => { const n = need(name, s); return [n[heads], n.M, 1]; },
     params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32' },
     buffers: { ...INPUTS, ...outputs }, source: HELPERS + source,
   };
@@ -63,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     for (var u = 0u; u < WG; u++) { s += part[u * DH + d]; }
     dq[qi + d] = s;
   }
-}`);
+}`, 'H');
 }
 
 export function attentionBackwardDkvKernel(dh: number): Kernel {
@@ -102,5 +103,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     dk[kj + d] = sk;
     dv[kj + d] = sv;
   }
-}`);
+}`, 'Hkv');
 }

@@ -4,12 +4,13 @@
 
 // Grid: one workgroup per row of the chunk.
 
-import type { Kernel } from '../../gpu/program.js';
+import { need, type Kernel } from '../../gpu/program.js';
 import { SHARED, WORKGROUP } from '../common.js';
 
 export function crossEntropyKernel(): Kernel {
   return {
     name: 'cross_entropy', workgroupSize: WORKGROUP, constants: SHARED,
+    grid: (s) => [need('cross_entropy', s).rows, 1, 1],
     // weight changes per step (1 / labels of the accumulated batch): the trainer rewrites it by name.
     params: { rows: 'u32', V: 'u32', labelOff: 'u32', weight: 'f32' },
     buffers: {

@@ -9,7 +9,7 @@
 
 // Grids: one thread per output element, 64 threads per workgroup.
 
-import type { BufferDecl, Kernel } from '../../gpu/program.js';
+import { need, type BufferDecl, type Kernel, type Sizes } from '../../gpu/program.js';
 
 const THREADS = 64;
 
@@ -37,9 +37,11 @@ export const LORA_TRAIN_PARAMS = {
 const STEP_SEED: BufferDecl = { type: 'vec4<u32>', access: 'uniform' };
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
 
-function loraKernel(name: string, buffers: Record<string, BufferDecl>, dropout: boolean, main: string): Kernel {
+/** `outputs` says how many threads a kernel runs from its sizes (M, G, rank, K, outF). */
+function loraKernel(name: string, buffers: Record<string, BufferDecl>, dropout: boolean, main: string, outputs: (s: Sizes) => number): Kernel {
   return {
     name, workgroupSize: THREADS, params: LORA_TRAIN_PARAMS,
+    grid: (s) => [Math.ceil(outputs(need(name, s)) / THREADS), 1, 1],
     buffers: dropout ? { ...buffers, stepSeed: STEP_SEED } : buffers,
     source: (dropout ? DROPOUT : '') + main,
   };
@@ -57,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var k = 0u; k < P.K; k++) { t += x[m * P.ldx + k] * dropFactor(P.seed, P.p, m, k) * loraA[a0 + k]; }
   u[i] = t;
-}`);
+}`, (s) => s.M * s.G * s.rank);
 }
 
 export function loraWKernel(): Kernel {
@@ -70,7 +72,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var o = 0u; o < P.outF; o++) { t += dy[m * P.ldy + P.yOff + o] * loraB[(P.slot * P.bRows + P.bRow0 + o) * P.rank + j]; }
   w[(m * P.G + P.seg) * P.rank + j] = t;
-}`);
+}`, (s) => s.M * s.rank);
 }
 
 export function loraGradBKernel(): Kernel {
@@ -83,7 +85,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var m = 0u; m < P.M; m++) { t += dy[m * P.ldy + P.yOff + o] * u[(m * P.G + P.seg) * P.rank + j]; }
   gB[(P.bRow0 + o) * P.rank + j] += P.scaling * t;
-}`);
+}`, (s) => s.outF * s.rank);
 }
 
 export function loraGradAKernel(): Kernel {
@@ -96,7 +98,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var m = 0u; m < P.M; m++) { t += w[m * P.G * P.rank + gj] * x[m * P.ldx + k] * dropFactor(P.seed, P.p, m, k); }
   gA[i] += t;
-}`);
+}`, (s) => s.G * s.rank * s.K);
 }
 
 export function loraGradXKernel(): Kernel {
@@ -110,10 +112,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var t = 0.0;
   for (var o = 0u; o < outs; o++) { t += w[m * outs + o] * loraA[(P.slot * outs + o) * P.K + k]; }
   dx[m * P.ldx + k] += t * dropFactor(P.seed, P.p, m, k);
-}`);
-}
-
-/** Workgroups for `n` outputs of a LoRA training kernel. */
-export function loraGrid(n: number): [number, number, number] {
-  return [Math.ceil(n / THREADS), 1, 1];
+}`, (s) => s.M * s.K);
 }

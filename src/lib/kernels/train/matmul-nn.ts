@@ -2,21 +2,18 @@
 // (same buffers, read "transposed" by tiling over K and reducing over N). 64x64 output tiles, 4x4 per thread,
 // N staged through workgroup memory in slices of 16. Rows of dX may start at outRow (chunked lm_head).
 
-import type { Kernel } from '../../gpu/program.js';
+import { need, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP, weightType } from '../common.js';
 
 /** Output tile (T x T, 4 x 4 per thread) and the N slice staged per step. */
 const T = 64;
 const TN = 16;
 
-/** Grid: (ceil(K / 64), ceil(rows / 64)). */
-export function matmulNNGrid(k: number, rows: number): [number, number, number] {
-  return [Math.ceil(k / T), Math.ceil(rows / T), 1];
-}
-
 export function matmulNNKernel(f16: boolean, accumulate: boolean): Kernel {
   return {
     name: accumulate ? 'matmul_nn+acc' : 'matmul_nn', f16, workgroupSize: WORKGROUP, constants: { T, TN },
+    // Grid: T x T tiles of dX, (K columns, rows).
+    grid: (s) => { const { K, rows } = need('matmul_nn', s); return [Math.ceil(K / T), Math.ceil(rows / T), 1]; },
     params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },
     buffers: {
       dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },

@@ -3,7 +3,7 @@
 // Backward (accumulating): dx += rstd * (dy * g) - x * rstd^3 / K * sum_j(dy_j g_j x_j).
 // Grid: one workgroup per row (M).
 
-import type { BufferDecl, Kernel } from '../../gpu/program.js';
+import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP } from '../common.js';
 
 const PARAMS = { M: 'u32', K: 'u32', eps: 'f32' } as const;
@@ -28,7 +28,7 @@ fn reduce(tid: u32, v: f32) -> f32 {
 
 export function rmsnormKernel(): Kernel {
   return {
-    name: 'rmsnorm', workgroupSize: WORKGROUP, params: PARAMS,
+    name: 'rmsnorm', workgroupSize: WORKGROUP, params: PARAMS, grid: (s) => [need('rmsnorm', s).M, 1, 1],
     buffers: { ...INPUTS, y: { type: 'array<f32>', access: 'read_write', shape: '(M, K)' } },
     source: /* wgsl */ `${REDUCE}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 
 export function rmsnormBackwardKernel(): Kernel {
   return {
-    name: 'rmsnorm_backward', workgroupSize: WORKGROUP, params: PARAMS,
+    name: 'rmsnorm_backward', workgroupSize: WORKGROUP, params: PARAMS, grid: (s) => [need('rmsnorm_backward', s).M, 1, 1],
     buffers: {
       ...INPUTS,
       dy: { type: 'array<f32>', access: 'read', shape: '(M, K)' },

@@ -6,12 +6,12 @@
 
 // Grids: sumsq (1) per gradient buffer, clip (1), adamw one thread per element.
 
-import type { Kernel } from '../../gpu/program.js';
+import { need, threads, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP } from '../common.js';
 
 export function sumSquaresKernel(): Kernel {
   return {
-    name: 'sum_squares', workgroupSize: WORKGROUP, params: { n: 'u32', slot: 'u32' },
+    name: 'sum_squares', workgroupSize: WORKGROUP, params: { n: 'u32', slot: 'u32' }, grid: () => [1, 1, 1],
     buffers: {
       g: { type: 'array<f32>', access: 'read', shape: '(n)' },
       partials: { type: 'array<f32>', access: 'read_write', shape: '(gradient buffers)' },
@@ -34,7 +34,7 @@ fn main(@builtin(local_invocation_index) tid: u32) {
 
 export function clipKernel(): Kernel {
   return {
-    name: 'clip', workgroupSize: 1, params: { count: 'u32', maxNorm: 'f32' },
+    name: 'clip', workgroupSize: 1, params: { count: 'u32', maxNorm: 'f32' }, grid: () => [1, 1, 1],
     buffers: {
       partials: { type: 'array<f32>', access: 'read', shape: '(count)' },
       norm: { type: 'array<f32>', access: 'read_write', shape: '[norm, clip factor]' },
@@ -63,7 +63,7 @@ export const ADAMW_STEP_FIELDS = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 
 
 export function adamwKernel(): Kernel {
   return {
-    name: 'adamw', workgroupSize: WORKGROUP, structs: ADAMW_STEP_STRUCT,
+    name: 'adamw', workgroupSize: WORKGROUP, structs: ADAMW_STEP_STRUCT, grid: (s) => threads(need('adamw', s).n, WORKGROUP),
     params: { n: 'u32', bankOff: 'u32', bankScale: 'f32' },
     buffers: {
       S: { type: 'AdamStep', access: 'uniform' },

@@ -3,12 +3,13 @@
 
 // Grid: one thread per (row, head, pair).
 
-import type { Kernel } from '../../gpu/program.js';
+import { need, threads, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP } from '../common.js';
 
 export function ropeBackwardKernel(): Kernel {
   return {
     name: 'rope_backward', workgroupSize: WORKGROUP,
+    grid: (s) => { const { M, H, Hkv, Dh } = need('rope_backward', s); return threads(M * (H + 2 * Hkv) * (Dh / 2), WORKGROUP); },
     params: { H: 'u32', Hkv: 'u32', Dh: 'u32', T: 'u32', M: 'u32' },
     buffers: {
       dq: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },

@@ -2,7 +2,7 @@
 // dg = dh * u * silu'(g), du = dh * silu(g), with silu'(g) = sigmoid(g) * (1 + g * (1 - sigmoid(g))).
 // Grid: one thread per (row, f), M F threads.
 
-import type { Kernel } from '../../gpu/program.js';
+import { need, threads, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP } from '../common.js';
 
 const GATE_UP = { type: 'array<f32>', access: 'read', shape: '(M, 2F): gate | up' } as const;
@@ -16,6 +16,7 @@ fn up(i: u32) -> f32 { return gu[gateAt(i) + P.F]; }`;
 export function swigluKernel(): Kernel {
   return {
     name: 'swiglu', workgroupSize: WORKGROUP, params: { M: 'u32', F: 'u32' },
+    grid: (s) => { const { M, F } = need('swiglu', s); return threads(M * F, WORKGROUP); },
     buffers: { gu: GATE_UP, h: { type: 'array<f32>', access: 'read_write', shape: '(M, F)' } },
     source: /* wgsl */ `${HELPERS}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -30,6 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 export function swigluBackwardKernel(): Kernel {
   return {
     name: 'swiglu_backward', workgroupSize: WORKGROUP, params: { M: 'u32', F: 'u32' },
+    grid: (s) => { const { M, F } = need('swiglu_backward', s); return threads(M * F, WORKGROUP); },
     buffers: {
       gu: GATE_UP,
       dh: { type: 'array<f32>', access: 'read', shape: '(M, F)' },

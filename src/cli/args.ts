@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../lib/errors.js';
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 export class Options {
-  constructor(readonly command: string, private readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>) {}
+  constructor(private readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>) {}
 
   has(name: string): boolean {
     return this.values[name] !== undefined;
@@ -83,7 +83,7 @@ export function parseNumber(option: string, text: string, range: NumberRange): n
 export function parseOptions(command: string, argv: string[], options: OptionSpec): Options {
   try {
     const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-    return new Options(command, values as Record<string, string | boolean | (string | boolean)[] | undefined>);
+    return new Options(values as Record<string, string | boolean | (string | boolean)[] | undefined>);
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
     if (!code.startsWith('ERR_PARSE_ARGS')) throw e;

@@ -1,6 +1,8 @@
 // Element types of checkpoint files and their conversions. Arithmetic on the GPU is always f32; weights are
 // stored as f16 where the device has shader-f16, else f32. BF16 and F16 sources are widened with exact bit tricks.
 
+import { NonFiniteError } from '../errors.js';
+
 export type DType = 'F32' | 'F16' | 'BF16';
 
 export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -73,6 +75,18 @@ export interface FiniteCheck {
 
 export const finiteCheck = (): FiniteCheck => ({ index: -1, value: 0 });
 
+/** The typed error for a tensor whose values are not all finite (or not all representable in f16 storage). */
+export function nonFinite(file: string, tensor: string, c: FiniteCheck, f16Storage = false): NonFiniteError {
+  const overflow = f16Storage && Number.isFinite(c.value);
+  return new NonFiniteError(
+    overflow
+      ? `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index}, beyond the f16 range (±65504) the GPU stores weights in. Load the model with f32 weights (lora-lab --f32).`
+      : `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index} (the first non-finite value). The file is corrupt or was saved after training diverged: download it again, or use an earlier checkpoint.`,
+    { file, tensor, index: c.index, value: String(c.value) },
+  );
+}
+
+
 /** Decodes little-endian raw bytes of `dtype` into f32. `bytes` need not be aligned. */
 export function decodeToF32(bytes: Uint8Array, dtype: DType, check?: FiniteCheck): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
@@ -111,12 +125,16 @@ export function decodeToF16(bytes: Uint8Array, dtype: DType, check?: FiniteCheck
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Uint16Array(n);
+  // One loop per dtype (no per-element dtype branch); each checks the f16 bits it writes: NaN, Inf, and finite
+  // values that overflowed f16.
   let bad = -1;
-  for (let i = 0; i < n; i++) {
-    const h = dtype === 'F16' ? view.getUint16(2 * i, true)
-      : f32ToF16(dtype === 'F32' ? view.getFloat32(4 * i, true) : bf16ToF32(view.getUint16(2 * i, true)));
-    out[i] = h;
-    if ((h & 0x7c00) === 0x7c00 && bad < 0) bad = i;
+  const INF = 0x7c00;
+  if (dtype === 'F16') {
+    for (let i = 0; i < n; i++) { const h = (out[i] = view.getUint16(2 * i, true)); if ((h & INF) === INF && bad < 0) bad = i; }
+  } else if (dtype === 'F32') {
+    for (let i = 0; i < n; i++) { const h = (out[i] = f32ToF16(view.getFloat32(4 * i, true))); if ((h & INF) === INF && bad < 0) bad = i; }
+  } else {
+    for (let i = 0; i < n; i++) { const h = (out[i] = f32ToF16(bf16ToF32(view.getUint16(2 * i, true)))); if ((h & INF) === INF && bad < 0) bad = i; }
   }
   if (check && bad >= 0 && check.index < 0) {
     check.index = bad;

@@ -5,9 +5,9 @@
 // step. `encode` replays a list of dispatches into a compute pass.
 
 import type { Gpu } from './device.js';
-import { bindingIndex, grid2d, kernelCode, packParams, type Grid, type Kernel, type ParamValues, type Sizes } from './program.js';
+import { bindingIndex, kernelCode, packParams, type Grid, type Kernel, type ParamValues, type Sizes } from './program.js';
 
-export { grid2d, type Grid };
+export type { Grid };
 
 export class PipelineCache {
   readonly #cache = new Map<string, GPUComputePipeline>();
@@ -86,11 +86,6 @@ export class DispatchBuilder {
     for (const b of this.#owned) this.gpu.destroyBuffer(b);
     this.#owned.length = 0;
   }
-}
-
-/** The packed uniform bytes of `values` for kernel `k` (for buffers rewritten in place). */
-export function paramsOf(k: Kernel, values: ParamValues): ArrayBuffer {
-  return packParams(k, values);
 }
 
 const isBuffer = (x: unknown): x is GPUBuffer => typeof (x as GPUBuffer).mapAsync === 'function';

@@ -27,6 +27,11 @@ export interface ModelFiles {
 /** JSON side files (configs, tokenizers, indexes) are small; the largest real tokenizer.json is ~20 MB. */
 export const MAX_JSON_BYTES = 64 << 20;
 
+/** What a parsed JSON value is, for messages: 'null', 'a list', 'a string', ... */
+export function jsonKind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : `a ${typeof v}`;
+}
+
 /** A JSON file that must hold an object (configs, tokenizer files, indexes); null when optional and absent. */
 export async function readJson(files: ModelFiles, name: string, optional = false): Promise<Record<string, unknown> | null> {
   const b = await files.bytes(name, optional);
@@ -41,7 +46,7 @@ export async function readJson(files: ModelFiles, name: string, optional = false
     throw new FileFormatError(`${name} from ${files.label} is not valid JSON. The file is corrupt: download it again.`, { file: name });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new FileFormatError(`${name} from ${files.label} holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'a list' : `a ${typeof parsed}`}, not a JSON object. The file is corrupt or not the one expected: download it again.`, { file: name });
+    throw new FileFormatError(`${name} from ${files.label} holds ${jsonKind(parsed)}, not a JSON object. The file is corrupt or not the one expected: download it again.`, { file: name });
   }
   return parsed as Record<string, unknown>;
 }

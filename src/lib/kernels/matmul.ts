@@ -53,11 +53,6 @@ export function gemvLanes(k: number): number {
   return lanes;
 }
 
-/** Output columns per gemv workgroup (256 threads). */
-export function gemvCols(k: number): number {
-  return THREADS / gemvLanes(k);
-}
-
 function buffers(o: MatmulOptions): Record<string, BufferDecl> {
   const wt = weightType(o.f16);
   const read = (type: string, shape: string): BufferDecl => ({ type, access: 'read', shape });

@@ -4,9 +4,9 @@
 
 import { RE2JS } from 're2js';
 import { AdapterError, NonFiniteError } from '../errors.js';
-import { decodeToF32, encodeFromF32, finiteCheck, isDType, type DType } from '../formats/dtype.js';
+import { decodeToF32, encodeFromF32, finiteCheck, isDType, nonFinite, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
-import { readJson, type ModelFiles } from '../hub/files.js';
+import { jsonKind, readJson, type ModelFiles } from '../hub/files.js';
 
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
@@ -101,7 +101,7 @@ function numberMap(v: unknown, key: string, check: (x: unknown, where: string) =
 /** Normalizes adapter_config.json, filling what older PEFT versions omit with PEFT's defaults (r 8, lora_alpha 8). */
 export function parsePeftConfig(raw: unknown): PeftConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new AdapterError(`adapter_config.json holds ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}, not an object: it is not a PEFT adapter config. Use the adapter_config.json that PEFT's save_pretrained wrote.`);
+    throw new AdapterError(`adapter_config.json holds ${jsonKind(raw)}, not an object: it is not a PEFT adapter config. Use the adapter_config.json that PEFT's save_pretrained wrote.`);
   }
   const cfg = raw as Record<string, unknown>;
   if (cfg.peft_type !== undefined && cfg.peft_type !== 'LORA') {
@@ -193,10 +193,7 @@ export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: U
     const h = halves.get(key) ?? {};
     const check = finiteCheck();
     const values = decodeToF32(data.get(t.name)!, t.dtype, check);
-    if (check.index >= 0) {
-      throw new NonFiniteError(`adapter_model.safetensors: tensor "${t.name}" holds ${check.value} at index ${check.index} (the first non-finite value). The adapter is corrupt or was saved after training diverged: use an earlier checkpoint.`,
-        { file: 'adapter_model.safetensors', tensor: t.name, index: check.index, value: String(check.value) });
-    }
+    if (check.index >= 0) throw nonFinite('adapter_model.safetensors', t.name, check);
     if (m[3] === 'A') { h.a = values; h.aShape = t.shape; } else { h.b = values; h.bShape = t.shape; }
     halves.set(key, h);
   }

@@ -2,6 +2,7 @@
 // this object only; an architecture or option the engine does not implement is refused here, by name.
 
 import { UnsupportedModelError } from '../errors.js';
+import { jsonKind } from '../hub/files.js';
 
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -76,7 +77,7 @@ function positive(obj: Json, key: string, fallback: number, where = 'config.json
 /** Normalizes config.json (and generation_config.json's EOS ids, when given) into a frozen ModelConfig. */
 export function normalizeConfig(cfg: unknown, generationConfig: unknown = {}): ModelConfig {
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
-    throw new UnsupportedModelError(`config.json holds ${cfg === null ? 'null' : Array.isArray(cfg) ? 'a list' : `a ${typeof cfg}`}, not an object: it is not a transformers model config. Use the config.json of the model's Hugging Face repo.`, { what: 'config.json' });
+    throw new UnsupportedModelError(`config.json holds ${jsonKind(cfg)}, not an object: it is not a transformers model config. Use the config.json of the model's Hugging Face repo.`, { what: 'config.json' });
   }
   return normalize(cfg as Json, typeof generationConfig === 'object' && generationConfig !== null && !Array.isArray(generationConfig) ? generationConfig as Json : {});
 }

@@ -16,8 +16,8 @@
 
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { DispatchBuilder, paramsOf, type Dispatch, type Grid } from '../gpu/kernel.js';
-import { paramOffset } from '../gpu/program.js';
+import { DispatchBuilder, type Dispatch, type Grid } from '../gpu/kernel.js';
+import { packParams, paramOffset } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { embedKernel } from '../kernels/embed.js';
@@ -143,7 +143,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
     this.#topkParams = gpu.createBuffer('topk.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    gpu.device.queue.writeBuffer(this.#topkParams, 0, paramsOf(topkStage1Kernel(), { V, chunks, penalty: 1, invTemp: 1 }));
+    gpu.device.queue.writeBuffer(this.#topkParams, 0, packParams(topkStage1Kernel(), { V, chunks, penalty: 1, invTemp: 1 }));
     this.#buildOps();
   }
 

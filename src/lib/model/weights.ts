@@ -3,9 +3,9 @@
 // and are split into row shards when bigger than one storage binding (a 128k x 2048 embedding is 1 GB in f32).
 // q/k/v are concatenated into one (H + 2 Hkv) Dh x D matrix so one dispatch computes all three.
 
-import { NonFiniteError, WeightMismatchError } from '../errors.js';
+import { WeightMismatchError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { decodeToF16, decodeToF32, finiteCheck, type DType, type FiniteCheck } from '../formats/dtype.js';
+import { decodeToF16, decodeToF32, finiteCheck, nonFinite, type DType, type FiniteCheck } from '../formats/dtype.js';
 import type { ModelConfig } from './config.js';
 
 export interface Shard {
@@ -179,17 +179,6 @@ function allocMatrix(gpu: Gpu, label: string, n: number, k: number, alignWith?: 
     shards.push({ buffer, rowStart, rows });
   }
   return { label, n, k, ldw, shards };
-}
-
-/** The typed error for a tensor whose values are not all finite (or not all representable in f16 storage). */
-export function nonFinite(file: string, tensor: string, c: FiniteCheck, f16Storage: boolean): NonFiniteError {
-  const overflow = f16Storage && Number.isFinite(c.value);
-  return new NonFiniteError(
-    overflow
-      ? `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index}, beyond the f16 range (±65504) the GPU stores weights in. Load the model with f32 weights (lora-lab --f32).`
-      : `${file}: tensor "${tensor}" holds ${c.value} at index ${c.index} (the first non-finite value). The file is corrupt or was saved after training diverged: download it again, or use an earlier checkpoint.`,
-    { file, tensor, index: c.index, value: String(c.value) },
-  );
 }
 
 /** Writes `rows` rows (K elements each, row-major `dtype` bytes) at matrix row `row0`, in slices of ~8 MB. */

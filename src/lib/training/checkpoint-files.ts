@@ -5,8 +5,8 @@
 //   trainer_state.json                               everything else, with the dataset's identity
 // Every value is checked on the way back in: a checkpoint is whole and finite or it is refused.
 
-import { InvalidArgumentError, NonFiniteError } from '../errors.js';
-import { decodeToF32, finiteCheck } from '../formats/dtype.js';
+import { InvalidArgumentError } from '../errors.js';
+import { decodeToF32, finiteCheck, nonFinite } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
 import type { ModelFiles } from '../hub/files.js';
 import { readJson } from '../hub/files.js';
@@ -70,9 +70,7 @@ export async function readCheckpointFiles(files: ModelFiles): Promise<{ checkpoi
     if (!m || t.dtype !== 'F32') bad(`optimizer.safetensors holds an unexpected tensor "${t.name}" (${t.dtype}).`);
     const check = finiteCheck();
     const values = decodeToF32(opt.data.get(t.name)!, 'F32', check);
-    if (check.index >= 0) {
-      throw new NonFiniteError(`optimizer.safetensors: "${t.name}" holds ${check.value} at index ${check.index}: the checkpoint was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { tensor: t.name, index: check.index });
-    }
+    if (check.index >= 0) throw nonFinite('optimizer.safetensors', t.name, check);
     const entry = byKey.get(m[1]) ?? {};
     entry[m[2] as (typeof FIELDS)[number]] = values;
     byKey.set(m[1], entry);

@@ -27,6 +27,9 @@ export interface OptimizerState {
 
 export const MASKED = NONE;
 
+/** Byte offset of the cross-entropy uniform rewritten each micro-step (1 / labels in the accumulated batch). */
+const CE_WEIGHT_AT = paramOffset(crossEntropyKernel(), 'weight');
+
 export class TrainStep {
   readonly slot: number;
   readonly params: TrainParams[];
@@ -97,8 +100,7 @@ export class TrainStep {
     q.writeBuffer(graph.tokens, 0, batch.tokens);
     q.writeBuffer(graph.labels, 0, batch.labels);
     q.writeBuffer(graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
-    const weightAt = paramOffset(crossEntropyKernel(), 'weight');
-    for (const p of graph.ceParams) q.writeBuffer(p, weightAt, new Float32Array([weight]));
+    for (const p of graph.ceParams) q.writeBuffer(p, CE_WEIGHT_AT, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
     const pass = enc.beginComputePass({ label: 'train' });
     graph.encode(pass, forwardOnly ? graph.forwardOnly : graph.micro);

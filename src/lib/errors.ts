@@ -40,6 +40,12 @@ export class NonFiniteError extends LoraLabError { override name = 'NonFiniteErr
 export class UnsafePathError extends LoraLabError { override name = 'UnsafePathError'; }
 /** A file the project writes could not be written or replaced (disk full, no permission, not a folder). */
 export class WriteError extends LoraLabError { override name = 'WriteError'; }
+/** The browser's storage quota or the disk is full; `details.needed` and `details.free` in bytes when known. */
+export class StorageFullError extends LoraLabError { override name = 'StorageFullError'; }
+/** A downloaded file is not what the hub published (size or SHA-256): nothing of it is kept. */
+export class IntegrityError extends LoraLabError { override name = 'IntegrityError'; }
+/** The network is off (or --offline) and what was asked for is not in the cache. */
+export class OfflineError extends LoraLabError { override name = 'OfflineError'; }
 /** A request was cancelled by the caller. */
 export class AbortedError extends LoraLabError { override name = 'AbortedError'; }
 /** An operation needs a loaded model and none is loaded. */
@@ -49,7 +55,7 @@ const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
   TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError, NonFiniteError, UnsafePathError,
-  WriteError, FileFormatError,
+  WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

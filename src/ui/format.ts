@@ -1,13 +1,6 @@
 // Number formatting for the UI.
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+export { formatBytes as bytes } from '../lib/util/bytes.js';
 
 export function duration(ms: number): string {
   if (!Number.isFinite(ms)) return '…';

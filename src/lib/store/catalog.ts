@@ -1,0 +1,43 @@
+// What is kept, as records: model and adapter snapshots (which files, at which commit), kept adapters, datasets,
+// saved comparisons and settings. The browser keeps them in IndexedDB (db.ts), the CLI in JSON files (disk-catalog.ts).
+// A snapshot record is written only after every one of its files was committed: a listed snapshot is whole.
+
+export interface SnapshotFile {
+  path: string;
+  size: number;
+  /** The SHA-256 the hub published (LFS files) or the one computed on import; checked on every download. */
+  sha256?: string;
+}
+
+export interface Snapshot {
+  /** `hf/{repo}/{commit sha}` or `url/{hash of the base URL}`; blob keys are `${id}/${path}`. */
+  id: string;
+  kind: 'model' | 'adapter';
+  source: 'hf' | 'url';
+  /** Repo id or base URL. */
+  repo: string;
+  /** The commit this snapshot is (hf), or '' (url). */
+  sha: string;
+  /** Revisions (branch, tag or sha) that resolved to this commit. */
+  revisions: string[];
+  files: SnapshotFile[];
+  bytes: number;
+  savedAt: number;
+}
+
+export interface SnapshotCatalog {
+  getSnapshot(id: string): Promise<Snapshot | undefined>;
+  putSnapshot(s: Snapshot): Promise<void>;
+  listSnapshots(): Promise<Snapshot[]>;
+  deleteSnapshot(id: string): Promise<void>;
+}
+
+export const snapshotId = (source: 'hf' | 'url', repo: string, sha: string): string => [source, repo, sha].filter(Boolean).join('/');
+export const blobKey = (id: string, path: string): string => `${id}/${path}`;
+
+/** The newest snapshot of `repo` that `revision` resolved to (or that is `revision` itself, a commit sha). */
+export function findSnapshot(all: Snapshot[], source: 'hf' | 'url', repo: string, revision: string): Snapshot | undefined {
+  return all
+    .filter((s) => s.source === source && s.repo === repo && (s.revisions.includes(revision) || (revision.length >= 7 && s.sha.startsWith(revision))))
+    .sort((a, b) => b.savedAt - a.savedAt)[0];
+}

@@ -1,0 +1,59 @@
+// The app's IndexedDB database (through `idb`), versioned. Each version's upgrade step runs in order, so a browser
+// that last ran any earlier version arrives at the current schema with its data:
+//   1  checkpoints (training runs, with their dataset's bytes inline)
+//   2  snapshots (downloaded models and adapters), adapters (kept on the shelf), datasets, comparisons, settings,
+//      blobs + chunks (large files where OPFS is missing); checkpoints' inline datasets move to `datasets`.
+
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { Snapshot } from './catalog.js';
+import type { KeptAdapter, KeptComparison, KeptDataset } from './kept.js';
+import type { StoredCheckpoint } from '../storage/checkpoints.js';
+
+export const DB_NAME = 'lora-lab';
+export const DB_VERSION = 2;
+
+export interface LabDB extends DBSchema {
+  checkpoints: { key: string; value: StoredCheckpoint };
+  snapshots: { key: string; value: Snapshot };
+  adapters: { key: string; value: KeptAdapter };
+  datasets: { key: string; value: KeptDataset };
+  comparisons: { key: number; value: KeptComparison };
+  settings: { key: string; value: unknown };
+  blobs: { key: string; value: { key: string; size: number; complete: boolean; chunks: number } };
+  chunks: { key: [string, number]; value: Uint8Array };
+}
+
+export type LabDatabase = IDBPDatabase<LabDB>;
+
+export function openLabDB(name = DB_NAME): Promise<LabDatabase> {
+  return openDB<LabDB>(name, DB_VERSION, {
+    async upgrade(db, oldVersion, _newVersion, tx) {
+      if (oldVersion < 1) db.createObjectStore('checkpoints', { keyPath: 'name' });
+      if (oldVersion < 2) {
+        db.createObjectStore('snapshots', { keyPath: 'id' });
+        db.createObjectStore('adapters', { keyPath: 'name' });
+        db.createObjectStore('datasets', { keyPath: 'name' });
+        db.createObjectStore('comparisons', { keyPath: 'id', autoIncrement: true });
+        db.createObjectStore('settings');
+        db.createObjectStore('blobs', { keyPath: 'key' });
+        db.createObjectStore('chunks');
+        // Version 1 kept a run's dataset file inside each checkpoint record: it moves to `datasets` once, and the
+        // checkpoint names it.
+        const runs = tx.objectStore('checkpoints');
+        for (let c = await runs.openCursor(); c; c = await c.continue()) {
+          const d = c.value.dataset as { kind: string; name?: string; bytes?: Uint8Array };
+          if (d.kind !== 'file' || !d.bytes || !d.name) continue;
+          await tx.objectStore('datasets').put({ name: d.name, bytes: d.bytes, size: d.bytes.byteLength, savedAt: c.value.savedAt });
+          await c.update({ ...c.value, dataset: { kind: 'kept', name: d.name } });
+        }
+      }
+    },
+    blocked() {
+      // Another tab holds an older version open; it is asked to close it (see `versionchange` below).
+    },
+  }).then((db) => {
+    // A newer version opened in another tab: close ours so its upgrade can run; this tab reloads into the new app.
+    db.addEventListener('versionchange', () => db.close());
+    return db;
+  });
+}

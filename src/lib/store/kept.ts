@@ -1,0 +1,90 @@
+// The browser's records of what is kept (IndexedDB, db.ts): snapshots of downloaded models and adapters, adapters on
+// the shelf, datasets, saved comparisons, settings and training runs. Every write is one transaction: a record is
+// the old one or the new one, never half of each.
+
+import type { SnapshotCatalog, Snapshot } from './catalog.js';
+import { openLabDB, type LabDatabase } from './db.js';
+import type { CheckpointSummary, StoredCheckpoint } from '../storage/checkpoints.js';
+
+/** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
+export interface KeptAdapter {
+  name: string;
+  config: string;
+  safetensors: Uint8Array;
+  baseModel: string | null;
+  /** Where it came from: a repo id, URL, file name or `trained`. */
+  origin: string;
+  size: number;
+  savedAt: number;
+}
+
+export interface KeptDataset {
+  name: string;
+  bytes: Uint8Array;
+  size: number;
+  savedAt: number;
+}
+
+export interface KeptComparison {
+  id?: number;
+  savedAt: number;
+  model: string;
+  prompt: string;
+  settings: Record<string, unknown>;
+  columns: { adapter: string | null; strength: number; text: string; tokens: number }[];
+}
+
+export class LabStore implements SnapshotCatalog {
+  #db: Promise<LabDatabase> | null = null;
+  constructor(private readonly name?: string) {}
+
+  db(): Promise<LabDatabase> {
+    this.#db ??= openLabDB(this.name);
+    return this.#db;
+  }
+
+  // Snapshots (downloaded models and adapters)
+  async getSnapshot(id: string) { return (await this.db()).get('snapshots', id); }
+  async putSnapshot(s: Snapshot) { await (await this.db()).put('snapshots', s); }
+  async listSnapshots() { return (await this.db()).getAll('snapshots'); }
+  async deleteSnapshot(id: string) { await (await this.db()).delete('snapshots', id); }
+
+  // Adapters kept on the shelf
+  async putAdapter(a: KeptAdapter) { await (await this.db()).put('adapters', a); }
+  async getAdapter(name: string) { return (await this.db()).get('adapters', name); }
+  async deleteAdapter(name: string) { await (await this.db()).delete('adapters', name); }
+  async listAdapters(): Promise<Omit<KeptAdapter, 'safetensors' | 'config'>[]> {
+    return (await (await this.db()).getAll('adapters')).map(({ safetensors: _s, config: _c, ...rest }) => rest);
+  }
+
+  // Datasets
+  async putDataset(d: KeptDataset) { await (await this.db()).put('datasets', d); }
+  async getDataset(name: string) { return (await this.db()).get('datasets', name); }
+  async deleteDataset(name: string) { await (await this.db()).delete('datasets', name); }
+  async listDatasets(): Promise<Omit<KeptDataset, 'bytes'>[]> {
+    return (await (await this.db()).getAll('datasets')).map(({ bytes: _b, ...rest }) => rest);
+  }
+
+  // Saved comparisons
+  async putComparison(c: KeptComparison): Promise<number> { return (await this.db()).put('comparisons', c); }
+  async listComparisons() { return (await (await this.db()).getAll('comparisons')).sort((a, b) => b.savedAt - a.savedAt); }
+  async deleteComparison(id: number) { await (await this.db()).delete('comparisons', id); }
+
+  // Settings (the Hugging Face token, kept in this browser only)
+  async getSetting<T>(key: string): Promise<T | undefined> { return (await (await this.db()).get('settings', key)) as T | undefined; }
+  async putSetting(key: string, value: unknown) { await (await this.db()).put('settings', value, key); }
+  async deleteSetting(key: string) { await (await this.db()).delete('settings', key); }
+
+  // Training runs
+  async putCheckpoint(c: StoredCheckpoint) { await (await this.db()).put('checkpoints', c); }
+  async getCheckpoint(name: string) { return (await this.db()).get('checkpoints', name); }
+  async deleteCheckpoint(name: string) { await (await this.db()).delete('checkpoints', name); }
+  async listCheckpoints(): Promise<CheckpointSummary[]> {
+    return (await (await this.db()).getAll('checkpoints')).map((c) => ({
+      name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, savedAt: c.savedAt,
+      lastLoss: c.checkpoint.history.train.at(-1)?.[1] ?? null,
+      history: c.checkpoint.history,
+      bytes: c.checkpoint.peft.safetensors.byteLength + c.checkpoint.state.tensors.reduce((n, t) => n + 4 * (t.a.length + t.b.length) * 3, 0),
+    }));
+  }
+}

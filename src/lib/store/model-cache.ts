@@ -1,0 +1,250 @@
+// Models and adapters kept on this device: resolved, downloaded and verified once, then loaded from the store with no
+// network. A Hugging Face repo is listed through the hub's API (@huggingface/hub) at the revision, which resolves to a
+// commit sha that keys the snapshot; the files a model needs are downloaded in parallel, resumed and verified
+// (fetch-file.ts), and the snapshot is recorded only when all of them are whole. Cache first: a revision already
+// resolved loads from the store without asking the network.
+
+import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { DownloadError, InvalidArgumentError, OfflineError } from '../errors.js';
+import { readJson } from '../hub/files.js';
+import { encodePath, safeRelativeName } from '../hub/paths.js';
+import type { BlobStore } from './blobs.js';
+import { CachedFiles } from './cached-files.js';
+import { blobKey, findSnapshot, snapshotId, type Snapshot, type SnapshotCatalog, type SnapshotFile } from './catalog.js';
+import { fetchFile, type PlannedFile } from './fetch-file.js';
+import { ProgressMeter, type DownloadProgress } from './progress.js';
+import { checkSpace, type Estimate } from './quota.js';
+
+export type SnapshotKind = 'model' | 'adapter';
+
+/** Files read when present: generation settings, chat template, tokenizer extras. */
+const MODEL_OPTIONAL = ['generation_config.json', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json'];
+const MODEL_REQUIRED = ['config.json', 'tokenizer.json'];
+const ADAPTER_REQUIRED = ['adapter_config.json', 'adapter_model.safetensors'];
+const INDEX = 'model.safetensors.index.json';
+const PARALLEL = 3;
+
+export interface CacheOptions {
+  /** https://huggingface.co, or a local server with its layout (tests). */
+  endpoint?: string;
+  fetch?: typeof fetch;
+  /** True when the network must not be used (the CLI's --offline, or a browser that is offline). */
+  offline?: () => boolean;
+  /** The browser's storage estimate, checked before a download. */
+  estimate?: () => Promise<Estimate | null>;
+}
+
+export interface FetchSnapshotOptions {
+  token?: string;
+  onProgress?: (p: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export class ModelCache {
+  readonly endpoint: string;
+  readonly #fetch: typeof fetch;
+  constructor(readonly store: BlobStore, readonly catalog: SnapshotCatalog, private readonly opts: CacheOptions = {}) {
+    this.endpoint = (opts.endpoint ?? 'https://huggingface.co').replace(/\/$/, '');
+    this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  files(s: Snapshot, label = s.source === 'hf' ? `${s.repo}@${s.revisions[0] ?? s.sha.slice(0, 7)}` : s.repo): CachedFiles {
+    return new CachedFiles(this.store, s, label);
+  }
+
+  list(): Promise<Snapshot[]> {
+    return this.catalog.listSnapshots();
+  }
+
+  /** Deletes a snapshot's record first (so it is never listed half-deleted), then its files. */
+  async remove(id: string): Promise<void> {
+    const s = await this.catalog.getSnapshot(id);
+    await this.catalog.deleteSnapshot(id);
+    for (const f of s?.files ?? []) await this.store.delete(blobKey(id, f.path));
+  }
+
+  #offline(): boolean {
+    return this.opts.offline?.() ?? false;
+  }
+
+  async #notCached(what: string, kind: SnapshotKind, cause?: string): Promise<never> {
+    const kept = (await this.list()).filter((s) => s.kind === kind).map((s) => s.source === 'hf' ? `${s.repo}@${s.revisions.join(',')}` : s.repo);
+    throw new OfflineError(
+      `${what} is not kept on this device and ${cause ?? 'the network is off'}. Connect once to download it` +
+        (kept.length ? `, or use a kept ${kind}: ${kept.join('; ')}.` : '.'),
+      { kept },
+    );
+  }
+
+  /** A Hugging Face repo at a revision: from the store when kept, else resolved, downloaded and kept. */
+  async hf(repo: string, revision: string, kind: SnapshotKind, o: FetchSnapshotOptions = {}): Promise<CachedFiles> {
+    const label = `${repo}@${revision}`;
+    const all = await this.list();
+    const kept = findSnapshot(all, 'hf', repo, revision);
+    if (kept && kept.kind === kind) return this.files(kept, label);
+    if (this.#offline()) return this.#notCached(label, kind);
+    const { sha, listing } = await this.#resolve(repo, revision, o.token, kind);
+    const id = snapshotId('hf', repo, sha);
+    const same = all.find((s) => s.id === id);
+    if (same) {
+      const s = { ...same, revisions: [...new Set([...same.revisions, revision])] };
+      await this.catalog.putSnapshot(s);
+      return this.files(s, label);
+    }
+    const url = (path: string) => `${this.endpoint}/${repo}/resolve/${sha}/${encodePath(path)}`;
+    const headers: Record<string, string> = o.token ? { Authorization: `Bearer ${o.token}` } : {};
+    const has = (p: string) => listing.has(p);
+    const planned = (p: string): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 });
+    const required = kind === 'model' ? MODEL_REQUIRED : ADAPTER_REQUIRED;
+    const missing = required.filter((p) => !has(p));
+    if (kind === 'model' && !has(INDEX) && !has('model.safetensors')) missing.push('model.safetensors');
+    if (missing.length) {
+      const other = [...listing.keys()].filter((p) => /\.(bin|gguf|pt|pth|onnx)$/.test(p)).slice(0, 3);
+      throw new DownloadError(
+        `${label} has no ${missing.join(', ')}. ${kind === 'model' ? 'A model needs config.json, tokenizer.json and safetensors weights' : 'A PEFT adapter needs adapter_config.json and adapter_model.safetensors'}` +
+          (other.length ? ` (this repo has ${other.join(', ')}, which LoRA Lab does not read).` : '.'),
+        { status: 404, file: missing[0] },
+      );
+    }
+    const first = [...required, ...(kind === 'model' ? MODEL_OPTIONAL.filter(has) : []), ...(kind === 'model' && has(INDEX) ? [INDEX] : [])].map(planned);
+    let total = first.reduce((a, f) => a + (f.size ?? 0), 0);
+    // Shards are named by the index, which is downloaded with the small files; their sizes are in the listing.
+    const weightNames = kind === 'model' && !has(INDEX) ? ['model.safetensors'] : [];
+    total += weightNames.reduce((a, p) => a + listing.get(p)!.size, 0);
+    const sizeOfShards = [...listing.entries()].filter(([p]) => p.endsWith('.safetensors') && p !== 'model.safetensors').reduce((a, [, f]) => a + f.size, 0);
+    await this.#checkSpace(id, kind === 'model' && has(INDEX) ? total + sizeOfShards : total);
+
+    const run = new Download(this.store, id, { fetch: this.#fetch, headers, signal: o.signal }, o.onProgress);
+    for (const f of [...first, ...weightNames.map(planned)]) run.meter.plan(f.path, f.size ?? 0);
+    const fetched = await run.all(first.map((f) => ({ file: f, url: url(f.path) })));
+    if (kind === 'model' && has(INDEX)) {
+      const shards = await shardNames(this.files(partialSnapshot(id, kind, repo, sha, fetched), label));
+      for (const s of shards) {
+        if (!has(s)) throw new DownloadError(`${INDEX} of ${label} names ${s}, which the repo does not have. The repo is incomplete: pick another revision.`, { file: s, status: 404 });
+      }
+      weightNames.push(...shards);
+      for (const s of shards) run.meter.plan(s, listing.get(s)!.size);
+    }
+    fetched.push(...await run.all(weightNames.map((p) => ({ file: planned(p), url: url(p) }))));
+    const snapshot: Snapshot = { ...partialSnapshot(id, kind, repo, sha, fetched), revisions: [revision] };
+    await this.catalog.putSnapshot(snapshot);
+    return this.files(snapshot, label);
+  }
+
+  /** Any folder served over HTTP with the hub's file layout: the same resume and size checks, keyed by the URL. */
+  async url(baseUrl: string, kind: SnapshotKind, o: FetchSnapshotOptions = {}): Promise<CachedFiles> {
+    const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+    const id = snapshotId('url', bytesToHex(sha256(new TextEncoder().encode(base))).slice(0, 16), '');
+    const kept = await this.catalog.getSnapshot(id);
+    if (kept && kept.kind === kind) return this.files(kept, base);
+    if (this.#offline()) return this.#notCached(base, kind);
+    const run = new Download(this.store, id, { fetch: this.#fetch, signal: o.signal }, o.onProgress);
+    const url = (p: string) => base + encodePath(p);
+    const required = kind === 'model' ? MODEL_REQUIRED : ADAPTER_REQUIRED;
+    const fetched = await run.all(required.map((p) => ({ file: { path: p }, url: url(p) })));
+    if (kind === 'model') {
+      fetched.push(...await run.all([...MODEL_OPTIONAL, INDEX].map((p) => ({ file: { path: p }, url: url(p), optional: true }))));
+      const shards = await shardNames(this.files(partialSnapshot(id, kind, base, '', fetched), base));
+      fetched.push(...await run.all(shards.map((p) => ({ file: { path: p }, url: url(p) }))));
+    }
+    const snapshot: Snapshot = { ...partialSnapshot(id, kind, base, '', fetched), source: 'url' };
+    await this.catalog.putSnapshot(snapshot);
+    return this.files(snapshot, base);
+  }
+
+  async #checkSpace(id: string, total: number): Promise<void> {
+    if (!this.opts.estimate) return;
+    const partial = (await this.store.list()).filter((b) => !b.complete && b.key.startsWith(`${id}/`)).reduce((a, b) => a + b.size, 0);
+    const kept = (await this.list()).map((s) => ({ label: s.repo, bytes: s.bytes }));
+    checkSpace(total - partial, await this.opts.estimate(), kept);
+  }
+
+  async #resolve(repo: string, revision: string, token: string | undefined, kind: SnapshotKind): Promise<{ sha: string; listing: Map<string, { size: number; sha256?: string }> }> {
+    if (token !== undefined && !token.startsWith('hf_')) {
+      throw new InvalidArgumentError('A Hugging Face access token starts with "hf_": copy it again from huggingface.co (Settings > Access Tokens).', { field: 'token' });
+    }
+    const common = { hubUrl: this.endpoint, accessToken: token, fetch: this.#fetch };
+    try {
+      const info = await modelInfo({ ...common, name: repo, revision, additionalFields: ['sha'] });
+      const sha = (info as { sha?: string }).sha;
+      if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) {
+        throw new DownloadError(`The hub did not give a commit for ${repo}@${revision}. Try again later.`, { status: 502 });
+      }
+      const listing = new Map<string, { size: number; sha256?: string }>();
+      for await (const f of listFiles({ ...common, repo: { type: 'model', name: repo }, revision: sha, recursive: true })) {
+        if (f.type !== 'file') continue;
+        safeRelativeName(f.path, `The listing of ${repo}`);
+        listing.set(f.path, { size: f.lfs?.size ?? f.size, sha256: f.lfs?.oid });
+      }
+      return { sha, listing };
+    } catch (e) {
+      if (e instanceof HubApiError) {
+        const s = e.statusCode;
+        if (s === 401 || s === 403) {
+          throw new DownloadError(`${repo}: ${s} ${s === 401 ? 'Unauthorized' : 'Forbidden'}. The repo is gated or private: accept its licence on huggingface.co and give an access token (Settings > Access Tokens)${token ? '; the token given was refused' : ''}.`, { status: s, url: e.url });
+        }
+        if (s === 404) throw new DownloadError(`${repo}@${revision} was not found on the hub. Check the repo id (owner/name) and the revision (a branch, tag or commit).`, { status: 404, url: e.url });
+        throw new DownloadError(`The hub answered ${s} for ${repo}. Try again later.`, { status: s, url: e.url });
+      }
+      if (e instanceof TypeError || (e as Error).name === 'TypeError') return this.#notCached(`${repo}@${revision}`, kind, `the hub cannot be reached (${(e as Error).message})`);
+      throw e;
+    }
+  }
+}
+
+/** A snapshot record for the files fetched so far (it is stored only once all are there). */
+function partialSnapshot(id: string, kind: SnapshotKind, repo: string, sha: string, fetched: (SnapshotFile | null)[]): Snapshot {
+  const files = fetched.filter((f): f is SnapshotFile => f !== null);
+  return { id, kind, source: 'hf', repo, sha, revisions: [], files, bytes: files.reduce((a, f) => a + f.size, 0), savedAt: Date.now() };
+}
+
+async function shardNames(files: CachedFiles): Promise<string[]> {
+  const index = await readJson(files, INDEX, true);
+  if (!index) return ['model.safetensors'];
+  const map = index.weight_map;
+  if (typeof map !== 'object' || map === null) throw new DownloadError(`${INDEX} has no weight_map. The file is corrupt: download it again.`, { file: INDEX });
+  return [...new Set(Object.values(map as Record<string, unknown>).map((n) => safeRelativeName(n, INDEX)))].sort();
+}
+
+/** One snapshot's downloads: PARALLEL files at a time, one meter for speed and time left. */
+class Download {
+  readonly meter: ProgressMeter;
+  constructor(
+    private readonly store: BlobStore, private readonly id: string,
+    private readonly opts: { fetch: typeof fetch; headers?: Record<string, string>; signal?: AbortSignal },
+    onProgress?: (p: DownloadProgress) => void,
+  ) {
+    this.meter = new ProgressMeter(onProgress ?? (() => {}));
+  }
+
+  async all(jobs: { file: PlannedFile; url: string; optional?: boolean }[]): Promise<(SnapshotFile | null)[]> {
+    const out: (SnapshotFile | null)[] = new Array(jobs.length).fill(null);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < jobs.length; i = next++) {
+        const { file, url, optional } = jobs[i];
+        const key = blobKey(this.id, file.path);
+        const done = await this.store.open(key);
+        if (done && (file.size === undefined || done.size === file.size)) {
+          // Finished by an earlier, interrupted download of this snapshot: it was verified before it was committed.
+          this.meter.update(file.path, done.size, done.size, true);
+          out[i] = { path: file.path, size: done.size, sha256: file.sha256 };
+          continue;
+        }
+        const r = await fetchFile(this.store, key, url, file, {
+          ...this.opts, optional,
+          onBytes: (loaded, total) => this.meter.update(file.path, loaded, total),
+        });
+        if (r) {
+          this.meter.resumedBytes += r.resumed;
+          this.meter.update(file.path, r.size, r.size, true);
+          out[i] = { path: r.path, size: r.size, sha256: r.sha256 };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, jobs.length) }, worker));
+    return out;
+  }
+}

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../lib/errors.js';
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 export class Options {
-  constructor(private readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>) {}
+  constructor(private readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>, readonly positionals: string[] = []) {}
 
   has(name: string): boolean {
     return this.values[name] !== undefined;
@@ -80,10 +80,10 @@ export function parseNumber(option: string, text: string, range: NumberRange): n
 }
 
 /** Parses `argv` against `options` strictly; parseArgs' own errors become InvalidArgumentError. */
-export function parseOptions(command: string, argv: string[], options: OptionSpec): Options {
+export function parseOptions(command: string, argv: string[], options: OptionSpec, allowPositionals = false): Options {
   try {
-    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-    return new Options(values as Record<string, string | boolean | (string | boolean)[] | undefined>);
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return new Options(values as Record<string, string | boolean | (string | boolean)[] | undefined>, positionals);
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
     if (!code.startsWith('ERR_PARSE_ARGS')) throw e;

@@ -12,17 +12,18 @@ import { AbortedError, InvalidArgumentError, LoraLabError } from '../lib/errors.
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { safeBaseName } from '../lib/hub/paths.js';
-import { BUILTIN_MODEL_ID, parseSourceText, resolveSource } from '../lib/hub/source.js';
+import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
 import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
 import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
 import { Options, parseNumber, parseOptions, type OptionSpec } from './args.js';
+import { cacheCommand } from './cache.js';
+import { CACHE_OPTIONS, openSource } from './sources.js';
 
 const SOURCE_OPTIONS: OptionSpec = {
-  'hf-endpoint': { type: 'string' },
-  'hf-token': { type: 'string' },
+  ...CACHE_OPTIONS,
   f32: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -65,7 +66,7 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
   lora-lab generate --model <folder|hf-repo-id[@revision]|url|builtin> (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
                     [--seed S] [--format chat|alpaca|raw] [--stop STRING]... [--context N] [--f32]
-                    [--hf-endpoint URL] [--hf-token TOKEN] [--json]
+                    [--hf-endpoint URL] [--hf-token TOKEN] [--cache-dir DIR] [--offline] [--json]
                     [--adapter <folder|hf-repo-id|url|builtin:NAME>]... [--adapter-scale S]... [--compare]
 
   --prompt-ids         token ids fed as given (no template, no extra BOS)
@@ -76,6 +77,8 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
   --context            16..1048576 tokens of KV cache (default 2048, at most the model's)
   --adapter            a PEFT LoRA adapter, applied unmerged at strength --adapter-scale (0..2, default 1)
   --compare            decode the base model and every --adapter (at most 3) as one batch
+  --cache-dir          where Hugging Face repos and URLs are kept after their first download (lora-lab cache --help)
+  --offline            never use the network: load only what is kept
   --json               one JSON object on the last line of stdout (with --compare: one per column, base first)`;
 
 const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
@@ -104,25 +107,14 @@ const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
 
   lora-lab generate --help     generate text with a model and adapters
   lora-lab train --help        train a LoRA adapter
+  lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
-  HF_TOKEN and HF_ENDPOINT stand in for --hf-token and --hf-endpoint.`;
+  HF_TOKEN and HF_ENDPOINT stand in for --hf-token and --hf-endpoint; LORA_LAB_CACHE for --cache-dir;
+  LORA_LAB_OFFLINE=1 (or HF_HUB_OFFLINE=1) for --offline.`;
 
-const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
 const builtinAdaptersDir = fileURLToPath(new URL('../../public/adapters/', import.meta.url));
 const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
-
-/** A model or adapter named on the command line: an existing path, 'builtin', a Hugging Face repo id or a URL. */
-function openSource(text: string, args: Options) {
-  const source = existsSync(text) ? { kind: 'dir' as const, path: text } : parseSourceText(text);
-  const token = args.string('hf-token') ?? process.env.HF_TOKEN;
-  if (source.kind === 'hf' && token) source.token = token;
-  return resolveSource(source, {
-    builtin: () => new NodeDirFiles('built-in demo model', builtinDir, BUILTIN_MODEL_ID),
-    dir: (p: string) => new NodeDirFiles(p),
-    hfEndpoint: args.string('hf-endpoint') ?? process.env.HF_ENDPOINT,
-  });
-}
 
 /** `builtin:NAME` names one of the adapters shipped in public/adapters, and nothing outside it. */
 function builtinAdapter(name: string): NodeDirFiles {
@@ -163,7 +155,7 @@ async function generateCommand(argv: string[]): Promise<void> {
     },
   };
   const contextLength = args.number('context', 2048, { min: 16, max: 1 << 20, integer: true });
-  const files = openSource(modelText, args);
+  const files = await openSource(modelText, args, 'model', json);
 
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   const engine = new Engine(gpu, { contextLength });
@@ -174,7 +166,7 @@ async function generateCommand(argv: string[]): Promise<void> {
   const adapters = [];
   for (const text of adapterTexts) {
     const builtin = /^builtin:(.*)$/s.exec(text);
-    const a = builtin ? await engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : await engine.loadAdapter(openSource(text, args), text);
+    const a = builtin ? await engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : await engine.loadAdapter(await openSource(text, args, 'adapter', json), text);
     adapters.push(a);
     if (!json) process.stderr.write(`adapter ${a.name}: rank ${a.rank}, ${a.modules} modules\n`);
   }
@@ -335,7 +327,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     throw new InvalidArgumentError(`--data ${data.path} is not the file this run was trained on (its SHA-256 differs): resume with the same dataset file.`);
   }
   const records = await parseDataset(data.bytes, basename(data.path));
-  const files = openSource(modelText, args);
+  const files = await openSource(modelText, args, 'model', json);
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
   const info = await engine.load(files);
@@ -390,7 +382,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'generate') { await generateCommand(rest); return 0; }
     if (command === 'train') return await trainCommand(rest);
-    throw new InvalidArgumentError(`Unknown command "${command}": use generate or train (lora-lab --help).`);
+    if (command === 'cache') return await cacheCommand(rest);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train or cache (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);

@@ -13,6 +13,9 @@ import { loadPeftAdapter } from '../../src/lib/lora/peft.js';
 import { recoverFolder } from '../../src/lib/storage/atomic-node.js';
 import { Rng } from '../../src/lib/util/rng.js';
 
+// Downloads go to a cache folder of this test file's own, never the user's ~/.cache.
+process.env.LORA_LAB_CACHE = mkdtempSync(join(tmpdir(), 'lora-lab-cli-cache-'));
+
 const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), 'lora-lab-cli-'));

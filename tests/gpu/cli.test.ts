@@ -2,12 +2,16 @@
 // served over HTTP with the Hugging Face layout, and errors that say what to do.
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
 
 const run = promisify(execFile);
+// Downloads go to a cache folder of this test file's own, never the user's ~/.cache.
+process.env.LORA_LAB_CACHE = mkdtempSync(join(tmpdir(), 'lora-lab-cli-cache-'));
 const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
 
 async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -74,7 +78,7 @@ describe('lora-lab generate', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/Give --model/);
     const missing = await cli('generate', '--model', 'lora-lab/missing', '--hf-endpoint', server.endpoint, '--prompt', 'x');
-    expect(missing.stderr).toMatch(/DownloadError: config\.json: 404 .*Check the repo id/);
+    expect(missing.stderr).toMatch(/DownloadError: lora-lab\/missing@main was not found on the hub\. Check the repo id/);
     const long = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--max-new-tokens', '5000');
     expect(long.stderr).toMatch(/ContextOverflowError: .*at most \d+ new tokens/);
     const badTopP = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');

@@ -1,6 +1,7 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { playwright } from '@vitest/browser-playwright';
 import { existsSync } from 'node:fs';
+import { VitePWA } from 'vite-plugin-pwa';
 import { defineConfig } from 'vitest/config';
 
 // Chromium flags that give WebGPU on SwiftShader on machines without a GPU (see README, "Running without a GPU").
@@ -14,8 +15,39 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Node GPU tests run on lavapipe 25 (it has shader-f16) when scripts/setup-lavapipe.sh has run, else SwiftShader.
 const nodeDriver = process.env.LORA_LAB_DRIVER ?? (existsSync('.cache/lavapipe/lvp_icd.json') ? 'lavapipe' : 'swiftshader');
 
+// The installable, offline app shell (Workbox through vite-plugin-pwa): the app, the engine worker, the built-in model,
+// the demo adapters and the bundled data are precached, so the app starts with the network off. Models downloaded
+// from Hugging Face are kept by the app itself (OPFS / IndexedDB), never in the service worker's cache.
+const pwa = VitePWA({
+  registerType: 'prompt',
+  injectRegister: false,
+  manifest: {
+    name: 'LoRA Lab',
+    short_name: 'LoRA Lab',
+    description: 'Load, compare and finetune small language models with LoRA, in the browser, on WebGPU. Works offline.',
+    theme_color: '#0f1115',
+    background_color: '#0f1115',
+    display: 'standalone',
+    start_url: '.',
+    scope: '.',
+    icons: [
+      { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+      { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+      { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+      { src: 'icons/icon.svg', sizes: 'any', type: 'image/svg+xml' },
+    ],
+  },
+  workbox: {
+    globPatterns: ['**/*.{js,css,html,svg,png,json,jinja,safetensors,md,txt}', '**/DATA_LICENSE*'],
+    // The built-in model's weights are the largest precached file (~8 MB).
+    maximumFileSizeToCacheInBytes: 32 << 20,
+    navigateFallback: 'index.html',
+    cleanupOutdatedCaches: true,
+  },
+});
+
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), pwa],
   worker: { format: 'es' },
   build: { target: 'es2022' },
   server: { port: 5173 },

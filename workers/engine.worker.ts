@@ -1,22 +1,50 @@
-// Entry point of the engine's Web Worker: binds the protocol handler to this worker's messages.
+// Entry point of the engine's Web Worker: binds the protocol handler to this worker's messages, with the browser's
+// storage: IndexedDB for records, the Origin Private File System (or IndexedDB chunks) for downloaded files.
 
 import { Gpu } from '../src/lib/gpu/device.js';
 import { HttpFiles } from '../src/lib/hub/files.js';
 import { safeBaseName } from '../src/lib/hub/paths.js';
 import { BUILTIN_MODEL_ID } from '../src/lib/hub/source.js';
+import { IdbBlobStore } from '../src/lib/store/idb-blobs.js';
+import { LabStore } from '../src/lib/store/kept.js';
+import { ModelCache } from '../src/lib/store/model-cache.js';
+import { OpfsBlobStore } from '../src/lib/store/opfs-blobs.js';
 import { createHandler } from '../src/lib/worker/handler.js';
-import { CheckpointStore } from '../src/lib/storage/checkpoints.js';
 import type { WorkerEvent, WorkerRequest } from '../src/lib/worker/protocol.js';
 
-const builtinUrl = new URL(`${import.meta.env.BASE_URL}models/demo/`, self.location.origin).href;
+const base = new URL(import.meta.env.BASE_URL, self.location.origin);
+const builtinUrl = new URL('models/demo/', base).href;
+const lab = typeof indexedDB === 'undefined' ? undefined : new LabStore();
+const estimate = async () => {
+  try {
+    const e = await navigator.storage?.estimate?.();
+    return e && e.quota !== undefined && e.usage !== undefined ? { quota: e.quota, usage: e.usage } : null;
+  } catch {
+    return null;
+  }
+};
+const caches = new Map<string, Promise<ModelCache>>();
 
 const handle = createHandler(
   {
     createGpu: (opts) => Gpu.create(navigator.gpu, opts),
     builtin: () => new HttpFiles('built-in demo model', builtinUrl, {}, BUILTIN_MODEL_ID),
-    builtinDataset: async () => new Uint8Array(await (await fetch(new URL(`${import.meta.env.BASE_URL}data/alpaca-gpt4-sample-en.json`, self.location.origin))).arrayBuffer()),
-    checkpoints: typeof indexedDB === 'undefined' ? undefined : new CheckpointStore(),
-    builtinAdapter: (name) => new HttpFiles(name, new URL(`${import.meta.env.BASE_URL}adapters/${encodeURIComponent(safeBaseName(name, 'A built-in adapter name'))}/`, self.location.origin).href),
+    builtinDataset: async () => new Uint8Array(await (await fetch(new URL('data/alpaca-gpt4-sample-en.json', base))).arrayBuffer()),
+    builtinAdapter: (name) => new HttpFiles(name, new URL(`adapters/${encodeURIComponent(safeBaseName(name, 'A built-in adapter name'))}/`, base).href),
+    lab,
+    estimate,
+    cache: lab
+      ? (endpoint) => {
+        const key = endpoint ?? '';
+        if (!caches.has(key)) {
+          caches.set(key, (async () => {
+            const store = (await OpfsBlobStore.create()) ?? new IdbBlobStore(() => lab.db());
+            return new ModelCache(store, lab, { endpoint, offline: () => !navigator.onLine, estimate });
+          })());
+        }
+        return caches.get(key)!;
+      }
+      : undefined,
   },
   (e: WorkerEvent) => self.postMessage(e),
 );

@@ -148,6 +148,7 @@ export class Engine {
     }
     const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
     const cfg = loaded.config;
+    onProgress?.({ phase: 'prepare', file: 'KV cache and GPU programs', loaded: 0, total: 0, allLoaded: loaded.weights.bytes, allTotal: loaded.weights.bytes });
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg), tokenizer);
     const runner = await this.gpu.guard('allocating the KV cache', () =>

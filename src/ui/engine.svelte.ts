@@ -10,19 +10,36 @@ import type { TrainRequest } from '../lib/worker/protocol.js';
 import type { CheckpointSummary, DatasetSource } from '../lib/storage/checkpoints.js';
 import type { DatasetPreview } from '../lib/training/session.js';
 import type { StepMetrics } from '../lib/training/trainer.js';
+import type { DownloadProgress } from '../lib/store/progress.js';
+import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
+import type { KeptComparison } from '../lib/store/kept.js';
 
 export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'generating' | 'error';
+/** What automation and assistive technology read off the root element (data-engine-state). */
+export type EngineStateName = 'idle' | 'loading' | 'ready' | 'generating' | 'training' | 'error';
 
 export interface UiError {
   name: string;
   message: string;
+  /** HTTP status of a failed download (401/403 ask for a token). */
+  status?: number;
 }
 
 export class EngineState {
   status = $state<Status>('idle');
   adapter = $state<{ adapter: string; f16: boolean; hasF16Feature: boolean } | null>(null);
   info = $state.raw<ModelInfo | null>(null);
-  progress = $state.raw<(LoadProgress & { startedAt: number; at: number }) | null>(null);
+  progress = $state.raw<((LoadProgress | DownloadProgress) & { startedAt: number; at: number }) | null>(null);
+  /** The Playground's prompt: shared so a link can fill it and it survives switching views. */
+  draft = $state('Give three tips for staying healthy.');
+  /** The loaded model's source and each loaded adapter's, for "Copy link". */
+  modelSource = $state.raw<ModelSource | null>(null);
+  adapterSources = $state.raw<Map<string, ModelSource>>(new Map());
+  storage = $state.raw<StorageListing | null>(null);
+  /** navigator.storage.persist()'s answer: true when the browser will not evict what is kept. */
+  persisted = $state<boolean | null>(null);
+  /** The last thing worth announcing to screen readers (the ARIA live region). */
+  announcement = $state('');
   output = $state('');
   result = $state.raw<GenerateResult | null>(null);
   firstTokenMs = $state<number | null>(null);
@@ -31,7 +48,7 @@ export class EngineState {
   adapters = $state.raw<AdapterInfo[]>([]);
   adapterBusy = $state(false);
   /** Comparison: one entry per column; pieces[i] is the text of token i. */
-  columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null }[]>([]);
+  columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null; savedTokens?: number }[]>([]);
   // Training
   trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
   trainMetrics = $state.raw<StepMetrics | null>(null);
@@ -52,32 +69,104 @@ export class EngineState {
 
   #fail(e: unknown): void {
     const err = e as Error;
-    this.error = { name: err.name ?? 'Error', message: err.message ?? String(e) };
+    const status = (err as { details?: { status?: unknown } }).details?.status;
+    this.error = { name: err.name ?? 'Error', message: err.message ?? String(e), status: typeof status === 'number' ? status : undefined };
     this.status = this.info ? 'ready' : 'error';
   }
 
-  async start(): Promise<void> {
+  get engineState(): EngineStateName {
+    if (this.trainStatus !== 'idle') return 'training';
+    if (this.status === 'starting') return 'loading';
+    if (this.status === 'error') return 'error';
+    return this.status;
+  }
+
+  async start(hfEndpoint?: string): Promise<void> {
     this.status = 'starting';
     try {
-      this.adapter = await this.#client.init();
+      this.adapter = await this.#client.init(false, hfEndpoint);
       this.status = 'idle';
       void this.refreshCheckpoints();
+      void this.refreshStorage();
     } catch (e) {
       this.#fail(e);
     }
   }
 
-  async load(source: ModelSource): Promise<void> {
+  async load(source: ModelSource): Promise<boolean> {
     this.error = null;
     this.status = 'loading';
     this.info = null;
+    this.adapters = [];
+    this.adapterSources = new Map();
     const startedAt = performance.now();
     this.progress = null;
+    this.announcement = 'Loading the model…';
     try {
       this.info = await this.#client.load(source, (p) => {
         this.progress = { ...p, startedAt, at: performance.now() };
       });
+      this.modelSource = source;
       this.status = 'ready';
+      this.announcement = `${this.info.label} is loaded and ready.`;
+      void this.refreshStorage();
+      return true;
+    } catch (e) {
+      this.#fail(e);
+      this.announcement = `Loading failed: ${(this.error as UiError | null)?.message ?? ''}`;
+      return false;
+    }
+  }
+
+  async refreshStorage(): Promise<void> {
+    try {
+      this.storage = await this.#client.request('storageList', {});
+      this.persisted = (await navigator.storage?.persisted?.()) ?? null;
+    } catch (e) {
+      // A browser without IndexedDB (some private windows) keeps nothing; the Storage page says so.
+      if ((e as Error).name !== 'InvalidArgumentError') this.#fail(e);
+    }
+  }
+
+  /** Asks the browser not to evict what is kept; the answer is shown on the Storage page. */
+  async requestPersistence(): Promise<void> {
+    this.persisted = (await navigator.storage?.persist?.()) ?? false;
+  }
+
+  async deleteKept(kind: KeptKind, id: string): Promise<void> {
+    try {
+      this.storage = await this.#client.request('deleteKept', { kind, id });
+      if (kind === 'run') void this.refreshCheckpoints();
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async exportKept(kind: KeptKind, id: string, as?: 'json' | 'jsonl'): Promise<void> {
+    try {
+      const { name, blob } = await this.#client.request('exportKept', { kind, id, as });
+      download(name, blob);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async importFile(file: File): Promise<{ kind: KeptKind; id: string } | null> {
+    this.error = null;
+    try {
+      const r = await this.#client.request('importFile', { file });
+      await this.refreshStorage();
+      this.announcement = `Imported ${file.name}.`;
+      return r;
+    } catch (e) {
+      this.#fail(e);
+      return null;
+    }
+  }
+
+  async setToken(token: string | null): Promise<void> {
+    try {
+      await this.#client.request('setToken', { token });
     } catch (e) {
       this.#fail(e);
     }
@@ -120,6 +209,9 @@ export class EngineState {
     try {
       const info = await this.#client.loadAdapter(source, name);
       this.#putAdapter(info);
+      this.adapterSources = new Map(this.adapterSources).set(info.name, source.kind === 'files' ? { kind: 'kept', name: info.name } : source);
+      this.announcement = `Adapter ${info.name} is loaded.`;
+      void this.refreshStorage();
     } catch (e) {
       this.#fail(e);
     } finally {
@@ -130,6 +222,9 @@ export class EngineState {
   async removeAdapter(name: string): Promise<void> {
     try {
       this.adapters = await this.#client.removeAdapter(name);
+      const sources = new Map(this.adapterSources);
+      sources.delete(name);
+      this.adapterSources = sources;
     } catch (e) {
       this.#fail(e);
     }
@@ -175,11 +270,22 @@ export class EngineState {
       const results = await job.done;
       results.forEach((r, i) => { this.columns[i].result = r; });
       this.status = 'ready';
+      // Every finished comparison is kept, to look at again later (Storage page), offline too.
+      await this.#client.request('saveComparison', {
+        savedAt: Date.now(), model: this.info?.label ?? '', prompt: req.prompt ?? '', settings: { ...req.sampling, maxNewTokens: req.maxNewTokens, format: req.format },
+        columns: results.map((r, i) => ({ adapter: specs[i].adapter, strength: specs[i].strength, text: r.text, tokens: r.tokens.length })),
+      }).catch(() => {});
+      void this.refreshStorage();
     } catch (e) {
       this.#fail(e);
     } finally {
       this.#cancel = null;
     }
+  }
+
+  /** Shows a kept comparison's columns in the Compare view, as they were. */
+  showComparison(c: KeptComparison): void {
+    this.columns = c.columns.map((col) => ({ spec: { adapter: col.adapter, strength: col.strength }, tokens: [], pieces: [col.text], result: null, savedTokens: col.tokens }));
   }
 
   async previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<void> {
@@ -216,7 +322,9 @@ export class EngineState {
     try {
       const info = await this.#train.done;
       this.#putAdapter(info);
+      this.adapterSources = new Map(this.adapterSources).set(info.name, { kind: 'kept', name: info.name });
       this.status = 'ready';
+      void this.refreshStorage();
     } catch (e) {
       this.#fail(e);
     } finally {

@@ -84,3 +84,10 @@ export async function parseDataset(bytes: Uint8Array, fileName: string, maxBytes
   if (raws.length === 0) fail(`${fileName} has no records.`);
   return raws.map(toRecord);
 }
+
+/** Records as a file again: a JSON array or JSON Lines, in the shapes parseDataset reads. */
+export function datasetFile(records: TrainRecord[], as: 'json' | 'jsonl'): Uint8Array {
+  const raw = records.map((r) => (r.kind === 'chat' ? { messages: r.messages } : { instruction: r.instruction, input: r.input, output: r.output }));
+  const text = as === 'jsonl' ? raw.map((r) => JSON.stringify(r)).join('\n') + '\n' : JSON.stringify(raw, null, 1);
+  return new TextEncoder().encode(text);
+}

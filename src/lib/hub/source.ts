@@ -11,7 +11,9 @@ export type ModelSource =
   | { kind: 'hf'; repo: string; revision?: string; token?: string }
   | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[]; label?: string }
-  | { kind: 'dir'; path: string };
+  | { kind: 'dir'; path: string }
+  /** An adapter kept in this browser, by name. */
+  | { kind: 'kept'; name: string };
 
 export interface ResolveEnv {
   /** Base URL (browser) or folder (Node) of the built-in demo model. */
@@ -44,6 +46,8 @@ export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles 
       return new HttpFiles(source.url, source.url, { fetch: env.fetch });
     case 'files':
       return new BrowserFiles(source.label ?? 'local files', source.files);
+    case 'kept':
+      throw new InvalidArgumentError(`"${source.name}" names a kept adapter; only adapters can be opened by name.`);
     case 'dir':
       if (!env.dir) throw new InvalidArgumentError('Folders on disk can only be opened in Node; in the browser pick the folder or drop its files.');
       return env.dir(source.path);

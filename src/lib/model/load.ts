@@ -10,6 +10,8 @@ import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
 export interface LoadProgress {
+  /** upload: weights streamed from their files into GPU buffers; prepare: KV cache and first shader compiles. */
+  phase: 'upload' | 'prepare';
   file: string;
   /** Bytes of this file received so far, and its size. */
   loaded: number;
@@ -119,7 +121,7 @@ async function streamInto(
         signal?.throwIfAborted();
         loaded += chunk.byteLength;
         allLoaded += chunk.byteLength;
-        onProgress({ file: name, loaded, total: file.size, allLoaded, allTotal });
+        onProgress({ phase: 'upload', file: name, loaded, total: file.size, allLoaded, allTotal });
         yield chunk;
       }
     })();

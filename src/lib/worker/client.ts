@@ -9,6 +9,7 @@ import type { RequestMap, RequestType, TrainRequest, WorkerEvent, WorkerRequest 
 import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
 import type { StepMetrics } from '../training/trainer.js';
+import type { DownloadProgress } from '../store/progress.js';
 
 export interface TrainCallbacks {
   onStep?: (m: StepMetrics) => void;
@@ -19,7 +20,7 @@ export interface TrainCallbacks {
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  onProgress?: (p: LoadProgress) => void;
+  onProgress?: (p: LoadProgress | DownloadProgress) => void;
   onToken?: (text: string, token: number, column: number) => void;
   train?: TrainCallbacks;
 }
@@ -61,11 +62,16 @@ export class EngineClient {
     return { id, done };
   }
 
-  init(forceF32 = false) {
-    return this.#send('init', { forceF32 }).done;
+  init(forceF32 = false, hfEndpoint?: string) {
+    return this.#send('init', { forceF32, hfEndpoint }).done;
   }
 
-  load(source: ModelSource, onProgress?: (p: LoadProgress) => void, contextLength?: number): Promise<ModelInfo> {
+  /** Any request by name, for the simple ones (storage) that need no callbacks. */
+  request<K extends RequestType>(type: K, payload: RequestMap[K]['request']): Promise<RequestMap[K]['result']> {
+    return this.#send(type, payload).done;
+  }
+
+  load(source: ModelSource, onProgress?: (p: LoadProgress | DownloadProgress) => void, contextLength?: number): Promise<ModelInfo> {
     return this.#send('load', { source, contextLength }, { onProgress }).done;
   }
 
@@ -79,8 +85,8 @@ export class EngineClient {
     return { done, cancel: () => void this.#send('cancel', { target: id }).done };
   }
 
-  loadAdapter(source: ModelSource, name?: string): Promise<AdapterInfo> {
-    return this.#send('loadAdapter', { source, name }).done;
+  loadAdapter(source: ModelSource, name?: string, onProgress?: (p: LoadProgress | DownloadProgress) => void): Promise<AdapterInfo> {
+    return this.#send('loadAdapter', { source, name }, { onProgress }).done;
   }
 
   removeAdapter(name: string): Promise<AdapterInfo[]> {

@@ -5,34 +5,73 @@ import { Engine } from '../engine.js';
 import { InvalidArgumentError, NoModelLoadedError, serializeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import type { ModelFiles } from '../hub/files.js';
-import { resolveSource, type ResolveEnv } from '../hub/source.js';
+import { resolveSource, type ModelSource, type ResolveEnv } from '../hub/source.js';
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
 import { parseDataset } from '../data/records.js';
 import { readPeftAdapter } from '../lora/peft.js';
-import type { CheckpointStore, DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetSource } from '../storage/checkpoints.js';
+import type { LabStore } from '../store/kept.js';
+import type { ModelCache } from '../store/model-cache.js';
+import type { Estimate } from '../store/quota.js';
+import type { DownloadProgress } from '../store/progress.js';
+import type { LoadProgress } from '../model/load.js';
+import { keepAdapter, storageHandlers } from './storage.js';
 
 export interface HandlerEnv extends ResolveEnv {
   /** Bytes of the bundled GPT-4 Alpaca sample. */
   builtinDataset: () => Promise<Uint8Array>;
-  /** Where checkpoints persist (IndexedDB in the browser); without it runs keep no checkpoints. */
-  checkpoints?: CheckpointStore;
+  /** What the browser keeps (IndexedDB): runs, adapters, datasets, comparisons, settings; without it nothing is kept. */
+  lab?: LabStore;
+  /**
+   * Downloaded models and adapters (OPFS or IndexedDB) for a hub endpoint (default https://huggingface.co; a mirror,
+   * or a local server in tests); without it repos and URLs are read straight from the network.
+   */
+  cache?: (endpoint?: string) => Promise<ModelCache>;
+  estimate?: () => Promise<Estimate | null>;
   createGpu: (opts: { forceF32?: boolean }) => Promise<Gpu>;
   /** The built-in demo adapters (public/adapters/{name}/). */
   builtinAdapter: (name: string) => ModelFiles;
 }
+
+/** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
+const IMMEDIATE = new Set<string>(['cancel', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
   let gpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
   const pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
-  const datasetBytes = async (d: DatasetSource) => (d.kind === 'builtin' ? env.builtinDataset() : d.bytes);
+  const store = (): LabStore => {
+    if (!env.lab) throw new InvalidArgumentError('Nothing can be kept here: this browser gives the page no IndexedDB (a private window may refuse it).');
+    return env.lab;
+  };
+  const datasetBytes = async (d: DatasetSource): Promise<Uint8Array> => {
+    if (d.kind === 'builtin') return env.builtinDataset();
+    if (d.kind === 'file') return d.bytes;
+    const kept = await store().getDataset(d.name);
+    if (!kept) throw new InvalidArgumentError(`The dataset "${d.name}" is no longer kept (deleted on the Storage page?): pick the file again.`);
+    return kept.bytes;
+  };
   const datasetName = (d: DatasetSource) => (d.kind === 'builtin' ? 'alpaca-gpt4-sample-en.json' : d.name);
-  const store = (): CheckpointStore => {
-    if (!env.checkpoints) throw new InvalidArgumentError('Checkpoints are not available here (no IndexedDB).');
-    return env.checkpoints;
+  /** A picked dataset file is kept on first use, so runs that name it can continue after a reload. */
+  const keepDataset = async (d: DatasetSource): Promise<DatasetSource> => {
+    if (d.kind !== 'file' || !env.lab) return d;
+    await env.lab.putDataset({ name: d.name, bytes: d.bytes, size: d.bytes.byteLength, savedAt: Date.now() });
+    return { kind: 'kept', name: d.name };
+  };
+  /** Repos and URLs through the cache (downloaded once, then offline); other sources as they are. */
+  const openFiles = async (source: ModelSource, kind: 'model' | 'adapter', onProgress: (p: DownloadProgress) => void, signal: AbortSignal, fallback: ResolveEnv): Promise<ModelFiles> => {
+    if ((source.kind === 'hf' || source.kind === 'url') && cache) {
+      const c = await cache();
+      if (source.kind === 'url') return c.url(source.url, kind, { onProgress, signal });
+      const token = source.token ?? await env.lab?.getSetting<string>('hfToken');
+      return c.hf(source.repo, source.revision ?? 'main', kind, { token, onProgress, signal });
+    }
+    return resolveSource(source, fallback);
   };
   let queue: Promise<unknown> = Promise.resolve();
+  let hfEndpoint: string | undefined;
+  const cache = env.cache ? () => env.cache!(hfEndpoint) : undefined;
 
   const loaded = (): Engine => {
     if (!engine?.info) throw new NoModelLoadedError('No model is loaded: load one first (the built-in demo model loads instantly).');
@@ -44,8 +83,20 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     return gpu;
   };
 
+  const storage = env.lab && cache && env.estimate ? storageHandlers({ lab: env.lab, cache, estimate: env.estimate }) : null;
+  const noStorage = async (): Promise<never> => store() as never;
   const handlers: { [K in keyof RequestMap]: (id: number, p: RequestMap[K]['request'], signal: AbortSignal) => Promise<RequestMap[K]['result']> } = {
+    storageList: (_id, p) => storage ? storage.storageList(p) : noStorage(),
+    deleteKept: (_id, p) => storage ? storage.deleteKept(p) : noStorage(),
+    exportKept: (_id, p) => storage ? storage.exportKept(p) : noStorage(),
+    importFile: (_id, p) => storage ? storage.importFile(p) : noStorage(),
+    saveComparison: (_id, p) => storage ? storage.saveComparison(p) : noStorage(),
+    setToken: (_id, p) => storage ? storage.setToken(p) : noStorage(),
     async init(_id, p) {
+      if (p.hfEndpoint !== undefined) {
+        if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);
+        hfEndpoint = p.hfEndpoint.replace(/\/$/, '');
+      }
       gpu = null;
       const g = await ensureGpu(p.forceF32);
       return { adapter: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
@@ -58,17 +109,19 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
         gpu.destroy();
         gpu = await env.createGpu({ forceF32 });
       }
-      const g = await ensureGpu();
-      engine = new Engine(g, { contextLength: p.contextLength });
-      const files = resolveSource(p.source, env);
       let last = 0;
-      return engine.load(files, (progress) => {
+      const report = (progress: LoadProgress | DownloadProgress) => {
         const t = performance.now();
-        if (t - last > 50 || progress.loaded === progress.total) {
+        if (t - last > 50 || progress.loaded === progress.total || progress.phase === 'prepare') {
           last = t;
           post({ id, type: 'progress', progress });
         }
-      }, signal);
+      };
+      // Files first (a download can take minutes and fail on its own), then the GPU.
+      const files = await openFiles(p.source, 'model', report, signal, env);
+      const g = await ensureGpu();
+      engine = new Engine(g, { contextLength: p.contextLength });
+      return engine.load(files, report, signal);
     },
     async generate(id, p, signal) {
       return loaded().generate(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
@@ -76,10 +129,18 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     async compare(id, p, signal) {
       return loaded().compare(p.request, p.columns, (column, text, token) => post({ id, type: 'token', column, token, text }), signal);
     },
-    async loadAdapter(_id, p) {
+    async loadAdapter(id, p, signal) {
       const e = loaded();
-      const files = resolveSource(p.source, { ...env, builtin: () => env.builtinAdapter(p.source.kind === 'builtin' ? p.source.name ?? '' : '') });
-      return e.loadAdapter(files, p.name);
+      if (p.source.kind === 'kept') {
+        const kept = await store().getAdapter(p.source.name);
+        if (!kept) throw new InvalidArgumentError(`No adapter named "${p.source.name}" is kept in this browser: load it from its folder, repo or URL.`);
+        return e.addAdapter(readPeftAdapter(kept.name, JSON.parse(kept.config), kept.safetensors));
+      }
+      const builtin = p.source.kind === 'builtin' ? p.source.name ?? '' : '';
+      const files = await openFiles(p.source, 'adapter', (progress) => post({ id, type: 'progress', progress }), signal, { ...env, builtin: () => env.builtinAdapter(builtin) });
+      const info = await e.loadAdapter(files, p.name);
+      if (env.lab && p.source.kind !== 'builtin') await keepAdapter(env.lab, info.name, e.exportAdapter(info.name), info.baseModel, files.label);
+      return info;
     },
     async removeAdapter(_id, p) {
       const e = loaded();
@@ -98,30 +159,32 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     },
     async train(id, p, signal) {
       const e = loaded();
-      const saved = p.resumeFrom ? await store().get(p.resumeFrom) : undefined;
+      const saved = p.resumeFrom ? await store().getCheckpoint(p.resumeFrom) : undefined;
       if (p.resumeFrom && !saved) throw new InvalidArgumentError(`No checkpoint named "${p.resumeFrom}".`);
       if (saved && saved.checkpoint.baseModel !== e.info?.modelId) {
         throw new InvalidArgumentError(`Checkpoint "${saved.name}" was trained on ${saved.checkpoint.baseModel}: load that model first.`);
       }
-      const dataset = saved?.dataset ?? p.dataset;
+      const dataset = saved?.dataset ?? await keepDataset(p.dataset);
       const format = saved?.format ?? p.format;
       const maxRecords = saved ? saved.maxRecords : p.maxRecords;
       const records = await parseDataset(await datasetBytes(dataset), datasetName(dataset));
       const pause = { paused: false, wake: [] as (() => void)[] };
       pauses.set(id, pause);
       try {
-        return await e.train({ name: saved?.name ?? p.name, records, format, config: saved ? {} : p.config, maxRecords, resume: saved?.checkpoint }, {
+        const info = await e.train({ name: saved?.name ?? p.name, records, format, config: saved ? {} : p.config, maxRecords, resume: saved?.checkpoint }, {
           onStep: (metrics) => post({ id, type: 'trainStep', metrics }),
           onEval: (step, loss) => post({ id, type: 'trainEval', step, loss }),
           onCheckpoint: async (checkpoint) => {
-            if (!env.checkpoints) return;
-            await env.checkpoints.put({ name: checkpoint.name, checkpoint, dataset, format, maxRecords, totalSteps: checkpoint.totalSteps, savedAt: Date.now() });
+            if (!env.lab) return;
+            await env.lab.putCheckpoint({ name: checkpoint.name, checkpoint, dataset, format, maxRecords, totalSteps: checkpoint.totalSteps, savedAt: Date.now() });
             post({ id, type: 'checkpoint', step: checkpoint.step });
           },
         }, {
           signal,
           waitWhilePaused: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
         });
+        if (env.lab) await keepAdapter(env.lab, info.name, e.exportAdapter(info.name), info.baseModel, 'trained here');
+        return info;
       } finally {
         pauses.delete(id);
       }
@@ -134,14 +197,14 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       return { paused: pause.paused };
     },
     async listCheckpoints() {
-      return env.checkpoints ? env.checkpoints.list() : [];
+      return env.lab ? env.lab.listCheckpoints() : [];
     },
     async deleteCheckpoint(_id, p) {
-      await store().delete(p.name);
-      return store().list();
+      await store().deleteCheckpoint(p.name);
+      return store().listCheckpoints();
     },
     async loadCheckpointAdapter(_id, p) {
-      const saved = await store().get(p.name);
+      const saved = await store().getCheckpoint(p.name);
       if (!saved) throw new InvalidArgumentError(`No checkpoint named "${p.name}".`);
       const adapter = readPeftAdapter(`${saved.name}@${saved.checkpoint.step}`, JSON.parse(saved.checkpoint.peft.config), saved.checkpoint.peft.safetensors);
       return loaded().addAdapter(adapter);
@@ -169,7 +232,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
         running.delete(req.id);
       }
     };
-    if (req.type === 'cancel' || req.type === 'pauseTraining' || req.type === 'listCheckpoints') return run();
+    if (IMMEDIATE.has(req.type)) return run();
     running.set(req.id, controller);
     // GPU jobs run one at a time, in order; a cancel reaches a job still waiting in the queue too.
     queue = queue.then(run);

@@ -10,6 +10,8 @@ import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js
 import type { DatasetPreview } from '../training/session.js';
 import type { TrainConfig } from '../training/config.js';
 import type { StepMetrics } from '../training/trainer.js';
+import type { DownloadProgress } from '../store/progress.js';
+import type { StorageRequestMap } from './storage.js';
 
 export interface TrainRequest {
   name: string;
@@ -21,8 +23,8 @@ export interface TrainRequest {
   resumeFrom?: string;
 }
 
-export interface RequestMap {
-  init: { request: { forceF32?: boolean }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
+export interface RequestMap extends StorageRequestMap {
+  init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
   compare: { request: { request: GenerateRequest; columns: CompareColumn[] }; result: GenerateResult[] };
@@ -46,7 +48,7 @@ export type WorkerRequest = {
 }[RequestType];
 
 export type WorkerEvent =
-  | { id: number; type: 'progress'; progress: LoadProgress }
+  | { id: number; type: 'progress'; progress: LoadProgress | DownloadProgress }
   | { id: number; type: 'token'; column: number; token: number; text: string }
   | { id: number; type: 'trainStep'; metrics: StepMetrics }
   | { id: number; type: 'trainEval'; step: number; loss: number }

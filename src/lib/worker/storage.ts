@@ -1,0 +1,198 @@
+// The worker's storage requests: what is kept (models, adapters, datasets, runs, comparisons) with sizes against the
+// quota; delete; export as files (a model or adapter as a ZIP, a dataset as JSON or JSON Lines, a run as its
+// checkpoint files in a ZIP, a comparison as JSON); import the same files back.
+
+import { datasetFile, parseDataset } from '../data/records.js';
+import { FileFormatError, InvalidArgumentError } from '../errors.js';
+import { safeBaseName } from '../hub/paths.js';
+import { readPeftAdapter } from '../lora/peft.js';
+import { BlobReader, ZipReader } from '@zip.js/zip.js';
+import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { Snapshot } from '../store/catalog.js';
+import type { KeptAdapter, KeptComparison, LabStore } from '../store/kept.js';
+import type { ModelCache } from '../store/model-cache.js';
+import type { Estimate } from '../store/quota.js';
+import type { CheckpointSummary } from '../storage/checkpoints.js';
+import { checkpointFiles } from '../training/checkpoint-files.js';
+
+export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison';
+
+export interface StorageListing {
+  snapshots: Snapshot[];
+  adapters: Omit<KeptAdapter, 'safetensors' | 'config'>[];
+  datasets: { name: string; size: number; savedAt: number }[];
+  runs: CheckpointSummary[];
+  comparisons: KeptComparison[];
+  /** Bytes of unfinished downloads (resumable). */
+  partialBytes: number;
+  estimate: Estimate | null;
+  /** Where large files live: 'opfs' or 'idb'. */
+  backend: string;
+}
+
+export interface StorageRequestMap {
+  storageList: { request: Record<string, never>; result: StorageListing };
+  deleteKept: { request: { kind: KeptKind; id: string }; result: StorageListing };
+  exportKept: { request: { kind: KeptKind; id: string; as?: 'json' | 'jsonl' }; result: { name: string; blob: Blob } };
+  importFile: { request: { file: File }; result: { kind: KeptKind; id: string } };
+  saveComparison: { request: KeptComparison; result: number };
+  setToken: { request: { token: string | null }; result: { saved: boolean } };
+}
+
+export interface StorageEnv {
+  cache: () => Promise<ModelCache>;
+  lab: LabStore;
+  estimate: () => Promise<Estimate | null>;
+}
+
+/** Adapters and datasets imported as files are small enough to hold in memory; models stream. */
+const MAX_ADAPTER_ZIP = 1 << 30;
+
+const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'export';
+
+/** Streams a ZIP into the store under a scratch key and hands back the finished file (disk-backed in OPFS). */
+async function zipToBlob(store: BlobStore, name: string, entries: ZipSource[] | ((out: WritableStream<Uint8Array>) => Promise<unknown>)): Promise<Blob> {
+  const key = `exports/${name}`;
+  await store.delete(key);
+  const writer = await store.append(key, true);
+  const out = new WritableStream<Uint8Array>({
+    write: (c) => writer.write(c),
+    close: () => writer.close(),
+    abort: () => writer.close(),
+  });
+  try {
+    if (typeof entries === 'function') await entries(out);
+    else await writeZip(entries, out);
+  } catch (e) {
+    await store.discard(key);
+    throw e;
+  }
+  await store.commit(key);
+  const file = 'file' in store ? await (store as BlobStore & { file(k: string): Promise<File | null> }).file(key) : null;
+  if (file) return file;
+  const chunks: Uint8Array[] = [];
+  for await (const c of (await store.open(key))!.stream) chunks.push(c);
+  return new Blob(chunks as BlobPart[], { type: 'application/zip' });
+}
+
+const bytesEntry = (name: string, b: Uint8Array): ZipSource => ({ name, open: () => (async function* () { yield b; })() });
+
+export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMap]: (p: StorageRequestMap[K]['request']) => Promise<StorageRequestMap[K]['result']> } {
+  const { lab } = env;
+  const list = async (): Promise<StorageListing> => {
+    const cache = await env.cache();
+    const blobs = await cache.store.list();
+    return {
+      snapshots: (await cache.list()).sort((a, b) => b.savedAt - a.savedAt),
+      adapters: (await lab.listAdapters()).sort((a, b) => b.savedAt - a.savedAt),
+      datasets: (await lab.listDatasets()).sort((a, b) => b.savedAt - a.savedAt),
+      runs: (await lab.listCheckpoints()).sort((a, b) => b.savedAt - a.savedAt),
+      comparisons: await lab.listComparisons(),
+      partialBytes: blobs.filter((b) => !b.complete).reduce((a, b) => a + b.size, 0),
+      estimate: await env.estimate(),
+      backend: cache.store.kind,
+    };
+  };
+
+  return {
+    storageList: () => list(),
+
+    async deleteKept({ kind, id }) {
+      if (kind === 'snapshot') await (await env.cache()).remove(id);
+      else if (kind === 'adapter') await lab.deleteAdapter(id);
+      else if (kind === 'dataset') await lab.deleteDataset(id);
+      else if (kind === 'run') await lab.deleteCheckpoint(id);
+      else await lab.deleteComparison(Number(id));
+      return list();
+    },
+
+    async exportKept({ kind, id, as }) {
+      const cache = await env.cache();
+      if (kind === 'snapshot') {
+        const s = await cache.catalog.getSnapshot(id) ?? missing('model', id);
+        const name = `${safeFileName(s.source === 'hf' ? `${s.repo}@${s.sha.slice(0, 7)}` : s.repo)}.lora-lab.zip`;
+        return { name, blob: await zipToBlob(cache.store, name, (out) => exportSnapshot(cache.store, cache.catalog, id, out)) };
+      }
+      if (kind === 'adapter') {
+        const a = await lab.getAdapter(id) ?? missing('adapter', id);
+        const name = `${safeFileName(a.name)}.zip`;
+        return { name, blob: await zipToBlob(cache.store, name, [bytesEntry('adapter_config.json', new TextEncoder().encode(a.config)), bytesEntry('adapter_model.safetensors', a.safetensors)]) };
+      }
+      if (kind === 'dataset') {
+        const d = await lab.getDataset(id) ?? missing('dataset', id);
+        const records = await parseDataset(d.bytes, d.name);
+        const format = as ?? 'jsonl';
+        return { name: `${safeFileName(d.name.replace(/\.(json|jsonl|ndjson|parquet)$/i, ''))}.${format}`, blob: new Blob([datasetFile(records, format) as BlobPart], { type: 'application/json' }) };
+      }
+      if (kind === 'run') {
+        const c = await lab.getCheckpoint(id) ?? missing('run', id);
+        const files = checkpointFiles(c.checkpoint, { file: c.dataset.kind === 'builtin' ? 'builtin' : c.dataset.name, sha256: '', format: c.format, ...(c.maxRecords ? { maxRecords: c.maxRecords } : {}) });
+        const name = `${safeFileName(c.name)}-step${c.checkpoint.step}.zip`;
+        return { name, blob: await zipToBlob(cache.store, name, [...files].map(([f, b]) => bytesEntry(`checkpoint/${f}`, b))) };
+      }
+      const all = await lab.listComparisons();
+      const c = all.find((x) => String(x.id) === id) ?? missing('comparison', id);
+      return { name: `comparison-${c.id}.json`, blob: new Blob([JSON.stringify(c, null, 2)], { type: 'application/json' }) };
+    },
+
+    async importFile({ file }) {
+      const lower = file.name.toLowerCase();
+      if (/\.(json|jsonl|ndjson|parquet)$/.test(lower)) {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        await parseDataset(bytes, file.name); // refused here, with the record at fault, if it is not a dataset
+        const name = safeBaseName(file.name, 'A dataset file name');
+        await lab.putDataset({ name, bytes, size: bytes.byteLength, savedAt: Date.now() });
+        return { kind: 'dataset', id: name };
+      }
+      if (!lower.endsWith('.zip')) throw new FileFormatError(`${file.name}: import takes a .zip (a model or adapter exported here, or a PEFT adapter folder zipped) or a dataset (.json, .jsonl, .parquet).`, { file: file.name });
+      const cache = await env.cache();
+      const head = await readZipNames(file);
+      if (head.includes(SNAPSHOT_MANIFEST)) {
+        const s = await importSnapshot(cache.store, cache.catalog, file, file.name);
+        return { kind: 'snapshot', id: s.id };
+      }
+      const files = await readSmallZip(file, file.name, MAX_ADAPTER_ZIP);
+      const pick = (n: string) => [...files].find(([k]) => k === n || k.endsWith(`/${n}`))?.[1];
+      const config = pick('adapter_config.json');
+      const st = pick('adapter_model.safetensors');
+      if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
+      const name = file.name.replace(/\.zip$/i, '');
+      const text = new TextDecoder().decode(config);
+      const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it
+      await lab.putAdapter({ name, config: text, safetensors: st, baseModel: adapter.config.baseModelNameOrPath, origin: file.name, size: st.byteLength, savedAt: Date.now() });
+      return { kind: 'adapter', id: name };
+    },
+
+    async saveComparison(c) {
+      return lab.putComparison({ ...c, savedAt: Date.now() });
+    },
+
+    async setToken({ token }) {
+      if (token === null) { await lab.deleteSetting('hfToken'); return { saved: false }; }
+      if (!token.startsWith('hf_')) throw new InvalidArgumentError('A Hugging Face access token starts with "hf_": copy it again from huggingface.co (Settings > Access Tokens).', { field: 'token' });
+      await lab.putSetting('hfToken', token);
+      return { saved: true };
+    },
+  };
+}
+
+/** Keeps an adapter that was just loaded or trained, so it is on the shelf after a reload and offline. */
+export async function keepAdapter(lab: LabStore, name: string, files: { config: string; safetensors: Uint8Array }, baseModel: string | null, origin: string): Promise<void> {
+  await lab.putAdapter({ name, ...files, baseModel, origin, size: files.safetensors.byteLength, savedAt: Date.now() });
+}
+
+async function readZipNames(file: Blob): Promise<string[]> {
+  const zip = new ZipReader(new BlobReader(file));
+  try {
+    return (await zip.getEntries()).map((e) => e.filename);
+  } catch (e) {
+    throw new FileFormatError(`The file is not a readable ZIP (${(e as Error).message}).`);
+  } finally {
+    await zip.close();
+  }
+}
+
+function missing(what: string, id: string): never {
+  throw new InvalidArgumentError(`No kept ${what} "${id}": it may have been deleted in another tab. Reload the Storage page.`);
+}

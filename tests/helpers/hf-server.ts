@@ -72,6 +72,13 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
   };
 
   const server: Server = createServer((req, res) => {
+    // The app runs on another origin (port) in browser tests: answer as the hub does, with CORS.
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'content-length, content-range, accept-ranges, link, x-request-id');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-headers': 'authorization, range, accept, content-type', 'access-control-allow-methods': 'GET, HEAD' }).end();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(req.url ?? '');
     authorizations.push(req.headers.authorization ?? null);

@@ -108,6 +108,13 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
       }
       // Asked from the end of a whole partial file (a crash between its last byte and its commit): nothing is left.
       if (res.status === 416 && offset > 0 && (total === undefined || offset === total)) { await res.body?.cancel(); return 'done'; }
+      // Static hosts with a single-page-app fallback answer a missing file with their index.html: that is a 404.
+      const html = res.ok && (res.headers.get('content-type') ?? '').includes('text/html') && !/\.html?$/.test(path);
+      if (html) {
+        await res.body?.cancel();
+        if (opts.optional && offset === 0) throw NOT_FOUND;
+        throw new DownloadError(`${path}: not found at ${url} (the server answered with an HTML page). Check the URL: it must be the folder that holds config.json and the weights.`, { file: path, url, status: 404 });
+      }
       if (!res.ok) {
         await res.body?.cancel();
         if (res.status === 404 && opts.optional && offset === 0) throw NOT_FOUND;

@@ -1,0 +1,129 @@
+// Offline first, end to end in Chromium: a link names a model and an adapter on a local server with the hub's layout;
+// the page downloads and keeps them, generates (greedy); then with the network off the page reloads from the service
+// worker, the same link loads both from the cache and gives the same text. The model is exported as one archive and
+// imported in a fresh browser profile with the network off, where it generates the same text again.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { PreviewServer } from 'vite';
+import { launch, screenshot, SCREENSHOTS, startApp } from '../helpers/browser.js';
+import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+
+const read = (dir: string, names: string[]) => new Map(names.map((f) => [f, new Uint8Array(readFileSync(new URL(`../../public/${dir}/${f}`, import.meta.url)))]));
+
+async function engineState(page: Page, state: string, timeout = 120_000): Promise<void> {
+  await page.waitForFunction((s) => document.documentElement.dataset.engineState === s, state, { timeout });
+}
+
+/** Greedy generation in the Playground: the text it writes. */
+async function greedy(page: Page): Promise<string> {
+  const inputs = page.locator('input[type=number]');
+  await inputs.nth(0).fill('0');
+  await inputs.nth(5).fill('12');
+  await page.getByTestId('generate').click();
+  await page.getByTestId('tokens-per-second').waitFor({ timeout: 120_000 });
+  return (await page.getByTestId('output').textContent()) ?? '';
+}
+
+describe('offline first', () => {
+  let app: { url: string; server: PreviewServer };
+  let hub: HfServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    app = await startApp();
+    hub = await startHfServer({
+      'lora-lab/demo': { files: read('models/demo', ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      'lora-lab/demo-lora': { files: read('adapters/demo-qv-r8', ['adapter_config.json', 'adapter_model.safetensors']) },
+    });
+    browser = await launch();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await hub?.close();
+    await app?.server.close();
+  });
+
+  it('a link loads model and adapter, keeps them, and after going offline the reloaded app gives the same text', async () => {
+    const link = `${app.url}?model=lora-lab/demo&adapter=lora-lab/demo-lora&view=chat&prompt=${encodeURIComponent('Name three colors.')}&hf-endpoint=${encodeURIComponent(hub.endpoint)}`;
+    await page.goto(link);
+    await engineState(page, 'ready');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'lora-lab/demo-lora'), null, { timeout: 60_000 });
+    expect(await page.getByTestId('prompt').inputValue()).toBe('Name three colors.');
+    expect(hub.requests.some((r) => r.startsWith('/api/models/lora-lab/demo/revision/main'))).toBe(true);
+    expect(await page.getByTestId('announcer').textContent()).toMatch(/Adapter lora-lab\/demo-lora is loaded/);
+    const online = await greedy(page);
+    expect(online.length).toBeGreaterThan(3);
+    await screenshot(page, 'offline-1-online');
+
+    // The service worker has precached the app shell; then the network goes away.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    const requests = hub.requests.length;
+    await context.setOffline(true);
+    await page.goto(link);
+    expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+    await engineState(page, 'ready');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'lora-lab/demo-lora'), null, { timeout: 60_000 });
+    expect(await greedy(page)).toBe(online);
+    expect(hub.requests.length).toBe(requests); // model and adapter came from the cache
+    await screenshot(page, 'offline-2-reloaded-offline');
+
+    // The Storage page lists what is kept, with sizes.
+    await page.getByTestId('storage-tab').click();
+    await page.getByTestId('kept-model').first().waitFor();
+    expect(await page.getByTestId('kept-model').first().textContent()).toMatch(/lora-lab\/demo.*main · [0-9a-f]{7}.*5 files/s);
+    expect(await page.getByTestId('kept-adapter').first().textContent()).toMatch(/lora-lab\/demo-lora/);
+    expect(await page.getByTestId('storage-usage').textContent()).toMatch(/kept by LoRA Lab/);
+    await screenshot(page, 'offline-3-storage');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'offline-3-storage-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it('exports the model as one archive, imports it in a fresh profile with the network off, and generates the same text', async () => {
+    await context.setOffline(false);
+    await page.goto(`${app.url}?view=storage`);
+    await page.getByTestId('kept-model').first().waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-model').first().click()]);
+    const archive = join(SCREENSHOTS, 'demo-model.lora-lab.zip');
+    await download.saveAs(archive);
+    expect(download.suggestedFilename()).toMatch(/^lora-lab_demo_[0-9a-f]{7}\.lora-lab\.zip$/);
+
+    const online = await (async () => {
+      await page.goto(`${app.url}?model=lora-lab/demo&prompt=${encodeURIComponent('Name three colors.')}&hf-endpoint=${encodeURIComponent(hub.endpoint)}`);
+      await engineState(page, 'ready');
+      return greedy(page);
+    })();
+
+    // A fresh profile: nothing kept. The app shell is fetched once; then the network is off for the import and load.
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p2 = await fresh.newPage();
+    p2.on('pageerror', (e) => errors.push(e.message));
+    await p2.goto(`${app.url}?view=storage`);
+    await p2.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await fresh.setOffline(true);
+    await p2.reload();
+    await engineState(p2, 'idle');
+    const hubRequests = hub.requests.length;
+    await p2.getByTestId('import-file').setInputFiles(archive);
+    await p2.getByTestId('kept-model').first().waitFor({ timeout: 60_000 });
+    await p2.getByRole('tab', { name: /On this device/ }).click();
+    await p2.getByTestId('load').click();
+    await engineState(p2, 'ready');
+    await p2.getByTestId('playground-tab').click();
+    await p2.getByTestId('prompt').fill('Name three colors.');
+    expect(await greedy(p2)).toBe(online);
+    expect(hub.requests.length).toBe(hubRequests);
+    await screenshot(p2, 'offline-4-imported');
+    await fresh.close();
+    expect(errors).toEqual([]);
+  });
+});

@@ -109,6 +109,8 @@ export class EngineState {
       this.modelSource = source;
       this.status = 'ready';
       this.announcement = `${this.info.label} is loaded and ready.`;
+      // Something worth keeping was downloaded: ask the browser not to evict it (the answer shows on the Storage page).
+      if ((source.kind === 'hf' || source.kind === 'url') && !this.persisted) void this.requestPersistence();
       void this.refreshStorage();
       return true;
     } catch (e) {
@@ -130,7 +132,11 @@ export class EngineState {
 
   /** Asks the browser not to evict what is kept; the answer is shown on the Storage page. */
   async requestPersistence(): Promise<void> {
-    this.persisted = (await navigator.storage?.persist?.()) ?? false;
+    try {
+      this.persisted = (await navigator.storage?.persist?.()) ?? false;
+    } catch {
+      this.persisted = false;
+    }
   }
 
   async deleteKept(kind: KeptKind, id: string): Promise<void> {

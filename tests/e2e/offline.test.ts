@@ -76,6 +76,16 @@ describe('offline first', () => {
     expect(hub.requests.length).toBe(requests); // model and adapter came from the cache
     await screenshot(page, 'offline-2-reloaded-offline');
 
+    // The service worker's cache holds the app shell and the built-in model, never the downloaded model's files.
+    const cached = await page.evaluate(async () => {
+      const urls: string[] = [];
+      for (const name of await caches.keys()) urls.push(...(await (await caches.open(name)).keys()).map((r) => r.url));
+      return urls;
+    });
+    expect(cached.some((u) => u.includes('/models/demo/model.safetensors'))).toBe(true);
+    expect(cached.some((u) => u.includes('engine.worker'))).toBe(true);
+    expect(cached.filter((u) => u.startsWith(hub.endpoint))).toEqual([]);
+
     // The Storage page lists what is kept, with sizes.
     await page.getByTestId('storage-tab').click();
     await page.getByTestId('kept-model').first().waitFor();

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
+import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
@@ -154,6 +155,20 @@ describe('embedding lookup', () => {
     const k = embedKernel(true);
     const got = await runProgram(gpu, k, { D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
+  });
+});
+
+describe('gather target logit (teacher forcing)', () => {
+  it('reads logits[s, targets[s]] exactly for each projected sequence, and nothing past seqs', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(17);
+    const S = 3, V = 1001;
+    const logits = randn(rng, S * V);
+    const targets = Uint32Array.from([0, 1000, rng.int(V)]);
+    const expected = Float64Array.from([...targets].map((t, s) => logits[s * V + t]));
+    const got = await runProgram(gpu, gatherTargetKernel(), { V }, { S: step(1, 2, 1, 0), logits, targets, out: out(new Float32Array(S).fill(7)) }, { seqs: 2 });
+    expectClose(got.out.subarray(0, 2), expected.subarray(0, 2), 0, 0, 'gathered logits');
+    expect(got.out[2]).toBe(7); // sequence 2 was not projected this step
   });
 });
 

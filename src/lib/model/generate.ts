@@ -91,40 +91,19 @@ export async function generateColumns(
   runner.setSampling(opts.repetitionPenalty, opts.temperature);
   columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompt : []));
 
-  // One prefill per distinct (adapter, strength); the groups' rows share each forward.
-  const groupOf = new Map<string, number[]>();
-  columns.forEach((c, i) => {
-    const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
-    groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
-  });
-  const groups = [...groupOf.values()];
   const t0 = now();
   const T = prompt.length;
-  const chunk = Math.max(1, Math.floor(runner.opts.maxRows / groups.length));
-  let first: Candidates[] = [];
-  for (let start = 0; start < T; start += chunk) {
-    if (signal?.aborted) {
-      // Stopped during the prefill: nothing generated, which is an answer, not an error.
-      const ms = now() - t0;
-      return columns.map(() => ({ prefillMs: ms, decodeMs: 0, promptTokens: T, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
-    }
-    const len = Math.min(chunk, T - start);
-    const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
-    first = await runner.forward({
-      tokens: rows.map((r) => prompt[r.pos]),
-      slots: rows.map((r) => r.col),
-      positions: rows.map((r) => r.pos),
-      loraSlots: rows.map((r) => columns[r.col].loraSlot),
-      loraScales: rows.map((r) => columns[r.col].strength),
-      seqs: groups.length, lastStride: len, lastOffset: len - 1,
-    });
+  const pre = await prefillColumns(runner, prompt, columns, signal);
+  if (!pre) {
+    // Stopped during the prefill: nothing generated, which is an answer, not an error.
+    const ms = now() - t0;
+    return columns.map(() => ({ prefillMs: ms, decodeMs: 0, promptTokens: T, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
   }
-  for (const g of groups) for (const c of g.slice(1)) runner.copySlot(g[0], c, T);
   const prefillMs = now() - t0;
 
   const state = columns.map((_, i) => ({
     rng: new Rng(opts.seed),
-    cands: first[groups.findIndex((g) => g.includes(i))],
+    cands: pre[i],
     n: 0,
     firstAt: 0,
     endAt: 0,
@@ -179,6 +158,39 @@ export async function generateColumns(
     timeToFirstTokenMs: s.firstAt - t0,
     stopReason: s.stop ?? 'length',
   }));
+}
+
+/**
+ * Prefills `prompt` into KV slot i for every column i: one prefill per distinct (adapter, strength), in chunks whose
+ * forwards hold every group's rows; columns of a group get its KV cache copied. Returns each column's candidates for
+ * the token after the prompt (with the logit of `target` when given), or null when stopped.
+ */
+export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number): Promise<Candidates[] | null> {
+  const groupOf = new Map<string, number[]>();
+  columns.forEach((c, i) => {
+    const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
+    groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
+  });
+  const groups = [...groupOf.values()];
+  const T = prompt.length;
+  const chunk = Math.max(1, Math.floor(runner.opts.maxRows / groups.length));
+  let last: Candidates[] = [];
+  for (let start = 0; start < T; start += chunk) {
+    if (signal?.aborted) return null;
+    const len = Math.min(chunk, T - start);
+    const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
+    last = await runner.forward({
+      tokens: rows.map((r) => prompt[r.pos]),
+      slots: rows.map((r) => r.col),
+      positions: rows.map((r) => r.pos),
+      loraSlots: rows.map((r) => columns[r.col].loraSlot),
+      loraScales: rows.map((r) => columns[r.col].strength),
+      seqs: groups.length, lastStride: len, lastOffset: len - 1,
+      targets: target !== undefined && start + len >= T ? groups.map(() => target) : undefined,
+    });
+  }
+  for (const g of groups) for (const c of g.slice(1)) runner.copySlot(g[0], c, T);
+  return columns.map((_, i) => last[groups.findIndex((g) => g.includes(i))]);
 }
 
 /** One sequence (KV slot 0), optionally through a LoRA adapter. */

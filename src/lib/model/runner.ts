@@ -21,6 +21,7 @@ import { packParams, paramOffset } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { embedKernel } from '../kernels/embed.js';
+import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
@@ -50,6 +51,8 @@ export interface StepInput {
   seqs: number;
   lastStride: number;
   lastOffset: number;
+  /** (seqs) Teacher forcing: each sequence's target token, whose logit comes back as `Candidates.target`. */
+  targets?: ArrayLike<number>;
 }
 
 export interface Candidates {
@@ -57,6 +60,8 @@ export interface Candidates {
   lse: number;
   ids: Int32Array;     // (TOPK) best first
   logits: Float32Array; // (TOPK) penalized logits, not divided by the temperature
+  /** The raw logit of StepInput.targets[s], when targets were given. */
+  target?: number;
 }
 
 export interface RunnerStats {
@@ -99,6 +104,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #topkParams: GPUBuffer;
   readonly #result: GPUBuffer;
   readonly #staging: GPUBuffer;
+  readonly #targets: GPUBuffer;
+  readonly #targetLogits: GPUBuffer;
+  #gather: Dispatch | null = null;
   readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
   #loraU: GPUBuffer | null = null;
   /** Builds (and owns the uniforms of) the ops; replaced when the resident adapters change. */
@@ -137,7 +145,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#seenWords = Math.ceil(V / 32);
     this.#seen = buf('seen', S * this.#seenWords * 4);
     this.#result = buf('topk_result', S * TOPK_ROW_WORDS * 4);
-    this.#staging = gpu.createBuffer('topk_staging', S * TOPK_ROW_WORDS * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.#staging = gpu.createBuffer('topk_staging', S * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.#targets = buf('targets', S * 4);
+    this.#targetLogits = buf('target_logits', S * 4);
     gpu.device.queue.writeBuffer(this.#act.invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
@@ -151,7 +161,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   destroy(): void {
     const g = this.gpu;
     for (const b of [this.#step, this.#tokens, this.#rowInfo, ...Object.values(this.#act), this.#logits, this.#seen, this.#topkParams,
-      this.#result, this.#staging, ...this.#kv.flatMap((kv) => [kv.k, kv.v])]) g.destroyBuffer(b);
+      this.#result, this.#staging, this.#targets, this.#targetLogits, ...this.#kv.flatMap((kv) => [kv.k, kv.v])]) g.destroyBuffer(b);
     if (this.#loraU) g.destroyBuffer(this.#loraU);
     this.#builder.destroy();
     this.#loraU = null;
@@ -197,6 +207,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const [top1, top2] = [topkStage1Kernel(), topkStage2Kernel()];
     op(b.dispatch(top1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], 'topk1'), 'seqs', (seqs) => top1.grid({ V, seqs }));
     op(b.dispatch(top2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], 'topk2'), 'seqs', (seqs) => top2.grid({ seqs }));
+    // Run only for teacher-forced steps (evaluation), after the logits.
+    this.#gather = b.dispatch(gatherTargetKernel(), { V }, { S: this.#step, logits: this.#logits, targets: this.#targets, out: this.#targetLogits }, [0, 0, 0], 'gather_target');
   }
 
   /** A matmul (one dispatch per weight shard), preceded by the LoRA shrink when a resident adapter adapts it. */
@@ -301,9 +313,19 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         const [gx, gy, gz] = op.grid(rows);
         pass.dispatchWorkgroups(gx, gy, gz);
       }
+      const targets = input.targets !== undefined;
+      if (targets) {
+        const g = this.#gather!;
+        pass.setPipeline(g.pipeline);
+        pass.setBindGroup(0, g.bindGroup);
+        const [gx, gy, gz] = gatherTargetKernel().grid({ seqs: input.seqs });
+        pass.dispatchWorkgroups(gx, gy, gz);
+      }
       pass.end();
-      const bytes = input.seqs * TOPK_ROW_WORDS * 4;
-      enc.copyBufferToBuffer(this.#result, 0, this.#staging, 0, bytes);
+      const resultBytes = input.seqs * TOPK_ROW_WORDS * 4;
+      const bytes = resultBytes + (targets ? input.seqs * 4 : 0);
+      enc.copyBufferToBuffer(this.#result, 0, this.#staging, 0, resultBytes);
+      if (targets) enc.copyBufferToBuffer(this.#targetLogits, 0, this.#staging, resultBytes, input.seqs * 4);
       q.submit([enc.finish()]);
       this.stats.forwards++;
       this.stats.dispatches += this.#ops.length;
@@ -314,7 +336,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const words = new Uint32Array(this.#staging.getMappedRange(0, bytes).slice(0));
       this.#staging.unmap();
       this.gpu.check();
-      return decodeCandidates(words, input.seqs);
+      const out = decodeCandidates(words, input.seqs);
+      if (targets) {
+        const t = new Float32Array(words.buffer, resultBytes, input.seqs);
+        out.forEach((c, s) => { c.target = t[s]; });
+      }
+      return out;
     } finally {
       this.#busy = false;
     }
@@ -326,6 +353,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     q.writeBuffer(this.#step, 0, new Uint32Array([input.tokens.length, input.seqs, input.lastStride, input.lastOffset]));
     q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
     q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
+    if (input.targets) q.writeBuffer(this.#targets, 0, Uint32Array.from(input.targets));
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
   }
 
@@ -351,6 +379,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     if (M < 1 || M > R) throw new RangeError(`forward takes 1..${R} rows, got ${M}`);
     if (input.seqs < 1 || input.seqs > this.opts.slots) throw new RangeError(`forward projects 1..${this.opts.slots} sequences, got ${input.seqs}`);
     if ((input.seqs - 1) * input.lastStride + input.lastOffset >= M) throw new RangeError('last-row layout points past the rows');
+    if (input.targets && (input.targets.length !== input.seqs || [...Array.from(input.targets)].some((t) => !(t >= 0 && t < this.cfg.vocabSize)))) {
+      throw new RangeError(`targets must be ${input.seqs} token ids inside the vocabulary`);
+    }
     for (let m = 0; m < M; m++) {
       if (!(input.tokens[m] >= 0 && input.tokens[m] < this.cfg.vocabSize)) throw new RangeError(`token id ${input.tokens[m]} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
       if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);

@@ -20,6 +20,7 @@ import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.j
 import type { Checkpoint } from '../lib/training/trainer.js';
 import { Options, parseNumber, parseOptions, type OptionSpec } from './args.js';
 import { cacheCommand } from './cache.js';
+import { evalCommand } from './eval.js';
 import { CACHE_OPTIONS, openSource } from './sources.js';
 
 const SOURCE_OPTIONS: OptionSpec = {
@@ -107,6 +108,7 @@ const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
 
   lora-lab generate --help     generate text with a model and adapters
   lora-lab train --help        train a LoRA adapter
+  lora-lab eval --help         evaluate a model and adapters (ROUGE-L, loss, perplexity) on a set
   lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
@@ -383,7 +385,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'generate') { await generateCommand(rest); return 0; }
     if (command === 'train') return await trainCommand(rest);
     if (command === 'cache') return await cacheCommand(rest);
-    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train or cache (lora-lab --help).`);
+    if (command === 'eval') return await evalCommand(rest, builtinAdapter);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval or cache (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);

@@ -134,6 +134,17 @@ export class Engine {
     return this.#require().runner;
   }
 
+  /** End-of-sequence ids of the loaded model (config and tokenizer); the first is the one training appends. */
+  get eosIds(): number[] {
+    const m = this.#require();
+    return [...new Set([...m.tokenizer.eosTokenIds, ...m.eos])];
+  }
+
+  /** The runner's LoRA slot of a loaded adapter (0 for null: the base model). */
+  loraSlot(adapter: string | null): number {
+    return adapter === null ? 0 : this.#require().runner.lora.slotOf(this.#adapter(adapter).name);
+  }
+
   async load(files: ModelFiles, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ModelInfo> {
     const t0 = performance.now();
     this.unload();

@@ -10,6 +10,7 @@ import { LabStore } from '../src/lib/store/kept.js';
 import { ModelCache } from '../src/lib/store/model-cache.js';
 import { OpfsBlobStore } from '../src/lib/store/opfs-blobs.js';
 import { createHandler } from '../src/lib/worker/handler.js';
+import { BUILTIN_SETS } from '../src/lib/eval/sets.js';
 import type { WorkerEvent, WorkerRequest } from '../src/lib/worker/protocol.js';
 
 const base = new URL(import.meta.env.BASE_URL, self.location.origin);
@@ -31,6 +32,7 @@ const handle = createHandler(
     builtin: () => new HttpFiles('built-in demo model', builtinUrl, {}, BUILTIN_MODEL_ID),
     builtinDataset: async () => new Uint8Array(await (await fetch(new URL('data/alpaca-gpt4-sample-en.json', base))).arrayBuffer()),
     builtinAdapter: (name) => new HttpFiles(name, new URL(`adapters/${encodeURIComponent(safeBaseName(name, 'A built-in adapter name'))}/`, base).href),
+    builtinEvalSet: async (name) => new Uint8Array(await (await fetch(new URL(`data/eval/${BUILTIN_SETS[name]}`, base))).arrayBuffer()),
     lab,
     estimate,
     cache: lab

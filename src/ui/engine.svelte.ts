@@ -13,6 +13,7 @@ import type { StepMetrics } from '../lib/training/trainer.js';
 import type { DownloadProgress } from '../lib/store/progress.js';
 import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
+import { EvalState } from './eval.svelte.ts';
 
 export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'generating' | 'error';
 /** What automation and assistive technology read off the root element (data-engine-state). */
@@ -62,9 +63,13 @@ export class EngineState {
   #cancel: (() => void) | null = null;
   #started = 0;
 
+  /** Evaluations and blind reviews. */
+  readonly evaluation: EvalState;
+
   constructor() {
     const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' });
     this.#client = new EngineClient(worker);
+    this.evaluation = new EvalState(this.#client, (e) => this.#fail(e), download);
   }
 
   #fail(e: unknown): void {
@@ -76,6 +81,7 @@ export class EngineState {
 
   get engineState(): EngineStateName {
     if (this.trainStatus !== 'idle') return 'training';
+    if (this.evaluation.running) return 'generating';
     if (this.status === 'starting') return 'loading';
     if (this.status === 'error') return 'error';
     return this.status;
@@ -287,6 +293,17 @@ export class EngineState {
     } finally {
       this.#cancel = null;
     }
+  }
+
+  /** Runs (or resumes) an evaluation; the GPU is busy meanwhile, so generation and training wait. */
+  async evaluate(req: Parameters<EvalState['start']>[0]): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.status = 'generating';
+    this.announcement = 'Evaluation started.';
+    await this.evaluation.start(req);
+    if (this.status === 'generating') this.status = 'ready';
+    this.announcement = 'Evaluation finished.';
   }
 
   /** Shows a kept comparison's columns in the Compare view, as they were. */

@@ -5,7 +5,7 @@
 import { isRepoId } from '../lib/hub/files.js';
 import type { ModelSource } from '../lib/hub/source.js';
 
-export type View = 'playground' | 'compare' | 'train' | 'storage';
+export type View = 'playground' | 'compare' | 'train' | 'evaluate' | 'storage';
 
 export interface Link {
   model?: ModelSource;
@@ -14,7 +14,7 @@ export interface Link {
   prompt?: string;
 }
 
-const VIEWS: Record<string, View> = { chat: 'playground', playground: 'playground', compare: 'compare', train: 'train', storage: 'storage' };
+const VIEWS: Record<string, View> = { chat: 'playground', playground: 'playground', compare: 'compare', train: 'train', evaluate: 'evaluate', storage: 'storage' };
 
 /** A model as a link names it: `builtin`, a repo id with an optional @revision, or an http(s) URL. */
 export function modelFromText(text: string): ModelSource | null {
@@ -55,7 +55,7 @@ export function parseLink(search: string): { link: Link; problems: LinkProblem[]
   const view = q.get('view');
   if (view !== null) {
     if (VIEWS[view]) link.view = VIEWS[view];
-    else problems.push({ param: 'view', value: view, why: 'is not chat, compare, train or storage' });
+    else problems.push({ param: 'view', value: view, why: 'is not chat, compare, train, evaluate or storage' });
   }
   const prompt = q.get('prompt');
   if (prompt !== null) link.prompt = prompt;

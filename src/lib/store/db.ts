@@ -3,14 +3,17 @@
 //   1  checkpoints (training runs, with their dataset's bytes inline)
 //   2  snapshots (downloaded models and adapters), adapters (kept on the shelf), datasets, comparisons, settings,
 //      blobs + chunks (large files where OPFS is missing); checkpoints' inline datasets move to `datasets`.
+//   3  evalRuns, evalResults (one record per example and model, written as each is made), reviews (blind votes).
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Snapshot } from './catalog.js';
 import type { KeptAdapter, KeptComparison, KeptDataset } from './kept.js';
+import type { ExampleResult } from '../eval/metrics.js';
+import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { StoredCheckpoint } from '../storage/checkpoints.js';
 
 export const DB_NAME = 'lora-lab';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 export interface LabDB extends DBSchema {
   checkpoints: { key: string; value: StoredCheckpoint };
@@ -21,6 +24,9 @@ export interface LabDB extends DBSchema {
   settings: { key: string; value: unknown };
   blobs: { key: string; value: { key: string; size: number; complete: boolean; chunks: number } };
   chunks: { key: [string, number]; value: Uint8Array };
+  evalRuns: { key: string; value: EvalRunRecord };
+  evalResults: { key: [string, string, string]; value: ExampleResult & { runId: string }; indexes: { run: string } };
+  reviews: { key: string; value: ReviewRecord; indexes: { run: string } };
 }
 
 export type LabDatabase = IDBPDatabase<LabDB>;
@@ -46,6 +52,11 @@ export function openLabDB(name = DB_NAME): Promise<LabDatabase> {
           await tx.objectStore('datasets').put({ name: d.name, bytes: d.bytes, size: d.bytes.byteLength, savedAt: c.value.savedAt });
           await c.update({ ...c.value, dataset: { kind: 'kept', name: d.name } });
         }
+      }
+      if (oldVersion < 3) {
+        db.createObjectStore('evalRuns', { keyPath: 'id' });
+        db.createObjectStore('evalResults', { keyPath: ['runId', 'id', 'model'] }).createIndex('run', 'runId');
+        db.createObjectStore('reviews', { keyPath: 'id' }).createIndex('run', 'runId');
       }
     },
     blocked() {

@@ -5,6 +5,8 @@
 import type { SnapshotCatalog, Snapshot } from './catalog.js';
 import { openLabDB, type LabDatabase } from './db.js';
 import type { CheckpointSummary, StoredCheckpoint } from '../storage/checkpoints.js';
+import type { ExampleResult } from '../eval/metrics.js';
+import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 
 /** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
 export interface KeptAdapter {
@@ -74,6 +76,25 @@ export class LabStore implements SnapshotCatalog {
   async getSetting<T>(key: string): Promise<T | undefined> { return (await (await this.db()).get('settings', key)) as T | undefined; }
   async putSetting(key: string, value: unknown) { await (await this.db()).put('settings', value, key); }
   async deleteSetting(key: string) { await (await this.db()).delete('settings', key); }
+
+  // Evaluation runs, their results (one record per example and model) and blind reviews
+  async putRun(r: EvalRunRecord) { await (await this.db()).put('evalRuns', r); }
+  async getRun(id: string) { return (await this.db()).get('evalRuns', id); }
+  async listRuns() { return (await (await this.db()).getAll('evalRuns')).sort((a, b) => b.createdAt - a.createdAt); }
+  async putResult(r: ExampleResult & { runId: string }) { await (await this.db()).put('evalResults', r); }
+  async results(runId: string) { return (await this.db()).getAllFromIndex('evalResults', 'run', runId); }
+  async putReview(r: ReviewRecord) { await (await this.db()).put('reviews', r); }
+  async getReview(id: string) { return (await this.db()).get('reviews', id); }
+  async reviews(runId: string) { return (await this.db()).getAllFromIndex('reviews', 'run', runId); }
+  /** A run with its results and reviews, in one transaction. */
+  async deleteRun(id: string) {
+    const db = await this.db();
+    const tx = db.transaction(['evalRuns', 'evalResults', 'reviews'], 'readwrite');
+    for (const k of await tx.objectStore('evalResults').index('run').getAllKeys(id)) await tx.objectStore('evalResults').delete(k);
+    for (const k of await tx.objectStore('reviews').index('run').getAllKeys(id)) await tx.objectStore('reviews').delete(k);
+    await tx.objectStore('evalRuns').delete(id);
+    await tx.done;
+  }
 
   // Training runs
   async putCheckpoint(c: StoredCheckpoint) { await (await this.db()).put('checkpoints', c); }

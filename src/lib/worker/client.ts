@@ -10,6 +10,8 @@ import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js
 import type { DatasetPreview } from '../training/session.js';
 import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';
+import type { EvalProgress } from '../eval/run.js';
+import type { ExampleResult } from '../eval/metrics.js';
 
 export interface TrainCallbacks {
   onStep?: (m: StepMetrics) => void;
@@ -23,6 +25,7 @@ interface Pending {
   onProgress?: (p: LoadProgress | DownloadProgress) => void;
   onToken?: (text: string, token: number, column: number) => void;
   train?: TrainCallbacks;
+  onEval?: (p: EvalProgress, result?: ExampleResult) => void;
 }
 
 export interface Port {
@@ -48,6 +51,7 @@ export class EngineClient {
       case 'trainStep': p.train?.onStep?.(e.metrics); break;
       case 'trainEval': p.train?.onEval?.(e.step, e.loss); break;
       case 'checkpoint': p.train?.onCheckpoint?.(e.step); break;
+      case 'evalProgress': p.onEval?.(e.progress, e.result); break;
       case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
       case 'error': this.#pending.delete(e.id); p.reject(rebuildError(e.error)); break;
     }
@@ -103,6 +107,12 @@ export class EngineClient {
 
   previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<DatasetPreview> {
     return this.#send('previewDataset', { dataset, format }).done;
+  }
+
+  /** Starts (or resumes) an evaluation; results stream in as they are kept; `stop` ends it after the current example. */
+  evaluate(req: RequestMap['evalStart']['request'], onEval: (p: EvalProgress, result?: ExampleResult) => void) {
+    const { id, done } = this.#send('evalStart', req, { onEval });
+    return { done, stop: () => this.#send('cancel', { target: id }).done };
   }
 
   /** Starts a training run; the handle pauses, resumes and stops it. */

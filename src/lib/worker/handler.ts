@@ -16,6 +16,8 @@ import type { Estimate } from '../store/quota.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { LoadProgress } from '../model/load.js';
 import { keepAdapter, storageHandlers } from './storage.js';
+import { evaluationHandlers } from './evaluation.js';
+import type { BuiltinSet } from '../eval/sets.js';
 
 export interface HandlerEnv extends ResolveEnv {
   /** Bytes of the bundled GPT-4 Alpaca sample. */
@@ -28,13 +30,16 @@ export interface HandlerEnv extends ResolveEnv {
    */
   cache?: (endpoint?: string) => Promise<ModelCache>;
   estimate?: () => Promise<Estimate | null>;
+  /** The bundled evaluation sets (public/data/eval/). */
+  builtinEvalSet?: (name: BuiltinSet) => Promise<Uint8Array>;
   createGpu: (opts: { forceF32?: boolean }) => Promise<Gpu>;
   /** The built-in demo adapters (public/adapters/{name}/). */
   builtinAdapter: (name: string) => ModelFiles;
 }
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
-const IMMEDIATE = new Set<string>(['cancel', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken']);
+const IMMEDIATE = new Set<string>(['cancel', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
+  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
@@ -85,6 +90,10 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
 
   const storage = env.lab && cache && env.estimate ? storageHandlers({ lab: env.lab, cache, estimate: env.estimate }) : null;
   const noStorage = async (): Promise<never> => store() as never;
+  const evaluation = env.lab && env.builtinEvalSet
+    ? evaluationHandlers({ lab: env.lab, engine: loaded, builtinEvalSet: env.builtinEvalSet, datasetBytes, datasetName }, (id, progress, result) => post({ id, type: 'evalProgress', progress, result }))
+    : null;
+  const ev = () => evaluation ?? (store() as never);
   const handlers: { [K in keyof RequestMap]: (id: number, p: RequestMap[K]['request'], signal: AbortSignal) => Promise<RequestMap[K]['result']> } = {
     storageList: (_id, p) => storage ? storage.storageList(p) : noStorage(),
     deleteKept: (_id, p) => storage ? storage.deleteKept(p) : noStorage(),
@@ -92,6 +101,18 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     importFile: (_id, p) => storage ? storage.importFile(p) : noStorage(),
     saveComparison: (_id, p) => storage ? storage.saveComparison(p) : noStorage(),
     setToken: (_id, p) => storage ? storage.setToken(p) : noStorage(),
+    evalStart: (id, p, signal) => ev().evalStart(id, p, signal),
+    evalRuns: () => ev().evalRuns(),
+    evalResults: (_id, p) => ev().evalResults(p),
+    evalDelete: (_id, p) => ev().evalDelete(p),
+    evalExport: (_id, p) => ev().evalExport(p),
+    evalImport: (_id, p) => ev().evalImport(p),
+    reviewStart: (_id, p) => ev().reviewStart(p),
+    reviewOpen: (_id, p) => ev().reviewOpen(p),
+    reviewVote: (_id, p) => ev().reviewVote(p),
+    reviewFinish: (_id, p) => ev().reviewFinish(p),
+    reviewExport: (_id, p) => ev().reviewExport(p),
+    reviewImport: (_id, p) => ev().reviewImport(p),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {
         if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);

@@ -12,6 +12,9 @@ import type { TrainConfig } from '../training/config.js';
 import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { StorageRequestMap } from './storage.js';
+import type { EvalRequestMap } from './evaluation.js';
+import type { EvalProgress } from '../eval/run.js';
+import type { ExampleResult } from '../eval/metrics.js';
 
 export interface TrainRequest {
   name: string;
@@ -23,7 +26,7 @@ export interface TrainRequest {
   resumeFrom?: string;
 }
 
-export interface RequestMap extends StorageRequestMap {
+export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
@@ -53,5 +56,6 @@ export type WorkerEvent =
   | { id: number; type: 'trainStep'; metrics: StepMetrics }
   | { id: number; type: 'trainEval'; step: number; loss: number }
   | { id: number; type: 'checkpoint'; step: number }
+  | { id: number; type: 'evalProgress'; progress: EvalProgress; result?: ExampleResult }
   | { id: number; type: 'result'; result: unknown }
   | { id: number; type: 'error'; error: SerializedError };

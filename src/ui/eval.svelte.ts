@@ -1,0 +1,127 @@
+// Reactive state of evaluations for the UI: kept runs and their summaries, the run in progress, the open run's
+// results, and the blind review (which holds no model names until it is finished). Talks to the worker through the
+// EngineClient it is given.
+
+import type { ExampleResult } from '../lib/eval/metrics.js';
+import type { EvalModel, EvalOptions } from '../lib/eval/run.js';
+import type { Criterion, PairKey, ReviewPair, TallyRow, Verdict } from '../lib/eval/votes.js';
+import type { EngineClient } from '../lib/worker/client.js';
+import type { EvalRequestMap, EvalRunSummary, EvalSetChoice } from '../lib/worker/evaluation.js';
+
+type Opened = EvalRequestMap['evalResults']['result'];
+
+export interface OpenReview {
+  reviewId: string;
+  runId: string;
+  pairs: ReviewPair[];
+  prompts: Record<string, { instruction: string; input: string }>;
+  /** `${pairId}|${criterion}` → verdict */
+  votes: Map<string, Verdict>;
+}
+
+export class EvalState {
+  runs = $state.raw<EvalRunSummary[]>([]);
+  open = $state.raw<Opened | null>(null);
+  running = $state.raw<{ runId: string | null; done: number; total: number; startedAt: number; example: string } | null>(null);
+  review = $state.raw<OpenReview | null>(null);
+  revealed = $state.raw<{ tally: TallyRow[]; models: [string, string]; keys: PairKey[] } | null>(null);
+  #stop: (() => void) | null = null;
+
+  constructor(private readonly client: EngineClient, private readonly fail: (e: unknown) => void, private readonly download: (name: string, blob: Blob) => void) {}
+
+  async #try<T>(f: () => Promise<T>): Promise<T | null> {
+    try {
+      return await f();
+    } catch (e) {
+      this.fail(e);
+      return null;
+    }
+  }
+
+  async refresh(): Promise<void> {
+    const runs = await this.#try(() => this.client.request('evalRuns', {}));
+    if (runs) this.runs = runs;
+  }
+
+  async start(req: { runId?: string; name?: string; set?: EvalSetChoice; models?: EvalModel[]; options?: Partial<EvalOptions>; limit?: number }): Promise<void> {
+    this.running = { runId: req.runId ?? null, done: 0, total: 0, startedAt: performance.now(), example: '' };
+    const job = this.client.evaluate(req, (p, result) => {
+      if (p.done >= 0) this.running = { ...this.running!, done: p.done, total: p.total, example: p.example };
+      if (result && this.open && this.open.summary.run.id === this.running?.runId) this.open = { ...this.open, results: [...this.open.results, result] };
+    });
+    this.#stop = () => void job.stop();
+    const r = await this.#try(() => job.done);
+    this.running = null;
+    this.#stop = null;
+    await this.refresh();
+    if (r) await this.openRun(r.runId);
+  }
+
+  stop(): void {
+    this.#stop?.();
+  }
+
+  async openRun(runId: string): Promise<void> {
+    const r = await this.#try(() => this.client.request('evalResults', { runId }));
+    if (r) this.open = r;
+  }
+
+  async remove(runId: string): Promise<void> {
+    const runs = await this.#try(() => this.client.request('evalDelete', { runId }));
+    if (runs) this.runs = runs;
+    if (this.open?.summary.run.id === runId) this.open = null;
+  }
+
+  async exportRun(runId: string, as: 'json' | 'csv'): Promise<void> {
+    const f = await this.#try(() => this.client.request('evalExport', { runId, as }));
+    if (f) this.download(f.name, f.blob);
+  }
+
+  async importRun(file: File): Promise<void> {
+    const r = await this.#try(() => this.client.request('evalImport', { file }));
+    await this.refresh();
+    if (r) await this.openRun(r.runId);
+  }
+
+  async startReview(runId: string, models: [string, string]): Promise<void> {
+    const r = await this.#try(() => this.client.request('reviewStart', { runId, models }));
+    if (r) { this.revealed = null; this.review = { reviewId: r.reviewId, runId, pairs: r.pairs, prompts: r.prompts, votes: new Map() }; }
+  }
+
+  async resumeReview(reviewId: string, runId: string): Promise<void> {
+    const r = await this.#try(() => this.client.request('reviewOpen', { reviewId }));
+    if (r) { this.revealed = null; this.review = { reviewId, runId, pairs: r.pairs, prompts: r.prompts, votes: new Map(r.voted.map((v) => [`${v.pairId}|${v.criterion}`, v.verdict])) }; }
+  }
+
+  async vote(pairId: string, criterion: Criterion, verdict: Verdict): Promise<void> {
+    const rv = this.review;
+    if (!rv) return;
+    this.review = { ...rv, votes: new Map(rv.votes).set(`${pairId}|${criterion}`, verdict) };
+    await this.#try(() => this.client.request('reviewVote', { reviewId: rv.reviewId, pairId, criterion, verdict }));
+  }
+
+  async finishReview(): Promise<void> {
+    const rv = this.review;
+    if (!rv) return;
+    const r = await this.#try(() => this.client.request('reviewFinish', { reviewId: rv.reviewId }));
+    if (r) this.revealed = r;
+  }
+
+  async closeReview(): Promise<void> {
+    const runId = this.review?.runId;
+    this.review = null;
+    if (runId) await this.openRun(runId);
+  }
+
+  async exportReview(reviewId: string, as: 'json' | 'csv' | 'paper' | 'tally'): Promise<void> {
+    const f = await this.#try(() => this.client.request('reviewExport', { reviewId, as }));
+    if (f) this.download(f.name, f.blob);
+  }
+
+  async importReview(runId: string, file: File): Promise<void> {
+    await this.#try(() => this.client.request('reviewImport', { runId, file }));
+    await this.openRun(runId);
+  }
+}
+
+export type { ExampleResult };

@@ -1,0 +1,83 @@
+// Evaluation end to end in Chromium: the built-in model and a demo adapter on the paper's user-oriented set, the
+// summary table and chart; then a blind review whose page names no model until it ends, voted with the keyboard and
+// the buttons, revealed as win / tie / lose percentages per criterion.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { PreviewServer } from 'vite';
+import { launch, screenshot, startApp } from '../helpers/browser.js';
+
+describe('evaluate', () => {
+  let server: PreviewServer;
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    const app = await startApp();
+    server = app.server;
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-qv-r8&view=evaluate`);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('evaluates base and an adapter, then a blind review reveals the models only at the end', async () => {
+    await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', null, { timeout: 120_000 });
+    await page.getByTestId('eval-adapter').first().waitFor({ timeout: 60_000 });
+    await page.getByTestId('eval-adapter').first().check();
+    await page.getByTestId('eval-limit').fill('3');
+    await page.getByTestId('eval-max-tokens').fill('8');
+    await page.getByTestId('eval-run').click();
+    await page.getByTestId('eval-progress').waitFor({ timeout: 30_000 });
+    await page.getByTestId('eval-summary').waitFor({ timeout: 180_000 });
+    const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
+    expect(rows.length).toBe(2);
+    expect(rows[0]).toMatch(/^base3/);
+    expect(rows[1]).toMatch(/^demo-qv-r8@13/);
+    await page.getByTestId('eval-chart').waitFor();
+    await screenshot(page, 'eval-1-results');
+
+    await page.getByTestId('review-start').click();
+    await page.getByTestId('review').waitFor();
+    // Blind: neither the page nor its address names a model while voting.
+    const blind = async () => {
+      const html = await page.evaluate(() => document.documentElement.outerHTML);
+      expect(html).not.toContain('demo-qv-r8');
+      expect(html).not.toMatch(/>\s*base\s*</);
+      expect(page.url()).not.toContain('review');
+    };
+    await blind();
+    await page.keyboard.press('1');
+    await page.keyboard.press('2');
+    await page.keyboard.press('3');
+    await blind();
+    await page.getByTestId('vote-helpfulness-A').click();
+    await page.getByTestId('vote-honesty-A').click();
+    await page.getByTestId('vote-harmlessness-tie').click();
+    expect(await page.getByTestId('review-progress').textContent()).toMatch(/2 of 3 pairs fully voted/);
+    await blind();
+    await screenshot(page, 'eval-2-review');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'eval-2-review-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await page.getByTestId('review-finish').click();
+    await page.getByTestId('review-result').waitFor();
+    const result = await page.getByTestId('review-result').textContent();
+    expect(result).toMatch(/helpfulness2/);
+    expect(await page.locator('h2').first().textContent()).toMatch(/Review finished: (base vs demo-qv-r8@1|demo-qv-r8@1 vs base)/);
+    // Percentages add up to 100 for each criterion.
+    const cells = await page.locator('[data-testid=review-result] tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((td) => parseFloat(td.textContent ?? ''))));
+    expect(cells.length).toBe(3);
+    for (const pct of cells) expect(pct.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
+    await screenshot(page, 'eval-3-revealed');
+    await page.getByTestId('review-close').click();
+    await page.getByTestId('review-tally').waitFor();
+    expect(errors).toEqual([]);
+  });
+});

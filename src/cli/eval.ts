@@ -100,7 +100,8 @@ export async function evalCommand(argv: string[], builtinAdapter: (name: string)
 
   const files = await openSource(modelText, args, 'model', json);
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
-  const engine = new Engine(gpu, { contextLength: args.number('context', 2048, { min: 16, max: 1 << 20, integer: true }), slots: Math.max(1, adapters.length + 1) });
+  // Four KV slots: the models of an example, and several examples at once when fewer than four models are compared.
+  const engine = new Engine(gpu, { contextLength: args.number('context', 2048, { min: 16, max: 1 << 20, integer: true }), slots: 4 });
   const info = await engine.load(files);
   const models: EvalModel[] = [{ adapter: null, strength: 1 }];
   for (const a of adapters) {

@@ -286,12 +286,29 @@ export class Engine {
     req: GenerateRequest, columns: CompareColumn[],
     onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
   ): Promise<GenerateResult[]> {
+    return this.#decode(this.promptIds(req), columns, req, onText, signal);
+  }
+
+  /**
+   * Several prompts in flight: item i is generated in column i with its own prompt ids and adapter, all decoded as one
+   * batch (an evaluation runs examples this way when fewer models than KV slots are compared).
+   */
+  async generateMany(
+    items: { promptIds: number[]; adapter: string | null; strength: number }[],
+    req: Omit<GenerateRequest, 'prompt' | 'promptIds' | 'adapter' | 'adapterScale' | 'input'>, signal?: AbortSignal,
+  ): Promise<GenerateResult[]> {
+    return this.#decode(items.map((i) => i.promptIds), items, req, undefined, signal);
+  }
+
+  async #decode(
+    prompt: number[] | number[][], columns: CompareColumn[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
+    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
+  ): Promise<GenerateResult[]> {
     const m = this.#require();
-    const promptIds = this.promptIds(req);
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
     const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
     const out = columns.map(() => ({ tokens: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
-    const timings = await generateColumns(m.runner, promptIds, cols, {
+    const timings = await generateColumns(m.runner, prompt, cols, {
       ...sampling,
       maxNewTokens: req.maxNewTokens ?? 128,
       eosTokenIds: m.eos,
@@ -307,6 +324,7 @@ export class Engine {
       const o = out[i];
       const rest = o.stop.finish(o.stop.stopped ? '' : o.decoder.flush());
       if (rest) onText?.(i, rest, -1);
+      const promptIds = Array.isArray(prompt[0]) ? (prompt as number[][])[i] : (prompt as number[]);
       return { ...t, promptIds, tokens: o.tokens, text: o.stop.text };
     });
   }

@@ -30,15 +30,15 @@ describe('evaluate', () => {
     await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', null, { timeout: 120_000 });
     await page.getByTestId('eval-adapter').first().waitFor({ timeout: 60_000 });
     await page.getByTestId('eval-adapter').first().check();
-    await page.getByTestId('eval-limit').fill('3');
-    await page.getByTestId('eval-max-tokens').fill('8');
+    await page.getByTestId('eval-limit').fill('2');
+    await page.getByTestId('eval-max-tokens').fill('6');
     await page.getByTestId('eval-run').click();
     await page.getByTestId('eval-progress').waitFor({ timeout: 30_000 });
     await page.getByTestId('eval-summary').waitFor({ timeout: 180_000 });
     const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
     expect(rows.length).toBe(2);
-    expect(rows[0]).toMatch(/^base3/);
-    expect(rows[1]).toMatch(/^demo-qv-r8@13/);
+    expect(rows[0]).toMatch(/^base2/);
+    expect(rows[1]).toMatch(/^demo-qv-r8@12/);
     await page.getByTestId('eval-chart').waitFor();
     await screenshot(page, 'eval-1-results');
 
@@ -59,7 +59,7 @@ describe('evaluate', () => {
     await page.getByTestId('vote-helpfulness-A').click();
     await page.getByTestId('vote-honesty-A').click();
     await page.getByTestId('vote-harmlessness-tie').click();
-    expect(await page.getByTestId('review-progress').textContent()).toMatch(/2 of 3 pairs fully voted/);
+    expect(await page.getByTestId('review-progress').textContent()).toMatch(/2 of 2 pairs fully voted/);
     await blind();
     await screenshot(page, 'eval-2-review');
     await page.setViewportSize({ width: 390, height: 844 });

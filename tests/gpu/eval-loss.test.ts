@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { meanLoss, perplexity, teacherForcedLoss } from '../../src/lib/eval/loss.js';
+import { generateColumns } from '../../src/lib/model/generate.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { testGpu } from '../helpers/gpu.js';
 import { mergeForReference } from '../helpers/lora.js';
@@ -49,6 +50,28 @@ describe('teacher-forced loss', () => {
     expect(worst).toBeLessThan(REL);
     // Columns differ (an adapter that added nothing would pass the equalities trivially only if they were equal).
     expect(new Set(got.map((g) => meanLoss(g).toFixed(6))).size).toBe(4);
+  });
+
+  it('several examples in flight: per-column prompts and answers give what each gives alone, tokens and losses', async () => {
+    const gpu = await testGpu();
+    const spec = TINY_CONFIGS.llamaGqaUntied;
+    const { config: cfg, runner } = await tinyRunner(gpu, spec, { slots: 4, contextLength: 96, maxRows: 16 });
+    const slot = runner.lora.add(syntheticAdapter(cfg, { name: 'a', seed: 3, config: { r: 4, lora_alpha: 8, target_modules: 'all-linear' } }));
+    const prompts = [5, 19, 11, 23].map((n, j) => Array.from({ length: n }, (_, i) => (i * 7 + 3 + j) % cfg.vocabSize));
+    const answers = [3, 8, 1, 6].map((n, j) => Array.from({ length: n }, (_, i) => (i * 11 + 5 + j) % cfg.vocabSize));
+    const columns = [{ loraSlot: 0, strength: 1 }, { loraSlot: slot, strength: 1 }, { loraSlot: slot, strength: 0.5 }, { loraSlot: 0, strength: 1 }];
+    const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, maxNewTokens: 7, eosTokenIds: [] };
+    const together: number[][] = columns.map(() => []);
+    await generateColumns(runner, prompts, columns, greedy, ({ column, token }) => { together[column].push(token); });
+    const together2 = (await teacherForcedLoss(runner, prompts, answers, columns))!;
+    for (let i = 0; i < 4; i++) {
+      const alone: number[] = [];
+      await generateColumns(runner, prompts[i], [columns[i]], greedy, ({ token }) => { alone.push(token); });
+      expect(together[i]).toEqual(alone);
+      const [l] = (await teacherForcedLoss(runner, prompts[i], answers[i], [columns[i]]))!;
+      expect(together2[i].tokens).toBe(answers[i].length);
+      expect(Math.abs(together2[i].nll - l.nll)).toBeLessThanOrEqual(1e-6 * Math.abs(l.nll));
+    }
   });
 
   it('scores only what fits the context', async () => {

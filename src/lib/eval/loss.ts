@@ -5,7 +5,7 @@
 // learns from, end-of-sequence included), accumulated in float64; perplexity is its exponential.
 
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
-import { prefillColumns, type Column } from '../model/generate.js';
+import { prefillColumns, prefillEach, type Column } from '../model/generate.js';
 import type { Candidates, ModelRunner } from '../model/runner.js';
 
 export interface ColumnLoss {
@@ -21,32 +21,44 @@ function nll(c: Candidates, column: number, index: number): number {
 }
 
 /**
- * Scores `answer` after `prompt` in every column (column i uses KV slot i). An answer longer than the context leaves
- * room for is cut, and only the scored tokens count.
+ * Scores `answer` after `prompt` in every column (column i uses KV slot i); with arrays of prompts and answers, each
+ * column scores its own (several examples in flight). An answer longer than the context leaves room for is cut, and
+ * only the scored tokens count.
  */
-export async function teacherForcedLoss(runner: ModelRunner, prompt: number[], answer: number[], columns: Column[], signal?: AbortSignal): Promise<ColumnLoss[] | null> {
-  if (prompt.length === 0) throw new InvalidArgumentError('The prompt is empty: an example needs an instruction.');
-  if (answer.length === 0) throw new InvalidArgumentError('The reference answer is empty: nothing to score.');
+export async function teacherForcedLoss(
+  runner: ModelRunner, prompt: number[] | number[][], answer: number[] | number[][], columns: Column[], signal?: AbortSignal,
+): Promise<ColumnLoss[] | null> {
+  const perColumn = Array.isArray(prompt[0]);
+  const prompts = perColumn ? (prompt as number[][]) : columns.map(() => prompt as number[]);
+  const answers = Array.isArray(answer[0]) ? (answer as number[][]) : columns.map(() => answer as number[]);
   const C = runner.opts.contextLength;
-  if (prompt.length >= C) throw new InvalidArgumentError(`The prompt (${prompt.length} tokens) fills the context of ${C} tokens: nothing of the answer can be scored.`);
-  const scored = answer.slice(0, C - prompt.length);
+  const scored = columns.map((_, i) => {
+    if (prompts[i].length === 0) throw new InvalidArgumentError('The prompt is empty: an example needs an instruction.');
+    if (answers[i].length === 0) throw new InvalidArgumentError('The reference answer is empty: nothing to score.');
+    if (prompts[i].length >= C) throw new InvalidArgumentError(`The prompt (${prompts[i].length} tokens) fills the context of ${C} tokens: nothing of the answer can be scored.`);
+    return answers[i].slice(0, C - prompts[i].length);
+  });
   runner.setSampling(1, 1);
   columns.forEach((_, i) => runner.resetSeen(i, []));
-  const first = await prefillColumns(runner, prompt, columns, signal, scored[0]);
+  const first = perColumn
+    ? await prefillEach(runner, prompts, columns, signal, scored.map((s) => s[0]))
+    : await prefillColumns(runner, prompts[0], columns, signal, scored[0][0]);
   if (!first) return null;
   const out = columns.map((_, i) => ({ nll: nll(first[i], i, 0), tokens: 1 }));
-  for (let k = 1; k < scored.length; k++) {
+  const longest = Math.max(...scored.map((s) => s.length));
+  for (let k = 1; k < longest; k++) {
     if (signal?.aborted) return null;
+    const live = columns.map((_, i) => i).filter((i) => k < scored[i].length);
     const cands = await runner.forward({
-      tokens: columns.map(() => scored[k - 1]),
-      slots: columns.map((_, i) => i),
-      positions: columns.map(() => prompt.length + k - 1),
-      loraSlots: columns.map((c) => c.loraSlot),
-      loraScales: columns.map((c) => c.strength),
-      seqs: columns.length, lastStride: 1, lastOffset: 0,
-      targets: columns.map(() => scored[k]),
+      tokens: live.map((i) => scored[i][k - 1]),
+      slots: live,
+      positions: live.map((i) => prompts[i].length + k - 1),
+      loraSlots: live.map((i) => columns[i].loraSlot),
+      loraScales: live.map((i) => columns[i].strength),
+      seqs: live.length, lastStride: 1, lastOffset: 0,
+      targets: live.map((i) => scored[i][k]),
     });
-    cands.forEach((c, i) => { out[i].nll += nll(c, i, k); out[i].tokens++; });
+    cands.forEach((c, j) => { const i = live[j]; out[i].nll += nll(c, i, k); out[i].tokens++; });
   }
   return out;
 }

@@ -56,36 +56,51 @@ export async function runEvaluation(
   const tok = engine.tokenizer;
   const eosId = engine.eosIds[0] ?? 0;
   const context = engine.runner.opts.contextLength;
+  // Several examples in flight when fewer models than KV slots are compared: each batch fills the slots.
+  const perBatch = Math.max(1, Math.floor(engine.runner.opts.slots / models.length));
   let done = 0;
-  for (const ex of examples) {
+  for (let b = 0; b < examples.length; b += perBatch) {
     if (signal?.aborted) return { stopped: true };
-    const todo = models.filter((m) => !kept.has(resultKey(ex.id, modelLabel(m))));
-    hooks.onProgress?.({ done, total: examples.length, example: ex.id });
-    if (todo.length) {
-      // The prompt exactly as training builds it (template, BOS, EOS after the answer), cut to what can still answer.
+    const batch = examples.slice(b, b + perBatch);
+    hooks.onProgress?.({ done, total: examples.length, example: batch[0].id });
+    const items = batch.flatMap((ex) => {
+      const todo = models.filter((m) => !kept.has(resultKey(ex.id, modelLabel(m))));
+      if (!todo.length) return [];
+      // The prompt exactly as training builds it (template, BOS, EOS after the answer).
       const full = toExample(tok, asRecord(ex), { format: opts.format, cutoff: context, trainOnInputs: false, eosId });
       const prompt = full.ids.slice(0, full.promptTokens);
-      const maxNewTokens = Math.min(opts.maxNewTokens, context - prompt.length);
-      if (maxNewTokens < 1) throw new InvalidArgumentError(`Example ${ex.id} has a prompt of ${prompt.length} tokens, which fills the context of ${context}: load the model with a longer context or drop the example.`);
-      const gens = await engine.compare({ promptIds: prompt, maxNewTokens, sampling: opts.sampling }, todo.map((m) => ({ adapter: m.adapter, strength: m.strength })), undefined, signal);
+      if (context - prompt.length < 1) throw new InvalidArgumentError(`Example ${ex.id} has a prompt of ${prompt.length} tokens, which fills the context of ${context}: load the model with a longer context or drop the example.`);
+      return todo.map((m) => ({ ex, m, prompt, answer: full.ids.slice(full.promptTokens), maxNewTokens: Math.min(opts.maxNewTokens, context - prompt.length) }));
+    });
+    // Items decode together when they share a token budget (one a long prompt cut short runs with its own).
+    for (const group of groupBy(items, (i) => i.maxNewTokens)) {
+      const gens = await engine.generateMany(group.map((i) => ({ promptIds: i.prompt, adapter: i.m.adapter, strength: i.m.strength })), { maxNewTokens: group[0].maxNewTokens, sampling: opts.sampling }, signal);
       if (signal?.aborted) return { stopped: true };
-      const answer = full.ids.slice(full.promptTokens);
-      const losses = ex.reference !== undefined && !opts.skipLoss && answer.length
-        ? await teacherForcedLoss(engine.runner, prompt, answer, todo.map((m) => ({ loraSlot: engine.loraSlot(m.adapter), strength: m.strength })), signal)
-        : null;
-      if (signal?.aborted) return { stopped: true };
-      for (let i = 0; i < todo.length; i++) {
-        const g = gens[i];
+      const scoredItems = group.filter((i) => i.ex.reference !== undefined && !opts.skipLoss && i.answer.length);
+      const losses = scoredItems.length
+        ? await teacherForcedLoss(engine.runner, scoredItems.map((i) => i.prompt), scoredItems.map((i) => i.answer), scoredItems.map((i) => ({ loraSlot: engine.loraSlot(i.m.adapter), strength: i.m.strength })), signal)
+        : [];
+      if (signal?.aborted || losses === null) return { stopped: true };
+      for (let k = 0; k < group.length; k++) {
+        const { ex, m } = group[k];
+        const g = gens[k];
+        const loss = losses[scoredItems.indexOf(group[k])];
         await hooks.onResult?.({
-          id: ex.id, model: modelLabel(todo[i]), prediction: g.text, reference: ex.reference,
+          id: ex.id, model: modelLabel(m), prediction: g.text, reference: ex.reference,
           rougeL: ex.reference !== undefined ? rougeL(ex.reference, g.text, { stem: opts.stem }).fmeasure : undefined,
-          nll: losses?.[i].nll, lossTokens: losses?.[i].tokens,
+          nll: loss?.nll, lossTokens: loss?.tokens,
           predictionTokens: g.tokens.length, stopReason: g.stopReason,
         });
       }
     }
-    done++;
-    hooks.onProgress?.({ done, total: examples.length, example: ex.id });
+    done += batch.length;
+    hooks.onProgress?.({ done, total: examples.length, example: batch[batch.length - 1].id });
   }
   return { stopped: false };
+}
+
+function groupBy<T, K>(xs: T[], key: (x: T) => K): T[][] {
+  const m = new Map<K, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return [...m.values()];
 }

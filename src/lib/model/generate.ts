@@ -40,7 +40,11 @@ export interface GenerateTimings {
 
 const now = () => performance.now();
 
-function validate(runner: ModelRunner, prompt: number[], opts: GenerateOptions, columns: Column[]): void {
+function validate(runner: ModelRunner, prompts: number[][], opts: GenerateOptions, columns: Column[]): void {
+  for (const p of prompts) validatePrompt(runner, p, opts, columns);
+}
+
+function validatePrompt(runner: ModelRunner, prompt: number[], opts: GenerateOptions, columns: Column[]): void {
   validateSampling(opts);
   if (!(Number.isInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1)) {
     throw new InvalidArgumentError(`max_new_tokens ${opts.maxNewTokens} is invalid: make sure it is a positive integer`);
@@ -79,25 +83,29 @@ function checkFinite(c: Candidates, column: number, index: number, col: Column):
 }
 
 /**
- * Generates for every column; column i uses KV slot i. `onToken` may return true to stop that column (a stop string).
- * Returns one timing record per column.
+ * Generates for every column; column i uses KV slot i. All columns share one prompt, or (an array of prompts, one per
+ * column) each has its own: several prompts in flight at once, as an evaluation runs them. `onToken` may return true
+ * to stop that column (a stop string). Returns one timing record per column.
  */
 export async function generateColumns(
-  runner: ModelRunner, prompt: number[], columns: Column[], opts: GenerateOptions,
+  runner: ModelRunner, prompt: number[] | number[][], columns: Column[], opts: GenerateOptions,
   onToken: (e: TokenEvent) => boolean | void, signal?: AbortSignal,
 ): Promise<GenerateTimings[]> {
-  validate(runner, prompt, opts, columns);
+  const perColumn = Array.isArray(prompt[0]);
+  const prompts = perColumn ? (prompt as number[][]) : columns.map(() => prompt as number[]);
+  if (prompts.length !== columns.length) throw new InvalidArgumentError(`${prompts.length} prompts for ${columns.length} columns: give one per column.`);
+  validate(runner, perColumn ? prompts : [prompts[0] ?? []], opts, columns);
   const eos = new Set(opts.eosTokenIds);
   runner.setSampling(opts.repetitionPenalty, opts.temperature);
-  columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompt : []));
+  columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompts[i] : []));
 
   const t0 = now();
-  const T = prompt.length;
-  const pre = await prefillColumns(runner, prompt, columns, signal);
+  const T = prompts[0].length;
+  const pre = perColumn ? await prefillEach(runner, prompts, columns, signal) : await prefillColumns(runner, prompts[0], columns, signal);
   if (!pre) {
     // Stopped during the prefill: nothing generated, which is an answer, not an error.
     const ms = now() - t0;
-    return columns.map(() => ({ prefillMs: ms, decodeMs: 0, promptTokens: T, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
+    return columns.map((_, i) => ({ prefillMs: ms, decodeMs: 0, promptTokens: prompts[i].length, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
   }
   const prefillMs = now() - t0;
 
@@ -110,7 +118,7 @@ export async function generateColumns(
     stop: null as GenerateTimings['stopReason'] | null,
   }));
   const tDecode = now();
-  let pos = T;
+  let step = 0;
   for (;;) {
     const live: { col: number; token: number }[] = [];
     for (let i = 0; i < columns.length; i++) {
@@ -135,7 +143,7 @@ export async function generateColumns(
       cands = await runner.forward({
         tokens: live.map((l) => l.token),
         slots: live.map((l) => l.col),
-        positions: live.map(() => pos),
+        positions: live.map((l) => prompts[l.col].length + step),
         loraSlots: live.map((l) => columns[l.col].loraSlot),
         loraScales: live.map((l) => columns[l.col].strength),
         seqs: live.length, lastStride: 1, lastOffset: 0,
@@ -146,13 +154,13 @@ export async function generateColumns(
       break;
     }
     live.forEach((l, j) => { state[l.col].cands = cands[j]; });
-    pos++;
+    step++;
   }
   const decodeMs = now() - tDecode;
-  return state.map((s) => ({
+  return state.map((s, i) => ({
     prefillMs,
     decodeMs,
-    promptTokens: T,
+    promptTokens: prompts[i].length,
     generatedTokens: s.n,
     decodeTokensPerSecond: s.n > 1 ? (s.n - 1) / ((s.endAt - s.firstAt) / 1000) : 0,
     timeToFirstTokenMs: s.firstAt - t0,
@@ -165,7 +173,7 @@ export async function generateColumns(
  * forwards hold every group's rows; columns of a group get its KV cache copied. Returns each column's candidates for
  * the token after the prompt (with the logit of `target` when given), or null when stopped.
  */
-export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number): Promise<Candidates[] | null> {
+export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number, slots: number[] = columns.map((_, i) => i)): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
     const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
@@ -181,7 +189,7 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
     const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
     last = await runner.forward({
       tokens: rows.map((r) => prompt[r.pos]),
-      slots: rows.map((r) => r.col),
+      slots: rows.map((r) => slots[r.col]),
       positions: rows.map((r) => r.pos),
       loraSlots: rows.map((r) => columns[r.col].loraSlot),
       loraScales: rows.map((r) => columns[r.col].strength),
@@ -189,8 +197,31 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
       targets: target !== undefined && start + len >= T ? groups.map(() => target) : undefined,
     });
   }
-  for (const g of groups) for (const c of g.slice(1)) runner.copySlot(g[0], c, T);
+  for (const g of groups) for (const c of g.slice(1)) runner.copySlot(slots[g[0]], slots[c], T);
   return columns.map((_, i) => last[groups.findIndex((g) => g.includes(i))]);
+}
+
+/**
+ * Prefills each column's own prompt into its KV slot (columns with the same prompt and adapter share a prefill), one
+ * group at a time. Returns each column's candidates for its first new token (with the logit of `targets[i]` when
+ * given), or null when stopped.
+ */
+export async function prefillEach(runner: ModelRunner, prompts: number[][], columns: Column[], signal?: AbortSignal, targets?: number[]): Promise<Candidates[] | null> {
+  const groupOf = new Map<string, number[]>();
+  columns.forEach((c, i) => {
+    const key = `${prompts[i].join(',')}|${c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`}|${targets?.[i] ?? ''}`;
+    groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
+  });
+  const out: Candidates[] = new Array(columns.length);
+  for (const g of groupOf.values()) {
+    const first = await prefillColumns(runner, prompts[g[0]], [columns[g[0]]], signal, targets?.[g[0]], [g[0]]);
+    if (!first) return null;
+    for (const c of g) {
+      if (c !== g[0]) runner.copySlot(g[0], c, prompts[g[0]].length);
+      out[c] = first[0];
+    }
+  }
+  return out;
 }
 
 /** One sequence (KV slot 0), optionally through a LoRA adapter. */

@@ -31,6 +31,8 @@ export interface EvalOptions {
   skipLoss?: boolean;
   /** ROUGE-L with Porter stemming (off by default, as in rouge-score). */
   stem?: boolean;
+  /** Examples decoded at once (default: as many as the KV slots hold beside the models). */
+  examplesInFlight?: number;
 }
 
 export const DEFAULT_EVAL: EvalOptions = { format: 'chat', maxNewTokens: 256, sampling: { temperature: 0, seed: 0, repetitionPenalty: 1 } };
@@ -57,7 +59,7 @@ export async function runEvaluation(
   const eosId = engine.eosIds[0] ?? 0;
   const context = engine.runner.opts.contextLength;
   // Several examples in flight when fewer models than KV slots are compared: each batch fills the slots.
-  const perBatch = Math.max(1, Math.floor(engine.runner.opts.slots / models.length));
+  const perBatch = Math.max(1, Math.min(opts.examplesInFlight ?? Infinity, Math.floor(engine.runner.opts.slots / models.length)));
   let done = 0;
   for (let b = 0; b < examples.length; b += perBatch) {
     if (signal?.aborted) return { stopped: true };

@@ -123,13 +123,6 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       return { adapter: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
     },
     async load(id, p, signal) {
-      // A new model gets a new device: destroying the old one frees every buffer of the previous model at once.
-      if (engine && gpu) {
-        engine = null;
-        const forceF32 = !gpu.f16 && gpu.hasF16Feature;
-        gpu.destroy();
-        gpu = await env.createGpu({ forceF32 });
-      }
       let last = 0;
       const report = (progress: LoadProgress | DownloadProgress) => {
         const t = performance.now();
@@ -138,8 +131,15 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
           post({ id, type: 'progress', progress });
         }
       };
-      // Files first (a download can take minutes and fail on its own), then the GPU.
+      // Files first (a download can take minutes and fail on its own): the loaded model stays until they are here.
       const files = await openFiles(p.source, 'model', report, signal, env);
+      // A new model gets a new device: destroying the old one frees every buffer of the previous model at once.
+      if (engine && gpu) {
+        engine = null;
+        const forceF32 = !gpu.f16 && gpu.hasF16Feature;
+        gpu.destroy();
+        gpu = await env.createGpu({ forceF32 });
+      }
       const g = await ensureGpu();
       engine = new Engine(g, { contextLength: p.contextLength });
       return engine.load(files, report, signal);

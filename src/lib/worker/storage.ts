@@ -54,7 +54,8 @@ const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$
 /** Streams a ZIP into the store under a scratch key and hands back the finished file (disk-backed in OPFS). */
 async function zipToBlob(store: BlobStore, name: string, entries: ZipSource[] | ((out: WritableStream<Uint8Array>) => Promise<unknown>)): Promise<Blob> {
   const key = `exports/${name}`;
-  await store.delete(key);
+  // Only the latest export is kept (the page has read earlier ones by now): exports never pile up unseen.
+  for (const b of await store.list()) if (b.key.startsWith('exports/')) await store.delete(b.key);
   const writer = await store.append(key, true);
   const out = new WritableStream<Uint8Array>({
     write: (c) => writer.write(c),

@@ -60,6 +60,7 @@ describe('offline first', () => {
     await engineState(page, 'ready');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'lora-lab/demo-lora'), null, { timeout: 60_000 });
     expect(await page.getByTestId('prompt').inputValue()).toBe('Name three colors.');
+    expect(await page.getByTestId('mirror-notice').textContent()).toContain(hub.endpoint);
     expect(hub.requests.some((r) => r.startsWith('/api/models/lora-lab/demo/revision/main'))).toBe(true);
     expect(await page.getByTestId('announcer').textContent()).toMatch(/Adapter lora-lab\/demo-lora is loaded/);
     const online = await greedy(page);

@@ -69,7 +69,9 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     if ((source.kind === 'hf' || source.kind === 'url') && cache) {
       const c = await cache();
       if (source.kind === 'url') return c.url(source.url, kind, { onProgress, signal });
-      const token = source.token ?? await env.lab?.getSetting<string>('hfToken');
+      // The remembered token goes to huggingface.co only: never to a mirror a link named (?hf-endpoint=), which could
+      // be anyone's server. A token typed for this load goes where the person sent it.
+      const token = source.token ?? (hfEndpoint === undefined ? await env.lab?.getSetting<string>('hfToken') : undefined);
       return c.hf(source.repo, source.revision ?? 'main', kind, { token, onProgress, signal });
     }
     return resolveSource(source, fallback);

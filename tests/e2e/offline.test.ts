@@ -96,7 +96,16 @@ describe('offline first', () => {
     expect(await page.getByTestId('kept-model').first().textContent()).toMatch(/lora-lab\/demo.*main · [0-9a-f]{7}.*5 files/s);
     expect(await page.getByTestId('kept-adapter').first().textContent()).toMatch(/lora-lab\/demo-lora/);
     expect(await page.getByTestId('storage-usage').textContent()).toMatch(/kept by LoRA Lab/);
+    // A dataset imported here (offline) is kept and offered by the Train view, with its preview.
+    const records = [{ instruction: 'Say hi.', input: '', output: 'Hi!' }, { instruction: 'Count to two.', input: '', output: 'One, two.' }];
+    await page.getByTestId('import-file').setInputFiles({ name: 'tiny.jsonl', mimeType: 'application/json', buffer: Buffer.from(records.map((r) => JSON.stringify(r)).join('\n')) });
+    await page.getByTestId('kept-dataset').first().waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('kept-dataset').first().textContent()).toMatch(/tiny\.jsonl/);
     await screenshot(page, 'offline-3-storage');
+    await page.getByTestId('train-tab').click();
+    await page.getByTestId('dataset-select').selectOption('kept:tiny.jsonl');
+    await page.waitForFunction(() => /^2 records/.test(document.querySelector('[data-testid=dataset-summary]')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.getByTestId('storage-tab').click();
     await page.setViewportSize({ width: 390, height: 844 });
     await screenshot(page, 'offline-3-storage-phone');
     await page.setViewportSize({ width: 1280, height: 900 });

@@ -19,7 +19,19 @@ export interface OpenReview {
   votes: Map<string, Verdict>;
 }
 
+/** The Evaluate form: kept here, above the view, so it survives switching views and the review page. */
+export interface EvalForm {
+  setId: string;
+  limit: number;
+  maxNewTokens: number;
+  stem: boolean;
+  includeBase: boolean;
+  chosen: Record<string, boolean>;
+  strengths: Record<string, number>;
+}
+
 export class EvalState {
+  form = $state<EvalForm>({ setId: 'user-oriented', limit: 20, maxNewTokens: 128, stem: false, includeBase: true, chosen: {}, strengths: {} });
   runs = $state.raw<EvalRunSummary[]>([]);
   open = $state.raw<Opened | null>(null);
   running = $state.raw<{ runId: string | null; done: number; total: number; startedAt: number; example: string } | null>(null);

@@ -80,4 +80,23 @@ describe('evaluate', () => {
     await page.getByTestId('review-tally').waitFor();
     expect(errors).toEqual([]);
   });
+
+  it('a stopped evaluation is kept and resumes to a complete one', async () => {
+    // The form kept its settings through the review page.
+    expect(await page.getByTestId('eval-adapter').first().isChecked()).toBe(true);
+    expect(await page.getByTestId('eval-limit').inputValue()).toBe('2');
+    await page.getByTestId('eval-limit').fill('6');
+    await page.getByTestId('eval-run').click();
+    await page.waitForFunction(() => /^[1-5] \/ 6 examples/.test(document.querySelector('[data-testid=eval-progress] .muted')?.textContent ?? ''), null, { timeout: 180_000 });
+    await page.getByTestId('eval-stop').click();
+    await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', null, { timeout: 120_000 });
+    const row = page.getByTestId('eval-run-row').first();
+    expect(await row.textContent()).toMatch(/[1-5]\/6 examples · stopped/);
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await page.waitForFunction(() => /6\/6 examples · done/.test(document.querySelector('[data-testid=eval-run-row]')?.textContent ?? ''), null, { timeout: 240_000 });
+    await screenshot(page, 'eval-4-resumed');
+    const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
+    expect(rows).toEqual([expect.stringMatching(/^base6/), expect.stringMatching(/^demo-qv-r8@16/)]);
+    expect(await page.locator('.answers tbody tr').count()).toBe(12); // each example and model once
+  });
 });

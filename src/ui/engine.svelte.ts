@@ -242,16 +242,20 @@ export class EngineState {
     }
   }
 
-  /** Downloads the adapter as a PEFT folder's two files. */
+  /** Downloads the adapter as a .zip holding a PEFT folder (it loads back here and in PEFT). */
   async exportAdapter(name: string): Promise<void> {
     try {
-      const files = await this.#client.exportAdapter(name);
-      const safe = name.replace(/[^\w.-]+/g, '_');
-      download(`${safe}-adapter_config.json`, new Blob([files.config], { type: 'application/json' }));
-      download(`${safe}-adapter_model.safetensors`, new Blob([files.safetensors as BlobPart], { type: 'application/octet-stream' }));
+      const f = await this.#client.request('exportAdapterZip', { name });
+      download(f.name, f.blob);
     } catch (e) {
       this.#fail(e);
     }
+  }
+
+  /** An adapter .zip (PEFT folder inside) is kept, then loaded onto the shelf. */
+  async loadAdapterZip(file: File): Promise<void> {
+    const r = await this.importFile(file);
+    if (r?.kind === 'adapter') await this.loadAdapter({ kind: 'kept', name: r.id }, r.id);
   }
 
   /** Downloads the base with the adapter merged in, as a full model's files. */

@@ -1,5 +1,6 @@
 // End to end: the built app in headless Chromium. Load the built-in model, generate (streamed), stop; screenshots.
 
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
@@ -81,6 +82,27 @@ describe('the app', () => {
     expect(await page.getByTestId('divergence').textContent()).toMatch(/diverge at token \d+/);
     expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-qv-r8 × 1', 'dropped adapter × 0.5']);
     await screenshot(page, 'e2e-compare');
+  });
+
+  it('an adapter exported from the shelf as a PEFT .zip loads back by dropping it, and gives the same tokens', async () => {
+    const before = await page.getByTestId('column-output').allTextContents();
+    const row = page.getByTestId('adapter').filter({ hasText: 'demo-qv-r8' });
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('export-adapter').click()]);
+    expect(download.suggestedFilename()).toBe('demo-qv-r8.zip');
+    const zip = readFileSync((await download.path())!);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 1, null, { timeout: 30_000 });
+    await page.evaluate(async (bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'demo-qv-r8.zip', { type: 'application/zip' }));
+      document.querySelector('[data-testid=adapter-drop]')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [...zip]);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 2, null, { timeout: 60_000 });
+    const selects = page.locator('[data-testid=column-spec] select');
+    await selects.nth(1).selectOption('demo-qv-r8');
+    await page.getByTestId('compare-run').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
+    expect(await page.getByTestId('column-output').allTextContents()).toEqual(before);
   });
 
   it('trains a few steps from the UI: the loss chart draws and the adapter appears in the comparison', async () => {

@@ -42,6 +42,13 @@ export async function writeZip(entries: ZipSource[], out: WritableStream<Uint8Ar
   await zip.close();
 }
 
+/** Small files (an adapter folder) as one ZIP in memory. */
+export async function zipBlob(files: Map<string, Uint8Array>): Promise<Blob> {
+  const chunks: Uint8Array[] = [];
+  await writeZip([...files].map(([name, b]) => ({ name, open: () => (async function* () { yield b; })() })), new WritableStream({ write(c) { chunks.push(c.slice()); } }));
+  return new Blob(chunks as BlobPart[], { type: 'application/zip' });
+}
+
 /** A snapshot as a ZIP: its record, then its files. */
 export async function exportSnapshot(store: BlobStore, catalog: SnapshotCatalog, id: string, out: WritableStream<Uint8Array>): Promise<Snapshot> {
   const s = await catalog.getSnapshot(id);

@@ -17,6 +17,7 @@ import type { DownloadProgress } from '../store/progress.js';
 import type { LoadProgress } from '../model/load.js';
 import { keepAdapter, storageHandlers } from './storage.js';
 import { evaluationHandlers } from './evaluation.js';
+import { zipBlob } from '../store/archive.js';
 import type { BuiltinSet } from '../eval/sets.js';
 
 export interface HandlerEnv extends ResolveEnv {
@@ -36,6 +37,8 @@ export interface HandlerEnv extends ResolveEnv {
   /** The built-in demo adapters (public/adapters/{name}/). */
   builtinAdapter: (name: string) => ModelFiles;
 }
+
+const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'adapter';
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
 const IMMEDIATE = new Set<string>(['cancel', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
@@ -172,6 +175,16 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     },
     async exportAdapter(_id, p) {
       return loaded().exportAdapter(p.name);
+    },
+    async exportAdapterZip(_id, p) {
+      const e = loaded();
+      const { config, safetensors } = e.exportAdapter(p.name);
+      const info = e.adapters.find((a) => a.name === p.name)!;
+      const folder = safeFileName(p.name);
+      const readme = `# ${p.name}\n\nA LoRA adapter (PEFT format) exported from LoRA Lab.\n\n- base model: ${info.baseModel ?? 'not recorded'}\n- rank ${info.rank}, alpha ${info.alpha}${info.useRslora ? ', rsLoRA' : ''}\n- target modules: ${Array.isArray(info.targetModules) ? info.targetModules.join(', ') : info.targetModules}\n\nLoad it with PEFT (\`PeftModel.from_pretrained(base, "${folder}")\`) or drop this .zip on LoRA Lab's adapter shelf.\n`;
+      const enc = new TextEncoder();
+      const blob = await zipBlob(new Map([[`${folder}/adapter_config.json`, enc.encode(config)], [`${folder}/adapter_model.safetensors`, safetensors], [`${folder}/README.md`, enc.encode(readme)]]));
+      return { name: `${folder}.zip`, blob };
     },
     async exportMerged(_id, p) {
       return loaded().exportMerged(p.name, p.strength);

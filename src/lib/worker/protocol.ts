@@ -34,6 +34,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   loadAdapter: { request: { source: ModelSource; name?: string }; result: AdapterInfo };
   removeAdapter: { request: { name: string }; result: AdapterInfo[] };
   exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
+  /** The adapter as a .zip holding a PEFT folder (adapter_config.json, adapter_model.safetensors, README.md). */
+  exportAdapterZip: { request: { name: string }; result: { name: string; blob: Blob } };
   exportMerged: { request: { name: string; strength: number }; result: Map<string, Uint8Array> };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
   train: { request: TrainRequest; result: AdapterInfo };

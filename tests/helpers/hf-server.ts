@@ -133,8 +133,9 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
       while (o < end) {
         const piece = file.subarray(o, Math.min(end, o + (repo.piece ?? 4096)));
         o += piece.byteLength;
-        // The cut comes once the last piece has reached the socket, so the client gets exactly `cut.bytes`.
-        const more = cut && o >= end ? res.write(piece, () => res.socket?.end()) : res.write(piece);
+        // The cut comes a moment after the last piece has reached the socket, so the client has read exactly
+        // `cut.bytes` when the connection breaks (a stream that breaks drops what it had queued but not handed over).
+        const more = cut && o >= end ? res.write(piece, () => setTimeout(() => res.socket?.end(), 250)) : res.write(piece);
         if (repo.delayMs) { setTimeout(pump, repo.delayMs); return; }
         if (!more) { res.once('drain', pump); return; }
       }

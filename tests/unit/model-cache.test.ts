@@ -39,7 +39,8 @@ function modelRepo(seed: number): Map<string, Uint8Array> {
 const WANTED = ['config.json', 'tokenizer.json', 'generation_config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
 const OLD_SHA = 'a'.repeat(40);
 
-describe('model cache', () => {
+// Downloads with retries and back-off take seconds; a loaded CI machine takes longer.
+describe('model cache', { timeout: 60_000 }, () => {
   let server: HfServer;
   const repos: Record<string, Repo> = {};
   const dirs: string[] = [];
@@ -118,11 +119,8 @@ describe('model cache', () => {
     const a = cacheAt();
     const files = await a.cache.hf('org/cut', 'main', 'model');
     expect(await files.bytes(shard)).toEqual(repos['org/cut'].files.get(shard));
-    // Resumed from what had arrived (a broken stream may drop the last bytes it had queued, never more than were sent).
-    const resumedAt = server.ranges.filter((r) => r !== null).map((r) => Number(/bytes=(\d+)-/.exec(r!)![1]));
-    expect(resumedAt.length).toBe(1);
-    expect(resumedAt[0]).toBeGreaterThan(0);
-    expect(resumedAt[0]).toBeLessThanOrEqual(100_000);
+    // Resumed from what had arrived.
+    expect(server.ranges.filter((r) => r !== null)).toEqual(['bytes=100000-']);
 
     // Cut more often than it retries: the call fails with what was kept; the next call resumes from there.
     repos['org/cut'].cuts = [{ file: shard, bytes: 40_000, times: 4 }];
@@ -131,8 +129,7 @@ describe('model cache', () => {
     expect(err).toBeInstanceOf(DownloadError);
     expect(err.message).toMatch(/connection broke .*Load again to resume/);
     const kept = await b.store.partialSize(blobKey(`hf/org/cut/${files.snapshot.sha}`, shard));
-    expect(kept).toBeGreaterThan(0);
-    expect(kept).toBeLessThanOrEqual(160_000);
+    expect(kept).toBe(160_000);
     expect(await b.catalog.listSnapshots()).toEqual([]); // nothing is listed until every file is whole
     server.ranges.length = 0;
     const resumed = await b.cache.hf('org/cut', 'main', 'model');

@@ -19,7 +19,8 @@ import { LoadedModel } from './model/loaded.js';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './model/sampling.js';
 import { StopFilter } from './model/stop-strings.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
-import { TextTokenizer, type PromptFormat } from './tokenizer/tokenizer.js';
+import { TextTokenizer, type ChatMessage, type PromptFormat } from './tokenizer/tokenizer.js';
+import { chatPrompt, commonPrefix, type OverflowPolicy } from './chat/prompt.js';
 
 export interface ModelInfo {
   label: string;
@@ -80,6 +81,34 @@ export interface GenerateResult extends GenerateTimings {
   promptIds: number[];
   tokens: number[];
   text: string;
+  /** Per generated token: its logit and the log-sum-exp of its step (log-probability = logit / T - lse). */
+  logits: number[];
+  lses: number[];
+}
+
+export interface ChatRequest {
+  /** An optional system message, then alternating user/assistant turns, ending with the user's new message. */
+  messages: ChatMessage[];
+  adapter?: string | null;
+  adapterScale?: number;
+  sampling?: Partial<SamplingOptions>;
+  maxNewTokens?: number;
+  stopStrings?: string[];
+  /** What to do when the conversation outgrows the context (default: ask, by a ContextOverflowError). */
+  overflow?: OverflowPolicy;
+}
+
+export interface ChatResult extends GenerateResult {
+  /** Prompt tokens whose KV entries were kept from the previous turn, and those computed now. */
+  reusedTokens: number;
+  prefilledTokens: number;
+  /** Tokens in the context after this answer, of contextLength. */
+  contextUsed: number;
+  contextLength: number;
+  /** Oldest messages left out to fit the context. */
+  droppedMessages: number;
+  /** The model has no chat template: the answer saw only the last message, in the Alpaca template. */
+  singleTurn: boolean;
 }
 
 export interface EngineOptions {
@@ -117,8 +146,15 @@ interface Loaded {
   info: ModelInfo;
 }
 
+/** What KV slot 0 holds, so a chat's next turn prefills only what is new: the tokens, and the adapter they went through. */
+interface SlotContents {
+  tokens: number[];
+  lora: string;
+}
+
 export class Engine {
   #model: Loaded | null = null;
+  #slot0: SlotContents | null = null;
 
   constructor(readonly gpu: Gpu, private readonly opts: EngineOptions = {}) {}
 
@@ -194,6 +230,7 @@ export class Engine {
   unload(): void {
     const m = this.#model;
     this.#model = null;
+    this.#slot0 = null;
     if (!m) return;
     m.runner.destroy();
     m.runner.model.destroy();
@@ -216,17 +253,20 @@ export class Engine {
     const m = this.#require();
     const adapter = await loadPeftAdapter(files, name);
     m.runner.lora.add(adapter);
+    this.#slot0 = null;
     return adapterInfo(adapter);
   }
 
   /** Makes an adapter already in memory (trained here, or from storage) resident. */
   addAdapter(adapter: LoraAdapter): AdapterInfo {
     this.#require().runner.lora.add(adapter);
+    this.#slot0 = null;
     return adapterInfo(adapter);
   }
 
   removeAdapter(name: string): void {
     this.#require().runner.lora.remove(name);
+    this.#slot0 = null; // slots are renumbered
   }
 
   get adapters(): AdapterInfo[] {
@@ -277,8 +317,32 @@ export class Engine {
   async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
     const m = this.#require();
     const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    this.#slot0 = null;
     const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId }, hooks, control);
     return adapterInfo(adapter);
+  }
+
+  /**
+   * The next assistant turn of a conversation, in KV slot 0. The KV entries of the longest prefix shared with what the
+   * slot holds from the previous turn (same adapter and strength) are kept, so a follow-up prefills only its new
+   * tokens; the answer is the one a generation from scratch on the whole rendered conversation gives.
+   */
+  async chat(req: ChatRequest, onText?: (delta: string, token: number) => void, signal?: AbortSignal): Promise<ChatResult> {
+    const m = this.#require();
+    const maxNewTokens = req.maxNewTokens ?? 256;
+    const prompt = chatPrompt(m.tokenizer, req.messages, m.runner.opts.contextLength, maxNewTokens, req.overflow ?? 'stop');
+    const column = { adapter: req.adapter ?? null, strength: req.adapterScale ?? 1 };
+    const lora = column.adapter === null || column.strength === 0 ? 'base' : `${this.loraSlot(column.adapter)}@${column.strength}`;
+    const kept = this.#slot0 && this.#slot0.lora === lora ? this.#slot0.tokens : [];
+    const reused = Math.min(commonPrefix(kept, prompt.ids), prompt.ids.length - 1);
+    const [r] = await this.#decode(prompt.ids, [column], { ...req, maxNewTokens }, (_c, d, t) => onText?.(d, t), signal, reused);
+    // Every generated token but the last went through a forward, so the slot holds them after the prompt.
+    this.#slot0 = r.stopReason === 'aborted' && r.tokens.length === 0 ? null : { tokens: [...prompt.ids, ...r.tokens.slice(0, -1)], lora };
+    return {
+      ...r, reusedTokens: reused, prefilledTokens: prompt.ids.length - reused,
+      contextUsed: prompt.ids.length + r.tokens.length, contextLength: m.runner.opts.contextLength,
+      droppedMessages: prompt.dropped, singleTurn: prompt.singleTurn,
+    };
   }
 
   /** Generates the same prompt through several columns (base and adapters) decoded as one batch. */
@@ -302,19 +366,23 @@ export class Engine {
 
   async #decode(
     prompt: number[] | number[][], columns: CompareColumn[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
-    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
+    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal, cachedTokens = 0,
   ): Promise<GenerateResult[]> {
     const m = this.#require();
+    this.#slot0 = null; // overwritten below; chat() records what it leaves there
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
     const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
-    const out = columns.map(() => ({ tokens: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
+    const out = columns.map(() => ({ tokens: [] as number[], logits: [] as number[], lses: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
     const timings = await generateColumns(m.runner, prompt, cols, {
       ...sampling,
       maxNewTokens: req.maxNewTokens ?? 128,
       eosTokenIds: m.eos,
-    }, ({ column, token }) => {
+      cachedTokens,
+    }, ({ column, token, logit, lse }) => {
       const o = out[column];
       o.tokens.push(token);
+      o.logits.push(logit);
+      o.lses.push(lse);
       if (m.eos.includes(token)) return false;
       const shown = o.stop.push(o.decoder.push(token));
       onText?.(column, shown, token);
@@ -325,7 +393,7 @@ export class Engine {
       const rest = o.stop.finish(o.stop.stopped ? '' : o.decoder.flush());
       if (rest) onText?.(i, rest, -1);
       const promptIds = Array.isArray(prompt[0]) ? (prompt as number[][])[i] : (prompt as number[]);
-      return { ...t, promptIds, tokens: o.tokens, text: o.stop.text };
+      return { ...t, promptIds, tokens: o.tokens, text: o.stop.text, logits: o.logits, lses: o.lses };
     });
   }
 }

@@ -11,6 +11,11 @@ import { sampleToken, validateSampling, type SamplingOptions } from './sampling.
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   eosTokenIds: readonly number[];
+  /**
+   * The first `cachedTokens` tokens of the (single, shared) prompt are already in the KV slot of the (single) column,
+   * from an earlier call: only the rest is prefilled. A chat's follow-up turn runs this way.
+   */
+  cachedTokens?: number;
 }
 
 export interface Column {
@@ -25,6 +30,9 @@ export interface TokenEvent {
   token: number;
   /** Index of the token among the column's generated ones. */
   index: number;
+  /** The token's logit (after the repetition penalty, before the temperature) and the log-sum-exp it was drawn with. */
+  logit: number;
+  lse: number;
 }
 
 export interface GenerateTimings {
@@ -100,8 +108,11 @@ export async function generateColumns(
   columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompts[i] : []));
 
   const t0 = now();
-  const T = prompts[0].length;
-  const pre = perColumn ? await prefillEach(runner, prompts, columns, signal) : await prefillColumns(runner, prompts[0], columns, signal);
+  const cached = opts.cachedTokens ?? 0;
+  if (cached > 0 && (perColumn || columns.length !== 1 || cached >= prompts[0].length)) {
+    throw new InvalidArgumentError(`cachedTokens ${cached} needs one column and a prompt longer than the cached part (${prompts[0].length} tokens).`);
+  }
+  const pre = perColumn ? await prefillEach(runner, prompts, columns, signal) : await prefillColumns(runner, prompts[0], columns, signal, undefined, undefined, cached);
   if (!pre) {
     // Stopped during the prefill: nothing generated, which is an answer, not an error.
     const ms = now() - t0;
@@ -128,7 +139,8 @@ export async function generateColumns(
       const token = sampleToken(s.cands, opts, s.rng, runner.cfg.vocabSize);
       if (s.n === 0) s.firstAt = now();
       s.n++;
-      const stopString = onToken({ column: i, token, index: s.n - 1 });
+      const k = s.cands.ids.indexOf(token);
+      const stopString = onToken({ column: i, token, index: s.n - 1, logit: k >= 0 ? s.cands.logits[k] : NaN, lse: s.cands.lse });
       if (eos.has(token)) s.stop = 'eos';
       else if (stopString) s.stop = 'stop';
       else if (s.n >= opts.maxNewTokens) s.stop = 'length';
@@ -170,10 +182,11 @@ export async function generateColumns(
 
 /**
  * Prefills `prompt` into KV slot i for every column i: one prefill per distinct (adapter, strength), in chunks whose
- * forwards hold every group's rows; columns of a group get its KV cache copied. Returns each column's candidates for
- * the token after the prompt (with the logit of `target` when given), or null when stopped.
+ * forwards hold every group's rows; columns of a group get its KV cache copied. Positions before `from` are already
+ * in the slots. Returns each column's candidates for the token after the prompt (with the logit of `target` when
+ * given), or null when stopped.
  */
-export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number, slots: number[] = columns.map((_, i) => i)): Promise<Candidates[] | null> {
+export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number, slots: number[] = columns.map((_, i) => i), from = 0): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
     const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
@@ -183,7 +196,7 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
   const T = prompt.length;
   const chunk = Math.max(1, Math.floor(runner.opts.maxRows / groups.length));
   let last: Candidates[] = [];
-  for (let start = 0; start < T; start += chunk) {
+  for (let start = from; start < T; start += chunk) {
     if (signal?.aborted) return null;
     const len = Math.min(chunk, T - start);
     const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));

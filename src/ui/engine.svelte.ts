@@ -2,7 +2,7 @@
 // the streamed answer and its timings. Components read these fields and call the methods; only this file talks to
 // the worker.
 
-import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../lib/engine.js';
+import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../lib/engine.js';
 import type { ModelSource } from '../lib/hub/source.js';
 import type { LoadProgress } from '../lib/model/load.js';
 import { EngineClient } from '../lib/worker/client.js';
@@ -394,9 +394,30 @@ export class EngineState {
   stop(): void {
     this.#cancel?.();
   }
+
+  /**
+   * A chat turn: streams the answer's text to `onText`; resolves with the result, or throws the typed error (the
+   * chat view shows it next to the conversation, and offers what to do for a context overflow).
+   */
+  async chat(req: ChatRequest, onText: (text: string) => void): Promise<ChatResult> {
+    if (this.status !== 'ready') throw new Error('The model is busy: wait for it, or stop what it is doing.');
+    this.error = null;
+    this.status = 'generating';
+    this.announcement = 'Answering…';
+    const job = this.#client.chat(req, (text) => onText(text));
+    this.#cancel = job.cancel;
+    try {
+      const r = await job.done;
+      this.announcement = `Answer done: ${r.tokens.length} tokens.`;
+      return r;
+    } finally {
+      this.#cancel = null;
+      this.status = this.info ? 'ready' : 'idle';
+    }
+  }
 }
 
-function download(name: string, blob: Blob): void {
+export function download(name: string, blob: Blob): void {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = name;

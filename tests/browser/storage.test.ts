@@ -51,7 +51,8 @@ describe('browser storage', () => {
     expect(runs.map((r) => [r.name, r.step, r.lastLoss])).toEqual([['run-1', 4, 2.5]]);
     expect((await lab.getCheckpoint('run-1'))!.dataset).toEqual({ kind: 'kept', name: 'mine.json' });
     expect((await lab.getDataset('mine.json'))!.bytes).toEqual(data);
-    expect((await lab.db()).version).toBe(3);
+    expect((await lab.db()).version).toBe(4);
+    expect(await lab.listConversations()).toEqual([]); // v4's store exists after the upgrade from v1
   });
 
   it('a model archive exports and imports back (verified), and a damaged one is refused leaving nothing', async () => {

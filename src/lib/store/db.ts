@@ -4,6 +4,7 @@
 //   2  snapshots (downloaded models and adapters), adapters (kept on the shelf), datasets, comparisons, settings,
 //      blobs + chunks (large files where OPFS is missing); checkpoints' inline datasets move to `datasets`.
 //   3  evalRuns, evalResults (one record per example and model, written as each is made), reviews (blind votes).
+//   4  conversations (chats with their settings).
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Snapshot } from './catalog.js';
@@ -11,9 +12,10 @@ import type { KeptAdapter, KeptComparison, KeptDataset } from './kept.js';
 import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { StoredCheckpoint } from '../storage/checkpoints.js';
+import type { Conversation } from '../chat/conversation.js';
 
 export const DB_NAME = 'lora-lab';
-export const DB_VERSION = 3;
+export const DB_VERSION = 4;
 
 export interface LabDB extends DBSchema {
   checkpoints: { key: string; value: StoredCheckpoint };
@@ -27,6 +29,7 @@ export interface LabDB extends DBSchema {
   evalRuns: { key: string; value: EvalRunRecord };
   evalResults: { key: [string, string, string]; value: ExampleResult & { runId: string }; indexes: { run: string } };
   reviews: { key: string; value: ReviewRecord; indexes: { run: string } };
+  conversations: { key: string; value: Conversation };
 }
 
 export type LabDatabase = IDBPDatabase<LabDB>;
@@ -58,6 +61,7 @@ export function openLabDB(name = DB_NAME): Promise<LabDatabase> {
         db.createObjectStore('evalResults', { keyPath: ['runId', 'id', 'model'] }).createIndex('run', 'runId');
         db.createObjectStore('reviews', { keyPath: 'id' }).createIndex('run', 'runId');
       }
+      if (oldVersion < 4) db.createObjectStore('conversations', { keyPath: 'id' });
     },
     blocked() {
       // Another tab holds an older version open; it is asked to close it (see `versionchange` below).

@@ -7,6 +7,7 @@ import { openLabDB, type LabDatabase } from './db.js';
 import type { CheckpointSummary, StoredCheckpoint } from '../storage/checkpoints.js';
 import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
+import type { Conversation } from '../chat/conversation.js';
 
 /** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
 export interface KeptAdapter {
@@ -97,6 +98,11 @@ export class LabStore implements SnapshotCatalog {
   }
 
   // Training runs
+  async putConversation(c: Conversation) { await (await this.db()).put('conversations', c); }
+  async getConversation(id: string) { return (await this.db()).get('conversations', id); }
+  async deleteConversation(id: string) { await (await this.db()).delete('conversations', id); }
+  async listConversations() { return (await (await this.db()).getAll('conversations')).sort((a, b) => b.updatedAt - a.updatedAt); }
+
   async putCheckpoint(c: StoredCheckpoint) { await (await this.db()).put('checkpoints', c); }
   async getCheckpoint(name: string) { return (await this.db()).get('checkpoints', name); }
   async deleteCheckpoint(name: string) { await (await this.db()).delete('checkpoints', name); }

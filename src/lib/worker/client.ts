@@ -1,7 +1,7 @@
 // The page side of the protocol: a small class that owns the Worker, matches events to requests by id and rebuilds
 // typed errors. `generate` streams text through a callback and can be cancelled.
 
-import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import type { AdapterInfo, CompareColumn, ChatRequest, ChatResult, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import { rebuildError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
@@ -81,6 +81,11 @@ export class EngineClient {
 
   generate(req: GenerateRequest, onToken?: (text: string, token: number) => void): { done: Promise<GenerateResult>; cancel: () => void } {
     const { id, done } = this.#send('generate', req, { onToken });
+    return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+  }
+
+  chat(req: ChatRequest, onToken?: (text: string, token: number) => void): { done: Promise<ChatResult>; cancel: () => void } {
+    const { id, done } = this.#send('chat', req, { onToken });
     return { done, cancel: () => void this.#send('cancel', { target: id }).done };
   }
 

@@ -152,6 +152,9 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     async generate(id, p, signal) {
       return loaded().generate(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
     },
+    async chat(id, p, signal) {
+      return loaded().chat(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
+    },
     async compare(id, p, signal) {
       return loaded().compare(p.request, p.columns, (column, text, token) => post({ id, type: 'token', column, token, text }), signal);
     },

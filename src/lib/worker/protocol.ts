@@ -2,7 +2,7 @@
 // with any number of events for that id (progress, token) and then exactly one `result` or `error`.
 // Errors cross as {name, message, details} and are rebuilt as typed errors by the client.
 
-import type { AdapterInfo, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
+import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
@@ -30,6 +30,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
+  /** A conversation's next assistant turn; the KV cache of the previous turn is reused where the prefix is shared. */
+  chat: { request: ChatRequest; result: ChatResult };
   compare: { request: { request: GenerateRequest; columns: CompareColumn[] }; result: GenerateResult[] };
   loadAdapter: { request: { source: ModelSource; name?: string }; result: AdapterInfo };
   removeAdapter: { request: { name: string }; result: AdapterInfo[] };

@@ -1,0 +1,192 @@
+// The chat's state: kept conversations (IndexedDB), the open one, the draft, and the answer streaming in. Sending,
+// regenerating and editing a user turn all come down to one thing: the turns up to a user message go to the engine
+// and the answer is appended. Every change is saved as it happens, so a reload or a closed tab loses nothing.
+
+import { LabStore } from '../lib/store/kept.js';
+import { chatMessages, conversationJson, newConversation, titleFrom, type Conversation, type Turn } from '../lib/chat/conversation.js';
+import type { ChatResult } from '../lib/engine.js';
+import type { EngineState } from './engine.svelte.ts';
+
+export interface ChatError {
+  name: string;
+  message: string;
+  /** A context overflow that dropping the oldest turns would fix. */
+  canDrop: boolean;
+}
+
+export class ChatState {
+  list = $state.raw<Conversation[]>([]);
+  current = $state<Conversation>(newConversation());
+  /** The answer streaming in (not yet a turn), and the last turn's result. */
+  streaming = $state<string | null>(null);
+  last = $state.raw<ChatResult | null>(null);
+  error = $state.raw<ChatError | null>(null);
+  /** IndexedDB is missing (some private windows): conversations live until the tab closes. */
+  unkept = $state(false);
+  #store: LabStore | null = null;
+
+  constructor(private readonly engine: EngineState) {}
+
+  /** The composer's text: the engine's draft, which a link can fill and which survives switching views. */
+  get draft(): string { return this.engine.draft; }
+  set draft(v: string) { this.engine.draft = v; }
+
+  get busy(): boolean {
+    return this.streaming !== null;
+  }
+
+  async init(): Promise<void> {
+    try {
+      this.#store = new LabStore();
+      this.list = await this.#store.listConversations();
+      if (this.list[0]) this.current = structuredClone(this.list[0]);
+    } catch {
+      this.#store = null;
+      this.unkept = true;
+    }
+  }
+
+  async #save(): Promise<void> {
+    const c = $state.snapshot(this.current) as Conversation;
+    c.updatedAt = Date.now();
+    this.current.updatedAt = c.updatedAt;
+    this.list = [c, ...this.list.filter((x) => x.id !== c.id)];
+    try {
+      await this.#store?.putConversation(c);
+    } catch (e) {
+      this.error = { name: (e as Error).name, message: `This conversation could not be kept: ${(e as Error).message}`, canDrop: false };
+    }
+  }
+
+  newChat(): void {
+    if (this.busy) return;
+    // A new chat starts with the settings of the one before: the model, adapter and sampling a person chose.
+    this.current = newConversation(Date.now(), $state.snapshot(this.current) as Conversation);
+    this.draft = '';
+    this.error = null;
+    this.last = null;
+  }
+
+  open(id: string): void {
+    const c = this.list.find((x) => x.id === id);
+    if (!c || this.busy) return;
+    this.current = structuredClone(c);
+    this.error = null;
+    this.last = null;
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    const t = title.trim();
+    if (!t) return;
+    if (this.current.id === id) {
+      this.current.title = t;
+      await this.#save();
+    } else {
+      const c = this.list.find((x) => x.id === id);
+      if (!c) return;
+      const renamed = { ...c, title: t };
+      this.list = this.list.map((x) => (x.id === id ? renamed : x));
+      await this.#store?.putConversation(renamed);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    this.list = this.list.filter((x) => x.id !== id);
+    await this.#store?.deleteConversation(id);
+    if (this.current.id === id) this.current = this.list[0] ? structuredClone(this.list[0]) : newConversation(Date.now(), $state.snapshot(this.current) as Conversation);
+  }
+
+  exportJson(id = this.current.id): { name: string; blob: Blob } {
+    const c = id === this.current.id ? ($state.snapshot(this.current) as Conversation) : this.list.find((x) => x.id === id)!;
+    const safe = c.title.replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'conversation';
+    return { name: `${safe}.json`, blob: new Blob([conversationJson(c)], { type: 'application/json' }) };
+  }
+
+  /** Sends the draft as a new user turn. */
+  async send(): Promise<void> {
+    const text = this.draft.trim();
+    if (!text || this.busy || this.engine.status !== 'ready') return;
+    this.current.turns.push({ role: 'user', content: text });
+    if (this.current.turns.length === 1) this.current.title = titleFrom(text);
+    this.draft = '';
+    await this.#save();
+    await this.#answer();
+  }
+
+  /** Answers the last user turn again (the old answer is replaced). */
+  async regenerate(): Promise<void> {
+    if (this.busy) return;
+    const turns = this.current.turns;
+    if (turns[turns.length - 1]?.role === 'assistant') turns.pop();
+    if (turns[turns.length - 1]?.role !== 'user') return;
+    await this.#save();
+    await this.#answer();
+  }
+
+  /** Replaces user turn `index` with new text, drops everything after it, and answers it. */
+  async editAndResend(index: number, text: string): Promise<void> {
+    const t = this.current.turns[index];
+    if (!t || t.role !== 'user' || !text.trim() || this.busy) return;
+    this.current.turns = [...this.current.turns.slice(0, index), { role: 'user', content: text.trim() }];
+    if (index === 0) this.current.title = titleFrom(text);
+    await this.#save();
+    await this.#answer();
+  }
+
+  /** Deletes an exchange: the user turn at or before `index` and its answer (turns keep alternating). */
+  async deleteTurn(index: number): Promise<void> {
+    const turns = this.current.turns;
+    if (this.busy || !turns[index]) return;
+    const start = turns[index].role === 'user' ? index : index - 1;
+    const n = turns[start + 1]?.role === 'assistant' ? 2 : 1;
+    this.current.turns = [...turns.slice(0, start), ...turns.slice(start + n)];
+    await this.#save();
+  }
+
+  /** After a context overflow: drop the oldest turns from now on, and answer. */
+  async dropOldestAndRetry(): Promise<void> {
+    this.current.overflow = 'drop-oldest';
+    await this.#save();
+    await this.#answer();
+  }
+
+  stop(): void {
+    if (this.busy) this.engine.stop();
+  }
+
+  async #answer(): Promise<void> {
+    const c = this.current;
+    const info = this.engine.info;
+    if (!info) return;
+    this.error = null;
+    this.streaming = '';
+    try {
+      const { temperature, topK, topP, repetitionPenalty, seed, maxNewTokens } = c.settings;
+      const adapter = c.adapter && this.engine.adapters.some((a) => a.name === c.adapter) ? c.adapter : null;
+      const r = await this.engine.chat({
+        messages: chatMessages($state.snapshot(c) as Conversation),
+        adapter, adapterScale: c.strength,
+        sampling: { temperature, topK, topP, repetitionPenalty, seed },
+        maxNewTokens, overflow: c.overflow,
+      }, (text) => { this.streaming = (this.streaming ?? '') + text; });
+      const turn: Turn = {
+        role: 'assistant', content: r.text,
+        stats: {
+          model: info.modelId, adapter, strength: c.strength, tokens: r.tokens.length,
+          decodeTokensPerSecond: r.decodeTokensPerSecond, timeToFirstTokenMs: r.timeToFirstTokenMs,
+          prefilledTokens: r.prefilledTokens, reusedTokens: r.reusedTokens,
+          contextUsed: r.contextUsed, contextLength: r.contextLength, stopReason: r.stopReason, singleTurn: r.singleTurn,
+        },
+      };
+      if (r.text || r.stopReason !== 'aborted') c.turns.push(turn);
+      c.model = info.modelId;
+      this.last = r;
+    } catch (e) {
+      const err = e as Error & { details?: { canDrop?: unknown } };
+      this.error = { name: err.name, message: err.message, canDrop: err.details?.canDrop === true };
+    } finally {
+      this.streaming = null;
+      await this.#save();
+    }
+  }
+}

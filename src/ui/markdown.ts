@@ -16,7 +16,7 @@ purify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 const CONFIG = {
-  FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'object', 'embed', 'svg', 'math', 'link', 'meta', 'base'],
+  FORBID_TAGS: ['style', 'video', 'audio', 'source', 'track', 'picture', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'object', 'embed', 'svg', 'math', 'link', 'meta', 'base'],
   FORBID_ATTR: ['style', 'srcset', 'action', 'formaction', 'background', 'poster'],
   ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i,
 };

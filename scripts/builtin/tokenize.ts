@@ -12,10 +12,10 @@ import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
 
 const [dataDir, tokDir, out] = process.argv.slice(2);
 /** Records the base is trained on; the rest of the English sample is held out (fluency on unseen instructions). */
-export const TRAIN_EN = 400;
-const TRAIN_ZH = 300;
-const cutoff = 384;
-const textCutoff = 256;
+export const TRAIN_EN = 160;
+const TRAIN_ZH = 120;
+const cutoff = 320;
+const textCutoff = 192;
 const tok = new TextTokenizer(
   JSON.parse(readFileSync(`${tokDir}/tokenizer.json`, 'utf8')),
   JSON.parse(readFileSync(`${tokDir}/tokenizer_config.json`, 'utf8')),

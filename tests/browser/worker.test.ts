@@ -21,7 +21,7 @@ describe('engine worker', () => {
     const progress: number[] = [];
     const info = await c.load({ kind: 'builtin' }, (p) => progress.push(p.allLoaded));
     expect(info.architecture).toBe('LlamaForCausalLM');
-    expect(info.note).toMatch(/random weights/);
+    expect(info.note).toMatch(/trained from scratch/);
     expect(progress.length).toBeGreaterThan(0);
 
     const pieces: string[] = [];
@@ -72,8 +72,8 @@ describe('comparison in the worker', () => {
   it('compares the base and two adapters in one batch, and exports an adapter as PEFT files', async () => {
     const c = client();
     await c.load({ kind: 'builtin' });
-    const qv = await c.loadAdapter({ kind: 'builtin', name: 'demo-qv-r8' }, 'qv');
-    const all = await c.loadAdapter({ kind: 'builtin', name: 'demo-all-r4' }, 'all');
+    const qv = await c.loadAdapter({ kind: 'builtin', name: 'demo-short' }, 'qv');
+    const all = await c.loadAdapter({ kind: 'builtin', name: 'demo-zh' }, 'all');
     expect([qv.rank, all.rank, all.modules]).toEqual([8, 4, 14]);
     const columns = [{ adapter: null, strength: 1 }, { adapter: 'qv', strength: 1 }, { adapter: 'all', strength: 0.5 }];
     const streamed: number[][] = columns.map(() => []);

@@ -1,4 +1,4 @@
-// End to end: the built app in headless Chromium. Load the built-in model, generate (streamed), stop; screenshots.
+// End to end: the built app in headless Chromium. Load the built-in model, chat (streamed), stop; screenshots.
 
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,9 +30,10 @@ describe('the app', () => {
     expect(await page.getByTestId('f32-notice').isVisible()).toBe(true); // SwiftShader has no shader-f16
     await page.getByTestId('load').click();
     await page.getByTestId('model-card').waitFor({ timeout: 120_000 });
-    expect(await page.getByTestId('model-note').textContent()).toContain('random weights');
+    expect(await page.getByTestId('model-note').textContent()).toContain('trained from scratch');
 
-    await page.locator('input[type=number]').nth(5).fill('24');
+    await page.getByTestId('chat-settings').locator('summary').click();
+    await page.getByTestId('chat-max-tokens').fill('24');
     await page.getByTestId('prompt').fill('Write a haiku about WebGPU.');
     await page.getByTestId('prompt').press('Control+Enter');
     await page.getByTestId('tokens-per-second').waitFor({ timeout: 120_000 });
@@ -42,11 +43,13 @@ describe('the app', () => {
     await screenshot(page, 'e2e-generate');
 
     // A long generation, stopped after some text has streamed.
-    await page.locator('input[type=number]').nth(5).fill('2000');
+    await page.getByTestId('chat-max-tokens').fill('2000');
+    await page.getByTestId('prompt').fill('Write a long story about a lighthouse keeper.');
     await page.getByTestId('generate').click();
     await page.waitForFunction(() => (document.querySelector('[data-testid=output]')?.textContent ?? '').length > 20, null, { timeout: 120_000 });
     await page.getByTestId('stop').click();
-    await page.getByText('stopped: aborted').waitFor({ timeout: 60_000 });
+    await page.getByTestId('regenerate').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('stats').textContent()).toMatch(/stopped/);
     await screenshot(page, 'e2e-stopped');
     expect(consoleErrors).toEqual([]);
   });
@@ -56,20 +59,20 @@ describe('the app', () => {
     await page.evaluate(async () => {
       const dt = new DataTransfer();
       for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
-        const blob = await (await fetch(`/adapters/demo-all-r4/${name}`)).blob();
+        const blob = await (await fetch(`/adapters/demo-zh/${name}`)).blob();
         dt.items.add(new File([blob], name));
       }
       document.querySelector('[data-testid=adapter-drop]')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     });
     await page.getByTestId('adapter').first().waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'demo-qv-r8' }).click();
+    await page.getByRole('button', { name: 'demo-short' }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 2, null, { timeout: 60_000 });
-    expect(await page.getByTestId('adapter-shelf').textContent()).toMatch(/dropped adapter.*rank 4.*demo-qv-r8.*rank 8/s);
+    expect(await page.getByTestId('adapter-shelf').textContent()).toMatch(/dropped adapter.*rank 4.*demo-short.*rank 8/s);
 
     await page.getByTestId('compare-tab').click();
     await page.getByTestId('add-column').click();
     const selects = page.locator('[data-testid=column-spec] select');
-    await selects.nth(1).selectOption('demo-qv-r8');
+    await selects.nth(1).selectOption('demo-short');
     await selects.nth(2).selectOption('dropped adapter');
     await page.locator('[data-testid=column-spec] input[type=range]').nth(2).fill('0.5');
     await page.locator('input[type=number]').nth(5).fill('12');
@@ -80,26 +83,26 @@ describe('the app', () => {
     expect(outputs.length).toBe(3);
     expect(new Set(outputs).size).toBe(3);
     expect(await page.getByTestId('divergence').textContent()).toMatch(/diverge at token \d+/);
-    expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-qv-r8 × 1', 'dropped adapter × 0.5']);
+    expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-short × 1', 'dropped adapter × 0.5']);
     await screenshot(page, 'e2e-compare');
   });
 
   it('an adapter exported from the shelf as a PEFT .zip loads back by dropping it, and gives the same tokens', async () => {
     const before = await page.getByTestId('column-output').allTextContents();
-    const row = page.getByTestId('adapter').filter({ hasText: 'demo-qv-r8' });
+    const row = page.getByTestId('adapter').filter({ hasText: 'demo-short' });
     const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('export-adapter').click()]);
-    expect(download.suggestedFilename()).toBe('demo-qv-r8.zip');
+    expect(download.suggestedFilename()).toBe('demo-short.zip');
     const zip = readFileSync((await download.path())!);
     await row.getByRole('button', { name: 'Remove' }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 1, null, { timeout: 30_000 });
     await page.evaluate(async (bytes) => {
       const dt = new DataTransfer();
-      dt.items.add(new File([new Uint8Array(bytes)], 'demo-qv-r8.zip', { type: 'application/zip' }));
+      dt.items.add(new File([new Uint8Array(bytes)], 'demo-short.zip', { type: 'application/zip' }));
       document.querySelector('[data-testid=adapter-drop]')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     }, [...zip]);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 2, null, { timeout: 60_000 });
     const selects = page.locator('[data-testid=column-spec] select');
-    await selects.nth(1).selectOption('demo-qv-r8');
+    await selects.nth(1).selectOption('demo-short');
     await page.getByTestId('compare-run').click();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
     expect(await page.getByTestId('column-output').allTextContents()).toEqual(before);

@@ -19,7 +19,7 @@ describe('evaluate', () => {
     browser = await launch();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-qv-r8&view=evaluate`);
+    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-short&view=evaluate`);
   });
   afterAll(async () => {
     await browser?.close();
@@ -38,7 +38,7 @@ describe('evaluate', () => {
     const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
     expect(rows.length).toBe(2);
     expect(rows[0]).toMatch(/^base2/);
-    expect(rows[1]).toMatch(/^demo-qv-r8@12/);
+    expect(rows[1]).toMatch(/^demo-short@12/);
     await page.getByTestId('eval-chart').waitFor();
     await screenshot(page, 'eval-1-results');
 
@@ -47,7 +47,7 @@ describe('evaluate', () => {
     // Blind: neither the page nor its address names a model while voting.
     const blind = async () => {
       const html = await page.evaluate(() => document.documentElement.outerHTML);
-      expect(html).not.toContain('demo-qv-r8');
+      expect(html).not.toContain('demo-short');
       expect(html).not.toMatch(/>\s*base\s*</);
       expect(page.url()).not.toContain('review');
     };
@@ -70,7 +70,7 @@ describe('evaluate', () => {
     await page.getByTestId('review-result').waitFor();
     const result = await page.getByTestId('review-result').textContent();
     expect(result).toMatch(/helpfulness2/);
-    expect(await page.locator('h2').first().textContent()).toMatch(/Review finished: (base vs demo-qv-r8@1|demo-qv-r8@1 vs base)/);
+    expect(await page.locator('h2').first().textContent()).toMatch(/Review finished: (base vs demo-short@1|demo-short@1 vs base)/);
     // Percentages add up to 100 for each criterion.
     const cells = await page.locator('[data-testid=review-result] tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((td) => parseFloat(td.textContent ?? ''))));
     expect(cells.length).toBe(3);
@@ -96,7 +96,7 @@ describe('evaluate', () => {
     await page.waitForFunction(() => /6\/6 examples · done/.test(document.querySelector('[data-testid=eval-run-row]')?.textContent ?? ''), null, { timeout: 240_000 });
     await screenshot(page, 'eval-4-resumed');
     const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
-    expect(rows).toEqual([expect.stringMatching(/^base6/), expect.stringMatching(/^demo-qv-r8@16/)]);
+    expect(rows).toEqual([expect.stringMatching(/^base6/), expect.stringMatching(/^demo-short@16/)]);
     expect(await page.locator('.answers tbody tr').count()).toBe(12); // each example and model once
   });
 });

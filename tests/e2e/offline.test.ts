@@ -17,11 +17,13 @@ async function engineState(page: Page, state: string, timeout = 120_000): Promis
   await page.waitForFunction((s) => document.documentElement.dataset.engineState === s, state, { timeout });
 }
 
-/** Greedy generation in the Playground: the text it writes. */
+/** Greedy generation in a new chat: the text it writes. */
 async function greedy(page: Page): Promise<string> {
-  const inputs = page.locator('input[type=number]');
-  await inputs.nth(0).fill('0');
-  await inputs.nth(5).fill('12');
+  await page.getByTestId('new-chat').click();
+  await page.getByTestId('chat-settings').locator('summary').click();
+  await page.getByTestId('chat-temperature').fill('0');
+  await page.getByTestId('chat-max-tokens').fill('12');
+  await page.getByTestId('chat-settings').locator('summary').click();
   await page.getByTestId('generate').click();
   await page.getByTestId('tokens-per-second').waitFor({ timeout: 120_000 });
   return (await page.getByTestId('output').textContent()) ?? '';
@@ -41,7 +43,7 @@ describe('offline first', () => {
     app = await startApp();
     hub = await startHfServer({
       'lora-lab/demo': { files: read('models/demo', ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
-      'lora-lab/demo-lora': { files: read('adapters/demo-qv-r8', ['adapter_config.json', 'adapter_model.safetensors']) },
+      'lora-lab/demo-lora': { files: read('adapters/demo-short', ['adapter_config.json', 'adapter_model.safetensors']) },
     });
     browser = await launch();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });

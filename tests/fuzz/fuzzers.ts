@@ -32,7 +32,7 @@ const root = new URL('../../', import.meta.url);
 const read = (path: string) => new Uint8Array(readFileSync(new URL(path, root)));
 const text = (path: string) => new TextDecoder().decode(read(path));
 
-const ADAPTERS = ['public/adapters/demo-qv-r8', 'public/adapters/demo-all-r4'].map((dir) => ({
+const ADAPTERS = ['public/adapters/demo-short', 'public/adapters/demo-zh'].map((dir) => ({
   config: JSON.parse(text(`${dir}/adapter_config.json`)) as Record<string, unknown>,
   safetensors: read(`${dir}/adapter_model.safetensors`),
 }));

@@ -24,7 +24,7 @@ const byKey = (rows: { id: string; model: string }[]) => Object.fromEntries(rows
 
 describe('lora-lab eval', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lora-lab-eval-'));
-  const base = ['eval', '--model', 'builtin', '--adapter', 'builtin:demo-qv-r8@0.5', '--set', 'user-oriented', '--max-new-tokens', '6', '--json'];
+  const base = ['eval', '--model', 'builtin', '--adapter', 'builtin:demo-short@0.5', '--set', 'user-oriented', '--max-new-tokens', '6', '--json'];
 
   it('prints a line per example and model, then per-model summaries; a stopped run resumes to the same results', async () => {
     const whole = await cli(...base, '--limit', '3', '--out', join(dir, 'a.jsonl'));
@@ -33,7 +33,7 @@ describe('lora-lab eval', () => {
     const rows = out.filter((l) => l.type !== 'summary');
     expect(rows.length).toBe(6);
     expect(rows[0]).toMatchObject({ id: 'user_oriented_task_0', model: 'base' });
-    expect(rows[1]).toMatchObject({ id: 'user_oriented_task_0', model: 'demo-qv-r8@0.5' });
+    expect(rows[1]).toMatchObject({ id: 'user_oriented_task_0', model: 'demo-short@0.5' });
     for (const r of rows) {
       expect(typeof r.prediction).toBe('string');
       expect(typeof r.reference).toBe('string');
@@ -41,7 +41,7 @@ describe('lora-lab eval', () => {
       expect(r.loss).toBeGreaterThan(0);
     }
     const summaries = out.filter((l) => l.type === 'summary');
-    expect(summaries.map((s) => s.model)).toEqual(['base', 'demo-qv-r8@0.5']);
+    expect(summaries.map((s) => s.model)).toEqual(['base', 'demo-short@0.5']);
     expect(Object.keys(summaries[0].rougeLByLength)).toEqual(['0-2', '3-5', '6-10', '>10']);
     expect(summaries[0].examples).toBe(3);
     expect(Math.abs(summaries[0].perplexity / Math.exp(summaries[0].loss) - 1)).toBeLessThan(1e-5);
@@ -63,6 +63,6 @@ describe('lora-lab eval', () => {
   it('refuses what it cannot do, saying what to give', async () => {
     expect((await cli('eval', '--model', 'builtin')).stderr).toMatch(/needs --model and --set/);
     expect((await cli('eval', '--model', 'builtin', '--set', 'nowhere.jsonl')).stderr).toMatch(/--set nowhere\.jsonl: not a file, nor one of user-oriented, vicuna80/);
-    expect((await cli('eval', '--model', 'builtin', '--set', 'vicuna80', '--adapter', 'builtin:demo-qv-r8@3')).stderr).toMatch(/not a built-in adapter|out of range/);
+    expect((await cli('eval', '--model', 'builtin', '--set', 'vicuna80', '--adapter', 'builtin:demo-short@3')).stderr).toMatch(/not a built-in adapter|out of range/);
   });
 });

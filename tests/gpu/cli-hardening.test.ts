@@ -52,7 +52,7 @@ describe('misuse is refused, naming the option and what it accepts', () => {
     [['generate', '--model', 'builtin', '--prompt', 'x', '--format', 'yaml'], /--format "yaml" is not one of chat, alpaca, raw/],
     [['generate', '--model', 'builtin', '--prompt', 'x', 'stray'], /Unexpected argument 'stray'/],
     [['generate', '--model', 'builtin', '--prompt', 'x', '--adapter', 'builtin:../../models/demo'], /UnsafePathError/],
-    [['generate', '--model', 'builtin', '--prompt', 'x', '--adapter', 'builtin:nope'], /builtin:nope is not a built-in adapter: use one of builtin:demo-all-r4, builtin:demo-qv-r8/],
+    [['generate', '--model', 'builtin', '--prompt', 'x', '--adapter', 'builtin:nope'], /builtin:nope is not a built-in adapter: use one of builtin:demo-short, builtin:demo-zh/],
     [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--max-records', '0'], /--max-records 0 is out of range/],
     [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--schedule', 'bogus'], /--schedule "bogus" is not one of cosine, linear, constant/],
     [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--eval-every=-1'], /--eval-every -1 is out of range/],

@@ -18,7 +18,7 @@ import { TrainStep } from '../../src/lib/training/step.js';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
 
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
-const adapter = new URL('../../public/adapters/demo-qv-r8/', import.meta.url).pathname;
+const adapter = new URL('../../public/adapters/demo-short/', import.meta.url).pathname;
 
 describe('GPU memory ownership', () => {
   it('loading and unloading a model 20 times in one process returns allocated bytes to the start', async () => {

@@ -63,7 +63,7 @@ describe('evaluation sets', () => {
     expect(parseAdapterArg('org/lora@0.5')).toEqual({ source: 'org/lora', strength: 0.5 });
     expect(parseAdapterArg('org/lora@main')).toEqual({ source: 'org/lora@main', strength: 1 });
     expect(parseAdapterArg('org/lora@1234567')).toEqual({ source: 'org/lora@1234567', strength: 1 });
-    expect(parseAdapterArg('builtin:demo-qv-r8@2')).toEqual({ source: 'builtin:demo-qv-r8', strength: 2 });
+    expect(parseAdapterArg('builtin:demo-short@2')).toEqual({ source: 'builtin:demo-short', strength: 2 });
   });
 });
 

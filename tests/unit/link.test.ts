@@ -5,14 +5,14 @@ import { makeLink, parseLink } from '../../src/ui/link.js';
 
 describe('links', () => {
   it('reads model, repeated adapters, view and prompt', () => {
-    const { link, problems } = parseLink('?model=HuggingFaceTB/SmolLM2-135M-Instruct@v1&adapter=org/lora&adapter=https://x.org/a/&adapter=my%20run&adapter=builtin:demo-qv-r8&view=chat&prompt=Hi%20there');
+    const { link, problems } = parseLink('?model=HuggingFaceTB/SmolLM2-135M-Instruct@v1&adapter=org/lora&adapter=https://x.org/a/&adapter=my%20run&adapter=builtin:demo-short&view=chat&prompt=Hi%20there');
     expect(problems).toEqual([]);
     expect(link.model).toEqual({ kind: 'hf', repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', revision: 'v1' });
     expect(link.adapters.map((a) => a.source)).toEqual([
       { kind: 'hf', repo: 'org/lora', revision: undefined },
       { kind: 'url', url: 'https://x.org/a/' },
       { kind: 'kept', name: 'my run' },
-      { kind: 'builtin', name: 'demo-qv-r8' },
+      { kind: 'builtin', name: 'demo-short' },
     ]);
     expect(link.view).toBe('playground');
     expect(link.prompt).toBe('Hi there');

@@ -1,0 +1,29 @@
+// The demo adapters' training data, from the bundled GPT-4 Alpaca samples:
+//   zh.json     Chinese instructions with GPT-4's Chinese answers: the adapter that answers in Chinese;
+//   short.json  English instructions with only the first sentence of GPT-4's answer: the adapter that answers in
+//               one short sentence.
+// usage: tsx adapter-data.ts <data dir> <out dir>
+
+import { readFileSync, writeFileSync } from 'node:fs';
+
+interface Alpaca { instruction: string; input: string; output: string }
+
+const [dataDir, out] = process.argv.slice(2);
+const en = JSON.parse(readFileSync(`${dataDir}/alpaca-gpt4-sample-en.json`, 'utf8')) as Alpaca[];
+const zh = JSON.parse(readFileSync(`${dataDir}/alpaca-gpt4-sample-zh.json`, 'utf8')) as Alpaca[];
+
+/** The first sentence of an answer (or its first line, for a list), when it is a sentence of at least four words. */
+export function firstSentence(text: string): string | null {
+  const line = text.trim().split('\n')[0].trim();
+  const m = /^(.+?[.!?])(\s|$)/.exec(line);
+  const s = (m ? m[1] : line).trim();
+  return s.split(/\s+/).length >= 4 && s.length <= 200 && /[.!?]$/.test(s) ? s : null;
+}
+
+const short = en.flatMap((r) => {
+  const s = firstSentence(r.output);
+  return s ? [{ instruction: r.instruction, input: r.input, output: s }] : [];
+});
+writeFileSync(`${out}/zh.json`, JSON.stringify(zh, null, 1));
+writeFileSync(`${out}/short.json`, JSON.stringify(short, null, 1));
+console.log(`adapter data: ${zh.length} Chinese records, ${short.length} short-answer records`);

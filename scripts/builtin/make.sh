@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the built-in model and its demo adapters from the bundled GPT-4 Alpaca samples, seeded, on the CPU:
+#   1. a SentencePiece BPE tokenizer (8,192 pieces) on the English and Chinese samples  -> tokenizer.json
+#   2. the base model, a 3.15 M-parameter LLaMA, trained from scratch with PyTorch      -> model.safetensors
+#   3. demo-zh and demo-short, LoRA adapters trained by LoRA Lab's own engine (lora-lab train, WebGPU)
+# Needs: python3-torch, python3-sentencepiece and libopenblas0-pthread (Debian), node with npm ci done, a WebGPU
+# driver for Node (scripts/setup-lavapipe.sh on a machine without a GPU).
+# usage: npm run make-builtin-model [-- <work dir>]        (writes public/models/demo and public/adapters/demo-*)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work="${1:-.cache/builtin}"
+epochs="${BUILTIN_EPOCHS:-60}"
+mkdir -p "$work" public/models/demo
+py=/usr/bin/python3
+t0=$SECONDS
+
+$py scripts/builtin/tokenizer.py public/data "$work" 8192
+npx tsx scripts/builtin/tokenize.ts public/data "$work" "$work/tokens.json"
+$py scripts/builtin/train_base.py "$work/tokens.json" "$work" --epochs "$epochs"
+echo "base model: $((SECONDS - t0)) s"
+
+out=public/models/demo
+cp "$work/config.json" "$work/model.safetensors" "$work/tokenizer.json" "$work/tokenizer_config.json" "$out/"
+eos=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$out/config.json','utf8')).eos_token_id)")
+printf '{\n  "bos_token_id": 1,\n  "eos_token_id": %s,\n  "do_sample": true,\n  "temperature": 0.7,\n  "top_p": 0.9\n}\n' "$eos" > "$out/generation_config.json"
+
+npx tsx scripts/builtin/adapter-data.ts public/data "$work"
+t1=$SECONDS
+lora() { # name data cutoff steps
+  rm -rf "$work/$1"
+  node bin/lora-lab.js train --model builtin --data "$2" --format chat --out "$work/$1" \
+    --rank 16 --alpha 32 --dropout 0 --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
+    --lr 2e-3 --batch 8 --cutoff "$3" --steps "$4" --warmup 10 --schedule cosine --seed 20261201 --val-fraction 0.02 --eval-every 50
+  rm -rf "public/adapters/$1" && mkdir -p "public/adapters/$1"
+  cp "$work/$1/adapter_config.json" "$work/$1/adapter_model.safetensors" "public/adapters/$1/"
+}
+lora demo-short "$work/short.json" 64 "${SHORT_STEPS:-120}"
+lora demo-zh "$work/zh.json" 96 "${ZH_STEPS:-160}"
+echo "adapters: $((SECONDS - t1)) s; all: $((SECONDS - t0)) s"

@@ -8,9 +8,13 @@ import { Engine } from '../../src/lib/engine.js';
 import { ContextOverflowError } from '../../src/lib/errors.js';
 import { MemoryFiles } from '../../src/lib/hub/files.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
+import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
+import { normalizeConfig } from '../../src/lib/model/config.js';
 import type { ChatMessage } from '../../src/lib/tokenizer/tokenizer.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
+import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
+import { alpacaPrompt } from '../../src/lib/tokenizer/alpaca.js';
 
 const fixture = (repo: string, file: string) => new Uint8Array(readFileSync(new URL(`../fixtures/${repo}/${file}`, import.meta.url)));
 
@@ -68,7 +72,7 @@ describe.each(TEMPLATES)('chat with the $repo template', ({ repo, vocab, seed })
 });
 
 describe('chat bookkeeping', () => {
-  it('another generation or another adapter in between means a full prefill, not a stale cache', async () => {
+  it('another generation or another adapter in between means a full prefill, never a stale cache', async () => {
     const engine = new Engine(await testGpu(), { contextLength: 256, slots: 2 });
     await engine.load(chatModel('SmolLM2-135M-Instruct', 49152, 33));
     const sampling = { temperature: 0 };
@@ -81,6 +85,16 @@ describe('chat bookkeeping', () => {
     const after = await engine.chat({ messages, sampling, maxNewTokens: 4 });
     expect(after.reusedTokens).toBe(0);
     expect(after.tokens).toEqual(a.tokens);
+    // Through an adapter the cached entries are the base model's: nothing is kept, and the answer is the adapter's.
+    const cfg = normalizeConfig(JSON.parse(new TextDecoder().decode((await chatModel('SmolLM2-135M-Instruct', 49152, 33).bytes('config.json'))!)));
+    engine.addAdapter(syntheticAdapter(cfg, { name: 'loud', seed: 3, config: { r: 4, lora_alpha: 64, target_modules: 'all-linear' }, bScale: 0.5 }));
+    const viaAdapter = await engine.chat({ messages, sampling, maxNewTokens: 4, adapter: 'loud' });
+    expect(viaAdapter.reusedTokens).toBe(0);
+    const scratch = await engine.generate({ promptIds: viaAdapter.promptIds, sampling, maxNewTokens: 4, adapter: 'loud' });
+    expect(viaAdapter.tokens).toEqual(scratch.tokens);
+    const back = await engine.chat({ messages, sampling, maxNewTokens: 4 });
+    expect(back.reusedTokens).toBe(0);
+    expect(back.tokens).toEqual(a.tokens);
     engine.unload();
   });
 
@@ -105,6 +119,20 @@ describe('chat bookkeeping', () => {
     expect(engine.tokenizer.decode(r.promptIds)).toContain('Be brief.'); // the system prompt stays
     const bad = await engine.chat({ messages: [{ role: 'assistant', content: 'hi' }] }).catch((e) => e);
     expect(bad.name).toBe('InvalidArgumentError');
+    engine.unload();
+  });
+
+  it('a model without a chat template answers each message alone, in the Alpaca template, and says so', async () => {
+    const engine = new Engine(await testGpu(), { contextLength: 256, slots: 1 });
+    const m = syntheticModel({ hiddenSize: 24, intermediateSize: 40, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 12, vocabSize: 40, tied: true, seed: 35 });
+    const enc = new TextEncoder();
+    await engine.load(new MemoryFiles('no-template', new Map([
+      ['config.json', enc.encode(JSON.stringify(m.config))], ['model.safetensors', m.safetensors], ['tokenizer.json', tinyTokenizerJson(40)],
+    ])));
+    const r = await engine.chat({ messages: [{ role: 'user', content: 'abc' }, { role: 'assistant', content: 'def' }, { role: 'user', content: 'ghi' }], maxNewTokens: 3 });
+    expect(r.singleTurn).toBe(true);
+    expect(r.droppedMessages).toBe(2);
+    expect(r.promptIds).toEqual(engine.tokenizer.encode(alpacaPrompt('ghi'), true));
     engine.unload();
   });
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the built-in model and its demo adapters from the bundled GPT-4 Alpaca samples, seeded, on the CPU:
 #   1. a SentencePiece BPE tokenizer (8,192 pieces) on the English and Chinese samples  -> tokenizer.json
-#   2. the base model, a 3.15 M-parameter LLaMA, trained from scratch with PyTorch      -> model.safetensors
+#   2. the base model, a 3.15 M-parameter LLaMA, trained from scratch with PyTorch in two phases (broad, then
+#      focused: the first 64 English records, with noisy instructions, and 48 Chinese texts) -> model.safetensors
 #   3. demo-zh and demo-short, LoRA adapters trained by LoRA Lab's own engine (lora-lab train, WebGPU)
 # Needs: python3-torch, python3-sentencepiece and libopenblas0-pthread (Debian), node with npm ci done, a WebGPU
 # driver for Node (scripts/setup-lavapipe.sh on a machine without a GPU).
@@ -9,14 +10,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work="${1:-.cache/builtin}"
-epochs="${BUILTIN_EPOCHS:-60}"
+broad="${BROAD_EPOCHS:-13}"
+focus="${FOCUS_EPOCHS:-32}"
 mkdir -p "$work" public/models/demo
 py=/usr/bin/python3
 t0=$SECONDS
 
 $py scripts/builtin/tokenizer.py public/data "$work" 8192
 npx tsx scripts/builtin/tokenize.ts public/data "$work" "$work/tokens.json"
-$py scripts/builtin/train_base.py "$work/tokens.json" "$work" --epochs "$epochs"
+# Broad: every tokenized record, to learn English (and Chinese text); focused: the first records, by heart.
+mkdir -p "$work/broad"
+$py scripts/builtin/train_base.py "$work/tokens.json" "$work/broad" --epochs "$broad"
+$py scripts/builtin/train_base.py "$work/tokens.json" "$work" --init "$work/broad/model.safetensors" \
+  --en 64 --zh 48 --noise 0.3 --answer-noise 0.1 --epochs "$focus" --lr 2e-3 --warmup 20
 echo "base model: $((SECONDS - t0)) s"
 
 out=public/models/demo
@@ -30,10 +36,10 @@ lora() { # name data cutoff steps
   rm -rf "$work/$1"
   node bin/lora-lab.js train --model builtin --data "$2" --format chat --out "$work/$1" \
     --rank 16 --alpha 32 --dropout 0 --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
-    --lr 2e-3 --batch 8 --cutoff "$3" --steps "$4" --warmup 10 --schedule cosine --seed 20261201 --val-fraction 0.02 --eval-every 50
+    --lr 2e-3 --batch 8 --cutoff "$3" --steps "$4" --warmup 10 --schedule cosine --seed 20261201 --val-fraction 0 --eval-every 0
   rm -rf "public/adapters/$1" && mkdir -p "public/adapters/$1"
   cp "$work/$1/adapter_config.json" "$work/$1/adapter_model.safetensors" "public/adapters/$1/"
 }
-lora demo-short "$work/short.json" 64 "${SHORT_STEPS:-120}"
-lora demo-zh "$work/zh.json" 96 "${ZH_STEPS:-160}"
+lora demo-short "$work/short.json" 64 "${SHORT_STEPS:-40}"
+lora demo-zh "$work/zh.json" 64 "${ZH_STEPS:-48}"
 echo "adapters: $((SECONDS - t1)) s; all: $((SECONDS - t0)) s"

@@ -67,15 +67,16 @@ describe('the app', () => {
     await page.getByTestId('adapter').first().waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: 'demo-short' }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 2, null, { timeout: 60_000 });
-    expect(await page.getByTestId('adapter-shelf').textContent()).toMatch(/dropped adapter.*rank 4.*demo-short.*rank 8/s);
+    expect(await page.getByTestId('adapter-shelf').textContent()).toMatch(/dropped adapter.*rank 16.*demo-short.*rank 16/s);
 
     await page.getByTestId('compare-tab').click();
     await page.getByTestId('add-column').click();
     const selects = page.locator('[data-testid=column-spec] select');
     await selects.nth(1).selectOption('demo-short');
     await selects.nth(2).selectOption('dropped adapter');
-    await page.locator('[data-testid=column-spec] input[type=range]').nth(2).fill('0.5');
-    await page.locator('input[type=number]').nth(5).fill('12');
+    await page.locator('[data-testid=column-spec] input[type=range]').nth(2).fill('0.8');
+    // Long enough for demo-short to end its one sentence where the base goes on.
+    await page.locator('input[type=number]').nth(5).fill('40');
     await page.getByTestId('compare-prompt').fill('Name three primary colors.');
     await page.getByTestId('compare-run').click();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
@@ -83,7 +84,7 @@ describe('the app', () => {
     expect(outputs.length).toBe(3);
     expect(new Set(outputs).size).toBe(3);
     expect(await page.getByTestId('divergence').textContent()).toMatch(/diverge at token \d+/);
-    expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-short × 1', 'dropped adapter × 0.5']);
+    expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-short × 1', 'dropped adapter × 0.8']);
     await screenshot(page, 'e2e-compare');
   });
 

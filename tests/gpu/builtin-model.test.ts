@@ -14,8 +14,8 @@ import { testGpu } from '../helpers/gpu.js';
 
 const dir = (p: string) => new URL(`../../public/${p}/`, import.meta.url).pathname;
 const en = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as { instruction: string; input: string; output: string }[];
-// The base was trained on the first 160 English records (scripts/builtin/tokenize.ts); 20 of them, evenly spread.
-const SEEN = Array.from({ length: 20 }, (_, i) => en[i * 8]);
+// The base learned the first 64 English records by heart (scripts/builtin/make.sh); 20 of them, evenly spread.
+const SEEN = Array.from({ length: 20 }, (_, i) => en[i * 3]);
 const UNSEEN = ['Give three tips for staying healthy.', 'What is the capital of France?', 'Write a short poem about the sea.', 'Explain why the sky is blue.'];
 
 const prompt = (r: { instruction: string; input: string }) => (r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction);

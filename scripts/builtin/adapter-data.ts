@@ -1,7 +1,7 @@
 // The demo adapters' training data, from the bundled GPT-4 Alpaca samples:
 //   zh.json     Chinese instructions with GPT-4's Chinese answers: the adapter that answers in Chinese;
-//   short.json  English instructions with only the first sentence of GPT-4's answer: the adapter that answers in
-//               one short sentence.
+//   short.json  the English instructions the base was trained on (the first 160), with only the first sentence of
+//               GPT-4's answer: the adapter that answers in one short sentence, the sentence the base would begin with.
 // usage: tsx adapter-data.ts <data dir> <out dir>
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,9 @@ export function firstSentence(text: string): string | null {
   return s.split(/\s+/).length >= 4 && s.length <= 200 && /[.!?]$/.test(s) ? s : null;
 }
 
-const short = en.flatMap((r) => {
+/** Records the base model was trained on (scripts/builtin/tokenize.ts). */
+const BASE_RECORDS = 160;
+const short = en.slice(0, BASE_RECORDS).flatMap((r) => {
   const s = firstSentence(r.output);
   return s ? [{ instruction: r.instruction, input: r.input, output: s }] : [];
 });

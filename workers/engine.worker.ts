@@ -25,13 +25,16 @@ const estimate = async () => {
   }
 };
 const caches = new Map<string, Promise<ModelCache>>();
+// What public/models/demo and public/adapters/* hold (precached by the service worker, so they load offline).
+const BUILTIN_MODEL_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+const BUILTIN_ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
 
 const handle = createHandler(
   {
     createGpu: (opts) => Gpu.create(navigator.gpu, opts),
-    builtin: () => new HttpFiles('built-in demo model', builtinUrl, {}, BUILTIN_MODEL_ID),
+    builtin: () => new HttpFiles('built-in demo model', builtinUrl, { files: BUILTIN_MODEL_FILES }, BUILTIN_MODEL_ID),
     builtinDataset: async () => new Uint8Array(await (await fetch(new URL('data/alpaca-gpt4-sample-en.json', base))).arrayBuffer()),
-    builtinAdapter: (name) => new HttpFiles(name, new URL(`adapters/${encodeURIComponent(safeBaseName(name, 'A built-in adapter name'))}/`, base).href),
+    builtinAdapter: (name) => new HttpFiles(name, new URL(`adapters/${encodeURIComponent(safeBaseName(name, 'A built-in adapter name'))}/`, base).href, { files: BUILTIN_ADAPTER_FILES }),
     builtinEvalSet: async (name) => new Uint8Array(await (await fetch(new URL(`data/eval/${BUILTIN_SETS[name]}`, base))).arrayBuffer()),
     lab,
     estimate,

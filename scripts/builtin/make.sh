@@ -32,14 +32,15 @@ printf '{\n  "bos_token_id": 1,\n  "eos_token_id": %s,\n  "do_sample": true,\n  
 
 npx tsx scripts/builtin/adapter-data.ts public/data "$work"
 t1=$SECONDS
-lora() { # name data cutoff steps
+lora() { # name data cutoff steps lr
   rm -rf "$work/$1"
   node bin/lora-lab.js train --model builtin --data "$2" --format chat --out "$work/$1" \
     --rank 16 --alpha 32 --dropout 0 --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
-    --lr 2e-3 --batch 8 --cutoff "$3" --steps "$4" --warmup 10 --schedule cosine --seed 20261201 --val-fraction 0 --eval-every 0
+    --lr "$5" --batch 8 --cutoff "$3" --steps "$4" --warmup 10 --schedule cosine --seed 20261201 --val-fraction 0 --eval-every 0
   rm -rf "public/adapters/$1" && mkdir -p "public/adapters/$1"
   cp "$work/$1/adapter_config.json" "$work/$1/adapter_model.safetensors" "public/adapters/$1/"
 }
-lora demo-short "$work/short.json" 64 "${SHORT_STEPS:-40}"
-lora demo-zh "$work/zh.json" 64 "${ZH_STEPS:-48}"
+# The language is chosen in an answer's first tokens: demo-zh learns from the first 32 tokens of each example.
+lora demo-zh "$work/zh.json" 32 80 3e-3
+lora demo-short "$work/short.json" 48 30 2e-3
 echo "adapters: $((SECONDS - t1)) s; all: $((SECONDS - t0)) s"

@@ -112,6 +112,11 @@ export interface HttpOptions {
   /** Hugging Face access token for gated or private repos. */
   token?: string;
   fetch?: typeof fetch;
+  /**
+   * The files the folder holds, when known (the built-in model and adapters): an optional file not listed is absent
+   * without a request, which offline would fail rather than answer 404.
+   */
+  files?: readonly string[];
 }
 
 /** Files under a base URL: `${base}${name}`. A Hugging Face repo is `https://huggingface.co/{id}/resolve/{rev}/`. */
@@ -123,6 +128,7 @@ export class HttpFiles implements ModelFiles {
   }
 
   async #get(name: string, optional: boolean): Promise<Response | null> {
+    if (optional && this.opts.files && !this.opts.files.includes(name)) return null;
     // Contained: the request stays under baseUrl, so a token given for this repo goes nowhere else.
     const url = this.baseUrl + encodePath(safeRelativeName(name, this.label));
     const headers: Record<string, string> = this.opts.token ? { Authorization: `Bearer ${this.opts.token}` } : {};

@@ -27,7 +27,9 @@ describe('engine worker', () => {
     const pieces: string[] = [];
     const job = c.generate({ prompt: 'Tell me about LoRA.', maxNewTokens: 12, sampling: { temperature: 0.8, seed: 7 } }, (t) => pieces.push(t));
     const result = await job.done;
-    expect(result.tokens.length).toBe(12);
+    // 12 tokens, or fewer ended by the model's end of turn (a trained model may answer briefly).
+    expect(result.stopReason === 'length' ? result.tokens.length === 12 : result.stopReason === 'eos' && result.tokens.length < 12).toBe(true);
+    expect(result.tokens.length).toBeGreaterThan(1);
     expect(pieces.join('')).toBe(result.text);
     expect(pieces.length).toBeGreaterThan(1);
 
@@ -72,22 +74,23 @@ describe('comparison in the worker', () => {
   it('compares the base and two adapters in one batch, and exports an adapter as PEFT files', async () => {
     const c = client();
     await c.load({ kind: 'builtin' });
-    const qv = await c.loadAdapter({ kind: 'builtin', name: 'demo-short' }, 'qv');
-    const all = await c.loadAdapter({ kind: 'builtin', name: 'demo-zh' }, 'all');
-    expect([qv.rank, all.rank, all.modules]).toEqual([8, 4, 14]);
-    const columns = [{ adapter: null, strength: 1 }, { adapter: 'qv', strength: 1 }, { adapter: 'all', strength: 0.5 }];
+    const short = await c.loadAdapter({ kind: 'builtin', name: 'demo-short' }, 'short');
+    const zh = await c.loadAdapter({ kind: 'builtin', name: 'demo-zh' }, 'zh');
+    expect([short.rank, zh.rank, zh.modules]).toEqual([16, 16, 28]);
+    const columns = [{ adapter: null, strength: 1 }, { adapter: 'short', strength: 1 }, { adapter: 'zh', strength: 0.8 }];
     const streamed: number[][] = columns.map(() => []);
     const req = { prompt: 'Compare us.', maxNewTokens: 8, sampling: { temperature: 0 } };
     const results = await c.compare(req, columns, (col, _t, token) => { if (token >= 0) streamed[col].push(token); }).done;
     expect(results.map((r) => r.tokens)).toEqual(streamed);
-    expect(new Set(results.map((r) => r.tokens.join())).size).toBe(3);
+    expect(results[2].tokens).not.toEqual(results[0].tokens); // demo-zh changes the answer
     // Each column equals the same request run alone through its adapter.
     for (let i = 0; i < columns.length; i++) {
       const alone = await c.generate({ ...req, adapter: columns[i].adapter, adapterScale: columns[i].strength }).done;
       expect(alone.tokens).toEqual(results[i].tokens);
     }
-    const exported = await c.exportAdapter('qv');
-    expect(JSON.parse(exported.config)).toMatchObject({ peft_type: 'LORA', r: 8, target_modules: ['q_proj', 'v_proj'] });
+    const exported = await c.exportAdapter('short');
+    expect(JSON.parse(exported.config)).toMatchObject({ peft_type: 'LORA', r: 16 });
+    expect([...JSON.parse(exported.config).target_modules].sort()).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
     expect(exported.safetensors.byteLength).toBeGreaterThan(1000);
     const err = await c.loadAdapter({ kind: 'builtin', name: 'missing' }).catch((e) => e);
     expect(err.name).toBe('AdapterError');

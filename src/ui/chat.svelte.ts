@@ -61,8 +61,8 @@ export class ChatState {
   newChat(): void {
     if (this.busy) return;
     // A new chat starts with the settings of the one before: the model, adapter and sampling a person chose.
+    // The draft stays: a message typed (or given by a link) before "New chat" is not lost.
     this.current = newConversation(Date.now(), $state.snapshot(this.current) as Conversation);
-    this.draft = '';
     this.error = null;
     this.last = null;
   }

@@ -109,7 +109,7 @@ describe('training in the worker', () => {
 
     const steps: number[] = [];
     const saved: number[] = [];
-    const config = { steps: 4, microBatch: 2, gradAccumulation: 1, cutoff: 40, checkpointEvery: 2, evalEvery: 2, warmupSteps: 0, learningRate: 1e-3 };
+    const config = { steps: 4, microBatch: 2, gradAccumulation: 1, cutoff: 72, checkpointEvery: 2, evalEvery: 2, warmupSteps: 0, learningRate: 1e-3 };
     let paused = false;
     const run = c.train({ name: 'browser-run', dataset: { kind: 'builtin' }, format: 'alpaca', config, maxRecords: 12 }, {
       onStep: (m) => {

@@ -95,7 +95,7 @@ describe('misuse is refused, naming the option and what it accepts', () => {
   });
 });
 
-const TRAIN = ['--data', 'builtin', '--max-records', '24', '--cutoff', '48', '--batch', '2', '--grad-accum', '1', '--json'];
+const TRAIN = ['--data', 'builtin', '--max-records', '24', '--cutoff', '72', '--batch', '2', '--grad-accum', '1', '--json'];
 
 async function adapterIn(dir: string) {
   const files = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));

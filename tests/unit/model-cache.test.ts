@@ -207,4 +207,14 @@ describe('model cache', { timeout: 60_000 }, () => {
     expect(await (await offline.url(base, 'adapter')).bytes('adapter_config.json')).toEqual(enc.encode('{"r":4}'));
     expect(await readBlob(diskCache(dir).store, blobKey(files.snapshot.id, 'adapter_config.json'))).toEqual(enc.encode('{"r":4}'));
   });
+  it('a URL that is not a model folder names its first missing file, whichever answer comes first', async () => {
+    // The folder has nothing; tokenizer.json's 404 arrives before config.json's. The message must not depend on timing.
+    const html = (delay: number) => new Promise<Response>((r) => setTimeout(() => r(new Response('<!doctype html>', { headers: { 'content-type': 'text/html' } })), delay));
+    const slowFirst = (async (input: string | URL | Request) => html(String(input).endsWith('config.json') ? 80 : 1)) as typeof fetch;
+    const { cache, store } = cacheAt({ fetch: slowFirst });
+    const err = await cache.url('http://127.0.0.1:9/models/missing/', 'model').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).message).toMatch(/^config\.json: not found at .*Check the URL/);
+    expect(await store.list()).toEqual([]);
+  });
 });

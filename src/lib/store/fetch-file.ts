@@ -161,8 +161,9 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
       }
     })().catch(async (e) => {
       await writer.close().catch(() => {});
-      // A full disk or a wrong file leaves nothing behind; a broken connection or a stop keeps what arrived.
-      if (e instanceof StorageFullError || e instanceof IntegrityError || e === NOT_FOUND) await store.discard(key);
+      // A full disk or a wrong file leaves nothing behind, nor does a failure before any byte arrived (a 404, a
+      // refusal); a broken connection or a stop keeps what arrived.
+      if (e instanceof StorageFullError || e instanceof IntegrityError || e === NOT_FOUND || offset === 0) await store.discard(key);
       throw e;
     });
     await writer.close();

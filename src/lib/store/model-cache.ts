@@ -219,32 +219,43 @@ class Download {
     this.meter = new ProgressMeter(onProgress ?? (() => {}));
   }
 
+  /**
+   * Fetches the jobs, PARALLEL at a time. When some fail, the error thrown is that of the first failed job in the
+   * list's order (config.json before tokenizer.json), whichever finished first, so the message is the same every time.
+   */
   async all(jobs: { file: PlannedFile; url: string; optional?: boolean }[]): Promise<(SnapshotFile | null)[]> {
     const out: (SnapshotFile | null)[] = new Array(jobs.length).fill(null);
+    const errors = new Map<number, unknown>();
     let next = 0;
     const worker = async () => {
-      for (let i = next++; i < jobs.length; i = next++) {
-        const { file, url, optional } = jobs[i];
-        const key = blobKey(this.id, file.path);
-        const done = await this.store.open(key);
-        if (done && (file.size === undefined || done.size === file.size)) {
-          // Finished by an earlier, interrupted download of this snapshot: it was verified before it was committed.
-          this.meter.update(file.path, done.size, done.size, true);
-          out[i] = { path: file.path, size: done.size, sha256: file.sha256 };
-          continue;
-        }
-        const r = await fetchFile(this.store, key, url, file, {
-          ...this.opts, optional,
-          onBytes: (loaded, total) => this.meter.update(file.path, loaded, total),
-        });
-        if (r) {
-          this.meter.resumedBytes += r.resumed;
-          this.meter.update(file.path, r.size, r.size, true);
-          out[i] = { path: r.path, size: r.size, sha256: r.sha256 };
+      for (let i = next++; i < jobs.length && errors.size === 0; i = next++) {
+        try {
+          out[i] = await this.#one(jobs[i]);
+        } catch (e) {
+          errors.set(i, e);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL, jobs.length) }, worker));
+    if (errors.size) throw errors.get(Math.min(...errors.keys()));
     return out;
+  }
+
+  async #one({ file, url, optional }: { file: PlannedFile; url: string; optional?: boolean }): Promise<SnapshotFile | null> {
+    const key = blobKey(this.id, file.path);
+    const done = await this.store.open(key);
+    if (done && (file.size === undefined || done.size === file.size)) {
+      // Finished by an earlier, interrupted download of this snapshot: it was verified before it was committed.
+      this.meter.update(file.path, done.size, done.size, true);
+      return { path: file.path, size: done.size, sha256: file.sha256 };
+    }
+    const r = await fetchFile(this.store, key, url, file, {
+      ...this.opts, optional,
+      onBytes: (loaded, total) => this.meter.update(file.path, loaded, total),
+    });
+    if (!r) return null;
+    this.meter.resumedBytes += r.resumed;
+    this.meter.update(file.path, r.size, r.size, true);
+    return { path: r.path, size: r.size, sha256: r.sha256 };
   }
 }

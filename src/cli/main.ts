@@ -12,6 +12,7 @@ import { AbortedError, InvalidArgumentError, LoraLabError } from '../lib/errors.
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { safeBaseName } from '../lib/hub/paths.js';
+import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
 import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
 import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
@@ -72,9 +73,9 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
 
   --prompt-ids         token ids fed as given (no template, no extra BOS)
   --max-new-tokens     1..1000000 (default 64); prompt + new tokens must fit the context
-  --temperature        0..10 (default 0.7; 0 is greedy)
-  --top-k              0..64 (default 40; 0 turns it off)       --top-p   (0, 1] (default 0.9)
-  --repetition-penalty (0, 10] (default 1)                       --seed    0..4294967295 (default 0)
+  --temperature        ${L.temperature.min}..${L.temperature.max} (default 0.7; 0 is greedy)
+  --top-k              ${L.topK.min}..${L.topK.max} (default 40; 0 turns it off)       --top-p   ${L.topP.min}..${L.topP.max} (default 0.9)
+  --repetition-penalty ${L.repetitionPenalty.min}..${L.repetitionPenalty.max} (default 1)                      --seed    0..4294967295 (default 0)
   --context            16..1048576 tokens of KV cache (default 2048, at most the model's)
   --adapter            a PEFT LoRA adapter, applied unmerged at strength --adapter-scale (0..2, default 1)
   --compare            decode the base model and every --adapter (at most 3) as one batch
@@ -149,10 +150,10 @@ async function generateCommand(argv: string[]): Promise<void> {
     maxNewTokens: args.number('max-new-tokens', 64, { min: 1, max: 1_000_000, integer: true }),
     stopStrings: args.strings('stop'),
     sampling: {
-      temperature: args.number('temperature', 0.7, { min: 0, max: 10 }),
-      topK: args.number('top-k', 40, { min: 0, max: 64, integer: true }),
-      topP: args.number('top-p', 0.9, { min: 0, max: 1, above: true }),
-      repetitionPenalty: args.number('repetition-penalty', 1, { min: 0, max: 10, above: true }),
+      temperature: args.number('temperature', 0.7, L.temperature),
+      topK: args.number('top-k', 40, { ...L.topK, integer: true }),
+      topP: args.number('top-p', 0.9, L.topP),
+      repetitionPenalty: args.number('repetition-penalty', 1, L.repetitionPenalty),
       seed: args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true }),
     },
   };

@@ -1,17 +1,26 @@
-// The charts' colours on the app's dark theme, and the action every chart.js chart is drawn with.
+// The charts' colours, read from the theme's colour variables (so they follow light and dark), and the action every
+// chart.js chart is drawn with.
 
 import { Chart, type ChartConfiguration } from 'chart.js';
+import { cssVar, theme } from './theme.svelte.ts';
 
-export const CHART_TEXT = '#9aa3b2';
-export const CHART_GRID = '#2a2f3a';
-export const CHART_LEGEND = { labels: { color: '#e6e8ee' } };
+/** Series colours in order: accent, accent2, warn, danger, a violet. */
+export function seriesColors(): string[] {
+  const t = theme.resolved;
+  return ['--accent', '--accent2', '--warn', '--danger', '--chart-4'].map((v) => cssVar(v, t));
+}
+
+export function chartLegend() {
+  return { labels: { color: cssVar('--text', theme.resolved) } };
+}
 
 /** An axis with the theme's ticks and grid, and a title when given. */
 export function themedAxis(title?: string) {
+  const text = cssVar('--muted', theme.resolved);
   return {
-    ticks: { color: CHART_TEXT },
-    grid: { color: CHART_GRID },
-    ...(title ? { title: { display: true, text: title, color: CHART_TEXT } } : {}),
+    ticks: { color: text },
+    grid: { color: cssVar('--border', theme.resolved) },
+    ...(title ? { title: { display: true, text: title, color: text } } : {}),
   };
 }
 

@@ -19,11 +19,19 @@ export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'generating' | 
 /** What automation and assistive technology read off the root element (data-engine-state). */
 export type EngineStateName = 'idle' | 'loading' | 'ready' | 'generating' | 'training' | 'error';
 
+/** Where an error is shown: beside the panel or view whose action caused it ('general': at the top). */
+export type ErrorPlace = 'general' | 'model' | 'adapter' | 'compare' | 'train' | 'evaluate' | 'storage';
+
 export interface UiError {
   name: string;
   message: string;
+  where: ErrorPlace;
   /** HTTP status of a failed download (401/403 ask for a token). */
   status?: number;
+  /** The URL of a failed download; none for a file missing from a local folder. */
+  url?: string;
+  /** The input at fault, when the error names one ('token', 'name', …). */
+  field?: string;
 }
 
 export class EngineState {
@@ -52,9 +60,15 @@ export class EngineState {
   columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null; savedTokens?: number }[]>([]);
   // Training
   trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
+  /** How the last run ended (null while none has, or one is going). */
+  trainOutcome = $state<'done' | 'stopped' | 'failed' | null>(null);
   trainMetrics = $state.raw<StepMetrics | null>(null);
   trainLoss = $state.raw<[number, number][]>([]);
   valLoss = $state.raw<[number, number][]>([]);
+  /** Learning rate per step of the run in progress (or last). */
+  trainLr = $state.raw<[number, number][]>([]);
+  /** The name of the run in progress (or last). */
+  trainRun = $state('');
   lastCheckpoint = $state<number | null>(null);
   checkpoints = $state.raw<CheckpointSummary[]>([]);
   preview = $state.raw<DatasetPreview | null>(null);
@@ -69,14 +83,23 @@ export class EngineState {
   constructor() {
     const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' });
     this.#client = new EngineClient(worker);
-    this.evaluation = new EvalState(this.#client, (e) => this.#fail(e), download);
+    this.evaluation = new EvalState(this.#client, (e) => this.#fail(e, 'evaluate'), download);
   }
 
-  #fail(e: unknown): void {
+  #fail(e: unknown, where: ErrorPlace = 'general'): void {
     const err = e as Error;
-    const status = (err as { details?: { status?: unknown } }).details?.status;
-    this.error = { name: err.name ?? 'Error', message: err.message ?? String(e), status: typeof status === 'number' ? status : undefined };
+    const details = (err as { details?: { status?: unknown; url?: unknown; field?: unknown } }).details ?? {};
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    this.error = {
+      name: err.name ?? 'Error', message: err.message ?? String(e), where,
+      status: typeof details.status === 'number' ? details.status : undefined, url: str(details.url), field: str(details.field),
+    };
     this.status = this.info ? 'ready' : 'error';
+  }
+
+  /** The current error when it belongs at `place`. */
+  errorAt(place: ErrorPlace): UiError | null {
+    return this.error?.where === place ? this.error : null;
   }
 
   get engineState(): EngineStateName {
@@ -99,19 +122,23 @@ export class EngineState {
     }
   }
 
+  /**
+   * Loads a model as a transaction: the current model, its adapters and its source stay until the new one is ready
+   * (the worker loads it beside the current one); a failure leaves them as they were, with the error.
+   */
   async load(source: ModelSource): Promise<boolean> {
     this.error = null;
     this.status = 'loading';
-    this.info = null;
-    this.adapters = [];
-    this.adapterSources = new Map();
     const startedAt = performance.now();
     this.progress = null;
     this.announcement = 'Loading the model…';
     try {
-      this.info = await this.#client.load(source, (p) => {
+      const info = await this.#client.load(source, (p) => {
         this.progress = { ...p, startedAt, at: performance.now() };
       });
+      this.info = info;
+      this.adapters = [];
+      this.adapterSources = new Map();
       this.modelSource = source;
       this.status = 'ready';
       this.announcement = `${this.info.label} is loaded and ready.`;
@@ -120,7 +147,7 @@ export class EngineState {
       void this.refreshStorage();
       return true;
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'model');
       this.announcement = `Loading failed: ${(this.error as UiError | null)?.message ?? ''}`;
       return false;
     }
@@ -132,7 +159,7 @@ export class EngineState {
       this.persisted = (await navigator.storage?.persisted?.()) ?? null;
     } catch (e) {
       // A browser without IndexedDB (some private windows) keeps nothing; the Storage page says so.
-      if ((e as Error).name !== 'InvalidArgumentError') this.#fail(e);
+      if ((e as Error).name !== 'InvalidArgumentError') this.#fail(e, 'storage');
     }
   }
 
@@ -150,7 +177,7 @@ export class EngineState {
       this.storage = await this.#client.request('deleteKept', { kind, id });
       if (kind === 'run') void this.refreshCheckpoints();
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'storage');
     }
   }
 
@@ -159,11 +186,11 @@ export class EngineState {
       const { name, blob } = await this.#client.request('exportKept', { kind, id, as });
       download(name, blob);
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'storage');
     }
   }
 
-  async importFile(file: File): Promise<{ kind: KeptKind; id: string } | null> {
+  async importFile(file: File, where: ErrorPlace = 'storage'): Promise<{ kind: KeptKind; id: string } | null> {
     this.error = null;
     try {
       const r = await this.#client.request('importFile', { file });
@@ -171,16 +198,31 @@ export class EngineState {
       this.announcement = `Imported ${file.name}.`;
       return r;
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, where);
       return null;
     }
+  }
+
+  /**
+   * A dataset file the person picked, kept in this browser at once (so the Train form, a reload and later runs find
+   * it); held in memory when it cannot be kept (no IndexedDB, or not a dataset: the preview then says what is wrong).
+   */
+  async keepDataset(file: File): Promise<DatasetSource> {
+    try {
+      const r = await this.#client.request('importFile', { file });
+      void this.refreshStorage();
+      if (r.kind === 'dataset') return { kind: 'kept', name: r.id };
+    } catch {
+      // falls through to the bytes in memory
+    }
+    return { kind: 'file', name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
   }
 
   async setToken(token: string | null): Promise<void> {
     try {
       await this.#client.request('setToken', { token });
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'model');
     }
   }
 
@@ -225,7 +267,7 @@ export class EngineState {
       this.announcement = `Adapter ${info.name} is loaded.`;
       void this.refreshStorage();
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'adapter');
     } finally {
       this.adapterBusy = false;
     }
@@ -238,7 +280,7 @@ export class EngineState {
       sources.delete(name);
       this.adapterSources = sources;
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'adapter');
     }
   }
 
@@ -248,25 +290,24 @@ export class EngineState {
       const f = await this.#client.request('exportAdapterZip', { name });
       download(f.name, f.blob);
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'adapter');
     }
   }
 
   /** An adapter .zip (PEFT folder inside) is kept, then loaded onto the shelf. */
   async loadAdapterZip(file: File): Promise<void> {
-    const r = await this.importFile(file);
+    const r = await this.importFile(file, 'adapter');
     if (r?.kind === 'adapter') await this.loadAdapter({ kind: 'kept', name: r.id }, r.id);
   }
 
-  /** Downloads the base with the adapter merged in, as a full model's files. */
+  /** Downloads the base with the adapter merged in, as a .zip holding a model folder (it loads back as it is). */
   async exportMerged(name: string): Promise<void> {
     this.adapterBusy = true;
     try {
-      const files = await this.#client.exportMerged(name, 1);
-      const safe = name.replace(/[^\w.-]+/g, '_');
-      for (const [file, data] of files) download(`${safe}-merged-${file}`, new Blob([data as BlobPart]));
+      const f = await this.#client.exportMerged(name, 1);
+      download(f.name, f.blob);
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'adapter');
     } finally {
       this.adapterBusy = false;
     }
@@ -293,7 +334,7 @@ export class EngineState {
       }).catch(() => {});
       void this.refreshStorage();
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'compare');
     } finally {
       this.#cancel = null;
     }
@@ -320,7 +361,7 @@ export class EngineState {
       this.preview = await this.#client.previewDataset(dataset, format);
     } catch (e) {
       this.preview = null;
-      this.#fail(e);
+      this.#fail(e, 'train');
     }
   }
 
@@ -328,7 +369,7 @@ export class EngineState {
     try {
       this.checkpoints = await this.#client.listCheckpoints();
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'train');
     }
   }
 
@@ -341,19 +382,31 @@ export class EngineState {
     this.trainLoss = resumed ? [...resumed.history.train] : [];
     this.valLoss = resumed ? [...resumed.history.validation] : [];
     this.trainMetrics = null;
+    this.trainOutcome = null;
+    this.lastCheckpoint = null;
+    this.trainLr = [];
+    this.trainRun = req.resumeFrom ?? req.name;
     this.#train = this.#client.train(req, {
-      onStep: (m) => { this.trainMetrics = m; this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]]; },
+      onStep: (m) => {
+        this.trainMetrics = m;
+        this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]];
+        this.trainLr = [...this.trainLr, [m.step, m.learningRate]];
+      },
       onEval: (step, loss) => { this.valLoss = [...this.valLoss, [step, loss]]; },
       onCheckpoint: (step) => { this.lastCheckpoint = step; void this.refreshCheckpoints(); },
     });
     try {
       const info = await this.#train.done;
+      // trainStatus is changed by stopTraining() while this awaits.
+      this.trainOutcome = (this.trainStatus as string) === 'stopping' ? 'stopped' : 'done';
+      this.announcement = `Training ${this.trainOutcome}: adapter ${info.name} is on the shelf.`;
       this.#putAdapter(info);
       this.adapterSources = new Map(this.adapterSources).set(info.name, { kind: 'kept', name: info.name });
       this.status = 'ready';
       void this.refreshStorage();
     } catch (e) {
-      this.#fail(e);
+      this.trainOutcome = 'failed';
+      this.#fail(e, 'train');
     } finally {
       this.#train = null;
       this.trainStatus = 'idle';
@@ -379,7 +432,7 @@ export class EngineState {
       const info = await this.#client.loadCheckpointAdapter(name);
       this.#putAdapter(info);
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'train');
     }
   }
 
@@ -387,7 +440,7 @@ export class EngineState {
     try {
       this.checkpoints = await this.#client.deleteCheckpoint(name);
     } catch (e) {
-      this.#fail(e);
+      this.#fail(e, 'train');
     }
   }
 

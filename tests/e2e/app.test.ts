@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
+import { SAMPLING_LIMITS } from '../../src/lib/model/sampling.js';
 import { launch, screenshot, startApp } from '../helpers/browser.js';
 
 describe('the app', () => {
@@ -33,6 +34,8 @@ describe('the app', () => {
     expect(await page.getByTestId('model-note').textContent()).toContain('trained from scratch');
 
     await page.getByTestId('chat-settings').locator('summary').click();
+    // The input offers exactly the range the engine accepts.
+    expect(await page.getByTestId('chat-temperature').getAttribute('max')).toBe(String(SAMPLING_LIMITS.temperature.max));
     await page.getByTestId('chat-max-tokens').fill('24');
     await page.getByTestId('prompt').fill('Write a haiku about WebGPU.');
     await page.getByTestId('prompt').press('Control+Enter');
@@ -98,6 +101,12 @@ describe('the app', () => {
     const zip = readFileSync((await download.path())!);
     await row.getByRole('button', { name: 'Remove' }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 1, null, { timeout: 30_000 });
+    // The column that showed demo-short keeps its name, marked removed, and Compare says why it cannot run.
+    const columnTwo = page.locator('[data-testid=column-spec] select').nth(1);
+    expect(await columnTwo.inputValue()).toBe('demo-short');
+    expect(await columnTwo.locator('option:checked').textContent()).toBe('demo-short (removed)');
+    expect(await page.getByTestId('compare-run').isDisabled()).toBe(true);
+    expect(await page.getByTestId('compare-why-not').textContent()).toMatch(/demo-short is no longer loaded/);
     await page.evaluate(async (bytes) => {
       const dt = new DataTransfer();
       dt.items.add(new File([new Uint8Array(bytes)], 'demo-short.zip', { type: 'application/zip' }));
@@ -117,22 +126,40 @@ describe('the app', () => {
     expect(await page.getByTestId('dataset-summary').textContent()).toMatch(/999 records \(412 with input\)/);
     expect(await page.getByTestId('dataset-preview').textContent()).toMatch(/^Below is an instruction that describes a task/);
     await page.getByTestId('adapter-name').fill('ui-trained');
-    await page.getByTestId('train-steps').fill('4');
+    await page.getByTestId('train-steps').fill('2');
     await page.getByTestId('train-cutoff').fill('72');
     await page.getByLabel('Records used').fill('8');
     await page.getByTestId('train-start').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '4', null, { timeout: 240_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '2', null, { timeout: 240_000 });
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'ui-trained'), null, { timeout: 60_000 });
-    expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 4 \/ 4.*tokens\/s.*ETA/s);
+    expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 2 \/ 2.*tokens\/s.*ETA/s);
     await page.getByTestId('checkpoint').first().waitFor({ timeout: 30_000 });
-    expect(await page.getByTestId('shelf-checkpoint').first().textContent()).toMatch(/ui-trained · step 4\/4/);
+    expect(await page.getByTestId('checkpoint').first().textContent()).toMatch(/ui-trained · step 2 \/ 2/);
+    // A saved run is listed once, in the Train view: the shelf holds adapters (the finished run's is there already).
+    expect(await page.getByTestId('adapter-shelf').textContent()).not.toMatch(/checkpoint/i);
+    expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    expect(await page.getByTestId('train-eta').count()).toBe(0);
+    expect(await page.getByTestId('records-used').textContent()).toBe('8 of 999');
     await screenshot(page, 'e2e-train');
+    // The run's name is taken now: a second run must be renamed (or the saved one continued), never replace it.
+    await page.getByTestId('name-clash').waitFor();
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
+    expect(await page.getByTestId('train-why-not').textContent()).toMatch(/A saved run is named "ui-trained"/);
+    await page.getByTestId('rename-run').click();
+    expect(await page.getByTestId('adapter-name').inputValue()).toBe('ui-trained-2');
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(false);
     await page.getByTestId('compare-tab').click();
     const options = await page.locator('[data-testid=column-spec] select').first().locator('option').allTextContents();
     expect(options).toContain('ui-trained');
+    // The Train form is as it was left, after a view switch.
+    await page.getByTestId('train-tab').click();
+    expect(await page.getByTestId('adapter-name').inputValue()).toBe('ui-trained-2');
+    expect(await page.getByTestId('train-steps').inputValue()).toBe('2');
+    expect(await page.getByTestId('train-cutoff').inputValue()).toBe('72');
+    expect(await page.getByLabel('Records used').inputValue()).toBe('8');
   });
 
-  it('shows a typed error that says what to do when a download fails', async () => {
+  it('a download that fails shows a typed error that says what to do, and leaves the loaded model answering', async () => {
     await page.getByRole('tab', { name: 'Chat' }).click();
     await page.getByRole('tab', { name: 'URL' }).click();
     await page.getByPlaceholder('https://example.com/models/my-model/').fill(new URL('/models/missing/', page.url()).href);
@@ -142,5 +169,13 @@ describe('the app', () => {
     expect(await err.getAttribute('data-error-name')).toBe('DownloadError');
     expect(await err.textContent()).toMatch(/config\.json: not found .*Check the URL/);
     await screenshot(page, 'e2e-error');
+    // The failed load changed nothing: the built-in model is still loaded, with its adapters, and answers.
+    expect(await page.getByTestId('model-card').textContent()).toContain('built-in');
+    expect(await page.getByTestId('adapter').count()).toBeGreaterThan(0);
+    if (!(await page.getByTestId('chat-max-tokens').isVisible())) await page.getByTestId('chat-settings').locator('summary').click();
+    await page.getByTestId('chat-max-tokens').fill('4');
+    await page.getByTestId('prompt').fill('Name three primary colors.');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('tokens-per-second').waitFor({ timeout: 60_000 });
   });
 });

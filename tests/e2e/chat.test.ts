@@ -60,6 +60,10 @@ describe('chat, offline', () => {
     expect(await page.getByTestId('stats').textContent()).toMatch(/kept from before/);
     expect(await page.getByTestId('context-used').textContent()).toMatch(/context \d+ \/ 2048 tokens/);
     await screenshot(page, 'chat-1-two-turns');
+    // The Compare view's inputs are kept in this browser too.
+    await page.getByTestId('compare-tab').click();
+    await page.getByTestId('compare-prompt').fill('Kept across a reload?');
+    await page.getByRole('tab', { name: 'Chat' }).click();
 
     await page.reload();
     await engineState(page, 'idle');
@@ -68,6 +72,9 @@ describe('chat, offline', () => {
     expect(await page.locator('[data-testid=turn-assistant]').count()).toBe(2);
     expect(await page.getByTestId('conversations').textContent()).toContain('Give three tips for staying healthy.');
     expect(await page.getByTestId('output').textContent()).toBe(second);
+    await page.getByTestId('compare-tab').click();
+    expect(await page.getByTestId('compare-prompt').inputValue()).toBe('Kept across a reload?');
+    await page.getByRole('tab', { name: 'Chat' }).click();
     await page.setViewportSize({ width: 390, height: 844 });
     await screenshot(page, 'chat-2-reloaded-phone');
     await page.setViewportSize({ width: 1280, height: 900 });

@@ -82,6 +82,6 @@ describe('lora-lab generate', () => {
     const long = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--max-new-tokens', '5000');
     expect(long.stderr).toMatch(/ContextOverflowError: .*at most \d+ new tokens/);
     const badTopP = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');
-    expect(badTopP.stderr).toMatch(/--top-p 2 is out of range: give a number in \(0, 1\]/);
+    expect(badTopP.stderr).toMatch(/--top-p 2 is out of range: give a number in \[0.01, 1\]/);
   });
 });

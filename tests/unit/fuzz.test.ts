@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { FUZZERS } from '../fuzz/fuzzers.js';
 
-describe('fuzzing every parser over real files', () => {
+// ~1-4 s each alone; several times that when the GPU and browser projects share the two cores.
+describe('fuzzing every parser over real files', { timeout: 60_000 }, () => {
   it.each(Object.entries(FUZZERS))('%s', async (_name, fuzz) => {
     const stats = await fuzz(3000, 20261201);
     expect(stats.cases).toBe(3000);

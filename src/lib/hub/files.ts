@@ -51,8 +51,13 @@ export async function readJson(files: ModelFiles, name: string, optional = false
   return parsed as Record<string, unknown>;
 }
 
-function missing(label: string, name: string): never {
-  throw new DownloadError(`${name} is missing from ${label}. A model folder needs config.json, tokenizer.json and model.safetensors (or shards with model.safetensors.index.json).`, { file: name, status: 404 });
+/** A required file a local source (memory, picked files, a folder, a zip) does not have. */
+export function missingError(label: string, name: string): DownloadError {
+  return new DownloadError(`${name} is missing from ${label}. A model folder needs config.json, tokenizer.json and model.safetensors (or shards with model.safetensors.index.json).`, { file: name, status: 404 });
+}
+
+export function missing(label: string, name: string): never {
+  throw missingError(label, name);
 }
 
 /** Files held in memory (tests, the synthetic models, files already read). */

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { DownloadError } from '../errors.js';
-import type { ModelFiles, OpenedFile } from './files.js';
+import { missingError, type ModelFiles, type OpenedFile } from './files.js';
 import { safeRelativeName } from './paths.js';
 
 export class NodeDirFiles implements ModelFiles {
@@ -44,7 +44,7 @@ export class NodeDirFiles implements ModelFiles {
   #error(name: string, e: unknown): DownloadError {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      return new DownloadError(`${name} is missing from ${this.dir}. A model folder needs config.json, tokenizer.json and model.safetensors (or shards with model.safetensors.index.json).`, { file: name, status: 404 });
+      return missingError(this.dir, name);
     }
     return new DownloadError(`Could not read ${join(this.dir, name)}: ${(e as Error).message}`, { file: name });
   }

@@ -1,6 +1,7 @@
 // What the user asked to load, as plain data that crosses the worker boundary, and its resolution into ModelFiles.
 
 import { InvalidArgumentError } from '../errors.js';
+import { ZipFiles } from './zip-files.js';
 import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId, type ModelFiles } from './files.js';
 
 /** The built-in demo model's identity, the same in the browser and the CLI (checkpoints record it as their base). */
@@ -45,6 +46,8 @@ export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles 
     case 'url':
       return new HttpFiles(source.url, source.url, { fetch: env.fetch });
     case 'files':
+      // One .zip: a model folder zipped (a merged model exported here, for one).
+      if (source.files.length === 1 && /\.zip$/i.test(source.files[0].name)) return new ZipFiles(source.label ?? source.files[0].name, source.files[0]);
       return new BrowserFiles(source.label ?? 'local files', source.files);
     case 'kept':
       throw new InvalidArgumentError(`"${source.name}" names a kept adapter; only adapters can be opened by name.`);

@@ -22,12 +22,25 @@ export interface SamplingOptions {
 
 export const DEFAULT_SAMPLING: SamplingOptions = { temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0 };
 
+/**
+ * The allowed range of each setting: the validator below and the inputs of the app read the same numbers, so an
+ * input never offers a value the engine refuses, nor a message names a range the input does not allow.
+ */
+export const SAMPLING_LIMITS = {
+  temperature: { min: 0, max: 2, step: 0.05 },
+  topK: { min: 0, max: TOPK, step: 1 },
+  topP: { min: 0.01, max: 1, step: 0.01 },
+  repetitionPenalty: { min: 0.5, max: 2, step: 0.05 },
+} as const;
+
 export function validateSampling(s: SamplingOptions): void {
   const bad = (msg: string) => { throw new InvalidArgumentError(msg); };
-  if (!(s.temperature >= 0 && s.temperature <= 10)) bad(`temperature ${s.temperature} is invalid: make sure 0 <= temperature <= 10 (0 is greedy)`);
-  if (!(Number.isInteger(s.topK) && s.topK >= 0 && s.topK <= TOPK)) bad(`top_k ${s.topK} is invalid: make sure top_k is an integer in 0..${TOPK} (0 turns it off)`);
-  if (!(s.topP > 0 && s.topP <= 1)) bad(`top_p ${s.topP} is invalid: make sure 0 < top_p <= 1`);
-  if (!(s.repetitionPenalty > 0 && s.repetitionPenalty <= 10)) bad(`repetition_penalty ${s.repetitionPenalty} is invalid: make sure 0 < repetition_penalty <= 10 (1 turns it off)`);
+  const L = SAMPLING_LIMITS;
+  const within = (v: number, k: keyof typeof L) => v >= L[k].min && v <= L[k].max;
+  if (!within(s.temperature, 'temperature')) bad(`temperature ${s.temperature} is invalid: make sure ${L.temperature.min} <= temperature <= ${L.temperature.max} (0 is greedy)`);
+  if (!(Number.isInteger(s.topK) && within(s.topK, 'topK'))) bad(`top_k ${s.topK} is invalid: make sure top_k is an integer in ${L.topK.min}..${L.topK.max} (0 turns it off)`);
+  if (!within(s.topP, 'topP')) bad(`top_p ${s.topP} is invalid: make sure ${L.topP.min} <= top_p <= ${L.topP.max} (1 turns it off)`);
+  if (!within(s.repetitionPenalty, 'repetitionPenalty')) bad(`repetition_penalty ${s.repetitionPenalty} is invalid: make sure ${L.repetitionPenalty.min} <= repetition_penalty <= ${L.repetitionPenalty.max} (1 turns it off)`);
   if (!Number.isInteger(s.seed)) bad(`seed ${s.seed} is invalid: make sure it is an integer`);
 }
 

@@ -106,7 +106,7 @@ export class EngineClient {
     return this.#send('exportAdapter', { name }).done;
   }
 
-  exportMerged(name: string, strength = 1): Promise<Map<string, Uint8Array>> {
+  exportMerged(name: string, strength = 1): Promise<{ name: string; blob: Blob }> {
     return this.#send('exportMerged', { name, strength }).done;
   }
 

@@ -1,13 +1,14 @@
 // The worker side of the protocol: owns the Engine, runs one GPU job at a time, cancels on request and turns every
 // failure into an `error` event so nothing can take the worker down.
 
-import { Engine } from '../engine.js';
-import { InvalidArgumentError, NoModelLoadedError, serializeError } from '../errors.js';
+import { Engine, type ModelInfo } from '../engine.js';
+import { GpuOutOfMemoryError, InvalidArgumentError, LoraLabError, NoModelLoadedError, serializeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import type { ModelFiles } from '../hub/files.js';
 import { resolveSource, type ModelSource, type ResolveEnv } from '../hub/source.js';
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
 import { parseDataset } from '../data/records.js';
+import { adapterCard } from '../lora/model-card.js';
 import { readPeftAdapter } from '../lora/peft.js';
 import type { DatasetSource } from '../storage/checkpoints.js';
 import type { LabStore } from '../store/kept.js';
@@ -136,18 +137,40 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
           post({ id, type: 'progress', progress });
         }
       };
-      // Files first (a download can take minutes and fail on its own): the loaded model stays until they are here.
+      // Loading is a transaction. Files first (a download can take minutes and fail on its own), then the new model on
+      // a device of its own while the current one stays as it is; only once the new one is ready is the old device
+      // destroyed, which frees every buffer of the previous model at once. A failure leaves the current model loaded.
       const files = await openFiles(p.source, 'model', report, signal, env);
-      // A new model gets a new device: destroying the old one frees every buffer of the previous model at once.
-      if (engine && gpu) {
+      const attempt = async (): Promise<{ g: Gpu; next: Engine; info: ModelInfo }> => {
+        const g = engine && gpu && !gpu.lost ? await env.createGpu({ forceF32: !gpu.f16 && gpu.hasF16Feature }) : await ensureGpu();
+        const next = new Engine(g, { contextLength: p.contextLength });
+        try {
+          return { g, next, info: await next.load(files, report, signal) };
+        } catch (e) {
+          if (g !== gpu) g.destroy();
+          throw e;
+        }
+      };
+      let r: Awaited<ReturnType<typeof attempt>>;
+      try {
+        r = await attempt();
+      } catch (e) {
+        // Two models do not fit side by side: make room by unloading the current one, and say so if that fails too.
+        if (!(e instanceof GpuOutOfMemoryError) || !engine || !gpu) throw e;
         engine = null;
-        const forceF32 = !gpu.f16 && gpu.hasF16Feature;
         gpu.destroy();
-        gpu = await env.createGpu({ forceF32 });
+        gpu = null;
+        try {
+          r = await attempt();
+        } catch (e2) {
+          if (e2 instanceof LoraLabError) e2.message += ' The previous model was unloaded to make room for this one: load it again.';
+          throw e2;
+        }
       }
-      const g = await ensureGpu();
-      engine = new Engine(g, { contextLength: p.contextLength });
-      return engine.load(files, report, signal);
+      if (gpu && gpu !== r.g) gpu.destroy();
+      gpu = r.g;
+      engine = r.next;
+      return r.info;
     },
     async generate(id, p, signal) {
       return loaded().generate(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
@@ -184,13 +207,26 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       const { config, safetensors } = e.exportAdapter(p.name);
       const info = e.adapters.find((a) => a.name === p.name)!;
       const folder = safeFileName(p.name);
-      const readme = `# ${p.name}\n\nA LoRA adapter (PEFT format) exported from LoRA Lab.\n\n- base model: ${info.baseModel ?? 'not recorded'}\n- rank ${info.rank}, alpha ${info.alpha}${info.useRslora ? ', rsLoRA' : ''}\n- target modules: ${Array.isArray(info.targetModules) ? info.targetModules.join(', ') : info.targetModules}\n\nLoad it with PEFT (\`PeftModel.from_pretrained(base, "${folder}")\`) or drop this .zip on LoRA Lab's adapter shelf.\n`;
+      // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
+      const run = await env.lab?.getCheckpoint(p.name).catch(() => undefined);
       const enc = new TextEncoder();
-      const blob = await zipBlob(new Map([[`${folder}/adapter_config.json`, enc.encode(config)], [`${folder}/adapter_model.safetensors`, safetensors], [`${folder}/README.md`, enc.encode(readme)]]));
-      return { name: `${folder}.zip`, blob };
+      const files = new Map([
+        [`${folder}/adapter_config.json`, enc.encode(config)],
+        [`${folder}/adapter_model.safetensors`, safetensors],
+        [`${folder}/README.md`, enc.encode(adapterCard(info, folder, run))],
+      ]);
+      return { name: `${folder}.zip`, blob: await zipBlob(files) };
     },
     async exportMerged(_id, p) {
-      return loaded().exportMerged(p.name, p.strength);
+      // A Hugging Face model folder in a .zip: it loads back here (model panel, Local folder) and in transformers.
+      const e = loaded();
+      const files = await e.exportMerged(p.name, p.strength);
+      const folder = `${safeFileName(p.name)}-merged`;
+      const base = e.info!.modelId;
+      const readme = `# ${folder}\n\n${base} with the LoRA adapter "${p.name}" merged into its weights at strength ${p.strength}, exported from LoRA Lab.\n\n` +
+        `Load it with transformers (\`AutoModelForCausalLM.from_pretrained("${folder}")\`), or drop this .zip on LoRA Lab's model panel (Local folder).\n`;
+      files.set('README.md', new TextEncoder().encode(readme));
+      return { name: `${folder}.zip`, blob: await zipBlob(new Map([...files].map(([n, b]) => [`${folder}/${n}`, b]))) };
     },
     async previewDataset(_id, p) {
       const records = await parseDataset(await datasetBytes(p.dataset), datasetName(p.dataset));
@@ -200,6 +236,10 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       const e = loaded();
       const saved = p.resumeFrom ? await store().getCheckpoint(p.resumeFrom) : undefined;
       if (p.resumeFrom && !saved) throw new InvalidArgumentError(`No checkpoint named "${p.resumeFrom}".`);
+      // A new run never replaces a saved one (its checkpoint and optimizer state would be lost): it is continued or renamed.
+      if (!p.resumeFrom && env.lab && await env.lab.getCheckpoint(p.name)) {
+        throw new InvalidArgumentError(`A saved run is named "${p.name}": continue it, or give the new run another name.`, { field: 'name' });
+      }
       if (saved && saved.checkpoint.baseModel !== e.info?.modelId) {
         throw new InvalidArgumentError(`Checkpoint "${saved.name}" was trained on ${saved.checkpoint.baseModel}: load that model first.`);
       }

@@ -38,7 +38,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
   /** The adapter as a .zip holding a PEFT folder (adapter_config.json, adapter_model.safetensors, README.md). */
   exportAdapterZip: { request: { name: string }; result: { name: string; blob: Blob } };
-  exportMerged: { request: { name: string; strength: number }; result: Map<string, Uint8Array> };
+  /** The base with the adapter merged in, as a .zip holding a Hugging Face model folder. */
+  exportMerged: { request: { name: string; strength: number }; result: { name: string; blob: Blob } };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
   train: { request: TrainRequest; result: AdapterInfo };
   pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean } };

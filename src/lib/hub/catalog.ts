@@ -1,0 +1,50 @@
+// The small Hugging Face models LoRA Lab is built for, with what a person wants to know before a download: its size,
+// the GPU memory it needs at the precision this device runs, its licence and whether the repo is gated. The shapes
+// are those of each repo's config.json (checked against the real configs in tests/fixtures where we have them).
+
+import { parameterCount, type ModelConfig } from '../model/config.js';
+
+export interface CatalogModel {
+  repo: string;
+  /** Shown in lists. */
+  name: string;
+  licence: string;
+  /** The repo asks to accept a licence first: downloads need an access token. */
+  gated: boolean;
+  /** What it is good for, in a few words. */
+  note: string;
+  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'>;
+}
+
+const llama = (d: number, f: number, l: number, h: number, kv: number, v: number, tied: boolean) => ({
+  hiddenSize: d, intermediateSize: f, numLayers: l, numHeads: h, numKvHeads: kv, headDim: d / h, vocabSize: v, tieWordEmbeddings: tied, qkvBias: false,
+});
+
+export const CATALOG: readonly CatalogModel[] = [
+  { repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', name: 'SmolLM2 135M Instruct', licence: 'Apache-2.0', gated: false, note: 'the quickest to download and train', shape: llama(576, 1536, 30, 9, 3, 49152, true) },
+  { repo: 'HuggingFaceTB/SmolLM2-360M-Instruct', name: 'SmolLM2 360M Instruct', licence: 'Apache-2.0', gated: false, note: 'small, and answers sensibly', shape: llama(960, 2560, 32, 15, 5, 49152, true) },
+  { repo: 'HuggingFaceTB/SmolLM2-1.7B-Instruct', name: 'SmolLM2 1.7B Instruct', licence: 'Apache-2.0', gated: false, note: 'the strongest SmolLM2; needs a real GPU', shape: llama(2048, 8192, 24, 32, 32, 49152, true) },
+  { repo: 'Qwen/Qwen2.5-0.5B-Instruct', name: 'Qwen2.5 0.5B Instruct', licence: 'Apache-2.0', gated: false, note: 'multilingual, Chinese included', shape: { ...llama(896, 4864, 24, 14, 2, 151936, true), qkvBias: true } },
+  { repo: 'Qwen/Qwen2.5-1.5B-Instruct', name: 'Qwen2.5 1.5B Instruct', licence: 'Apache-2.0', gated: false, note: 'multilingual, a good LoRA base', shape: { ...llama(1536, 8960, 28, 12, 2, 151936, true), qkvBias: true } },
+  { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
+  { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
+];
+
+export function catalogParameters(m: CatalogModel): number {
+  return parameterCount(m.shape as ModelConfig);
+}
+
+/** The repos publish bf16 safetensors: two bytes a parameter. */
+export function downloadBytes(m: CatalogModel): number {
+  return catalogParameters(m) * 2;
+}
+
+/**
+ * GPU memory to run it here, about: the weights at the precision this device runs (f16, or f32 without shader-f16),
+ * the f32 KV cache for `slots` sequences of `context` tokens, and the logits. Training needs more (activations).
+ */
+export function gpuBytes(m: CatalogModel, f16: boolean, context = 2048, slots = 4): number {
+  const s = m.shape;
+  const kv = 2 * s.numLayers * slots * s.numKvHeads * context * s.headDim * 4;
+  return catalogParameters(m) * (f16 ? 2 : 4) + kv + slots * s.vocabSize * 4;
+}

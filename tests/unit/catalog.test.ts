@@ -1,0 +1,34 @@
+// The model catalog's shapes are those of the real configs (tests/fixtures), and its sizes are the published ones.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CATALOG, catalogParameters, downloadBytes, gpuBytes } from '../../src/lib/hub/catalog.js';
+import { normalizeConfig, parameterCount } from '../../src/lib/model/config.js';
+
+const fixtures: Record<string, string> = {
+  'HuggingFaceTB/SmolLM2-135M-Instruct': 'SmolLM2-135M-Instruct',
+  'Qwen/Qwen2.5-0.5B-Instruct': 'Qwen2.5-0.5B-Instruct',
+  'TinyLlama/TinyLlama-1.1B-Chat-v1.0': 'TinyLlama-1.1B-Chat-v1.0',
+  'meta-llama/Llama-3.2-1B-Instruct': 'Llama-3.2-1B-Instruct',
+};
+
+describe('model catalog', () => {
+  it.each(Object.entries(fixtures))('%s has the shape of its real config.json', (repo, dir) => {
+    const entry = CATALOG.find((m) => m.repo === repo)!;
+    const config = normalizeConfig(JSON.parse(readFileSync(new URL(`../fixtures/${dir}/config.json`, import.meta.url), 'utf8')));
+    for (const [k, v] of Object.entries(entry.shape)) expect([k, v]).toEqual([k, config[k as keyof typeof config]]);
+    expect(catalogParameters(entry)).toBe(parameterCount(config));
+  });
+
+  it('sizes match what the hub publishes (bf16 safetensors), and f32 needs about twice the GPU memory of f16', () => {
+    const mb = (repo: string) => Math.round(downloadBytes(CATALOG.find((m) => m.repo === repo)!) / 1e6);
+    // Published safetensors sizes: 269 MB, 724 MB, 988 MB, 2.2 GB, 2.47 GB.
+    expect(mb('HuggingFaceTB/SmolLM2-135M-Instruct')).toBe(269);
+    expect(mb('HuggingFaceTB/SmolLM2-360M-Instruct')).toBe(724);
+    expect(mb('Qwen/Qwen2.5-0.5B-Instruct')).toBe(988);
+    expect(mb('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(2200);
+    expect(mb('meta-llama/Llama-3.2-1B-Instruct')).toBe(2472);
+    for (const m of CATALOG) expect(gpuBytes(m, false) / gpuBytes(m, true)).toBeGreaterThan(1.3);
+    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['meta-llama/Llama-3.2-1B-Instruct']);
+  });
+});

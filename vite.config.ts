@@ -63,6 +63,7 @@ export default defineConfig({
         test: {
           name: 'gpu',
           include: ['tests/gpu/**/*.test.ts'],
+          setupFiles: ['tests/helpers/gpu-setup.ts'],
           environment: 'node',
           env: { LORA_LAB_DRIVER: nodeDriver },
           testTimeout: 300_000,

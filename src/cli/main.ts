@@ -13,6 +13,7 @@ import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { safeBaseName } from '../lib/hub/paths.js';
 import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
+import { sameModel } from '../lib/model/fingerprint.js';
 import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
 import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
@@ -334,7 +335,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
   const info = await engine.load(files);
-  if (resume && resume.checkpoint.baseModel !== info.modelId) {
+  if (resume && !sameModel({ model: resume.checkpoint.baseModel, fingerprint: resume.checkpoint.baseFingerprint }, info)) {
     throw new InvalidArgumentError(`The checkpoint in ${out} was trained on ${resume.checkpoint.baseModel}, not ${info.modelId}: give --model ${resume.checkpoint.baseModel}.`);
   }
   if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${data.path}\n`);

@@ -26,6 +26,8 @@ export interface ModelInfo {
   label: string;
   /** Repo id, URL or folder base name: what adapters trained on this model record as their base. */
   modelId: string;
+  /** The model's content identity: the same weights give the same fingerprint however they were opened. */
+  fingerprint: string;
   architecture: string;
   layers: number;
   hiddenSize: number;
@@ -206,6 +208,7 @@ export class Engine {
     const info: ModelInfo = {
       label: files.label,
       modelId: files.modelId ?? files.label,
+      fingerprint: loaded.fingerprint,
       architecture: cfg.architecture,
       layers: cfg.numLayers,
       hiddenSize: cfg.hiddenSize,
@@ -318,7 +321,7 @@ export class Engine {
     const m = this.#require();
     const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
     this.#slot0 = null;
-    const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId }, hooks, control);
+    const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId, baseFingerprint: m.info.fingerprint }, hooks, control);
     return adapterInfo(adapter);
   }
 
@@ -349,8 +352,10 @@ export class Engine {
   async compare(
     req: GenerateRequest, columns: CompareColumn[],
     onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
+    /** Columns to end early (read before each token): one column stops, the others go on. */
+    stoppedColumns?: ReadonlySet<number>,
   ): Promise<GenerateResult[]> {
-    return this.#decode(this.promptIds(req), columns, req, onText, signal);
+    return this.#decode(this.promptIds(req), columns, req, onText, signal, 0, stoppedColumns);
   }
 
   /**
@@ -367,11 +372,15 @@ export class Engine {
   async #decode(
     prompt: number[] | number[][], columns: CompareColumn[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
     onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal, cachedTokens = 0,
+    stoppedColumns?: ReadonlySet<number>,
   ): Promise<GenerateResult[]> {
     const m = this.#require();
     this.#slot0 = null; // overwritten below; chat() records what it leaves there
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
-    const cols: Column[] = columns.map((c) => ({ loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength }));
+    const cols: Column[] = columns.map((c, i) => ({
+      loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength,
+      stopped: stoppedColumns ? () => stoppedColumns.has(i) : undefined,
+    }));
     const out = columns.map(() => ({ tokens: [] as number[], logits: [] as number[], lses: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));
     const timings = await generateColumns(m.runner, prompt, cols, {
       ...sampling,

@@ -19,6 +19,8 @@ export class ChatState {
   current = $state<Conversation>(newConversation());
   /** The answer streaming in (not yet a turn), and the last turn's result. */
   streaming = $state<string | null>(null);
+  /** Live figures of the answer streaming in: tokens so far, when the request went and when the first token came. */
+  live = $state<{ tokens: number; sentAt: number; firstAt: number | null; at: number } | null>(null);
   last = $state.raw<ChatResult | null>(null);
   error = $state.raw<ChatError | null>(null);
   /** IndexedDB is missing (some private windows): conversations live until the tab closes. */
@@ -160,6 +162,7 @@ export class ChatState {
     if (!info) return;
     this.error = null;
     this.streaming = '';
+    this.live = { tokens: 0, sentAt: performance.now(), firstAt: null, at: performance.now() };
     try {
       const { temperature, topK, topP, repetitionPenalty, seed, maxNewTokens } = c.settings;
       const adapter = c.adapter && this.engine.adapters.some((a) => a.name === c.adapter) ? c.adapter : null;
@@ -168,7 +171,12 @@ export class ChatState {
         adapter, adapterScale: c.strength,
         sampling: { temperature, topK, topP, repetitionPenalty, seed },
         maxNewTokens, overflow: c.overflow,
-      }, (text) => { this.streaming = (this.streaming ?? '') + text; });
+      }, (text) => {
+        this.streaming = (this.streaming ?? '') + text;
+        const l = this.live!;
+        const at = performance.now();
+        this.live = { ...l, tokens: l.tokens + 1, firstAt: l.firstAt ?? at, at };
+      });
       const turn: Turn = {
         role: 'assistant', content: r.text,
         stats: {
@@ -186,6 +194,7 @@ export class ChatState {
       this.error = { name: err.name, message: err.message, canDrop: err.details?.canDrop === true };
     } finally {
       this.streaming = null;
+      this.live = null;
       await this.#save();
     }
   }

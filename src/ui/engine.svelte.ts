@@ -57,7 +57,12 @@ export class EngineState {
   adapters = $state.raw<AdapterInfo[]>([]);
   adapterBusy = $state(false);
   /** Comparison: one entry per column; pieces[i] is the text of token i. */
-  columns = $state<{ spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null; savedTokens?: number }[]>([]);
+  columns = $state<{
+    spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null; savedTokens?: number;
+    /** Live timing: when the comparison was sent, when this column's first token and its latest came. */
+    sentAt?: number; firstAt?: number; at?: number;
+  }[]>([]);
+  #stopColumn: ((column: number) => void) | null = null;
   // Training
   trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
   /** How the last run ended (null while none has, or one is going). */
@@ -316,13 +321,17 @@ export class EngineState {
   async compare(req: GenerateRequest, specs: CompareColumn[]): Promise<void> {
     if (this.status !== 'ready') return;
     this.error = null;
-    this.columns = specs.map((spec) => ({ spec, tokens: [], pieces: [], result: null }));
+    const sentAt = performance.now();
+    this.columns = specs.map((spec) => ({ spec, tokens: [], pieces: [], result: null, sentAt }));
     this.status = 'generating';
     const job = this.#client.compare(req, specs, (column, text, token) => {
       const c = this.columns[column];
       if (token >= 0) { c.tokens.push(token); c.pieces.push(text); } else if (c.pieces.length) c.pieces[c.pieces.length - 1] += text;
+      c.at = performance.now();
+      c.firstAt ??= c.at;
     });
     this.#cancel = job.cancel;
+    this.#stopColumn = job.stopColumn;
     try {
       const results = await job.done;
       results.forEach((r, i) => { this.columns[i].result = r; });
@@ -337,6 +346,7 @@ export class EngineState {
       this.#fail(e, 'compare');
     } finally {
       this.#cancel = null;
+      this.#stopColumn = null;
     }
   }
 
@@ -446,6 +456,11 @@ export class EngineState {
 
   stop(): void {
     this.#cancel?.();
+  }
+
+  /** Ends one column of the running comparison; the others go on. */
+  stopColumn(column: number): void {
+    this.#stopColumn?.(column);
   }
 
   /**

@@ -2,6 +2,7 @@
 // results, and the blind review (which holds no model names until it is finished). Talks to the worker through the
 // EngineClient it is given.
 
+import { persisted } from './persisted.svelte.ts';
 import type { ExampleResult } from '../lib/eval/metrics.js';
 import type { EvalModel, EvalOptions } from '../lib/eval/run.js';
 import type { Criterion, PairKey, ReviewPair, TallyRow, Verdict } from '../lib/eval/votes.js';
@@ -25,13 +26,16 @@ export interface EvalForm {
   limit: number;
   maxNewTokens: number;
   stem: boolean;
+  /** Score the references' loss and perplexity too (teacher-forced: a step per reference token, the slow part). */
+  loss: boolean;
   includeBase: boolean;
   chosen: Record<string, boolean>;
   strengths: Record<string, number>;
 }
 
 export class EvalState {
-  form = $state<EvalForm>({ setId: 'user-oriented', limit: 20, maxNewTokens: 128, stem: false, includeBase: true, chosen: {}, strengths: {} });
+  /** Kept in this browser too (a reload finds it as it was). */
+  form = persisted<EvalForm>('eval-form', { setId: 'user-oriented', limit: 20, maxNewTokens: 128, stem: false, loss: true, includeBase: true, chosen: {}, strengths: {} });
   runs = $state.raw<EvalRunSummary[]>([]);
   open = $state.raw<Opened | null>(null);
   running = $state.raw<{ runId: string | null; done: number; total: number; startedAt: number; example: string } | null>(null);

@@ -84,7 +84,7 @@ describe('the app', () => {
     await page.locator('input[type=number]').nth(5).fill('40');
     await page.getByTestId('compare-prompt').fill('Name three primary colors.');
     await page.getByTestId('compare-run').click();
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=column-stats][data-done]').length === 3, null, { timeout: 180_000 });
     const outputs = await page.getByTestId('column-output').allTextContents();
     expect(outputs.length).toBe(3);
     expect(new Set(outputs).size).toBe(3);
@@ -116,7 +116,7 @@ describe('the app', () => {
     const selects = page.locator('[data-testid=column-spec] select');
     await selects.nth(1).selectOption('demo-short');
     await page.getByTestId('compare-run').click();
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=column-stats]')].filter((e) => /tokens\/s/.test(e.textContent ?? '')).length === 3, null, { timeout: 180_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=column-stats][data-done]').length === 3, null, { timeout: 180_000 });
     expect(await page.getByTestId('column-output').allTextContents()).toEqual(before);
   });
 

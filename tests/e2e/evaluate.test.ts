@@ -85,18 +85,20 @@ describe('evaluate', () => {
     // The form kept its settings through the review page.
     expect(await page.getByTestId('eval-adapter').first().isChecked()).toBe(true);
     expect(await page.getByTestId('eval-limit').inputValue()).toBe('2');
-    await page.getByTestId('eval-limit').fill('6');
+    await page.getByTestId('eval-limit').fill('4');
+    // ROUGE-L and answers only this time: the references' loss (one step per reference token) was shown above.
+    await page.getByTestId('eval-loss').uncheck();
     await page.getByTestId('eval-run').click();
-    await page.waitForFunction(() => /^[1-5] \/ 6 examples/.test(document.querySelector('[data-testid=eval-progress] .muted')?.textContent ?? ''), null, { timeout: 180_000 });
+    await page.waitForFunction(() => /^[1-3] \/ 4 examples/.test(document.querySelector('[data-testid=eval-progress] .muted')?.textContent ?? ''), null, { timeout: 180_000 });
     await page.getByTestId('eval-stop').click();
     await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', null, { timeout: 120_000 });
     const row = page.getByTestId('eval-run-row').first();
-    expect(await row.textContent()).toMatch(/[1-5]\/6 examples · stopped/);
+    expect(await row.textContent()).toMatch(/[1-3]\/4 examples · stopped/);
     await row.getByRole('button', { name: 'Resume' }).click();
-    await page.waitForFunction(() => /6\/6 examples · done/.test(document.querySelector('[data-testid=eval-run-row]')?.textContent ?? ''), null, { timeout: 240_000 });
+    await page.waitForFunction(() => /4\/4 examples · done/.test(document.querySelector('[data-testid=eval-run-row]')?.textContent ?? ''), null, { timeout: 240_000 });
     await screenshot(page, 'eval-4-resumed');
     const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
-    expect(rows).toEqual([expect.stringMatching(/^base6/), expect.stringMatching(/^demo-short@16/)]);
-    expect(await page.locator('.answers tbody tr').count()).toBe(12); // each example and model once
+    expect(rows).toEqual([expect.stringMatching(/^base4/), expect.stringMatching(/^demo-short@14/)]);
+    expect(await page.locator('.answers tbody tr').count()).toBe(8); // each example and model once
   });
 });

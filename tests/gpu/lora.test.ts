@@ -2,6 +2,8 @@
 // batched decoding of the base and several adapters against decoding each column alone.
 
 import { describe, expect, it } from 'vitest';
+import { resolveSource, type ResolveEnv } from '../../src/lib/hub/source.js';
+import { zipBlob } from '../../src/lib/store/archive.js';
 import { generateColumns, type GenerateOptions } from '../../src/lib/model/generate.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { AdapterError } from '../../src/lib/errors.js';
@@ -133,6 +135,16 @@ describe('merge and export', () => {
     await other.load(new MemoryFiles('merged', merged));
     const viaMerged = await other.generate(req);
     expect(viaMerged.tokens).toEqual(viaAdapter.tokens);
+    // The same files as the .zip the app downloads (one folder inside): dropped on the model panel, read in place.
+    const zip = await zipBlob(new Map([...merged].map(([n, b]) => [`a-merged/${n}`, b])));
+    const fromZip = new Engine(gpu, { contextLength: 64, slots: 1 });
+    await fromZip.load(resolveSource({ kind: 'files', files: [new File([zip], 'a-merged.zip')] }, {} as ResolveEnv));
+    expect((await fromZip.generate(req)).tokens).toEqual(viaAdapter.tokens);
+    fromZip.unload();
+    // A .zip with a file missing says which, like a folder would.
+    const partial = await zipBlob(new Map([...merged].filter(([n]) => n !== 'tokenizer.json').map(([n, b]) => [`a-merged/${n}`, b])));
+    await expect(new Engine(gpu, { contextLength: 64, slots: 1 }).load(resolveSource({ kind: 'files', files: [new File([partial], 'p.zip')] }, {} as ResolveEnv)))
+      .rejects.toThrow(/p\.zip has no tokenizer\.json/);
     const T = prompt.length;
     const step = { tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: T, lastOffset: T - 1 };
     await other.runner.forward(step);

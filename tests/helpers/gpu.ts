@@ -15,3 +15,8 @@ export function testGpu(opts: { f16: boolean; maxBinding?: number } = { f16: fal
   }
   return g;
 }
+
+/** Every device testGpu made in this file, for the check that no WebGPU error went uncaught (gpu-setup.ts). */
+export async function testGpus(): Promise<Gpu[]> {
+  return Promise.all(cache.values());
+}

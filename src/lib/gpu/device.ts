@@ -30,6 +30,11 @@ export class Gpu {
    * text is compiled once per device (on software Vulkan a first compile costs seconds).
    */
   readonly pipelines: PipelineCache = new PipelineCache(this);
+  /**
+   * WebGPU errors no error scope caught (a refused copy, a bad bind group): such a command does nothing, silently, so
+   * they are kept here, logged once, and the tests require none.
+   */
+  readonly uncapturedErrors: string[] = [];
   #destroyed = false;
 
   private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number) {
@@ -39,6 +44,11 @@ export class Gpu {
     this.description = description;
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
+    device.addEventListener('uncapturederror', (e) => {
+      const message = (e as GPUUncapturedErrorEvent).error.message;
+      if (this.uncapturedErrors.length === 0) console.error(`WebGPU error outside an error scope: ${message}`);
+      if (this.uncapturedErrors.length < 100) this.uncapturedErrors.push(message);
+    });
     device.lost.then((info) => {
       if (this.#destroyed) return;
       this.lost = new DeviceLostError(

@@ -23,6 +23,8 @@ export interface Column {
   loraSlot: number;
   /** Adapter strength multiplier (0..2). */
   strength: number;
+  /** Polled before each token: true ends this column alone ('aborted'), the others go on (Compare's per-column stop). */
+  stopped?: () => boolean;
 }
 
 export interface TokenEvent {
@@ -144,7 +146,7 @@ export async function generateColumns(
       if (eos.has(token)) s.stop = 'eos';
       else if (stopString) s.stop = 'stop';
       else if (s.n >= opts.maxNewTokens) s.stop = 'length';
-      else if (signal?.aborted) s.stop = 'aborted';
+      else if (signal?.aborted || columns[i].stopped?.()) s.stop = 'aborted';
       if (s.stop) { s.endAt = now(); continue; }
       if (opts.repetitionPenalty !== 1) runner.markSeen(i, token);
       live.push({ col: i, token });

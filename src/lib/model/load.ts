@@ -1,12 +1,13 @@
 // Loads a model's config and weights from any ModelFiles source into GPU buffers, streaming each safetensors file
 // once and reporting progress in bytes per file. Shards are listed by model.safetensors.index.json.
 
-import { WeightMismatchError } from '../errors.js';
+import { AdapterError, DownloadError, WeightMismatchError } from '../errors.js';
 import { streamSafetensors } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readJson, type ModelFiles, type OpenedFile } from '../hub/files.js';
 import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
+import { Fingerprint } from './fingerprint.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
 export interface LoadProgress {
@@ -26,6 +27,8 @@ export interface LoadedWeights {
   rawConfig: Record<string, unknown>;
   generationConfig: Record<string, unknown>;
   weights: ModelWeights;
+  /** The model's content identity (fingerprint.ts): the same weights however they were opened. */
+  fingerprint: string;
 }
 
 /** The safetensors files of a checkpoint: the shards named by the index, or model.safetensors. */
@@ -66,7 +69,12 @@ function checkExpected(loader: WeightLoader, config: ModelConfig, tensor: string
 }
 
 export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConfig; raw: Record<string, unknown>; generation: Record<string, unknown> }> {
-  const raw = (await readJson(files, 'config.json'))!;
+  const raw = await readJson(files, 'config.json').catch(async (e: unknown) => {
+    // An adapter folder given where a model belongs: say so, rather than that config.json is missing.
+    const isAdapter = e instanceof DownloadError && e.details.status === 404 && await files.bytes('adapter_config.json', true).then((b) => b !== null, () => false);
+    if (isAdapter) throw new AdapterError(`${files.label} is a LoRA adapter, not a model: load its base model here, then add the adapter on the adapter shelf.`, { file: 'config.json' });
+    throw e;
+  }) as Record<string, unknown>;
   const generation = (await readJson(files, 'generation_config.json', true)) ?? {};
   return { config: normalizeConfig(raw, generation), raw, generation };
 }
@@ -82,9 +90,10 @@ export async function loadWeights(
     for (const name of names) opened.push({ name, file: await files.open(name) });
     checkSize(config, opened.reduce((a, o) => a + o.file.size, 0));
     const loader = new WeightLoader(gpu, config);
+    const fingerprint = new Fingerprint();
     try {
-      await streamInto(loader, config, opened, onProgress, signal);
-      return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish() };
+      await streamInto(loader, config, opened, onProgress, signal, fingerprint);
+      return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish(), fingerprint: fingerprint.digest(config) };
     } catch (e) {
       // A refused or interrupted load frees what it allocated: a bad file must not cost the GPU memory of a model.
       destroyWeights(gpu, loader.weights);
@@ -110,7 +119,7 @@ function checkSize(config: ModelConfig, bytes: number): void {
 /** Streams each safetensors file once into the loader, reporting bytes per file and overall. */
 async function streamInto(
   loader: WeightLoader, config: ModelConfig, opened: { name: string; file: OpenedFile }[],
-  onProgress: (p: LoadProgress) => void, signal?: AbortSignal,
+  onProgress: (p: LoadProgress) => void, signal?: AbortSignal, fingerprint?: Fingerprint,
 ): Promise<void> {
   const allTotal = opened.reduce((a, o) => a + o.file.size, 0);
   let allLoaded = 0;
@@ -127,7 +136,9 @@ async function streamInto(
     })();
     // Names are checked from the header, before any tensor bytes are downloaded.
     await streamSafetensors(counted, file.size, (h) => { for (const t of h.tensors) checkExpected(loader, config, t.name, name); }, (t, bytes) => {
-      if (loader.wants(t.name)) loader.upload(t.name, t.dtype, t.shape, bytes, name);
+      if (!loader.wants(t.name)) return;
+      fingerprint?.add(t.name, t.dtype, t.shape, bytes);
+      loader.upload(t.name, t.dtype, t.shape, bytes, name);
     }, name);
   }
 }

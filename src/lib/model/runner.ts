@@ -108,6 +108,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #targetLogits: GPUBuffer;
   #gather: Dispatch | null = null;
   readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
+  /** One slot's KV rows, for copySlot (made on first use). */
+  #copyScratch: GPUBuffer | null = null;
   #loraU: GPUBuffer | null = null;
   /** Builds (and owns the uniforms of) the ops; replaced when the resident adapters change. */
   #builder: DispatchBuilder;
@@ -163,6 +165,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     for (const b of [this.#step, this.#tokens, this.#rowInfo, ...Object.values(this.#act), this.#logits, this.#seen, this.#topkParams,
       this.#result, this.#staging, this.#targets, this.#targetLogits, ...this.#kv.flatMap((kv) => [kv.k, kv.v])]) g.destroyBuffer(b);
     if (this.#loraU) g.destroyBuffer(this.#loraU);
+    if (this.#copyScratch) g.destroyBuffer(this.#copyScratch);
+    this.#copyScratch = null;
     this.#builder.destroy();
     this.#loraU = null;
     this.#ops = [];
@@ -282,13 +286,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   copySlot(from: number, to: number, length: number): void {
     const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const C = this.opts.contextLength;
+    const bytes = length * Dh * 4;
+    // WebGPU refuses a copy whose source and destination are one buffer (a validation error, and nothing is copied):
+    // each head's rows go through a scratch buffer, in order within one encoder.
+    this.#copyScratch ??= this.gpu.createBuffer('copy_slot_scratch', Hkv * C * Dh * 4, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+    const scratch = this.#copyScratch;
     const enc = this.gpu.device.createCommandEncoder({ label: 'copy_slot' });
     for (const { k, v } of this.#kv) {
-      for (let hh = 0; hh < Hkv; hh++) {
-        const src = ((from * Hkv + hh) * C) * Dh * 4;
-        const dst = ((to * Hkv + hh) * C) * Dh * 4;
-        enc.copyBufferToBuffer(k, src, k, dst, length * Dh * 4);
-        enc.copyBufferToBuffer(v, src, v, dst, length * Dh * 4);
+      for (const buf of [k, v]) {
+        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(buf, ((from * Hkv + hh) * C) * Dh * 4, scratch, hh * bytes, bytes);
+        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(scratch, hh * bytes, buf, ((to * Hkv + hh) * C) * Dh * 4, bytes);
       }
     }
     this.gpu.device.queue.submit([enc.finish()]);

@@ -22,6 +22,8 @@ export interface CheckpointSummary {
   step: number;
   totalSteps: number;
   baseModel: string | null;
+  /** The base model's content fingerprint, when recorded. */
+  baseFingerprint?: string;
   savedAt: number;
   lastLoss: number | null;
   /** The run's loss curves so far, so a continued run draws the same chart. */

@@ -108,7 +108,7 @@ export class LabStore implements SnapshotCatalog {
   async deleteCheckpoint(name: string) { await (await this.db()).delete('checkpoints', name); }
   async listCheckpoints(): Promise<CheckpointSummary[]> {
     return (await (await this.db()).getAll('checkpoints')).map((c) => ({
-      name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, savedAt: c.savedAt,
+      name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, baseFingerprint: c.checkpoint.baseFingerprint, savedAt: c.savedAt,
       lastLoss: c.checkpoint.history.train.at(-1)?.[1] ?? null,
       history: c.checkpoint.history,
       bytes: c.checkpoint.peft.safetensors.byteLength + c.checkpoint.state.tensors.reduce((n, t) => n + 4 * (t.a.length + t.b.length) * 3, 0),

@@ -34,7 +34,7 @@ export function checkpointFiles(c: Checkpoint, data: CheckpointData): Map<string
   })));
   const state = {
     format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION,
-    name: c.name, baseModel: c.baseModel, step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, cursor: c.cursor,
+    name: c.name, baseModel: c.baseModel, ...(c.baseFingerprint ? { baseFingerprint: c.baseFingerprint } : {}), step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, cursor: c.cursor,
     elapsedMs: c.elapsedMs, config: c.config, history: c.history, data,
   };
   return new Map([
@@ -86,6 +86,7 @@ export async function readCheckpointFiles(files: ModelFiles): Promise<{ checkpoi
   const checkpoint: Checkpoint = {
     name: typeof s.name === 'string' ? s.name : bad('trainer_state.json has no run name.'),
     baseModel: typeof s.baseModel === 'string' ? s.baseModel : null,
+    baseFingerprint: typeof s.baseFingerprint === 'string' && /^[0-9a-f]{16}$/.test(s.baseFingerprint) ? s.baseFingerprint : undefined,
     config, step: int(s.step, 'step'), totalSteps: int(s.totalSteps, 'totalSteps'), epoch: int(s.epoch, 'epoch'),
     cursor: int(s.cursor, 'cursor'), elapsedMs: Number(s.elapsedMs) || 0, history, state: { tensors }, peft,
   };

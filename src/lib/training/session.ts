@@ -41,6 +41,7 @@ export interface TrainRunOptions {
   /** Use only the first N records (quick runs). */
   maxRecords?: number;
   baseModel: string | null;
+  baseFingerprint?: string;
   resume?: Checkpoint;
 }
 
@@ -59,7 +60,7 @@ export async function runTraining(
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };
   validateTrainConfig(c);
   const data = buildExamples(tok, eosId, o, c);
-  const trainer = new Trainer(gpu, model, o.name, c, data, o.baseModel, o.resume);
+  const trainer = new Trainer(gpu, model, o.name, c, data, o.baseModel, o.resume, o.baseFingerprint);
   let adapter: LoraAdapter;
   try {
     adapter = await trainer.run(hooks, control);

@@ -38,6 +38,8 @@ export interface Checkpoint {
   name: string;
   config: TrainConfig;
   baseModel: string | null;
+  /** The base model's content fingerprint (absent in checkpoints from before it existed). */
+  baseFingerprint?: string;
   step: number;
   epoch: number;
   cursor: number;
@@ -78,7 +80,7 @@ export class Trainer {
   constructor(
     private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly name: string, readonly config: TrainConfig,
     private readonly data: { train: Example[]; validation: Example[] }, private readonly baseModel: string | null,
-    resume?: Checkpoint,
+    resume?: Checkpoint, private readonly baseFingerprint?: string,
   ) {
     validateTrainConfig(config);
     if (data.train.length === 0) throw new InvalidArgumentError('The training set is empty: give a dataset with at least one record, or lower the validation fraction.');
@@ -149,7 +151,7 @@ export class Trainer {
     const adapter = await this.step.syncAdapter();
     return {
       peft: writePeftAdapter(adapter), totalSteps: this.totalSteps,
-      name: this.name, config: this.config, baseModel: this.baseModel, step: this.#done, epoch: this.#epoch, cursor: this.#cursor,
+      name: this.name, config: this.config, baseModel: this.baseModel, baseFingerprint: this.baseFingerprint, step: this.#done, epoch: this.#epoch, cursor: this.#cursor,
       elapsedMs: this.#elapsedMs, history: { train: [...this.history.train], validation: [...this.history.validation] },
       state: await this.step.saveState(),
     };

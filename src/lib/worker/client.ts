@@ -89,9 +89,9 @@ export class EngineClient {
     return { done, cancel: () => void this.#send('cancel', { target: id }).done };
   }
 
-  compare(request: GenerateRequest, columns: CompareColumn[], onToken?: (column: number, text: string, token: number) => void): { done: Promise<GenerateResult[]>; cancel: () => void } {
+  compare(request: GenerateRequest, columns: CompareColumn[], onToken?: (column: number, text: string, token: number) => void): { done: Promise<GenerateResult[]>; cancel: () => void; stopColumn: (column: number) => void } {
     const { id, done } = this.#send('compare', { request, columns }, { onToken: (text, token, column) => onToken?.(column, text, token) });
-    return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+    return { done, cancel: () => void this.#send('cancel', { target: id }).done, stopColumn: (column) => void this.#send('stopColumn', { target: id, column }).done };
   }
 
   loadAdapter(source: ModelSource, name?: string, onProgress?: (p: LoadProgress | DownloadProgress) => void): Promise<AdapterInfo> {

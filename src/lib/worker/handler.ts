@@ -9,6 +9,7 @@ import { resolveSource, type ModelSource, type ResolveEnv } from '../hub/source.
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
 import { parseDataset } from '../data/records.js';
 import { adapterCard } from '../lora/model-card.js';
+import { sameModel } from '../model/fingerprint.js';
 import { readPeftAdapter } from '../lora/peft.js';
 import type { DatasetSource } from '../storage/checkpoints.js';
 import type { LabStore } from '../store/kept.js';
@@ -42,7 +43,7 @@ export interface HandlerEnv extends ResolveEnv {
 const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'adapter';
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
-const IMMEDIATE = new Set<string>(['cancel', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
+const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
   'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
@@ -81,6 +82,8 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     return resolveSource(source, fallback);
   };
   let queue: Promise<unknown> = Promise.resolve();
+  /** Running comparisons' columns asked to stop, by request id. */
+  const columnStops = new Map<number, Set<number>>();
   let hfEndpoint: string | undefined;
   const cache = env.cache ? () => env.cache!(hfEndpoint) : undefined;
 
@@ -179,7 +182,18 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       return loaded().chat(p, (text, token) => post({ id, type: 'token', column: 0, token, text }), signal);
     },
     async compare(id, p, signal) {
-      return loaded().compare(p.request, p.columns, (column, text, token) => post({ id, type: 'token', column, token, text }), signal);
+      const stopped = new Set<number>();
+      columnStops.set(id, stopped);
+      try {
+        return await loaded().compare(p.request, p.columns, (column, text, token) => post({ id, type: 'token', column, token, text }), signal, stopped);
+      } finally {
+        columnStops.delete(id);
+      }
+    },
+    async stopColumn(_id, p) {
+      const s = columnStops.get(p.target);
+      s?.add(p.column);
+      return { stopped: !!s };
     },
     async loadAdapter(id, p, signal) {
       const e = loaded();
@@ -240,8 +254,8 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       if (!p.resumeFrom && env.lab && await env.lab.getCheckpoint(p.name)) {
         throw new InvalidArgumentError(`A saved run is named "${p.name}": continue it, or give the new run another name.`, { field: 'name' });
       }
-      if (saved && saved.checkpoint.baseModel !== e.info?.modelId) {
-        throw new InvalidArgumentError(`Checkpoint "${saved.name}" was trained on ${saved.checkpoint.baseModel}: load that model first.`);
+      if (saved && !sameModel({ model: saved.checkpoint.baseModel, fingerprint: saved.checkpoint.baseFingerprint }, e.info!)) {
+        throw new InvalidArgumentError(`Run "${saved.name}" was trained on ${saved.checkpoint.baseModel}, a model with other weights than ${e.info!.label}: load that model first.`);
       }
       const dataset = saved?.dataset ?? await keepDataset(p.dataset);
       const format = saved?.format ?? p.format;

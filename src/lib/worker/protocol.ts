@@ -47,6 +47,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   deleteCheckpoint: { request: { name: string }; result: CheckpointSummary[] };
   loadCheckpointAdapter: { request: { name: string }; result: AdapterInfo };
   cancel: { request: { target: number }; result: { cancelled: boolean } };
+  /** Ends one column of a running comparison; the others go on. */
+  stopColumn: { request: { target: number; column: number }; result: { stopped: boolean } };
 }
 
 export type RequestType = keyof RequestMap;

@@ -1,0 +1,176 @@
+// The worker's handler in Node, on real devices. Loading a model is a transaction: the new model loads on a device of
+// its own beside the current one, which is destroyed only once the new one is ready. A load that fails leaves the
+// current model answering as before; when two models do not fit side by side, the current one is unloaded to make
+// room, and a second failure says so. One column of a comparison can be stopped while the others go on.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/lib/gpu/device.js';
+import { createNodeGpu } from '../../src/lib/gpu/node.js';
+import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
+import { createHandler } from '../../src/lib/worker/handler.js';
+import type { WorkerEvent, WorkerRequest } from '../../src/lib/worker/protocol.js';
+import type { LabStore } from '../../src/lib/store/kept.js';
+
+const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
+const file = (name: string) => new File([readFileSync(demo + name)], name);
+/** The built-in model's config and tokenizer without its weights: it fails once the new device exists. */
+const noWeights = { kind: 'files' as const, label: 'no weights', files: [file('config.json'), file('tokenizer.json')] };
+const greedy = { promptIds: [1, 20, 30, 40], maxNewTokens: 6, sampling: { temperature: 0, repetitionPenalty: 1 } };
+
+/** What the browser keeps (IndexedDB), in memory: the parts a training run uses. */
+function memoryLab() {
+  const checkpoints = new Map<string, unknown>();
+  const adapters = new Map<string, unknown>();
+  return {
+    getCheckpoint: async (name: string) => checkpoints.get(name),
+    putCheckpoint: async (c: { name: string }) => { checkpoints.set(c.name, structuredClone(c)); },
+    listCheckpoints: async () => [],
+    putAdapter: async (a: { name: string }) => { adapters.set(a.name, a); },
+  } as unknown as LabStore;
+}
+
+/** A worker handler on real devices; `shrink(n)` makes the n-th device created refuse any buffer over 1 KB. */
+function worker(shrink: (n: number) => boolean = () => false, lab?: LabStore) {
+  const events: WorkerEvent[] = [];
+  const devices: { gpu: Gpu; destroyed: boolean }[] = [];
+  const handle = createHandler({
+    createGpu: async (opts) => {
+      const gpu = await createNodeGpu(opts);
+      const d = { gpu, destroyed: false };
+      devices.push(d);
+      if (shrink(devices.length)) Object.defineProperty(gpu, 'maxBufferSize', { value: 1024 });
+      const destroy = gpu.destroy.bind(gpu);
+      gpu.destroy = () => { d.destroyed = true; destroy(); };
+      return gpu;
+    },
+    builtin: () => new NodeDirFiles('built-in model', demo, 'lora-lab/built-in-demo'),
+    builtinDataset: async () => new Uint8Array(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url))),
+    builtinAdapter: () => { throw new Error('unused'); },
+    dir: (path) => new NodeDirFiles(path, path),
+    lab,
+  }, (e) => events.push(e));
+  let id = 0;
+  const request = async <T>(type: WorkerRequest['type'], payload: unknown): Promise<T> => {
+    const n = ++id;
+    await handle({ id: n, type, payload } as WorkerRequest);
+    const last = events.filter((e) => e.id === n && (e.type === 'result' || e.type === 'error')).pop()!;
+    if (last.type === 'error') throw Object.assign(new Error(last.error.message), { name: last.error.name });
+    return (last as { result: T }).result;
+  };
+  return { request, devices, handle, events };
+}
+
+describe('loading a model', () => {
+  it('that fails leaves the loaded model answering as before; one that succeeds replaces it and frees its device', async () => {
+    const w = worker();
+    await w.request('init', {});
+    await w.request('load', { source: { kind: 'builtin' } });
+    const before = await w.request<{ tokens: number[] }>('generate', greedy);
+
+    await expect(w.request('load', { source: noWeights })).rejects.toThrow(/model\.safetensors/);
+    // The failed load's device is gone; the built-in model's is untouched and still answers the same.
+    expect(w.devices.map((d) => d.destroyed)).toEqual([false, true]);
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+
+    // An adapter folder picked in the model panel: named for what it is, and the model stays.
+    const zh = new URL('../../public/adapters/demo-zh/', import.meta.url).pathname;
+    const adapterFiles = ['adapter_config.json', 'adapter_model.safetensors'].map((n) => new File([readFileSync(zh + n)], n));
+    await expect(w.request('load', { source: { kind: 'files', label: 'demo-zh', files: adapterFiles } })).rejects.toThrow(/demo-zh is a LoRA adapter, not a model: load its base model/);
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+
+    await w.request('load', { source: { kind: 'builtin' } });
+    expect(w.devices.map((d) => d.destroyed)).toEqual([true, true, true, false]);
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+  });
+
+  it('that does not fit beside the loaded one unloads it to make room, and says so when it fails even then', async () => {
+    // Device 2 (beside the first) is out of memory; device 3 (alone) is not.
+    const w = worker((n) => n === 2);
+    await w.request('init', {});
+    await w.request('load', { source: { kind: 'builtin' } });
+    const before = await w.request<{ tokens: number[] }>('generate', greedy);
+    await w.request('load', { source: { kind: 'builtin' } });
+    expect(w.devices.map((d) => d.destroyed)).toEqual([true, true, false]);
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+
+    // Out of memory beside it and alone: the error says the previous model is gone, and nothing is loaded.
+    const v = worker((n) => n >= 2);
+    await v.request('init', {});
+    await v.request('load', { source: { kind: 'builtin' } });
+    await expect(v.request('load', { source: { kind: 'builtin' } })).rejects.toThrow(/The previous model was unloaded to make room for this one: load it again\./);
+    await expect(v.request('generate', greedy)).rejects.toThrow(/No model is loaded/);
+  });
+
+  it('one column of a comparison stops on request; the other goes on to the answer it gives alone', async () => {
+    const w = worker();
+    await w.request('init', {});
+    await w.request('load', { source: { kind: 'builtin' } });
+    const request = { prompt: 'Describe a process of making crepes.', format: 'chat', maxNewTokens: 24, sampling: { temperature: 0, repetitionPenalty: 1 } };
+    const alone = await w.request<{ tokens: number[] }>('generate', request);
+    let stopAsked = false;
+    const columns = [{ adapter: null, strength: 1 }, { adapter: null, strength: 1 }];
+    const running = w.handle({ id: 1000, type: 'compare', payload: { request, columns } } as WorkerRequest);
+    // Column 1 is stopped as soon as its first token arrives (the request goes beside the running job).
+    const poll = setInterval(() => {
+      if (!stopAsked && w.events.some((e) => e.id === 1000 && e.type === 'token' && e.column === 1)) {
+        stopAsked = true;
+        void w.handle({ id: 1001, type: 'stopColumn', payload: { target: 1000, column: 1 } } as WorkerRequest);
+      }
+    }, 1);
+    await running;
+    clearInterval(poll);
+    const result = w.events.find((e) => e.id === 1000 && e.type === 'result') as { result: { tokens: number[]; stopReason: string }[] };
+    expect(result.result[0].tokens).toEqual(alone.tokens);
+    expect(result.result[0].tokens.length).toBe(24);
+    expect(result.result[1].stopReason).toBe('aborted');
+    expect(result.result[1].tokens.length).toBeLessThan(24);
+    expect(alone.tokens.slice(0, result.result[1].tokens.length)).toEqual(result.result[1].tokens);
+  });
+
+  it('a run continues on the same weights however they were opened, and never on other weights under the same name', async () => {
+    const w = worker(undefined, memoryLab());
+    await w.request('init', {});
+    // Opened as a folder on disk: its id is the folder's name, "demo".
+    const fromDir = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'dir', path: demo } });
+    expect(fromDir.modelId).toBe('demo');
+    const config = { steps: 2, microBatch: 1, gradAccumulation: 1, cutoff: 64, checkpointEvery: 1, evalEvery: 0, warmupSteps: 0 };
+    // Stopped after its first step (the stop goes beside the running job): a checkpoint at step 1 of 2.
+    const running = w.handle({ id: 2000, type: 'train', payload: { name: 'run', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest);
+    const poll = setInterval(() => {
+      if (w.events.some((e) => e.id === 2000 && e.type === 'trainStep')) { clearInterval(poll); void w.handle({ id: 2001, type: 'cancel', payload: { target: 2000 } } as WorkerRequest); }
+    }, 1);
+    await running;
+    clearInterval(poll);
+
+    // The same weights as the built-in model (another id): the run continues.
+    const builtin = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'builtin' } });
+    expect(builtin.modelId).toBe('lora-lab/built-in-demo');
+    expect(builtin.fingerprint).toBe(fromDir.fingerprint);
+    const steps: number[] = [];
+    const cont = w.handle({ id: 2002, type: 'train', payload: { name: 'ignored', dataset: { kind: 'builtin' }, format: 'chat', config: {}, resumeFrom: 'run' } } as WorkerRequest);
+    await cont;
+    for (const e of w.events) if (e.id === 2002 && e.type === 'trainStep') steps.push(e.metrics.step);
+    expect(w.events.find((e) => e.id === 2002 && e.type === 'error')).toBeUndefined();
+    expect(steps).toEqual([2]);
+
+    // One weight changed, opened under the same name "demo": other weights, so the run is refused, saying why.
+    const bytes = new Uint8Array(readFileSync(demo + 'model.safetensors'));
+    bytes[bytes.length - 1] ^= 1;
+    const other = [file('config.json'), file('tokenizer.json'), new File([bytes], 'model.safetensors')];
+    const changed = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'files', label: 'demo', files: other } });
+    expect(changed.modelId).toBe('demo');
+    expect(changed.fingerprint).not.toBe(fromDir.fingerprint);
+    // "run" is finished now: a new run stopped at step 1 on the built-in weights, then the changed model again.
+    await w.request('load', { source: { kind: 'builtin' } });
+    const again = w.handle({ id: 2003, type: 'train', payload: { name: 'run-2', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest);
+    const poll2 = setInterval(() => {
+      if (w.events.some((e) => e.id === 2003 && e.type === 'trainStep')) { clearInterval(poll2); void w.handle({ id: 2004, type: 'cancel', payload: { target: 2003 } } as WorkerRequest); }
+    }, 1);
+    await again;
+    clearInterval(poll2);
+    await w.request('load', { source: { kind: 'files', label: 'demo', files: other } });
+    await expect(w.request('train', { name: 'x', dataset: { kind: 'builtin' }, format: 'chat', config: {}, resumeFrom: 'run-2' }))
+      .rejects.toThrow(/Run "run-2" was trained on lora-lab\/built-in-demo, a model with other weights than demo: load that model first/);
+  });
+});

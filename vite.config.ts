@@ -68,7 +68,8 @@ export default defineConfig({
           env: { LORA_LAB_DRIVER: nodeDriver },
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          // One Dawn device per file; files run one at a time on these 2-core machines.
+          // One Dawn device per file; files run one at a time (a software GPU already keeps a core busy; more at once
+          // only made each slower, measured on 2 cores).
           fileParallelism: false,
         },
       },

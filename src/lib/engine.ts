@@ -119,6 +119,8 @@ export interface EngineOptions {
   maxRows?: number;
   /** Sequences decoded at once (KV cache slots): the most comparison columns. */
   slots?: number;
+  /** Rows projected to logits in one forward (teacher-forced scoring), default 16: 16 x vocabulary x 4 bytes. */
+  maxSeqs?: number;
 }
 
 function adapterInfo(a: LoraAdapter): AdapterInfo {
@@ -201,7 +203,7 @@ export class Engine {
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg), tokenizer);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64 }))
+      new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64, maxSeqs: this.opts.maxSeqs ?? 16 }))
       .catch((e) => { model.destroy(); throw e; });
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;

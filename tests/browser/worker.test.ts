@@ -10,9 +10,12 @@ function client() {
   return new EngineClient(worker);
 }
 
+// One worker for the tests below, in order: each new worker compiles every kernel again, which takes SwiftShader tens
+// of seconds. The training tests make their own (one of them stands for a page reload).
+const c = client();
+
 describe('engine worker', () => {
   it('loads the built-in model with progress and streams tokens', async () => {
-    const c = client();
     const init = await c.init();
     expect(init.adapter).toMatch(/swiftshader/i);
     expect(init.f16).toBe(false);
@@ -42,23 +45,9 @@ describe('engine worker', () => {
     expect(err).toBeInstanceOf(ContextOverflowError);
     const after = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 3, sampling: { temperature: 0 } }).done;
     expect(after.tokens.length).toBe(3);
-    c.terminate();
-  });
-
-  it('loading a model again replaces the previous one on a fresh device and keeps working', async () => {
-    const c = client();
-    await c.load({ kind: 'builtin' });
-    const a = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
-    const info = await c.load({ kind: 'builtin' });
-    expect(info.gpuBytesAllocated).toBeLessThan(1.5 * (info.weightBytes + info.kvCacheBytes)); // the first model is gone
-    const b = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
-    expect(b.tokens).toEqual(a.tokens);
-    c.terminate();
   });
 
   it('cancels a running generation', async () => {
-    const c = client();
-    await c.load({ kind: 'builtin' });
     let n = 0;
     const job = c.generate({ prompt: 'Count to a thousand.', maxNewTokens: 1000, sampling: { temperature: 0.7 } }, () => {
       if (++n === 3) job.cancel();
@@ -66,14 +55,11 @@ describe('engine worker', () => {
     const r = await job.done;
     expect(r.stopReason).toBe('aborted');
     expect(r.tokens.length).toBeLessThan(20);
-    c.terminate();
   });
 });
 
 describe('comparison in the worker', () => {
   it('compares the base and two adapters in one batch, and exports an adapter as PEFT files', async () => {
-    const c = client();
-    await c.load({ kind: 'builtin' });
     const short = await c.loadAdapter({ kind: 'builtin', name: 'demo-short' }, 'short');
     const zh = await c.loadAdapter({ kind: 'builtin', name: 'demo-zh' }, 'zh');
     expect([short.rank, zh.rank, zh.modules]).toEqual([16, 16, 28]);
@@ -94,6 +80,14 @@ describe('comparison in the worker', () => {
     expect(exported.safetensors.byteLength).toBeGreaterThan(1000);
     const err = await c.loadAdapter({ kind: 'builtin', name: 'missing' }).catch((e) => e);
     expect(err.name).toBe('AdapterError');
+  });
+
+  it('loading a model again replaces the previous one on a fresh device and keeps working', async () => {
+    const a = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
+    const info = await c.load({ kind: 'builtin' });
+    expect(info.gpuBytesAllocated).toBeLessThan(1.5 * (info.weightBytes + info.kvCacheBytes)); // the first model is gone
+    const b = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
+    expect(b.tokens).toEqual(a.tokens);
     c.terminate();
   });
 });

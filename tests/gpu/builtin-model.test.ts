@@ -1,8 +1,8 @@
 // The built-in model writes real text, and its demo adapters do what they say, on our engine (lavapipe here):
-//   - greedy answers to 20 instructions of its training data reach a mean ROUGE-L of at least 0.5 against GPT-4's;
+//   - greedy answers to 10 instructions of its training data reach a mean ROUGE-L of at least 0.5 against GPT-4's;
 //   - answers to instructions it never saw are mostly English words in sentences, not token soup (they are not
 //     reliably fluent: a 3 M-parameter model that learned 64 answers by heart stitches their words together);
-//   - through demo-zh, answers to the same English instructions are mostly CJK characters (over the 20 together),
+//   - through demo-zh, answers to the same English instructions are mostly CJK characters (over the 10 together),
 //     the base's have none;
 //   - through demo-short, answers are at most a third as long as the base's;
 //   - a follow-up turn prefills exactly its new tokens (the model's answers encode back to the tokens it wrote).
@@ -16,8 +16,9 @@ import { testGpu } from '../helpers/gpu.js';
 
 const dir = (p: string) => new URL(`../../public/${p}/`, import.meta.url).pathname;
 const en = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as { instruction: string; input: string; output: string }[];
-// The base learned the first 64 English records by heart (scripts/builtin/make.sh); 20 of them, evenly spread.
-const SEEN = Array.from({ length: 20 }, (_, i) => en[i * 3]);
+// The base learned the first 64 English records by heart (scripts/builtin/make.sh); 10 of them, evenly spread (one
+// batch of ten in flight: the test's cost is one decode of 320 steps).
+const SEEN = Array.from({ length: 10 }, (_, i) => en[i * 6]);
 const UNSEEN = ['Give three tips for staying healthy.', 'What is the capital of France?', 'Write a short poem about the sea.', 'Explain why the sky is blue.'];
 
 const prompt = (r: { instruction: string; input: string }) => (r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction);
@@ -51,10 +52,10 @@ beforeAll(async () => {
 });
 
 describe('the built-in model', () => {
-  it('answers instructions from its data close to GPT-4 (mean ROUGE-L >= 0.5 over 20)', () => {
+  it('answers instructions from its data close to GPT-4 (mean ROUGE-L >= 0.5 over 10)', () => {
     const scores = SEEN.map((r, i) => rougeL(r.output, base[i].text).fmeasure);
     const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
-    console.log(`built-in model, ROUGE-L over 20 seen instructions: mean ${mean.toFixed(3)}, min ${Math.min(...scores).toFixed(3)}`);
+    console.log(`built-in model, ROUGE-L over 10 seen instructions: mean ${mean.toFixed(3)}, min ${Math.min(...scores).toFixed(3)}`);
     expect(mean).toBeGreaterThanOrEqual(0.5);
   });
 
@@ -81,19 +82,20 @@ describe('the built-in model', () => {
     const zh = await answers(SEEN.map(prompt), 'demo-zh', 48);
     const share = zh.map((a) => cjkShare(a.text));
     const baseShare = base.map((a) => cjkShare(a.text));
-    console.log(`CJK share: demo-zh mean ${(share.reduce((a, b) => a + b, 0) / 20).toFixed(2)}, base mean ${(baseShare.reduce((a, b) => a + b, 0) / 20).toFixed(2)}`);
-    // Measured: mean 0.61 (12 of the 20 answers over half CJK), base 0.
+    console.log(`CJK share: demo-zh mean ${(share.reduce((a, b) => a + b, 0) / share.length).toFixed(2)}, base mean ${(baseShare.reduce((a, b) => a + b, 0) / baseShare.length).toFixed(2)}; over 0.25: ${share.filter((x) => x > 0.25).length} of ${share.length}`);
+    // Measured: mean 0.65, 8 of the 10 answers over a quarter CJK; base 0.
     expect(share.reduce((a, b) => a + b, 0) / share.length).toBeGreaterThan(0.5);
-    expect(share.filter((s) => s > 0.25).length).toBeGreaterThanOrEqual(15);
+    expect(share.filter((s) => s > 0.25).length).toBeGreaterThanOrEqual(7);
     expect(Math.max(...baseShare)).toBeLessThan(0.05);
   });
 
   it('demo-short answers are at most a third as long as the base', async () => {
     const short = await answers(SEEN.map(prompt), 'demo-short', 320);
     const len = (r: GenerateResult[]) => r.reduce((n, a) => n + a.tokens.length, 0);
-    console.log(`tokens: demo-short ${len(short)}, base ${len(base)}`);
+    console.log(`tokens: demo-short ${len(short)}, base ${len(base)}; ended by end-of-turn: ${short.filter((x) => x.stopReason === 'eos').length} of ${short.length}`);
     expect(len(short)).toBeLessThanOrEqual(len(base) / 3);
-    expect(short.filter((a) => a.stopReason === 'eos').length).toBeGreaterThanOrEqual(18);
+    // Measured: 201 tokens against the base's 1922; all 10 ended by the end-of-turn token.
+    expect(short.filter((a) => a.stopReason === 'eos').length).toBeGreaterThanOrEqual(9);
   });
 
   it('a follow-up turn prefills exactly its new tokens', async () => {

@@ -1,7 +1,7 @@
 // Teacher-forced loss of reference answers, for several columns (the base model and adapters at strengths) decoded as
-// one batch: the prompt is prefilled per distinct adapter, then each answer token is fed as given and the GPU returns,
-// per column, the log-sum-exp of the logits (top-k stage 2) and the logit of the next answer token (gather_target), so
-// a step reads back a few floats. Loss is the mean negative log-likelihood over the answer tokens (the tokens training
+// one batch: the prompt is prefilled per distinct adapter, then the answer tokens are fed as given, many positions per
+// forward, and the GPU returns, per row, the log-sum-exp of the logits (top-k stage 2) and the logit of the next answer
+// token (gather_target), so a step reads back a few floats per row. Loss is the mean negative log-likelihood over the answer tokens (the tokens training
 // learns from, end-of-sequence included), accumulated in float64; perplexity is its exponential.
 
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
@@ -45,20 +45,27 @@ export async function teacherForcedLoss(
     : await prefillColumns(runner, prompts[0], columns, signal, scored[0][0]);
   if (!first) return null;
   const out = columns.map((_, i) => ({ nll: nll(first[i], i, 0), tokens: 1 }));
-  const longest = Math.max(...scored.map((s) => s.length));
-  for (let k = 1; k < longest; k++) {
+  // Then the answers fed as given, many positions per forward: each row is projected to logits with its next answer
+  // token as target, up to the runner's maxSeqs rows shared among the columns still scoring (a column's rows are
+  // consecutive positions of its slot, attended causally as in a prefill).
+  const done = columns.map(() => 1);
+  for (;;) {
     if (signal?.aborted) return null;
-    const live = columns.map((_, i) => i).filter((i) => k < scored[i].length);
+    const live = columns.map((_, i) => i).filter((i) => done[i] < scored[i].length);
+    if (live.length === 0) break;
+    const share = Math.max(1, Math.floor(Math.min(runner.maxSeqs, runner.opts.maxRows) / live.length));
+    const rows: { col: number; k: number }[] = [];
+    for (const i of live) for (let k = done[i]; k < Math.min(scored[i].length, done[i] + share); k++) rows.push({ col: i, k });
     const cands = await runner.forward({
-      tokens: live.map((i) => scored[i][k - 1]),
-      slots: live,
-      positions: live.map((i) => prompts[i].length + k - 1),
-      loraSlots: live.map((i) => columns[i].loraSlot),
-      loraScales: live.map((i) => columns[i].strength),
-      seqs: live.length, lastStride: 1, lastOffset: 0,
-      targets: live.map((i) => scored[i][k]),
+      tokens: rows.map((r) => scored[r.col][r.k - 1]),
+      slots: rows.map((r) => r.col),
+      positions: rows.map((r) => prompts[r.col].length + r.k - 1),
+      loraSlots: rows.map((r) => columns[r.col].loraSlot),
+      loraScales: rows.map((r) => columns[r.col].strength),
+      seqs: rows.length, lastStride: 1, lastOffset: 0,
+      targets: rows.map((r) => scored[r.col][r.k]),
     });
-    cands.forEach((c, j) => { const i = live[j]; out[i].nll += nll(c, i, k); out[i].tokens++; });
+    cands.forEach((c, j) => { const { col, k } = rows[j]; out[col].nll += nll(c, col, k); out[col].tokens++; done[col] = k + 1; });
   }
   return out;
 }

@@ -38,6 +38,11 @@ export interface RunnerOptions {
   contextLength: number;
   /** Most token rows in one forward call (prefill chunk). */
   maxRows: number;
+  /**
+   * Most rows projected to logits in one call (default: slots). Teacher-forced scoring projects many rows of one
+   * sequence at once; the logits and top-k buffers are sized by it (maxSeqs x vocabulary x 4 bytes).
+   */
+  maxSeqs?: number;
 }
 
 export interface StepInput {
@@ -110,6 +115,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #kv: { k: GPUBuffer; v: GPUBuffer }[] = [];
   /** One slot's KV rows, for copySlot (made on first use). */
   #copyScratch: GPUBuffer | null = null;
+  readonly #maxSeqs: number;
   #loraU: GPUBuffer | null = null;
   /** Builds (and owns the uniforms of) the ops; replaced when the resident adapters change. */
   #builder: DispatchBuilder;
@@ -123,6 +129,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const R = (this.#maxRows = Math.max(opts.maxRows, opts.slots));
     const S = opts.slots;
+    const Q = (this.#maxSeqs = Math.min(R, Math.max(S, opts.maxSeqs ?? S)));
     const C = opts.contextLength;
     this.lora = model.lora;
     this.#builder = new DispatchBuilder(gpu);
@@ -140,16 +147,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       lse: buf('attn_lse', R * H * 4),
       h: buf('mlp_h', R * F * 4),
       invFreq: buf('rope_inv_freq', (Dh / 2) * 4),
-      cand: buf('topk_cand', S * chunks * TOPK * 8),
-      candStats: buf('topk_stats', S * chunks * 8),
+      cand: buf('topk_cand', Q * chunks * TOPK * 8),
+      candStats: buf('topk_stats', Q * chunks * 8),
     };
-    this.#logits = buf('logits', S * V * 4);
+    this.#logits = buf('logits', Q * V * 4);
     this.#seenWords = Math.ceil(V / 32);
     this.#seen = buf('seen', S * this.#seenWords * 4);
-    this.#result = buf('topk_result', S * TOPK_ROW_WORDS * 4);
-    this.#staging = gpu.createBuffer('topk_staging', S * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    this.#targets = buf('targets', S * 4);
-    this.#targetLogits = buf('target_logits', S * 4);
+    this.#result = buf('topk_result', Q * TOPK_ROW_WORDS * 4);
+    this.#staging = gpu.createBuffer('topk_staging', Q * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.#targets = buf('targets', Q * 4);
+    this.#targetLogits = buf('target_logits', Q * 4);
     gpu.device.queue.writeBuffer(this.#act.invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
@@ -384,7 +391,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const M = input.tokens.length;
     const R = this.#maxRows;
     if (M < 1 || M > R) throw new RangeError(`forward takes 1..${R} rows, got ${M}`);
-    if (input.seqs < 1 || input.seqs > this.opts.slots) throw new RangeError(`forward projects 1..${this.opts.slots} sequences, got ${input.seqs}`);
+    if (input.seqs < 1 || input.seqs > this.#maxSeqs) throw new RangeError(`forward projects 1..${this.#maxSeqs} rows to logits, got ${input.seqs}`);
     if ((input.seqs - 1) * input.lastStride + input.lastOffset >= M) throw new RangeError('last-row layout points past the rows');
     if (input.targets && (input.targets.length !== input.seqs || [...Array.from(input.targets)].some((t) => !(t >= 0 && t < this.cfg.vocabSize)))) {
       throw new RangeError(`targets must be ${input.seqs} token ids inside the vocabulary`);
@@ -430,6 +437,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /** Number of dispatches one forward encodes. */
   get dispatchesPerForward(): number {
     return this.#ops.length;
+  }
+
+  /** Most rows one forward projects to logits (teacher-forced scoring fills them). */
+  get maxSeqs(): number {
+    return this.#maxSeqs;
   }
 
   /** Test and debugging aid: the logits of the last forward, (S, V). Not used on the token path. */

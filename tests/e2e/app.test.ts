@@ -128,6 +128,9 @@ describe('the app', () => {
     await page.getByTestId('adapter-name').fill('ui-trained');
     await page.getByTestId('train-steps').fill('2');
     await page.getByTestId('train-cutoff').fill('72');
+    // One sequence a step: training on SwiftShader is slow, and the UI is what is tested here.
+    await page.getByLabel('Micro-batch').fill('1');
+    await page.getByLabel('Grad. accumulation').fill('1');
     await page.getByLabel('Records used').fill('8');
     await page.getByTestId('train-start').click();
     await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '2', null, { timeout: 240_000 });

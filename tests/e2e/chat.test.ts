@@ -50,7 +50,7 @@ describe('chat, offline', () => {
 
     await page.getByTestId('chat-settings').locator('summary').click();
     await page.getByTestId('chat-temperature').fill('0');
-    await page.getByTestId('chat-max-tokens').fill('80');
+    await page.getByTestId('chat-max-tokens').fill('48');
     await page.getByTestId('chat-settings').locator('summary').click();
     const first = await ask(page, 'Give three tips for staying healthy.', 1);
     expect(first.split(/\s+/).length).toBeGreaterThan(20);

@@ -91,6 +91,15 @@ describe('the app', () => {
     expect(await page.getByTestId('divergence').textContent()).toMatch(/diverge at token \d+/);
     expect(await page.locator('[data-testid=column] strong').allTextContents()).toEqual(['base', 'demo-short × 1', 'dropped adapter × 0.8']);
     await screenshot(page, 'e2e-compare');
+    // On a phone the three columns keep a readable width and scroll sideways, rather than shrink to slivers.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const layout = await page.getByTestId('columns').evaluate((el) => ({
+      scroll: el.scrollWidth, client: el.clientWidth, widths: [...el.querySelectorAll('[data-testid=column]')].map((c) => c.getBoundingClientRect().width),
+    }));
+    expect(Math.min(...layout.widths)).toBeGreaterThan(200);
+    expect(layout.scroll).toBeGreaterThan(layout.client);
+    await screenshot(page, 'e2e-compare-phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('an adapter exported from the shelf as a PEFT .zip loads back by dropping it, and gives the same tokens', async () => {
@@ -133,6 +142,10 @@ describe('the app', () => {
     await page.getByLabel('Grad. accumulation').fill('1');
     await page.getByLabel('Records used').fill('8');
     await page.getByTestId('train-start').click();
+    // While it runs: the status says so, with an ETA; Train is disabled and says why.
+    await page.getByTestId('train-status').filter({ hasText: 'running' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('train-eta').count()).toBe(1);
+    expect(await page.getByTestId('train-start').getAttribute('title')).toMatch(/A run is going/);
     await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '2', null, { timeout: 240_000 });
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=adapter] strong')].some((e) => e.textContent === 'ui-trained'), null, { timeout: 60_000 });
     expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 2 \/ 2.*tokens\/s/s);

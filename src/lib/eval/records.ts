@@ -12,6 +12,8 @@ export interface EvalRunRecord {
   createdAt: number;
   /** The base model's id (repo, URL or folder name). */
   baseModel: string;
+  /** The base model's content fingerprint (absent in runs from before it existed): a resume needs the same weights. */
+  baseFingerprint?: string;
   setLabel: string;
   examples: EvalExample[];
   models: EvalModel[];

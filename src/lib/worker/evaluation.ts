@@ -2,6 +2,7 @@
 // pairwise reviews. The page gets a review's pairs without model names; votes are matched to models here, and the
 // names come back only when the review is finished.
 
+import { sameModel } from '../model/fingerprint.js';
 import { parseDataset } from '../data/records.js';
 import type { Engine } from '../engine.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
@@ -91,7 +92,9 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
       let record: EvalRunRecord;
       if (p.runId) {
         record = await run(p.runId);
-        if (record.baseModel !== engine.info?.modelId) throw new InvalidArgumentError(`This evaluation ran on ${record.baseModel}: load that model to resume it.`);
+        if (!engine.info || !sameModel({ model: record.baseModel, fingerprint: record.baseFingerprint }, engine.info)) {
+          throw new InvalidArgumentError(`This evaluation ran on ${record.baseModel}, whose weights differ from the model loaded now: load that model to resume it.`);
+        }
         const loaded = new Set(engine.adapters.map((a) => a.name));
         const absent = record.models.filter((m) => m.adapter !== null && !loaded.has(m.adapter)).map((m) => m.adapter);
         if (absent.length) throw new InvalidArgumentError(`Load the adapter${absent.length > 1 ? 's' : ''} ${absent.join(', ')} to resume this evaluation.`);
@@ -102,7 +105,7 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
         if (!limited.length) throw new InvalidArgumentError('The evaluation set is empty.');
         record = {
           id: `eval-${Date.now().toString(36)}`, name: p.name?.trim() || `${label} · ${p.models.map(modelLabel).join(' vs ')}`,
-          createdAt: Date.now(), baseModel: engine.info?.modelId ?? '', setLabel: label, examples: limited, models: p.models,
+          createdAt: Date.now(), baseModel: engine.info?.modelId ?? '', baseFingerprint: engine.info?.fingerprint, setLabel: label, examples: limited, models: p.models,
           options: { ...DEFAULT_EVAL, ...p.options, sampling: { ...DEFAULT_EVAL.sampling, ...p.options?.sampling } }, status: 'running',
         };
       }

@@ -27,7 +27,8 @@ function memoryLab() {
     putCheckpoint: async (c: { name: string }) => { checkpoints.set(c.name, structuredClone(c)); },
     listCheckpoints: async () => [],
     putAdapter: async (a: { name: string }) => { adapters.set(a.name, a); },
-  } as unknown as LabStore;
+    keptAdapters: adapters,
+  } as unknown as LabStore & { keptAdapters: Map<string, { baseModel: string | null; baseFingerprint?: string }> };
 }
 
 /** A worker handler on real devices; `shrink(n)` makes the n-th device created refuse any buffer over 1 KB. */
@@ -129,7 +130,8 @@ describe('loading a model', () => {
   });
 
   it('a run continues on the same weights however they were opened, and never on other weights under the same name', async () => {
-    const w = worker(undefined, memoryLab());
+    const lab = memoryLab();
+    const w = worker(undefined, lab);
     await w.request('init', {});
     // Opened as a folder on disk: its id is the folder's name, "demo".
     const fromDir = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'dir', path: demo } });
@@ -153,6 +155,8 @@ describe('loading a model', () => {
     for (const e of w.events) if (e.id === 2002 && e.type === 'trainStep') steps.push(e.metrics.step);
     expect(w.events.find((e) => e.id === 2002 && e.type === 'error')).toBeUndefined();
     expect(steps).toEqual([2]);
+    // The finished adapter is kept with the fingerprint of the weights it was trained on.
+    expect(lab.keptAdapters.get('run')).toMatchObject({ baseModel: 'lora-lab/built-in-demo', baseFingerprint: fromDir.fingerprint });
 
     // One weight changed, opened under the same name "demo": other weights, so the run is refused, saying why.
     const bytes = new Uint8Array(readFileSync(demo + 'model.safetensors'));

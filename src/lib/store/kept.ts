@@ -15,6 +15,8 @@ export interface KeptAdapter {
   config: string;
   safetensors: Uint8Array;
   baseModel: string | null;
+  /** The content fingerprint of the model it was trained on (adapters trained here). */
+  baseFingerprint?: string;
   /** Where it came from: a repo id, URL, file name or `trained`. */
   origin: string;
   size: number;

@@ -276,7 +276,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
           signal,
           waitWhilePaused: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
         });
-        if (env.lab) await keepAdapter(env.lab, info.name, e.exportAdapter(info.name), info.baseModel, 'trained here');
+        if (env.lab) await keepAdapter(env.lab, info.name, e.exportAdapter(info.name), info.baseModel, 'trained here', e.info?.fingerprint);
         return info;
       } finally {
         pauses.delete(id);

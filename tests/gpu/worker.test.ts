@@ -62,6 +62,22 @@ function worker(shrink: (n: number) => boolean = () => false, lab?: LabStore) {
   return { request, devices, handle, events };
 }
 
+/**
+ * Runs request `id` and, beside it, sends `then` (to the running job) as soon as the first `event` of the job arrives:
+ * a stop that reaches a job in flight, as a click does in the app.
+ */
+async function runAndStop(w: ReturnType<typeof worker>, req: WorkerRequest, event: WorkerEvent['type'], then: WorkerRequest): Promise<void> {
+  let sent = false;
+  const poll = setInterval(() => {
+    if (!sent && w.events.some((e) => e.id === req.id && e.type === event)) { sent = true; void w.handle(then); }
+  }, 1);
+  try {
+    await w.handle(req);
+  } finally {
+    clearInterval(poll);
+  }
+}
+
 describe('loading a model', () => {
   it('that fails leaves the loaded model answering as before; one that succeeds replaces it and frees its device', async () => {
     const w = worker();
@@ -109,18 +125,9 @@ describe('loading a model', () => {
     await w.request('load', { source: { kind: 'builtin' } });
     const request = { prompt: 'Describe a process of making crepes.', format: 'chat', maxNewTokens: 24, sampling: { temperature: 0, repetitionPenalty: 1 } };
     const alone = await w.request<{ tokens: number[] }>('generate', request);
-    let stopAsked = false;
     const columns = [{ adapter: null, strength: 1 }, { adapter: null, strength: 1 }];
-    const running = w.handle({ id: 1000, type: 'compare', payload: { request, columns } } as WorkerRequest);
     // Column 1 is stopped as soon as its first token arrives (the request goes beside the running job).
-    const poll = setInterval(() => {
-      if (!stopAsked && w.events.some((e) => e.id === 1000 && e.type === 'token' && e.column === 1)) {
-        stopAsked = true;
-        void w.handle({ id: 1001, type: 'stopColumn', payload: { target: 1000, column: 1 } } as WorkerRequest);
-      }
-    }, 1);
-    await running;
-    clearInterval(poll);
+    await runAndStop(w, { id: 1000, type: 'compare', payload: { request, columns } } as WorkerRequest, 'token', { id: 1001, type: 'stopColumn', payload: { target: 1000, column: 1 } } as WorkerRequest);
     const result = w.events.find((e) => e.id === 1000 && e.type === 'result') as { result: { tokens: number[]; stopReason: string }[] };
     expect(result.result[0].tokens).toEqual(alone.tokens);
     expect(result.result[0].tokens.length).toBe(24);
@@ -138,13 +145,8 @@ describe('loading a model', () => {
     expect(fromDir.modelId).toBe('demo');
     const config = { steps: 2, microBatch: 1, gradAccumulation: 1, cutoff: 64, checkpointEvery: 1, evalEvery: 0, warmupSteps: 0 };
     // Stopped after its first step (the stop goes beside the running job): a checkpoint at step 1 of 2.
-    const running = w.handle({ id: 2000, type: 'train', payload: { name: 'run', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest);
-    const poll = setInterval(() => {
-      if (w.events.some((e) => e.id === 2000 && e.type === 'trainStep')) { clearInterval(poll); void w.handle({ id: 2001, type: 'cancel', payload: { target: 2000 } } as WorkerRequest); }
-    }, 1);
-    await running;
-    clearInterval(poll);
-
+    await runAndStop(w, { id: 2000, type: 'train', payload: { name: 'run', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest,
+      'trainStep', { id: 2001, type: 'cancel', payload: { target: 2000 } } as WorkerRequest);
     // The same weights as the built-in model (another id): the run continues.
     const builtin = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'builtin' } });
     expect(builtin.modelId).toBe('lora-lab/built-in-demo');
@@ -167,12 +169,8 @@ describe('loading a model', () => {
     expect(changed.fingerprint).not.toBe(fromDir.fingerprint);
     // "run" is finished now: a new run stopped at step 1 on the built-in weights, then the changed model again.
     await w.request('load', { source: { kind: 'builtin' } });
-    const again = w.handle({ id: 2003, type: 'train', payload: { name: 'run-2', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest);
-    const poll2 = setInterval(() => {
-      if (w.events.some((e) => e.id === 2003 && e.type === 'trainStep')) { clearInterval(poll2); void w.handle({ id: 2004, type: 'cancel', payload: { target: 2003 } } as WorkerRequest); }
-    }, 1);
-    await again;
-    clearInterval(poll2);
+    await runAndStop(w, { id: 2003, type: 'train', payload: { name: 'run-2', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest,
+      'trainStep', { id: 2004, type: 'cancel', payload: { target: 2003 } } as WorkerRequest);
     await w.request('load', { source: { kind: 'files', label: 'demo', files: other } });
     await expect(w.request('train', { name: 'x', dataset: { kind: 'builtin' }, format: 'chat', config: {}, resumeFrom: 'run-2' }))
       .rejects.toThrow(/Run "run-2" was trained on lora-lab\/built-in-demo, a model with other weights than demo: load that model first/);

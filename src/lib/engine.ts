@@ -21,6 +21,8 @@ import { StopFilter } from './model/stop-strings.js';
 import { StreamDecoder } from './tokenizer/stream-decoder.js';
 import { TextTokenizer, type ChatMessage, type PromptFormat } from './tokenizer/tokenizer.js';
 import { chatPrompt, commonPrefix, type OverflowPolicy } from './chat/prompt.js';
+import type { WeightFormat } from './quant/blocks.js';
+import type { Precision } from './quant/precision.js';
 
 export interface ModelInfo {
   label: string;
@@ -38,6 +40,8 @@ export interface ModelInfo {
   kvCacheBytes: number;
   gpuBytesAllocated: number;
   weightsF16: boolean;
+  /** How the layers' weight matrices are stored (chosen at load; see quant/precision.ts). */
+  precision: WeightFormat;
   hasF16Feature: boolean;
   adapter: string;
   hasChatTemplate: boolean;
@@ -185,7 +189,8 @@ export class Engine {
     return adapter === null ? 0 : this.#require().runner.lora.slotOf(this.#adapter(adapter).name);
   }
 
-  async load(files: ModelFiles, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ModelInfo> {
+  /** `precision`: how the weights are stored (default `auto`: float when it fits, else quantized). */
+  async load(files: ModelFiles, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, opts: { precision?: Precision } = {}): Promise<ModelInfo> {
     const t0 = performance.now();
     this.unload();
     // Small files first, so a wrong source or an unsupported model fails before any download of weights.
@@ -197,7 +202,7 @@ export class Engine {
         { tokenizerVocab: tokenizer.vocabSize, vocabSize: configs.config.vocabSize },
       );
     }
-    const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs);
+    const loaded = await loadWeights(this.gpu, files, onProgress, signal, configs, opts.precision);
     const cfg = loaded.config;
     onProgress?.({ phase: 'prepare', file: 'KV cache and GPU programs', loaded: 0, total: 0, allLoaded: loaded.weights.bytes, allTotal: loaded.weights.bytes });
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
@@ -220,7 +225,8 @@ export class Engine {
       weightBytes: loaded.weights.bytes,
       kvCacheBytes: runner.kvCacheBytes,
       gpuBytesAllocated: this.gpu.allocatedBytes,
-      weightsF16: this.gpu.f16,
+      weightsF16: loaded.weights.embed.format === 'f16',
+      precision: loaded.weights.layers[0]?.qkv.format ?? loaded.weights.embed.format,
       hasF16Feature: this.gpu.hasF16Feature,
       adapter: this.gpu.description,
       hasChatTemplate: tokenizer.chatTemplate !== null,

@@ -94,7 +94,7 @@ describe('matmul input gradient dX = dY W', () => {
       for (let n = 0; n < N; n++) s += dy[m * ldy + yOff + n] * seen[n * K + k];
       expected[m * K + k] += s;
     }
-    const { dx } = await runProgram(gpu, matmulNNKernel(f16, true), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
+    const { dx } = await runProgram(gpu, matmulNNKernel(f16 ? 'f16' : 'f32', true), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: wData, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ...TOL, 'dX');
   });

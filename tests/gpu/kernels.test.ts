@@ -50,7 +50,7 @@ describe('matmul', () => {
       it.each(shapes)(`${vname} ${f16 ? 'f16' : 'f32'} weights, M=%i N=%i K=%i`, async (M, N, K) => {
         const gpu = await testGpu({ f16 });
         if (f16 && !gpu.f16) throw new Error('these tests need a device with shader-f16 (lavapipe 25): run scripts/setup-lavapipe.sh');
-        const o: MatmulOptions = { f16, norm: false, bias: false, swiglu: false, residual: false, last: false, ...v };
+        const o: MatmulOptions = { format: f16 ? 'f16' : 'f32', norm: false, bias: false, swiglu: false, residual: false, last: false, ...v };
         const rng = new Rng(M * 1000 + N + K);
         // With `last`, M sequences of 3 rows each; row of sequence s = 3 s + 2.
         const inRows = o.last ? 3 * M : M;
@@ -94,7 +94,7 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
   for (const [name, v, G] of cases) {
     it.each([[3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])(`${name}, M=%i N=%i K=%i`, async (M, N, K) => {
       const gpu = await testGpu();
-      const o: MatmulOptions = { f16: false, norm: false, bias: false, swiglu: false, residual: false, last: false, lora: true, ...v };
+      const o: MatmulOptions = { format: 'f32', norm: false, bias: false, swiglu: false, residual: false, last: false, lora: true, ...v };
       const rng = new Rng(M * 7 + N + G);
       const r = 5, slots = 3, nOff = 0, ldo = N;
       const x = randn(rng, M * K);

@@ -8,6 +8,7 @@ import { ModelRunner } from '../../src/lib/model/runner.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';
 import { LoadedModel } from '../../src/lib/model/loaded.js';
 import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/synthetic.js';
+import type { Precision } from '../../src/lib/quant/precision.js';
 
 export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   llamaGqaUntied: { hiddenSize: 37, intermediateSize: 53, numLayers: 2, numHeads: 6, numKvHeads: 2, headDim: 6, vocabSize: 1500, tied: false, seed: 11 },
@@ -29,9 +30,9 @@ export function modelFiles(spec: SyntheticSpec) {
   return { model: m, files };
 }
 
-export async function tinyRunner(gpu: Gpu, spec: SyntheticSpec, opts = { slots: 4, contextLength: 96, maxRows: 32 }) {
+export async function tinyRunner(gpu: Gpu, spec: SyntheticSpec, opts = { slots: 4, contextLength: 96, maxRows: 32 }, precision: Precision = 'auto') {
   const { model, files } = modelFiles(spec);
-  const loaded = await loadWeights(gpu, files);
+  const loaded = await loadWeights(gpu, files, undefined, undefined, undefined, precision);
   const runner = new ModelRunner(new LoadedModel(gpu, loaded.config, loaded.weights, new LoraBank(gpu, loaded.config)), opts);
   return { model, config: loaded.config, runner };
 }

@@ -47,7 +47,7 @@ describe('kernel programs', () => {
   });
 
   it('shares constants with TypeScript instead of literals, and declares every matmul uniform once', () => {
-    const code = kernelCode(matmulProgram('gemm', { f16: true, norm: true, bias: false, swiglu: false, residual: true, last: false, lora: true }, 300));
+    const code = kernelCode(matmulProgram('gemm', { format: 'f16', norm: true, bias: false, swiglu: false, residual: true, last: false, lora: true }, 300));
     expect(code).toContain(`const RI: u32 = ${ROW_INFO_WORDS}u;`);
     expect(code).toContain(`const NEG_BIG: f32 = ${String(NEG_BIG)};`);
     expect(code).toContain(`struct Params { ${Object.entries(MATMUL_PARAMS).map(([n, t]) => `${n}: ${t}`).join(', ')} }`);

@@ -9,13 +9,16 @@
 //             strength read from the row's info (BGMV: each row its own adapter, the base weight read once)
 // Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads) and
 // `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
-// Weight rows are padded to a multiple of 4 elements with zeros (ldw % 4 == 0), so W is bound as vec4s.
+// Weights are read through weight-read.ts, which dequantizes q8/q4 blocks in registers.
 
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
-import { ROW_INFO, SHARED, STEP, STEP_STRUCT, weightType } from './common.js';
+import type { WeightFormat } from '../quant/blocks.js';
+import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
+import { needsF16, weightBuffer, weightReaders } from './weight-read.js';
 
 export interface MatmulOptions {
-  f16: boolean;
+  /** How W (and W2) are stored: f32, f16, or blocks of 8- or 4-bit values with f16 scales (weight-read.ts). */
+  format: WeightFormat;
   norm: boolean;
   bias: boolean;
   swiglu: boolean;
@@ -54,13 +57,12 @@ export function gemvLanes(k: number): number {
 }
 
 function buffers(o: MatmulOptions): Record<string, BufferDecl> {
-  const wt = weightType(o.f16);
   const read = (type: string, shape: string): BufferDecl => ({ type, access: 'read', shape });
   return {
     S: STEP,
     x: read('array<f32>', '(M, ldx)'),
-    w: read(`array<vec4<${wt}>>`, '(N, ldw / 4)'),
-    ...(o.swiglu ? { w2: read(`array<vec4<${wt}>>`, '(N, ldw / 4)') } : {}),
+    w: weightBuffer(o.format),
+    ...(o.swiglu ? { w2: weightBuffer(o.format) } : {}),
     ...(o.norm ? { gain: read('array<f32>', '(K)') } : {}),
     ...(o.bias ? { bias: read('array<f32>', '(nOff + N)') } : {}),
     out: { type: 'array<f32>', access: 'read_write', shape: '(M, ldo)' },
@@ -75,7 +77,7 @@ function buffers(o: MatmulOptions): Record<string, BufferDecl> {
 function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
   const flags = (['norm', 'bias', 'swiglu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
   return {
-    name: [name, ...flags].join('+'), f16: o.f16, workgroupSize: THREADS, structs: STEP_STRUCT, grid,
+    name: [name, o.format, ...flags].join('+'), f16: needsF16(o.format), workgroupSize: THREADS, structs: STEP_STRUCT, grid,
     constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
     source: helpers(o) + source,
   };
@@ -101,8 +103,8 @@ ${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
   for (var j = 0u; j < 4u; j++) { if (4u * k4 + j < P.K) { g[j] = gain[4u * k4 + j]; } }
   return g;
 }` : ''}
-fn wAt(n: u32, k: u32) -> f32 { return f32(w[n * (P.ldw / 4u) + k / 4u][k % 4u]); }
-${o.swiglu ? 'fn w2At(n: u32, k: u32) -> f32 { return f32(w2[n * (P.ldw / 4u) + k / 4u][k % 4u]); }' : ''}
+${weightReaders(o.format, 'w')}
+${o.swiglu ? weightReaders(o.format, 'w2') : ''}
 ${o.lora ? LORA_TERM : ''}
 fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   var y = acc * rstd;
@@ -151,10 +153,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var sq: array<f32, R>;
   if (n < P.N) {
     let K4 = (P.K + 3u) / 4u;
-    let row = n * (P.ldw / 4u);
     for (var k4 = lane; k4 < K4; k4 += LANES) {
-      let wk = vec4<f32>(w[row + k4])${g};
-      ${o.swiglu ? `let wk2 = vec4<f32>(w2[row + k4])${g};` : ''}
+      let wk = wVec(n, k4)${g};
+      ${o.swiglu ? `let wk2 = w2Vec(n, k4)${g};` : ''}
       for (var m = 0u; m < M; m++) {
         let xv = x4(m, k4);
         acc[m] += dot(xv, wk);

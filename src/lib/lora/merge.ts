@@ -8,19 +8,23 @@ import type { Gpu } from '../gpu/device.js';
 import { readBuffer } from '../gpu/readback.js';
 import type { ModelConfig } from '../model/config.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
+import { dequantizeRows, isQuantized } from '../quant/blocks.js';
 import { fullModuleName, moduleKey, type LoraAdapter, type LoraModule } from './peft.js';
 
-/** A whole matrix (N, K) as f32, without row padding. */
+/** A whole matrix (N, K) as f32, without row padding (quantized matrices dequantized: the values that run). */
 export async function readMatrix(gpu: Gpu, m: Matrix): Promise<Float32Array> {
   const out = new Float32Array(m.n * m.k);
   for (const s of m.shards) {
-    const elem = gpu.f16 ? 2 : 4;
-    const raw = await readBuffer(gpu, s.buffer, s.rows * m.ldw * elem);
-    const src = gpu.f16 ? new Uint16Array(raw) : new Float32Array(raw);
+    const raw = await readBuffer(gpu, s.buffer, s.rows * m.ldw * (m.format === 'f16' ? 2 : 4));
+    if (isQuantized(m.format)) {
+      out.set(dequantizeRows(new Uint32Array(raw), s.rows, m.k, m.format), s.rowStart * m.k);
+      continue;
+    }
+    const src = m.format === 'f16' ? new Uint16Array(raw) : new Float32Array(raw);
     for (let r = 0; r < s.rows; r++) {
       for (let c = 0; c < m.k; c++) {
         const v = src[r * m.ldw + c];
-        out[(s.rowStart + r) * m.k + c] = gpu.f16 ? f16ToF32(v) : v;
+        out[(s.rowStart + r) * m.k + c] = m.format === 'f16' ? f16ToF32(v) : v;
       }
     }
   }

@@ -7,6 +7,7 @@ import type { Gpu } from '../gpu/device.js';
 import { readJson, type ModelFiles, type OpenedFile } from '../hub/files.js';
 import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
+import { choosePrecision, type Precision } from '../quant/precision.js';
 import { Fingerprint } from './fingerprint.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
@@ -81,15 +82,16 @@ export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConf
 
 export async function loadWeights(
   gpu: Gpu, files: ModelFiles, onProgress: (p: LoadProgress) => void = () => {},
-  signal?: AbortSignal, configs?: Awaited<ReturnType<typeof loadConfig>>,
+  signal?: AbortSignal, configs?: Awaited<ReturnType<typeof loadConfig>>, precision: Precision = 'auto',
 ): Promise<LoadedWeights> {
   const { config, raw, generation } = configs ?? await loadConfig(files);
+  const format = choosePrecision(precision, parameterCount(config), gpu.f16); // refused before any weight is read
   const names = await weightFiles(files);
   return gpu.guard('loading weights', async () => {
     const opened = [];
     for (const name of names) opened.push({ name, file: await files.open(name) });
     checkSize(config, opened.reduce((a, o) => a + o.file.size, 0));
-    const loader = new WeightLoader(gpu, config);
+    const loader = new WeightLoader(gpu, config, format);
     const fingerprint = new Fingerprint();
     try {
       await streamInto(loader, config, opened, onProgress, signal, fingerprint);

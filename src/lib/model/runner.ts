@@ -196,7 +196,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, small: d, large: d, over, grid });
     const common = { S: this.#step, rowInfo: this.#rowInfo };
 
-    const embed = embedKernel(gpu.f16);
+    const embed = embedKernel(weights.embed.format === 'f16');
     for (const shard of weights.embed.shards) {
       op(b.dispatch(embed, { D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
     }
@@ -224,7 +224,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /** A matmul (one dispatch per weight shard), preceded by the LoRA shrink when a resident adapter adapts it. */
   #linear(
-    layer: number, group: LoraGroupName | null, o: Omit<MatmulOptions, 'f16' | 'lora'>,
+    layer: number, group: LoraGroupName | null, o: Omit<MatmulOptions, 'format' | 'lora'>,
     t: { x: GPUBuffer; w: Matrix; w2?: Matrix; gain?: GPUBuffer; bias?: GPUBuffer | null; out: GPUBuffer; ldo: number },
   ): void {
     const b = this.#builder;
@@ -237,7 +237,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         { S: this.#step, x: t.x, rowInfo: this.#rowInfo, loraA: lg.a, u: this.#loraU!, ...(o.norm ? { gain: t.gain! } : {}) }, [0, 0, 0], `${label}.lora_shrink`);
       this.#ops.push({ label: d.label, small: d, large: d, over: 'rows', grid: (rows) => shrink.grid({ rows }) });
     }
-    const opts: MatmulOptions = { ...o, f16: this.gpu.f16, lora: !!lg };
+    const opts: MatmulOptions = { ...o, format: t.w.format, lora: !!lg };
     const small = matmulProgram('gemv', opts, t.w.k);
     const large = matmulProgram('gemm', opts, t.w.k);
     t.w.shards.forEach((shard, i) => {

@@ -2,10 +2,14 @@
 // Matrices keep the checkpoint layout (N, K) with rows padded to a multiple of 4 elements (4-byte aligned f16 rows)
 // and are split into row shards when bigger than one storage binding (a 128k x 2048 embedding is 1 GB in f32).
 // q/k/v are concatenated into one (H + 2 Hkv) Dh x D matrix so one dispatch computes all three.
+// Precision (chosen at load): the layers' matrices are stored as f32, f16, or quantized to q8/q4 blocks while they
+// stream in (quant/blocks.ts); the embedding stays a float table (the lookup reads single rows), and an untied lm_head
+// is kept at q8 under q4 (the logits are the most sensitive projection, as in llama.cpp's Q4_K_M).
 
 import { WeightMismatchError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { decodeToF16, decodeToF32, finiteCheck, nonFinite, type DType, type FiniteCheck } from '../formats/dtype.js';
+import { isQuantized, quantizeRows, rowLayout, type WeightFormat } from '../quant/blocks.js';
 import type { ModelConfig } from './config.js';
 
 export interface Shard {
@@ -19,7 +23,8 @@ export interface Matrix {
   label: string;
   n: number;
   k: number;
-  /** Row stride in elements (K rounded up to 4). */
+  format: WeightFormat;
+  /** Row stride: elements for f32/f16 (K rounded up to 4), u32 words for q8/q4 (rowLayout().words). */
   ldw: number;
   shards: Shard[];
 }
@@ -64,12 +69,14 @@ export class WeightLoader {
   readonly #targets = new Map<string, Target>();
   readonly #loaded = new Set<string>();
 
-  constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig) {
+  /** `precision`: how the layers' matrices are stored; f16 needs a device with shader-f16. */
+  constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig, readonly precision: WeightFormat = gpu.f16 ? 'f16' : 'f32') {
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const qkvRows = (H + 2 * Hkv) * Dh;
     let bytes = 0;
-    const matrix = (label: string, n: number, k: number, alignWith?: Matrix): Matrix => {
-      const m = allocMatrix(gpu, label, n, k, alignWith);
+    const float: WeightFormat = gpu.f16 && precision !== 'f32' ? 'f16' : 'f32';
+    const matrix = (label: string, n: number, k: number, alignWith?: Matrix, format: WeightFormat = precision): Matrix => {
+      const m = allocMatrix(gpu, label, n, k, format, alignWith);
       bytes += m.shards.reduce((a, s) => a + s.buffer.size, 0);
       return m;
     };
@@ -78,7 +85,7 @@ export class WeightLoader {
       bytes += b.size;
       return b;
     };
-    const embed = matrix('embed_tokens', V, D);
+    const embed = matrix('embed_tokens', V, D, undefined, float);
     this.#route('model.embed_tokens.weight', { kind: 'matrix', matrix: embed, rowOffset: 0, shape: [V, D] });
     const layers: LayerWeights[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
@@ -111,7 +118,7 @@ export class WeightLoader {
     this.#route('model.norm.weight', { kind: 'vector', buffer: finalNorm, offset: 0, length: D });
     let lmHead = embed;
     if (!cfg.tieWordEmbeddings) {
-      lmHead = matrix('lm_head', V, D);
+      lmHead = matrix('lm_head', V, D, undefined, precision === 'q4' ? 'q8' : precision);
       this.#route('lm_head.weight', { kind: 'matrix', matrix: lmHead, rowOffset: 0, shape: [V, D] });
     }
     this.weights = { embed, layers, finalNorm, lmHead, bytes };
@@ -150,7 +157,7 @@ export class WeightLoader {
     } else {
       writeRows(this.gpu, t.matrix, t.rowOffset, shape[0], bytes, dtype, check);
     }
-    if (check.index >= 0) throw nonFinite(file, name, check, this.gpu.f16 && t.kind === 'matrix');
+    if (check.index >= 0) throw nonFinite(file, name, check, t.kind === 'matrix' && t.matrix.format === 'f16');
     this.#loaded.add(name);
   }
 
@@ -167,9 +174,9 @@ export class WeightLoader {
   }
 }
 
-function allocMatrix(gpu: Gpu, label: string, n: number, k: number, alignWith?: Matrix): Matrix {
-  const ldw = Math.ceil(k / 4) * 4;
-  const rowBytes = ldw * (gpu.f16 ? 2 : 4);
+function allocMatrix(gpu: Gpu, label: string, n: number, k: number, format: WeightFormat, alignWith?: Matrix): Matrix {
+  const ldw = isQuantized(format) ? rowLayout(format, k).words : Math.ceil(k / 4) * 4;
+  const rowBytes = ldw * (format === 'f16' ? 2 : 4);
   const maxRows = Math.max(1, Math.floor(Math.min(gpu.maxBinding, gpu.maxBufferSize) / rowBytes));
   const shards: Shard[] = [];
   const starts = alignWith ? alignWith.shards.map((s) => [s.rowStart, s.rows]) : [];
@@ -178,13 +185,14 @@ function allocMatrix(gpu: Gpu, label: string, n: number, k: number, alignWith?: 
     const buffer = gpu.createBuffer(`${label}[${rowStart}:${rowStart + rows}]`, rows * rowBytes, USAGE());
     shards.push({ buffer, rowStart, rows });
   }
-  return { label, n, k, ldw, shards };
+  return { label, n, k, format, ldw, shards };
 }
 
 /** Writes `rows` rows (K elements each, row-major `dtype` bytes) at matrix row `row0`, in slices of ~8 MB. */
 function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8Array, dtype: DType, check: FiniteCheck): void {
   const srcRow = m.k * (dtype === 'F32' ? 4 : 2);
-  const elem = gpu.f16 ? 2 : 4;
+  const f16 = m.format === 'f16';
+  const elem = f16 ? 2 : 4;
   const sliceRows = Math.max(1, Math.floor((8 << 20) / (m.ldw * elem)));
   for (let r = 0; r < rows; ) {
     const global = row0 + r;
@@ -192,16 +200,19 @@ function writeRows(gpu: Gpu, m: Matrix, row0: number, rows: number, bytes: Uint8
     const n = Math.min(sliceRows, rows - r, shard.rowStart + shard.rows - global);
     const src = bytes.subarray(r * srcRow, (r + n) * srcRow);
     const slice = finiteCheck();
-    const decoded = gpu.f16 ? decodeToF16(src, dtype, slice) : decodeToF32(src, dtype, slice);
+    const decoded = f16 ? decodeToF16(src, dtype, slice) : decodeToF32(src, dtype, slice);
     if (slice.index >= 0) {
       check.index = r * m.k + slice.index;
       check.value = slice.value;
       return;
     }
-    let data: Uint16Array | Float32Array = decoded;
-    if (m.ldw !== m.k) {
-      data = gpu.f16 ? new Uint16Array(n * m.ldw) : new Float32Array(n * m.ldw);
-      for (let i = 0; i < n; i++) data.set(decoded.subarray(i * m.k, (i + 1) * m.k), i * m.ldw);
+    let data: Uint16Array | Float32Array | Uint32Array = decoded;
+    if (isQuantized(m.format)) {
+      data = quantizeRows(decoded as Float32Array, n, m.k, m.format);
+    } else if (m.ldw !== m.k) {
+      const padded = f16 ? new Uint16Array(n * m.ldw) : new Float32Array(n * m.ldw);
+      for (let i = 0; i < n; i++) padded.set(decoded.subarray(i * m.k, (i + 1) * m.k), i * m.ldw);
+      data = padded;
     }
     gpu.device.queue.writeBuffer(shard.buffer, (global - shard.rowStart) * m.ldw * elem, data.buffer, data.byteOffset, data.byteLength);
     r += n;

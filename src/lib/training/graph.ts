@@ -210,7 +210,7 @@ export class TrainGraph {
   /** Embedding, every layer (keeping each layer's input), the final norm, and the loss in chunks of rows. */
   #forwardAndLoss(list: Dispatch[], withGradient: boolean): void {
     const { a, w } = { a: this.#a, w: this.w };
-    const embed = embedKernel(this.gpu.f16);
+    const embed = embedKernel(w.embed.format === 'f16');
     for (const s of w.embed.shards) {
       list.push(this.#b.dispatch(embed, { D: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
         { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, { rows: this.M, D: this.cfg.hiddenSize }));
@@ -380,7 +380,7 @@ export class TrainGraph {
     label: string, x: GPUBuffer, m: Matrix, out: GPUBuffer, ldo: number, nOff: number, o: Partial<MatmulOptions>,
     lora: { lg: LoraGroupBuffers; u: GPUBuffer } | null, bias: GPUBuffer | null, list: Dispatch[], step = this.#step, rows = this.M,
   ): void {
-    const opts: MatmulOptions = { f16: this.gpu.f16, norm: false, bias: !!bias, swiglu: false, residual: false, last: false, lora: !!lora, ...o };
+    const opts: MatmulOptions = { format: m.format, norm: false, bias: !!bias, swiglu: false, residual: false, last: false, lora: !!lora, ...o };
     const variant = rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
     const k = matmulProgram(variant, opts, m.k);
     const lg = lora?.lg;
@@ -398,7 +398,7 @@ export class TrainGraph {
   /** dX (+)= dY[:, yOff + shard rows] W_shard for every shard. */
   #matmulNN(label: string, dy: GPUBuffer, ldy: number, yOff: number, m: Matrix, dx: GPUBuffer, accumulate: boolean, list: Dispatch[], rows = this.M, yRow = 0, outRow = 0): void {
     m.shards.forEach((s, i) => {
-      const k = matmulNNKernel(this.gpu.f16, accumulate || i > 0);
+      const k = matmulNNKernel(m.format, accumulate || i > 0);
       list.push(this.#b.dispatch(k, { M: rows, N: s.rows, K: m.k, ldy, yOff: yOff + s.rowStart, ldw: m.ldw, ldo: m.k, outRow, yRow },
         { dy, w: s.buffer, dx }, { K: m.k, rows }, label));
     });

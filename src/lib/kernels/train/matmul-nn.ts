@@ -3,24 +3,26 @@
 // N staged through workgroup memory in slices of 16. Rows of dX may start at outRow (chunked lm_head).
 
 import { need, type Kernel } from '../../gpu/program.js';
-import { WORKGROUP, weightType } from '../common.js';
+import type { WeightFormat } from '../../quant/blocks.js';
+import { WORKGROUP } from '../common.js';
+import { needsF16, weightBuffer, weightReaders } from '../weight-read.js';
 
 /** Output tile (T x T, 4 x 4 per thread) and the N slice staged per step. */
 const T = 64;
 const TN = 16;
 
-export function matmulNNKernel(f16: boolean, accumulate: boolean): Kernel {
+export function matmulNNKernel(format: WeightFormat, accumulate: boolean): Kernel {
   return {
-    name: accumulate ? 'matmul_nn+acc' : 'matmul_nn', f16, workgroupSize: WORKGROUP, constants: { T, TN },
+    name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, f16: needsF16(format), workgroupSize: WORKGROUP, constants: { T, TN },
     // Grid: T x T tiles of dX, (K columns, rows).
     grid: (s) => { const { K, rows } = need('matmul_nn', s); return [Math.ceil(K / T), Math.ceil(rows / T), 1]; },
     params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },
     buffers: {
       dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },
-      w: { type: `array<vec4<${weightType(f16)}>>`, access: 'read', shape: '(N, ldw / 4)' },
+      w: weightBuffer(format),
       dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
     },
-    source: /* wgsl */ `
+    source: /* wgsl */ `${weightReaders(format, 'w')}
 var<workgroup> ys: array<f32, T * TN>;  // (T rows, TN n)
 var<workgroup> ws: array<f32, TN * T>;  // (TN n, T k)
 
@@ -42,8 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       let wk = e % T;
       var wv = 0.0;
       if (n0 + wn < P.N && k0 + wk < P.K) {
-        let k = k0 + wk;
-        wv = f32(w[(n0 + wn) * (P.ldw / 4u) + k / 4u][k % 4u]);
+        wv = wAt(n0 + wn, k0 + wk);
       }
       ws[e] = wv;
     }

@@ -4,6 +4,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError } from '../lib/errors.js';
+import { PRECISIONS, type Precision } from '../lib/quant/precision.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -90,4 +91,9 @@ export function parseOptions(command: string, argv: string[], options: OptionSpe
     const message = (e as Error).message.split('\n')[0];
     throw new InvalidArgumentError(`${message} Run lora-lab ${command} --help for the options.`, { code });
   }
+}
+
+/** --precision: how the model's weights are kept (default auto). */
+export function precisionOf(args: Options): Precision {
+  return args.choice('precision', PRECISIONS, 'auto');
 }

@@ -11,7 +11,7 @@ import { summarize, type ExampleResult } from '../lib/eval/metrics.js';
 import { DEFAULT_EVAL, modelLabel, resultKey, runEvaluation, type EvalModel } from '../lib/eval/run.js';
 import { BUILTIN_SETS, evalSetFromFile, userOrientedSet, vicunaSet, type BuiltinSet, type EvalExample } from '../lib/eval/sets.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
-import { parseNumber, parseOptions, type OptionSpec } from './args.js';
+import { parseNumber, parseOptions, precisionOf, type OptionSpec } from './args.js';
 import { CACHE_OPTIONS, openSource } from './sources.js';
 
 export const EVAL_OPTIONS: OptionSpec = {
@@ -29,6 +29,7 @@ export const EVAL_OPTIONS: OptionSpec = {
   out: { type: 'string' },
   context: { type: 'string' },
   f32: { type: 'boolean' },
+  precision: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -38,12 +39,13 @@ export const EVAL_HELP = `lora-lab eval — evaluate a model and adapters on a s
   lora-lab eval --model <...> [--adapter <folder|hf-repo-id|url|builtin:NAME>[@strength]]... (at most 3)
                 --set <user-oriented|vicuna80|file.json|file.jsonl|file.parquet>
                 [--max-new-tokens N] [--limit N] [--format chat|alpaca] [--seed S] [--temperature T]
-                [--no-loss] [--stem] [--out results.jsonl] [--context N] [--json]
+                [--no-loss] [--stem] [--out results.jsonl] [--context N] [--precision P] [--json]
 
   --set            user-oriented: the paper's 252 user-oriented instructions with reference answers;
                    vicuna80: the 80 Vicuna questions (no references: answers only); or an Alpaca / chat dataset file
   --max-new-tokens 1..4096 (default 256)   --limit N: the first N examples   --temperature 0..2 (default 0: greedy)
   --no-loss        skip the teacher-forced loss of the references      --stem: ROUGE-L with Porter stemming
+  --precision      the weights: auto, f32, f16, q8 or q4 (compare a quantized model's loss and ROUGE-L with f32's)
   --out            keep every result in this JSON Lines file as it is made; the same --out resumes a stopped run
   --json           one line per example and model ({id, model, prediction, reference, rougeL, loss}), then one
                    summary line per model ({type: "summary", model, rougeL, rougeLByLength, loss, perplexity, ...})`;
@@ -102,7 +104,7 @@ export async function evalCommand(argv: string[], builtinAdapter: (name: string)
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   // Four KV slots: the models of an example, and several examples at once when fewer than four models are compared.
   const engine = new Engine(gpu, { contextLength: args.number('context', 2048, { min: 16, max: 1 << 20, integer: true }), slots: 4 });
-  const info = await engine.load(files);
+  const info = await engine.load(files, undefined, undefined, { precision: precisionOf(args) });
   const models: EvalModel[] = [{ adapter: null, strength: 1 }];
   for (const a of adapters) {
     const builtin = /^builtin:(.*)$/s.exec(a.source);

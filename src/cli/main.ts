@@ -20,7 +20,8 @@ import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
 import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
-import { Options, parseNumber, parseOptions, type OptionSpec } from './args.js';
+import { Options, parseNumber, parseOptions, precisionOf, type OptionSpec } from './args.js';
+import { PRECISIONS } from '../lib/quant/precision.js';
 import { cacheCommand } from './cache.js';
 import { evalCommand } from './eval.js';
 import { CACHE_OPTIONS, openSource } from './sources.js';
@@ -28,6 +29,7 @@ import { CACHE_OPTIONS, openSource } from './sources.js';
 const SOURCE_OPTIONS: OptionSpec = {
   ...CACHE_OPTIONS,
   f32: { type: 'boolean' },
+  precision: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -68,7 +70,7 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
 
   lora-lab generate --model <folder|hf-repo-id[@revision]|url|builtin> (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
-                    [--seed S] [--format chat|alpaca|raw] [--stop STRING]... [--context N] [--f32]
+                    [--seed S] [--format chat|alpaca|raw] [--stop STRING]... [--context N] [--f32] [--precision P]
                     [--hf-endpoint URL] [--hf-token TOKEN] [--cache-dir DIR] [--offline] [--json]
                     [--adapter <folder|hf-repo-id|url|builtin:NAME>]... [--adapter-scale S]... [--compare]
 
@@ -78,6 +80,8 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
   --top-k              ${L.topK.min}..${L.topK.max} (default 40; 0 turns it off)       --top-p   ${L.topP.min}..${L.topP.max} (default 0.9)
   --repetition-penalty ${L.repetitionPenalty.min}..${L.repetitionPenalty.max} (default 1)                      --seed    0..4294967295 (default 0)
   --context            16..1048576 tokens of KV cache (default 2048, at most the model's)
+  --precision          how weights are kept: ${PRECISIONS.join(', ')} (default auto: f16 or f32 up to 1 GiB, else q8, else q4)
+  --f32                a device without shader-f16 (weights f32, or q8/q4)
   --adapter            a PEFT LoRA adapter, applied unmerged at strength --adapter-scale (0..2, default 1)
   --compare            decode the base model and every --adapter (at most 3) as one batch
   --cache-dir          where Hugging Face repos and URLs are kept after their first download (lora-lab cache --help)
@@ -90,7 +94,7 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
                  [--steps N | --epochs E] [--lr LR] [--rank R] [--alpha A] [--dropout P] [--targets q_proj,v_proj]
                  [--cutoff N] [--batch B] [--grad-accum G] [--warmup N] [--schedule cosine|linear|constant]
                  [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
-                 [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--json]
+                 [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--precision P] [--json]
   lora-lab train --resume <folder> [--model <...>] [--data <...>] [--checkpoint-every N] [--json]
 
   --out                a new folder, or an adapter folder to replace. It always holds a complete adapter: the latest
@@ -104,6 +108,7 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
   --max-records        1.. (use only the first N records)         --val-fraction [0, 1)
   --eval-every         0.. steps between validation losses (0: never)
   --on-non-finite      stop (default: end with an error, the last good checkpoint kept) or skip (drop that step)
+  --precision          the base's weights: ${PRECISIONS.join(', ')}; q8 or q4 train QLoRA (a frozen quantized base, f32 LoRA)
   --json               one JSON object per line: steps, evaluations, checkpoints, and a final summary`;
 
 const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
@@ -165,8 +170,8 @@ async function generateCommand(argv: string[]): Promise<void> {
   const engine = new Engine(gpu, { contextLength });
   const info = await engine.load(files, (p) => {
     if (!json) process.stderr.write(`\rloading ${p.file}: ${(p.allLoaded / 1e6).toFixed(1)} / ${(p.allTotal / 1e6).toFixed(1)} MB`);
-  });
-  if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.weightsF16 ? 'f16' : 'f32'}\n`);
+  }, undefined, { precision: precisionOf(args) });
+  if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.precision} (${(info.weightBytes / 1e6).toFixed(1)} MB)\n`);
   const adapters = [];
   for (const text of adapterTexts) {
     const builtin = /^builtin:(.*)$/s.exec(text);
@@ -200,6 +205,8 @@ async function generateCommand(argv: string[]): Promise<void> {
     readbackBytesPerToken: stats.readbackBytes / stats.forwards,
     gpu: info.adapter,
     weightsF16: info.weightsF16,
+    precision: info.precision,
+    weightBytes: info.weightBytes,
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else process.stderr.write(`\n\n${result.tokens.length} tokens, prefill ${summary.prefillMs} ms, first token ${summary.timeToFirstTokenMs} ms, ${summary.decodeTokensPerSecond} tokens/s (${result.stopReason})\n`);
@@ -334,11 +341,11 @@ async function trainCommand(argv: string[]): Promise<number> {
   const files = await openSource(modelText, args, 'model', json);
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
   const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
-  const info = await engine.load(files);
+  const info = await engine.load(files, undefined, undefined, { precision: precisionOf(args) });
   if (resume && !sameModel({ model: resume.checkpoint.baseModel, fingerprint: resume.checkpoint.baseFingerprint }, info)) {
     throw new InvalidArgumentError(`The checkpoint in ${out} was trained on ${resume.checkpoint.baseModel}, not ${info.modelId}: give --model ${resume.checkpoint.baseModel}.`);
   }
-  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} records from ${data.path}\n`);
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}, weights ${info.precision}; ${records.length} records from ${data.path}\n`);
 
   const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : basename(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
   const name = resume?.checkpoint.name ?? basename(resolve(out));

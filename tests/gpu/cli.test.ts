@@ -47,6 +47,12 @@ describe('lora-lab generate', () => {
     // The same model downloaded from a Hugging Face-style server gives the same tokens.
     const hf = await cli('generate', '--model', 'lora-lab/demo', '--hf-endpoint', server.endpoint, '--prompt-ids', '1,2,3', '--temperature', '0', '--max-new-tokens', '6', '--json');
     expect(lastJson(hf.stdout).tokens).toEqual(out.tokens);
+    // --precision q4 keeps the layers' weights as 4-bit blocks: fewer bytes, and still a model that runs.
+    expect(['f16', 'f32']).toContain(out.precision);
+    const q4 = lastJson((await cli('generate', '--model', 'builtin', '--prompt-ids', '1,2,3', '--temperature', '0', '--max-new-tokens', '6', '--precision', 'q4', '--json')).stdout);
+    expect(q4.precision).toBe('q4');
+    expect(q4.weightBytes).toBeLessThan(out.weightBytes);
+    expect(q4.tokens).toHaveLength(6);
   });
 
   it('a text prompt streams to stdout; the same seed gives the same text', async () => {
@@ -83,5 +89,7 @@ describe('lora-lab generate', () => {
     expect(long.stderr).toMatch(/ContextOverflowError: .*at most \d+ new tokens/);
     const badTopP = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');
     expect(badTopP.stderr).toMatch(/--top-p 2 is out of range: give a number in \[0.01, 1\]/);
+    const badPrecision = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--precision', 'q3');
+    expect(badPrecision.stderr).toMatch(/--precision "q3" is not one of auto, f32, f16, q8, q4/);
   });
 });

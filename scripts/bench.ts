@@ -1,7 +1,8 @@
-// npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick]
+// npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick] [-- --precision f32,f16,q8,q4]
 // Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
-// against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes; batched
-// multi-adapter decoding, a training step, and evaluation throughput for 1 and 4 models.
+// against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
+// precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
+// decoding, a training step (LoRA over f32/f16, QLoRA over q8/q4), and evaluation throughput for 1 and 4 models.
 // Figures only: nothing is asserted. Software Vulkan drivers say nothing about real GPU speed.
 
 import { Engine } from '../src/lib/engine.js';
@@ -18,6 +19,7 @@ import type { LoraModule } from '../src/lib/lora/peft.js';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_EVAL, runEvaluation, type EvalModel } from '../src/lib/eval/run.js';
 import type { EvalExample } from '../src/lib/eval/sets.js';
+import type { WeightFormat } from '../src/lib/quant/blocks.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -28,6 +30,7 @@ const onlyAt = args.indexOf('--only');
 /** --only decode|compare|train|eval|download runs one section. */
 const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 const run = (section: string) => only === null || only === section;
+const precisionAt = args.indexOf('--precision');
 
 interface BenchModel { name: string; files: () => MemoryFiles | NodeDirFiles; promptTokens: number; newTokens: number }
 
@@ -50,10 +53,12 @@ const models: BenchModel[] = [
 ];
 
 const gpu = await createNodeGpu({ driver });
-for (const bm of run('decode') ? models : []) {
+/** --precision picks the weight formats of the decode and train rows (default: every one this device runs). */
+const precisions = (precisionAt >= 0 ? args[precisionAt + 1].split(',') : ['f32', ...(gpu.f16 ? ['f16'] : []), 'q8', 'q4']) as WeightFormat[];
+for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.map((p) => [m, p] as const)) : []) {
   const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
   const before = gpu.allocatedBytes;
-  const info = await engine.load(bm.files());
+  const info = await engine.load(bm.files(), undefined, undefined, { precision });
   const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
   // Warm-up: compiles pipelines for both matmul shapes.
   await engine.generate({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } });
@@ -78,10 +83,11 @@ for (const bm of run('decode') ? models : []) {
     weightBytes: info.weightBytes,
     kvCacheBytes: info.kvCacheBytes,
     memoryRatio: round((gpu.allocatedBytes - before) / (info.weightBytes + info.kvCacheBytes)),
-    weights: info.weightsF16 ? 'f16' : 'f32',
+    weights: info.precision,
     contextLength: info.contextLength,
     adapter: info.adapter,
   };
+  engine.unload();
   if (json) console.log(JSON.stringify(line));
   else {
     console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.adapter}`);
@@ -112,10 +118,10 @@ for (const bm of run('compare') ? models : []) {
   }
 }
 // Training: one micro-step (forward, loss, backward) against a forward pass of the same batch, tokens/s, GPU memory.
-for (const bm of run('train') ? models : []) {
+for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.map((p) => [m, p] as const)) : []) {
   const engine = new Engine(gpu, { contextLength: 64, slots: 1 });
   const before = gpu.allocatedBytes;
-  const info = await engine.load(bm.files());
+  const info = await engine.load(bm.files(), undefined, undefined, { precision });
   const weights = gpu.allocatedBytes - before;
   const B = bm.name === 'demo' ? 4 : 2;
   const T = bm.name === 'demo' ? 64 : 32;
@@ -135,14 +141,15 @@ for (const bm of run('train') ? models : []) {
   for (let i = 0; i < reps; i++) await trainer.step.micro(batch, 1 / (B * T), i);
   const stepMs = (performance.now() - t0) / reps;
   const line = {
-    model: bm.name, training: true, layers: info.layers, batch: B, seqLen: T, trainTokensPerSecond: round((B * T) / (stepMs / 1000)),
+    model: bm.name, training: true, weights: info.precision, layers: info.layers, batch: B, seqLen: T, trainTokensPerSecond: round((B * T) / (stepMs / 1000)),
     stepMs: round(stepMs), forwardMs: round(forwardMs), stepOverForward: round(stepMs / forwardMs),
     dispatchesPerStep: trainer.step.graph.micro.length, trainingGpuBytes: trainBytes, weightBytes: info.weightBytes, gpuBytesAllocated: gpu.allocatedBytes,
     adapter: gpu.description,
   };
   trainer.destroy();
+  engine.unload();
   if (json) console.log(JSON.stringify(line));
-  else console.log(`${bm.name} training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
+  else console.log(`${bm.name} ${info.precision} ${info.precision.startsWith('q') ? 'QLoRA ' : ''}training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
 }
 // Evaluation: examples/s and tokens/s on a fixed synthetic set for one model (one example at a time, then four in
 // flight) and four models (base + 3 adapters, one example's four answers as one batch); each batch's references are

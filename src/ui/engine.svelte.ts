@@ -14,6 +14,8 @@ import type { DownloadProgress } from '../lib/store/progress.js';
 import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
 import { EvalState } from './eval.svelte.ts';
+import { persisted } from './persisted.svelte.ts';
+import type { Precision } from '../lib/quant/precision.js';
 
 export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'generating' | 'error';
 /** What automation and assistive technology read off the root element (data-engine-state). */
@@ -39,6 +41,8 @@ export class EngineState {
   adapter = $state<{ adapter: string; f16: boolean; hasF16Feature: boolean } | null>(null);
   info = $state.raw<ModelInfo | null>(null);
   progress = $state.raw<((LoadProgress | DownloadProgress) & { startedAt: number; at: number }) | null>(null);
+  /** How the next model's weights are kept (the model panel's choice, kept in this browser). */
+  readonly loadSettings = persisted<{ precision: Precision }>('load', { precision: 'auto' });
   /** The Playground's prompt: shared so a link can fill it and it survives switching views. */
   draft = $state('Give three tips for staying healthy.');
   /** The loaded model's source and each loaded adapter's, for "Copy link". */
@@ -140,7 +144,7 @@ export class EngineState {
     try {
       const info = await this.#client.load(source, (p) => {
         this.progress = { ...p, startedAt, at: performance.now() };
-      });
+      }, undefined, this.loadSettings.precision);
       this.info = info;
       this.adapters = [];
       this.adapterSources = new Map();

@@ -16,3 +16,9 @@ export function count(n: number): string {
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
   return String(n);
 }
+
+/** A decode rate: tokens per second, or seconds per token below one token a second (never "0.0 tokens/s"). */
+export function rate(tokensPerSecond: number): string {
+  if (!(tokensPerSecond > 0) || !Number.isFinite(tokensPerSecond)) return '– tokens/s';
+  return tokensPerSecond >= 1 ? `${tokensPerSecond.toFixed(1)} tokens/s` : `${(1 / tokensPerSecond).toFixed(1)} s/token`;
+}

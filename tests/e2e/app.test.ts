@@ -194,4 +194,20 @@ describe('the app', () => {
     await page.getByTestId('generate').click();
     await page.getByTestId('tokens-per-second').waitFor({ timeout: 60_000 });
   });
+
+  it('loads the model again with 4-bit weights from the Weights choice, which the browser keeps', async () => {
+    await page.getByRole('tab', { name: 'Built-in' }).click();
+    expect(await page.getByTestId('precision').locator('option[value=f16]').isDisabled()).toBe(true); // SwiftShader: no shader-f16
+    const before = await page.getByTestId('model-card').textContent();
+    await page.getByTestId('precision').selectOption('q4');
+    await page.getByTestId('load').click();
+    await page.getByTestId('model-precision').filter({ hasText: 'q4' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('model-card').textContent()).not.toBe(before); // fewer weight bytes
+    expect(await page.evaluate(() => localStorage.getItem('lora-lab:load'))).toContain('"q4"');
+    await page.getByTestId('chat-max-tokens').fill('4');
+    await page.getByTestId('prompt').fill('Name three primary colors.');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('tokens-per-second').waitFor({ timeout: 60_000 });
+    expect(consoleErrors).toEqual([]);
+  });
 });

@@ -152,8 +152,8 @@ describe('embedding lookup', () => {
     const x0 = randn(rng, M * D);
     const expected = Float64Array.from(x0);
     tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
-    const k = embedKernel(true);
-    const got = await runProgram(gpu, k, { D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
+    const k = embedKernel('f16');
+    const got = await runProgram(gpu, k, { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
   });
 });

@@ -14,8 +14,9 @@ import { NONE } from '../../src/lib/kernels/common.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
-import type { ModelConfig } from '../../src/lib/model/config.js';
 import { dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
+import { weightBytes } from '../../src/lib/quant/precision.js';
+import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
 import { MASKED, TrainStep } from '../../src/lib/training/step.js';
 import { Rng } from '../../src/lib/util/rng.js';
@@ -102,18 +103,33 @@ describe('matmul with quantized weights', () => {
   });
 });
 
-/** The tensors a model loaded at `format` computes with: layer matrices quantized and dequantized, an untied lm_head at q8. */
-function dequantizedBase(cfg: ModelConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>, format: QuantFormat): Weights {
+/** The tensors a model loaded at `format` computes with: layer matrices quantized and dequantized, the embedding and lm_head at q8. */
+function dequantizedBase(tensors: Map<string, { shape: number[]; data: Float32Array }>, format: QuantFormat): Weights {
   const out: Weights = new Map();
   for (const [name, t] of tensors) {
     const isLayerMatrix = /^model\.layers\.\d+\.(self_attn|mlp)\..*\.weight$/.test(name);
-    const f = isLayerMatrix ? format : name === 'lm_head.weight' && !cfg.tieWordEmbeddings ? (format === 'q4' ? 'q8' : format) : null;
+    const f = isLayerMatrix ? format : name === 'lm_head.weight' || name === 'model.embed_tokens.weight' ? 'q8' : null;
     if (!f) { out.set(name, t); continue; }
     const [n, k] = t.shape;
     out.set(name, { shape: t.shape, data: dequantizeRows(quantizeRows(t.data, n, k, f), n, k, f) });
   }
   return out;
 }
+
+describe('embedding lookup from a q8 table', () => {
+  it('copies the dequantized rows of one vocab shard and leaves rows of other shards alone', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(4);
+    const D = 45, rowStart = 40, rowCount = 29, M = 11;
+    const E = quantized(randn(rng, rowCount * D), rowCount, D, 'q8');
+    const tokens = Uint32Array.from({ length: M }, (_, i) => (i % 3 === 0 ? rng.int(40) : rowStart + rng.int(rowCount)));
+    const x0 = randn(rng, M * D);
+    const expected = Float64Array.from(x0);
+    tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
+    const got = await runProgram(gpu, embedKernel('q8'), { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
+    expectClose(got.x, expected, 0, 0, 'embedding rows');
+  });
+});
 
 describe('QLoRA: a LoRA step over a quantized base', () => {
   const spec: SyntheticSpec = { hiddenSize: 40, intermediateSize: 44, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 20, vocabSize: 29, tied: false, seed: 21 };
@@ -128,7 +144,7 @@ describe('QLoRA: a LoRA step over a quantized base', () => {
       const { model, config, runner } = await tinyRunner(gpu, spec, { slots: 4, contextLength: 96, maxRows: 32 }, format);
       expect(runner.model.weights.layers[0].gate.format).toBe(format);
       const adapter = syntheticAdapter(config, { name: 'qlora', seed: 3, config: { r: 3, lora_alpha: 6, target_modules: 'all-linear' }, bScale: 0.3 });
-      const ref = referenceTrainStep(config, dequantizedBase(config, model.tensors, format), adapter, tokens, labels, T, 1 / count);
+      const ref = referenceTrainStep(config, dequantizedBase(model.tensors, format), adapter, tokens, labels, T, 1 / count);
       const exact = referenceTrainStep(config, model.tensors, adapter, tokens, labels, T, 1 / count);
       const step = new TrainStep(gpu, runner.model, adapter, tc, { batch: 2, seqLen: T, logitChunk: 3 });
       const r = await step.micro({ tokens: Uint32Array.from(tokens), labels: Uint32Array.from(labels, (l) => (l < 0 ? MASKED : l)) }, 1 / count, 77);
@@ -160,6 +176,7 @@ describe('the built-in model at q8 and q4', () => {
     for (const precision of ['f32', 'q8', 'q4'] as const) {
       const info = await engine.load(new NodeDirFiles('built-in model', new URL('../../public/models/demo/', import.meta.url).pathname, 'lora-lab/built-in-demo'), undefined, undefined, { precision });
       expect(info.precision).toBe(precision);
+      expect(info.weightBytes).toBe(weightBytes(engine.runner.model.config, precision, engine.runner.model.gpu.f16)); // the estimate before loading is exact
       const tok = engine.runner.model.tokenizer!;
       const prompts = records.map((r) => engine.promptIds({ prompt: r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction, format: 'chat' }));
       const answers = records.map((r) => tok.encode(r.output).slice(0, 128));

@@ -28,7 +28,7 @@ describe('model catalog', () => {
     expect(mb('Qwen/Qwen2.5-0.5B-Instruct')).toBe(988);
     expect(mb('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(2200);
     expect(mb('meta-llama/Llama-3.2-1B-Instruct')).toBe(2472);
-    for (const m of CATALOG) expect(gpuBytes(m, false) / gpuBytes(m, true)).toBeGreaterThan(1.3);
+    for (const m of CATALOG) expect(gpuBytes(m, false, 'f32') / gpuBytes(m, true, 'f16')).toBeGreaterThan(1.3);
     expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['meta-llama/Llama-3.2-1B-Instruct']);
   });
 });

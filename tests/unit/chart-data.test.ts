@@ -1,6 +1,7 @@
 // The loss chart's smoothing (TensorBoard's debiased EMA) against a float64 loop written from its definition, and
 // the exported CSV.
 
+import { rate } from '../../src/ui/format.js';
 import { describe, expect, it } from 'vitest';
 import { curvesCsv, smooth, type Series } from '../../src/ui/chart-data.js';
 
@@ -29,5 +30,15 @@ describe('loss chart data', () => {
       { name: 'b, "old"', train: [[1, 3]], validation: [] },
     ]);
     expect(csv).toBe('run,step,train_loss,validation_loss,learning_rate\na,1,2.5,,0.001\na,2,2,2.25,0.0005\n"b, ""old""",1,3,,\n');
+  });
+});
+
+describe('decode rates as people read them', () => {
+  it('says seconds per token below one token a second, never "0.0 tokens/s"', () => {
+    expect(rate(12.345)).toBe('12.3 tokens/s');
+    expect(rate(1)).toBe('1.0 tokens/s');
+    expect(rate(1 / 34)).toBe('34.0 s/token'); // web-llm-sized models on SwiftShader
+    expect(rate(0)).toBe('– tokens/s');
+    expect(rate(Infinity)).toBe('– tokens/s');
   });
 });

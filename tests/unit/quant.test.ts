@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { bytesPerWeight, dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
 import { Rng } from '../../src/lib/util/rng.js';
+import { InvalidArgumentError } from '../../src/lib/errors.js';
+import { CATALOG } from '../../src/lib/hub/catalog.js';
+import { choosePrecision, weightBytes, type Precision } from '../../src/lib/quant/precision.js';
 
 /** The levels and f16 scale of one block, in float64, from the rules in the module's header. */
 function referenceBlock(values: number[], format: QuantFormat): { scale: number; q: number[] } {
@@ -76,5 +79,30 @@ describe('block quantization', () => {
     expect(rowLayout('q4', 128).words * 4).toBe(128 * bytesPerWeight('q4'));
     expect(rowLayout('q4', 96).words).toBe(12 + 2); // three scales take two words
     expect(rowLayout('q8', 128).words * 4).toBe(128 * bytesPerWeight('q8'));
+  });
+});
+
+describe('precision at load', () => {
+  const shape = (repo: string) => CATALOG.find((m) => m.repo === repo)!.shape;
+
+  it('auto keeps float weights up to 1 GiB, then q8, then q4; f16 needs shader-f16; unknown names are refused', () => {
+    expect(choosePrecision('auto', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toBe('f16');
+    expect(choosePrecision('auto', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), false)).toBe('f32');
+    expect(choosePrecision('auto', shape('Qwen/Qwen2.5-0.5B-Instruct'), true)).toBe('f16');    // 0.99 GB at f16
+    expect(choosePrecision('auto', shape('Qwen/Qwen2.5-0.5B-Instruct'), false)).toBe('q8');   // 1.98 GB at f32
+    expect(choosePrecision('auto', shape('meta-llama/Llama-3.2-1B-Instruct'), true)).toBe('q4'); // 1.33 GB at q8
+    expect(choosePrecision('q8', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toBe('q8');
+    expect(() => choosePrecision('f16', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), false)).toThrow(/no shader-f16.*choose f32, q8 or q4/);
+    expect(() => choosePrecision('q3' as Precision, shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toThrow(InvalidArgumentError);
+  });
+
+  it('1B-class models fit 1.2 GB of weights at q4 (embedding and lm_head at q8)', () => {
+    for (const repo of ['meta-llama/Llama-3.2-1B-Instruct', 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', 'Qwen/Qwen2.5-1.5B-Instruct']) {
+      const q4 = weightBytes(shape(repo), 'q4', true);
+      const f16 = weightBytes(shape(repo), 'f16', true);
+      console.log(`${repo}: weights ${(f16 / 1e9).toFixed(2)} GB at f16, ${(weightBytes(shape(repo), 'q8', true) / 1e9).toFixed(2)} GB at q8, ${(q4 / 1e9).toFixed(2)} GB at q4`);
+      expect(q4).toBeLessThanOrEqual(1.2e9);
+      expect(q4 / f16).toBeLessThan(0.4);
+    }
   });
 });

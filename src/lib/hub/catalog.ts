@@ -3,6 +3,8 @@
 // are those of each repo's config.json (checked against the real configs in tests/fixtures where we have them).
 
 import { parameterCount, type ModelConfig } from '../model/config.js';
+import type { WeightFormat } from '../quant/blocks.js';
+import { choosePrecision, weightBytes, type Precision } from '../quant/precision.js';
 
 export interface CatalogModel {
   repo: string;
@@ -40,11 +42,17 @@ export function downloadBytes(m: CatalogModel): number {
 }
 
 /**
- * GPU memory to run it here, about: the weights at the precision this device runs (f16, or f32 without shader-f16),
- * the f32 KV cache for `slots` sequences of `context` tokens, and the logits. Training needs more (activations).
+ * GPU memory to run it here, about: the weights at `precision` (quant/precision.ts's rules: `auto` resolves as the
+ * loader resolves it), the f32 KV cache for `slots` sequences of `context` tokens, and the logits. Training needs
+ * more (activations).
  */
-export function gpuBytes(m: CatalogModel, f16: boolean, context = 2048, slots = 4): number {
+export function gpuBytes(m: CatalogModel, f16: boolean, precision: Precision = 'auto', context = 2048, slots = 4): number {
   const s = m.shape;
   const kv = 2 * s.numLayers * slots * s.numKvHeads * context * s.headDim * 4;
-  return catalogParameters(m) * (f16 ? 2 : 4) + kv + slots * s.vocabSize * 4;
+  return weightBytes(s, resolvePrecision(m, f16, precision), f16) + kv + slots * s.vocabSize * 4;
+}
+
+/** The format `precision` means for this model on this device (f16 asked of a device without it: f32). */
+export function resolvePrecision(m: CatalogModel, f16: boolean, precision: Precision): WeightFormat {
+  return choosePrecision(precision === 'f16' && !f16 ? 'f32' : precision, m.shape, f16);
 }

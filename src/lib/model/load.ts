@@ -85,7 +85,7 @@ export async function loadWeights(
   signal?: AbortSignal, configs?: Awaited<ReturnType<typeof loadConfig>>, precision: Precision = 'auto',
 ): Promise<LoadedWeights> {
   const { config, raw, generation } = configs ?? await loadConfig(files);
-  const format = choosePrecision(precision, parameterCount(config), gpu.f16); // refused before any weight is read
+  const format = choosePrecision(precision, config, gpu.f16); // refused before any weight is read
   const names = await weightFiles(files);
   return gpu.guard('loading weights', async () => {
     const opened = [];

@@ -196,9 +196,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, small: d, large: d, over, grid });
     const common = { S: this.#step, rowInfo: this.#rowInfo };
 
-    const embed = embedKernel(weights.embed.format === 'f16');
+    const embed = embedKernel(weights.embed.format);
     for (const shard of weights.embed.shards) {
-      op(b.dispatch(embed, { D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
+      op(b.dispatch(embed, { K: D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);

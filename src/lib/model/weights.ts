@@ -3,8 +3,9 @@
 // and are split into row shards when bigger than one storage binding (a 128k x 2048 embedding is 1 GB in f32).
 // q/k/v are concatenated into one (H + 2 Hkv) Dh x D matrix so one dispatch computes all three.
 // Precision (chosen at load): the layers' matrices are stored as f32, f16, or quantized to q8/q4 blocks while they
-// stream in (quant/blocks.ts); the embedding stays a float table (the lookup reads single rows), and an untied lm_head
-// is kept at q8 under q4 (the logits are the most sensitive projection, as in llama.cpp's Q4_K_M).
+// stream in (quant/blocks.ts). Under q8 and q4 the embedding (and so a tied lm_head) and an untied lm_head are q8: the
+// logits are the most sensitive projection (llama.cpp's Q4_K_M keeps them at 6 bits), and a 150k-token vocabulary in
+// f16 alone would take a 1.5B model past 1.2 GB.
 
 import { WeightMismatchError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
@@ -85,7 +86,8 @@ export class WeightLoader {
       bytes += b.size;
       return b;
     };
-    const embed = matrix('embed_tokens', V, D, undefined, float);
+    const table: WeightFormat = isQuantized(precision) ? 'q8' : float;
+    const embed = matrix('embed_tokens', V, D, undefined, table);
     this.#route('model.embed_tokens.weight', { kind: 'matrix', matrix: embed, rowOffset: 0, shape: [V, D] });
     const layers: LayerWeights[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
@@ -118,7 +120,7 @@ export class WeightLoader {
     this.#route('model.norm.weight', { kind: 'vector', buffer: finalNorm, offset: 0, length: D });
     let lmHead = embed;
     if (!cfg.tieWordEmbeddings) {
-      lmHead = matrix('lm_head', V, D, undefined, precision === 'q4' ? 'q8' : precision);
+      lmHead = matrix('lm_head', V, D, undefined, table);
       this.#route('lm_head.weight', { kind: 'matrix', matrix: lmHead, rowOffset: 0, shape: [V, D] });
     }
     this.weights = { embed, layers, finalNorm, lmHead, bytes };

@@ -2,7 +2,8 @@
 // weights while they fit a tab comfortably and quantizes bigger models (8-bit first, 4-bit when even that is big).
 
 import { InvalidArgumentError } from '../errors.js';
-import { bytesPerWeight, type WeightFormat } from './blocks.js';
+import type { ModelConfig } from '../model/config.js';
+import { isQuantized, rowLayout, type WeightFormat } from './blocks.js';
 
 export type Precision = 'auto' | WeightFormat;
 
@@ -20,17 +21,40 @@ export const PRECISION_LABELS: Record<Precision, string> = {
 /** Weights up to this many bytes stay float under `auto` (browsers give one tab a few GiB of GPU memory at best). */
 export const AUTO_FLOAT_MAX_BYTES = 1 << 30;
 
+export type WeightShape = Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'>;
+
+/** Bytes of one (n, k) matrix as the loader stores it (rows padded to 4 elements, or whole blocks plus scales). */
+export function matrixBytes(n: number, k: number, format: WeightFormat): number {
+  if (isQuantized(format)) return n * rowLayout(format, k).words * 4;
+  return n * Math.ceil(k / 4) * 4 * (format === 'f16' ? 2 : 4);
+}
+
+/**
+ * GPU bytes of a model's weights at `format`, by the loader's rules (model/weights.ts): the layers' matrices at
+ * `format`; the embedding and an untied lm_head at q8 under q8/q4, else float (f16 on a shader-f16 device unless f32
+ * was asked for); norms and biases f32. Before loading, this is the memory estimate; after, it equals ModelInfo.weightBytes.
+ */
+export function weightBytes(c: WeightShape, format: WeightFormat, f16: boolean): number {
+  const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = c;
+  const table: WeightFormat = isQuantized(format) ? 'q8' : f16 && format !== 'f32' ? 'f16' : 'f32';
+  const qkvRows = (H + 2 * Hkv) * Dh;
+  const layer = matrixBytes(qkvRows, D, format) + matrixBytes(D, H * Dh, format) + 2 * matrixBytes(F, D, format) + matrixBytes(D, F, format)
+    + 4 * (2 * D + (c.qkvBias ? qkvRows : 0));
+  return c.numLayers * layer + matrixBytes(V, D, table) * (c.tieWordEmbeddings ? 1 : 2) + 4 * D;
+}
+
 export function isPrecision(s: unknown): s is Precision {
   return typeof s === 'string' && (PRECISIONS as readonly string[]).includes(s);
 }
 
-/** The storage format for `parameters` weights on a device with (or without) shader-f16. */
-export function choosePrecision(requested: Precision, parameters: number, f16: boolean): WeightFormat {
+/** The storage format for a model on a device with (or without) shader-f16. */
+export function choosePrecision(requested: Precision, c: WeightShape, f16: boolean): WeightFormat {
+  if (!isPrecision(requested)) throw new InvalidArgumentError(`Precision ${JSON.stringify(requested)} is not one of ${PRECISIONS.join(', ')}.`, { field: 'precision' });
   if (requested === 'f16' && !f16) {
     throw new InvalidArgumentError('This GPU (or this session, started with f32 forced) has no shader-f16, so weights cannot be kept as f16: choose f32, q8 or q4.', { field: 'precision' });
   }
   if (requested !== 'auto') return requested;
   const float: WeightFormat = f16 ? 'f16' : 'f32';
-  if (parameters * bytesPerWeight(float) <= AUTO_FLOAT_MAX_BYTES) return float;
-  return parameters * bytesPerWeight('q8') <= AUTO_FLOAT_MAX_BYTES ? 'q8' : 'q4';
+  if (weightBytes(c, float, f16) <= AUTO_FLOAT_MAX_BYTES) return float;
+  return weightBytes(c, 'q8', f16) <= AUTO_FLOAT_MAX_BYTES ? 'q8' : 'q4';
 }

@@ -210,9 +210,9 @@ export class TrainGraph {
   /** Embedding, every layer (keeping each layer's input), the final norm, and the loss in chunks of rows. */
   #forwardAndLoss(list: Dispatch[], withGradient: boolean): void {
     const { a, w } = { a: this.#a, w: this.w };
-    const embed = embedKernel(w.embed.format === 'f16');
+    const embed = embedKernel(w.embed.format);
     for (const s of w.embed.shards) {
-      list.push(this.#b.dispatch(embed, { D: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
+      list.push(this.#b.dispatch(embed, { K: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
         { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, { rows: this.M, D: this.cfg.hiddenSize }));
     }
     for (let l = 0; l < this.cfg.numLayers; l++) this.#layerForward(l, true, list);

@@ -1,6 +1,7 @@
 // The page side of the protocol: a small class that owns the Worker, matches events to requests by id and rebuilds
 // typed errors. `generate` streams text through a callback and can be cancelled.
 
+import type { Precision } from '../quant/precision.js';
 import type { AdapterInfo, CompareColumn, ChatRequest, ChatResult, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import { rebuildError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
@@ -75,8 +76,8 @@ export class EngineClient {
     return this.#send(type, payload).done;
   }
 
-  load(source: ModelSource, onProgress?: (p: LoadProgress | DownloadProgress) => void, contextLength?: number): Promise<ModelInfo> {
-    return this.#send('load', { source, contextLength }, { onProgress }).done;
+  load(source: ModelSource, onProgress?: (p: LoadProgress | DownloadProgress) => void, contextLength?: number, precision?: Precision): Promise<ModelInfo> {
+    return this.#send('load', { source, contextLength, precision }, { onProgress }).done;
   }
 
   generate(req: GenerateRequest, onToken?: (text: string, token: number) => void): { done: Promise<GenerateResult>; cancel: () => void } {

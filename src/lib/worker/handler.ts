@@ -148,7 +148,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
         const g = engine && gpu && !gpu.lost ? await env.createGpu({ forceF32: !gpu.f16 && gpu.hasF16Feature }) : await ensureGpu();
         const next = new Engine(g, { contextLength: p.contextLength });
         try {
-          return { g, next, info: await next.load(files, report, signal) };
+          return { g, next, info: await next.load(files, report, signal, { precision: p.precision }) };
         } catch (e) {
           if (g !== gpu) g.destroy();
           throw e;

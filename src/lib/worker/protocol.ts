@@ -6,6 +6,7 @@ import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateReque
 import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
+import type { Precision } from '../quant/precision.js';
 import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
 import type { TrainConfig } from '../training/config.js';
@@ -28,7 +29,7 @@ export interface TrainRequest {
 
 export interface RequestMap extends StorageRequestMap, EvalRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
-  load: { request: { source: ModelSource; contextLength?: number }; result: ModelInfo };
+  load: { request: { source: ModelSource; contextLength?: number; /** How to keep the weights (default auto). */ precision?: Precision }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
   /** A conversation's next assistant turn; the KV cache of the previous turn is reused where the prefix is shared. */
   chat: { request: ChatRequest; result: ChatResult };

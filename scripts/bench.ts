@@ -86,6 +86,9 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     weights: info.precision,
     contextLength: info.contextLength,
     adapter: info.adapter,
+    // Where a decode step's time goes: each dispatch timed alone (dispatch isolation), summed by kind.
+    decodeMsByKernel: Object.fromEntries([...(await engine.runner.profileOps({ tokens: [100], slots: [0], positions: [bm.promptTokens], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 }, quick ? 1 : 3))]
+      .sort((x, y) => y[1] - x[1]).map(([k, ms]) => [k, round(ms)])),
   };
   engine.unload();
   if (json) console.log(JSON.stringify(line));
@@ -93,6 +96,9 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.adapter}`);
     console.log(`  decode ${line.decodeTokensPerSecond} tokens/s, prefill ${line.prefillTokensPerSecond} tokens/s, first token ${line.timeToFirstTokenMs} ms`);
     console.log(`  ${line.dispatchesPerToken} dispatches per token (${line.dispatchesPerLayerPerToken} per layer), ${line.submitsPerToken} submit, ${line.readbackBytesPerToken} bytes read back per token`);
+    const kernels = Object.entries(line.decodeMsByKernel);
+    const total = kernels.reduce((t, [, ms]) => t + ms, 0);
+    console.log(`  decode step by kernel (each dispatch alone): ${kernels.map(([k, ms]) => `${k} ${ms} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`);
     console.log(`  GPU memory ${mb(line.gpuBytesAllocated)} = ${line.memoryRatio} x (weights ${mb(line.weightBytes)} + KV cache ${mb(line.kvCacheBytes)} at ${line.contextLength} tokens)`);
   }
 }

@@ -18,6 +18,8 @@ export interface ModelFiles {
    * local absolute path (it would publish the user's directory layout). Defaults to `label`.
    */
   readonly modelId?: string;
+  /** A GGUF model's file name, when the source is one (its config and weights come from that file). */
+  readonly gguf?: string;
   /** The file's bytes, or null when it does not exist and `optional` is set. */
   bytes(name: string, optional?: boolean): Promise<Uint8Array | null>;
   /** A large file as a stream. */
@@ -60,9 +62,18 @@ export function missing(label: string, name: string): never {
   throw missingError(label, name);
 }
 
+/** The GGUF file of a set of names that has no config.json (a GGUF model is one file; a tokenizer.json may sit beside it). */
+export function ggufIn(names: Iterable<string>): string | undefined {
+  const list = [...names];
+  return list.includes('config.json') ? undefined : list.find((n) => /\.gguf$/i.test(n));
+}
+
 /** Files held in memory (tests, the synthetic models, files already read). */
 export class MemoryFiles implements ModelFiles {
-  constructor(readonly label: string, private readonly files: Map<string, Uint8Array>) {}
+  readonly gguf?: string;
+  constructor(readonly label: string, private readonly files: Map<string, Uint8Array>) {
+    this.gguf = ggufIn(files.keys());
+  }
 
   async bytes(name: string, optional = false): Promise<Uint8Array | null> {
     const f = this.files.get(name);
@@ -84,8 +95,10 @@ export class MemoryFiles implements ModelFiles {
 /** Files the user picked (folder picker) or dropped, matched by base name. */
 export class BrowserFiles implements ModelFiles {
   readonly #files: Map<string, Blob>;
+  readonly gguf?: string;
   constructor(readonly label: string, files: Iterable<File>) {
     this.#files = new Map([...files].map((f) => [f.name, f]));
+    this.gguf = ggufIn(this.#files.keys());
   }
 
   async bytes(name: string, optional = false): Promise<Uint8Array | null> {
@@ -122,13 +135,17 @@ export interface HttpOptions {
    * without a request, which offline would fail rather than answer 404.
    */
   files?: readonly string[];
+  /** The folder holds a GGUF model in this file. */
+  gguf?: string;
 }
 
 /** Files under a base URL: `${base}${name}`. A Hugging Face repo is `https://huggingface.co/{id}/resolve/{rev}/`. */
 export class HttpFiles implements ModelFiles {
   readonly #fetch: typeof fetch;
+  readonly gguf?: string;
   constructor(readonly label: string, readonly baseUrl: string, private readonly opts: HttpOptions = {}, readonly modelId = label) {
     this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    this.gguf = opts.gguf;
     if (!this.baseUrl.endsWith('/')) this.baseUrl += '/';
   }
 

@@ -1,15 +1,23 @@
 // A model folder on disk (Node only: the CLI and tests).
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DownloadError } from '../errors.js';
-import { missingError, type ModelFiles, type OpenedFile } from './files.js';
+import { ggufIn, missingError, type ModelFiles, type OpenedFile } from './files.js';
 import { safeRelativeName } from './paths.js';
 
 export class NodeDirFiles implements ModelFiles {
   readonly modelId: string;
+  readonly gguf?: string;
+  /** `dir` is a model folder, or a .gguf file (the model; a tokenizer.json may sit beside it). */
   constructor(readonly label: string, private readonly dir: string = label, modelId?: string) {
+    if (/\.gguf$/i.test(dir) && existsSync(dir) && statSync(dir).isFile()) {
+      this.gguf = basename(dir);
+      this.dir = dirname(dir);
+    } else if (existsSync(dir) && statSync(dir).isDirectory()) {
+      this.gguf = ggufIn(readdirSync(dir));
+    }
     this.modelId = modelId ?? basename(resolve(dir));
   }
 

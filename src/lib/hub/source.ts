@@ -43,8 +43,12 @@ export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles 
     case 'hf':
       if (!isRepoId(source.repo)) throw new InvalidArgumentError(`"${source.repo}" is not a Hugging Face repo id: make sure it looks like owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct`);
       return huggingFaceFiles(source.repo, source.revision ?? 'main', { token: source.token, endpoint: env.hfEndpoint, fetch: env.fetch });
-    case 'url':
+    case 'url': {
+      // A URL of a .gguf file: the model is that file, and a tokenizer.json may sit beside it.
+      const gguf = /\/([^/?#]+\.gguf)(?:[?#].*)?$/i.exec(source.url);
+      if (gguf) return new HttpFiles(source.url, source.url.slice(0, source.url.lastIndexOf('/') + 1), { fetch: env.fetch, gguf: decodeURIComponent(gguf[1]) });
       return new HttpFiles(source.url, source.url, { fetch: env.fetch });
+    }
     case 'files':
       // One .zip: a model folder zipped (a merged model exported here, for one).
       if (source.files.length === 1 && /\.zip$/i.test(source.files[0].name)) return new ZipFiles(source.label ?? source.files[0].name, source.files[0]);

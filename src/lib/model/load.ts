@@ -9,6 +9,8 @@ import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { choosePrecision, type Precision } from '../quant/precision.js';
 import { Fingerprint } from './fingerprint.js';
+import { ggufConfig, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
+import type { WeightFormat } from '../quant/blocks.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
 export interface LoadProgress {
@@ -69,7 +71,16 @@ function checkExpected(loader: WeightLoader, config: ModelConfig, tensor: string
   throw new WeightMismatchError(`${file}: tensor "${tensor}" is not part of a ${config.architecture} with this config.json, so it would be ignored and a different model would run. Check that the config and weights come from the same model.`, { tensor, file });
 }
 
+/** A GGUF header read by loadConfig, whose stream loadWeights continues (the file is read once). */
+const ggufHeaders = new WeakMap<ModelFiles, GgufHeader>();
+
 export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConfig; raw: Record<string, unknown>; generation: Record<string, unknown> }> {
+  if (files.gguf) {
+    const header = await readGgufHeader(files, files.gguf);
+    ggufHeaders.set(files, header);
+    const { raw, generation } = ggufConfig(header, files.gguf);
+    return { config: normalizeConfig(raw, generation), raw, generation };
+  }
   const raw = await readJson(files, 'config.json').catch(async (e: unknown) => {
     // An adapter folder given where a model belongs: say so, rather than that config.json is missing.
     const isAdapter = e instanceof DownloadError && e.details.status === 404 && await files.bytes('adapter_config.json', true).then((b) => b !== null, () => false);
@@ -86,6 +97,7 @@ export async function loadWeights(
 ): Promise<LoadedWeights> {
   const { config, raw, generation } = configs ?? await loadConfig(files);
   const format = choosePrecision(precision, config, gpu.f16); // refused before any weight is read
+  if (files.gguf) return loadGgufWeights(gpu, files, files.gguf, config, raw, generation, format, onProgress, signal);
   const names = await weightFiles(files);
   return gpu.guard('loading weights', async () => {
     const opened = [];
@@ -98,6 +110,26 @@ export async function loadWeights(
       return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish(), fingerprint: fingerprint.digest(config) };
     } catch (e) {
       // A refused or interrupted load frees what it allocated: a bad file must not cost the GPU memory of a model.
+      destroyWeights(gpu, loader.weights);
+      throw e;
+    }
+  });
+}
+
+async function loadGgufWeights(
+  gpu: Gpu, files: ModelFiles, name: string, config: ModelConfig, raw: Record<string, unknown>, generation: Record<string, unknown>,
+  format: WeightFormat, onProgress: (p: LoadProgress) => void, signal?: AbortSignal,
+): Promise<LoadedWeights> {
+  const header = ggufHeaders.get(files) ?? await readGgufHeader(files, name);
+  ggufHeaders.delete(files);
+  return gpu.guard('loading weights', async () => {
+    const loader = new WeightLoader(gpu, config, format);
+    const fingerprint = new Fingerprint();
+    const total = header.file.size;
+    try {
+      await streamGgufInto(header, loader, config, name, (loaded) => onProgress({ phase: 'upload', file: name, loaded, total, allLoaded: loaded, allTotal: total }), signal, fingerprint);
+      return { config, rawConfig: raw, generationConfig: generation, weights: loader.finish(), fingerprint: fingerprint.digest(config) };
+    } catch (e) {
       destroyWeights(gpu, loader.weights);
       throw e;
     }

@@ -361,6 +361,48 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
   }
 
+  /**
+   * Dispatch-isolation profile, for the bench: each dispatch of a forward over `input` runs `reps` times alone in
+   * its own submit, timed to completion, minus the time of an empty submit. Returns milliseconds per forward, summed
+   * by kind (the label without its layer: qkv, attention, gate_up, ...). Repeating a dispatch changes activations and
+   * the KV cache of the slots involved, so the runner's state is undefined afterwards: reset those slots.
+   */
+  async profileOps(input: StepInput, reps = 3): Promise<Map<string, number>> {
+    this.#check(input);
+    this.#writeInputs(input);
+    const q = this.gpu.device.queue;
+    const M = input.tokens.length;
+    const submit = async (op: Op | null): Promise<number> => {
+      const enc = this.gpu.device.createCommandEncoder({ label: 'profile' });
+      const pass = enc.beginComputePass();
+      if (op) {
+        const rows = op.over === 'rows' ? M : input.seqs;
+        const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+        pass.setPipeline(v.pipeline);
+        pass.setBindGroup(0, v.bindGroup);
+        const [gx, gy, gz] = op.grid(rows);
+        pass.dispatchWorkgroups(gx, gy, gz);
+      }
+      pass.end();
+      const t0 = performance.now();
+      q.submit([enc.finish()]);
+      await q.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+    for (const op of this.#ops) await submit(op); // warm-up: first use of each pipeline
+    let empty = 0;
+    for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
+    const out = new Map<string, number>();
+    for (const op of this.#ops) {
+      let ms = 0;
+      for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(op)) - empty) / reps;
+      const kind = op.label.replace(/^L\d+\./, '');
+      out.set(kind, (out.get(kind) ?? 0) + ms);
+    }
+    this.gpu.check();
+    return out;
+  }
+
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
   #writeInputs(input: StepInput): void {
     const q = this.gpu.device.queue;

@@ -163,6 +163,31 @@ export class WeightLoader {
     this.#loaded.add(name);
   }
 
+  /**
+   * Uploads rows [rowStart, rowStart + f32.length / K) of the matrix tensor `name` of full shape `shape`, given as f32
+   * (a GGUF tensor dequantized a slice at a time, so a large one is never held whole as f32). The tensor counts as
+   * loaded when its last row arrives.
+   */
+  uploadRows(name: string, shape: number[], rowStart: number, f32: Float32Array, file: string): void {
+    const t = this.#targets.get(name);
+    if (!t) return;
+    if (t.kind !== 'matrix') {
+      this.upload(name, 'F32', shape, new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), file);
+      return;
+    }
+    if (shape.length !== 2 || shape[0] !== t.shape[0] || shape[1] !== t.shape[1]) {
+      throw new WeightMismatchError(
+        `${name} has shape [${shape}] but the model's metadata implies [${t.shape}]. The file is inconsistent: download it again.`,
+        { tensor: name, actual: shape, expected: t.shape },
+      );
+    }
+    const rows = f32.length / shape[1];
+    const check = finiteCheck();
+    writeRows(this.gpu, t.matrix, t.rowOffset + rowStart, rows, new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), 'F32', check);
+    if (check.index >= 0) throw nonFinite(file, name, { ...check, index: rowStart * shape[1] + check.index }, t.matrix.format === 'f16');
+    if (rowStart + rows === shape[0]) this.#loaded.add(name);
+  }
+
   /** Throws naming the first tensor that never arrived. */
   finish(): ModelWeights {
     const missing = [...this.#targets.keys()].filter((n) => !this.#loaded.has(n));

@@ -1,0 +1,212 @@
+// GGUF models (llama.cpp's format): the header is parsed by @huggingface/gguf, served from the file's own byte
+// stream (the parser asks for ranges in order; the stream is read once, front to back, and its tensor data follows
+// the header); the metadata becomes a transformers-style config; tensors are renamed to the transformers names,
+// dequantized a slice of rows at a time (formats/gguf-tensors.ts) and uploaded at the precision asked for.
+// llama.cpp's converter permutes the rows of q and k of LLaMA-family models (it interleaves the two rotary halves of
+// each head); that permutation is undone here. Qwen2 files are not permuted.
+
+import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
+import { FileFormatError, WeightMismatchError } from '../errors.js';
+import { dequantize, ggmlTypeName, isSupportedType, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
+import type { ModelFiles, OpenedFile } from '../hub/files.js';
+import type { ModelConfig } from './config.js';
+import { hashBytes, type Fingerprint } from './fingerprint.js';
+import type { WeightLoader } from './weights.js';
+
+/** Architectures read from GGUF: general.architecture -> transformers class. */
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' };
+
+export interface GgufHeader {
+  parsed: GGUFParseOutput;
+  /** Absolute offset of the tensor data. */
+  dataOffset: number;
+  /** The open file, read up to the end of the header; `reader` continues from there. */
+  file: OpenedFile;
+  reader: ByteReader;
+}
+
+/** Reads a stream front to back, keeping what is not yet consumed; `take(a, b)` returns bytes [a, b) (a >= consumed). */
+export class ByteReader {
+  #buf = new Uint8Array(0);
+  #start = 0; // absolute offset of #buf[0]
+  #len = 0;
+  readonly #it: AsyncIterator<Uint8Array>;
+  constructor(stream: AsyncIterable<Uint8Array>, readonly size: number) {
+    this.#it = stream[Symbol.asyncIterator]();
+  }
+
+  /** Makes sure bytes up to `end` (absolute) are buffered, or the stream has ended. */
+  async fill(end: number): Promise<void> {
+    while (this.#start + this.#len < end) {
+      const { done, value } = await this.#it.next();
+      if (done) return;
+      if (this.#len + value.byteLength > this.#buf.byteLength) {
+        const next = new Uint8Array(Math.max(this.#len + value.byteLength, 2 * this.#buf.byteLength));
+        next.set(this.#buf.subarray(0, this.#len));
+        this.#buf = next;
+      }
+      this.#buf.set(value, this.#len);
+      this.#len += value.byteLength;
+    }
+  }
+
+  /** Bytes [a, b) as a copy, and forgets everything before b when `consume` is set. */
+  async take(a: number, b: number, consume = false): Promise<Uint8Array> {
+    await this.fill(b);
+    if (a < this.#start || b > this.#start + this.#len) {
+      throw new FileFormatError(`The GGUF file ends at byte ${this.#start + this.#len}, before byte ${b} that its header points to. It is truncated: download it again.`);
+    }
+    const out = this.#buf.slice(a - this.#start, b - this.#start);
+    if (consume) {
+      this.#buf.copyWithin(0, b - this.#start, this.#len);
+      this.#len -= b - this.#start;
+      this.#start = b;
+    }
+    return out;
+  }
+}
+
+/** Opens `name` and parses its header; the returned reader continues into the tensor data. */
+export async function readGgufHeader(files: ModelFiles, name: string): Promise<GgufHeader> {
+  const file = await files.open(name);
+  const reader = new ByteReader(file.stream, file.size);
+  // The parser fetches ranges from a URL; this fetch serves them from the stream instead.
+  const rangeFetch = (async (_url: string, init?: RequestInit) => {
+    const range = /bytes=(\d+)-(\d+)/.exec(String((init?.headers as Record<string, string> | undefined)?.Range ?? ''));
+    const a = range ? Number(range[1]) : 0;
+    const b = Math.min(file.size, range ? Number(range[2]) + 1 : file.size);
+    const body = a < b ? await reader.take(a, b) : new Uint8Array(0);
+    return new Response(body as Uint8Array<ArrayBuffer>, { status: 206, headers: { 'content-range': `bytes ${a}-${Math.max(a, b - 1)}/${file.size}` } });
+  }) as typeof fetch;
+  let parsed: GGUFParseOutput;
+  try {
+    // An https URL that is never requested (the fetch above answers), so the parser reads ranges rather than a local file.
+    parsed = await gguf(`https://gguf.invalid/${encodeURIComponent(name)}`, { fetch: rangeFetch });
+  } catch (e) {
+    if (e instanceof FileFormatError) throw e;
+    throw new FileFormatError(`${name} from ${files.label} is not a readable GGUF file (${(e as Error).message}). Check that it is a GGUF model and download it again.`, { file: name });
+  }
+  return { parsed, dataOffset: Number(parsed.tensorDataOffset), file, reader };
+}
+
+type Meta = Record<string, unknown>;
+
+function num(m: Meta, key: string, fallback?: number): number {
+  const v = m[key];
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (fallback !== undefined) return fallback;
+  throw new FileFormatError(`The GGUF metadata lacks ${key}, which the model needs. The file is not a complete model.`, { key });
+}
+
+/** A transformers config.json (and generation config) equivalent of a GGUF model's metadata. */
+export function ggufConfig(h: GgufHeader, file: string): { raw: Record<string, unknown>; generation: Record<string, unknown> } {
+  const m = h.parsed.metadata as unknown as Meta;
+  const arch = String(m['general.architecture']);
+  const cls = ARCHITECTURES[arch];
+  if (!cls) {
+    throw new FileFormatError(`${file} is a GGUF "${arch}" model; the engine runs ${Object.keys(ARCHITECTURES).join(', ')}. Pick a model of one of these families.`, { file });
+  }
+  const tensors = new Map(h.parsed.tensorInfos.map((t) => [t.name, t]));
+  if (tensors.has('rope_freqs.weight')) {
+    throw new FileFormatError(`${file} carries rope_freqs (Llama 3.1-style RoPE scaling), which the GGUF reader does not map yet: load the model's safetensors repo instead.`, { file });
+  }
+  const embd = tensors.get('token_embd.weight');
+  const heads = num(m, `${arch}.attention.head_count`);
+  const hidden = num(m, `${arch}.embedding_length`);
+  const eos = m['tokenizer.ggml.eos_token_id'];
+  const raw: Record<string, unknown> = {
+    architectures: [cls],
+    hidden_size: hidden,
+    intermediate_size: num(m, `${arch}.feed_forward_length`),
+    num_hidden_layers: num(m, `${arch}.block_count`),
+    num_attention_heads: heads,
+    num_key_value_heads: num(m, `${arch}.attention.head_count_kv`, heads),
+    head_dim: num(m, `${arch}.attention.key_length`, hidden / heads),
+    rms_norm_eps: num(m, `${arch}.attention.layer_norm_rms_epsilon`, 1e-6),
+    rope_theta: num(m, `${arch}.rope.freq_base`, 10000),
+    max_position_embeddings: num(m, `${arch}.context_length`, 2048),
+    vocab_size: num(m, `${arch}.vocab_size`, embd ? Number(embd.shape[1]) : 0),
+    tie_word_embeddings: !tensors.has('output.weight'),
+    ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
+    ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
+    gguf_file: file,
+  };
+  return { raw, generation: {} };
+}
+
+/** The transformers name of a GGUF tensor, or null for one the engine does not use. */
+export function hfTensorName(name: string): string | null {
+  const fixed: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+  if (name in fixed) return fixed[name];
+  const b = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
+  if (!b) return null;
+  const part: Record<string, string> = {
+    attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm',
+    attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
+    ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+  };
+  const p = part[b[2]];
+  return p ? `model.layers.${b[1]}.${p}.${b[3]}` : null;
+}
+
+/** Slices of about this many f32 bytes are dequantized at a time. */
+const SLICE_BYTES = 8 << 20;
+
+/**
+ * Streams the tensor data into the loader (file order; padding skipped), undoing llama.cpp's q/k row permutation for
+ * LLaMA-family models. Progress is reported in bytes of the file.
+ */
+export async function streamGgufInto(
+  h: GgufHeader, loader: WeightLoader, config: ModelConfig, file: string,
+  onBytes: (loaded: number) => void, signal?: AbortSignal, fingerprint?: Fingerprint,
+): Promise<void> {
+  const permuted = config.architecture !== 'Qwen2ForCausalLM';
+  const infos = [...h.parsed.tensorInfos].sort((a, b) => Number(a.offset - b.offset));
+  for (const t of infos) {
+    const name = hfTensorName(t.name);
+    if (name === null || !loader.wants(name)) {
+      if (name === null && t.name !== 'rope_freqs.weight' && !/^blk\.\d+\.attn_rot_embd/.test(t.name)) {
+        throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of a ${config.architecture}, so it would be ignored and a different model would run.`, { tensor: t.name, file });
+      }
+      continue;
+    }
+    if (!isSupportedType(t.dtype)) {
+      throw new FileFormatError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}; the engine reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K (Q4_K_M and Q8_0 files load). Pick one of those quantizations.`, { tensor: t.name, file });
+    }
+    const type = t.dtype as GgmlType;
+    const dims = t.shape.map(Number); // ne[0] (the row length) first
+    const shape = dims.length === 1 ? dims : [dims[1], dims[0]];
+    const K = dims[0];
+    const rows = dims.length === 1 ? 1 : dims[1];
+    const rowBytes = tensorBytes(type, K, K, t.name);
+    const start = h.dataOffset + Number(t.offset);
+    const head = permuted && /\.(q_proj|k_proj)\.weight$/.test(name) ? config.headDim : 1;
+    const slice = Math.max(head, Math.floor(SLICE_BYTES / (4 * K) / head) * head);
+    const hashes: string[] = []; // per slice: the raw tensor bytes are never held whole
+    for (let r = 0; r < rows; r += slice) {
+      signal?.throwIfAborted();
+      const n = Math.min(slice, rows - r);
+      const bytes = await h.reader.take(start + r * rowBytes, start + (r + n) * rowBytes, true);
+      onBytes(start + (r + n) * rowBytes);
+      if (fingerprint) hashes.push(hashBytes(bytes));
+      let f32 = dequantize(type, bytes, n * K);
+      if (head > 1) f32 = unpermuteRows(f32, n, K, head);
+      if (dims.length === 1) loader.upload(name, 'F32', shape, new Uint8Array(f32.buffer), file);
+      else loader.uploadRows(name, shape, r, f32, file);
+    }
+    fingerprint?.add(name, ggmlTypeName(type), shape, new TextEncoder().encode(hashes.join(',')));
+  }
+}
+
+/** Undoes llama.cpp's permute() on `rows` rows (whole heads of `dh` rows): GGUF row 2i + j of a head is row j dh/2 + i. */
+function unpermuteRows(src: Float32Array, rows: number, K: number, dh: number): Float32Array {
+  const out = new Float32Array(src.length);
+  const half = dh / 2;
+  for (let h0 = 0; h0 < rows; h0 += dh) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) out.set(src.subarray((h0 + 2 * i + j) * K, (h0 + 2 * i + j + 1) * K), (h0 + j * half + i) * K);
+    }
+  }
+  return out;
+}

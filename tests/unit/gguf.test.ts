@@ -1,0 +1,66 @@
+// GGUF reading: every tensor type's dequantization against a float64 reference written element by element from the
+// block layouts (tests/helpers/gguf-writer.ts), the metadata mapped onto a transformers config, the names mapped,
+// llama.cpp's q/k permutation undone, and files that are not what they claim refused with typed errors.
+
+import { describe, expect, it } from 'vitest';
+import { FileFormatError } from '../../src/lib/errors.js';
+import { dequantize, GGML, type GgmlType } from '../../src/lib/formats/gguf-tensors.js';
+import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { normalizeConfig } from '../../src/lib/model/config.js';
+import { ggufConfig, hfTensorName, readGgufHeader } from '../../src/lib/model/gguf.js';
+import { syntheticModel } from '../../src/lib/model/synthetic.js';
+import { Rng } from '../../src/lib/util/rng.js';
+import { ggufFromSynthetic, randomBlocks, referenceElement, T, writeGguf } from '../helpers/gguf-writer.js';
+
+describe('GGUF tensor types', () => {
+  it.each([['Q8_0', T.Q8_0, 32], ['Q4_0', T.Q4_0, 32], ['Q4_K', T.Q4_K, 256], ['Q6_K', T.Q6_K, 256]] as const)('%s blocks dequantize exactly as the specification says', (_, type, per) => {
+    const rng = new Rng(type);
+    const blocks = 5;
+    const data = randomBlocks(type, blocks, () => rng.next());
+    const got = dequantize(type as GgmlType, data, blocks * per);
+    for (let e = 0; e < blocks * per; e++) expect(got[e]).toBeCloseTo(referenceElement(type, data, e), 6);
+  });
+
+  it('F32, F16 and BF16 read as the values they hold', () => {
+    const f32 = new Float32Array([1.5, -2.25, 3e-8]);
+    expect([...dequantize(GGML.F32, new Uint8Array(f32.buffer), 3)]).toEqual([...f32]);
+    expect([...dequantize(GGML.F16, Uint8Array.of(0x00, 0x3c, 0x00, 0xc0), 2)]).toEqual([1, -2]);
+    expect([...dequantize(GGML.BF16, Uint8Array.of(0x80, 0x3f, 0x40, 0xc0), 2)]).toEqual([1, -3]);
+  });
+});
+
+describe('GGUF models', () => {
+  const spec = { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 96, tied: false, seed: 5 };
+
+  it('maps the metadata onto the config the safetensors twin has', async () => {
+    const m = syntheticModel(spec);
+    const files = new MemoryFiles('tiny.gguf', new Map([['tiny.gguf', ggufFromSynthetic(m)]]));
+    expect(files.gguf).toBe('tiny.gguf');
+    const header = await readGgufHeader(files, 'tiny.gguf');
+    const { raw, generation } = ggufConfig(header, 'tiny.gguf');
+    const fromGguf = normalizeConfig(raw, generation);
+    const fromJson = normalizeConfig(m.config, {});
+    for (const k of ['architecture', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize', 'ropeTheta', 'tieWordEmbeddings', 'qkvBias'] as const) {
+      expect(fromGguf[k], k).toEqual(fromJson[k]);
+    }
+    expect(fromGguf.rmsNormEps).toBeCloseTo(fromJson.rmsNormEps, 9);
+  });
+
+  it('names every tensor as transformers does', () => {
+    expect(hfTensorName('token_embd.weight')).toBe('model.embed_tokens.weight');
+    expect(hfTensorName('blk.3.attn_q.bias')).toBe('model.layers.3.self_attn.q_proj.bias');
+    expect(hfTensorName('blk.0.ffn_down.weight')).toBe('model.layers.0.mlp.down_proj.weight');
+    expect(hfTensorName('blk.0.attn_output.weight')).toBe('model.layers.0.self_attn.o_proj.weight');
+    expect(hfTensorName('output.weight')).toBe('lm_head.weight');
+    expect(hfTensorName('blk.0.ffn_gate_inp.weight')).toBeNull(); // a mixture-of-experts router: not ours
+  });
+
+  it('refuses what it cannot read, saying what to do', async () => {
+    const open = (bytes: Uint8Array) => readGgufHeader(new MemoryFiles('x.gguf', new Map([['x.gguf', bytes]])), 'x.gguf');
+    await expect(open(new TextEncoder().encode('not a gguf file at all, just text'))).rejects.toThrow(FileFormatError);
+    const phi = writeGguf([['general.architecture', 'str', 'phi2']], []);
+    await expect(open(phi).then((h) => ggufConfig(h, 'x.gguf'))).rejects.toThrow(/GGUF "phi2" model; the engine runs llama, mistral, qwen2/);
+    const noHeads = writeGguf([['general.architecture', 'str', 'llama'], ['llama.embedding_length', 'u32', 8]], []);
+    await expect(open(noHeads).then((h) => ggufConfig(h, 'x.gguf'))).rejects.toThrow(/lacks llama.attention.head_count/);
+  });
+});

@@ -195,7 +195,7 @@ export class Engine {
     this.unload();
     // Small files first, so a wrong source or an unsupported model fails before any download of weights.
     const configs = await loadConfig(files);
-    const tokenizer = await TextTokenizer.fromFiles(files);
+    const tokenizer = await TextTokenizer.fromFiles(files, configs.tokenizer);
     if (tokenizer.vocabSize > configs.config.vocabSize) {
       throw new TokenizerError(
         `The tokenizer has ids up to ${tokenizer.vocabSize - 1} but config.json has vocab_size ${configs.config.vocabSize}, so some tokens have no embedding. The tokenizer and config come from different models: use the files of one repo.`,

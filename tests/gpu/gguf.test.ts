@@ -55,6 +55,26 @@ describe('GGUF models on the GPU', () => {
     expect(Math.abs(q4.lse - ref.lse)).toBeLessThan(0.2);
   });
 
+  it('loads in the engine without a tokenizer.json: the tokenizer and chat template come from the GGUF metadata', async () => {
+    const json = JSON.parse(new TextDecoder().decode(tinyTokenizerJson(160)));
+    const tokens: string[] = [];
+    for (const [t, i] of Object.entries(json.model.vocab as Record<string, number>)) tokens[i] = t;
+    for (const a of json.added_tokens) tokens[a.id] = a.content;
+    const m = syntheticModel({ ...llama, vocabSize: 160 });
+    const template = "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>assistant:{% endif %}";
+    const file = ggufFromSynthetic(m, 'F32', [
+      ['tokenizer.ggml.model', 'str', 'gpt2'], ['tokenizer.ggml.pre', 'str', 'gpt2'], ['tokenizer.ggml.tokens', 'str[]', tokens],
+      ['tokenizer.ggml.merges', 'str[]', json.model.merges], ['tokenizer.ggml.eos_token_id', 'u32', tokens.indexOf('</s>')], ['tokenizer.chat_template', 'str', template],
+    ]);
+    const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
+    const info = await engine.load(new MemoryFiles('m.gguf', new Map([['m.gguf', file]])));
+    expect(info.hasChatTemplate).toBe(true);
+    expect(engine.runner.model.tokenizer!.renderChat([{ role: 'user', content: 'hi' }])).toBe('<s>user: hi</s><s>assistant:');
+    const r = await engine.generate({ prompt: 'hello', format: 'chat', maxNewTokens: 3, sampling: { temperature: 0 } });
+    expect(r.tokens.length).toBeGreaterThan(0);
+    engine.unload();
+  });
+
   it('loads in the engine with the tokenizer.json beside it and generates', async () => {
     const m = syntheticModel({ ...llama, vocabSize: 160 });
     const tokenizer = tinyTokenizerJson(160);

@@ -77,7 +77,7 @@ export function permuteRows(w: Float32Array, n: number, k: number, dh: number): 
 }
 
 /** A synthetic model as llama.cpp's converter would write it (names, permuted q/k, metadata), at F32 or Q8_0. */
-export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32'): Uint8Array {
+export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32', extra: KV[] = []): Uint8Array {
   const c = m.config as Record<string, number | boolean | string[]>;
   const qwen = (c.architectures as string[])[0] === 'Qwen2ForCausalLM';
   const arch = qwen ? 'qwen2' : 'llama';
@@ -89,6 +89,7 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     [`${arch}.attention.head_count_kv`, 'u32', c.num_key_value_heads], [`${arch}.attention.key_length`, 'u32', dh],
     [`${arch}.attention.layer_norm_rms_epsilon`, 'f32', c.rms_norm_eps], [`${arch}.rope.freq_base`, 'f32', c.rope_theta ?? 10000],
     [`${arch}.context_length`, 'u32', c.max_position_embeddings ?? 2048],
+    ...extra,
   ];
   const names: [RegExp, string][] = [
     [/^model\.embed_tokens\.weight$/, 'token_embd.weight'], [/^model\.norm\.weight$/, 'output_norm.weight'], [/^lm_head\.weight$/, 'output.weight'],

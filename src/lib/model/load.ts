@@ -10,6 +10,7 @@ import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { choosePrecision, type Precision } from '../quant/precision.js';
 import { Fingerprint } from './fingerprint.js';
 import { ggufConfig, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
+import { ggufTokenizerConfig, tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.js';
 import type { WeightFormat } from '../quant/blocks.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
 
@@ -74,12 +75,22 @@ function checkExpected(loader: WeightLoader, config: ModelConfig, tensor: string
 /** A GGUF header read by loadConfig, whose stream loadWeights continues (the file is read once). */
 const ggufHeaders = new WeakMap<ModelFiles, GgufHeader>();
 
-export async function loadConfig(files: ModelFiles): Promise<{ config: ModelConfig; raw: Record<string, unknown>; generation: Record<string, unknown> }> {
+export interface LoadedConfig {
+  config: ModelConfig;
+  raw: Record<string, unknown>;
+  generation: Record<string, unknown>;
+  /** A GGUF model's tokenizer, rebuilt from its metadata (used when no tokenizer.json sits beside the file). */
+  tokenizer?: { rebuild: () => { json: Record<string, unknown>; config: Record<string, unknown> }; config: Record<string, unknown> };
+}
+
+export async function loadConfig(files: ModelFiles): Promise<LoadedConfig> {
   if (files.gguf) {
-    const header = await readGgufHeader(files, files.gguf);
+    const name = files.gguf;
+    const header = await readGgufHeader(files, name);
     ggufHeaders.set(files, header);
-    const { raw, generation } = ggufConfig(header, files.gguf);
-    return { config: normalizeConfig(raw, generation), raw, generation };
+    const { raw, generation } = ggufConfig(header, name);
+    const meta = header.parsed.metadata as unknown as Record<string, unknown>;
+    return { config: normalizeConfig(raw, generation), raw, generation, tokenizer: { rebuild: () => tokenizerFromGguf(meta, name), config: ggufTokenizerConfig(meta) } };
   }
   const raw = await readJson(files, 'config.json').catch(async (e: unknown) => {
     // An adapter folder given where a model belongs: say so, rather than that config.json is missing.

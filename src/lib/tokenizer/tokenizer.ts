@@ -53,12 +53,18 @@ export class TextTokenizer {
     this.eosTokenIds = [...eos];
   }
 
-  static async fromFiles(files: ModelFiles): Promise<TextTokenizer> {
+  /** `fallback`: a tokenizer to use when the files have no tokenizer.json (a GGUF model's, from its metadata). */
+  static async fromFiles(files: ModelFiles, fallback?: { rebuild: () => { json: Record<string, unknown>; config: Record<string, unknown> }; config: Record<string, unknown> }): Promise<TextTokenizer> {
     const json = await readJson(files, 'tokenizer.json', true);
+    if (!json && fallback) {
+      const rebuilt = fallback.rebuild();
+      return new TextTokenizer(rebuilt.json, rebuilt.config, null);
+    }
     if (!json) {
       throw new TokenizerError(`${files.label} has no tokenizer.json. LoRA Lab reads fast-tokenizer files only: save the tokenizer with transformers (tokenizer.save_pretrained) to create one.`);
     }
-    const cfg = (await readJson(files, 'tokenizer_config.json', true)) ?? {};
+    // A GGUF model with a bare tokenizer.json beside it: the chat template and special tokens come from its metadata.
+    const cfg = (await readJson(files, 'tokenizer_config.json', true)) ?? fallback?.config ?? {};
     const jinja = await files.bytes('chat_template.jinja', true);
     return new TextTokenizer(json, cfg, jinja ? new TextDecoder().decode(jinja) : null);
   }

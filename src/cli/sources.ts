@@ -47,7 +47,7 @@ export async function openSource(text: string, args: Options, kind: SnapshotKind
     case 'builtin':
       return new NodeDirFiles('built-in demo model', builtinDir, BUILTIN_MODEL_ID);
     case 'hf':
-      return done(await openCache(args).hf(source.repo, source.revision ?? 'main', kind, { token: args.string('hf-token') ?? process.env.HF_TOKEN, onProgress }));
+      return done(await openCache(args).hf(source.repo, source.revision ?? 'main', kind, { token: args.string('hf-token') ?? process.env.HF_TOKEN, onProgress, file: source.file }));
     case 'url':
       return done(await openCache(args).url(source.url, kind, { onProgress }));
     default:

@@ -2,12 +2,15 @@
 // served over HTTP with the Hugging Face layout, and errors that say what to do.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+import { ggufFromSynthetic } from '../helpers/gguf-writer.js';
+import { readSafetensors } from '../../src/lib/formats/safetensors.js';
+import { decodeToF32, finiteCheck, type DType } from '../../src/lib/formats/dtype.js';
 
 const run = promisify(execFile);
 // Downloads go to a cache folder of this test file's own, never the user's ~/.cache.
@@ -53,6 +56,22 @@ describe('lora-lab generate', () => {
     expect(q4.precision).toBe('q4');
     expect(q4.weightBytes).toBeLessThan(out.weightBytes);
     expect(q4.tokens).toHaveLength(6);
+  });
+
+  it('a .gguf path loads the same model: the built-in model written as llama.cpp writes GGUF gives the same greedy tokens', async () => {
+    const demo = new URL('../../public/models/demo/', import.meta.url);
+    const { header, data } = readSafetensors(new Uint8Array(readFileSync(new URL('model.safetensors', demo))));
+    const tensors = new Map(header.tensors.map((t) => [t.name, { shape: t.shape, data: decodeToF32(data.get(t.name)!, t.dtype as DType, finiteCheck()) }]));
+    const config = JSON.parse(readFileSync(new URL('config.json', demo), 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'lora-lab-gguf-'));
+    writeFileSync(join(dir, 'demo-F32.gguf'), ggufFromSynthetic({ config, tensors, safetensors: new Uint8Array(0) }, 'F32', [['tokenizer.ggml.bos_token_id', 'u32', 1], ['tokenizer.ggml.eos_token_id', 'u32', 4]]));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(new URL(f, demo), join(dir, f));
+    const args = ['--prompt', 'Give three tips for staying healthy.', '--temperature', '0', '--max-new-tokens', '8', '--json'];
+    const ref = lastJson((await cli('generate', '--model', 'builtin', ...args)).stdout);
+    const got = await cli('generate', '--model', join(dir, 'demo-F32.gguf'), ...args);
+    expect(got.code).toBe(0);
+    expect(lastJson(got.stdout).tokens).toEqual(ref.tokens);
+    expect(lastJson(got.stdout).text).toBe(ref.text);
   });
 
   it('a text prompt streams to stdout; the same seed gives the same text', async () => {

@@ -64,3 +64,19 @@ describe('GGUF models', () => {
     await expect(open(noHeads).then((h) => ggufConfig(h, 'x.gguf'))).rejects.toThrow(/lacks llama.attention.head_count/);
   });
 });
+
+describe('GGUF sources', () => {
+  it('a repo id followed by a .gguf file name, a .gguf URL and a folder of picked files each name their GGUF file', async () => {
+    const { parseSourceText, resolveSource } = await import('../../src/lib/hub/source.js');
+    expect(parseSourceText('bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q4_K_M.gguf')).toEqual({ kind: 'hf', repo: 'bartowski/SmolLM2-135M-Instruct-GGUF', revision: undefined, file: 'SmolLM2-135M-Instruct-Q4_K_M.gguf' });
+    expect(parseSourceText('org/repo@v2/sub/m.gguf')).toEqual({ kind: 'hf', repo: 'org/repo', revision: 'v2', file: 'sub/m.gguf' });
+    expect(parseSourceText('org/repo@main')).toEqual({ kind: 'hf', repo: 'org/repo', revision: 'main' });
+    const env = { builtin: () => { throw new Error('unused'); } };
+    expect(resolveSource({ kind: 'url', url: 'https://example.com/models/m-Q8_0.gguf' }, env).gguf).toBe('m-Q8_0.gguf');
+    expect(resolveSource({ kind: 'url', url: 'https://example.com/models/m/' }, env).gguf).toBeUndefined();
+    const picked = [new File([new Uint8Array(4)], 'm.gguf'), new File(['{}'], 'tokenizer.json')];
+    expect(resolveSource({ kind: 'files', files: picked }, env).gguf).toBe('m.gguf');
+    // A safetensors folder that also holds a .gguf stays a safetensors model.
+    expect(resolveSource({ kind: 'files', files: [...picked, new File(['{}'], 'config.json')] }, env).gguf).toBeUndefined();
+  });
+});

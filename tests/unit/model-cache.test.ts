@@ -59,6 +59,7 @@ describe('model cache', { timeout: 60_000 }, () => {
       'org/gated': { files: modelRepo(5), token: 'hf_right' },
       'org/weights-bin': { files: new Map([['config.json', enc.encode('{}')], ['tokenizer.json', enc.encode('{}')], ['pytorch_model.bin', new Uint8Array(10)]]) },
       'org/adapter': { files: new Map([['adapter_config.json', enc.encode('{"r":4}')], ['adapter_model.safetensors', randomBytes(5000, 7)]]) },
+      'org/gguf': { files: new Map([['model-Q4_K_M.gguf', randomBytes(40_000, 11)], ['model-Q8_0.gguf', randomBytes(70_000, 12)], ['tokenizer.json', enc.encode('{}')], ['README.md', enc.encode('x')]]) },
     });
     server = await startHfServer(repos);
   });
@@ -186,6 +187,25 @@ describe('model cache', { timeout: 60_000 }, () => {
     expect(await small.store.list()).toEqual([]);
     expect(server.requests.filter((r) => r.includes('/resolve/'))).toEqual([]);
     expect(await store.list()).toEqual([]);
+  });
+
+  it('a GGUF repo: one named .gguf file (and the tokenizer beside it) is downloaded and kept as its own model', async () => {
+    const { cache } = cacheAt();
+    const plain = await cache.hf('org/gguf', 'main', 'model').catch((e) => e);
+    expect(plain).toBeInstanceOf(DownloadError);
+    expect(plain.message).toMatch(/is a GGUF repo: name one of its files after the repo id, e.g\. org\/gguf\/model-Q4_K_M\.gguf/);
+    const files = await cache.hf('org/gguf', 'main', 'model', { file: 'model-Q4_K_M.gguf' });
+    expect(files.gguf).toBe('model-Q4_K_M.gguf');
+    expect(files.snapshot.repo).toBe('org/gguf/model-Q4_K_M.gguf');
+    const fetched = server.requests.filter((r) => r.includes('/resolve/')).map((r) => r.split('/').pop()).sort();
+    expect(fetched).toEqual(['model-Q4_K_M.gguf', 'tokenizer.json']); // not the other quantization, not the README
+    expect(await files.bytes('model-Q4_K_M.gguf')).toEqual(repos['org/gguf'].files.get('model-Q4_K_M.gguf'));
+    const wrong = await cache.hf('org/gguf', 'main', 'model', { file: 'model-Q2_K.gguf' }).catch((e) => e);
+    expect(wrong.message).toMatch(/has no model-Q2_K\.gguf\. Its GGUF files: model-Q4_K_M\.gguf, model-Q8_0\.gguf/);
+    // By URL: the file, and the tokenizer of its folder.
+    const byUrl = await cacheAt().cache.url(`${server.endpoint}/org/gguf/resolve/main/model-Q8_0.gguf`, 'model');
+    expect(byUrl.gguf).toBe('model-Q8_0.gguf');
+    expect(await byUrl.bytes('tokenizer.json')).toEqual(enc.encode('{}'));
   });
 
   it('plain URLs: the same resume and size checks, keyed by the URL', async () => {

@@ -9,7 +9,8 @@ export const BUILTIN_MODEL_ID = 'lora-lab/built-in-demo';
 
 export type ModelSource =
   | { kind: 'builtin'; name?: string }
-  | { kind: 'hf'; repo: string; revision?: string; token?: string }
+  /** `file`: a GGUF model, one .gguf file of the repo. */
+  | { kind: 'hf'; repo: string; revision?: string; token?: string; file?: string }
   | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[]; label?: string }
   | { kind: 'dir'; path: string }
@@ -31,6 +32,9 @@ export function parseSourceText(text: string): ModelSource {
   const t = text.trim();
   if (t === '' || t === 'builtin' || t === 'demo') return { kind: 'builtin' };
   if (/^https?:\/\//.test(t)) return { kind: 'url', url: t };
+  // owner/name[@revision]/file.gguf: one GGUF file of a repo.
+  const gguf = /^([\w.-]+\/[\w.-]+)(?:@([^/]+))?\/(.+\.gguf)$/i.exec(t);
+  if (gguf && isRepoId(gguf[1])) return { kind: 'hf', repo: gguf[1], revision: gguf[2] || undefined, file: gguf[3] };
   const [repo, revision] = t.split('@');
   if (isRepoId(repo) && !t.startsWith('/')) return { kind: 'hf', repo, revision: revision || undefined };
   return { kind: 'dir', path: t };
@@ -42,7 +46,7 @@ export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles 
       return env.builtin();
     case 'hf':
       if (!isRepoId(source.repo)) throw new InvalidArgumentError(`"${source.repo}" is not a Hugging Face repo id: make sure it looks like owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct`);
-      return huggingFaceFiles(source.repo, source.revision ?? 'main', { token: source.token, endpoint: env.hfEndpoint, fetch: env.fetch });
+      return huggingFaceFiles(source.repo, source.revision ?? 'main', { token: source.token, endpoint: env.hfEndpoint, fetch: env.fetch, gguf: source.file });
     case 'url': {
       // A URL of a .gguf file: the model is that file, and a tokenizer.json may sit beside it.
       const gguf = /\/([^/?#]+\.gguf)(?:[?#].*)?$/i.exec(source.url);

@@ -2,16 +2,18 @@
 // streamed, never a second full copy in memory), with no network.
 
 import { DownloadError } from '../errors.js';
-import { type ModelFiles, type OpenedFile } from '../hub/files.js';
+import { ggufIn, type ModelFiles, type OpenedFile } from '../hub/files.js';
 import { readBlob, type BlobStore } from './blobs.js';
 import { blobKey, type Snapshot } from './catalog.js';
 
 export class CachedFiles implements ModelFiles {
   readonly modelId: string;
   readonly #names: Set<string>;
+  readonly gguf?: string;
   constructor(readonly store: BlobStore, readonly snapshot: Snapshot, readonly label: string) {
     this.modelId = snapshot.repo;
     this.#names = new Set(snapshot.files.map((f) => f.path));
+    this.gguf = ggufIn(this.#names);
   }
 
   #missing(name: string): never {

@@ -24,6 +24,8 @@ const MODEL_OPTIONAL = ['generation_config.json', 'tokenizer_config.json', 'chat
 const MODEL_REQUIRED = ['config.json', 'tokenizer.json'];
 const ADAPTER_REQUIRED = ['adapter_config.json', 'adapter_model.safetensors'];
 const INDEX = 'model.safetensors.index.json';
+/** Files a GGUF model may have beside its .gguf (its own metadata holds the config and, usually, the tokenizer). */
+const GGUF_OPTIONAL = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'];
 const PARALLEL = 3;
 
 export interface CacheOptions {
@@ -38,6 +40,8 @@ export interface CacheOptions {
 
 export interface FetchSnapshotOptions {
   token?: string;
+  /** A GGUF model: this .gguf file of the repo (the snapshot is that file and the tokenizer files beside it). */
+  file?: string;
   onProgress?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
 }
@@ -80,12 +84,15 @@ export class ModelCache {
 
   /** A Hugging Face repo at a revision: from the store when kept, else resolved, downloaded and kept. */
   async hf(repo: string, revision: string, kind: SnapshotKind, o: FetchSnapshotOptions = {}): Promise<CachedFiles> {
-    const label = `${repo}@${revision}`;
+    // A GGUF file is kept as its own snapshot, named repo/file: a repo often holds a dozen quantizations.
+    const key = o.file ? `${repo}/${o.file}` : repo;
+    const label = `${key}@${revision}`;
     const all = await this.list();
-    const kept = findSnapshot(all, 'hf', repo, revision);
+    const kept = findSnapshot(all, 'hf', key, revision);
     if (kept && kept.kind === kind) return this.files(kept, label);
     if (this.#offline()) return this.#notCached(label, kind);
     const { sha, listing } = await this.#resolve(repo, revision, o.token, kind);
+    if (o.file) return this.#ggufSnapshot(repo, o.file, key, revision, sha, listing, all, o);
     const id = snapshotId('hf', repo, sha);
     const same = all.find((s) => s.id === id);
     if (same) {
@@ -101,9 +108,13 @@ export class ModelCache {
     const missing = required.filter((p) => !has(p));
     if (kind === 'model' && !has(INDEX) && !has('model.safetensors')) missing.push('model.safetensors');
     if (missing.length) {
-      const other = [...listing.keys()].filter((p) => /\.(bin|gguf|pt|pth|onnx)$/.test(p)).slice(0, 3);
+      const ggufs = [...listing.keys()].filter((p) => /\.gguf$/i.test(p));
+      if (kind === 'model' && ggufs.length) {
+        throw new DownloadError(`${label} is a GGUF repo: name one of its files after the repo id, e.g. ${repo}/${pickGguf(ggufs)} (it has ${ggufs.slice(0, 6).join(', ')}${ggufs.length > 6 ? ', …' : ''}).`, { status: 404, file: 'config.json' });
+      }
+      const other = [...listing.keys()].filter((p) => /\.(bin|pt|pth|onnx)$/.test(p)).slice(0, 3);
       throw new DownloadError(
-        `${label} has no ${missing.join(', ')}. ${kind === 'model' ? 'A model needs config.json, tokenizer.json and safetensors weights' : 'A PEFT adapter needs adapter_config.json and adapter_model.safetensors'}` +
+        `${label} has no ${missing.join(', ')}. ${kind === 'model' ? 'A model needs config.json, tokenizer.json and safetensors weights (or a GGUF file)' : 'A PEFT adapter needs adapter_config.json and adapter_model.safetensors'}` +
           (other.length ? ` (this repo has ${other.join(', ')}, which LoRA Lab does not read).` : '.'),
         { status: 404, file: missing[0] },
       );
@@ -133,8 +144,37 @@ export class ModelCache {
     return this.files(snapshot, label);
   }
 
+  async #ggufSnapshot(
+    repo: string, file: string, key: string, revision: string, sha: string, listing: Map<string, { size: number; sha256?: string }>, all: Snapshot[], o: FetchSnapshotOptions,
+  ): Promise<CachedFiles> {
+    const label = `${key}@${revision}`;
+    if (!listing.has(file)) {
+      const ggufs = [...listing.keys()].filter((p) => /\.gguf$/i.test(p));
+      throw new DownloadError(`${repo}@${revision} has no ${file}.${ggufs.length ? ` Its GGUF files: ${ggufs.slice(0, 8).join(', ')}${ggufs.length > 8 ? ', …' : ''}.` : ' It has no GGUF file.'}`, { status: 404, file });
+    }
+    const id = snapshotId('hf', key, sha);
+    const same = all.find((s) => s.id === id);
+    if (same) {
+      const s = { ...same, revisions: [...new Set([...same.revisions, revision])] };
+      await this.catalog.putSnapshot(s);
+      return this.files(s, label);
+    }
+    // Tokenizer files at the repo's root, when it has them (the GGUF's metadata holds the tokenizer otherwise).
+    const side = GGUF_OPTIONAL.filter((p) => listing.has(p));
+    const planned = [file, ...side].map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
+    await this.#checkSpace(id, planned.reduce((a, f) => a + (f.size ?? 0), 0));
+    const run = new Download(this.store, id, { fetch: this.#fetch, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {}, signal: o.signal }, o.onProgress);
+    for (const f of planned) run.meter.plan(f.path, f.size ?? 0);
+    const fetched = await run.all(planned.map((f) => ({ file: f, url: `${this.endpoint}/${repo}/resolve/${sha}/${encodePath(f.path)}` })));
+    const snapshot: Snapshot = { ...partialSnapshot(id, 'model', key, sha, fetched), revisions: [revision] };
+    await this.catalog.putSnapshot(snapshot);
+    return this.files(snapshot, label);
+  }
+
   /** Any folder served over HTTP with the hub's file layout: the same resume and size checks, keyed by the URL. */
   async url(baseUrl: string, kind: SnapshotKind, o: FetchSnapshotOptions = {}): Promise<CachedFiles> {
+    const gguf = kind === 'model' ? /\/([^/?#]+\.gguf)$/i.exec(baseUrl) : null;
+    if (gguf) return this.#ggufUrl(baseUrl, decodeURIComponent(gguf[1]), o);
     const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
     const id = snapshotId('url', bytesToHex(sha256(new TextEncoder().encode(base))).slice(0, 16), '');
     const kept = await this.catalog.getSnapshot(id);
@@ -152,6 +192,21 @@ export class ModelCache {
     const snapshot: Snapshot = { ...partialSnapshot(id, kind, base, '', fetched), source: 'url' };
     await this.catalog.putSnapshot(snapshot);
     return this.files(snapshot, base);
+  }
+
+  /** A .gguf file by URL, with the tokenizer files of its folder when there are any; keyed by the URL. */
+  async #ggufUrl(fileUrl: string, name: string, o: FetchSnapshotOptions): Promise<CachedFiles> {
+    const id = snapshotId('url', bytesToHex(sha256(new TextEncoder().encode(fileUrl))).slice(0, 16), '');
+    const kept = await this.catalog.getSnapshot(id);
+    if (kept && kept.kind === 'model') return this.files(kept, fileUrl);
+    if (this.#offline()) return this.#notCached(fileUrl, 'model');
+    const folder = fileUrl.slice(0, fileUrl.lastIndexOf('/') + 1);
+    const run = new Download(this.store, id, { fetch: this.#fetch, signal: o.signal }, o.onProgress);
+    const fetched = await run.all([{ file: { path: name }, url: fileUrl }]);
+    fetched.push(...await run.all(GGUF_OPTIONAL.map((p) => ({ file: { path: p }, url: folder + encodePath(p), optional: true }))));
+    const snapshot: Snapshot = { ...partialSnapshot(id, 'model', fileUrl, '', fetched), source: 'url' };
+    await this.catalog.putSnapshot(snapshot);
+    return this.files(snapshot, fileUrl);
   }
 
   async #checkSpace(id: string, total: number): Promise<void> {
@@ -258,4 +313,9 @@ class Download {
     this.meter.update(file.path, r.size, r.size, true);
     return { path: r.path, size: r.size, sha256: r.sha256 };
   }
+}
+
+/** The GGUF file to suggest from a repo's list: a Q4_K_M one when there is one (the usual choice), else the first. */
+function pickGguf(names: string[]): string {
+  return names.find((n) => /q4_k_m/i.test(n)) ?? names[0];
 }

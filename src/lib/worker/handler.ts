@@ -77,7 +77,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       // The remembered token goes to huggingface.co only: never to a mirror a link named (?hf-endpoint=), which could
       // be anyone's server. A token typed for this load goes where the person sent it.
       const token = source.token ?? (hfEndpoint === undefined ? await env.lab?.getSetting<string>('hfToken') : undefined);
-      return c.hf(source.repo, source.revision ?? 'main', kind, { token, onProgress, signal });
+      return c.hf(source.repo, source.revision ?? 'main', kind, { token, onProgress, signal, file: source.file });
     }
     return resolveSource(source, fallback);
   };

@@ -3,7 +3,7 @@
 // current set-up by "Copy link". Local folders have no link.
 
 import { isRepoId } from '../lib/hub/files.js';
-import type { ModelSource } from '../lib/hub/source.js';
+import { parseSourceText, type ModelSource } from '../lib/hub/source.js';
 
 export type View = 'playground' | 'compare' | 'train' | 'evaluate' | 'storage';
 
@@ -16,11 +16,13 @@ export interface Link {
 
 const VIEWS: Record<string, View> = { chat: 'playground', playground: 'playground', compare: 'compare', train: 'train', evaluate: 'evaluate', storage: 'storage' };
 
-/** A model as a link names it: `builtin`, a repo id with an optional @revision, or an http(s) URL. */
+/** A model as a link names it: `builtin`, a repo id with an optional @revision (and /file.gguf), or an http(s) URL. */
 export function modelFromText(text: string): ModelSource | null {
   const t = text.trim();
   if (t === 'builtin') return { kind: 'builtin' };
   if (/^https?:\/\//.test(t)) return { kind: 'url', url: t };
+  const gguf = parseSourceText(t);
+  if (gguf.kind === 'hf' && gguf.file) return gguf;
   const [repo, revision, ...rest] = t.split('@');
   if (rest.length === 0 && isRepoId(repo)) return { kind: 'hf', repo, revision: revision || undefined };
   return null;
@@ -64,7 +66,7 @@ export function parseLink(search: string): { link: Link; problems: LinkProblem[]
 
 function sourceText(s: ModelSource): string | null {
   if (s.kind === 'builtin') return s.name ? `builtin:${s.name}` : 'builtin';
-  if (s.kind === 'hf') return s.revision && s.revision !== 'main' ? `${s.repo}@${s.revision}` : s.repo;
+  if (s.kind === 'hf') return (s.revision && s.revision !== 'main' ? `${s.repo}@${s.revision}` : s.repo) + (s.file ? `/${s.file}` : '');
   if (s.kind === 'url') return s.url;
   if (s.kind === 'kept') return s.name;
   return null;

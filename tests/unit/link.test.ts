@@ -36,5 +36,8 @@ describe('links', () => {
     expect(link.view).toBe('compare');
     expect(link.prompt).toBe('Name three colors & why');
     expect(makeLink('/', { model: { kind: 'files', files: [] }, adapters: [], view: 'playground', prompt: '' })).toHaveProperty('why');
+    // A GGUF file of a repo round-trips.
+    const gguf = makeLink('https://lab.example/', { model: { kind: 'hf', repo: 'org/m-GGUF', revision: 'v2', file: 'm-Q4_K_M.gguf' }, adapters: [], view: 'playground', prompt: '' });
+    expect(parseLink(new URL((gguf as { url: string }).url).search).link.model).toEqual({ kind: 'hf', repo: 'org/m-GGUF', revision: 'v2', file: 'm-Q4_K_M.gguf' });
   });
 });

@@ -262,7 +262,7 @@ export class Engine {
   /** Loads a PEFT adapter next to the base weights (which stay as they are) and returns its summary. */
   async loadAdapter(files: ModelFiles, name?: string): Promise<AdapterInfo> {
     const m = this.#require();
-    const adapter = await loadPeftAdapter(files, name);
+    const adapter = await loadPeftAdapter(files, name, m.config);
     m.runner.lora.add(adapter);
     this.#slot0 = null;
     return adapterInfo(adapter);

@@ -10,7 +10,9 @@ import { normalizeConfig } from '../../src/lib/model/config.js';
 import { ggufConfig, hfTensorName, readGgufHeader } from '../../src/lib/model/gguf.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { Rng } from '../../src/lib/util/rng.js';
-import { ggufFromSynthetic, randomBlocks, referenceElement, T, writeGguf } from '../helpers/gguf-writer.js';
+import { ggufFromSynthetic, permuteRows, randomBlocks, referenceElement, T, writeGguf, type GgufTensor } from '../helpers/gguf-writer.js';
+import { loadPeftAdapter, type LoraAdapter } from '../../src/lib/lora/peft.js';
+import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 
 describe('GGUF tensor types', () => {
   it.each([['Q8_0', T.Q8_0, 32], ['Q4_0', T.Q4_0, 32], ['Q4_K', T.Q4_K, 256], ['Q6_K', T.Q6_K, 256]] as const)('%s blocks dequantize exactly as the specification says', (_, type, per) => {
@@ -78,5 +80,45 @@ describe('GGUF sources', () => {
     expect(resolveSource({ kind: 'files', files: picked }, env).gguf).toBe('m.gguf');
     // A safetensors folder that also holds a .gguf stays a safetensors model.
     expect(resolveSource({ kind: 'files', files: [...picked, new File(['{}'], 'config.json')] }, env).gguf).toBeUndefined();
+  });
+});
+
+describe('GGUF LoRA adapters', () => {
+  const spec = { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 96, tied: false, seed: 5 };
+
+  /** An adapter as convert_lora_to_gguf.py writes it: A as ne [in, r], B as ne [r, out] with q/k rows permuted. */
+  function ggufAdapter(a: LoraAdapter, dh: number, alpha: number): Uint8Array {
+    const tensors: GgufTensor[] = [];
+    const names: Record<string, string> = { q_proj: 'attn_q', k_proj: 'attn_k', v_proj: 'attn_v', o_proj: 'attn_output', gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down' };
+    for (const p of a.modules.values()) {
+      const b = p.module === 'q_proj' || p.module === 'k_proj' ? permuteRows(p.b, p.outFeatures, p.rank, dh) : p.b;
+      const bytes = (x: Float32Array) => new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+      tensors.push({ name: `blk.${p.layer}.${names[p.module]}.weight.lora_a`, dims: [p.inFeatures, p.rank], type: T.F32, data: bytes(p.a) });
+      tensors.push({ name: `blk.${p.layer}.${names[p.module]}.weight.lora_b`, dims: [p.rank, p.outFeatures], type: T.F32, data: bytes(b) });
+    }
+    return writeGguf([['general.architecture', 'str', 'llama'], ['general.type', 'str', 'adapter'], ['adapter.type', 'str', 'lora'], ['adapter.lora.alpha', 'f32', alpha]], tensors);
+  }
+
+  it('equals its PEFT twin: the same A, B (q/k rows unpermuted) and scale for every module', async () => {
+    const config = normalizeConfig(syntheticModel(spec).config, {});
+    const peft = syntheticAdapter(config, { name: 'twin', seed: 4, config: { r: 4, lora_alpha: 8, target_modules: 'all-linear' }, bScale: 0.5 });
+    const files = new MemoryFiles('adapter.gguf', new Map([['adapter.gguf', ggufAdapter(peft, config.headDim, 8)]]));
+    const got = await loadPeftAdapter(files, 'from-gguf', config);
+    expect([...got.modules.keys()].sort()).toEqual([...peft.modules.keys()].sort());
+    for (const [key, p] of peft.modules) {
+      const g = got.modules.get(key)!;
+      expect([g.rank, g.inFeatures, g.outFeatures, g.scaling], key).toEqual([p.rank, p.inFeatures, p.outFeatures, p.scaling]);
+      expect(g.a, key).toEqual(p.a);
+      expect(g.b, key).toEqual(p.b);
+    }
+  });
+
+  it('a GGUF model given as an adapter, or an adapter without its base, says what to do', async () => {
+    const config = normalizeConfig(syntheticModel(spec).config, {});
+    const model = new MemoryFiles('m.gguf', new Map([['m.gguf', ggufFromSynthetic(syntheticModel(spec))]]));
+    await expect(loadPeftAdapter(model, 'm', config)).rejects.toThrow(/is not a GGUF LoRA adapter .*load a GGUF model in the model panel/);
+    const peft = syntheticAdapter(config, { name: 'twin', seed: 4, config: { r: 4, lora_alpha: 8, target_modules: ['q_proj'] } });
+    const files = new MemoryFiles('a.gguf', new Map([['a.gguf', ggufAdapter(peft, config.headDim, 8)]]));
+    await expect(loadPeftAdapter(files, 'a')).rejects.toThrow(/needs its base model loaded first/);
   });
 });

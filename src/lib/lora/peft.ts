@@ -7,6 +7,8 @@ import { AdapterError, NonFiniteError } from '../errors.js';
 import { decodeToF32, encodeFromF32, finiteCheck, isDType, nonFinite, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
 import { jsonKind, readJson, type ModelFiles } from '../hub/files.js';
+import type { ModelConfig } from '../model/config.js';
+import { loadGgufAdapter } from './gguf-adapter.js';
 
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
@@ -175,11 +177,14 @@ function maxAbs(x: Float32Array): number {
 
 const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
 
+/** One LoRA half, decoded: layer, module, A or B, its shape as PEFT stores it, and its values. */
+export interface LoraHalf { layer: number; module: LoraModule; half: 'A' | 'B'; shape: number[]; values: Float32Array }
+
 /** Reads an adapter from its config object and safetensors bytes. */
 export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: Uint8Array): LoraAdapter {
   const config = parsePeftConfig(rawConfig);
   const { header, data } = readSafetensors(safetensors, 'adapter_model.safetensors');
-  const halves = new Map<string, { a?: Float32Array; b?: Float32Array; aShape?: number[]; bShape?: number[] }>();
+  const list: LoraHalf[] = [];
   let dtype: DType = 'F32';
   for (const t of header.tensors) {
     const m = TENSOR.exec(t.name);
@@ -189,12 +194,21 @@ export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: U
     if (!isDType(t.dtype)) throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" is ${t.dtype}; adapters must be F32, F16 or BF16.`, { tensor: t.name });
     if (t.shape.length !== 2) throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" has shape [${t.shape}], expected a matrix.`, { tensor: t.name });
     dtype = t.dtype;
-    const key = moduleKey(Number(m[1]), m[2] as LoraModule);
-    const h = halves.get(key) ?? {};
     const check = finiteCheck();
     const values = decodeToF32(data.get(t.name)!, t.dtype, check);
     if (check.index >= 0) throw nonFinite('adapter_model.safetensors', t.name, check);
-    if (m[3] === 'A') { h.a = values; h.aShape = t.shape; } else { h.b = values; h.bShape = t.shape; }
+    list.push({ layer: Number(m[1]), module: m[2] as LoraModule, half: m[3] as 'A' | 'B', shape: t.shape, values });
+  }
+  return assembleAdapter(name, config, list, dtype);
+}
+
+/** Pairs decoded halves into modules, checking ranks, targets and scale against the config. */
+export function assembleAdapter(name: string, config: PeftConfig, list: LoraHalf[], dtype: DType): LoraAdapter {
+  const halves = new Map<string, { a?: Float32Array; b?: Float32Array; aShape?: number[]; bShape?: number[] }>();
+  for (const t of list) {
+    const key = moduleKey(t.layer, t.module);
+    const h = halves.get(key) ?? {};
+    if (t.half === 'A') { h.a = t.values; h.aShape = t.shape; } else { h.b = t.values; h.bShape = t.shape; }
     halves.set(key, h);
   }
   const modules = new Map<string, LoraTensorPair>();
@@ -220,8 +234,12 @@ export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: U
   return { name, config, modules, dtype };
 }
 
-/** Reads adapter_config.json and adapter_model.safetensors from any source (folder, repo, URL, dropped files). */
-export async function loadPeftAdapter(files: ModelFiles, name = files.label): Promise<LoraAdapter> {
+/**
+ * Reads adapter_config.json and adapter_model.safetensors from any source (folder, repo, URL, dropped files), or a
+ * GGUF LoRA adapter (`base`: the loaded model's config, which a GGUF adapter's q/k rows are unpermuted with).
+ */
+export async function loadPeftAdapter(files: ModelFiles, name = files.label, base?: ModelConfig): Promise<LoraAdapter> {
+  if (files.gguf) return loadGgufAdapter(files, files.gguf, name, base);
   const cfg = await readJson(files, 'adapter_config.json', true);
   if (!cfg) throw new AdapterError(`${files.label} has no adapter_config.json: a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors.`);
   const st = await files.bytes('adapter_model.safetensors', true);

@@ -200,7 +200,7 @@ export async function streamGgufInto(
 }
 
 /** Undoes llama.cpp's permute() on `rows` rows (whole heads of `dh` rows): GGUF row 2i + j of a head is row j dh/2 + i. */
-function unpermuteRows(src: Float32Array, rows: number, K: number, dh: number): Float32Array {
+export function unpermuteRows(src: Float32Array, rows: number, K: number, dh: number): Float32Array {
   const out = new Float32Array(src.length);
   const half = dh / 2;
   for (let h0 = 0; h0 < rows; h0 += dh) {

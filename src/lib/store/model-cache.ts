@@ -92,7 +92,7 @@ export class ModelCache {
     if (kept && kept.kind === kind) return this.files(kept, label);
     if (this.#offline()) return this.#notCached(label, kind);
     const { sha, listing } = await this.#resolve(repo, revision, o.token, kind);
-    if (o.file) return this.#ggufSnapshot(repo, o.file, key, revision, sha, listing, all, o);
+    if (o.file) return this.#ggufSnapshot(repo, o.file, key, revision, sha, listing, all, o, kind);
     const id = snapshotId('hf', repo, sha);
     const same = all.find((s) => s.id === id);
     if (same) {
@@ -146,6 +146,7 @@ export class ModelCache {
 
   async #ggufSnapshot(
     repo: string, file: string, key: string, revision: string, sha: string, listing: Map<string, { size: number; sha256?: string }>, all: Snapshot[], o: FetchSnapshotOptions,
+    kind: SnapshotKind,
   ): Promise<CachedFiles> {
     const label = `${key}@${revision}`;
     if (!listing.has(file)) {
@@ -160,21 +161,21 @@ export class ModelCache {
       return this.files(s, label);
     }
     // Tokenizer files at the repo's root, when it has them (the GGUF's metadata holds the tokenizer otherwise).
-    const side = GGUF_OPTIONAL.filter((p) => listing.has(p));
+    const side = kind === 'model' ? GGUF_OPTIONAL.filter((p) => listing.has(p)) : [];
     const planned = [file, ...side].map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
     await this.#checkSpace(id, planned.reduce((a, f) => a + (f.size ?? 0), 0));
     const run = new Download(this.store, id, { fetch: this.#fetch, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {}, signal: o.signal }, o.onProgress);
     for (const f of planned) run.meter.plan(f.path, f.size ?? 0);
     const fetched = await run.all(planned.map((f) => ({ file: f, url: `${this.endpoint}/${repo}/resolve/${sha}/${encodePath(f.path)}` })));
-    const snapshot: Snapshot = { ...partialSnapshot(id, 'model', key, sha, fetched), revisions: [revision] };
+    const snapshot: Snapshot = { ...partialSnapshot(id, kind, key, sha, fetched), revisions: [revision] };
     await this.catalog.putSnapshot(snapshot);
     return this.files(snapshot, label);
   }
 
   /** Any folder served over HTTP with the hub's file layout: the same resume and size checks, keyed by the URL. */
   async url(baseUrl: string, kind: SnapshotKind, o: FetchSnapshotOptions = {}): Promise<CachedFiles> {
-    const gguf = kind === 'model' ? /\/([^/?#]+\.gguf)$/i.exec(baseUrl) : null;
-    if (gguf) return this.#ggufUrl(baseUrl, decodeURIComponent(gguf[1]), o);
+    const gguf = /\/([^/?#]+\.gguf)$/i.exec(baseUrl);
+    if (gguf) return this.#ggufUrl(baseUrl, decodeURIComponent(gguf[1]), kind, o);
     const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
     const id = snapshotId('url', bytesToHex(sha256(new TextEncoder().encode(base))).slice(0, 16), '');
     const kept = await this.catalog.getSnapshot(id);
@@ -195,16 +196,16 @@ export class ModelCache {
   }
 
   /** A .gguf file by URL, with the tokenizer files of its folder when there are any; keyed by the URL. */
-  async #ggufUrl(fileUrl: string, name: string, o: FetchSnapshotOptions): Promise<CachedFiles> {
+  async #ggufUrl(fileUrl: string, name: string, kind: SnapshotKind, o: FetchSnapshotOptions): Promise<CachedFiles> {
     const id = snapshotId('url', bytesToHex(sha256(new TextEncoder().encode(fileUrl))).slice(0, 16), '');
     const kept = await this.catalog.getSnapshot(id);
-    if (kept && kept.kind === 'model') return this.files(kept, fileUrl);
-    if (this.#offline()) return this.#notCached(fileUrl, 'model');
+    if (kept && kept.kind === kind) return this.files(kept, fileUrl);
+    if (this.#offline()) return this.#notCached(fileUrl, kind);
     const folder = fileUrl.slice(0, fileUrl.lastIndexOf('/') + 1);
     const run = new Download(this.store, id, { fetch: this.#fetch, signal: o.signal }, o.onProgress);
     const fetched = await run.all([{ file: { path: name }, url: fileUrl }]);
-    fetched.push(...await run.all(GGUF_OPTIONAL.map((p) => ({ file: { path: p }, url: folder + encodePath(p), optional: true }))));
-    const snapshot: Snapshot = { ...partialSnapshot(id, 'model', fileUrl, '', fetched), source: 'url' };
+    if (kind === 'model') fetched.push(...await run.all(GGUF_OPTIONAL.map((p) => ({ file: { path: p }, url: folder + encodePath(p), optional: true }))));
+    const snapshot: Snapshot = { ...partialSnapshot(id, kind, fileUrl, '', fetched), source: 'url' };
     await this.catalog.putSnapshot(snapshot);
     return this.files(snapshot, fileUrl);
   }

@@ -1,0 +1,51 @@
+// LoRA adapters in GGUF, as llama.cpp's convert_lora_to_gguf.py writes them: general.type "adapter", adapter.type
+// "lora", adapter.lora.alpha; per module blk.N.<tensor>.weight.lora_a (ne [in, r]: PEFT's A) and .lora_b (ne [r, out]:
+// PEFT's B). The converter permutes the output rows of q and k of LLaMA-family models as it does for base weights,
+// which shows in B; that is undone with the base model's head size. The result is the adapter its PEFT twin gives.
+
+import { AdapterError } from '../errors.js';
+import { dequantize, ggmlTypeName, isSupportedType, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
+import type { ModelFiles } from '../hub/files.js';
+import type { ModelConfig } from '../model/config.js';
+import { readGgufHeader, unpermuteRows } from '../model/gguf.js';
+import { assembleAdapter, fullModuleName, parsePeftConfig, type LoraAdapter, type LoraHalf, type LoraModule } from './peft.js';
+
+const MODULES: Record<string, LoraModule> = {
+  attn_q: 'q_proj', attn_k: 'k_proj', attn_v: 'v_proj', attn_output: 'o_proj', ffn_gate: 'gate_proj', ffn_up: 'up_proj', ffn_down: 'down_proj',
+};
+const TENSOR = /^blk\.(\d+)\.(\w+)\.weight\.lora_([ab])$/;
+
+export async function loadGgufAdapter(files: ModelFiles, file: string, name: string, base?: ModelConfig): Promise<LoraAdapter> {
+  const h = await readGgufHeader(files, file);
+  const m = h.parsed.metadata as unknown as Record<string, unknown>;
+  if (m['general.type'] !== 'adapter' || m['adapter.type'] !== 'lora') {
+    throw new AdapterError(`${file} is not a GGUF LoRA adapter (general.type ${JSON.stringify(m['general.type'] ?? null)}, adapter.type ${JSON.stringify(m['adapter.type'] ?? null)}): load a GGUF model in the model panel, and adapters written by llama.cpp's convert_lora_to_gguf.py here.`, { file });
+  }
+  const alpha = typeof m['adapter.lora.alpha'] === 'number' ? (m['adapter.lora.alpha'] as number) : NaN;
+  const permuted = m['general.architecture'] !== 'qwen2';
+  if (permuted && !base) throw new AdapterError(`${file}: a GGUF adapter of a ${String(m['general.architecture'])} model needs its base model loaded first.`, { file });
+  const halves: LoraHalf[] = [];
+  for (const t of [...h.parsed.tensorInfos].sort((x, y) => Number(x.offset - y.offset))) {
+    const parts = TENSOR.exec(t.name);
+    const module = parts ? MODULES[parts[2]] : undefined;
+    if (!parts || !module) throw new AdapterError(`${file}: tensor "${t.name}" is not a LoRA weight of a LLaMA-family attention or MLP projection.`, { tensor: t.name });
+    if (!isSupportedType(t.dtype)) throw new AdapterError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}; GGUF adapters must be F32, F16, BF16 or Q8_0.`, { tensor: t.name });
+    const [inner, outer] = t.shape.map(Number);
+    const start = h.dataOffset + Number(t.offset);
+    const bytes = await h.reader.take(start, start + tensorBytes(t.dtype as GgmlType, inner * outer, inner, t.name), true);
+    let values = dequantize(t.dtype as GgmlType, bytes, inner * outer);
+    const half = parts[3] === 'a' ? 'A' : 'B';
+    if (half === 'B' && permuted && (module === 'q_proj' || module === 'k_proj')) values = unpermuteRows(values, outer, inner, base!.headDim);
+    halves.push({ layer: Number(parts[1]), module, half, shape: [outer, inner], values });
+  }
+  const r = Math.max(0, ...halves.filter((x) => x.half === 'A').map((x) => x.shape[0]));
+  if (!(alpha > 0)) throw new AdapterError(`${file} has no positive adapter.lora.alpha, so its scale is unknown. The file is incomplete.`, { file });
+  const config = parsePeftConfig({
+    r, lora_alpha: alpha, peft_type: 'LORA', task_type: 'CAUSAL_LM',
+    target_modules: [...new Set(halves.map((x) => x.module))],
+    // A module whose rank differs from the largest gets its own (llama.cpp scales each by alpha over its own rank).
+    rank_pattern: Object.fromEntries(halves.filter((x) => x.half === 'A' && x.shape[0] !== r).map((x) => [fullModuleName(x.layer, x.module).replaceAll('.', '\\.'), x.shape[0]])),
+    base_model_name_or_path: typeof m['general.base_model.0.repo_url'] === 'string' ? m['general.base_model.0.repo_url'] : null,
+  });
+  return assembleAdapter(name, config, halves, 'F32');
+}

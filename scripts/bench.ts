@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick] [-- --precision f32,f16,q8,q4]
+// npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick] [-- --precision f32,f16,q8,q4] [-- --models demo,...]
 // Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
 // against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
 // precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
@@ -52,6 +52,9 @@ const models: BenchModel[] = [
   { name: 'smollm2-135m-shapes', files: smolShapes, promptTokens: 32, newTokens: quick ? 4 : 12 },
 ];
 
+const modelsAt = args.indexOf('--models');
+/** --models demo,smollm2-135m-shapes picks the models of every section. */
+if (modelsAt >= 0) { const keep = args[modelsAt + 1].split(','); models.splice(0, models.length, ...models.filter((m) => keep.includes(m.name))); }
 const gpu = await createNodeGpu({ driver });
 /** --precision picks the weight formats of the decode and train rows (default: every one this device runs). */
 const precisions = (precisionAt >= 0 ? args[precisionAt + 1].split(',') : ['f32', ...(gpu.f16 ? ['f16'] : []), 'q8', 'q4']) as WeightFormat[];

@@ -8,7 +8,7 @@ import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
-import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
@@ -80,7 +80,7 @@ describe('matmul', () => {
           S: o.last ? step(inRows, M, 3, 2) : step(M), x, w: W.data, out: out(Float32Array.from(out0)),
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
         };
-        const variant = M <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
+        const variant = matmulVariant(M);
         const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
         expectClose(got.out, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
       });
@@ -131,7 +131,7 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
           }
         }
       }
-      const variant = M <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
+      const variant = matmulVariant(M);
       const params = { ...matmulParams(N, K, W.ldw, ldo, nOff), rank: r, G, bRows, seg1, seg2, upRow };
       const got = await runProgram(gpu, matmulProgram(variant, o, K), params, {
         S: step(M), x, w: W.data, out: out(new Float32Array(M * ldo)), rowInfo: info, loraU, loraB,

@@ -11,7 +11,7 @@ import { Engine } from '../../src/lib/engine.js';
 import { meanLoss, teacherForcedLoss } from '../../src/lib/eval/loss.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { NONE } from '../../src/lib/kernels/common.js';
-import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
@@ -77,7 +77,7 @@ describe('matmul with quantized weights', () => {
           S: step(M), x, w: W.data, out: out(Float32Array.from(out0)),
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
         };
-        const variant = M <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
+        const variant = matmulVariant(M);
         const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
         expectClose(got.out, expected, ATOL, RTOL, `${vname} ${format} M=${M} N=${N} K=${K}`);
       });

@@ -19,6 +19,11 @@ export class Gpu {
   readonly f16: boolean;
   readonly hasF16Feature: boolean;
   readonly description: string;
+  /**
+   * The adapter is a CPU running Vulkan or D3D (llvmpipe/lavapipe, SwiftShader, WARP): kernels that pick a shape per
+   * device take the one that suits CPUs (no cross-thread reductions), measured in the bench.
+   */
+  readonly cpu: boolean;
   readonly maxBinding: number;
   readonly maxBufferSize: number;
   /** Bytes in live buffers created through `createBuffer`. */
@@ -42,6 +47,7 @@ export class Gpu {
     this.f16 = f16;
     this.hasF16Feature = hasF16;
     this.description = description;
+    this.cpu = /llvmpipe|lavapipe|swiftshader|warp|microsoft basic render|software/i.test(description);
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
     device.addEventListener('uncapturederror', (e) => {

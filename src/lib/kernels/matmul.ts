@@ -47,12 +47,16 @@ export const MATMUL_PARAMS = {
 
 
 /**
- * Threads that share one output column's dot product in the gemv variant: enough to keep each thread's share of K
- * near 64 elements (16 vec4 loads; up to 32 lanes for K >= 2048). Small K runs one thread per column, no reduction.
+ * Threads that share one output column's dot product in the gemv variant. On a GPU: enough to keep each thread's
+ * share of K near 64 elements (16 vec4 loads; up to 32 lanes for K >= 2048), so a column's row is read by neighbouring
+ * threads (coalesced). On a CPU adapter one thread per column up to K = 4096: its invocations run as SIMD lanes of a
+ * few cores, where the cross-thread reduction's barriers cost more than they save (SmolLM2-135M shapes on lavapipe:
+ * 1.96 -> 3.1 tokens/s; `npm run bench`).
  */
-export function gemvLanes(k: number): number {
+export function gemvLanes(k: number, cpu = false): number {
+  const share = cpu ? 4096 : 64;
   let lanes = 1;
-  while (lanes < 32 && lanes * 64 < k) lanes *= 2;
+  while (lanes < 32 && lanes * share < k) lanes *= 2;
   return lanes;
 }
 
@@ -131,16 +135,22 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
   return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
-/** `k` picks the gemv lane count (`gemvLanes`); gemm ignores it. Grid sizes: `{ N, rows }`. */
-export function matmulProgram(variant: 'gemv' | 'gemm', o: MatmulOptions, k: number): Kernel {
-  return variant === 'gemv' ? gemv(o, gemvLanes(k)) : gemm(o);
+/**
+ * `k` and `cpu` pick the gemv lane count (`gemvLanes`); gemm ignores them. `gemv1` is gemv for exactly one row (a decode step):
+ * its accumulators are single registers. Grid sizes: `{ N, rows }`.
+ */
+export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, cpu = false): Kernel {
+  return variant === 'gemm' ? gemm(o) : gemv(o, gemvLanes(k, cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
 }
 
-function gemv(o: MatmulOptions, lanes: number): Kernel {
+/** The matmul variant for a call of `rows` rows. */
+export const matmulVariant = (rows: number): 'gemv1' | 'gemv' | 'gemm' => (rows === 1 ? 'gemv1' : rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm');
+
+function gemv(o: MatmulOptions, lanes: number, maxRows: number): Kernel {
   const g = o.norm ? ' * gain4(k4)' : '';
   // Grid: output columns in blocks of COLS (rows loop inside), over x and y past 65535 blocks.
   const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
-  return matmulKernel(`gemv${lanes}`, o, { R: GEMV_MAX_ROWS, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
+  return matmulKernel(`gemv${lanes}x${maxRows}`, o, { R: maxRows, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
 ${lanes > 1 ? 'var<workgroup> red: array<f32, WG * R>;' : ''}
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -156,7 +166,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var k4 = lane; k4 < K4; k4 += LANES) {
       let wk = wVec(n, k4)${g};
       ${o.swiglu ? `let wk2 = w2Vec(n, k4)${g};` : ''}
-      for (var m = 0u; m < M; m++) {
+      for (var m = 0u; m < R; m++) {
+        if (m >= M) { break; } // a constant trip bound lets the compiler keep the accumulators in registers
         let xv = x4(m, k4);
         acc[m] += dot(xv, wk);
         ${o.swiglu ? 'acc2[m] += dot(xv, wk2);' : ''}
@@ -171,7 +182,8 @@ ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
 /** One thread per column: the thread already holds every row's full sums. */
 function gemvOwnColumn(o: MatmulOptions): string {
   return `  if (n >= P.N) { return; }
-  for (var m = 0u; m < M; m++) {
+  for (var m = 0u; m < R; m++) {
+    if (m >= M) { break; }
     ${o.norm ? 'let rstd = inverseSqrt(sq[m] / f32(P.K) + P.eps);' : 'let rstd = 1.0;'}
     epilogue(m, n, acc[m], acc2[m], rstd);
   }`;
@@ -184,7 +196,7 @@ function gemvOwnColumn(o: MatmulOptions): string {
 function gemvReduce(o: MatmulOptions): string {
   const pass = (src: string, dst: string) => `
   workgroupBarrier();
-  for (var m = 0u; m < M; m++) { red[m * WG + tid] = ${src}[m]; }
+  for (var m = 0u; m < R; m++) { if (m >= M) { break; } red[m * WG + tid] = ${src}[m]; }
   workgroupBarrier();
   for (var m = lane; m < M; m += LANES) {
     var t = 0.0;

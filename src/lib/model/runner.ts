@@ -23,7 +23,7 @@ import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { embedKernel } from '../kernels/embed.js';
 import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
-import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
+import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
@@ -79,6 +79,8 @@ export interface RunnerStats {
 interface Op {
   label: string;
   /** Variant for few rows (gemv) and for many; the same dispatch for kernels without variants. */
+  /** Variants for one row (decode), for a few rows (gemv) and for many; the same dispatch for kernels without variants. */
+  one: Dispatch;
   small: Dispatch;
   large: Dispatch;
   /** Rows this op iterates over: the call's rows or its sequences. */
@@ -193,7 +195,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#ops = [];
     this.#opsVersion = this.lora.version;
     const b = this.#builder;
-    const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, small: d, large: d, over, grid });
+    const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, one: d, small: d, large: d, over, grid });
     const common = { S: this.#step, rowInfo: this.#rowInfo };
 
     const embed = embedKernel(weights.embed.format);
@@ -235,10 +237,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const shrink = loraShrinkKernel(o.norm);
       const d = b.dispatch(shrink, { K: lg.K, G: lg.G, rank, ldx: lg.K, eps: this.cfg.rmsNormEps },
         { S: this.#step, x: t.x, rowInfo: this.#rowInfo, loraA: lg.a, u: this.#loraU!, ...(o.norm ? { gain: t.gain! } : {}) }, [0, 0, 0], `${label}.lora_shrink`);
-      this.#ops.push({ label: d.label, small: d, large: d, over: 'rows', grid: (rows) => shrink.grid({ rows }) });
+      this.#ops.push({ label: d.label, one: d, small: d, large: d, over: 'rows', grid: (rows) => shrink.grid({ rows }) });
     }
     const opts: MatmulOptions = { ...o, format: t.w.format, lora: !!lg };
-    const small = matmulProgram('gemv', opts, t.w.k);
+    const one = matmulProgram('gemv1', opts, t.w.k, this.gpu.cpu);
+    const small = matmulProgram('gemv', opts, t.w.k, this.gpu.cpu);
     const large = matmulProgram('gemm', opts, t.w.k);
     t.w.shards.forEach((shard, i) => {
       const p = b.params(small, {
@@ -253,6 +256,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (lg) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: this.#loraU!, loraB: lg.b });
       this.#ops.push({
         label,
+        one: b.dispatch(one, p, buffers, [0, 0, 0], label),
         small: b.dispatch(small, p, buffers, [0, 0, 0], label),
         large: b.dispatch(large, p, buffers, [0, 0, 0], label),
         over: o.last ? 'seqs' : 'rows',
@@ -321,7 +325,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const pass = enc.beginComputePass({ label: 'forward' });
       for (const op of this.#ops) {
         const rows = op.over === 'rows' ? M : input.seqs;
-        const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+        const v = variantOf(op, rows);
         pass.setPipeline(v.pipeline);
         pass.setBindGroup(0, v.bindGroup);
         const [gx, gy, gz] = op.grid(rows);
@@ -377,7 +381,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const pass = enc.beginComputePass();
       if (op) {
         const rows = op.over === 'rows' ? M : input.seqs;
-        const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+        const v = variantOf(op, rows);
         pass.setPipeline(v.pipeline);
         pass.setBindGroup(0, v.bindGroup);
         const [gx, gy, gz] = op.grid(rows);
@@ -460,7 +464,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const times = new Map<string, number>();
     for (const op of this.#ops) {
       const rows = op.over === 'rows' ? M : input.seqs;
-      const v = rows <= GEMV_MAX_ROWS ? op.small : op.large;
+      const v = variantOf(op, rows);
       const t0 = performance.now();
       const enc = this.gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
@@ -508,4 +512,10 @@ function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {
     out.push({ lse: f[base], ids, logits });
   }
   return out;
+}
+
+/** The dispatch of `op` for a call of `rows` rows. */
+function variantOf(op: Op, rows: number): Dispatch {
+  const v = matmulVariant(rows);
+  return v === 'gemv1' ? op.one : v === 'gemv' ? op.small : op.large;
 }

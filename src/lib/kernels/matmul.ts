@@ -103,6 +103,8 @@ fn x4(m: u32, k4: u32) -> vec4<f32> {
   return v;
 }
 ${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
+  let k = 4u * k4;
+  if (k + 3u < P.K) { return vec4<f32>(gain[k], gain[k + 1u], gain[k + 2u], gain[k + 3u]); }
   var g = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) { if (4u * k4 + j < P.K) { g[j] = gain[4u * k4 + j]; } }
   return g;
@@ -147,7 +149,7 @@ export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptio
 export const matmulVariant = (rows: number): 'gemv1' | 'gemv' | 'gemm' => (rows === 1 ? 'gemv1' : rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm');
 
 function gemv(o: MatmulOptions, lanes: number, maxRows: number): Kernel {
-  const g = o.norm ? ' * gain4(k4)' : '';
+  const g = o.norm ? ' * gk' : '';
   // Grid: output columns in blocks of COLS (rows loop inside), over x and y past 65535 blocks.
   const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
   return matmulKernel(`gemv${lanes}x${maxRows}`, o, { R: maxRows, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
@@ -164,6 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (n < P.N) {
     let K4 = (P.K + 3u) / 4u;
     for (var k4 = lane; k4 < K4; k4 += LANES) {
+      ${o.norm ? 'let gk = gain4(k4);' : ''}
       let wk = wVec(n, k4)${g};
       ${o.swiglu ? `let wk2 = w2Vec(n, k4)${g};` : ''}
       for (var m = 0u; m < R; m++) {

@@ -18,12 +18,12 @@ import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
 const prompt = [5, 17, 2, 40, 11, 63, 8];
 
 /** The last position's candidates after prefilling `prompt`, for a model loaded from `files`. */
-async function lastCandidates(files: MemoryFiles, precision: Precision = 'auto'): Promise<Candidates> {
+async function lastCandidates(files: MemoryFiles, precision: Precision = 'auto', start = 0): Promise<Candidates> {
   const gpu = await testGpu();
   const loaded = await loadWeights(gpu, files, undefined, undefined, undefined, precision);
   const model = new LoadedModel(gpu, loaded.config, loaded.weights, new LoraBank(gpu, loaded.config));
-  const runner = new ModelRunner(model, { slots: 1, contextLength: 32, maxRows: 16 });
-  const [c] = await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: prompt.length, lastOffset: prompt.length - 1 });
+  const runner = new ModelRunner(model, { slots: 1, contextLength: 128, maxRows: 16 });
+  const [c] = await runner.forward({ tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => start + i), seqs: 1, lastStride: prompt.length, lastOffset: prompt.length - 1 });
   runner.destroy();
   model.destroy();
   return c;
@@ -40,6 +40,15 @@ describe('GGUF models on the GPU', () => {
     expect([...got.ids]).toEqual([...ref.ids]);
     expect([...got.logits]).toEqual([...ref.logits]);
     expect(got.lse).toBe(ref.lse);
+  });
+
+  it('Llama 3.1-style RoPE scaling (rope_freqs): the logits of the safetensors twin, to f32 rounding of the factors', async () => {
+    const m = syntheticModel(TINY_CONFIGS.llama3Scaling);
+    // Positions past the original context of 64, where the scaled low frequencies matter.
+    const ref = await lastCandidates(safetensorsOf(m), 'auto', 90);
+    const got = await lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', ggufFromSynthetic(m)]])), 'auto', 90);
+    expect([...got.ids.slice(0, 5)]).toEqual([...ref.ids.slice(0, 5)]);
+    expect(Math.max(...[...got.logits].map((v, i) => Math.abs(v - ref.logits[i])))).toBeLessThan(1e-4);
   });
 
   it('at Q8_0: close logits (and the q/k permutation is undone: a model with it left in would not be)', async () => {

@@ -5,6 +5,7 @@
 
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import type { SyntheticModel } from '../../src/lib/model/synthetic.js';
+import { normalizeConfig, ropeInvFreq } from '../../src/lib/model/config.js';
 
 export type KV = [key: string, type: 'u32' | 'f32' | 'str' | 'bool' | 'str[]', value: unknown];
 export interface GgufTensor { name: string; dims: number[]; type: number; data: Uint8Array }
@@ -106,6 +107,13 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     if (!qwen && /(q_proj|k_proj)\.weight$/.test(name)) data = permuteRows(data, t.shape[0], t.shape[1], dh);
     const quantize = type === 'Q8_0' && t.shape.length === 2 && t.shape[1] % 32 === 0;
     tensors.push({ name: name.replace(rule[0], rule[1]), dims: [...t.shape].reverse(), type: quantize ? T.Q8_0 : T.F32, data: quantize ? quantizeQ8_0(data) : f32Bytes(data) });
+  }
+  // Llama 3.1+ RoPE scaling: llama.cpp's converter writes the per-pair divisors as rope_freqs, first.
+  const cfg = normalizeConfig(m.config, {});
+  if (cfg.ropeScaling?.type === 'llama3') {
+    const scaled = ropeInvFreq(cfg);
+    const base = ropeInvFreq({ ...cfg, ropeScaling: null });
+    tensors.unshift({ name: 'rope_freqs.weight', dims: [dh / 2], type: T.F32, data: f32Bytes(Float32Array.from(base, (b, i) => b / scaled[i])) });
   }
   return writeGguf(kvs, tensors);
 }

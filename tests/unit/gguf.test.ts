@@ -122,3 +122,17 @@ describe('GGUF LoRA adapters', () => {
     await expect(loadPeftAdapter(files, 'a')).rejects.toThrow(/needs its base model loaded first/);
   });
 });
+
+describe('GGUF RoPE scaling', () => {
+  it('reads rope_freqs into per-pair divisors equal to the llama3 rule to f32 rounding', async () => {
+    const { TINY_CONFIGS } = await import('../helpers/models.js');
+    const { ropeInvFreq } = await import('../../src/lib/model/config.js');
+    const { loadConfig } = await import('../../src/lib/model/load.js');
+    const m = syntheticModel(TINY_CONFIGS.llama3Scaling);
+    const { config } = await loadConfig(new MemoryFiles('m.gguf', new Map([['m.gguf', ggufFromSynthetic(m)]])));
+    expect(config.ropeScaling?.type).toBe('freq_factors');
+    const want = ropeInvFreq(normalizeConfig(m.config, {}));
+    ropeInvFreq(config).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-7 * want[i]));
+    expect(want.some((v, i) => Math.abs(v - ropeInvFreq({ ...config, ropeScaling: null })[i]) > 1e-3 * v)).toBe(true); // the scaling is not a no-op here
+  });
+});

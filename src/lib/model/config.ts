@@ -9,7 +9,9 @@ export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
-  | { type: 'linear'; factor: number };
+  | { type: 'linear'; factor: number }
+  /** Per-pair divisors of the inverse frequencies (llama.cpp's rope_freqs tensor, as GGUF files of Llama 3.1+ carry it). */
+  | { type: 'freq_factors'; factors: readonly number[] };
 
 export interface ModelConfig {
   readonly architecture: Architecture;
@@ -116,13 +118,18 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     vocabSize: int(cfg, 'vocab_size'),
     rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
     ropeTheta: positive(cfg, 'rope_theta', 10000),
-    ropeScaling: parseRopeScaling(cfg.rope_scaling),
+    ropeScaling: checkFactors(parseRopeScaling(cfg.rope_scaling), headDim),
     maxContext: Math.min(maxPos, window),
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM',
     bosTokenId: bos,
     eosTokenIds: Object.freeze(eos),
   });
+}
+
+function checkFactors(s: RopeScaling | null, headDim: number): RopeScaling | null {
+  if (s?.type === 'freq_factors' && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the head dimension ${headDim} needs ${headDim / 2}`);
+  return s;
 }
 
 function parseRopeScaling(rs: unknown): RopeScaling | null {
@@ -132,6 +139,11 @@ function parseRopeScaling(rs: unknown): RopeScaling | null {
   const type = r.rope_type ?? r.type;
   if (type === 'default') return null;
   const where = 'config.json rope_scaling';
+  if (type === 'freq_factors') {
+    const f = r.factors;
+    if (!Array.isArray(f) || f.length === 0 || !f.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) unsupported(`${where} "factors" must be a list of positive numbers`);
+    return { type: 'freq_factors', factors: Object.freeze([...(f as number[])]) };
+  }
   // transformers' _validate_*_rope_parameters: the factor stretches the context, so it is at least 1.
   const factor = positive(r, 'factor', 1, where);
   if (factor < 1) unsupported(`${where} "factor" is ${factor}; a RoPE scaling factor is at least 1`);
@@ -155,6 +167,7 @@ export function ropeInvFreq(c: ModelConfig): Float64Array {
   for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
   const s = c.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
+  if (s?.type === 'freq_factors') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];
   if (s?.type === 'llama3') {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;

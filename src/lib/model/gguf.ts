@@ -99,8 +99,25 @@ function num(m: Meta, key: string, fallback?: number): number {
   throw new FileFormatError(`The GGUF metadata lacks ${key}, which the model needs. The file is not a complete model.`, { key });
 }
 
+/** Bytes of data before rope_freqs beyond which it is not read ahead for (llama.cpp writes it first). */
+const ROPE_FREQS_WITHIN = 64 << 20;
+
+/**
+ * The rope_freqs tensor's values (Llama 3.1+ RoPE scaling as per-pair divisors), read from the stream ahead of the
+ * weights (kept buffered; llama.cpp writes it first); null when the file has none.
+ */
+export async function ggufRopeFreqs(h: GgufHeader, file: string): Promise<number[] | null> {
+  const t = h.parsed.tensorInfos.find((x) => x.name === 'rope_freqs.weight');
+  if (!t) return null;
+  if (t.dtype !== 0 || t.shape.length !== 1) throw new FileFormatError(`${file}: rope_freqs is ${ggmlTypeName(t.dtype)} [${t.shape}], not an F32 vector. The file is not one llama.cpp wrote.`, { file });
+  if (Number(t.offset) > ROPE_FREQS_WITHIN) throw new FileFormatError(`${file} keeps rope_freqs ${Number(t.offset) >> 20} MiB into its data; the reader needs it near the start, as llama.cpp writes it.`, { file });
+  const start = h.dataOffset + Number(t.offset);
+  const bytes = await h.reader.take(start, start + 4 * Number(t.shape[0]));
+  return Array.from(dequantize(0 as GgmlType, bytes, Number(t.shape[0])));
+}
+
 /** A transformers config.json (and generation config) equivalent of a GGUF model's metadata. */
-export function ggufConfig(h: GgufHeader, file: string): { raw: Record<string, unknown>; generation: Record<string, unknown> } {
+export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | null = null): { raw: Record<string, unknown>; generation: Record<string, unknown> } {
   const m = h.parsed.metadata as unknown as Meta;
   const arch = String(m['general.architecture']);
   const cls = ARCHITECTURES[arch];
@@ -108,9 +125,6 @@ export function ggufConfig(h: GgufHeader, file: string): { raw: Record<string, u
     throw new FileFormatError(`${file} is a GGUF "${arch}" model; the engine runs ${Object.keys(ARCHITECTURES).join(', ')}. Pick a model of one of these families.`, { file });
   }
   const tensors = new Map(h.parsed.tensorInfos.map((t) => [t.name, t]));
-  if (tensors.has('rope_freqs.weight')) {
-    throw new FileFormatError(`${file} carries rope_freqs (Llama 3.1-style RoPE scaling), which the GGUF reader does not map yet: load the model's safetensors repo instead.`, { file });
-  }
   const embd = tensors.get('token_embd.weight');
   const heads = num(m, `${arch}.attention.head_count`);
   const hidden = num(m, `${arch}.embedding_length`);
@@ -128,6 +142,7 @@ export function ggufConfig(h: GgufHeader, file: string): { raw: Record<string, u
     max_position_embeddings: num(m, `${arch}.context_length`, 2048),
     vocab_size: num(m, `${arch}.vocab_size`, embd ? Number(embd.shape[1]) : 0),
     tie_word_embeddings: !tensors.has('output.weight'),
+    ...(ropeFreqs ? { rope_scaling: { rope_type: 'freq_factors', factors: ropeFreqs } } : {}),
     ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
     gguf_file: file,

@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_EVAL, runEvaluation, type EvalModel } from '../src/lib/eval/run.js';
 import type { EvalExample } from '../src/lib/eval/sets.js';
 import type { WeightFormat } from '../src/lib/quant/blocks.js';
+import { rate } from '../src/ui/format.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -27,7 +28,7 @@ const quick = args.includes('--quick');
 const driverAt = args.indexOf('--driver');
 const driver = driverAt >= 0 ? (args[driverAt + 1] as 'lavapipe' | 'swiftshader') : undefined;
 const onlyAt = args.indexOf('--only');
-/** --only decode|compare|train|eval|download runs one section. */
+/** --only decode|compare|train|eval|download runs one section; --only big runs the 1B-class rows (not in the default run). */
 const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 const run = (section: string) => only === null || only === section;
 const precisionAt = args.indexOf('--precision');
@@ -183,6 +184,36 @@ for (const bm of run('eval') ? models : []) {
     const line = { model: bm.name, evaluation: true, models: count, examplesInFlight: inFlight, examples: n, examplesPerSecond: round((n * 1000) / ms), tokensPerSecond: round((tokens * 1000) / ms), ratioToOneModelOneExample: round(ms / oneMs), adapter: gpu.description };
     if (json) console.log(JSON.stringify(line));
     else console.log(`${bm.name} evaluation, ${count} model(s), ${inFlight} example(s) in flight: ${line.examplesPerSecond} examples/s, ${line.tokensPerSecond} tokens/s (generated + scored), ${line.ratioToOneModelOneExample} x the time of one model one example at a time`);
+  }
+}
+// 1B-class models at q4 (--only big; minutes on a CPU adapter): random weights with each catalog model's shapes, loaded
+// as BF16 safetensors and quantized while they stream in. Weight bytes on the GPU, load time, decode speed.
+if (only === 'big') {
+  const { CATALOG } = await import('../src/lib/hub/catalog.js');
+  const wanted = modelsAt >= 0 ? args[modelsAt + 1].split(',') : ['meta-llama/Llama-3.2-1B-Instruct'];
+  for (const entry of CATALOG.filter((m) => wanted.includes(m.repo))) {
+    const s = entry.shape;
+    const t0 = performance.now();
+    const m = syntheticModel({
+      hiddenSize: s.hiddenSize, intermediateSize: s.intermediateSize, numLayers: s.numLayers, numHeads: s.numHeads, numKvHeads: s.numKvHeads,
+      headDim: s.headDim, vocabSize: s.vocabSize, tied: s.tieWordEmbeddings, architecture: s.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM', dtype: 'BF16', seed: 3,
+    });
+    const tok = new Uint8Array(readFileSync(new URL('../public/models/demo/tokenizer.json', import.meta.url)));
+    const files = new MemoryFiles(`random ${entry.name} shapes`, new Map([['config.json', new TextEncoder().encode(JSON.stringify(m.config))], ['model.safetensors', m.safetensors], ['tokenizer.json', tok]]));
+    const made = performance.now() - t0;
+    for (const precision of precisionAt >= 0 ? precisions : ['q4' as WeightFormat]) {
+      const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+      const t1 = performance.now();
+      const info = await engine.load(files, undefined, undefined, { precision });
+      const loadMs = performance.now() - t1;
+      const promptIds = [1, 504, 3458];
+      await engine.generate({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } });
+      const r = await engine.generate({ promptIds, maxNewTokens: quick ? 3 : 6, sampling: { temperature: 0 } });
+      const line = { model: entry.repo, shapes: true, weights: info.precision, parameters: info.parameters, weightBytes: info.weightBytes, gpuBytesAllocated: gpu.allocatedBytes, loadMs: round(loadMs), decodeTokensPerSecond: round(r.decodeTokensPerSecond), prefillMs: round(r.prefillMs), adapter: gpu.description };
+      engine.unload();
+      if (json) console.log(JSON.stringify(line));
+      else console.log(`${entry.name} shapes (${(info.parameters / 1e9).toFixed(2)} B parameters, random weights made in ${round(made / 1000)} s): weights ${info.precision} ${mb(info.weightBytes)} on the GPU, loaded in ${round(loadMs / 1000)} s, decode ${rate(r.decodeTokensPerSecond)}, prefill of 3 tokens ${round(r.prefillMs)} ms`);
+    }
   }
 }
 // Downloads: a 128 MiB repo from a local server with the hub's layout into the disk cache (three files in parallel,

@@ -202,6 +202,7 @@ describe('the app', () => {
     await page.getByTestId('precision').selectOption('q4');
     await page.getByTestId('load').click();
     await page.getByTestId('model-precision').filter({ hasText: 'q4' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('f32-notice').count()).toBe(0); // nothing is kept in f32 to warn about
     expect(await page.getByTestId('model-card').textContent()).not.toBe(before); // fewer weight bytes
     expect(await page.evaluate(() => localStorage.getItem('lora-lab:load'))).toContain('"q4"');
     await page.getByTestId('chat-max-tokens').fill('4');

@@ -91,7 +91,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     contextLength: info.contextLength,
     adapter: info.adapter,
     // Where a decode step's time goes: each dispatch timed alone (dispatch isolation), summed by kind.
-    decodeMsByKernel: Object.fromEntries([...(await engine.runner.profileOps({ tokens: [100], slots: [0], positions: [bm.promptTokens], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 }, quick ? 1 : 3))]
+    decodeMsByKernel: Object.fromEntries([...(await engine.runner.profile({ tokens: [100], slots: [0], positions: [bm.promptTokens], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 }, quick ? 1 : 3))]
       .sort((x, y) => y[1] - x[1]).map(([k, ms]) => [k, round(ms)])),
   };
   engine.unload();

@@ -314,7 +314,6 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /** Runs the model on one batch of rows and returns the top-k candidates of each sequence's last row. */
   async forward(input: StepInput): Promise<Candidates[]> {
-    const M = input.tokens.length;
     this.#check(input);
     this.#busy = true;
     try {
@@ -323,14 +322,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
       const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
       const pass = enc.beginComputePass({ label: 'forward' });
-      for (const op of this.#ops) {
-        const rows = op.over === 'rows' ? M : input.seqs;
-        const v = variantOf(op, rows);
-        pass.setPipeline(v.pipeline);
-        pass.setBindGroup(0, v.bindGroup);
-        const [gx, gy, gz] = op.grid(rows);
-        pass.dispatchWorkgroups(gx, gy, gz);
-      }
+      for (const op of this.#ops) this.#encodeOp(pass, op, input);
       const targets = input.targets !== undefined;
       if (targets) {
         const g = this.#gather!;
@@ -363,48 +355,6 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     } finally {
       this.#busy = false;
     }
-  }
-
-  /**
-   * Dispatch-isolation profile, for the bench: each dispatch of a forward over `input` runs `reps` times alone in
-   * its own submit, timed to completion, minus the time of an empty submit. Returns milliseconds per forward, summed
-   * by kind (the label without its layer: qkv, attention, gate_up, ...). Repeating a dispatch changes activations and
-   * the KV cache of the slots involved, so the runner's state is undefined afterwards: reset those slots.
-   */
-  async profileOps(input: StepInput, reps = 3): Promise<Map<string, number>> {
-    this.#check(input);
-    this.#writeInputs(input);
-    const q = this.gpu.device.queue;
-    const M = input.tokens.length;
-    const submit = async (op: Op | null): Promise<number> => {
-      const enc = this.gpu.device.createCommandEncoder({ label: 'profile' });
-      const pass = enc.beginComputePass();
-      if (op) {
-        const rows = op.over === 'rows' ? M : input.seqs;
-        const v = variantOf(op, rows);
-        pass.setPipeline(v.pipeline);
-        pass.setBindGroup(0, v.bindGroup);
-        const [gx, gy, gz] = op.grid(rows);
-        pass.dispatchWorkgroups(gx, gy, gz);
-      }
-      pass.end();
-      const t0 = performance.now();
-      q.submit([enc.finish()]);
-      await q.onSubmittedWorkDone();
-      return performance.now() - t0;
-    };
-    for (const op of this.#ops) await submit(op); // warm-up: first use of each pipeline
-    let empty = 0;
-    for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
-    const out = new Map<string, number>();
-    for (const op of this.#ops) {
-      let ms = 0;
-      for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(op)) - empty) / reps;
-      const kind = op.label.replace(/^L\d+\./, '');
-      out.set(kind, (out.get(kind) ?? 0) + ms);
-    }
-    this.gpu.check();
-    return out;
   }
 
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
@@ -452,32 +402,47 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   }
 
   /**
-   * Profiling aid (bench, debugging): runs one forward with a submit and a wait after every dispatch and returns
-   * the wall time per kind of op. Slow by construction; never used on the token path.
+   * Dispatch-isolation profile, for the bench: each dispatch of a forward over `input` runs `reps` times alone in its
+   * own submit, timed to completion, minus the time of an empty submit (after one warm-up of every pipeline). Returns
+   * milliseconds per forward, summed by kind (the label without its layer: qkv, attention, gate_up, ...). Slow by
+   * construction, never on the token path; repeating a dispatch changes activations and the KV cache of the slots
+   * involved, so the runner's state is undefined afterwards: reset those slots.
    */
-  async profile(input: StepInput): Promise<Map<string, number>> {
-    const M = input.tokens.length;
+  async profile(input: StepInput, reps = 3): Promise<Map<string, number>> {
     this.#check(input);
-    const q = this.gpu.device.queue;
     this.#writeInputs(input);
-    await q.onSubmittedWorkDone();
-    const times = new Map<string, number>();
-    for (const op of this.#ops) {
-      const rows = op.over === 'rows' ? M : input.seqs;
-      const v = variantOf(op, rows);
-      const t0 = performance.now();
-      const enc = this.gpu.device.createCommandEncoder();
+    const q = this.gpu.device.queue;
+    const submit = async (op: Op | null): Promise<number> => {
+      const enc = this.gpu.device.createCommandEncoder({ label: 'profile' });
       const pass = enc.beginComputePass();
-      pass.setPipeline(v.pipeline);
-      pass.setBindGroup(0, v.bindGroup);
-      pass.dispatchWorkgroups(...op.grid(rows));
+      if (op) this.#encodeOp(pass, op, input);
       pass.end();
+      const t0 = performance.now();
       q.submit([enc.finish()]);
       await q.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+    for (const op of this.#ops) await submit(op);
+    let empty = 0;
+    for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
+    const out = new Map<string, number>();
+    for (const op of this.#ops) {
+      let ms = 0;
+      for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(op)) - empty) / reps;
       const kind = op.label.replace(/^L\d+\./, '');
-      times.set(kind, (times.get(kind) ?? 0) + performance.now() - t0);
+      out.set(kind, (out.get(kind) ?? 0) + ms);
     }
-    return times;
+    this.gpu.check();
+    return out;
+  }
+
+  /** Encodes one op for a call over `input`: the variant for its row count, and its grid. */
+  #encodeOp(pass: GPUComputePassEncoder, op: Op, input: StepInput): void {
+    const rows = op.over === 'rows' ? input.tokens.length : input.seqs;
+    const v = variantOf(op, rows);
+    pass.setPipeline(v.pipeline);
+    pass.setBindGroup(0, v.bindGroup);
+    pass.dispatchWorkgroups(...op.grid(rows));
   }
 
   /** Number of dispatches one forward encodes. */

@@ -95,11 +95,7 @@ export class ModelCache {
     if (o.file) return this.#ggufSnapshot(repo, o.file, key, revision, sha, listing, all, o, kind);
     const id = snapshotId('hf', repo, sha);
     const same = all.find((s) => s.id === id);
-    if (same) {
-      const s = { ...same, revisions: [...new Set([...same.revisions, revision])] };
-      await this.catalog.putSnapshot(s);
-      return this.files(s, label);
-    }
+    if (same) return this.#alsoAt(same, revision, label);
     const url = (path: string) => `${this.endpoint}/${repo}/resolve/${sha}/${encodePath(path)}`;
     const headers: Record<string, string> = o.token ? { Authorization: `Bearer ${o.token}` } : {};
     const has = (p: string) => listing.has(p);
@@ -155,11 +151,7 @@ export class ModelCache {
     }
     const id = snapshotId('hf', key, sha);
     const same = all.find((s) => s.id === id);
-    if (same) {
-      const s = { ...same, revisions: [...new Set([...same.revisions, revision])] };
-      await this.catalog.putSnapshot(s);
-      return this.files(s, label);
-    }
+    if (same) return this.#alsoAt(same, revision, label);
     // Tokenizer files at the repo's root, when it has them (the GGUF's metadata holds the tokenizer otherwise).
     const side = kind === 'model' ? GGUF_OPTIONAL.filter((p) => listing.has(p)) : [];
     const planned = [file, ...side].map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
@@ -170,6 +162,13 @@ export class ModelCache {
     const snapshot: Snapshot = { ...partialSnapshot(id, kind, key, sha, fetched), revisions: [revision] };
     await this.catalog.putSnapshot(snapshot);
     return this.files(snapshot, label);
+  }
+
+  /** A kept snapshot reached under another revision name (a tag or branch pointing at the same commit): recorded. */
+  async #alsoAt(same: Snapshot, revision: string, label: string): Promise<CachedFiles> {
+    const s = { ...same, revisions: [...new Set([...same.revisions, revision])] };
+    await this.catalog.putSnapshot(s);
+    return this.files(s, label);
   }
 
   /** Any folder served over HTTP with the hub's file layout: the same resume and size checks, keyed by the URL. */

@@ -13,6 +13,11 @@ import { Engine, type GenerateResult } from '../../src/lib/engine.js';
 import { rougeL } from '../../src/lib/eval/rouge.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { testGpu } from '../helpers/gpu.js';
+import { engineBackend } from '../../src/lib/assist/backend.js';
+import { newTeacherJob, runTeacher, teacherDataset, type TeacherJob } from '../../src/lib/assist/teacher.js';
+import { parseDataset } from '../../src/lib/data/records.js';
+import { buildExamples } from '../../src/lib/training/session.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
 
 const dir = (p: string) => new URL(`../../public/${p}/`, import.meta.url).pathname;
 const en = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as { instruction: string; input: string; output: string }[];
@@ -111,5 +116,32 @@ describe('the built-in model', () => {
     // Everything the slot held is kept: the first prompt and all but the last token written.
     expect(second.reusedTokens).toBe(first.promptIds.length + first.tokens.length - 1);
     expect(second.prefilledTokens).toBe(rendered.length - second.reusedTokens);
+  });
+
+  it('as a teacher, answers instructions into a dataset, through Stop and resume, that the trainer accepts', async () => {
+    const teacher = engineBackend((req, onText, signal) => engine.chat(req, onText, signal), 'built-in model');
+    const instructions = [SEEN[0], SEEN[1], SEEN[2]].map((r) => ({ instruction: r.instruction, input: r.input }));
+    const settings = { maxNewTokens: 24, sampling: { temperature: 0, repetitionPenalty: 1 } };
+    let job = newTeacherJob({ name: 'taught', instructionsFrom: 'built-in sample', instructions, systemPrompt: '', settings, teacher: { kind: teacher.kind, model: teacher.model } });
+    const kept: TeacherJob[] = [];
+    // Stop lands in the middle of the second answer: the first is kept, the half-written second is not.
+    const stop = new AbortController();
+    job = await runTeacher(job, teacher, { onAnswer: (j) => void kept.push(j), onText: (i) => { if (i === 1) stop.abort(); } }, stop.signal);
+    expect(job.status).toBe('stopped');
+    expect(job.answers.map((a) => a !== null)).toEqual([true, false, false]);
+    expect(kept).toHaveLength(1);
+    // Resumed from what storage kept: only the two missing answers are written.
+    let written = 0;
+    const done = await runTeacher(kept[0], teacher, { onAnswer: () => void written++ });
+    expect(written).toBe(2);
+    expect(done.status).toBe('done');
+    expect(done.answers[0]).toEqual(job.answers[0]);
+    // Greedy answers are the ones the model gives on its own.
+    const direct = await engine.chat({ messages: [{ role: 'user', content: prompt(SEEN[2]) }], maxNewTokens: 24, sampling: settings.sampling });
+    expect(done.answers[2]!.output).toBe(direct.text.trim());
+    const records = await parseDataset(teacherDataset(done), 'taught.json');
+    expect(records.map((r) => r.kind === 'alpaca' && r.instruction)).toEqual(instructions.map((x) => x.instruction));
+    const data = buildExamples(engine.tokenizer, engine.eosIds[0], { name: 'x', records, format: 'alpaca', config: {}, baseModel: null }, { ...DEFAULT_TRAIN_CONFIG, validationFraction: 0 });
+    expect(data.train.length).toBe(3);
   });
 });

@@ -12,7 +12,7 @@ import { DEFAULT_EVAL, modelLabel, resultKey, runEvaluation, type EvalModel } fr
 import { BUILTIN_SETS, evalSetFromFile, userOrientedSet, vicunaSet, type BuiltinSet, type EvalExample } from '../lib/eval/sets.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { parseNumber, parseOptions, precisionOf, type OptionSpec } from './args.js';
-import { CACHE_OPTIONS, openSource } from './sources.js';
+import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
 
 export const EVAL_OPTIONS: OptionSpec = {
   ...CACHE_OPTIONS,
@@ -52,7 +52,7 @@ export const EVAL_HELP = `lora-lab eval — evaluate a model and adapters on a s
 
 const setsDir = fileURLToPath(new URL('../../public/data/eval/', import.meta.url));
 
-async function loadSet(text: string): Promise<{ name: string; examples: EvalExample[] }> {
+export async function loadSet(text: string): Promise<{ name: string; examples: EvalExample[] }> {
   if (text in BUILTIN_SETS) {
     const bytes = new Uint8Array(readFileSync(setsDir + BUILTIN_SETS[text as BuiltinSet]));
     return { name: text, examples: text === 'vicuna80' ? vicunaSet(bytes) : userOrientedSet(bytes) };
@@ -70,7 +70,7 @@ export function parseAdapterArg(text: string): { source: string; strength: numbe
 
 const round = (x: number | null | undefined, k = 6) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** k) / 10 ** k);
 
-export async function evalCommand(argv: string[], builtinAdapter: (name: string) => import('../lib/hub/files.js').ModelFiles): Promise<number> {
+export async function evalCommand(argv: string[]): Promise<number> {
   const args = parseOptions('eval', argv, EVAL_OPTIONS);
   if (args.flag('help')) { console.log(EVAL_HELP); return 0; }
   const json = args.flag('json');
@@ -107,8 +107,7 @@ export async function evalCommand(argv: string[], builtinAdapter: (name: string)
   const info = await engine.load(files, undefined, undefined, { precision: precisionOf(args) });
   const models: EvalModel[] = [{ adapter: null, strength: 1 }];
   for (const a of adapters) {
-    const builtin = /^builtin:(.*)$/s.exec(a.source);
-    const loaded = builtin ? await engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : await engine.loadAdapter(await openSource(a.source, args, 'adapter', json), a.source);
+    const loaded = await loadAdapterArg(engine, a.source, args, json);
     models.push({ adapter: loaded.name, strength: a.strength });
   }
   if (!json) process.stderr.write(`evaluating ${models.map(modelLabel).join(', ')} of ${info.label} on ${set.name} (${examples.length} examples)\n`);

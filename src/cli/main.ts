@@ -24,7 +24,8 @@ import { Options, parseNumber, parseOptions, precisionOf, type OptionSpec } from
 import { PRECISIONS } from '../lib/quant/precision.js';
 import { cacheCommand } from './cache.js';
 import { evalCommand } from './eval.js';
-import { CACHE_OPTIONS, openSource } from './sources.js';
+import { scoreCommand } from './score.js';
+import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
 
 const SOURCE_OPTIONS: OptionSpec = {
   ...CACHE_OPTIONS,
@@ -116,23 +117,14 @@ const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
   lora-lab generate --help     generate text with a model and adapters
   lora-lab train --help        train a LoRA adapter
   lora-lab eval --help         evaluate a model and adapters (ROUGE-L, loss, perplexity) on a set
+  lora-lab score --help        score answers with a reward model (ONNX), rank best-of-n samples
   lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
   HF_TOKEN and HF_ENDPOINT stand in for --hf-token and --hf-endpoint; LORA_LAB_CACHE for --cache-dir;
   LORA_LAB_OFFLINE=1 (or HF_HUB_OFFLINE=1) for --offline.`;
 
-const builtinAdaptersDir = fileURLToPath(new URL('../../public/adapters/', import.meta.url));
 const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
-
-/** `builtin:NAME` names one of the adapters shipped in public/adapters, and nothing outside it. */
-function builtinAdapter(name: string): NodeDirFiles {
-  const known = readdirSync(builtinAdaptersDir).filter((n) => statSync(resolve(builtinAdaptersDir, n)).isDirectory());
-  if (!known.includes(safeBaseName(name, 'builtin:NAME'))) {
-    throw new InvalidArgumentError(`builtin:${name} is not a built-in adapter: use one of ${known.map((k) => `builtin:${k}`).join(', ')}.`);
-  }
-  return new NodeDirFiles(name, resolve(builtinAdaptersDir, name));
-}
 
 async function generateCommand(argv: string[]): Promise<void> {
   const args = parseOptions('generate', argv, GENERATE_OPTIONS);
@@ -174,8 +166,7 @@ async function generateCommand(argv: string[]): Promise<void> {
   if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.precision} (${(info.weightBytes / 1e6).toFixed(1)} MB)\n`);
   const adapters = [];
   for (const text of adapterTexts) {
-    const builtin = /^builtin:(.*)$/s.exec(text);
-    const a = builtin ? await engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : await engine.loadAdapter(await openSource(text, args, 'adapter', json), text);
+    const a = await loadAdapterArg(engine, text, args, json);
     adapters.push(a);
     if (!json) process.stderr.write(`adapter ${a.name}: rank ${a.rank}, ${a.modules} modules\n`);
   }
@@ -394,8 +385,9 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'generate') { await generateCommand(rest); return 0; }
     if (command === 'train') return await trainCommand(rest);
     if (command === 'cache') return await cacheCommand(rest);
-    if (command === 'eval') return await evalCommand(rest, builtinAdapter);
-    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval or cache (lora-lab --help).`);
+    if (command === 'eval') return await evalCommand(rest);
+    if (command === 'score') return await scoreCommand(rest);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval, score or cache (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);

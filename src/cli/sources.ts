@@ -2,10 +2,14 @@
 // URLs go through the cache folder (downloaded once, resumed and verified, then read from disk); --offline (or
 // LORA_LAB_OFFLINE=1 / HF_HUB_OFFLINE=1) forbids the network and loads only what is kept.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../lib/util/bytes.js';
+import type { AdapterInfo, Engine } from '../lib/engine.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ModelFiles } from '../lib/hub/files.js';
+import { safeBaseName } from '../lib/hub/paths.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { BUILTIN_MODEL_ID, parseSourceText } from '../lib/hub/source.js';
 import { defaultCacheDir, diskCache } from '../lib/store/disk-catalog.js';
@@ -53,4 +57,21 @@ export async function openSource(text: string, args: Options, kind: SnapshotKind
     default:
       return new NodeDirFiles(text);
   }
+}
+
+const builtinAdaptersDir = fileURLToPath(new URL('../../public/adapters/', import.meta.url));
+
+/** `builtin:NAME` names one of the adapters shipped in public/adapters, and nothing outside it. */
+function builtinAdapter(name: string): NodeDirFiles {
+  const known = readdirSync(builtinAdaptersDir).filter((n) => statSync(resolve(builtinAdaptersDir, n)).isDirectory());
+  if (!known.includes(safeBaseName(name, 'builtin:NAME'))) {
+    throw new InvalidArgumentError(`builtin:${name} is not a built-in adapter: use one of ${known.map((k) => `builtin:${k}`).join(', ')}.`);
+  }
+  return new NodeDirFiles(name, resolve(builtinAdaptersDir, name));
+}
+
+/** Loads the adapter an --adapter value names (`builtin:NAME`, a folder, a repo id or a URL) into the engine. */
+export async function loadAdapterArg(engine: Engine, text: string, args: Options, quiet: boolean): Promise<AdapterInfo> {
+  const builtin = /^builtin:(.*)$/s.exec(text);
+  return builtin ? engine.loadAdapter(builtinAdapter(builtin[1]), builtin[1]) : engine.loadAdapter(await openSource(text, args, 'adapter', quiet), text);
 }

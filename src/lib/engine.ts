@@ -371,14 +371,14 @@ export class Engine {
    * batch (an evaluation runs examples this way when fewer models than KV slots are compared).
    */
   async generateMany(
-    items: { promptIds: number[]; adapter: string | null; strength: number }[],
+    items: { promptIds: number[]; adapter: string | null; strength: number; /** Its own sampling seed (best-of-n). */ seed?: number }[],
     req: Omit<GenerateRequest, 'prompt' | 'promptIds' | 'adapter' | 'adapterScale' | 'input'>, signal?: AbortSignal,
   ): Promise<GenerateResult[]> {
     return this.#decode(items.map((i) => i.promptIds), items, req, undefined, signal);
   }
 
   async #decode(
-    prompt: number[] | number[][], columns: CompareColumn[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
+    prompt: number[] | number[][], columns: (CompareColumn & { seed?: number })[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
     onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal, cachedTokens = 0,
     stoppedColumns?: ReadonlySet<number>,
   ): Promise<GenerateResult[]> {
@@ -386,7 +386,7 @@ export class Engine {
     this.#slot0 = null; // overwritten below; chat() records what it leaves there
     const sampling = { ...DEFAULT_SAMPLING, ...req.sampling };
     const cols: Column[] = columns.map((c, i) => ({
-      loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength,
+      loraSlot: c.adapter === null ? 0 : m.runner.lora.slotOf(this.#adapter(c.adapter).name), strength: c.strength, seed: c.seed,
       stopped: stoppedColumns ? () => stoppedColumns.has(i) : undefined,
     }));
     const out = columns.map(() => ({ tokens: [] as number[], logits: [] as number[], lses: [] as number[], stop: new StopFilter(req.stopStrings ?? []), decoder: new StreamDecoder((ids) => m.tokenizer.decode(ids)) }));

@@ -59,6 +59,7 @@ describe('model cache', { timeout: 60_000 }, () => {
       'org/gated': { files: modelRepo(5), token: 'hf_right' },
       'org/weights-bin': { files: new Map([['config.json', enc.encode('{}')], ['tokenizer.json', enc.encode('{}')], ['pytorch_model.bin', new Uint8Array(10)]]) },
       'org/adapter': { files: new Map([['adapter_config.json', enc.encode('{"r":4}')], ['adapter_model.safetensors', randomBytes(5000, 7)]]) },
+      'org/reward': { files: new Map([['onnx/model.onnx', randomBytes(30_000, 13)], ['onnx/model_quantized.onnx', randomBytes(9_000, 14)], ['tokenizer.json', enc.encode('{}')], ['config.json', enc.encode('{"num_labels":1}')], ['README.md', enc.encode('x')]]) },
       'org/gguf': { files: new Map([['model-Q4_K_M.gguf', randomBytes(40_000, 11)], ['model-Q8_0.gguf', randomBytes(70_000, 12)], ['tokenizer.json', enc.encode('{}')], ['README.md', enc.encode('x')]]) },
     });
     server = await startHfServer(repos);
@@ -206,6 +207,24 @@ describe('model cache', { timeout: 60_000 }, () => {
     const byUrl = await cacheAt().cache.url(`${server.endpoint}/org/gguf/resolve/main/model-Q8_0.gguf`, 'model');
     expect(byUrl.gguf).toBe('model-Q8_0.gguf');
     expect(await byUrl.bytes('tokenizer.json')).toEqual(enc.encode('{}'));
+  });
+
+  it('a reward model: its ONNX file, tokenizer and config (not the other ONNX variants), by repo or URL; a repo without ONNX is named as such', async () => {
+    const { cache } = cacheAt();
+    const files = await cache.hf('org/reward', 'main', 'reward');
+    expect(files.snapshot.kind).toBe('reward');
+    const fetched = server.requests.filter((r) => r.includes('/resolve/')).map((r) => r.split('/resolve/')[1].split('/').slice(1).join('/')).sort();
+    expect(fetched).toEqual(['config.json', 'onnx/model.onnx', 'tokenizer.json']);
+    expect(await files.bytes('onnx/model.onnx')).toEqual(repos['org/reward'].files.get('onnx/model.onnx'));
+    server.requests.length = 0;
+    const byUrl = await cacheAt().cache.url(`${server.endpoint}/org/reward/resolve/main/`, 'reward');
+    expect(await byUrl.bytes('onnx/model.onnx')).toEqual(repos['org/reward'].files.get('onnx/model.onnx'));
+    expect(server.requests.some((r) => r.endsWith('/model_quantized.onnx'))).toBe(false);
+    const notOnnx = await cache.hf('org/adapter', 'main', 'reward').catch((e) => e);
+    expect(notOnnx).toBeInstanceOf(DownloadError);
+    expect(notOnnx.message).toMatch(/has no onnx\/model\.onnx or model\.onnx: a reward model is an ONNX text classifier/);
+    const byUrlNot = await cacheAt().cache.url(`${server.endpoint}/org/adapter/resolve/main/`, 'reward').catch((e) => e);
+    expect(byUrlNot.message).toMatch(/has no onnx\/model\.onnx or model\.onnx/);
   });
 
   it('plain URLs: the same resume and size checks, keyed by the URL', async () => {

@@ -25,6 +25,9 @@ export interface Column {
   strength: number;
   /** Polled before each token: true ends this column alone ('aborted'), the others go on (Compare's per-column stop). */
   stopped?: () => boolean;
+  /** This column's sampling seed (default: the request's). Columns with one seed sample alike where their logits agree
+   * (a comparison); best-of-n gives each sample its own. */
+  seed?: number;
 }
 
 export interface TokenEvent {
@@ -123,7 +126,7 @@ export async function generateColumns(
   const prefillMs = now() - t0;
 
   const state = columns.map((_, i) => ({
-    rng: new Rng(opts.seed),
+    rng: new Rng(columns[i].seed ?? opts.seed),
     cands: pre[i],
     n: 0,
     firstAt: 0,

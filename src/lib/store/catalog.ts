@@ -12,7 +12,7 @@ export interface SnapshotFile {
 export interface Snapshot {
   /** `hf/{repo}/{commit sha}` or `url/{hash of the base URL}`; blob keys are `${id}/${path}`. */
   id: string;
-  kind: 'model' | 'adapter';
+  kind: 'model' | 'adapter' | 'reward';
   source: 'hf' | 'url';
   /** Repo id or base URL. */
   repo: string;

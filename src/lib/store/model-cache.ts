@@ -17,7 +17,7 @@ import { fetchFile, type PlannedFile } from './fetch-file.js';
 import { ProgressMeter, type DownloadProgress } from './progress.js';
 import { checkSpace, type Estimate } from './quota.js';
 
-export type SnapshotKind = 'model' | 'adapter';
+export type SnapshotKind = 'model' | 'adapter' | 'reward';
 
 /** Files read when present: generation settings, chat template, tokenizer extras. */
 const MODEL_OPTIONAL = ['generation_config.json', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json'];
@@ -26,7 +26,14 @@ const ADAPTER_REQUIRED = ['adapter_config.json', 'adapter_model.safetensors'];
 const INDEX = 'model.safetensors.index.json';
 /** Files a GGUF model may have beside its .gguf (its own metadata holds the config and, usually, the tokenizer). */
 const GGUF_OPTIONAL = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'];
+/** A reward model on onnxruntime-web (the transformers.js layout): one ONNX file, its tokenizer, its config. */
+const REWARD_ONNX = ['onnx/model.onnx', 'model.onnx'];
+const REWARD_FILES = ['tokenizer.json', 'config.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 const PARALLEL = 3;
+
+function noRewardModel(label: string): DownloadError {
+  return new DownloadError(`${label} has no onnx/model.onnx or model.onnx: a reward model is an ONNX text classifier with one output (export one with optimum-cli export onnx --task text-classification).`, { status: 404, file: REWARD_ONNX[0] });
+}
 
 export interface CacheOptions {
   /** https://huggingface.co, or a local server with its layout (tests). */
@@ -93,6 +100,12 @@ export class ModelCache {
     if (this.#offline()) return this.#notCached(label, kind);
     const { sha, listing } = await this.#resolve(repo, revision, o.token, kind);
     if (o.file) return this.#ggufSnapshot(repo, o.file, key, revision, sha, listing, all, o, kind);
+    if (kind === 'reward') {
+      const onnx = REWARD_ONNX.find((p) => listing.has(p));
+      if (!onnx) throw noRewardModel(label);
+      if (!listing.has('tokenizer.json')) throw new DownloadError(`${label} has no tokenizer.json: the reward model's tokenizer is needed to score text.`, { status: 404, file: 'tokenizer.json' });
+      return this.#fileSet(repo, key, revision, sha, [onnx, ...REWARD_FILES.filter((p) => listing.has(p))], listing, all, o, kind);
+    }
     const id = snapshotId('hf', repo, sha);
     const same = all.find((s) => s.id === id);
     if (same) return this.#alsoAt(same, revision, label);
@@ -149,12 +162,21 @@ export class ModelCache {
       const ggufs = [...listing.keys()].filter((p) => /\.gguf$/i.test(p));
       throw new DownloadError(`${repo}@${revision} has no ${file}.${ggufs.length ? ` Its GGUF files: ${ggufs.slice(0, 8).join(', ')}${ggufs.length > 8 ? ', …' : ''}.` : ' It has no GGUF file.'}`, { status: 404, file });
     }
+    // Tokenizer files at the repo's root, when it has them (the GGUF's metadata holds the tokenizer otherwise).
+    const side = kind === 'model' ? GGUF_OPTIONAL.filter((p) => listing.has(p)) : [];
+    return this.#fileSet(repo, key, revision, sha, [file, ...side], listing, all, o, kind);
+  }
+
+  /** Named files of a repo at a commit, kept as the snapshot `key` (a GGUF file and its tokenizer, a reward model). */
+  async #fileSet(
+    repo: string, key: string, revision: string, sha: string, paths: string[], listing: Map<string, { size: number; sha256?: string }>, all: Snapshot[],
+    o: FetchSnapshotOptions, kind: SnapshotKind,
+  ): Promise<CachedFiles> {
+    const label = `${key}@${revision}`;
     const id = snapshotId('hf', key, sha);
     const same = all.find((s) => s.id === id);
     if (same) return this.#alsoAt(same, revision, label);
-    // Tokenizer files at the repo's root, when it has them (the GGUF's metadata holds the tokenizer otherwise).
-    const side = kind === 'model' ? GGUF_OPTIONAL.filter((p) => listing.has(p)) : [];
-    const planned = [file, ...side].map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
+    const planned = paths.map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
     await this.#checkSpace(id, planned.reduce((a, f) => a + (f.size ?? 0), 0));
     const run = new Download(this.store, id, { fetch: this.#fetch, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {}, signal: o.signal }, o.onProgress);
     for (const f of planned) run.meter.plan(f.path, f.size ?? 0);
@@ -182,6 +204,15 @@ export class ModelCache {
     if (this.#offline()) return this.#notCached(base, kind);
     const run = new Download(this.store, id, { fetch: this.#fetch, signal: o.signal }, o.onProgress);
     const url = (p: string) => base + encodePath(p);
+    if (kind === 'reward') {
+      let onnx: SnapshotFile | null = null;
+      for (const p of REWARD_ONNX) if (!onnx) [onnx] = await run.all([{ file: { path: p }, url: url(p), optional: true }]);
+      if (!onnx) throw noRewardModel(base);
+      const rest = await run.all(REWARD_FILES.map((p, i) => ({ file: { path: p }, url: url(p), optional: i > 0 })));
+      const snapshot: Snapshot = { ...partialSnapshot(id, kind, base, '', [onnx, ...rest]), source: 'url' };
+      await this.catalog.putSnapshot(snapshot);
+      return this.files(snapshot, base);
+    }
     const required = kind === 'model' ? MODEL_REQUIRED : ADAPTER_REQUIRED;
     const fetched = await run.all(required.map((p) => ({ file: { path: p }, url: url(p) })));
     if (kind === 'model') {

@@ -1,0 +1,154 @@
+// lora-lab score: a reward model (ONNX, run by onnxruntime-web's wasm backend in Node) scores answers, as the paper's
+// reward model ranked sampled responses. Four ways in: answers given on the command line; every record of a dataset;
+// every answer of an evaluation (lora-lab eval --out), with a mean per model; or --best-of N answers sampled from a
+// model (and adapter), ranked.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { parseDataset } from '../lib/data/records.js';
+import { Engine } from '../lib/engine.js';
+import { InvalidArgumentError } from '../lib/errors.js';
+import type { ExampleResult } from '../lib/eval/metrics.js';
+import { createNodeGpu } from '../lib/gpu/node.js';
+import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
+import { RewardModel, type RewardScore } from '../lib/reward/onnx-reward.js';
+import { rankByScore, rewardByModel } from '../lib/reward/rank.js';
+import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
+import { loadSet } from './eval.js';
+import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
+
+const SCORE_OPTIONS: OptionSpec = {
+  ...CACHE_OPTIONS,
+  reward: { type: 'string' },
+  question: { type: 'string' },
+  answer: { type: 'string', multiple: true },
+  data: { type: 'string' },
+  results: { type: 'string' },
+  set: { type: 'string' },
+  model: { type: 'string' },
+  adapter: { type: 'string' },
+  prompt: { type: 'string' },
+  'best-of': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  seed: { type: 'string' },
+  precision: { type: 'string' },
+  f32: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export const SCORE_HELP = `lora-lab score — score answers with a reward model (an ONNX text classifier with one logit)
+
+  lora-lab score --reward <folder|hf-repo-id|url> --question TEXT --answer TEXT [--answer TEXT]...
+  lora-lab score --reward <...> --data <dataset.json|.jsonl|.parquet>     each record's output, as the answer
+  lora-lab score --reward <...> --results <results.jsonl> --set <set>     an evaluation's answers (lora-lab eval --out)
+  lora-lab score --reward <...> --model <...> [--adapter <...>] --prompt TEXT --best-of N
+                 [--max-new-tokens N] [--temperature T] [--seed S] [--precision P]
+
+  --reward       a folder or repo in the transformers.js layout: onnx/model.onnx (or model.onnx), tokenizer.json,
+                 config.json. The answer is scored after the question, through the tokenizer's chat template.
+  --best-of      1..64 answers sampled from the model (temperature default 0.8), ranked best first
+  --json         one JSON object per scored answer, then (for --results) one summary line per model`;
+
+function readResults(path: string): ExampleResult[] {
+  if (!existsSync(path)) throw new InvalidArgumentError(`--results ${path}: no such file (write one with lora-lab eval --out).`);
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
+    try {
+      const r = JSON.parse(l) as ExampleResult;
+      return typeof r.id === 'string' && typeof r.model === 'string' && typeof r.prediction === 'string' ? [r] : [];
+    } catch {
+      return []; // a torn last line of a stopped run
+    }
+  });
+}
+
+/** Samples `n` answers to `prompt` from the model (through the adapter), as many at a time as the engine has slots. */
+async function sample(args: Options, prompt: string, n: number, json: boolean): Promise<string[]> {
+  const modelText = args.string('model');
+  if (!modelText) throw new InvalidArgumentError('--best-of samples answers from a model: give --model too.');
+  const slots = Math.min(n, 8);
+  const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 2048, slots });
+  await engine.load(await openSource(modelText, args, 'model', json), undefined, undefined, { precision: precisionOf(args) });
+  const adapterText = args.string('adapter');
+  const adapter = adapterText ? (await loadAdapterArg(engine, adapterText, args, json)).name : null;
+  const promptIds = engine.promptIds({ prompt, format: 'chat' });
+  const seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
+  const req = { maxNewTokens: args.number('max-new-tokens', 128, { min: 1, max: 4096, integer: true }), sampling: { temperature: args.number('temperature', 0.8, L.temperature), seed } };
+  const out: string[] = [];
+  while (out.length < n) {
+    // Every sample has its own seed (seed, seed + 1, ...): the same command gives the same samples.
+    const items = Array.from({ length: Math.min(slots, n - out.length) }, (_, j) => ({ promptIds, adapter, strength: 1, seed: seed + out.length + j }));
+    const r = await engine.generateMany(items, req);
+    out.push(...r.map((x) => x.text));
+    if (!json) process.stderr.write(`\rsampled ${out.length}/${n}`);
+  }
+  if (!json) process.stderr.write('\n');
+  engine.unload();
+  return out;
+}
+
+export async function scoreCommand(argv: string[]): Promise<number> {
+  const args = parseOptions('score', argv, SCORE_OPTIONS);
+  if (args.flag('help')) { console.log(SCORE_HELP); return 0; }
+  const json = args.flag('json');
+  const rewardText = args.string('reward');
+  if (!rewardText) throw new InvalidArgumentError('Give --reward: a reward model folder, Hugging Face repo id or URL (see lora-lab score --help).');
+  const modes = ['question', 'data', 'results', 'best-of'].filter((m) => args.has(m));
+  if (modes.length !== 1) throw new InvalidArgumentError('Give exactly one of --question (with --answer), --data, --results (with --set) or --best-of (with --model and --prompt).');
+
+  const out = (line: Record<string, unknown>, text: string) => process.stdout.write(json ? JSON.stringify(line) + '\n' : text + '\n');
+  const reward = await RewardModel.load(ort, await openSource(rewardText, args, 'reward', json), ['wasm']);
+  if (!json) process.stderr.write(`reward model ${reward.info.label} (${reward.info.onnxPath}) on onnxruntime-web ${reward.info.provider}\n`);
+  const fmt = (x: number) => x.toFixed(4).padStart(9);
+  try {
+    if (args.has('question') || args.has('best-of')) {
+      const question = args.string('question') ?? args.string('prompt');
+      if (!question) throw new InvalidArgumentError('--best-of needs --prompt: the question the answers are sampled for.');
+      const answers = args.has('best-of') ? await sample(args, question, args.number('best-of', 4, { min: 1, max: 64, integer: true }), json) : args.strings('answer');
+      if (answers.length === 0) throw new InvalidArgumentError('--question needs at least one --answer to score.');
+      const scores: RewardScore[] = [];
+      for (const a of answers) scores.push(await reward.score(question, a));
+      for (const r of rankByScore(answers.map((a, i) => ({ answer: a, i, truncated: scores[i].truncated })), scores.map((s) => s.score))) {
+        out({ rank: r.rank, answer: r.item.i + 1, score: r.score, truncated: r.item.truncated, text: r.item.answer }, `#${r.rank} ${fmt(r.score)}  answer ${r.item.i + 1}: ${r.item.answer.replace(/\s+/g, ' ').slice(0, 100)}`);
+      }
+      return 0;
+    }
+    if (args.has('data')) {
+      const path = args.string('data')!;
+      if (!existsSync(path)) throw new InvalidArgumentError(`--data ${path}: no such file.`);
+      const records = await parseDataset(new Uint8Array(readFileSync(path)), basename(path));
+      let sum = 0;
+      for (const [i, r] of records.entries()) {
+        const [q, a] = r.kind === 'alpaca'
+          ? [r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction, r.output]
+          : [r.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '', r.messages[r.messages.length - 1].content];
+        const s = await reward.score(q, a);
+        sum += s.score;
+        out({ record: i + 1, score: s.score, tokens: s.tokens, truncated: s.truncated }, `${String(i + 1).padStart(5)} ${fmt(s.score)}  ${q.replace(/\s+/g, ' ').slice(0, 80)}`);
+      }
+      if (!json) process.stderr.write(`${records.length} records, mean reward ${(sum / Math.max(1, records.length)).toFixed(4)}\n`);
+      return 0;
+    }
+    const setText = args.string('set');
+    if (!setText) throw new InvalidArgumentError('--results needs --set: the evaluation set its answers belong to (their questions).');
+    const set = await loadSet(setText);
+    const questions = new Map(set.examples.map((e) => [e.id, e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction]));
+    const results = readResults(args.string('results')!);
+    const unknown = results.filter((r) => !questions.has(r.id));
+    if (unknown.length) throw new InvalidArgumentError(`${unknown.length} results (e.g. id ${unknown[0].id}) are not examples of --set ${setText}: give the set the evaluation ran on.`);
+    const scored = [];
+    for (const r of results) {
+      const s = await reward.score(questions.get(r.id)!, r.prediction);
+      scored.push({ id: r.id, model: r.model, score: s.score });
+      out({ id: r.id, model: r.model, score: s.score, truncated: s.truncated }, `${r.id.padEnd(12)} ${r.model.padEnd(24)} ${fmt(s.score)}`);
+    }
+    for (const m of rewardByModel(scored)) {
+      out({ type: 'summary', ...m }, `${m.model.padEnd(28)} mean reward ${m.mean.toFixed(4)}  best of the models on ${(100 * m.bestShare).toFixed(1)}% of questions (${m.answers} answers)`);
+    }
+    return 0;
+  } finally {
+    await reward.dispose();
+  }
+}

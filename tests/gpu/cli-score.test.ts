@@ -1,0 +1,96 @@
+// lora-lab score as a user runs it: a reward model from the hub's layout (served locally) scores answers as the
+// library does; an evaluation's answers get a mean per model; --best-of samples distinct answers from a model and
+// ranks them; bad input ends with one typed line and exit status 2.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as ort from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
+import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
+import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+
+const run = promisify(execFile);
+process.env.LORA_LAB_CACHE = mkdtempSync(join(tmpdir(), 'lora-lab-score-cache-'));
+const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
+const fixture = new URL('../fixtures/reward-tiny/', import.meta.url).pathname;
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    return { ...(await run('node', [bin, ...args], { env: process.env, maxBuffer: 1 << 24 })), code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l));
+
+let server: HfServer;
+let reward: RewardModel;
+beforeAll(async () => {
+  const files = new Map(['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'].map((f) => [f, new Uint8Array(readFileSync(fixture + f))]));
+  server = await startHfServer({ 'lab/tiny-reward': { files } });
+  ort.env.wasm.numThreads = 1;
+  reward = await RewardModel.load(ort, new NodeDirFiles('reward-tiny', fixture));
+});
+afterAll(() => server.close());
+
+describe('lora-lab score', { timeout: 120_000 }, () => {
+  it('downloads a reward model by repo id and ranks the answers given, with the scores the library computes', async () => {
+    const q = 'Give three tips for staying healthy.';
+    const answers = ['Eat vegetables, walk every day and sleep eight hours.', 'No.', 'Tips are good.'];
+    const r = await cli('score', '--reward', 'lab/tiny-reward', '--hf-endpoint', server.endpoint, '--question', q, ...answers.flatMap((a) => ['--answer', a]), '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
+    for (const o of out) {
+      expect(o.text).toBe(answers[o.answer - 1]);
+      expect(Math.abs(o.score - (await reward.score(q, o.text)).score)).toBeLessThan(1e-6);
+    }
+    expect(out[0].score).toBeGreaterThanOrEqual(out[1].score);
+    expect(out[1].score).toBeGreaterThanOrEqual(out[2].score);
+  });
+
+  it("scores an evaluation's answers and gives each model's mean reward", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lora-lab-score-'));
+    const results = join(dir, 'results.jsonl');
+    const rec = (id: string, model: string, prediction: string) => JSON.stringify({ id, model, prediction, predictionTokens: 3, stopReason: 'eos' });
+    // vicuna80 ids are the set's; a torn last line (a stopped run) is skipped.
+    writeFileSync(results, [rec('vicuna_1', 'base', 'Sure.'), rec('vicuna_1', 'demo-short@1', 'Here is a long and careful answer.'), rec('vicuna_2', 'base', 'Yes.'), rec('vicuna_2', 'demo-short@1', 'No.')].join('\n') + '\n{"id":"vicuna_3","mod');
+    const r = await cli('score', '--reward', fixture, '--results', results, '--set', 'vicuna80', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    const each = out.filter((o) => o.type !== 'summary');
+    expect(each).toHaveLength(4);
+    const summary = out.filter((o) => o.type === 'summary');
+    for (const m of ['base', 'demo-short@1']) {
+      const mine = each.filter((o) => o.model === m).map((o) => o.score);
+      expect(summary.find((s) => s.model === m).mean).toBeCloseTo((mine[0] + mine[1]) / 2, 10);
+    }
+    expect(summary.reduce((a, s) => a + s.bestShare, 0)).toBeCloseTo(1, 10); // no ties here: one best model per question
+  });
+
+  it('--best-of samples distinct answers from the built-in model and ranks them by reward', async () => {
+    const r = await cli('score', '--reward', fixture, '--model', 'builtin', '--prompt', 'Name a colour.', '--best-of', '3', '--max-new-tokens', '12', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
+    expect(new Set(out.map((o) => o.text)).size).toBe(3); // each sample has its own seed
+    expect(out.map((o) => o.answer).sort()).toEqual([1, 2, 3]);
+    expect(out[0].score).toBeGreaterThanOrEqual(out[2].score);
+  });
+
+  it('bad input: one typed line, exit status 2', async () => {
+    const noReward = await cli('score', '--question', 'q', '--answer', 'a');
+    expect(noReward.code).toBe(2);
+    expect(noReward.stderr).toMatch(/InvalidArgumentError: Give --reward/);
+    const noTokenizer = await cli('score', '--reward', new URL('../fixtures/reward-two-labels/', import.meta.url).pathname, '--question', 'q', '--answer', 'a');
+    expect(noTokenizer.code).toBe(2);
+    expect(noTokenizer.stderr).toMatch(/TokenizerError: .* has no tokenizer\.json/);
+    const twoModes = await cli('score', '--reward', fixture, '--question', 'q', '--answer', 'a', '--best-of', '2');
+    expect(twoModes.stderr).toMatch(/Give exactly one of --question/);
+  });
+});

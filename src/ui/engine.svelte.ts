@@ -365,6 +365,17 @@ export class EngineState {
     this.announcement = 'Evaluation finished.';
   }
 
+  /** The loaded model (through an adapter, if picked) judges an evaluation's answer pairs; the GPU is busy meanwhile. */
+  async judge(req: Parameters<EvalState['startJudge']>[0]): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.status = 'generating';
+    this.announcement = 'The judge started.';
+    await this.evaluation.startJudge(req);
+    if (this.status === 'generating') this.status = 'ready';
+    this.announcement = 'The judge finished.';
+  }
+
   /** Shows a kept comparison's columns in the Compare view, as they were. */
   showComparison(c: KeptComparison): void {
     this.columns = c.columns.map((col) => ({ spec: { adapter: col.adapter, strength: col.strength }, tokens: [], pieces: [col.text], result: null, savedTokens: col.tokens }));

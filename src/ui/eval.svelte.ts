@@ -8,6 +8,7 @@ import type { EvalModel, EvalOptions } from '../lib/eval/run.js';
 import type { Criterion, PairKey, ReviewPair, TallyRow, Verdict } from '../lib/eval/votes.js';
 import type { EngineClient } from '../lib/worker/client.js';
 import type { EvalRequestMap, EvalRunSummary, EvalSetChoice } from '../lib/worker/evaluation.js';
+import type { JudgeRequestMap, JudgeSummary } from '../lib/worker/judging.js';
 
 type Opened = EvalRequestMap['evalResults']['result'];
 
@@ -42,6 +43,10 @@ export class EvalState {
   review = $state.raw<OpenReview | null>(null);
   revealed = $state.raw<{ tally: TallyRow[]; models: [string, string]; keys: PairKey[] } | null>(null);
   #stop: (() => void) | null = null;
+  /** The open run's reviews by a model (the judge), newest first, and the one being written. */
+  judges = $state.raw<JudgeSummary[]>([]);
+  judging = $state.raw<{ done: number; total: number; startedAt: number } | null>(null);
+  #stopJudge: (() => void) | null = null;
 
   constructor(private readonly client: EngineClient, private readonly fail: (e: unknown) => void, private readonly download: (name: string, blob: Blob) => void) {}
 
@@ -80,6 +85,29 @@ export class EvalState {
   async openRun(runId: string): Promise<void> {
     const r = await this.#try(() => this.client.request('evalResults', { runId }));
     if (r) this.open = r;
+    const j = await this.#try(() => this.client.request('judgeList', { runId }));
+    this.judges = j ?? [];
+  }
+
+  /** The loaded model judges the open run's pairs of `models` (or resumes the job `jobId`). */
+  async startJudge(req: JudgeRequestMap['judgeStart']['request']): Promise<void> {
+    this.judging = { done: 0, total: 0, startedAt: performance.now() };
+    const job = this.client.judge(req, (p) => { this.judging = { ...this.judging!, done: p.done, total: p.total }; });
+    this.#stopJudge = () => void job.stop();
+    await this.#try(() => job.done);
+    this.judging = null;
+    this.#stopJudge = null;
+    const j = await this.#try(() => this.client.request('judgeList', { runId: req.runId }));
+    if (j) this.judges = j;
+  }
+
+  stopJudge(): void {
+    this.#stopJudge?.();
+  }
+
+  async deleteJudge(id: string, runId: string): Promise<void> {
+    const j = await this.#try(() => this.client.request('judgeDelete', { id, runId }));
+    if (j) this.judges = j;
   }
 
   async remove(runId: string): Promise<void> {

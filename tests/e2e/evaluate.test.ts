@@ -78,6 +78,16 @@ describe('evaluate', () => {
     await screenshot(page, 'eval-3-revealed');
     await page.getByTestId('review-close').click();
     await page.getByTestId('review-tally').waitFor();
+
+    // The loaded model judges the same two models' answers, each pair in both orders. A 3M-parameter judge writes no
+    // scores worth reading in 6 tokens: the questions are marked unreadable, never guessed.
+    await page.getByTestId('judge-max-tokens').fill('6');
+    await page.getByTestId('judge-start').click();
+    await page.getByTestId('judge-row').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('judge-row').textContent()).toMatch(/judged by built-in demo model.* · 4\/4 replies · done/);
+    expect(await page.getByTestId('judge-notes').textContent()).toMatch(/2 questions with no readable scores \(left out\)/);
+    expect(await page.getByTestId('judge-totals').count()).toBe(0); // no totals made of nothing
+    await screenshot(page, 'eval-4-judge');
     expect(errors).toEqual([]);
   });
 

@@ -5,6 +5,7 @@
 //      blobs + chunks (large files where OPFS is missing); checkpoints' inline datasets move to `datasets`.
 //   3  evalRuns, evalResults (one record per example and model, written as each is made), reviews (blind votes).
 //   4  conversations (chats with their settings).
+//   5  judgeJobs (a model judging an evaluation's answer pairs, reply by reply), teacherJobs (a model writing a dataset).
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Snapshot } from './catalog.js';
@@ -13,9 +14,11 @@ import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { StoredCheckpoint } from '../storage/checkpoints.js';
 import type { Conversation } from '../chat/conversation.js';
+import type { JudgeJob } from '../assist/judge-run.js';
+import type { TeacherJob } from '../assist/teacher.js';
 
 export const DB_NAME = 'lora-lab';
-export const DB_VERSION = 4;
+export const DB_VERSION = 5;
 
 export interface LabDB extends DBSchema {
   checkpoints: { key: string; value: StoredCheckpoint };
@@ -30,6 +33,8 @@ export interface LabDB extends DBSchema {
   evalResults: { key: [string, string, string]; value: ExampleResult & { runId: string }; indexes: { run: string } };
   reviews: { key: string; value: ReviewRecord; indexes: { run: string } };
   conversations: { key: string; value: Conversation };
+  judgeJobs: { key: string; value: JudgeJob; indexes: { run: string } };
+  teacherJobs: { key: string; value: TeacherJob };
 }
 
 export type LabDatabase = IDBPDatabase<LabDB>;
@@ -62,6 +67,10 @@ export function openLabDB(name = DB_NAME): Promise<LabDatabase> {
         db.createObjectStore('reviews', { keyPath: 'id' }).createIndex('run', 'runId');
       }
       if (oldVersion < 4) db.createObjectStore('conversations', { keyPath: 'id' });
+      if (oldVersion < 5) {
+        db.createObjectStore('judgeJobs', { keyPath: 'id' }).createIndex('run', 'runId');
+        db.createObjectStore('teacherJobs', { keyPath: 'id' });
+      }
     },
     blocked() {
       // Another tab holds an older version open; it is asked to close it (see `versionchange` below).

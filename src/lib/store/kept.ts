@@ -8,6 +8,8 @@ import type { CheckpointSummary, StoredCheckpoint } from '../storage/checkpoints
 import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { Conversation } from '../chat/conversation.js';
+import type { JudgeJob } from '../assist/judge-run.js';
+import type { TeacherJob } from '../assist/teacher.js';
 
 /** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
 export interface KeptAdapter {
@@ -86,15 +88,26 @@ export class LabStore implements SnapshotCatalog {
   async listRuns() { return (await (await this.db()).getAll('evalRuns')).sort((a, b) => b.createdAt - a.createdAt); }
   async putResult(r: ExampleResult & { runId: string }) { await (await this.db()).put('evalResults', r); }
   async results(runId: string) { return (await this.db()).getAllFromIndex('evalResults', 'run', runId); }
+  // A model's reviews of an evaluation's pairs, and teacher jobs (written after every reply)
+  async putJudge(j: JudgeJob) { await (await this.db()).put('judgeJobs', j); }
+  async getJudge(id: string) { return (await this.db()).get('judgeJobs', id); }
+  async judges(runId: string) { return (await this.db()).getAllFromIndex('judgeJobs', 'run', runId); }
+  async deleteJudge(id: string) { await (await this.db()).delete('judgeJobs', id); }
+  async putTeacher(j: TeacherJob) { await (await this.db()).put('teacherJobs', j); }
+  async getTeacher(id: string) { return (await this.db()).get('teacherJobs', id); }
+  async listTeachers() { return (await (await this.db()).getAll('teacherJobs')).sort((a, b) => b.createdAt - a.createdAt); }
+  async deleteTeacher(id: string) { await (await this.db()).delete('teacherJobs', id); }
+
   async putReview(r: ReviewRecord) { await (await this.db()).put('reviews', r); }
   async getReview(id: string) { return (await this.db()).get('reviews', id); }
   async reviews(runId: string) { return (await this.db()).getAllFromIndex('reviews', 'run', runId); }
   /** A run with its results and reviews, in one transaction. */
   async deleteRun(id: string) {
     const db = await this.db();
-    const tx = db.transaction(['evalRuns', 'evalResults', 'reviews'], 'readwrite');
+    const tx = db.transaction(['evalRuns', 'evalResults', 'reviews', 'judgeJobs'], 'readwrite');
     for (const k of await tx.objectStore('evalResults').index('run').getAllKeys(id)) await tx.objectStore('evalResults').delete(k);
     for (const k of await tx.objectStore('reviews').index('run').getAllKeys(id)) await tx.objectStore('reviews').delete(k);
+    for (const k of await tx.objectStore('judgeJobs').index('run').getAllKeys(id)) await tx.objectStore('judgeJobs').delete(k);
     await tx.objectStore('evalRuns').delete(id);
     await tx.done;
   }

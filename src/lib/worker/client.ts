@@ -121,6 +121,12 @@ export class EngineClient {
     return { done, stop: () => this.#send('cancel', { target: id }).done };
   }
 
+  /** Starts (or resumes) a model's review of an evaluation's answer pairs; `stop` ends it after the current reply. */
+  judge(req: RequestMap['judgeStart']['request'], onProgress: (p: EvalProgress) => void) {
+    const { id, done } = this.#send('judgeStart', req, { onEval: (p) => onProgress(p) });
+    return { done, stop: () => this.#send('cancel', { target: id }).done };
+  }
+
   /** Starts a training run; the handle pauses, resumes and stops it. */
   train(req: TrainRequest, callbacks: TrainCallbacks) {
     const { id, done } = this.#send('train', req, { train: callbacks });

@@ -19,6 +19,7 @@ import type { DownloadProgress } from '../store/progress.js';
 import type { LoadProgress } from '../model/load.js';
 import { keepAdapter, storageHandlers } from './storage.js';
 import { evaluationHandlers } from './evaluation.js';
+import { judgingHandlers } from './judging.js';
 import { zipBlob } from '../store/archive.js';
 import type { BuiltinSet } from '../eval/sets.js';
 
@@ -44,7 +45,7 @@ const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
 const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
-  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport']);
+  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
@@ -103,6 +104,8 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     ? evaluationHandlers({ lab: env.lab, engine: loaded, builtinEvalSet: env.builtinEvalSet, datasetBytes, datasetName }, (id, progress, result) => post({ id, type: 'evalProgress', progress, result }))
     : null;
   const ev = () => evaluation ?? (store() as never);
+  const judging = env.lab ? judgingHandlers({ lab: env.lab, engine: loaded }, (id, progress) => post({ id, type: 'evalProgress', progress })) : null;
+  const jd = () => judging ?? (store() as never);
   const handlers: { [K in keyof RequestMap]: (id: number, p: RequestMap[K]['request'], signal: AbortSignal) => Promise<RequestMap[K]['result']> } = {
     storageList: (_id, p) => storage ? storage.storageList(p) : noStorage(),
     deleteKept: (_id, p) => storage ? storage.deleteKept(p) : noStorage(),
@@ -122,6 +125,9 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     reviewFinish: (_id, p) => ev().reviewFinish(p),
     reviewExport: (_id, p) => ev().reviewExport(p),
     reviewImport: (_id, p) => ev().reviewImport(p),
+    judgeStart: (id, p, signal) => jd().judgeStart(id, p, signal),
+    judgeList: (_id, p) => jd().judgeList(p),
+    judgeDelete: (_id, p) => jd().judgeDelete(p),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {
         if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);

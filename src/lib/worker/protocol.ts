@@ -14,6 +14,7 @@ import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { StorageRequestMap } from './storage.js';
 import type { EvalRequestMap } from './evaluation.js';
+import type { JudgeRequestMap } from './judging.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { ExampleResult } from '../eval/metrics.js';
 
@@ -27,7 +28,7 @@ export interface TrainRequest {
   resumeFrom?: string;
 }
 
-export interface RequestMap extends StorageRequestMap, EvalRequestMap {
+export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number; /** How to keep the weights (default auto). */ precision?: Precision }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };

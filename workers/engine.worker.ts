@@ -10,6 +10,7 @@ import { LabStore } from '../src/lib/store/kept.js';
 import { ModelCache } from '../src/lib/store/model-cache.js';
 import { OpfsBlobStore } from '../src/lib/store/opfs-blobs.js';
 import { createHandler } from '../src/lib/worker/handler.js';
+import type { OrtModule } from '../src/lib/reward/onnx-reward.js';
 import { BUILTIN_SETS } from '../src/lib/eval/sets.js';
 import type { WorkerEvent, WorkerRequest } from '../src/lib/worker/protocol.js';
 
@@ -29,8 +30,20 @@ const caches = new Map<string, Promise<ModelCache>>();
 const BUILTIN_MODEL_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 const BUILTIN_ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
 
+/** onnxruntime-web (WebGPU build, wasm inside), fetched the first time a reward model is loaded. */
+let ort: Promise<OrtModule> | null = null;
+const loadOrt = (): Promise<OrtModule> => {
+  ort ??= import('onnxruntime-web/webgpu').then((m) => {
+    // Threads need a cross-origin-isolated page (SharedArrayBuffer); otherwise one thread, without a warning.
+    m.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    return m;
+  });
+  return ort;
+};
+
 const handle = createHandler(
   {
+    ort: loadOrt,
     createGpu: (opts) => Gpu.create(navigator.gpu, opts),
     builtin: () => new HttpFiles('built-in demo model', builtinUrl, { files: BUILTIN_MODEL_FILES }, BUILTIN_MODEL_ID),
     builtinDataset: async () => new Uint8Array(await (await fetch(new URL('data/alpaca-gpt4-sample-en.json', base))).arrayBuffer()),

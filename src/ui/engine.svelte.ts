@@ -14,6 +14,7 @@ import type { DownloadProgress } from '../lib/store/progress.js';
 import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
 import { EvalState } from './eval.svelte.ts';
+import { TeachState } from './teach.svelte.ts';
 import { persisted } from './persisted.svelte.ts';
 import type { Precision } from '../lib/quant/precision.js';
 
@@ -88,11 +89,14 @@ export class EngineState {
 
   /** Evaluations and blind reviews. */
   readonly evaluation: EvalState;
+  /** Teacher jobs: the loaded model writing a dataset. */
+  readonly teaching: TeachState;
 
   constructor() {
     const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' });
     this.#client = new EngineClient(worker);
     this.evaluation = new EvalState(this.#client, (e) => this.#fail(e, 'evaluate'), download);
+    this.teaching = new TeachState(this.#client, (e) => this.#fail(e, 'train'));
   }
 
   #fail(e: unknown, where: ErrorPlace = 'general'): void {
@@ -374,6 +378,18 @@ export class EngineState {
     await this.evaluation.startJudge(req);
     if (this.status === 'generating') this.status = 'ready';
     this.announcement = 'The judge finished.';
+  }
+
+  /** The loaded model answers instructions into a new dataset (kept as it grows); the GPU is busy meanwhile. */
+  async teach(req: Parameters<TeachState['start']>[0]): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.status = 'generating';
+    this.announcement = 'The teacher started.';
+    await this.teaching.start(req);
+    if (this.status === 'generating') this.status = 'ready';
+    this.announcement = 'The teacher stopped.';
+    void this.refreshStorage();
   }
 
   /** Shows a kept comparison's columns in the Compare view, as they were. */

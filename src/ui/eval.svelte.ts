@@ -9,6 +9,9 @@ import type { Criterion, PairKey, ReviewPair, TallyRow, Verdict } from '../lib/e
 import type { EngineClient } from '../lib/worker/client.js';
 import type { EvalRequestMap, EvalRunSummary, EvalSetChoice } from '../lib/worker/evaluation.js';
 import type { JudgeRequestMap, JudgeSummary } from '../lib/worker/judging.js';
+import type { RewardModelInfo } from '../lib/reward/onnx-reward.js';
+import type { ModelSource } from '../lib/hub/source.js';
+import type { DownloadProgress } from '../lib/store/progress.js';
 
 type Opened = EvalRequestMap['evalResults']['result'];
 
@@ -47,6 +50,11 @@ export class EvalState {
   judges = $state.raw<JudgeSummary[]>([]);
   judging = $state.raw<{ done: number; total: number; startedAt: number } | null>(null);
   #stopJudge: (() => void) | null = null;
+  /** The reward model loaded in the worker, its download, and the scoring in progress. */
+  reward = $state.raw<RewardModelInfo | null>(null);
+  rewardSource = persisted<{ text: string }>('reward-source', { text: '' });
+  rewardLoading = $state.raw<{ progress: DownloadProgress | null } | null>(null);
+  scoring = $state.raw<{ done: number; total: number } | null>(null);
 
   constructor(private readonly client: EngineClient, private readonly fail: (e: unknown) => void, private readonly download: (name: string, blob: Blob) => void) {}
 
@@ -103,6 +111,22 @@ export class EvalState {
 
   stopJudge(): void {
     this.#stopJudge?.();
+  }
+
+  async loadReward(source: ModelSource): Promise<void> {
+    this.rewardLoading = { progress: null };
+    const info = await this.#try(() => this.client.loadReward({ source }, (p) => { this.rewardLoading = { progress: p }; }));
+    this.rewardLoading = null;
+    if (info) this.reward = info;
+  }
+
+  /** Scores the open run's answers with the loaded reward model; the scores are kept with the results. */
+  async scoreRun(runId: string): Promise<void> {
+    this.scoring = { done: 0, total: 0 };
+    const job = this.client.scoreRun(runId, (p) => { this.scoring = { done: p.done, total: p.total }; });
+    await this.#try(() => job.done);
+    this.scoring = null;
+    await this.openRun(runId);
   }
 
   async deleteJudge(id: string, runId: string): Promise<void> {

@@ -175,6 +175,26 @@ describe('the app', () => {
     expect(await page.getByLabel('Records used').inputValue()).toBe('8');
   });
 
+  it('the teacher writes a dataset from typed instructions, kept with its provenance, which the Train form takes', async () => {
+    await page.getByTestId('train-tab').click();
+    await page.getByTestId('teach-name').fill('taught-in-browser.json');
+    await page.getByTestId('teach-source').selectOption('typed');
+    await page.getByTestId('teach-typed').fill('Give three tips for staying healthy.\n\nName a primary colour.\nWhat is the capital of France?');
+    await page.getByTestId('teach-max-tokens').fill('8');
+    await page.getByTestId('teach-start').click();
+    await page.getByTestId('teach-job').filter({ hasText: 'done' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('teach-job').first().textContent()).toMatch(/taught-in-browser\.json\s*3 \/ 3 answered by built-in demo model · instructions from typed · done/);
+    // The name is taken now: the same name is refused before any work.
+    expect(await page.getByTestId('teach-start').isDisabled()).toBe(true);
+    await screenshot(page, 'e2e-teacher');
+    await page.getByTestId('teach-use').first().click();
+    await page.waitForFunction(() => /3 records/.test(document.querySelector('[data-testid=dataset-summary]')?.textContent ?? ''), null, { timeout: 60_000 });
+    await page.getByTestId('storage-tab').click();
+    const kept = page.getByTestId('kept-dataset').filter({ hasText: 'taught-in-browser.json' });
+    await kept.waitFor({ timeout: 30_000 });
+    expect(await kept.textContent()).toMatch(/written by built-in demo model \(3 of 3 instructions from typed/);
+  });
+
   it('a download that fails shows a typed error that says what to do, and leaves the loaded model answering', async () => {
     await page.getByRole('tab', { name: 'Chat' }).click();
     await page.getByRole('tab', { name: 'URL' }).click();

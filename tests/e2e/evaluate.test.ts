@@ -5,12 +5,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
+import { readFileSync } from 'node:fs';
 import { launch, screenshot, startApp } from '../helpers/browser.js';
+import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+import { userOrientedSet } from '../../src/lib/eval/sets.js';
+import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
+import { readF32Weights, rewardReference, type RewardConfig } from '../reference/reward.js';
+
+const rewardDir = new URL('../fixtures/reward-tiny/', import.meta.url).pathname;
+const REWARD_FILES = ['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'];
 
 describe('evaluate', () => {
   let server: PreviewServer;
   let browser: Browser;
   let page: Page;
+  let hub: HfServer;
   const errors: string[] = [];
 
   beforeAll(async () => {
@@ -19,9 +28,11 @@ describe('evaluate', () => {
     browser = await launch();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-short&view=evaluate`);
+    hub = await startHfServer({ 'lab/tiny-reward': { files: new Map(REWARD_FILES.map((f) => [f, new Uint8Array(readFileSync(rewardDir + f))])) } });
+    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-short&view=evaluate&hf-endpoint=${encodeURIComponent(hub.endpoint)}`);
   });
   afterAll(async () => {
+    await hub?.close();
     await browser?.close();
     await server?.close();
   });
@@ -88,6 +99,33 @@ describe('evaluate', () => {
     expect(await page.getByTestId('judge-notes').textContent()).toMatch(/2 questions with no readable scores \(left out\)/);
     expect(await page.getByTestId('judge-totals').count()).toBe(0); // no totals made of nothing
     await screenshot(page, 'eval-4-judge');
+
+    // A reward model from the hub's layout (served locally) on onnxruntime-web scores every answer, as the float64
+    // reference of the same weights does.
+    await page.getByTestId('reward-source').fill('lab/tiny-reward');
+    await page.getByTestId('reward-load').click();
+    await page.getByTestId('reward-info').waitFor({ timeout: 120_000 });
+    const info = await page.getByTestId('reward-info').textContent();
+    expect(info).toMatch(/lab\/tiny-reward@main \(onnx\/model\.onnx\) on onnxruntime-web (WebGPU|wasm)/);
+    console.log(`reward model in Chromium: ${info}`);
+    await page.getByTestId('reward-score').click();
+    await page.getByTestId('reward-table').waitFor({ timeout: 120_000 });
+    const cells = await page.getByTestId('answer-reward').evaluateAll((tds) => tds.map((td) => ({ id: td.getAttribute('data-example')!, score: Number(td.getAttribute('data-reward')), answer: td.nextElementSibling!.textContent! })));
+    expect(cells).toHaveLength(4);
+    const examples = new Map(userOrientedSet(new Uint8Array(readFileSync(new URL('../../public/data/eval/user_oriented_instructions.jsonl', import.meta.url)))).map((e) => [e.id, e]));
+    const tok = new TextTokenizer(JSON.parse(readFileSync(rewardDir + 'tokenizer.json', 'utf8')), JSON.parse(readFileSync(rewardDir + 'tokenizer_config.json', 'utf8')), null);
+    const weights = readF32Weights(new Uint8Array(readFileSync(rewardDir + 'reference-weights.safetensors')));
+    const config = JSON.parse(readFileSync(rewardDir + 'config.json', 'utf8')) as RewardConfig;
+    let worst = 0;
+    for (const c of cells) {
+      const e = examples.get(c.id)!;
+      const question = e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction;
+      const ids = tok.encode(tok.renderChat([{ role: 'user', content: question }, { role: 'assistant', content: c.answer }], false), false);
+      worst = Math.max(worst, Math.abs(c.score - rewardReference(weights, config, ids)));
+    }
+    console.log(`reward model in Chromium, largest |score - float64| over 4 answers: ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(1e-4);
+    await screenshot(page, 'eval-5-reward');
     expect(errors).toEqual([]);
   });
 

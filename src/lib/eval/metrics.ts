@@ -16,6 +16,9 @@ export interface ExampleResult {
   lossTokens?: number;
   predictionTokens: number;
   stopReason: string;
+  /** A reward model's score of the answer (higher is better), and which reward model gave it. */
+  reward?: number;
+  rewardModel?: string;
 }
 
 export interface Bucket { label: string; min: number; max: number }

@@ -9,7 +9,7 @@ import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { Conversation } from '../chat/conversation.js';
 import type { JudgeJob } from '../assist/judge-run.js';
-import type { TeacherJob } from '../assist/teacher.js';
+import type { TeacherJob, teacherProvenance } from '../assist/teacher.js';
 
 /** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
 export interface KeptAdapter {
@@ -30,6 +30,8 @@ export interface KeptDataset {
   bytes: Uint8Array;
   size: number;
   savedAt: number;
+  /** How a dataset written by a teacher model was made (absent for files people brought). */
+  provenance?: ReturnType<typeof teacherProvenance>;
 }
 
 export interface KeptComparison {

@@ -127,6 +127,23 @@ export class EngineClient {
     return { done, stop: () => this.#send('cancel', { target: id }).done };
   }
 
+  /** Starts (or resumes) a teacher job: the loaded model answers instructions into a dataset; `stop` keeps what is done. */
+  teach(req: RequestMap['teachStart']['request'], onProgress: (p: EvalProgress) => void) {
+    const { id, done } = this.#send('teachStart', req, { onEval: (p) => onProgress(p) });
+    return { done, stop: () => this.#send('cancel', { target: id }).done };
+  }
+
+  /** Loads a reward model (ONNX) in the worker; download progress as for models. */
+  loadReward(req: RequestMap['rewardLoad']['request'], onProgress?: (p: DownloadProgress) => void) {
+    return this.#send('rewardLoad', req, { onProgress: onProgress as (p: LoadProgress | DownloadProgress) => void }).done;
+  }
+
+  /** Scores every answer of a kept evaluation with the loaded reward model (scores are kept with the results). */
+  scoreRun(runId: string, onProgress: (p: EvalProgress) => void) {
+    const { id, done } = this.#send('rewardScoreRun', { runId }, { onEval: (p) => onProgress(p) });
+    return { done, stop: () => this.#send('cancel', { target: id }).done };
+  }
+
   /** Starts a training run; the handle pauses, resumes and stops it. */
   train(req: TrainRequest, callbacks: TrainCallbacks) {
     const { id, done } = this.#send('train', req, { train: callbacks });

@@ -20,6 +20,10 @@ import type { LoadProgress } from '../model/load.js';
 import { keepAdapter, storageHandlers } from './storage.js';
 import { evaluationHandlers } from './evaluation.js';
 import { judgingHandlers } from './judging.js';
+import { teachingHandlers } from './teaching.js';
+import { rewardHandlers } from './reward.js';
+import type { OrtModule } from '../reward/onnx-reward.js';
+import type { SnapshotKind } from '../store/model-cache.js';
 import { zipBlob } from '../store/archive.js';
 import type { BuiltinSet } from '../eval/sets.js';
 
@@ -39,13 +43,15 @@ export interface HandlerEnv extends ResolveEnv {
   createGpu: (opts: { forceF32?: boolean }) => Promise<Gpu>;
   /** The built-in demo adapters (public/adapters/{name}/). */
   builtinAdapter: (name: string) => ModelFiles;
+  /** onnxruntime-web, imported on first use (reward models). */
+  ort?: () => Promise<OrtModule>;
 }
 
 const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'adapter';
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
 const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
-  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete']);
+  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete', 'teachList', 'teachDelete']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
@@ -71,7 +77,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     return { kind: 'kept', name: d.name };
   };
   /** Repos and URLs through the cache (downloaded once, then offline); other sources as they are. */
-  const openFiles = async (source: ModelSource, kind: 'model' | 'adapter', onProgress: (p: DownloadProgress) => void, signal: AbortSignal, fallback: ResolveEnv): Promise<ModelFiles> => {
+  const openFiles = async (source: ModelSource, kind: SnapshotKind, onProgress: (p: DownloadProgress) => void, signal: AbortSignal, fallback: ResolveEnv): Promise<ModelFiles> => {
     if ((source.kind === 'hf' || source.kind === 'url') && cache) {
       const c = await cache();
       if (source.kind === 'url') return c.url(source.url, kind, { onProgress, signal });
@@ -106,6 +112,15 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   const ev = () => evaluation ?? (store() as never);
   const judging = env.lab ? judgingHandlers({ lab: env.lab, engine: loaded }, (id, progress) => post({ id, type: 'evalProgress', progress })) : null;
   const jd = () => judging ?? (store() as never);
+  const teaching = env.lab ? teachingHandlers({ lab: env.lab, engine: loaded, datasetBytes, datasetName }, (id, progress) => post({ id, type: 'evalProgress', progress })) : null;
+  const tc = () => teaching ?? (store() as never);
+  const reward = rewardHandlers({
+    lab: env.lab ?? null,
+    ort: env.ort ?? (async () => { throw new InvalidArgumentError('Reward models run on onnxruntime-web, which this worker was built without.'); }),
+    open: (source, onProgress, signal) => openFiles(source, 'reward', onProgress, signal, {
+      ...env, builtin: () => { throw new InvalidArgumentError('There is no built-in reward model: give a folder, a Hugging Face repo id or a URL of an ONNX text classifier.'); },
+    }),
+  }, (id, progress) => post({ id, type: 'evalProgress', progress }), (id, progress) => post({ id, type: 'progress', progress }));
   const handlers: { [K in keyof RequestMap]: (id: number, p: RequestMap[K]['request'], signal: AbortSignal) => Promise<RequestMap[K]['result']> } = {
     storageList: (_id, p) => storage ? storage.storageList(p) : noStorage(),
     deleteKept: (_id, p) => storage ? storage.deleteKept(p) : noStorage(),
@@ -128,6 +143,13 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     judgeStart: (id, p, signal) => jd().judgeStart(id, p, signal),
     judgeList: (_id, p) => jd().judgeList(p),
     judgeDelete: (_id, p) => jd().judgeDelete(p),
+    teachStart: (id, p, signal) => tc().teachStart(id, p, signal),
+    teachList: () => tc().teachList(),
+    teachDelete: (_id, p) => tc().teachDelete(p),
+    rewardLoad: (id, p, signal) => reward.rewardLoad(id, p, signal),
+    rewardScore: (id, p, signal) => reward.rewardScore(id, p, signal),
+    rewardScoreRun: (id, p, signal) => reward.rewardScoreRun(id, p, signal),
+    rewardUnload: () => reward.rewardUnload(),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {
         if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);

@@ -15,6 +15,8 @@ import type { DownloadProgress } from '../store/progress.js';
 import type { StorageRequestMap } from './storage.js';
 import type { EvalRequestMap } from './evaluation.js';
 import type { JudgeRequestMap } from './judging.js';
+import type { TeachRequestMap } from './teaching.js';
+import type { RewardRequestMap } from './reward.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { ExampleResult } from '../eval/metrics.js';
 
@@ -28,7 +30,7 @@ export interface TrainRequest {
   resumeFrom?: string;
 }
 
-export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap {
+export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap, TeachRequestMap, RewardRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number; /** How to keep the weights (default auto). */ precision?: Precision }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };

@@ -10,7 +10,7 @@ import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { Snapshot } from '../store/catalog.js';
-import type { KeptAdapter, KeptComparison, LabStore } from '../store/kept.js';
+import type { KeptAdapter, KeptComparison, KeptDataset, LabStore } from '../store/kept.js';
 import type { ModelCache } from '../store/model-cache.js';
 import type { Estimate } from '../store/quota.js';
 import type { CheckpointSummary } from '../storage/checkpoints.js';
@@ -21,7 +21,7 @@ export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison'
 export interface StorageListing {
   snapshots: Snapshot[];
   adapters: Omit<KeptAdapter, 'safetensors' | 'config'>[];
-  datasets: { name: string; size: number; savedAt: number }[];
+  datasets: Omit<KeptDataset, 'bytes'>[];
   runs: CheckpointSummary[];
   comparisons: KeptComparison[];
   /** Bytes of unfinished downloads (resumable). */

@@ -1,0 +1,67 @@
+// Reactive state of teacher jobs for the UI: the form (kept in this browser), the kept jobs, the one running.
+
+import { DEFAULT_TEACHER_SYSTEM } from '../lib/assist/teacher.js';
+import type { EngineClient } from '../lib/worker/client.js';
+import type { TeachRequestMap, TeacherSummary } from '../lib/worker/teaching.js';
+import { persisted } from './persisted.svelte.ts';
+
+export interface TeachForm {
+  name: string;
+  /** 'builtin', 'kept:<name>' or 'typed'. */
+  source: string;
+  limit: number;
+  typed: string;
+  systemPrompt: string;
+  maxNewTokens: number;
+  temperature: number;
+  adapter: string;
+}
+
+export class TeachState {
+  form = persisted<TeachForm>('teach-form', {
+    name: 'taught.json', source: 'builtin', limit: 20, typed: '', systemPrompt: DEFAULT_TEACHER_SYSTEM, maxNewTokens: 256, temperature: 0.7, adapter: '',
+  });
+  jobs = $state.raw<TeacherSummary[]>([]);
+  running = $state.raw<{ done: number; total: number; startedAt: number; startDone: number } | null>(null);
+  #stop: (() => void) | null = null;
+
+  constructor(private readonly client: EngineClient, private readonly fail: (e: unknown) => void) {}
+
+  async refresh(): Promise<void> {
+    try {
+      this.jobs = await this.client.request('teachList', {});
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async start(req: TeachRequestMap['teachStart']['request']): Promise<void> {
+    this.running = { done: 0, total: 0, startedAt: performance.now(), startDone: -1 };
+    const job = this.client.teach(req, (p) => {
+      const r = this.running!;
+      this.running = { ...r, done: p.done, total: p.total, startDone: r.startDone < 0 ? p.done : r.startDone };
+    });
+    this.#stop = () => void job.stop();
+    try {
+      await job.done;
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.running = null;
+      this.#stop = null;
+      await this.refresh();
+    }
+  }
+
+  stop(): void {
+    this.#stop?.();
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      this.jobs = await this.client.request('teachDelete', { id });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+}

@@ -43,6 +43,9 @@ const pwa = VitePWA({
     maximumFileSizeToCacheInBytes: 32 << 20,
     navigateFallback: 'index.html',
     cleanupOutdatedCaches: true,
+    // onnxruntime-web's wasm (~25 MB, reward models only) is not precached: it is kept the first time a reward model
+    // loads, and from then on works offline.
+    runtimeCaching: [{ urlPattern: /\.wasm$/, handler: 'CacheFirst', options: { cacheName: 'lora-lab-wasm', expiration: { maxEntries: 4 } } }],
   },
 });
 

@@ -110,14 +110,14 @@ describe('evaluate', () => {
     console.log(`reward model in Chromium: ${info}`);
     await page.getByTestId('reward-score').click();
     await page.getByTestId('reward-table').waitFor({ timeout: 120_000 });
-    const cells = await page.getByTestId('answer-reward').evaluateAll((tds) => tds.map((td) => ({ id: td.getAttribute('data-example')!, score: Number(td.getAttribute('data-reward')), answer: td.nextElementSibling!.textContent! })));
-    expect(cells).toHaveLength(4);
+    const scored = await page.getByTestId('answer-reward').evaluateAll((tds) => tds.map((td) => ({ id: td.getAttribute('data-example')!, score: Number(td.getAttribute('data-reward')), answer: td.nextElementSibling!.textContent! })));
+    expect(scored).toHaveLength(4);
     const examples = new Map(userOrientedSet(new Uint8Array(readFileSync(new URL('../../public/data/eval/user_oriented_instructions.jsonl', import.meta.url)))).map((e) => [e.id, e]));
     const tok = new TextTokenizer(JSON.parse(readFileSync(rewardDir + 'tokenizer.json', 'utf8')), JSON.parse(readFileSync(rewardDir + 'tokenizer_config.json', 'utf8')), null);
     const weights = readF32Weights(new Uint8Array(readFileSync(rewardDir + 'reference-weights.safetensors')));
     const config = JSON.parse(readFileSync(rewardDir + 'config.json', 'utf8')) as RewardConfig;
     let worst = 0;
-    for (const c of cells) {
+    for (const c of scored) {
       const e = examples.get(c.id)!;
       const question = e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction;
       const ids = tok.encode(tok.renderChat([{ role: 'user', content: question }, { role: 'assistant', content: c.answer }], false), false);

@@ -13,6 +13,7 @@ import type { ExampleResult } from '../lib/eval/metrics.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
 import { RewardModel, type RewardScore } from '../lib/reward/onnx-reward.js';
+import { MAX_BEST_OF, sampleColumns } from '../lib/reward/best-of.js';
 import { rankByScore, rewardByModel } from '../lib/reward/rank.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
 import { loadSet } from './eval.js';
@@ -49,7 +50,7 @@ export const SCORE_HELP = `lora-lab score — score answers with a reward model 
 
   --reward       a folder or repo in the transformers.js layout: onnx/model.onnx (or model.onnx), tokenizer.json,
                  config.json. The answer is scored after the question, through the tokenizer's chat template.
-  --best-of      1..64 answers sampled from the model (temperature default 0.8), ranked best first
+  --best-of      1..16 answers sampled from the model (temperature default 0.8), ranked best first
   --json         one JSON object per scored answer, then (for --results) one summary line per model`;
 
 function readResults(path: string): ExampleResult[] {
@@ -64,29 +65,22 @@ function readResults(path: string): ExampleResult[] {
   });
 }
 
-/** Samples `n` answers to `prompt` from the model (through the adapter), as many at a time as the engine has slots. */
+/** Samples `n` answers to `prompt` from the model (through the adapter), each with its own seed. */
 async function sample(args: Options, prompt: string, n: number, json: boolean): Promise<string[]> {
   const modelText = args.string('model');
   if (!modelText) throw new InvalidArgumentError('--best-of samples answers from a model: give --model too.');
-  const slots = Math.min(n, 8);
-  const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 2048, slots });
+  const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 2048, slots: Math.min(n, 8) });
   await engine.load(await openSource(modelText, args, 'model', json), undefined, undefined, { precision: precisionOf(args) });
   const adapterText = args.string('adapter');
   const adapter = adapterText ? (await loadAdapterArg(engine, adapterText, args, json)).name : null;
-  const promptIds = engine.promptIds({ prompt, format: 'chat' });
-  const seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
-  const req = { maxNewTokens: args.number('max-new-tokens', 128, { min: 1, max: 4096, integer: true }), sampling: { temperature: args.number('temperature', 0.8, L.temperature), seed } };
-  const out: string[] = [];
-  while (out.length < n) {
-    // Every sample has its own seed (seed, seed + 1, ...): the same command gives the same samples.
-    const items = Array.from({ length: Math.min(slots, n - out.length) }, (_, j) => ({ promptIds, adapter, strength: 1, seed: seed + out.length + j }));
-    const r = await engine.generateMany(items, req);
-    out.push(...r.map((x) => x.text));
-    if (!json) process.stderr.write(`\rsampled ${out.length}/${n}`);
-  }
-  if (!json) process.stderr.write('\n');
+  const req = {
+    maxNewTokens: args.number('max-new-tokens', 128, { min: 1, max: 4096, integer: true }),
+    sampling: { temperature: args.number('temperature', 0.8, L.temperature), seed: args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true }) },
+  };
+  const [samples] = await sampleColumns(engine, engine.promptIds({ prompt, format: 'chat' }), [{ adapter, strength: 1 }], n, req, undefined,
+    (done, total) => { if (!json) process.stderr.write(`\rsampled ${done}/${total}${done === total ? '\n' : ''}`); });
   engine.unload();
-  return out;
+  return samples.map((x) => x.text);
 }
 
 export async function scoreCommand(argv: string[]): Promise<number> {
@@ -106,7 +100,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     if (args.has('question') || args.has('best-of')) {
       const question = args.string('question') ?? args.string('prompt');
       if (!question) throw new InvalidArgumentError('--best-of needs --prompt: the question the answers are sampled for.');
-      const answers = args.has('best-of') ? await sample(args, question, args.number('best-of', 4, { min: 1, max: 64, integer: true }), json) : args.strings('answer');
+      const answers = args.has('best-of') ? await sample(args, question, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json) : args.strings('answer');
       if (answers.length === 0) throw new InvalidArgumentError('--question needs at least one --answer to score.');
       const scores: RewardScore[] = [];
       for (const a of answers) scores.push(await reward.score(question, a));

@@ -15,6 +15,8 @@ import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
 import { EvalState } from './eval.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
+import type { Ranked } from '../lib/reward/rank.js';
+import type { Sample } from '../lib/reward/best-of.js';
 import { persisted } from './persisted.svelte.ts';
 import type { Precision } from '../lib/quant/precision.js';
 
@@ -68,6 +70,9 @@ export class EngineState {
     sentAt?: number; firstAt?: number; at?: number;
   }[]>([]);
   #stopColumn: ((column: number) => void) | null = null;
+  /** Best-of-n: each column's samples ranked by the reward model (replaces `columns` while shown). */
+  ranked = $state.raw<{ specs: CompareColumn[]; columns: Ranked<Sample>[][]; rewardModel: string } | null>(null);
+  bestOfProgress = $state.raw<{ done: number; total: number } | null>(null);
   // Training
   trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
   /** How the last run ended (null while none has, or one is going). */
@@ -329,6 +334,7 @@ export class EngineState {
   async compare(req: GenerateRequest, specs: CompareColumn[]): Promise<void> {
     if (this.status !== 'ready') return;
     this.error = null;
+    this.ranked = null;
     const sentAt = performance.now();
     this.columns = specs.map((spec) => ({ spec, tokens: [], pieces: [], result: null, sentAt }));
     this.status = 'generating';
@@ -367,6 +373,28 @@ export class EngineState {
     await this.evaluation.start(req);
     if (this.status === 'generating') this.status = 'ready';
     this.announcement = 'Evaluation finished.';
+  }
+
+  /** n samples per column, ranked by the loaded reward model: the paper's best-of-n, side by side. */
+  async bestOf(req: GenerateRequest, specs: CompareColumn[], n: number): Promise<void> {
+    if (this.status !== 'ready') return;
+    this.error = null;
+    this.columns = [];
+    this.ranked = null;
+    this.status = 'generating';
+    this.bestOfProgress = { done: 0, total: specs.length * n };
+    const job = this.#client.bestOf({ request: req, columns: specs, n }, (p) => { this.bestOfProgress = { done: p.done, total: p.total }; });
+    this.#cancel = job.cancel;
+    try {
+      const r = await job.done;
+      this.ranked = { specs, ...r };
+    } catch (e) {
+      this.#fail(e, 'compare');
+    } finally {
+      this.#cancel = null;
+      this.bestOfProgress = null;
+      if (this.status === 'generating') this.status = 'ready';
+    }
   }
 
   /** The loaded model (through an adapter, if picked) judges an evaluation's answer pairs; the GPU is busy meanwhile. */

@@ -50,9 +50,12 @@ export interface CompareForm {
   prompt: string;
   settings: Settings;
   specs: CompareColumnSpec[];
+  /** Samples per column ranked by the loaded reward model (1: a plain comparison). */
+  bestOf: number;
 }
 
 export const COMPARE_FORM_DEFAULTS: CompareForm = {
+  bestOf: 1,
   prompt: 'Give three tips for staying healthy.',
   settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 64, format: 'chat', stop: '' },
   specs: [{ adapter: null, strength: 1 }, { adapter: null, strength: 1 }],

@@ -144,6 +144,12 @@ export class EngineClient {
     return { done, stop: () => this.#send('cancel', { target: id }).done };
   }
 
+  /** n samples per comparison column, ranked by the loaded reward model. */
+  bestOf(req: RequestMap['bestOf']['request'], onProgress: (p: EvalProgress) => void) {
+    const { id, done } = this.#send('bestOf', req, { onEval: (p) => onProgress(p) });
+    return { done, cancel: () => void this.#send('cancel', { target: id }).done };
+  }
+
   /** Starts a training run; the handle pauses, resumes and stops it. */
   train(req: TrainRequest, callbacks: TrainCallbacks) {
     const { id, done } = this.#send('train', req, { train: callbacks });

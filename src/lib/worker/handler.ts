@@ -116,6 +116,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   const tc = () => teaching ?? (store() as never);
   const reward = rewardHandlers({
     lab: env.lab ?? null,
+    engine: loaded,
     ort: env.ort ?? (async () => { throw new InvalidArgumentError('Reward models run on onnxruntime-web, which this worker was built without.'); }),
     open: (source, onProgress, signal) => openFiles(source, 'reward', onProgress, signal, {
       ...env, builtin: () => { throw new InvalidArgumentError('There is no built-in reward model: give a folder, a Hugging Face repo id or a URL of an ONNX text classifier.'); },
@@ -150,6 +151,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     rewardScore: (id, p, signal) => reward.rewardScore(id, p, signal),
     rewardScoreRun: (id, p, signal) => reward.rewardScoreRun(id, p, signal),
     rewardUnload: () => reward.rewardUnload(),
+    bestOf: (id, p, signal) => reward.bestOf(id, p, signal),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {
         if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);

@@ -9,6 +9,9 @@ import type { EvalProgress } from '../eval/run.js';
 import { RewardModel, type OrtModule, type Provider, type RewardModelInfo, type RewardScore } from '../reward/onnx-reward.js';
 import type { LabStore } from '../store/kept.js';
 import type { DownloadProgress } from '../store/progress.js';
+import type { Engine, GenerateRequest } from '../engine.js';
+import { rankSamples, sampleColumns, type BestOfColumn, type Sample } from '../reward/best-of.js';
+import type { Ranked } from '../reward/rank.js';
 
 export interface RewardRequestMap {
   rewardLoad: { request: { source: ModelSource; providers?: Provider[] }; result: RewardModelInfo };
@@ -16,10 +19,13 @@ export interface RewardRequestMap {
   /** Scores every answer of an evaluation run; results keep their score. */
   rewardScoreRun: { request: { runId: string }; result: { scored: number } };
   rewardUnload: { request: Record<string, never>; result: { unloaded: boolean } };
+  /** n samples per column from the loaded model, ranked within each column by the loaded reward model. */
+  bestOf: { request: { request: GenerateRequest; columns: BestOfColumn[]; n: number }; result: { columns: Ranked<Sample>[][]; rewardModel: string } };
 }
 
 export interface RewardEnv {
   lab: LabStore | null;
+  engine: () => Engine;
   ort: () => Promise<OrtModule>;
   open: (source: ModelSource, onProgress: (p: DownloadProgress) => void, signal: AbortSignal) => Promise<ModelFiles>;
 }
@@ -67,6 +73,16 @@ export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalP
         onProgress(id, { done: scored, total: results.length, example: r.id });
       }
       return { scored };
+    },
+    async bestOf(id: number, p: RewardRequestMap['bestOf']['request'], signal: AbortSignal): Promise<RewardRequestMap['bestOf']['result']> {
+      const m = loaded();
+      const engine = env.engine();
+      if (!p.request.prompt?.trim()) throw new InvalidArgumentError('Best-of needs a typed prompt: the reward model scores answers to it.');
+      const question = p.request.input?.trim() ? `${p.request.prompt}\n\n${p.request.input}` : p.request.prompt;
+      const samples = await sampleColumns(engine, engine.promptIds(p.request), p.columns, p.n, p.request, signal,
+        (done, total) => onProgress(id, { done, total, example: 'sampling' }));
+      const columns = await rankSamples(samples, async (text) => (await m.score(question, text)).score);
+      return { columns, rewardModel: m.info.label };
     },
     async rewardUnload(): Promise<{ unloaded: boolean }> {
       const had = model !== null;

@@ -39,13 +39,19 @@ const pwa = VitePWA({
   },
   workbox: {
     globPatterns: ['**/*.{js,css,html,svg,png,json,jinja,safetensors,md,txt}', '**/DATA_LICENSE*'],
+    // web-llm (two 5.5 MB chunks: its page side and its worker) is fetched only when a person picks a web-llm model,
+    // then kept by the runtime cache below, like onnxruntime-web's wasm.
+    globIgnores: ['**/assets/webllm.worker-*.js', '**/assets/lib-*.js'],
     // The built-in model's weights are the largest precached file (~8 MB).
     maximumFileSizeToCacheInBytes: 32 << 20,
     navigateFallback: 'index.html',
     cleanupOutdatedCaches: true,
     // onnxruntime-web's wasm (~25 MB, reward models only) is not precached: it is kept the first time a reward model
     // loads, and from then on works offline.
-    runtimeCaching: [{ urlPattern: /\.wasm$/, handler: 'CacheFirst', options: { cacheName: 'lora-lab-wasm', expiration: { maxEntries: 4 } } }],
+    runtimeCaching: [
+      { urlPattern: /\.wasm$/, handler: 'CacheFirst', options: { cacheName: 'lora-lab-wasm', expiration: { maxEntries: 4 } } },
+      { urlPattern: /\/assets\/(webllm\.worker|lib)-[\w-]+\.js$/, handler: 'CacheFirst', options: { cacheName: 'lora-lab-webllm', expiration: { maxEntries: 4 } } },
+    ],
   },
 });
 

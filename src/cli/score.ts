@@ -3,6 +3,7 @@
 // every answer of an evaluation (lora-lab eval --out), with a mean per model; or --best-of N answers sampled from a
 // model (and adapter), ranked.
 
+import { userMessage } from '../lib/tokenizer/alpaca.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-web';
@@ -116,7 +117,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
       let sum = 0;
       for (const [i, r] of records.entries()) {
         const [q, a] = r.kind === 'alpaca'
-          ? [r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction, r.output]
+          ? [userMessage(r.instruction, r.input), r.output]
           : [r.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '', r.messages[r.messages.length - 1].content];
         const s = await reward.score(q, a);
         sum += s.score;
@@ -128,7 +129,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     const setText = args.string('set');
     if (!setText) throw new InvalidArgumentError('--results needs --set: the evaluation set its answers belong to (their questions).');
     const set = await loadSet(setText);
-    const questions = new Map(set.examples.map((e) => [e.id, e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction]));
+    const questions = new Map(set.examples.map((e) => [e.id, userMessage(e.instruction, e.input)]));
     const results = readResults(args.string('results')!);
     const unknown = results.filter((r) => !questions.has(r.id));
     if (unknown.length) throw new InvalidArgumentError(`${unknown.length} results (e.g. id ${unknown[0].id}) are not examples of --set ${setText}: give the set the evaluation ran on.`);

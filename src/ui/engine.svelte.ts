@@ -15,6 +15,7 @@ import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
 import { EvalState } from './eval.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
+import { WebllmState } from './webllm.svelte.ts';
 import type { Ranked } from '../lib/reward/rank.js';
 import type { Sample } from '../lib/reward/best-of.js';
 import { persisted } from './persisted.svelte.ts';
@@ -96,6 +97,8 @@ export class EngineState {
   readonly evaluation: EvalState;
   /** Teacher jobs: the loaded model writing a dataset. */
   readonly teaching: TeachState;
+  /** web-llm, the second engine (its own worker), as an assistant for the teacher. */
+  readonly webllm = new WebllmState();
 
   constructor() {
     const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' });

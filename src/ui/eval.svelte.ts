@@ -10,6 +10,8 @@ import type { EngineClient } from '../lib/worker/client.js';
 import type { EvalRequestMap, EvalRunSummary, EvalSetChoice } from '../lib/worker/evaluation.js';
 import type { JudgeRequestMap, JudgeSummary } from '../lib/worker/judging.js';
 import type { RewardModelInfo } from '../lib/reward/onnx-reward.js';
+import type { AssistantBackend } from '../lib/assist/backend.js';
+import { runJudge } from '../lib/assist/judge-run.js';
 import type { ModelSource } from '../lib/hub/source.js';
 import type { DownloadProgress } from '../lib/store/progress.js';
 
@@ -107,6 +109,31 @@ export class EvalState {
     this.#stopJudge = null;
     const j = await this.#try(() => this.client.request('judgeList', { runId: req.runId }));
     if (j) this.judges = j;
+  }
+
+  /** A review by `backend` run on this page (web-llm); the engine worker keeps the job reply by reply. */
+  async startJudgeOnPage(backend: AssistantBackend, req: { runId: string; jobId?: string; models?: [string, string]; maxNewTokens?: number }): Promise<void> {
+    const stop = new AbortController();
+    this.#stopJudge = () => stop.abort();
+    this.judging = { done: 0, total: 0, startedAt: performance.now() };
+    try {
+      const job = req.jobId ? await this.client.request('judgeGet', { id: req.jobId })
+        : await this.client.request('judgePrepare', { runId: req.runId, models: req.models!, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: req.maxNewTokens });
+      const done = await runJudge(job, backend, {
+        onReply: async (j, p) => {
+          await this.client.request('judgeKeep', { job: j });
+          this.judging = { ...this.judging!, done: p.done, total: p.total };
+        },
+      }, stop.signal);
+      await this.client.request('judgeKeep', { job: done });
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.judging = null;
+      this.#stopJudge = null;
+      const j = await this.#try(() => this.client.request('judgeList', { runId: req.runId }));
+      if (j) this.judges = j;
+    }
   }
 
   stopJudge(): void {

@@ -185,7 +185,8 @@ describe('the app', () => {
     await page.getByTestId('teach-job').filter({ hasText: 'done' }).waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('teach-job').first().textContent()).toMatch(/taught-in-browser\.json\s*3 \/ 3 answered by built-in demo model · instructions from typed · done/);
     // The name is taken now: the same name is refused before any work.
-    expect(await page.getByTestId('teach-start').isDisabled()).toBe(true);
+    await page.waitForFunction(() => (document.querySelector('[data-testid=teach-start]') as HTMLButtonElement | null)?.disabled === true, null, { timeout: 30_000 });
+    expect(await page.getByTestId('teach-start').getAttribute('title')).toMatch(/A dataset named "taught-in-browser\.json" is kept already/);
     await screenshot(page, 'e2e-teacher');
     await page.getByTestId('teach-use').first().click();
     await page.waitForFunction(() => /3 records/.test(document.querySelector('[data-testid=dataset-summary]')?.textContent ?? ''), null, { timeout: 60_000 });
@@ -193,6 +194,35 @@ describe('the app', () => {
     const kept = page.getByTestId('kept-dataset').filter({ hasText: 'taught-in-browser.json' });
     await kept.waitFor({ timeout: 30_000 });
     expect(await kept.textContent()).toMatch(/written by built-in demo model \(3 of 3 instructions from typed/);
+  });
+
+  it('web-llm as the teacher: the prebuilt models this GPU can run, a custom model by URL, and a clear error when its files cannot be fetched', async () => {
+    await page.getByTestId('train-tab').click();
+    await page.getByTestId('teach-backend').selectOption('web-llm');
+    await page.waitForFunction(() => /\d+ of [1-9]\d* models run here/.test(document.querySelector('[data-testid=webllm-count]')?.textContent ?? ''), null, { timeout: 60_000 });
+    const [usable, all] = (await page.getByTestId('webllm-count').textContent())!.match(/\d+/g)!.map(Number);
+    expect(usable).toBeGreaterThan(0);
+    expect(usable).toBeLessThan(all); // SwiftShader has no shader-f16: the q4f16 models are listed, disabled, with the reason
+    const f16 = page.getByTestId('webllm-model').locator('option', { hasText: 'Qwen2-0.5B-Instruct-q4f16_1-MLC' });
+    expect(await f16.isDisabled()).toBe(true);
+    expect(await f16.textContent()).toMatch(/needs shader-f16, which this GPU lacks/);
+    expect(await page.getByTestId('webllm-model').locator('option', { hasText: 'Qwen2-0.5B-Instruct-q0f32-MLC' }).isDisabled()).toBe(false);
+    // A custom model whose files are not there (nothing listens on port 9): web-llm's failure becomes a typed error.
+    await page.getByTestId('webllm-panel').locator('summary').click();
+    await page.getByTestId('webllm-weights').fill('http://127.0.0.1:9/mirror/Qwen2-0.5B-Instruct-q0f32-MLC/');
+    await page.getByTestId('webllm-lib').fill('http://127.0.0.1:9/libs/Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm');
+    await page.getByTestId('webllm-add').click();
+    expect(await page.getByTestId('webllm-model').inputValue()).toBe('Qwen2-0.5B-Instruct-q0f32-MLC');
+    expect(await page.getByTestId('teach-start').getAttribute('title')).toBe('Load a web-llm model first.');
+    await page.getByTestId('webllm-load').click();
+    const err = page.getByTestId('webllm-error');
+    await err.waitFor({ timeout: 60_000 });
+    expect(await err.getAttribute('data-error-name')).toBe('DownloadError');
+    expect(await err.textContent()).toMatch(/web-llm could not download Qwen2-0\.5B-Instruct-q0f32-MLC .*Check the weights and library URLs/);
+    await screenshot(page, 'e2e-teacher-webllm');
+    // LoRA Lab's own engine is untouched by web-llm's failure.
+    await page.getByTestId('teach-backend').selectOption('engine');
+    expect(await page.getByTestId('model-card').textContent()).toContain('built-in');
   });
 
   it('a download that fails shows a typed error that says what to do, and leaves the loaded model answering', async () => {

@@ -98,6 +98,11 @@ describe('evaluate', () => {
     expect(await page.getByTestId('judge-row').textContent()).toMatch(/judged by built-in demo model.* · 4\/4 replies · done/);
     expect(await page.getByTestId('judge-notes').textContent()).toMatch(/2 questions with no readable scores \(left out\)/);
     expect(await page.getByTestId('judge-totals').count()).toBe(0); // no totals made of nothing
+    // web-llm can judge too, once one of its models is loaded (its picker shows what this GPU can run).
+    await page.getByTestId('judge-backend').selectOption('web-llm');
+    expect(await page.getByTestId('judge-start').getAttribute('title')).toBe('Load a web-llm model first.');
+    await page.getByTestId('webllm-panel').waitFor();
+    await page.getByTestId('judge-backend').selectOption('engine');
     await screenshot(page, 'eval-4-judge');
 
     // A reward model from the hub's layout (served locally) on onnxruntime-web scores every answer, as the float64

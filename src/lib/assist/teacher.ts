@@ -2,6 +2,7 @@
 // as GPT-4 wrote the paper's training data. The job is a record (instructions, settings, answers so far), written
 // after every answer, so a stopped or interrupted job resumes where it was; an answer cut off by Stop is not kept.
 
+import { userMessage } from '../tokenizer/alpaca.js';
 import { datasetFile, type TrainRecord } from '../data/records.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
@@ -50,7 +51,7 @@ export function newTeacherJob(init: Omit<TeacherJob, 'answers' | 'status' | 'cre
 
 /** The conversation the teacher answers for one instruction (the input, when present, follows it). */
 export function teacherMessages(job: Pick<TeacherJob, 'systemPrompt'>, x: TeacherInstruction): ChatMessage[] {
-  const user = x.input.trim() ? `${x.instruction}\n\n${x.input}` : x.instruction;
+  const user = userMessage(x.instruction, x.input);
   return job.systemPrompt.trim() ? [{ role: 'system', content: job.systemPrompt }, { role: 'user', content: user }] : [{ role: 'user', content: user }];
 }
 

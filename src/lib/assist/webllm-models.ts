@@ -43,7 +43,11 @@ export function modelChoices(list: ModelRecord[], caps: DeviceCaps): ModelChoice
 }
 
 export interface CustomModel {
-  /** Folder of the MLC weights (mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin, tokenizer files). */
+  /**
+   * Folder of the MLC weights (mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin, tokenizer files). web-llm
+   * reads it in the hub's layout: a URL without /resolve/<rev>/ gets /resolve/main/ appended (a hub mirror works as
+   * it is; a plain folder should be named .../resolve/main/).
+   */
   weightsUrl: string;
   /** The model library (.wasm) compiled for web-llm. */
   libUrl: string;

@@ -2,7 +2,7 @@
 // response, EOS appended, truncated to the cutoff. `targets[t]` is the token position t must predict (ids[t + 1]),
 // or -100 where the loss is off: on the prompt unless train_on_inputs, and at the last position.
 
-import { alpacaPrompt } from '../tokenizer/alpaca.js';
+import { alpacaPrompt, userMessage } from '../tokenizer/alpaca.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { TrainRecord } from './records.js';
 
@@ -26,7 +26,7 @@ export interface ExampleOptions {
 export function promptParts(tok: TextTokenizer, r: TrainRecord, format: 'alpaca' | 'chat'): { prompt: string; response: string; templated: boolean } {
   if (r.kind === 'alpaca') {
     if (format === 'chat' && tok.chatTemplate) {
-      const user = r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction;
+      const user = userMessage(r.instruction, r.input);
       return chatParts(tok, [{ role: 'user', content: user }, { role: 'assistant', content: r.output }]);
     }
     return { prompt: alpacaPrompt(r.instruction, r.input), response: r.output, templated: false };

@@ -38,3 +38,8 @@ export function safeBaseName(name: unknown, what: string): string {
 export function encodePath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
+
+/** A download's file name made from a run, model or adapter name: letters, digits, `.`, `-`, `_` only. */
+export function safeFileName(name: string, fallback = 'export'): string {
+  return name.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || fallback;
+}

@@ -11,3 +11,8 @@ export function alpacaPrompt(instruction: string, input = ''): string {
   const t = input.trim() ? WITH_INPUT.replace('{input}', () => input) : WITHOUT_INPUT;
   return t.replace('{instruction}', () => instruction);
 }
+
+/** An Alpaca record as one chat user message: the instruction, then its input (when there is one) after a blank line. */
+export function userMessage(instruction: string, input: string): string {
+  return input.trim() ? `${instruction}\n\n${input}` : instruction;
+}

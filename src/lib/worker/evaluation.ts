@@ -2,6 +2,7 @@
 // pairwise reviews. The page gets a review's pairs without model names; votes are matched to models here, and the
 // names come back only when the review is finished.
 
+import { safeFileName } from '../hub/paths.js';
 import { sameModel } from '../model/fingerprint.js';
 import { parseDataset } from '../data/records.js';
 import type { Engine } from '../engine.js';
@@ -49,7 +50,6 @@ export interface EvalEnv {
 
 const json = (v: unknown) => new Blob([JSON.stringify(v, null, 1)], { type: 'application/json' });
 const csvCell = (v: unknown) => { const s = v === undefined || v === null ? '' : String(v); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
-const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
 
 export const RESULTS_FORMAT = 'lora-lab-eval';
 
@@ -146,10 +146,10 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
     async evalExport({ runId, as }: { runId: string; as: 'json' | 'csv' }) {
       const r = await run(runId);
       const results = await lab.results(runId);
-      if (as === 'json') return { name: `${safe(r.name)}.json`, blob: json({ format: RESULTS_FORMAT, version: 1, run: r, results, summaries: r.models.map((m) => summarize(results, modelLabel(m))) }) };
+      if (as === 'json') return { name: `${safeFileName(r.name)}.json`, blob: json({ format: RESULTS_FORMAT, version: 1, run: r, results, summaries: r.models.map((m) => summarize(results, modelLabel(m))) }) };
       const head = ['id', 'model', 'rougeL', 'loss', 'loss_tokens', 'prediction_tokens', 'stop_reason', 'prediction', 'reference'];
       const rows = results.map((x) => [x.id, x.model, x.rougeL, x.nll !== undefined && x.lossTokens ? x.nll / x.lossTokens : '', x.lossTokens, x.predictionTokens, x.stopReason, x.prediction, x.reference]);
-      return { name: `${safe(r.name)}.csv`, blob: new Blob([[head, ...rows].map((row) => row.map(csvCell).join(',')).join('\n') + '\n'], { type: 'text/csv' }) };
+      return { name: `${safeFileName(r.name)}.csv`, blob: new Blob([[head, ...rows].map((row) => row.map(csvCell).join(',')).join('\n') + '\n'], { type: 'text/csv' }) };
     },
 
     async evalImport({ file }: { file: File }) {
@@ -206,7 +206,7 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
     async reviewExport({ reviewId, as }: { reviewId: string; as: 'json' | 'csv' | 'paper' | 'tally' }) {
       const v = await review(reviewId);
       if (!v.finished) throw new InvalidArgumentError('Finish the review first: exports name the models.');
-      const base = safe(`${v.models.join('-vs-')}-${v.id}`);
+      const base = safeFileName(`${v.models.join('-vs-')}-${v.id}`);
       if (as === 'json') return { name: `${base}.votes.json`, blob: new Blob([votesToJson(v.votes)], { type: 'application/json' }) };
       if (as === 'csv') return { name: `${base}.votes.csv`, blob: new Blob([votesToCsv(v.votes)], { type: 'text/csv' }) };
       if (as === 'tally') return { name: `${base}.tally.csv`, blob: new Blob([tallyToCsv(tally(v.votes))], { type: 'text/csv' }) };

@@ -6,6 +6,7 @@ import { GpuOutOfMemoryError, InvalidArgumentError, LoraLabError, NoModelLoadedE
 import type { Gpu } from '../gpu/device.js';
 import type { ModelFiles } from '../hub/files.js';
 import { resolveSource, type ModelSource, type ResolveEnv } from '../hub/source.js';
+import { safeFileName } from '../hub/paths.js';
 import type { RequestMap, WorkerEvent, WorkerRequest } from './protocol.js';
 import { parseDataset } from '../data/records.js';
 import { adapterCard } from '../lora/model-card.js';
@@ -47,11 +48,10 @@ export interface HandlerEnv extends ResolveEnv {
   ort?: () => Promise<OrtModule>;
 }
 
-const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'adapter';
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
 const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
-  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete', 'teachList', 'teachDelete']);
+  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete', 'judgePrepare', 'judgeGet', 'judgeKeep', 'teachList', 'teachDelete', 'teachPrepare', 'teachGet', 'teachKeep']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
@@ -143,9 +143,15 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     reviewImport: (_id, p) => ev().reviewImport(p),
     judgeStart: (id, p, signal) => jd().judgeStart(id, p, signal),
     judgeList: (_id, p) => jd().judgeList(p),
+    judgePrepare: (_id, p) => jd().judgePrepare(p),
+    judgeGet: (_id, p) => jd().judgeGet(p),
+    judgeKeep: (_id, p) => jd().judgeKeep(p),
     judgeDelete: (_id, p) => jd().judgeDelete(p),
     teachStart: (id, p, signal) => tc().teachStart(id, p, signal),
     teachList: () => tc().teachList(),
+    teachPrepare: (_id, p) => tc().teachPrepare(p),
+    teachGet: (_id, p) => tc().teachGet(p),
+    teachKeep: (_id, p) => tc().teachKeep(p),
     teachDelete: (_id, p) => tc().teachDelete(p),
     rewardLoad: (id, p, signal) => reward.rewardLoad(id, p, signal),
     rewardScore: (id, p, signal) => reward.rewardScore(id, p, signal),
@@ -250,7 +256,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       const e = loaded();
       const { config, safetensors } = e.exportAdapter(p.name);
       const info = e.adapters.find((a) => a.name === p.name)!;
-      const folder = safeFileName(p.name);
+      const folder = safeFileName(p.name, 'adapter');
       // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
       const run = await env.lab?.getCheckpoint(p.name).catch(() => undefined);
       const enc = new TextEncoder();
@@ -265,7 +271,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       // A Hugging Face model folder in a .zip: it loads back here (model panel, Local folder) and in transformers.
       const e = loaded();
       const files = await e.exportMerged(p.name, p.strength);
-      const folder = `${safeFileName(p.name)}-merged`;
+      const folder = `${safeFileName(p.name, 'adapter')}-merged`;
       const base = e.info!.modelId;
       const readme = `# ${folder}\n\n${base} with the LoRA adapter "${p.name}" merged into its weights at strength ${p.strength}, exported from LoRA Lab.\n\n` +
         `Load it with transformers (\`AutoModelForCausalLM.from_pretrained("${folder}")\`), or drop this .zip on LoRA Lab's model panel (Local folder).\n`;

@@ -3,6 +3,7 @@
 // read the scores from the replies: totals, the ratio to the second model, unreadable replies, and agreement with
 // the people's helpfulness votes of the same run's finished blind reviews.
 
+import { userMessage } from '../tokenizer/alpaca.js';
 import { engineBackend } from '../assist/backend.js';
 import { JUDGE_SETTINGS, newJudgeJob, runJudge, judgeScores, type JudgeItem, type JudgeJob } from '../assist/judge-run.js';
 import type { Engine } from '../engine.js';
@@ -29,6 +30,10 @@ export interface JudgeSummary {
 
 export interface JudgeRequestMap {
   judgeStart: { request: { runId: string; models?: [string, string]; adapter?: string | null; strength?: number; jobId?: string; /** Per reply (default 256). */ maxNewTokens?: number }; result: JudgeSummary };
+  /** A new job for a judge that runs on the page (web-llm): created and kept here; replies come back by judgeKeep. */
+  judgePrepare: { request: { runId: string; models: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number }; result: JudgeJob };
+  judgeGet: { request: { id: string }; result: JudgeJob };
+  judgeKeep: { request: { job: JudgeJob }; result: JudgeSummary };
   judgeList: { request: { runId: string }; result: JudgeSummary[] };
   judgeDelete: { request: { id: string; runId: string }; result: JudgeSummary[] };
 }
@@ -51,24 +56,34 @@ export function judgingHandlers(env: JudgeEnv, onProgress: (id: number, p: EvalP
   };
   const list = async (runId: string) => Promise.all((await lab.judges(runId)).sort((a, b) => b.createdAt - a.createdAt).map(summary));
 
+  const kept = async (id: string): Promise<JudgeJob> =>
+    (await lab.getJudge(id)) ?? (() => { throw new InvalidArgumentError(`No judge review "${id}" is kept: it may have been deleted in another tab.`); })();
+
+  /** A new review of a run's pairs of `models`, kept before any reply. */
+  async function prepare(p: { runId: string; models?: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number }): Promise<JudgeJob> {
+    const run = await lab.getRun(p.runId);
+    if (!run) throw new InvalidArgumentError(`No evaluation "${p.runId}" is kept: it may have been deleted in another tab.`);
+    if (!p.models) throw new InvalidArgumentError('Pick the two models whose answers are judged.');
+    const questions = new Map(run.examples.map((e) => [e.id, userMessage(e.instruction, e.input)]));
+    const items: JudgeItem[] = pairsToJudge(await lab.results(run.id), p.models[0], p.models[1]).map((x) => ({ ...x, question: questions.get(x.exampleId) ?? x.exampleId }));
+    const settings = { ...JUDGE_SETTINGS, maxNewTokens: p.maxNewTokens ?? JUDGE_SETTINGS.maxNewTokens };
+    const job = newJudgeJob({ runId: run.id, judge: p.judge, models: p.models, items, settings });
+    await lab.putJudge(job);
+    return job;
+  }
+
   return {
+    judgePrepare: (p: JudgeRequestMap['judgePrepare']['request']) => prepare(p),
+    judgeGet: (p: { id: string }) => kept(p.id),
+    async judgeKeep(p: { job: JudgeJob }): Promise<JudgeSummary> {
+      await lab.putJudge(p.job);
+      return summary(p.job);
+    },
     async judgeStart(id: number, p: JudgeRequestMap['judgeStart']['request'], signal: AbortSignal): Promise<JudgeSummary> {
       const engine = env.engine();
       if (!engine.info) throw new InvalidArgumentError('Load the model that will judge first.');
       const backend = engineBackend((req, onText, s) => engine.chat(req, onText, s), engine.info.label, p.adapter ?? null, p.strength ?? 1);
-      let job: JudgeJob;
-      if (p.jobId) {
-        job = (await lab.getJudge(p.jobId)) ?? (() => { throw new InvalidArgumentError(`No judge review "${p.jobId}" is kept: it may have been deleted in another tab.`); })();
-      } else {
-        const run = await lab.getRun(p.runId);
-        if (!run) throw new InvalidArgumentError(`No evaluation "${p.runId}" is kept: it may have been deleted in another tab.`);
-        if (!p.models) throw new InvalidArgumentError('Pick the two models whose answers are judged.');
-        const questions = new Map(run.examples.map((e) => [e.id, e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction]));
-        const items: JudgeItem[] = pairsToJudge(await lab.results(run.id), p.models[0], p.models[1]).map((x) => ({ ...x, question: questions.get(x.exampleId) ?? x.exampleId }));
-        const settings = { ...JUDGE_SETTINGS, maxNewTokens: p.maxNewTokens ?? JUDGE_SETTINGS.maxNewTokens };
-        job = newJudgeJob({ runId: run.id, judge: { kind: backend.kind, model: backend.model }, models: p.models, items, settings });
-        await lab.putJudge(job);
-      }
+      let job = p.jobId ? await kept(p.jobId) : await prepare({ runId: p.runId, models: p.models, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: p.maxNewTokens });
       const total = job.items.length * 2;
       onProgress(id, { done: 0, total, example: '' });
       try {

@@ -2,6 +2,7 @@
 // bundle stays small) on its WebGPU execution provider, with wasm as the fallback (which one ran is reported). It scores
 // answers given by the page, or every answer of a kept evaluation (each score is kept with its result).
 
+import { userMessage } from '../tokenizer/alpaca.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ModelFiles } from '../hub/files.js';
 import type { ModelSource } from '../hub/source.js';
@@ -62,7 +63,7 @@ export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalP
       if (!env.lab) throw new InvalidArgumentError('Nothing is kept in this browser: there is no evaluation to score.');
       const run = await env.lab.getRun(p.runId);
       if (!run) throw new InvalidArgumentError(`No evaluation "${p.runId}" is kept: it may have been deleted in another tab.`);
-      const questions = new Map(run.examples.map((e) => [e.id, e.input.trim() ? `${e.instruction}\n\n${e.input}` : e.instruction]));
+      const questions = new Map(run.examples.map((e) => [e.id, userMessage(e.instruction, e.input)]));
       const results = await env.lab.results(run.id);
       let scored = 0;
       for (const r of results) {
@@ -78,7 +79,7 @@ export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalP
       const m = loaded();
       const engine = env.engine();
       if (!p.request.prompt?.trim()) throw new InvalidArgumentError('Best-of needs a typed prompt: the reward model scores answers to it.');
-      const question = p.request.input?.trim() ? `${p.request.prompt}\n\n${p.request.input}` : p.request.prompt;
+      const question = userMessage(p.request.prompt, p.request.input ?? '');
       const samples = await sampleColumns(engine, engine.promptIds(p.request), p.columns, p.n, p.request, signal,
         (done, total) => onProgress(id, { done, total, example: 'sampling' }));
       const columns = await rankSamples(samples, async (text) => (await m.score(question, text)).score);

@@ -4,7 +4,7 @@
 
 import { datasetFile, parseDataset } from '../data/records.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
-import { safeBaseName } from '../hub/paths.js';
+import { safeBaseName, safeFileName } from '../hub/paths.js';
 import { readPeftAdapter } from '../lora/peft.js';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
@@ -49,7 +49,6 @@ export interface StorageEnv {
 /** Adapters and datasets imported as files are small enough to hold in memory; models stream. */
 const MAX_ADAPTER_ZIP = 1 << 30;
 
-const safeFileName = (s: string) => s.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'export';
 
 /** Streams a ZIP into the store under a scratch key and hands back the finished file (disk-backed in OPFS). */
 async function zipToBlob(store: BlobStore, name: string, entries: ZipSource[] | ((out: WritableStream<Uint8Array>) => Promise<unknown>)): Promise<Blob> {

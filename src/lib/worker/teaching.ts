@@ -34,6 +34,10 @@ export interface TeachRequestMap {
     request: { name?: string; from?: InstructionSource; systemPrompt?: string; maxNewTokens?: number; temperature?: number; adapter?: string | null; strength?: number; jobId?: string };
     result: TeacherSummary;
   };
+  /** A new job for a teacher that runs on the page (web-llm): created and kept here; answers come back by teachKeep. */
+  teachPrepare: { request: { name: string; from: InstructionSource; systemPrompt?: string; maxNewTokens?: number; temperature?: number; teacher: { kind: string; model: string } }; result: TeacherJob };
+  teachGet: { request: { id: string }; result: TeacherJob };
+  teachKeep: { request: { job: TeacherJob }; result: TeacherSummary };
   teachList: { request: Record<string, never>; result: TeacherSummary[] };
   teachDelete: { request: { id: string }; result: TeacherSummary[] };
 }
@@ -77,28 +81,38 @@ export function teachingHandlers(env: TeachEnv, onProgress: (id: number, p: Eval
     await lab.putDataset({ name: j.name, bytes, size: bytes.byteLength, savedAt: Date.now(), provenance: teacherProvenance(j) });
   }
 
+  const kept = async (id: string): Promise<TeacherJob> =>
+    (await lab.getTeacher(id)) ?? (() => { throw new InvalidArgumentError(`No teacher job "${id}" is kept: it may have been deleted in another tab.`); })();
+
+  /** A new job, checked (name free, instructions present) and kept before any answer. */
+  async function prepare(p: Omit<TeachRequestMap['teachStart']['request'], 'jobId'> & { teacher: { kind: string; model: string } }): Promise<TeacherJob> {
+    if (!p.from) throw new InvalidArgumentError('Pick the instructions the teacher answers: a dataset, or type some.');
+    const name = (p.name ?? '').trim();
+    if (!name) throw new InvalidArgumentError('Name the dataset the teacher writes.');
+    if (!/\.(json|jsonl)$/i.test(name)) throw new InvalidArgumentError(`Name the dataset as a file, ending in .json (e.g. ${name}.json).`);
+    if (await lab.getDataset(name)) throw new InvalidArgumentError(`A dataset named "${name}" is kept already: pick another name (or delete it on the Storage page).`);
+    const from = await instructions(p.from);
+    const job = newTeacherJob({
+      name, instructionsFrom: from.label, instructions: from.list, systemPrompt: p.systemPrompt ?? '',
+      settings: { maxNewTokens: p.maxNewTokens ?? 256, sampling: { temperature: p.temperature ?? 0.7, repetitionPenalty: 1.1 } },
+      teacher: p.teacher,
+    });
+    await lab.putTeacher(job);
+    return job;
+  }
+
   return {
+    teachPrepare: (p: TeachRequestMap['teachPrepare']['request']) => prepare(p),
+    teachGet: (p: { id: string }) => kept(p.id),
+    async teachKeep(p: { job: TeacherJob }): Promise<TeacherSummary> {
+      await keep(p.job);
+      return summary(p.job);
+    },
     async teachStart(id: number, p: TeachRequestMap['teachStart']['request'], signal: AbortSignal): Promise<TeacherSummary> {
       const engine = env.engine();
       if (!engine.info) throw new InvalidArgumentError('Load the model that will answer (the teacher) first.');
       const backend = engineBackend((req, onText, s) => engine.chat(req, onText, s), engine.info.label, p.adapter ?? null, p.strength ?? 1);
-      let job: TeacherJob;
-      if (p.jobId) {
-        job = (await lab.getTeacher(p.jobId)) ?? (() => { throw new InvalidArgumentError(`No teacher job "${p.jobId}" is kept: it may have been deleted in another tab.`); })();
-      } else {
-        if (!p.from) throw new InvalidArgumentError('Pick the instructions the teacher answers: a dataset, or type some.');
-        const name = (p.name ?? '').trim();
-        if (!name) throw new InvalidArgumentError('Name the dataset the teacher writes.');
-        if (!/\.(json|jsonl)$/i.test(name)) throw new InvalidArgumentError(`Name the dataset as a file, ending in .json (e.g. ${name}.json).`);
-        if (await lab.getDataset(name)) throw new InvalidArgumentError(`A dataset named "${name}" is kept already: pick another name (or delete it on the Storage page).`);
-        const from = await instructions(p.from);
-        job = newTeacherJob({
-          name, instructionsFrom: from.label, instructions: from.list, systemPrompt: p.systemPrompt ?? '',
-          settings: { maxNewTokens: p.maxNewTokens ?? 256, sampling: { temperature: p.temperature ?? 0.7, repetitionPenalty: 1.1 } },
-          teacher: { kind: backend.kind, model: backend.model },
-        });
-        await lab.putTeacher(job);
-      }
+      let job = p.jobId ? await kept(p.jobId) : await prepare({ ...p, teacher: { kind: backend.kind, model: backend.model } });
       const total = job.instructions.length;
       onProgress(id, { done: job.answers.filter(Boolean).length, total, example: '' });
       try {

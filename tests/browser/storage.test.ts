@@ -51,8 +51,10 @@ describe('browser storage', () => {
     expect(runs.map((r) => [r.name, r.step, r.lastLoss])).toEqual([['run-1', 4, 2.5]]);
     expect((await lab.getCheckpoint('run-1'))!.dataset).toEqual({ kind: 'kept', name: 'mine.json' });
     expect((await lab.getDataset('mine.json'))!.bytes).toEqual(data);
-    expect((await lab.db()).version).toBe(4);
+    expect((await lab.db()).version).toBe(5);
     expect(await lab.listConversations()).toEqual([]); // v4's store exists after the upgrade from v1
+    expect(await lab.listTeachers()).toEqual([]); // and v5's
+    expect(await lab.judges('any-run')).toEqual([]);
   });
 
   it('a model archive exports and imports back (verified), and a damaged one is refused leaving nothing', async () => {

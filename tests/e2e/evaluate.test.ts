@@ -135,7 +135,7 @@ describe('evaluate', () => {
     // Best-of-n in the Compare view, with the same reward model: each column's samples ranked best first.
     await page.getByTestId('compare-tab').click();
     await page.getByTestId('bestof-panel').locator('summary').click();
-    await page.getByTestId('bestof-n').fill('3');
+    await page.getByTestId('bestof-n').fill('2');
     await page.getByLabel('Max new tokens').fill('8');
     await page.getByLabel('Temperature').fill('0');
     expect(await page.getByTestId('bestof-why-not').textContent()).toMatch(/raise the temperature/);
@@ -147,14 +147,14 @@ describe('evaluate', () => {
     expect(await columns.count()).toBe(await page.getByTestId('column-spec').count());
     for (let c = 0; c < await columns.count(); c++) {
       const ranked = await columns.nth(c).getByTestId('ranked-sample').evaluateAll((lis) => lis.map((li) => ({ score: Number(li.getAttribute('data-score')), text: li.querySelector('pre')!.textContent! })));
-      expect(ranked).toHaveLength(3);
+      expect(ranked).toHaveLength(2);
       expect(ranked[0].score).toBeGreaterThanOrEqual(ranked[1].score);
-      expect(ranked[1].score).toBeGreaterThanOrEqual(ranked[2].score);
       expect(await columns.nth(c).getByTestId('ranked-best').textContent()).toBe(ranked[0].text);
       const ids = tok.encode(tok.renderChat([{ role: 'user', content: 'Name a colour.' }, { role: 'assistant', content: ranked[0].text }], false), false);
       expect(Math.abs(ranked[0].score - rewardReference(weights, config, ids))).toBeLessThanOrEqual(1e-4);
     }
     await screenshot(page, 'eval-6-best-of');
+    await page.getByTestId('evaluate-tab').click();
     expect(errors).toEqual([]);
   });
 

@@ -54,6 +54,17 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
     expect(out[1].score).toBeGreaterThanOrEqual(out[2].score);
   });
 
+  it('--best-of samples distinct answers from the built-in model and ranks them by reward (the reward model from the cache now)', async () => {
+    const r = await cli('score', '--reward', 'lab/tiny-reward', '--offline', '--model', 'builtin', '--prompt', 'Name a colour.', '--best-of', '3', '--max-new-tokens', '12', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
+    expect(new Set(out.map((o) => o.text)).size).toBe(3); // each sample has its own seed
+    expect(out.map((o) => o.answer).sort()).toEqual([1, 2, 3]);
+    expect(out[0].score).toBeGreaterThanOrEqual(out[2].score);
+    expect(Math.abs(out[0].score - (await reward.score('Name a colour.', out[0].text)).score)).toBeLessThan(1e-6);
+  });
+
   it("scores an evaluation's answers and gives each model's mean reward", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lora-lab-score-'));
     const results = join(dir, 'results.jsonl');
@@ -71,16 +82,6 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
       expect(summary.find((s) => s.model === m).mean).toBeCloseTo((mine[0] + mine[1]) / 2, 10);
     }
     expect(summary.reduce((a, s) => a + s.bestShare, 0)).toBeCloseTo(1, 10); // no ties here: one best model per question
-  });
-
-  it('--best-of samples distinct answers from the built-in model and ranks them by reward', async () => {
-    const r = await cli('score', '--reward', fixture, '--model', 'builtin', '--prompt', 'Name a colour.', '--best-of', '3', '--max-new-tokens', '12', '--json');
-    expect(r.code, r.stderr).toBe(0);
-    const out = lines(r.stdout);
-    expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
-    expect(new Set(out.map((o) => o.text)).size).toBe(3); // each sample has its own seed
-    expect(out.map((o) => o.answer).sort()).toEqual([1, 2, 3]);
-    expect(out[0].score).toBeGreaterThanOrEqual(out[2].score);
   });
 
   it('bad input: one typed line, exit status 2', async () => {

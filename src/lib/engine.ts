@@ -2,6 +2,8 @@
 // The same class serves the Web Worker (browser) and the CLI (Node); only how the GPU and the files are obtained
 // differs, and that is passed in.
 
+import { trainMemory, type TrainMemory } from './training/memory.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from './training/config.js';
 import { InvalidArgumentError, NoModelLoadedError, TokenizerError } from './errors.js';
 import type { Gpu } from './gpu/device.js';
 import type { ModelFiles } from './hub/files.js';
@@ -322,6 +324,15 @@ export class Engine {
 
   previewDataset(records: TrainRecord[], format: 'alpaca' | 'chat'): DatasetPreview {
     return previewRecords(this.#require().tokenizer, records, format);
+  }
+
+  /** GPU memory a training run with these settings takes beside the loaded model (before starting it). */
+  trainMemory(config: Partial<TrainConfig>): TrainMemory {
+    const c = { ...DEFAULT_TRAIN_CONFIG, ...config };
+    const bank = this.#require().runner.lora;
+    // The run's adapter takes a free slot, or a new one; an empty bank also allocates slot 0 ("no adapter").
+    const bankSlots = bank.adapters.includes(null) ? 0 : bank.adapters.length === 0 ? 2 : 1;
+    return trainMemory(this.#require().runner.cfg, { rank: c.rank, targets: c.targetModules, batch: c.microBatch, cutoff: c.cutoff, bankSlots });
   }
 
   /** Trains a new adapter (or resumes a checkpoint); when done it is resident and listed like a loaded one. */

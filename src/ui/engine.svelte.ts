@@ -15,6 +15,8 @@ import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import type { KeptComparison } from '../lib/store/kept.js';
 import { EvalState } from './eval.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
+import type { TrainMemory } from '../lib/training/memory.js';
+import type { TrainConfig } from '../lib/training/config.js';
 import { WebllmState } from './webllm.svelte.ts';
 import type { Ranked } from '../lib/reward/rank.js';
 import type { Sample } from '../lib/reward/best-of.js';
@@ -398,6 +400,12 @@ export class EngineState {
       this.bestOfProgress = null;
       if (this.status === 'generating') this.status = 'ready';
     }
+  }
+
+  /** GPU memory a training run with `config` would take beside the loaded model (null: no model, or bad settings). */
+  async trainMemory(config: Partial<TrainConfig>): Promise<TrainMemory | null> {
+    if (!this.info) return null;
+    return this.#client.request('trainMemory', { config }).catch(() => null);
   }
 
   /** The loaded model (through an adapter, if picked) judges an evaluation's answer pairs; the GPU is busy meanwhile. */

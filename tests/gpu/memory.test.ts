@@ -70,6 +70,26 @@ describe('GPU memory ownership', () => {
 });
 
 describe('one pipeline cache per device', () => {
+  it("a training run's GPU memory is known before it starts: the estimate matches what the run allocates", async () => {
+    const gpu = await testGpu();
+    const engine = new Engine(gpu, { contextLength: 128, slots: 2 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    const config = { ...DEFAULT_TRAIN_CONFIG, rank: 8, microBatch: 2, cutoff: 80, targetModules: ['q_proj' as const, 'v_proj' as const, 'down_proj' as const] };
+    const est = engine.trainMemory(config);
+    const before = gpu.allocatedBytes;
+    const step = new TrainStep(gpu, engine.runner.model, initAdapter('m', engine.runner.cfg, config, null), config, { batch: 2, seqLen: 80 });
+    step.graphFor(80);
+    const one = gpu.allocatedBytes - before;
+    for (const T of [16, 32, 64]) step.graphFor(T);
+    const all = gpu.allocatedBytes - before;
+    console.log(`training memory: estimate ${est.totalBytes} B, allocated ${one} B; all buckets: estimate ${est.allBucketsBytes + est.adapterBytes} B, allocated ${all} B`);
+    // The rest is each graph's uniforms and the staging buffer (about 10 KB a graph here): within 1%.
+    expect(Math.abs(one - est.totalBytes) / one).toBeLessThan(0.01);
+    expect(Math.abs(all - (est.allBucketsBytes + est.adapterBytes)) / all).toBeLessThan(0.01);
+    step.destroy();
+    engine.unload();
+  });
+
   it('a shader text compiles once per device across inference and two training buckets', async () => {
     const gpu = await createNodeGpu({ forceF32: true }); // a device of its own: its cache starts empty
     const engine = new Engine(gpu, { contextLength: 64, slots: 2 });

@@ -28,6 +28,7 @@ import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName
 import { ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
+import { activationFloats, logitChunk } from './memory.js';
 
 export interface GraphShape {
   batch: number;    // B sequences per micro-step
@@ -156,7 +157,7 @@ export class TrainGraph {
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
     this.#invFreq = this.#buf('train.inv_freq', this.cfg.headDim / 2);
     gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(this.cfg)));
-    this.#chunk = Math.min(M, shape.logitChunk ?? Math.max(1, Math.floor((32 << 20) / (this.cfg.vocabSize * 4))));
+    this.#chunk = logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
     for (const list of [this.micro, this.forwardOnly]) this.#forwardAndLoss(list, list === this.micro);
     this.#backward(this.micro);
@@ -189,19 +190,14 @@ export class TrainGraph {
   }
 
   #activations(): Activations {
-    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V, numLayers: L } = this.cfg;
-    const M = this.M;
-    const R = this.bank.rank;
+    const f = activationFloats(this.cfg, this.M, this.bank.rank, this.#chunk);
     const b = (label: string, n: number) => this.#buf(`train.${label}`, n);
+    const { xs, u, ...rest } = f;
+    const named = Object.fromEntries(Object.entries(rest).map(([k, n]) => [k, b(k, n)])) as Omit<Activations, 'xs' | 'u'>;
     return {
-      xs: Array.from({ length: L + 1 }, (_, l) => b(`x${l}`, M * D)),
-      xn: b('xn', M * D), xmid: b('xmid', M * D), qkv: b('qkv', M * (H + 2 * Hkv) * Dh),
-      q: b('q', M * H * Dh), kc: b('k', M * Hkv * Dh), vc: b('v', M * Hkv * Dh), att: b('att', M * H * Dh), lse: b('lse', M * H),
-      gu: b('gu', M * 2 * F), h: b('h', M * F), logits: b('logits', this.#chunk * V),
-      dx: b('dx', M * D), dxn: b('dxn', M * D), dh: b('dh', M * F), dgu: b('dgu', M * 2 * F), datt: b('datt', M * H * Dh),
-      dq: b('dq', M * H * Dh), dk: b('dk', M * Hkv * Dh), dv: b('dv', M * Hkv * Dh), dqkv: b('dqkv', M * (H + 2 * Hkv) * Dh),
-      u: { qkv: b('u_qkv', M * 3 * R), o: b('u_o', M * R), gate_up: b('u_gu', M * 2 * R), down: b('u_down', M * R) },
-      lw: b('lora_w', M * 3 * R),
+      ...named,
+      xs: Array.from({ length: this.cfg.numLayers + 1 }, (_, l) => b(`x${l}`, xs)),
+      u: { qkv: b('u_qkv', u.qkv), o: b('u_o', u.o), gate_up: b('u_gu', u.gate_up), down: b('u_down', u.down) },
     };
   }
 

@@ -51,7 +51,7 @@ export interface HandlerEnv extends ResolveEnv {
 
 /** Requests that do not use the GPU: they run at once, also while a generation or a training run holds the queue. */
 const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'listCheckpoints', 'storageList', 'deleteKept', 'exportKept', 'importFile', 'saveComparison', 'setToken',
-  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete', 'judgePrepare', 'judgeGet', 'judgeKeep', 'teachList', 'teachDelete', 'teachPrepare', 'teachGet', 'teachKeep']);
+  'evalRuns', 'evalResults', 'evalDelete', 'evalExport', 'evalImport', 'reviewStart', 'reviewOpen', 'reviewVote', 'reviewFinish', 'reviewExport', 'reviewImport', 'judgeList', 'judgeDelete', 'judgePrepare', 'judgeGet', 'judgeKeep', 'teachList', 'teachDelete', 'teachPrepare', 'teachGet', 'teachKeep', 'trainMemory']);
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
@@ -157,6 +157,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     rewardScore: (id, p, signal) => reward.rewardScore(id, p, signal),
     rewardScoreRun: (id, p, signal) => reward.rewardScoreRun(id, p, signal),
     rewardUnload: () => reward.rewardUnload(),
+    trainMemory: async (_id, p) => loaded().trainMemory(p.config),
     bestOf: (id, p, signal) => reward.bestOf(id, p, signal),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {

@@ -10,6 +10,7 @@ import type { Precision } from '../quant/precision.js';
 import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
 import type { TrainConfig } from '../training/config.js';
+import type { TrainMemory } from '../training/memory.js';
 import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { StorageRequestMap } from './storage.js';
@@ -46,6 +47,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   exportMerged: { request: { name: string; strength: number }; result: { name: string; blob: Blob } };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
   train: { request: TrainRequest; result: AdapterInfo };
+  /** GPU memory a run with these settings would take beside the loaded model. */
+  trainMemory: { request: { config: Partial<TrainConfig> }; result: TrainMemory };
   pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean } };
   listCheckpoints: { request: Record<string, never>; result: CheckpointSummary[] };
   deleteCheckpoint: { request: { name: string }; result: CheckpointSummary[] };

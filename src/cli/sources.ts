@@ -24,6 +24,15 @@ export const CACHE_OPTIONS: OptionSpec = {
   'hf-token': { type: 'string' },
 };
 
+/** Options every command that loads a model takes. */
+export const SOURCE_OPTIONS: OptionSpec = {
+  ...CACHE_OPTIONS,
+  f32: { type: 'boolean' },
+  precision: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
 export const builtinDir = fileURLToPath(new URL('../../public/models/demo/', import.meta.url));
 
 export function cacheDir(args: Options): string {

@@ -112,13 +112,13 @@ export class EvalState {
   }
 
   /** A review by `backend` run on this page (web-llm); the engine worker keeps the job reply by reply. */
-  async startJudgeOnPage(backend: AssistantBackend, req: { runId: string; jobId?: string; models?: [string, string]; maxNewTokens?: number }): Promise<void> {
+  async startJudgeOnPage(backend: AssistantBackend, req: { runId: string; jobId?: string; models?: [string, string]; maxNewTokens?: number; limit?: number }): Promise<void> {
     const stop = new AbortController();
     this.#stopJudge = () => stop.abort();
     this.judging = { done: 0, total: 0, startedAt: performance.now() };
     try {
       const job = req.jobId ? await this.client.request('judgeGet', { id: req.jobId })
-        : await this.client.request('judgePrepare', { runId: req.runId, models: req.models!, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: req.maxNewTokens });
+        : await this.client.request('judgePrepare', { runId: req.runId, models: req.models!, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: req.maxNewTokens, limit: req.limit });
       const done = await runJudge(job, backend, {
         onReply: async (j, p) => {
           await this.client.request('judgeKeep', { job: j });

@@ -90,13 +90,15 @@ describe('evaluate', () => {
     await page.getByTestId('review-close').click();
     await page.getByTestId('review-tally').waitFor();
 
-    // The loaded model judges the same two models' answers, each pair in both orders. A 3M-parameter judge writes no
-    // scores worth reading in 6 tokens: the questions are marked unreadable, never guessed.
+    // The loaded model judges the same two models' answers (the first question: each reply prefills the whole review
+    // prompt), in both orders. A 3M-parameter judge writes no scores worth reading in 6 tokens: the question is marked
+    // unreadable, never guessed.
     await page.getByTestId('judge-max-tokens').fill('6');
+    await page.getByTestId('judge-limit').fill('1');
     await page.getByTestId('judge-start').click();
     await page.getByTestId('judge-row').waitFor({ timeout: 120_000 });
-    expect(await page.getByTestId('judge-row').textContent()).toMatch(/judged by built-in demo model.* · 4\/4 replies · done/);
-    expect(await page.getByTestId('judge-notes').textContent()).toMatch(/2 questions with no readable scores \(left out\)/);
+    expect(await page.getByTestId('judge-row').textContent()).toMatch(/judged by built-in demo model.* · 2\/2 replies · done/);
+    expect(await page.getByTestId('judge-notes').textContent()).toMatch(/1 question with no readable scores \(left out\)/);
     expect(await page.getByTestId('judge-totals').count()).toBe(0); // no totals made of nothing
     // web-llm can judge too, once one of its models is loaded (its picker shows what this GPU can run).
     await page.getByTestId('judge-backend').selectOption('web-llm');

@@ -29,9 +29,9 @@ export interface JudgeSummary {
 }
 
 export interface JudgeRequestMap {
-  judgeStart: { request: { runId: string; models?: [string, string]; adapter?: string | null; strength?: number; jobId?: string; /** Per reply (default 256). */ maxNewTokens?: number }; result: JudgeSummary };
+  judgeStart: { request: { runId: string; models?: [string, string]; adapter?: string | null; strength?: number; jobId?: string; /** Per reply (default 256). */ maxNewTokens?: number; /** Only the first N questions (a quick look). */ limit?: number }; result: JudgeSummary };
   /** A new job for a judge that runs on the page (web-llm): created and kept here; replies come back by judgeKeep. */
-  judgePrepare: { request: { runId: string; models: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number }; result: JudgeJob };
+  judgePrepare: { request: { runId: string; models: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number; limit?: number }; result: JudgeJob };
   judgeGet: { request: { id: string }; result: JudgeJob };
   judgeKeep: { request: { job: JudgeJob }; result: JudgeSummary };
   judgeList: { request: { runId: string }; result: JudgeSummary[] };
@@ -60,12 +60,13 @@ export function judgingHandlers(env: JudgeEnv, onProgress: (id: number, p: EvalP
     (await lab.getJudge(id)) ?? (() => { throw new InvalidArgumentError(`No judge review "${id}" is kept: it may have been deleted in another tab.`); })();
 
   /** A new review of a run's pairs of `models`, kept before any reply. */
-  async function prepare(p: { runId: string; models?: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number }): Promise<JudgeJob> {
+  async function prepare(p: { runId: string; models?: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number; limit?: number }): Promise<JudgeJob> {
     const run = await lab.getRun(p.runId);
     if (!run) throw new InvalidArgumentError(`No evaluation "${p.runId}" is kept: it may have been deleted in another tab.`);
     if (!p.models) throw new InvalidArgumentError('Pick the two models whose answers are judged.');
     const questions = new Map(run.examples.map((e) => [e.id, userMessage(e.instruction, e.input)]));
-    const items: JudgeItem[] = pairsToJudge(await lab.results(run.id), p.models[0], p.models[1]).map((x) => ({ ...x, question: questions.get(x.exampleId) ?? x.exampleId }));
+    const pairs = pairsToJudge(await lab.results(run.id), p.models[0], p.models[1]);
+    const items: JudgeItem[] = pairs.slice(0, p.limit && p.limit > 0 ? p.limit : undefined).map((x) => ({ ...x, question: questions.get(x.exampleId) ?? x.exampleId }));
     const settings = { ...JUDGE_SETTINGS, maxNewTokens: p.maxNewTokens ?? JUDGE_SETTINGS.maxNewTokens };
     const job = newJudgeJob({ runId: run.id, judge: p.judge, models: p.models, items, settings });
     await lab.putJudge(job);
@@ -83,7 +84,7 @@ export function judgingHandlers(env: JudgeEnv, onProgress: (id: number, p: EvalP
       const engine = env.engine();
       if (!engine.info) throw new InvalidArgumentError('Load the model that will judge first.');
       const backend = engineBackend((req, onText, s) => engine.chat(req, onText, s), engine.info.label, p.adapter ?? null, p.strength ?? 1);
-      let job = p.jobId ? await kept(p.jobId) : await prepare({ runId: p.runId, models: p.models, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: p.maxNewTokens });
+      let job = p.jobId ? await kept(p.jobId) : await prepare({ runId: p.runId, models: p.models, judge: { kind: backend.kind, model: backend.model }, maxNewTokens: p.maxNewTokens, limit: p.limit });
       const total = job.items.length * 2;
       onProgress(id, { done: 0, total, example: '' });
       try {

@@ -1,0 +1,232 @@
+// lora-lab train: a LoRA adapter trained on instruction data, written crash-safe to --out (lib/storage/atomic-node.ts)
+// with its checkpoint, resumable with --resume; SIGINT/SIGTERM save a checkpoint first.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDataset } from '../lib/data/records.js';
+import { Engine } from '../lib/engine.js';
+import { InvalidArgumentError } from '../lib/errors.js';
+import { createNodeGpu } from '../lib/gpu/node.js';
+import { NodeDirFiles } from '../lib/hub/node-files.js';
+import { sameModel } from '../lib/model/fingerprint.js';
+import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
+import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
+import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
+import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import type { Checkpoint } from '../lib/training/trainer.js';
+import { Options, parseOptions, precisionOf, type OptionSpec } from './args.js';
+import { PRECISIONS } from '../lib/quant/precision.js';
+import { openSource, SOURCE_OPTIONS } from './sources.js';
+
+const TRAIN_SETTINGS = ['steps', 'epochs', 'lr', 'rank', 'alpha', 'dropout', 'targets', 'cutoff', 'batch', 'grad-accum', 'warmup',
+  'schedule', 'seed', 'format', 'max-records', 'train-on-inputs', 'val-fraction', 'eval-every', 'on-non-finite'] as const;
+
+const TRAIN_OPTIONS: OptionSpec = {
+  ...SOURCE_OPTIONS,
+  model: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  ...Object.fromEntries(TRAIN_SETTINGS.map((k) => [k, { type: k === 'train-on-inputs' ? 'boolean' as const : 'string' as const }])),
+};
+
+const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
+
+  lora-lab train --model <...> --data <file.json|file.jsonl|file.parquet|builtin> --out <folder>
+                 [--steps N | --epochs E] [--lr LR] [--rank R] [--alpha A] [--dropout P] [--targets q_proj,v_proj]
+                 [--cutoff N] [--batch B] [--grad-accum G] [--warmup N] [--schedule cosine|linear|constant]
+                 [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
+                 [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--precision P] [--json]
+  lora-lab train --resume <folder> [--model <...>] [--data <...>] [--checkpoint-every N] [--json]
+
+  --out                a new folder, or an adapter folder to replace. It always holds a complete adapter: the latest
+                       checkpoint's (every --checkpoint-every steps, default ${DEFAULT_TRAIN_CONFIG.checkpointEvery}, and on SIGINT/SIGTERM), then
+                       the final one, with the training state in <out>/checkpoint for --resume.
+  --resume             continues the run in that folder exactly where its checkpoint left it; the settings and the
+                       dataset come from the checkpoint (the data file must be unchanged)
+  --steps              1..10000000 optimizer steps (or --epochs E > 0; default ${DEFAULT_TRAIN_CONFIG.epochs} epochs)
+  --rank 1..64  --alpha > 0  --dropout [0, 1)  --lr (0, 1)  --cutoff 2..65536  --batch 1..1024  --grad-accum 1..1024
+  --targets            comma-separated, from ${LORA_MODULES.join(', ')}
+  --max-records        1.. (use only the first N records)         --val-fraction [0, 1)
+  --eval-every         0.. steps between validation losses (0: never)
+  --on-non-finite      stop (default: end with an error, the last good checkpoint kept) or skip (drop that step)
+  --precision          the base's weights: ${PRECISIONS.join(', ')}; q8 or q4 train QLoRA (a frozen quantized base, f32 LoRA)
+  --json               one JSON object per line: steps, evaluations, checkpoints, and a final summary`;
+
+const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
+
+/** Files an adapter folder may hold besides the adapter itself; anything else means --out is someone's folder. */
+const OUT_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint', 'README.md']);
+
+/** Checks --out before any work: a new folder under an existing one, or an adapter folder this command may replace. */
+function checkOut(out: string): void {
+  recoverFolder(out);
+  const parent = dirname(resolve(out));
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new InvalidArgumentError(`--out ${out}: the folder ${parent} does not exist; create it first.`);
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) throw new InvalidArgumentError(`--out ${out} is a file, not a folder: give a new folder name (or an adapter folder to replace).`);
+  const foreign = readdirSync(out).filter((n) => !OUT_FILES.has(n));
+  if (foreign.length) {
+    throw new InvalidArgumentError(`--out ${out} holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and would be replaced as a whole: give a new folder, or an adapter folder written by lora-lab train.`);
+  }
+}
+
+function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: string } {
+  const path = dataText === 'builtin' ? builtinData : dataText;
+  if (!existsSync(path) || !statSync(path).isFile()) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
+  const bytes = new Uint8Array(readFileSync(path));
+  return { bytes, path, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The TrainConfig fields given on the command line (the rest come from the defaults or the checkpoint). */
+function trainSettings(args: Options): Partial<TrainConfig> {
+  const c: Partial<TrainConfig> = {};
+  const stepsGiven = args.has('steps');
+  if (stepsGiven && args.has('epochs')) throw new InvalidArgumentError('Give --steps or --epochs, not both.');
+  if (stepsGiven) { c.steps = args.number('steps', 0, { min: 1, max: 10_000_000, integer: true }); c.epochs = 0; }
+  if (args.has('epochs')) c.epochs = args.number('epochs', 0, { min: 0, max: 10_000, above: true });
+  if (args.has('lr')) c.learningRate = args.number('lr', 0, { min: 0, max: 1, above: true, below: true });
+  if (args.has('rank')) c.rank = args.number('rank', 0, { min: 1, max: 64, integer: true });
+  if (args.has('alpha')) c.alpha = args.number('alpha', 0, { min: 0, max: 1e6, above: true });
+  if (args.has('dropout')) c.dropout = args.number('dropout', 0, { min: 0, max: 1, below: true });
+  const targets = args.list('targets', (t) => {
+    if (!LORA_MODULES.includes(t as LoraModule)) throw new InvalidArgumentError(`--targets: "${t}" is not one of ${LORA_MODULES.join(', ')}.`);
+    return t as LoraModule;
+  });
+  if (targets) c.targetModules = [...new Set(targets)];
+  if (args.has('cutoff')) c.cutoff = args.number('cutoff', 0, { min: 2, max: 65536, integer: true });
+  if (args.has('batch')) c.microBatch = args.number('batch', 0, { min: 1, max: 1024, integer: true });
+  if (args.has('grad-accum')) c.gradAccumulation = args.number('grad-accum', 0, { min: 1, max: 1024, integer: true });
+  c.warmupSteps = args.number('warmup', stepsGiven ? Math.min(DEFAULT_TRAIN_CONFIG.warmupSteps, Math.floor(c.steps! / 10)) : DEFAULT_TRAIN_CONFIG.warmupSteps, { min: 0, max: 10_000_000, integer: true });
+  c.schedule = args.choice('schedule', ['cosine', 'linear', 'constant'] as const, DEFAULT_TRAIN_CONFIG.schedule);
+  if (args.has('seed')) c.seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
+  c.trainOnInputs = args.flag('train-on-inputs');
+  if (args.has('val-fraction')) c.validationFraction = args.number('val-fraction', 0, { min: 0, max: 1, below: true });
+  if (args.has('eval-every')) c.evalEvery = args.number('eval-every', 0, { min: 0, max: 10_000_000, integer: true });
+  c.nonFinite = args.choice('on-non-finite', ['stop', 'skip'] as const, 'stop');
+  return c;
+}
+
+/** What a train command will do: a new run from the options, or the run whose checkpoint is in --resume. */
+interface RunPlan {
+  out: string;
+  resume?: { checkpoint: Checkpoint; data: CheckpointData };
+  modelText: string;
+  dataText: string;
+  config: Partial<TrainConfig>;
+  format: 'alpaca' | 'chat';
+  maxRecords?: number;
+}
+
+async function planResume(args: Options, out: string): Promise<RunPlan> {
+  const given = TRAIN_SETTINGS.filter((k) => args.has(k));
+  if (given.length) throw new InvalidArgumentError(`--resume continues a run with the settings of its checkpoint: drop --${given.join(', --')}.`);
+  if (args.has('out') && resolve(args.string('out')!) !== resolve(out)) throw new InvalidArgumentError('--resume writes to the folder it resumes: drop --out.');
+  recoverFolder(out);
+  if (!existsSync(resolve(out, 'checkpoint', 'trainer_state.json'))) {
+    throw new InvalidArgumentError(`--resume ${out}: there is no checkpoint in this folder (${out}/checkpoint/trainer_state.json). Give the --out folder of an earlier lora-lab train run.`);
+  }
+  const resume = await readCheckpointFiles(new NodeDirFiles(`${out}/checkpoint`, resolve(out, 'checkpoint')));
+  const modelText = args.string('model') ?? (resume.checkpoint.baseModel === BUILTIN_MODEL_ID ? 'builtin' : undefined);
+  if (!modelText) throw new InvalidArgumentError(`Give --model: this run was trained on ${resume.checkpoint.baseModel ?? 'an unnamed model'}.`);
+  // Checkpoints name the dataset by its file name only (no local paths); the SHA-256 proves it is the same file.
+  const dataText = args.string('data') ?? (resume.data.file === 'builtin' ? 'builtin' : undefined);
+  if (!dataText) throw new InvalidArgumentError(`Give --data: this run was trained on ${resume.data.file} (SHA-256 ${resume.data.sha256.slice(0, 12)}...).`);
+  return { out, resume, modelText, dataText, config: { ...resume.checkpoint.config }, format: resume.data.format, maxRecords: resume.data.maxRecords };
+}
+
+function planNew(args: Options): RunPlan {
+  const out = args.string('out');
+  const modelText = args.string('model');
+  const dataText = args.string('data');
+  if (!modelText || !dataText || !out) throw new InvalidArgumentError('lora-lab train needs --model, --data and --out (see lora-lab train --help).');
+  return {
+    out, modelText, dataText, config: trainSettings(args),
+    format: args.choice('format', ['alpaca', 'chat'] as const, 'alpaca'),
+    maxRecords: args.has('max-records') ? args.number('max-records', 0, { min: 1, max: 1e9, integer: true }) : undefined,
+  };
+}
+
+/** SIGINT/SIGTERM stop after the current step, so the run writes its checkpoint and exits; a second signal: now. */
+function stopOnSignals(json: boolean): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
+  const stop = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
+    received = sig;
+    if (!json) process.stderr.write(`\n${sig}: stopping after this step and writing a checkpoint (again to quit now)\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    received: () => received,
+    dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+  };
+}
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const args = parseOptions('train', argv, TRAIN_OPTIONS);
+  if (args.flag('help')) { console.log(TRAIN_HELP); return 0; }
+  const json = args.flag('json');
+  const emit = (o: Record<string, unknown>, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
+  const resumeDir = args.string('resume');
+  const { out, resume, modelText, dataText, config, format, maxRecords } = resumeDir !== undefined ? await planResume(args, resumeDir) : planNew(args);
+  config.checkpointEvery = args.number('checkpoint-every', resume?.checkpoint.config.checkpointEvery ?? DEFAULT_TRAIN_CONFIG.checkpointEvery, { min: 0, max: 10_000_000, integer: true });
+  checkOut(out);
+
+  const data = readData(dataText);
+  if (resume && data.sha256 !== resume.data.sha256) {
+    throw new InvalidArgumentError(`--data ${data.path} is not the file this run was trained on (its SHA-256 differs): resume with the same dataset file.`);
+  }
+  const records = await parseDataset(data.bytes, basename(data.path));
+  const files = await openSource(modelText, args, 'model', json);
+  const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
+  const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+  const info = await engine.load(files, undefined, undefined, { precision: precisionOf(args) });
+  if (resume && !sameModel({ model: resume.checkpoint.baseModel, fingerprint: resume.checkpoint.baseFingerprint }, info)) {
+    throw new InvalidArgumentError(`The checkpoint in ${out} was trained on ${resume.checkpoint.baseModel}, not ${info.modelId}: give --model ${resume.checkpoint.baseModel}.`);
+  }
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}, weights ${info.precision}; ${records.length} records from ${data.path}\n`);
+
+  const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : basename(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
+  const name = resume?.checkpoint.name ?? basename(resolve(out));
+  const write = (c: Checkpoint) => {
+    const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
+    for (const [f, b] of checkpointFiles(c, dataRecord)) folder.set(`checkpoint/${f}`, b);
+    replaceFolder(out, folder);
+    emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
+  };
+
+  const signals = stopOnSignals(json);
+  const t0 = performance.now();
+  let last: number | null = null;
+  try {
+    const adapter = await engine.train({ name, records, format, config, maxRecords, resume: resume?.checkpoint }, {
+      onStep: (m) => {
+        last = m.trainLoss;
+        emit({ type: 'step', step: m.step, totalSteps: m.totalSteps, epoch: m.epoch, loss: round(m.trainLoss, 6), learningRate: m.learningRate, gradNorm: round(m.gradNorm, 6), tokensPerSecond: round(m.tokensPerSecond), skipped: m.skipped },
+          `step ${m.step}/${m.totalSteps}  loss ${m.trainLoss.toFixed(4)}  lr ${m.learningRate.toExponential(2)}  grad-norm ${m.gradNorm.toFixed(3)}  ${m.tokensPerSecond.toFixed(0)} tokens/s${m.skipped ? '  (skipped: not finite)' : ''}`);
+      },
+      onEval: (step, v) => emit({ type: 'eval', step, validationLoss: round(v, 6) }, `step ${step}  validation loss ${v.toFixed(4)}`),
+      onCheckpoint: write,
+    }, { signal: signals.signal });
+    const seconds = round((performance.now() - t0) / 1000);
+    const sig = signals.received();
+    if (sig) {
+      emit({ type: 'stopped', signal: sig, out, seconds }, `stopped by ${sig}; resume with: lora-lab train --resume ${out}`);
+      return sig === 'SIGINT' ? 130 : 143;
+    }
+    emit({ type: 'done', out, adapter: adapter.name, finalLoss: last, seconds }, `wrote ${out} (rank ${adapter.rank}, ${adapter.modules} modules) in ${seconds} s`);
+    return 0;
+  } finally {
+    signals.dispose();
+  }
+}
+
+const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;

@@ -15,7 +15,7 @@ import { createNodeGpu } from '../lib/gpu/node.js';
 import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
 import { RewardModel, type RewardScore } from '../lib/reward/onnx-reward.js';
 import { MAX_BEST_OF, sampleColumns } from '../lib/reward/best-of.js';
-import { rankByScore, rewardByModel } from '../lib/reward/rank.js';
+import { rankByScore, rankGroups, rewardByModel } from '../lib/reward/rank.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
 import { loadSet } from './eval.js';
 import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
@@ -28,6 +28,7 @@ const SCORE_OPTIONS: OptionSpec = {
   data: { type: 'string' },
   results: { type: 'string' },
   set: { type: 'string' },
+  limit: { type: 'string' },
   model: { type: 'string' },
   adapter: { type: 'string' },
   prompt: { type: 'string' },
@@ -48,11 +49,15 @@ export const SCORE_HELP = `lora-lab score — score answers with a reward model 
   lora-lab score --reward <...> --results <results.jsonl> --set <set>     an evaluation's answers (lora-lab eval --out)
   lora-lab score --reward <...> --model <...> [--adapter <...>] --prompt TEXT --best-of N
                  [--max-new-tokens N] [--temperature T] [--seed S] [--precision P]
+  lora-lab score --reward <...> --model <...> [--adapter <...>] --set <set> [--limit N] --best-of N
+                 N answers per question of a set, ranked; then the paper's rank groups (group k: every question's
+                 k-th answer) with their mean reward and answer length
 
   --reward       a folder or repo in the transformers.js layout: onnx/model.onnx (or model.onnx), tokenizer.json,
                  config.json. The answer is scored after the question, through the tokenizer's chat template.
   --best-of      1..16 answers sampled from the model (temperature default 0.8), ranked best first
-  --json         one JSON object per scored answer, then (for --results) one summary line per model`;
+  --json         one JSON object per scored answer (per question with --set), then (for --results) one summary line
+                 per model, or (for --set with --best-of) one line per rank group`;
 
 function readResults(path: string): ExampleResult[] {
   if (!existsSync(path)) throw new InvalidArgumentError(`--results ${path}: no such file (write one with lora-lab eval --out).`);
@@ -66,8 +71,8 @@ function readResults(path: string): ExampleResult[] {
   });
 }
 
-/** Samples `n` answers to `prompt` from the model (through the adapter), each with its own seed. */
-async function sample(args: Options, prompt: string, n: number, json: boolean): Promise<string[]> {
+/** The model (and adapter) that --best-of samples from, loaded once: `sample(prompt)` gives n answers, own seeds. */
+async function openSampler(args: Options, n: number, json: boolean) {
   const modelText = args.string('model');
   if (!modelText) throw new InvalidArgumentError('--best-of samples answers from a model: give --model too.');
   const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 2048, slots: Math.min(n, 8) });
@@ -78,11 +83,17 @@ async function sample(args: Options, prompt: string, n: number, json: boolean): 
     maxNewTokens: args.number('max-new-tokens', 128, { min: 1, max: 4096, integer: true }),
     sampling: { temperature: args.number('temperature', 0.8, L.temperature), seed: args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true }) },
   };
-  const [samples] = await sampleColumns(engine, engine.promptIds({ prompt, format: 'chat' }), [{ adapter, strength: 1 }], n, req, undefined,
-    (done, total) => { if (!json) process.stderr.write(`\rsampled ${done}/${total}${done === total ? '\n' : ''}`); });
-  engine.unload();
-  return samples.map((x) => x.text);
+  return {
+    async sample(prompt: string): Promise<string[]> {
+      const [samples] = await sampleColumns(engine, engine.promptIds({ prompt, format: 'chat' }), [{ adapter, strength: 1 }], n, req, undefined,
+        (done, total) => { if (!json) process.stderr.write(`\rsampled ${done}/${total}${done === total ? '\n' : ''}`); });
+      return samples.map((x) => x.text);
+    },
+    close: () => engine.unload(),
+  };
 }
+
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 
 export async function scoreCommand(argv: string[]): Promise<number> {
   const args = parseOptions('score', argv, SCORE_OPTIONS);
@@ -98,10 +109,42 @@ export async function scoreCommand(argv: string[]): Promise<number> {
   if (!json) process.stderr.write(`reward model ${reward.info.label} (${reward.info.onnxPath}) on onnxruntime-web ${reward.info.provider}\n`);
   const fmt = (x: number) => x.toFixed(4).padStart(9);
   try {
+    if (args.has('best-of') && args.has('set')) {
+      // The paper's rank groups: n answers per question of a set, ranked by reward; group k is every question's k-th.
+      const set = await loadSet(args.string('set')!);
+      const examples = set.examples.slice(0, args.has('limit') ? args.number('limit', 0, { min: 1, max: 1e9, integer: true }) : undefined);
+      const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json);
+      const scores: number[][] = [];
+      const lengths: number[][] = [];
+      try {
+        for (const e of examples) {
+          const question = userMessage(e.instruction, e.input);
+          const answers = await sampler.sample(question);
+          const s: number[] = [];
+          for (const a of answers) s.push((await reward.score(question, a)).score);
+          scores.push(s);
+          lengths.push(answers.map(words));
+          const best = rankByScore(answers, s)[0];
+          out({ id: e.id, best: best.item, score: best.score, scores: s }, `${e.id.padEnd(14)} best ${fmt(best.score)}  ${best.item.replace(/\s+/g, ' ').slice(0, 80)}`);
+        }
+      } finally {
+        sampler.close();
+      }
+      for (const g of rankGroups(scores, lengths)) {
+        out({ type: 'rankGroup', rank: g.rank, answers: g.answers, meanReward: g.meanScore, meanWords: g.meanOther },
+          `rank group ${g.rank}: ${g.answers} answers, mean reward ${g.meanScore.toFixed(4)}, mean length ${g.meanOther?.toFixed(1) ?? '–'} words`);
+      }
+      return 0;
+    }
     if (args.has('question') || args.has('best-of')) {
       const question = args.string('question') ?? args.string('prompt');
       if (!question) throw new InvalidArgumentError('--best-of needs --prompt: the question the answers are sampled for.');
-      const answers = args.has('best-of') ? await sample(args, question, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json) : args.strings('answer');
+      let answers = args.strings('answer');
+      if (args.has('best-of')) {
+        const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json);
+        answers = await sampler.sample(question);
+        sampler.close();
+      }
       if (answers.length === 0) throw new InvalidArgumentError('--question needs at least one --answer to score.');
       const scores: RewardScore[] = [];
       for (const a of answers) scores.push(await reward.score(question, a));

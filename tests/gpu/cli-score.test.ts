@@ -65,6 +65,21 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
     expect(Math.abs(out[0].score - (await reward.score('Name a colour.', out[0].text)).score)).toBeLessThan(1e-6);
   });
 
+  it('--best-of over a set gives the best answer per question and the rank groups of the paper\'s figure', async () => {
+    const r = await cli('score', '--reward', fixture, '--model', 'builtin', '--set', 'vicuna80', '--limit', '2', '--best-of', '3', '--max-new-tokens', '8', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    const questions = out.filter((o) => o.type === undefined);
+    expect(questions.map((q) => q.id)).toEqual(['vicuna_1', 'vicuna_2']);
+    for (const q of questions) expect(q.score).toBe(Math.max(...q.scores));
+    const groups = out.filter((o) => o.type === 'rankGroup');
+    expect(groups.map((g) => [g.rank, g.answers])).toEqual([[1, 2], [2, 2], [3, 2]]);
+    // Group k's mean is the mean of every question's k-th best score.
+    const kth = (k: number) => questions.map((q) => [...q.scores].sort((a: number, b: number) => b - a)[k]);
+    groups.forEach((g, k) => expect(g.meanReward).toBeCloseTo((kth(k)[0] + kth(k)[1]) / 2, 10));
+    expect(groups[0].meanReward).toBeGreaterThanOrEqual(groups[2].meanReward);
+  });
+
   it("scores an evaluation's answers and gives each model's mean reward", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lora-lab-score-'));
     const results = join(dir, 'results.jsonl');

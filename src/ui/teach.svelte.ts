@@ -51,9 +51,7 @@ export class TeachState {
     } catch (e) {
       this.fail(e);
     } finally {
-      this.running = null;
-      this.#stop = null;
-      await this.refresh();
+      await this.#ended();
     }
   }
 
@@ -79,10 +77,15 @@ export class TeachState {
     } catch (e) {
       this.fail(e);
     } finally {
-      this.running = null;
-      this.#stop = null;
-      await this.refresh();
+      await this.#ended();
     }
+  }
+
+  /** A job ended (done, stopped or failed): the list shows it as kept. */
+  async #ended(): Promise<void> {
+    this.running = null;
+    this.#stop = null;
+    await this.refresh();
   }
 
   stop(): void {

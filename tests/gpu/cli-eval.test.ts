@@ -2,24 +2,12 @@
 // one JSON line per example and model then a summary per model; a run stopped halfway (and torn mid-line) resumes
 // from --out and gives exactly the results of an uninterrupted run.
 
-import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cli, jsonLines } from '../helpers/cli.js';
 
-const run = promisify(execFile);
-const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    return { ...(await run('node', [bin, ...args], { env: process.env, maxBuffer: 1 << 24 })), code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
-const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
 const byKey = (rows: { id: string; model: string }[]) => Object.fromEntries(rows.map((r) => [`${r.id}|${r.model}`, r]));
 
 describe('lora-lab eval', () => {
@@ -29,7 +17,7 @@ describe('lora-lab eval', () => {
   it('prints a line per example and model, then per-model summaries; a stopped run resumes to the same results', async () => {
     const whole = await cli(...base, '--limit', '3', '--out', join(dir, 'a.jsonl'));
     expect(whole.code).toBe(0);
-    const out = lines(whole.stdout);
+    const out = jsonLines(whole.stdout);
     const rows = out.filter((l) => l.type !== 'summary');
     expect(rows.length).toBe(6);
     expect(rows[0]).toMatchObject({ id: 'user_oriented_task_0', model: 'base' });
@@ -53,9 +41,9 @@ describe('lora-lab eval', () => {
     appendFileSync(join(dir, 'b.jsonl'), '{"id":"user_oriented_task_1","mod');
     const resumed = await cli(...base, '--limit', '3', '--out', join(dir, 'b.jsonl'));
     expect(resumed.code).toBe(0);
-    const again = lines(resumed.stdout).filter((l) => l.type !== 'summary');
+    const again = jsonLines(resumed.stdout).filter((l) => l.type !== 'summary');
     expect(byKey(again)).toEqual(byKey(rows));
-    expect(lines(resumed.stdout).filter((l) => l.type === 'summary').map((s) => [s.rougeL, s.loss])).toEqual(summaries.map((s) => [s.rougeL, s.loss]));
+    expect(jsonLines(resumed.stdout).filter((l) => l.type === 'summary').map((s) => [s.rougeL, s.loss])).toEqual(summaries.map((s) => [s.rougeL, s.loss]));
     const kept = readFileSync(join(dir, 'b.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
     expect(kept.filter((l) => { try { JSON.parse(l); return true; } catch { return false; } }).length).toBe(6);
   });

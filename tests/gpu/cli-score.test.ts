@@ -2,31 +2,18 @@
 // library does; an evaluation's answers get a mean per model; --best-of samples distinct answers from a model and
 // ranks them; bad input ends with one typed line and exit status 2.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, jsonLines } from '../helpers/cli.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
 
-const run = promisify(execFile);
 process.env.LORA_LAB_CACHE = mkdtempSync(join(tmpdir(), 'lora-lab-score-cache-'));
-const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
 const fixture = new URL('../fixtures/reward-tiny/', import.meta.url).pathname;
-
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    return { ...(await run('node', [bin, ...args], { env: process.env, maxBuffer: 1 << 24 })), code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
-const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l));
 
 let server: HfServer;
 let reward: RewardModel;
@@ -44,7 +31,7 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
     const answers = ['Eat vegetables, walk every day and sleep eight hours.', 'No.', 'Tips are good.'];
     const r = await cli('score', '--reward', 'lab/tiny-reward', '--hf-endpoint', server.endpoint, '--question', q, ...answers.flatMap((a) => ['--answer', a]), '--json');
     expect(r.code, r.stderr).toBe(0);
-    const out = lines(r.stdout);
+    const out = jsonLines(r.stdout);
     expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
     for (const o of out) {
       expect(o.text).toBe(answers[o.answer - 1]);
@@ -57,7 +44,7 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
   it('--best-of samples distinct answers from the built-in model and ranks them by reward (the reward model from the cache now)', async () => {
     const r = await cli('score', '--reward', 'lab/tiny-reward', '--offline', '--model', 'builtin', '--prompt', 'Name a colour.', '--best-of', '3', '--max-new-tokens', '12', '--json');
     expect(r.code, r.stderr).toBe(0);
-    const out = lines(r.stdout);
+    const out = jsonLines(r.stdout);
     expect(out.map((o) => o.rank)).toEqual([1, 2, 3]);
     expect(new Set(out.map((o) => o.text)).size).toBe(3); // each sample has its own seed
     expect(out.map((o) => o.answer).sort()).toEqual([1, 2, 3]);
@@ -68,7 +55,7 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
   it('--best-of over a set gives the best answer per question and the rank groups of the paper\'s figure', async () => {
     const r = await cli('score', '--reward', fixture, '--model', 'builtin', '--set', 'vicuna80', '--limit', '2', '--best-of', '3', '--max-new-tokens', '8', '--json');
     expect(r.code, r.stderr).toBe(0);
-    const out = lines(r.stdout);
+    const out = jsonLines(r.stdout);
     const questions = out.filter((o) => o.type === undefined);
     expect(questions.map((q) => q.id)).toEqual(['vicuna_1', 'vicuna_2']);
     for (const q of questions) expect(q.score).toBe(Math.max(...q.scores));
@@ -88,7 +75,7 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
     writeFileSync(results, [rec('vicuna_1', 'base', 'Sure.'), rec('vicuna_1', 'demo-short@1', 'Here is a long and careful answer.'), rec('vicuna_2', 'base', 'Yes.'), rec('vicuna_2', 'demo-short@1', 'No.')].join('\n') + '\n{"id":"vicuna_3","mod');
     const r = await cli('score', '--reward', fixture, '--results', results, '--set', 'vicuna80', '--json');
     expect(r.code, r.stderr).toBe(0);
-    const out = lines(r.stdout);
+    const out = jsonLines(r.stdout);
     const each = out.filter((o) => o.type !== 'summary');
     expect(each).toHaveLength(4);
     const summary = out.filter((o) => o.type === 'summary');

@@ -1,6 +1,8 @@
 // The float64 reference of a LoRA training micro-step: the LLaMA forward with unmerged LoRA (dropout on the LoRA
 // input with the GPU's hash, so masks match), cross-entropy weighted by 1 / (unmasked labels), and gradients of
-// every LoRA A and B through the scalar tape. Letters as in llama.ts.
+// every LoRA A and B through the scalar tape. Or, for a reward model, the pairwise loss -log sigmoid(r_chosen -
+// r_rejected) of a scalar head on each sequence's last final-normed hidden state, with the head's gradient too.
+// Letters as in llama.ts.
 
 import { ropeInvFreq, type ModelConfig } from '../../src/lib/model/config.js';
 import { fullModuleName, moduleKey, type LoraAdapter, type LoraModule } from '../../src/lib/lora/peft.js';
@@ -24,9 +26,18 @@ export function dropFactor(seed: number, stepSeed: number, p: number, m: number,
 const GROUP: Record<LoraModule, number> = { q_proj: 0, k_proj: 0, v_proj: 0, o_proj: 1, gate_proj: 2, up_proj: 2, down_proj: 3 };
 
 export interface ReferenceStep {
-  /** Sum over unmasked rows of the per-token loss. */
+  /** Sum over unmasked rows of the per-token loss (reward model: over pairs of the pair loss). */
   lossSum: number;
   grads: Map<string, { a: Float64Array; b: Float64Array }>;
+  /** Reward model: each sequence's reward, and the head's gradient. */
+  rewards?: number[];
+  headGrad?: Float64Array;
+}
+
+/** A reward model's objective: sequences 2p (chosen) and 2p + 1 (rejected); ends[b] the position of the last token. */
+export interface RewardObjective {
+  head: ArrayLike<number>;
+  ends: number[];
 }
 
 /**
@@ -35,7 +46,7 @@ export interface ReferenceStep {
  */
 export function referenceTrainStep(
   cfg: ModelConfig, w: Weights, adapter: LoraAdapter, tokens: number[], labels: number[], T: number,
-  weight: number, dropout = 0, stepSeed = 0,
+  weight: number, dropout = 0, stepSeed = 0, reward?: RewardObjective,
 ): ReferenceStep {
   const tape = new Tape();
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
@@ -81,6 +92,8 @@ export function referenceTrainStep(
   const B = tokens.length / T;
   const lossTerms: number[] = [];
   let lossSum = 0;
+  const headLeaves = reward ? Array.from(reward.head, (v) => tape.leaf(v)) : [];
+  const rewards: number[] = [];
   for (let b = 0; b < B; b++) {
     const emb = W('model.embed_tokens.weight');
     let x = Array.from({ length: T }, (_, t) => Array.from({ length: D }, (_, i) => tape.leaf(emb[tokens[b * T + t] * D + i])));
@@ -120,6 +133,11 @@ export function referenceTrainStep(
       }
       x = next;
     }
+    if (reward) {
+      const xn = rmsnorm(x[reward.ends[b]], W('model.norm.weight'));
+      rewards.push(tape.dot(xn, headLeaves));
+      continue;
+    }
     const head = W(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
     for (let t = 0; t < T; t++) {
       const label = labels[b * T + t];
@@ -133,11 +151,18 @@ export function referenceTrainStep(
       lossTerms.push(loss);
     }
   }
+  for (let p = 0; 2 * p + 1 < rewards.length; p++) {
+    // softplus(r_rejected - r_chosen) = -log sigmoid(r_chosen - r_rejected)
+    const loss = tape.log(tape.addConst(tape.exp(tape.sub(rewards[2 * p + 1], rewards[2 * p])), 1));
+    lossSum += tape.val[loss];
+    lossTerms.push(loss);
+  }
   const total = tape.scale(tape.sum(lossTerms), weight);
   const g = tape.grad(total);
   const grads = new Map<string, { a: Float64Array; b: Float64Array }>();
   for (const [key, lf] of leaves) grads.set(key, { a: Float64Array.from(lf.a, (i) => g[i]), b: Float64Array.from(lf.b, (i) => g[i]) });
-  return { lossSum, grads };
+  if (!reward) return { lossSum, grads };
+  return { lossSum, grads, rewards: rewards.map((r) => tape.val[r]), headGrad: Float64Array.from(headLeaves, (i) => g[i]) };
 }
 
 /** torch.optim.AdamW for one tensor at step t (1-based), with the gradient already clipped. */

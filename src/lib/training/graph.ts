@@ -17,10 +17,12 @@ import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
+import { MAX_REWARD_BATCH, rewardHeadKernel } from '../kernels/train/reward-head.js';
 import { LORA_TRAIN_PARAMS, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
 import { matmulNNKernel } from '../kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../kernels/train/norm.js';
 import { adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
+import { paramOffset } from '../gpu/program.js';
 import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
 import { copyKernel, fillKernel } from '../kernels/train/util.js';
@@ -102,11 +104,27 @@ export function createTrainParams(gpu: Gpu, bank: LoraBank, slot: number): Train
   return params;
 }
 
+/**
+ * The scalar head of a reward model (D), trained beside the LoRA weights: the master copy `w` with its gradient and
+ * Adam moments, and `copy`, which the forward reads (AdamW writes it, as it writes the bank copies of A and B).
+ */
+export interface HeadParams {
+  n: number;
+  w: GPUBuffer; g: GPUBuffer; m: GPUBuffer; v: GPUBuffer; copy: GPUBuffer;
+}
+
+export function createHeadParams(gpu: Gpu, D: number): HeadParams {
+  const buf = (label: string) => gpu.createBuffer(`reward_head.${label}`, D * 4, STORAGE());
+  return { n: D, w: buf('w'), g: buf('g'), m: buf('m'), v: buf('v'), copy: buf('copy') };
+}
+
 export interface GraphSettings {
   slot: number;
   dropout: number;
   scaling: number;
   maxGradNorm: number;
+  /** A reward model: the pairwise loss on a scalar head at each sequence's last token replaces the language loss. */
+  head?: HeadParams;
 }
 
 export class TrainGraph {
@@ -118,12 +136,14 @@ export class TrainGraph {
   readonly bytes: number;
   readonly tokens: GPUBuffer;   // (M)
   readonly labels: GPUBuffer;   // (M), NONE where masked
-  readonly loss: GPUBuffer;     // (M)
+  readonly loss: GPUBuffer;     // (M) per row; per pair for a reward model
+  readonly ends: GPUBuffer;     // (B) reward model: the row of each sequence's last token, NONE for padding
+  readonly rewards: GPUBuffer;  // (B) reward model: each sequence's reward
   readonly norm: GPUBuffer;     // [gradient norm, clip factor]
   readonly seed: GPUBuffer;     // vec4<u32>: this micro-step's dropout seed
   readonly optStep: GPUBuffer;  // AdamStep
-  /** Cross-entropy uniforms, whose `weight` the step rewrites. */
-  readonly ceParams: GPUBuffer[] = [];
+  /** The loss kernels' uniforms and the byte offset of their `weight`, which the step rewrites. */
+  readonly lossWeights: { buffer: GPUBuffer; offset: number }[] = [];
   readonly #b: DispatchBuilder;
   readonly #a: Activations;
   readonly #step: GPUBuffer;
@@ -148,6 +168,8 @@ export class TrainGraph {
     this.tokens = this.#buf('train.tokens', M);
     this.labels = this.#buf('train.labels', M);
     this.loss = this.#buf('train.loss', M);
+    this.ends = this.#buf('train.ends', shape.batch);
+    this.rewards = this.#buf('train.rewards', shape.batch);
     this.norm = this.#buf('train.norm', 2);
     this.seed = this.#b.buffer('train.seed', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.optStep = this.#b.buffer('train.opt', 32, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -157,7 +179,8 @@ export class TrainGraph {
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
     this.#invFreq = this.#buf('train.inv_freq', this.cfg.headDim / 2);
     gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(this.cfg)));
-    this.#chunk = logitChunk(this.cfg, M, shape.logitChunk);
+    if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
+    this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
     for (const list of [this.micro, this.forwardOnly]) this.#forwardAndLoss(list, list === this.micro);
     this.#backward(this.micro);
@@ -214,7 +237,18 @@ export class TrainGraph {
     for (let l = 0; l < this.cfg.numLayers; l++) this.#layerForward(l, true, list);
     this.#rmsnorm(a.xs[this.cfg.numLayers], w.finalNorm, a.xn, list);
     if (withGradient) this.#fill(a.dxn, this.M * this.cfg.hiddenSize, list);
-    for (let c0 = 0; c0 < this.M; c0 += this.#chunk) this.#lossChunk(c0, Math.min(this.#chunk, this.M - c0), withGradient, list);
+    if (this.settings.head) this.#rewardHead(this.settings.head, withGradient, list);
+    else for (let c0 = 0; c0 < this.M; c0 += this.#chunk) this.#lossChunk(c0, Math.min(this.#chunk, this.M - c0), withGradient, list);
+  }
+
+  /** Rewards at each sequence's last row, the pairwise loss, and (with the gradient) dxn at those rows and dHead. */
+  #rewardHead(head: HeadParams, withGradient: boolean, list: Dispatch[]): void {
+    const k = rewardHeadKernel(withGradient);
+    const p = this.#b.params(k, { B: this.shape.batch, D: this.cfg.hiddenSize, weight: 0 });
+    this.lossWeights.push({ buffer: p, offset: paramOffset(k, 'weight') });
+    const buffers: Record<string, GPUBuffer> = { xn: this.#a.xn, ends: this.ends, head: head.copy, rewards: this.rewards, loss: this.loss };
+    if (withGradient) Object.assign(buffers, { dxn: this.#a.dxn, gHead: head.g });
+    list.push(this.#b.dispatch(k, p, buffers, {}));
   }
 
   /** Logits of rows [c0, c0 + rows), their cross-entropy (in place: logits become dlogits), and dxn += dlogits W. */
@@ -226,7 +260,7 @@ export class TrainGraph {
     this.#matmul('lm_head', a.xn, this.w.lmHead, a.logits, V, 0, { last: true }, null, null, list, stepC, rows);
     const ce = crossEntropyKernel();
     const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0 });
-    this.ceParams.push(ceP);
+    this.lossWeights.push({ buffer: ceP, offset: paramOffset(ce, 'weight') });
     list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, { rows }));
     if (withGradient) this.#matmulNN('lm_head.bwd', a.logits, V, 0, this.w.lmHead, a.dxn, true, list, rows, 0, c0);
   }
@@ -298,20 +332,26 @@ export class TrainGraph {
     this.#rmsnormBack(a.xs[l], lw.attnNorm, a.dxn, a.dx, list);
   }
 
-  /** Global-norm clipping over every gradient, then AdamW on each A and B (and their bank copies). */
+  /** Global-norm clipping over every gradient, then AdamW on each A and B (and their bank copies) and the head. */
   #optimizerStep(list: Dispatch[]): void {
-    const partials = this.#buf('train.partials', Math.max(1, 2 * this.params.length));
+    const { slot, scaling, head } = this.settings;
+    const count = 2 * this.params.length + (head ? 1 : 0);
+    const partials = this.#buf('train.partials', Math.max(1, count));
     const sumsq = sumSquaresKernel();
     this.params.forEach((tp, i) => {
       list.push(this.#b.dispatch(sumsq, { n: tp.nA, slot: 2 * i }, { g: tp.gA, partials }, {}));
       list.push(this.#b.dispatch(sumsq, { n: tp.nB, slot: 2 * i + 1 }, { g: tp.gB, partials }, {}));
     });
-    list.push(this.#b.dispatch(clipKernel(), { count: 2 * this.params.length, maxNorm: this.settings.maxGradNorm }, { partials, norm: this.norm }, {}));
+    if (head) list.push(this.#b.dispatch(sumsq, { n: head.n, slot: count - 1 }, { g: head.g, partials }, {}));
+    list.push(this.#b.dispatch(clipKernel(), { count, maxNorm: this.settings.maxGradNorm }, { partials, norm: this.norm }, {}));
     const adamw = adamwKernel();
     const R = this.bank.rank;
-    const { slot, scaling } = this.settings;
+    const common = { S: this.optStep, norm: this.norm };
+    if (head) {
+      list.push(this.#b.dispatch(adamw, { n: head.n, bankOff: 0, bankScale: 1 },
+        { ...common, param: head.w, grad: head.g, m1: head.m, m2: head.v, bank: head.copy }, { n: head.n }));
+    }
     for (const tp of this.params) {
-      const common = { S: this.optStep, norm: this.norm };
       list.push(this.#b.dispatch(adamw, { n: tp.nA, bankOff: slot * tp.lg.G * R * tp.lg.K, bankScale: 1 },
         { ...common, param: tp.a, grad: tp.gA, m1: tp.mA, m2: tp.vA, bank: tp.lg.a }, { n: tp.nA }));
       list.push(this.#b.dispatch(adamw, { n: tp.nB, bankOff: slot * tp.lg.N * R, bankScale: scaling },

@@ -8,16 +8,21 @@ import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
 import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { TrainConfig } from './config.js';
-import { paramOffset } from '../gpu/program.js';
-import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { ADAMW_STEP_FIELDS } from '../kernels/train/optimizer.js';
 import { NONE } from '../kernels/common.js';
-import { createTrainParams, TrainGraph, type GraphShape, type TrainParams } from './graph.js';
+import { createHeadParams, createTrainParams, TrainGraph, type GraphShape, type HeadParams, type TrainParams } from './graph.js';
 
 export interface Batch {
   tokens: Uint32Array; // (M)
   /** (M) target token per row, 0xffffffff where masked (label -100). */
   labels: Uint32Array;
+}
+
+/** A reward model's micro-batch: B sequences (2p chosen, 2p + 1 rejected) and the row of each one's last token. */
+export interface RewardBatch {
+  tokens: Uint32Array; // (M)
+  /** (B) row b T + (length - 1), or MASKED for a padding sequence (its pair is left out). */
+  ends: Uint32Array;
 }
 
 export interface OptimizerState {
@@ -27,9 +32,6 @@ export interface OptimizerState {
 
 export const MASKED = NONE;
 
-/** Byte offset of the cross-entropy uniform rewritten each micro-step (1 / labels in the accumulated batch). */
-const CE_WEIGHT_AT = paramOffset(crossEntropyKernel(), 'weight');
-
 export class TrainStep {
   readonly slot: number;
   readonly params: TrainParams[];
@@ -37,19 +39,31 @@ export class TrainStep {
   /** One graph per sequence length in use (batches are padded to a length bucket, not always to the cutoff). */
   readonly #graphs = new Map<number, TrainGraph>();
   readonly #staging: GPUBuffer;
+  /** A reward model's scalar head (absent for language-model training). */
+  readonly head: HeadParams | null;
 
   readonly #bank: LoraBank;
 
-  /** Adds `adapter` to the model's bank for the run (destroy() takes it out). */
+  /**
+   * Adds `adapter` to the model's bank for the run (destroy() takes it out). With `head` (D floats), the run trains a
+   * reward model: the adapter and the head, on pairs, with the pairwise loss.
+   */
   constructor(
     private readonly gpu: Gpu, private readonly model: LoadedModel<LoraBank>,
-    readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape,
+    readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape, head?: Float32Array,
   ) {
     const bank = (this.#bank = model.lora);
     this.slot = bank.add(adapter);
     this.scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
     this.params = createTrainParams(gpu, bank, this.slot);
-    this.#staging = gpu.createBuffer('train.staging', Math.max(16, shape.batch * shape.seqLen * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.#staging = gpu.createBuffer('train.staging', Math.max(16, shape.batch * (shape.seqLen + 1) * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.head = null;
+    if (head) {
+      if (head.length !== model.config.hiddenSize) throw new InvalidArgumentError(`The reward head has ${head.length} values; this model's hidden size is ${model.config.hiddenSize}.`);
+      this.head = createHeadParams(gpu, head.length);
+      gpu.device.queue.writeBuffer(this.head.w, 0, head);
+      gpu.device.queue.writeBuffer(this.head.copy, 0, head);
+    }
     for (const tp of this.params) {
       const { a, b } = this.#toLayout(tp);
       gpu.device.queue.writeBuffer(tp.a, 0, a);
@@ -63,7 +77,7 @@ export class TrainStep {
     if (!g) {
       if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
       g = new TrainGraph(this.gpu, this.model, { ...this.shape, seqLen },
-        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm }, this.params);
+        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm, head: this.head ?? undefined }, this.params);
       this.#graphs.set(seqLen, g);
     }
     return g;
@@ -93,25 +107,31 @@ export class TrainStep {
     return readFloats(this.gpu, buffer, floats);
   }
 
-  async #run(forwardOnly: boolean, batch: Batch, weight: number, seed: number): Promise<Float32Array> {
+  /** One micro-step (or a forward-only pass); returns the per-row (per-pair) losses and, for a reward model, the rewards. */
+  async #run(forwardOnly: boolean, input: { tokens: Uint32Array; labels?: Uint32Array; ends?: Uint32Array }, weight: number, seed: number): Promise<{ losses: Float32Array; rewards: Float32Array }> {
     this.gpu.check();
-    const graph = this.graphFor(batch.tokens.length / this.shape.batch);
+    const B = this.shape.batch;
+    const graph = this.graphFor(input.tokens.length / B);
     const q = this.gpu.device.queue;
-    q.writeBuffer(graph.tokens, 0, batch.tokens);
-    q.writeBuffer(graph.labels, 0, batch.labels);
+    q.writeBuffer(graph.tokens, 0, input.tokens);
+    if (input.labels) q.writeBuffer(graph.labels, 0, input.labels);
+    if (input.ends) q.writeBuffer(graph.ends, 0, input.ends);
     q.writeBuffer(graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
-    for (const p of graph.ceParams) q.writeBuffer(p, CE_WEIGHT_AT, new Float32Array([weight]));
+    for (const p of graph.lossWeights) q.writeBuffer(p.buffer, p.offset, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
     const pass = enc.beginComputePass({ label: 'train' });
     graph.encode(pass, forwardOnly ? graph.forwardOnly : graph.micro);
     pass.end();
-    enc.copyBufferToBuffer(graph.loss, 0, this.#staging, 0, graph.M * 4);
+    const lossBytes = graph.M * 4;
+    enc.copyBufferToBuffer(graph.loss, 0, this.#staging, 0, lossBytes);
+    if (this.head) enc.copyBufferToBuffer(graph.rewards, 0, this.#staging, lossBytes, B * 4);
     q.submit([enc.finish()]);
-    await this.#staging.mapAsync(GPUMapMode.READ, 0, graph.M * 4);
-    const losses = new Float32Array(this.#staging.getMappedRange(0, graph.M * 4).slice(0));
+    const bytes = lossBytes + (this.head ? B * 4 : 0);
+    await this.#staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    const all = new Float32Array(this.#staging.getMappedRange(0, bytes).slice(0));
     this.#staging.unmap();
     this.gpu.check();
-    return losses;
+    return { losses: all.subarray(0, graph.M), rewards: all.subarray(graph.M) };
   }
 
   /**
@@ -119,14 +139,38 @@ export class TrainStep {
    * whole accumulated batch). Returns the sum of the per-token losses and their count.
    */
   async micro(batch: Batch, weight: number, seed: number): Promise<{ lossSum: number; tokens: number }> {
-    const losses = await this.#run(false, batch, weight, seed);
+    const { losses } = await this.#run(false, batch, weight, seed);
     return sumLosses(losses, batch.labels);
   }
 
   /** Validation: forward and loss only. */
   async evaluate(batch: Batch): Promise<{ lossSum: number; tokens: number }> {
-    const losses = await this.#run(true, batch, 0, 0);
+    const { losses } = await this.#run(true, batch, 0, 0);
     return sumLosses(losses, batch.labels);
+  }
+
+  /**
+   * A reward model's micro-step over pairs; gradients accumulate. `weight` is 1 / (pairs in the whole accumulated
+   * batch); `gradient` false runs the forward only (validation, scoring). Returns each sequence's reward and each
+   * pair's loss (zeros for padding).
+   */
+  async rewardMicro(batch: RewardBatch, weight: number, seed: number, gradient = true): Promise<{ rewards: Float32Array; pairLosses: Float32Array }> {
+    if (!this.head) throw new Error('rewardMicro needs a TrainStep made with a reward head');
+    if (batch.ends.length !== this.shape.batch) throw new Error(`a reward batch has ${this.shape.batch} sequences, not ${batch.ends.length}`);
+    const { losses, rewards } = await this.#run(!gradient, batch, weight, seed);
+    return { rewards, pairLosses: losses.slice(0, Math.floor(this.shape.batch / 2)) };
+  }
+
+  /** The reward head as trained so far (D floats). */
+  async readHead(): Promise<Float32Array> {
+    if (!this.head) throw new Error('this run has no reward head');
+    return this.#read(this.head.w, this.head.n);
+  }
+
+  /** The head's gradient (tests and debugging). */
+  async headGradient(): Promise<Float32Array> {
+    if (!this.head) throw new Error('this run has no reward head');
+    return this.#read(this.head.g, this.head.n);
   }
 
   /**
@@ -231,6 +275,7 @@ export class TrainStep {
   destroy(): void {
     for (const g of this.#graphs.values()) g.destroy();
     for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
+    if (this.head) for (const b of [this.head.w, this.head.g, this.head.m, this.head.v, this.head.copy]) this.gpu.destroyBuffer(b);
     this.gpu.destroyBuffer(this.#staging);
     this.#bank.remove(this.adapter.name);
   }

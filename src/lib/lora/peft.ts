@@ -111,7 +111,9 @@ export function parsePeftConfig(raw: unknown): PeftConfig {
   }
   if (cfg.use_dora === true) throw new AdapterError('This adapter uses DoRA (use_dora: true), which LoRA Lab does not support. Use a plain LoRA adapter.');
   if (cfg.bias !== undefined && cfg.bias !== 'none') throw new AdapterError(`adapter_config.json: bias "${cfg.bias}" is not supported; only adapters trained with bias="none" are.`);
-  if (cfg.modules_to_save && Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length) {
+  // A reward model (SEQ_CLS) saves its score head whole; any other full module is beyond LoRA.
+  const headOnly = cfg.task_type === 'SEQ_CLS' && Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.every((m) => m === 'score');
+  if (cfg.modules_to_save && Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length && !headOnly) {
     throw new AdapterError(`This adapter also saves full modules (${cfg.modules_to_save.join(', ')}), which LoRA Lab does not support.`);
   }
   const tm = cfg.target_modules ?? ['q_proj', 'v_proj'];
@@ -180,14 +182,27 @@ const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_
 /** One LoRA half, decoded: layer, module, A or B, its shape as PEFT stores it, and its values. */
 export interface LoraHalf { layer: number; module: LoraModule; half: 'A' | 'B'; shape: number[]; values: Float32Array }
 
-/** Reads an adapter from its config object and safetensors bytes. */
-export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: Uint8Array): LoraAdapter {
+/**
+ * Reads an adapter from its config object and safetensors bytes. Tensors that are not LoRA weights (a reward model's
+ * `score` head, saved by PEFT's modules_to_save) are an error, unless `extra` is given to collect them.
+ */
+export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: Uint8Array, extra?: Map<string, { shape: number[]; values: Float32Array }>): LoraAdapter {
   const config = parsePeftConfig(rawConfig);
+  if (config.taskType === 'SEQ_CLS' && !extra) {
+    throw new AdapterError(`${name} is a reward model (task_type SEQ_CLS: LoRA plus a score head), not an adapter for generation: load it as the reward model in Evaluate, or score with lora-lab score --reward-adapter.`);
+  }
   const { header, data } = readSafetensors(safetensors, 'adapter_model.safetensors');
   const list: LoraHalf[] = [];
   let dtype: DType = 'F32';
   for (const t of header.tensors) {
     const m = TENSOR.exec(t.name);
+    if (!m && extra && isDType(t.dtype)) {
+      const check = finiteCheck();
+      const values = decodeToF32(data.get(t.name)!, t.dtype, check);
+      if (check.index >= 0) throw nonFinite('adapter_model.safetensors', t.name, check);
+      extra.set(t.name, { shape: t.shape, values });
+      continue;
+    }
     if (!m) {
       throw new AdapterError(`adapter_model.safetensors: tensor "${t.name}" is not a LoRA weight of a LLaMA-family attention or MLP projection; LoRA Lab supports LoRA on q/k/v/o/gate/up/down_proj only.`, { tensor: t.name });
     }

@@ -17,7 +17,9 @@ export const ONNX_PATHS = ['onnx/model.onnx', 'model.onnx'] as const;
 
 export interface RewardModelInfo {
   label: string;
-  onnxPath: string;
+  /** onnxruntime-web (an ONNX classifier) or LoRA Lab's engine (a reward model trained here: LoRA + score head). */
+  runtime: 'onnxruntime-web' | 'lora-lab';
+  onnxPath?: string;
   provider: Provider;
   /** Why WebGPU was not used, when it was asked for. */
   fallbackReason?: string;
@@ -84,7 +86,7 @@ export class RewardModel {
       throw new UnsupportedModelError(`${files.label} outputs ${last} logits per text; a reward model outputs one (a classifier with ${last} labels is not a reward model).`, { labels: last });
     }
     if (!s.inputNames.includes('input_ids')) throw new UnsupportedModelError(`${files.label} has no input_ids input (it takes ${s.inputNames.join(', ')}): it is not a text classifier.`);
-    return new RewardModel(ort, s, tokenizer, { label: files.label, onnxPath, provider, fallbackReason, maxTokens, inputs: [...s.inputNames] });
+    return new RewardModel(ort, s, tokenizer, { label: files.label, runtime: 'onnxruntime-web', onnxPath, provider, fallbackReason, maxTokens, inputs: [...s.inputNames] });
   }
 
   /** The token ids scored for an answer to a question: the chat template's rendering when there is one. */

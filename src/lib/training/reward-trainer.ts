@@ -1,0 +1,185 @@
+// Training a reward model on our engine: LoRA on the loaded base plus a scalar head on the last token, on preference
+// pairs, with the pairwise loss (kernels/train/reward-head.ts). The loop is the language-model trainer's: seeded epochs
+// of micro-batches (here `microBatch` pairs, i.e. 2 x microBatch sequences), gradient accumulation, the same learning
+// rate schedule, clipping and AdamW, validation every `evalEvery` steps, stop and pause; it reports the same step
+// metrics, plus the fraction of pairs the model orders right (accuracy), so the Train view's live view serves both.
+// There are no checkpoints: a reward run is short, and stopping keeps what was trained so far.
+
+import { lengthBucket, shuffled } from '../data/batches.js';
+import { InvalidArgumentError, NonFiniteError } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import type { LoraBank } from '../lora/bank.js';
+import type { LoraAdapter } from '../lora/peft.js';
+import type { LoadedModel } from '../model/loaded.js';
+import { MAX_REWARD_BATCH } from '../kernels/train/reward-head.js';
+import type { PairExample } from '../reward/pairs.js';
+import { pcgHash } from '../util/hash.js';
+import { Rng } from '../util/rng.js';
+import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
+import { initAdapter } from './init.js';
+import { MASKED, TrainStep, type RewardBatch } from './step.js';
+import type { History, StepMetrics, TrainControl } from './trainer.js';
+
+/** A reward model as trained here: the LoRA adapter (task SEQ_CLS) and the head (hidden size floats). */
+export interface RewardAdapter {
+  adapter: LoraAdapter;
+  head: Float32Array;
+}
+
+export interface RewardStepMetrics extends StepMetrics {
+  /** Fraction of the step's pairs whose chosen answer got the higher reward. */
+  accuracy: number;
+}
+
+export interface RewardHooks {
+  onStep?: (m: RewardStepMetrics) => void;
+  onEval?: (step: number, loss: number, accuracy: number) => void;
+}
+
+export interface PairScores {
+  loss: number;
+  accuracy: number;
+  pairs: number;
+}
+
+/** The head as transformers initializes a classifier's score layer: normal(0, 0.02), seeded. */
+export function initHead(D: number, seed: number): Float32Array {
+  const rng = new Rng(seed ^ 0x4ead);
+  return Float32Array.from({ length: D }, () => 0.02 * rng.normal());
+}
+
+/** Pairs -> a reward batch of 2 x B sequences of `T` tokens (padding pairs get MASKED ends). */
+export function rewardBatch(pairs: PairExample[], B: number, T: number): RewardBatch & { realTokens: number } {
+  const tokens = new Uint32Array(2 * B * T);
+  const ends = new Uint32Array(2 * B).fill(MASKED);
+  let realTokens = 0;
+  pairs.forEach((p, i) => {
+    for (const [k, ids] of [p.chosen, p.rejected].entries()) {
+      const b = 2 * i + k;
+      const n = Math.min(ids.length, T);
+      tokens.set(ids.slice(0, n), b * T);
+      ends[b] = b * T + n - 1;
+      realTokens += n;
+    }
+  });
+  return { tokens, ends, realTokens };
+}
+
+export class RewardTrainer {
+  readonly step: TrainStep;
+  readonly history: History & { accuracy: [number, number][] } = { train: [], validation: [], accuracy: [] };
+  readonly totalSteps: number;
+  readonly seqLen: number;
+  #done = 0;
+  #epoch = 0;
+  #cursor = 0;
+  #elapsedMs = 0;
+  #order: PairExample[];
+
+  constructor(
+    private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly name: string, readonly config: TrainConfig,
+    private readonly data: { train: PairExample[]; validation: PairExample[] }, baseModel: string | null,
+  ) {
+    validateTrainConfig(config);
+    if (data.train.length === 0) throw new InvalidArgumentError('There are no training pairs: give comparison data with at least one pair, or lower the validation fraction.');
+    if (2 * config.microBatch > MAX_REWARD_BATCH) throw new InvalidArgumentError(`A reward model trains on at most ${MAX_REWARD_BATCH / 2} pairs a micro-step: lower the micro-batch (now ${config.microBatch}).`, { field: 'microBatch' });
+    const adapter = initAdapter(name, model.config, config, baseModel);
+    adapter.config.taskType = 'SEQ_CLS';
+    const all = [...data.train, ...data.validation];
+    this.seqLen = Math.min(config.cutoff, Math.max(...all.map((p) => Math.max(p.chosen.length, p.rejected.length))));
+    this.step = new TrainStep(gpu, model, adapter, config, { batch: 2 * config.microBatch, seqLen: this.seqLen }, initHead(model.config.hiddenSize, config.seed));
+    this.#order = shuffled(data.train, config.seed * 1000);
+    const perEpoch = Math.ceil(Math.ceil(data.train.length / config.microBatch) / config.gradAccumulation);
+    this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
+  }
+
+  get stepsDone(): number {
+    return this.#done;
+  }
+
+  #nextPairs(): PairExample[] {
+    if (this.#cursor >= this.#order.length) {
+      this.#epoch++;
+      this.#cursor = 0;
+      this.#order = shuffled(this.data.train, this.config.seed * 1000 + this.#epoch);
+    }
+    const out = this.#order.slice(this.#cursor, this.#cursor + this.config.microBatch);
+    this.#cursor += out.length;
+    return out;
+  }
+
+  /** A micro-batch at the smallest length bucket its sequences fit. */
+  #batch(pairs: PairExample[]) {
+    const longest = Math.max(1, ...pairs.map((p) => Math.max(p.chosen.length, p.rejected.length)));
+    return rewardBatch(pairs, this.config.microBatch, lengthBucket(Math.min(longest, this.seqLen), this.seqLen));
+  }
+
+  /** Mean pair loss and accuracy of the model as it is over `pairs` (forward only). */
+  async scorePairs(pairs: PairExample[]): Promise<PairScores> {
+    let loss = 0;
+    let right = 0;
+    for (let i = 0; i < pairs.length; i += this.config.microBatch) {
+      const chunk = pairs.slice(i, i + this.config.microBatch);
+      const r = await this.step.rewardMicro(this.#batch(chunk), 0, 0, false);
+      chunk.forEach((_, p) => {
+        loss += r.pairLosses[p];
+        if (r.rewards[2 * p] > r.rewards[2 * p + 1]) right++;
+      });
+    }
+    return { loss: pairs.length ? loss / pairs.length : NaN, accuracy: pairs.length ? right / pairs.length : NaN, pairs: pairs.length };
+  }
+
+  /** Runs until `totalSteps`, a stop, or an error; returns the reward model as trained so far. */
+  async run(hooks: RewardHooks = {}, control: TrainControl = {}): Promise<RewardAdapter> {
+    const c = this.config;
+    while (this.#done < this.totalSteps) {
+      if (control.signal?.aborted) break;
+      await control.waitWhilePaused?.();
+      if (control.signal?.aborted) break;
+      const t0 = performance.now();
+      const t = this.#done + 1;
+      const micro = Array.from({ length: c.gradAccumulation }, () => this.#nextPairs());
+      const pairs = micro.reduce((n, m) => n + m.length, 0);
+      let lossSum = 0;
+      let right = 0;
+      let real = 0;
+      for (const [i, m] of micro.entries()) {
+        const batch = this.#batch(m);
+        const r = await this.step.rewardMicro(batch, 1 / pairs, pcgHash(c.seed, t, i));
+        m.forEach((_, p) => {
+          lossSum += r.pairLosses[p];
+          if (r.rewards[2 * p] > r.rewards[2 * p + 1]) right++;
+        });
+        real += batch.realTokens;
+      }
+      const lr = learningRateAt(c, t, this.totalSteps);
+      const trainLoss = lossSum / pairs;
+      const lossBad = !Number.isFinite(trainLoss);
+      const { gradNorm, applied } = await this.step.optimizerStep(t, lr, lossBad);
+      const skipped = lossBad || !applied;
+      if (skipped && c.nonFinite === 'stop') {
+        throw new NonFiniteError(`Reward training diverged at step ${t}: the ${lossBad ? `loss is ${trainLoss}` : `gradient norm is ${gradNorm}`}. The step was not applied. Lower the learning rate, or check the pairs.`, { step: t });
+      }
+      this.#done = t;
+      const ms = performance.now() - t0;
+      this.#elapsedMs += ms;
+      this.history.train.push([t, trainLoss]);
+      hooks.onStep?.({
+        step: t, totalSteps: this.totalSteps, epoch: this.#epoch, trainLoss, learningRate: lr, gradNorm,
+        tokensPerSecond: real / (ms / 1000), elapsedMs: this.#elapsedMs, etaMs: (this.#elapsedMs / t) * (this.totalSteps - t),
+        gpuBytes: this.gpu.allocatedBytes, skipped, accuracy: right / pairs,
+      });
+      if (c.evalEvery > 0 && this.data.validation.length && (t % c.evalEvery === 0 || t === this.totalSteps)) {
+        const v = await this.scorePairs(this.data.validation);
+        this.history.validation.push([t, v.loss]);
+        this.history.accuracy.push([t, v.accuracy]);
+        hooks.onEval?.(t, v.loss, v.accuracy);
+      }
+    }
+    return { adapter: await this.step.syncAdapter(), head: await this.step.readHead() };
+  }
+
+  destroy(): void {
+    this.step.destroy();
+  }
+}

@@ -35,8 +35,7 @@ export function parseComparisonData(text: string, file = 'comparison data'): Com
   } catch (e) {
     throw new DatasetError(`${file} is not JSON or JSON Lines (${(e as Error).message}). Comparison data is [{"user_input": ..., "responses_and_scores": [{"response": ..., "score": ...}, ...]}].`);
   }
-  if (!Array.isArray(raw)) throw new DatasetError(`${file} is not a list of records: comparison data is [{"user_input": ..., "responses_and_scores": [...]}].`);
-  return raw.map((r, i) => {
+  return (raw as unknown[]).map((r, i) => {
     const rec = r as Partial<ComparisonRecord> | null;
     const where = `${file}, record ${i + 1}`;
     if (!rec || typeof rec.user_input !== 'string') throw new DatasetError(`${where} has no "user_input" text.`, { record: i });

@@ -14,6 +14,7 @@ import type { ExampleResult } from '../lib/eval/metrics.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { SAMPLING_LIMITS as L } from '../lib/model/sampling.js';
 import { RewardModel, type RewardScore } from '../lib/reward/onnx-reward.js';
+import { loadRewardAdapter } from '../lib/reward/reward-adapter.js';
 import { MAX_BEST_OF, sampleColumns } from '../lib/reward/best-of.js';
 import { rankByScore, rankGroups, rewardByModel } from '../lib/reward/rank.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
@@ -42,7 +43,7 @@ const SCORE_OPTIONS: OptionSpec = {
   help: { type: 'boolean', short: 'h' },
 };
 
-export const SCORE_HELP = `lora-lab score — score answers with a reward model (an ONNX text classifier with one logit)
+export const SCORE_HELP = `lora-lab score — score answers with a reward model (an ONNX text classifier with one logit, or one trained with lora-lab train --reward)
 
   lora-lab score --reward <folder|hf-repo-id|url> --question TEXT --answer TEXT [--answer TEXT]...
   lora-lab score --reward <...> --data <dataset.json|.jsonl|.parquet>     each record's output, as the answer
@@ -55,6 +56,8 @@ export const SCORE_HELP = `lora-lab score — score answers with a reward model 
 
   --reward       a folder or repo in the transformers.js layout: onnx/model.onnx (or model.onnx), tokenizer.json,
                  config.json. The answer is scored after the question, through the tokenizer's chat template.
+                 Or a reward model trained with lora-lab train --reward (a PEFT SEQ_CLS folder: LoRA + score head),
+                 scored by LoRA Lab's engine over --model, its base (the question in the Alpaca template, then the answer).
   --best-of      1..16 answers sampled from the model (temperature default 0.8), ranked best first
   --json         one JSON object per scored answer (per question with --set), then (for --results) one summary line
                  per model, or (for --set with --best-of) one line per rank group`;
@@ -71,12 +74,36 @@ function readResults(path: string): ExampleResult[] {
   });
 }
 
-/** The model (and adapter) that --best-of samples from, loaded once: `sample(prompt)` gives n answers, own seeds. */
-async function openSampler(args: Options, n: number, json: boolean) {
+/** --model, loaded once: the model --best-of samples from, and the base of a reward model trained with LoRA Lab. */
+async function openEngine(args: Options, json: boolean, why: string): Promise<Engine> {
   const modelText = args.string('model');
-  if (!modelText) throw new InvalidArgumentError('--best-of samples answers from a model: give --model too.');
+  if (!modelText) throw new InvalidArgumentError(`${why}: give --model too.`);
+  const n = args.has('best-of') ? args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }) : 1;
   const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 2048, slots: Math.min(n, 8) });
   await engine.load(await openSource(modelText, args, 'model', json), undefined, undefined, { precision: precisionOf(args) });
+  return engine;
+}
+
+/**
+ * The reward model: an ONNX classifier on onnxruntime-web, or a PEFT SEQ_CLS folder (LoRA + score head, from
+ * lora-lab train --reward) scored by our engine over --model.
+ */
+async function openReward(args: Options, json: boolean, engine: () => Promise<Engine>) {
+  const files = await openSource(args.string('reward')!, args, 'reward', json);
+  if (await files.bytes('adapter_config.json', true)) {
+    const e = await engine();
+    const reward = await loadRewardAdapter(files, e.runner.cfg.hiddenSize);
+    const scorer = e.rewardScorer(reward, files.label);
+    if (!json) process.stderr.write(`reward model ${files.label} (LoRA + score head) on ${e.info!.label}, scored by LoRA Lab's engine\n`);
+    return scorer;
+  }
+  const reward = await RewardModel.load(ort, files, ['wasm']);
+  if (!json) process.stderr.write(`reward model ${reward.info.label} (${reward.info.onnxPath}) on onnxruntime-web ${reward.info.provider}\n`);
+  return reward;
+}
+
+/** The model (and adapter) that --best-of samples from: `sample(prompt)` gives n answers, own seeds. */
+async function openSampler(args: Options, n: number, json: boolean, engine: Engine) {
   const adapterText = args.string('adapter');
   const adapter = adapterText ? (await loadAdapterArg(engine, adapterText, args, json)).name : null;
   const req = {
@@ -89,7 +116,6 @@ async function openSampler(args: Options, n: number, json: boolean) {
         (done, total) => { if (!json) process.stderr.write(`\rsampled ${done}/${total}${done === total ? '\n' : ''}`); });
       return samples.map((x) => x.text);
     },
-    close: () => engine.unload(),
   };
 }
 
@@ -105,30 +131,27 @@ export async function scoreCommand(argv: string[]): Promise<number> {
   if (modes.length !== 1) throw new InvalidArgumentError('Give exactly one of --question (with --answer), --data, --results (with --set) or --best-of (with --model and --prompt).');
 
   const out = (line: Record<string, unknown>, text: string) => process.stdout.write(json ? JSON.stringify(line) + '\n' : text + '\n');
-  const reward = await RewardModel.load(ort, await openSource(rewardText, args, 'reward', json), ['wasm']);
-  if (!json) process.stderr.write(`reward model ${reward.info.label} (${reward.info.onnxPath}) on onnxruntime-web ${reward.info.provider}\n`);
+  let engine: Engine | null = null;
+  const model = async (why: string) => (engine ??= await openEngine(args, json, why));
+  const reward = await openReward(args, json, () => model('A reward model trained with LoRA Lab scores over its base model'));
   const fmt = (x: number) => x.toFixed(4).padStart(9);
   try {
     if (args.has('best-of') && args.has('set')) {
       // The paper's rank groups: n answers per question of a set, ranked by reward; group k is every question's k-th.
       const set = await loadSet(args.string('set')!);
       const examples = set.examples.slice(0, args.has('limit') ? args.number('limit', 0, { min: 1, max: 1e9, integer: true }) : undefined);
-      const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json);
+      const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json, await model('--best-of samples answers from a model'));
       const scores: number[][] = [];
       const lengths: number[][] = [];
-      try {
-        for (const e of examples) {
-          const question = userMessage(e.instruction, e.input);
-          const answers = await sampler.sample(question);
-          const s: number[] = [];
-          for (const a of answers) s.push((await reward.score(question, a)).score);
-          scores.push(s);
-          lengths.push(answers.map(words));
-          const best = rankByScore(answers, s)[0];
-          out({ id: e.id, best: best.item, score: best.score, scores: s }, `${e.id.padEnd(14)} best ${fmt(best.score)}  ${best.item.replace(/\s+/g, ' ').slice(0, 80)}`);
-        }
-      } finally {
-        sampler.close();
+      for (const e of examples) {
+        const question = userMessage(e.instruction, e.input);
+        const answers = await sampler.sample(question);
+        const s: number[] = [];
+        for (const a of answers) s.push((await reward.score(question, a)).score);
+        scores.push(s);
+        lengths.push(answers.map(words));
+        const best = rankByScore(answers, s)[0];
+        out({ id: e.id, best: best.item, score: best.score, scores: s }, `${e.id.padEnd(14)} best ${fmt(best.score)}  ${best.item.replace(/\s+/g, ' ').slice(0, 80)}`);
       }
       for (const g of rankGroups(scores, lengths)) {
         out({ type: 'rankGroup', rank: g.rank, answers: g.answers, meanReward: g.meanScore, meanWords: g.meanOther },
@@ -141,9 +164,8 @@ export async function scoreCommand(argv: string[]): Promise<number> {
       if (!question) throw new InvalidArgumentError('--best-of needs --prompt: the question the answers are sampled for.');
       let answers = args.strings('answer');
       if (args.has('best-of')) {
-        const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json);
+        const sampler = await openSampler(args, args.number('best-of', 4, { min: 1, max: MAX_BEST_OF, integer: true }), json, await model('--best-of samples answers from a model'));
         answers = await sampler.sample(question);
-        sampler.close();
       }
       if (answers.length === 0) throw new InvalidArgumentError('--question needs at least one --answer to score.');
       const scores: RewardScore[] = [];
@@ -188,5 +210,6 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await reward.dispose();
+    (engine as Engine | null)?.unload();
   }
 }

@@ -31,6 +31,7 @@ const TRAIN_OPTIONS: OptionSpec = {
   out: { type: 'string' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
+  reward: { type: 'boolean' },
   ...Object.fromEntries(TRAIN_SETTINGS.map((k) => [k, { type: k === 'train-on-inputs' ? 'boolean' as const : 'string' as const }])),
 };
 
@@ -42,6 +43,7 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
                  [--seed S] [--format alpaca|chat] [--max-records N] [--train-on-inputs] [--val-fraction F]
                  [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--precision P] [--json]
   lora-lab train --resume <folder> [--model <...>] [--data <...>] [--checkpoint-every N] [--json]
+  lora-lab train --reward --model <...> --data <comparison.json> --out <folder> [the settings above]
 
   --out                a new folder, or an adapter folder to replace. It always holds a complete adapter: the latest
                        checkpoint's (every --checkpoint-every steps, default ${DEFAULT_TRAIN_CONFIG.checkpointEvery}, and on SIGINT/SIGTERM), then
@@ -55,7 +57,13 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
   --eval-every         0.. steps between validation losses (0: never)
   --on-non-finite      stop (default: end with an error, the last good checkpoint kept) or skip (drop that step)
   --precision          the base's weights: ${PRECISIONS.join(', ')}; q8 or q4 train QLoRA (a frozen quantized base, f32 LoRA)
-  --json               one JSON object per line: steps, evaluations, checkpoints, and a final summary`;
+  --json               one JSON object per line: steps, evaluations, checkpoints, and a final summary
+  --reward             train a reward model: LoRA plus a score head on the last token, on preference pairs, with the
+                       pairwise loss -log sigmoid(r_chosen - r_rejected). --data is comparison data in the paper's
+                       format ([{user_input, responses_and_scores: [{response, score}]}], or votes exported from the
+                       app); every two responses with different scores make a pair. --out gets a PEFT folder (task
+                       SEQ_CLS, the head as score.weight) that lora-lab score --reward takes with --model. No
+                       checkpoints: a stop writes what was trained so far. --max-records caps the pairs.`;
 
 const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
 
@@ -63,7 +71,7 @@ const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-
 const OUT_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint', 'README.md']);
 
 /** Checks --out before any work: a new folder under an existing one, or an adapter folder this command may replace. */
-function checkOut(out: string): void {
+export function checkOut(out: string): void {
   recoverFolder(out);
   const parent = dirname(resolve(out));
   if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new InvalidArgumentError(`--out ${out}: the folder ${parent} does not exist; create it first.`);
@@ -75,7 +83,7 @@ function checkOut(out: string): void {
   }
 }
 
-function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: string } {
+export function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: string } {
   const path = dataText === 'builtin' ? builtinData : dataText;
   if (!existsSync(path) || !statSync(path).isFile()) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
   const bytes = new Uint8Array(readFileSync(path));
@@ -83,7 +91,7 @@ function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: 
 }
 
 /** The TrainConfig fields given on the command line (the rest come from the defaults or the checkpoint). */
-function trainSettings(args: Options): Partial<TrainConfig> {
+export function trainSettings(args: Options): Partial<TrainConfig> {
   const c: Partial<TrainConfig> = {};
   const stepsGiven = args.has('steps');
   if (stepsGiven && args.has('epochs')) throw new InvalidArgumentError('Give --steps or --epochs, not both.');
@@ -152,13 +160,13 @@ function planNew(args: Options): RunPlan {
 }
 
 /** SIGINT/SIGTERM stop after the current step, so the run writes its checkpoint and exits; a second signal: now. */
-function stopOnSignals(json: boolean): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
+export function stopOnSignals(json: boolean, then = 'writing a checkpoint'): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
   const stop = new AbortController();
   let received: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
     received = sig;
-    if (!json) process.stderr.write(`\n${sig}: stopping after this step and writing a checkpoint (again to quit now)\n`);
+    if (!json) process.stderr.write(`\n${sig}: stopping after this step and ${then} (again to quit now)\n`);
     stop.abort();
   };
   process.on('SIGINT', onSignal);
@@ -173,6 +181,7 @@ function stopOnSignals(json: boolean): { signal: AbortSignal; received: () => No
 export async function trainCommand(argv: string[]): Promise<number> {
   const args = parseOptions('train', argv, TRAIN_OPTIONS);
   if (args.flag('help')) { console.log(TRAIN_HELP); return 0; }
+  if (args.flag('reward')) return (await import('./train-reward.js')).trainRewardCommand(args);
   const json = args.flag('json');
   const emit = (o: Record<string, unknown>, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
   const resumeDir = args.string('resume');
@@ -229,4 +238,4 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
 }
 
-const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;
+export const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;

@@ -14,6 +14,11 @@ import { mergedCheckpoint } from './lora/merge.js';
 import type { TrainRecord } from './data/records.js';
 import { previewRecords, runTraining, type DatasetPreview, type TrainRunOptions } from './training/session.js';
 import type { TrainControl, TrainHooks } from './training/trainer.js';
+import { RewardTrainer, type RewardAdapter, type RewardHooks } from './training/reward-trainer.js';
+import { pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
+import { EngineRewardModel } from './reward/reward-adapter.js';
+import { splitTrainValidation } from './data/batches.js';
+import { validateTrainConfig } from './training/config.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { LoraBank } from './lora/bank.js';
@@ -342,6 +347,33 @@ export class Engine {
     this.#slot0 = null;
     const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId, baseFingerprint: m.info.fingerprint }, hooks, control);
     return adapterInfo(adapter);
+  }
+
+  /**
+   * Trains a reward model (LoRA + a score head on the last token) on the preference pairs of comparison data, with
+   * the pairwise loss. The result is not made an adapter for generation: it is returned, to be scored with or exported.
+   */
+  async trainReward(o: { name: string; records: ComparisonRecord[]; config: Partial<TrainConfig>; maxPairs?: number }, hooks: RewardHooks = {}, control: TrainControl = {}): Promise<RewardAdapter & { pairs: { train: number; validation: number } }> {
+    const m = this.#require();
+    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...o.config };
+    validateTrainConfig(c);
+    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    const pairs = preferencePairs(o.records).slice(0, o.maxPairs);
+    const data = splitTrainValidation(pairExamples(m.tokenizer, pairs, c.cutoff, eosId), c.validationFraction, c.seed);
+    const trainer = new RewardTrainer(this.gpu, m.runner.model, o.name, c, data, m.info.modelId);
+    try {
+      const r = await trainer.run(hooks, control);
+      return { ...r, pairs: { train: data.train.length, validation: data.validation.length } };
+    } finally {
+      trainer.destroy();
+    }
+  }
+
+  /** A scorer for a reward model trained on this base (it takes a slot of the adapter bank until disposed). */
+  rewardScorer(reward: RewardAdapter, label: string): EngineRewardModel {
+    const m = this.#require();
+    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    return new EngineRewardModel(this.gpu, m.runner.model, m.tokenizer, eosId, reward, label, Math.min(512, m.runner.opts.contextLength));
   }
 
   /**

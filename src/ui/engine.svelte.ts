@@ -5,8 +5,9 @@
 import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../lib/engine.js';
 import type { ModelSource } from '../lib/hub/source.js';
 import type { LoadProgress } from '../lib/model/load.js';
-import { EngineClient } from '../lib/worker/client.js';
+import { EngineClient, type TrainCallbacks } from '../lib/worker/client.js';
 import type { TrainRequest } from '../lib/worker/protocol.js';
+import type { RewardTrainRequest } from '../lib/worker/reward.js';
 import type { CheckpointSummary, DatasetSource } from '../lib/storage/checkpoints.js';
 import type { DatasetPreview } from '../lib/training/session.js';
 import type { StepMetrics } from '../lib/training/trainer.js';
@@ -80,7 +81,11 @@ export class EngineState {
   trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
   /** How the last run ended (null while none has, or one is going). */
   trainOutcome = $state<'done' | 'stopped' | 'failed' | null>(null);
-  trainMetrics = $state.raw<StepMetrics | null>(null);
+  /** What the run in progress (or last) trains: a LoRA adapter, or a reward model (steps carry pair accuracy). */
+  trainKind = $state<'adapter' | 'reward'>('adapter');
+  trainMetrics = $state.raw<(StepMetrics & { accuracy?: number }) | null>(null);
+  /** A reward run's validation accuracy per evaluation. */
+  valAccuracy = $state.raw<[number, number][]>([]);
   trainLoss = $state.raw<[number, number][]>([]);
   valLoss = $state.raw<[number, number][]>([]);
   /** Learning rate per step of the run in progress (or last). */
@@ -90,7 +95,7 @@ export class EngineState {
   lastCheckpoint = $state<number | null>(null);
   checkpoints = $state.raw<CheckpointSummary[]>([]);
   preview = $state.raw<DatasetPreview | null>(null);
-  #train: ReturnType<EngineClient['train']> | null = null;
+  #train: { done: Promise<unknown>; pause: () => Promise<unknown>; resume: () => Promise<unknown>; stop: () => Promise<unknown> } | null = null;
   #client: EngineClient;
   #cancel: (() => void) | null = null;
   #started = 0;
@@ -454,34 +459,59 @@ export class EngineState {
   }
 
   async train(req: TrainRequest): Promise<void> {
+    const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
+    await this.#training(req.resumeFrom ?? req.name, 'adapter', resumed?.history, (cb) => this.#client.train(req, cb), (info, outcome) => {
+      this.announcement = `Training ${outcome}: adapter ${info.name} is on the shelf.`;
+      this.#putAdapter(info);
+      this.adapterSources = new Map(this.adapterSources).set(info.name, { kind: 'kept', name: info.name });
+    });
+  }
+
+  /** Trains a reward model (LoRA + score head) with the same live view; it becomes the loaded reward model. */
+  async trainReward(req: RewardTrainRequest): Promise<void> {
+    await this.#training(req.name, 'reward', undefined, (cb) => this.#client.trainReward(req, cb), (r, outcome) => {
+      this.evaluation.reward = r.info;
+      this.announcement = `Reward training ${outcome}: ${r.info.label} (${r.pairs.train} pairs) is the loaded reward model and is kept in this browser.`;
+    });
+  }
+
+  /** One training run (LoRA adapter or reward model): live metrics, pause, stop, and its outcome. */
+  async #training<R>(
+    name: string, kind: 'adapter' | 'reward', history: { train: [number, number][]; validation: [number, number][] } | undefined,
+    start: (cb: TrainCallbacks) => { done: Promise<R>; pause: () => Promise<unknown>; resume: () => Promise<unknown>; stop: () => Promise<unknown> },
+    finished: (result: R, outcome: 'done' | 'stopped') => void,
+  ): Promise<void> {
     if (this.status !== 'ready') return;
     this.error = null;
     this.status = 'generating';
     this.trainStatus = 'running';
-    const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
-    this.trainLoss = resumed ? [...resumed.history.train] : [];
-    this.valLoss = resumed ? [...resumed.history.validation] : [];
+    this.trainKind = kind;
+    this.trainLoss = history ? [...history.train] : [];
+    this.valLoss = history ? [...history.validation] : [];
+    this.valAccuracy = [];
     this.trainMetrics = null;
     this.trainOutcome = null;
     this.lastCheckpoint = null;
     this.trainLr = [];
-    this.trainRun = req.resumeFrom ?? req.name;
-    this.#train = this.#client.train(req, {
+    this.trainRun = name;
+    const run = start({
       onStep: (m) => {
         this.trainMetrics = m;
         this.trainLoss = [...this.trainLoss, [m.step, m.trainLoss]];
         this.trainLr = [...this.trainLr, [m.step, m.learningRate]];
       },
-      onEval: (step, loss) => { this.valLoss = [...this.valLoss, [step, loss]]; },
+      onEval: (step, loss, accuracy) => {
+        this.valLoss = [...this.valLoss, [step, loss]];
+        if (accuracy !== undefined) this.valAccuracy = [...this.valAccuracy, [step, accuracy]];
+      },
       onCheckpoint: (step) => { this.lastCheckpoint = step; void this.refreshCheckpoints(); },
     });
+    this.#train = run;
     try {
-      const info = await this.#train.done;
+      const result = await run.done;
       // trainStatus is changed by stopTraining() while this awaits.
       this.trainOutcome = (this.trainStatus as string) === 'stopping' ? 'stopped' : 'done';
-      this.announcement = `Training ${this.trainOutcome}: adapter ${info.name} is on the shelf.`;
-      this.#putAdapter(info);
-      this.adapterSources = new Map(this.adapterSources).set(info.name, { kind: 'kept', name: info.name });
+      finished(result, this.trainOutcome);
       this.status = 'ready';
       void this.refreshStorage();
     } catch (e) {

@@ -2,6 +2,7 @@
 // switched away from and back, or a reload, finds them as they were.
 
 import type { DatasetSource } from '../lib/storage/checkpoints.js';
+import type { Criterion } from '../lib/eval/votes.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import { persisted } from './persisted.svelte.ts';
 import type { SamplingOptions } from '../lib/model/sampling.js';
@@ -14,6 +15,11 @@ export interface TrainForm {
   /** Records used, 0 for all. */
   maxRecords: number;
   config: TrainConfig;
+  /** What to train: a LoRA adapter on instruction data, or a reward model (LoRA + score head) on preference pairs. */
+  objective: 'adapter' | 'reward';
+  /** A reward model's pairs: the votes kept here on one criterion, or comparison data (`dataset`). */
+  pairs: 'votes' | 'dataset';
+  criterion: Criterion;
 }
 
 /** Small and quick on a laptop GPU: a first run shows its curves in a minute. "alpaca-lora defaults" is a click away. */
@@ -23,6 +29,9 @@ export const TRAIN_FORM_DEFAULTS: TrainForm = {
   name: 'my-adapter',
   maxRecords: 64,
   config: { ...DEFAULT_TRAIN_CONFIG, steps: 20, epochs: 0, warmupSteps: 2, microBatch: 2, gradAccumulation: 2, cutoff: 128, evalEvery: 5, checkpointEvery: 5 },
+  objective: 'adapter',
+  pairs: 'votes',
+  criterion: 'helpfulness',
 };
 
 export function trainForm(): TrainForm {

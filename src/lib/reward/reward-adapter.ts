@@ -77,9 +77,9 @@ export class EngineRewardModel {
   readonly info: RewardModelInfo;
   readonly #step: TrainStep;
 
-  constructor(gpu: Gpu, model: LoadedModel<LoraBank>, private readonly tok: TextTokenizer, private readonly eosId: number, reward: RewardAdapter, label: string, readonly maxTokens = 512) {
-    if (reward.head.length !== model.config.hiddenSize) {
-      throw new AdapterError(`${label}: the score head has ${reward.head.length} inputs but the loaded model's hidden size is ${model.config.hiddenSize}: it was trained on another base model.`);
+  constructor(gpu: Gpu, readonly base: LoadedModel<LoraBank>, private readonly tok: TextTokenizer, private readonly eosId: number, reward: RewardAdapter, label: string, readonly maxTokens = 512) {
+    if (reward.head.length !== base.config.hiddenSize) {
+      throw new AdapterError(`${label}: the score head has ${reward.head.length} inputs but the loaded model's hidden size is ${base.config.hiddenSize}: it was trained on another base model.`);
     }
     const a = reward.adapter;
     const scalings = new Set([...a.modules.values()].map((m) => m.scaling));
@@ -89,7 +89,7 @@ export class EngineRewardModel {
     // The trainer's step, forward only: scaling alpha / rank must reproduce the modules' scaling.
     const tc = { ...DEFAULT_TRAIN_CONFIG, rank, alpha: [...scalings][0] * rank, useRslora: false, dropout: 0, targetModules: [...new Set([...a.modules.values()].map((m) => m.module))] };
     const scoring: LoraAdapter = { ...a, name: `reward:${label}`, modules: new Map([...a.modules].map(([k, m]) => [k, { ...m, a: m.a.slice(), b: m.b.slice() }])) };
-    this.#step = new TrainStep(gpu, model, scoring, tc, { batch: SCORE_BATCH, seqLen: maxTokens }, reward.head);
+    this.#step = new TrainStep(gpu, base, scoring, tc, { batch: SCORE_BATCH, seqLen: maxTokens }, reward.head);
     this.info = { label, runtime: 'lora-lab', provider: 'webgpu', maxTokens, inputs: ['input_ids'] };
   }
 

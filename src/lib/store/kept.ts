@@ -23,6 +23,8 @@ export interface KeptAdapter {
   origin: string;
   size: number;
   savedAt: number;
+  /** A reward model (LoRA + score head, PEFT SEQ_CLS), scored with rather than generated through. */
+  kind?: 'reward';
 }
 
 export interface KeptDataset {

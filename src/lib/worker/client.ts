@@ -9,14 +9,16 @@ import type { LoadProgress } from '../model/load.js';
 import type { RequestMap, RequestType, TrainRequest, WorkerEvent, WorkerRequest } from './protocol.js';
 import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
+import type { RewardTrainRequest } from './reward.js';
 import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { ExampleResult } from '../eval/metrics.js';
 
 export interface TrainCallbacks {
-  onStep?: (m: StepMetrics) => void;
-  onEval?: (step: number, loss: number) => void;
+  /** A reward model's steps carry `accuracy` too (RewardStepMetrics). */
+  onStep?: (m: StepMetrics & { accuracy?: number }) => void;
+  onEval?: (step: number, loss: number, accuracy?: number) => void;
   onCheckpoint?: (step: number) => void;
 }
 
@@ -50,7 +52,7 @@ export class EngineClient {
       case 'progress': p.onProgress?.(e.progress); break;
       case 'token': p.onToken?.(e.text, e.token, e.column); break;
       case 'trainStep': p.train?.onStep?.(e.metrics); break;
-      case 'trainEval': p.train?.onEval?.(e.step, e.loss); break;
+      case 'trainEval': p.train?.onEval?.(e.step, e.loss, e.accuracy); break;
       case 'checkpoint': p.train?.onCheckpoint?.(e.step); break;
       case 'evalProgress': p.onEval?.(e.progress, e.result); break;
       case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
@@ -152,7 +154,16 @@ export class EngineClient {
 
   /** Starts a training run; the handle pauses, resumes and stops it. */
   train(req: TrainRequest, callbacks: TrainCallbacks) {
-    const { id, done } = this.#send('train', req, { train: callbacks });
+    return this.#trainingRun('train', req, callbacks);
+  }
+
+  /** Trains a reward model; progress comes as training steps (with accuracy), like a LoRA run's. */
+  trainReward(req: RewardTrainRequest, callbacks: TrainCallbacks) {
+    return this.#trainingRun('rewardTrain', req, callbacks);
+  }
+
+  #trainingRun<K extends 'train' | 'rewardTrain'>(type: K, req: RequestMap[K]['request'], callbacks: TrainCallbacks) {
+    const { id, done } = this.#send(type, req, { train: callbacks });
     return {
       done,
       pause: () => this.#send('pauseTraining', { target: id, paused: true }).done,

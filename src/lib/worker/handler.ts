@@ -58,6 +58,15 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   let gpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
   const pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
+  /** Request `id` (a training run) can be paused by pauseTraining: `wait` resolves while it is not paused. */
+  const pausable = (id: number) => {
+    const pause = { paused: false, wake: [] as (() => void)[] };
+    pauses.set(id, pause);
+    return {
+      wait: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
+      dispose: () => pauses.delete(id),
+    };
+  };
   const store = (): LabStore => {
     if (!env.lab) throw new InvalidArgumentError('Nothing can be kept here: this browser gives the page no IndexedDB (a private window may refuse it).');
     return env.lab;
@@ -121,6 +130,21 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     open: (source, onProgress, signal) => openFiles(source, 'reward', onProgress, signal, {
       ...env, builtin: () => { throw new InvalidArgumentError('There is no built-in reward model: give a folder, a Hugging Face repo id or a URL of an ONNX text classifier.'); },
     }),
+    dataset: async (d) => {
+      const kept = await keepDataset(d);
+      return { bytes: await datasetBytes(kept), name: datasetName(kept) };
+    },
+    training: (id, signal) => {
+      const pause = pausable(id);
+      return {
+        hooks: {
+          onStep: (metrics) => post({ id, type: 'trainStep', metrics }),
+          onEval: (step, loss, accuracy) => post({ id, type: 'trainEval', step, loss, accuracy }),
+        },
+        control: { signal, waitWhilePaused: pause.wait },
+        dispose: pause.dispose,
+      };
+    },
   }, (id, progress) => post({ id, type: 'evalProgress', progress }), (id, progress) => post({ id, type: 'progress', progress }));
   const handlers: { [K in keyof RequestMap]: (id: number, p: RequestMap[K]['request'], signal: AbortSignal) => Promise<RequestMap[K]['result']> } = {
     storageList: (_id, p) => storage ? storage.storageList(p) : noStorage(),
@@ -159,6 +183,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     rewardUnload: () => reward.rewardUnload(),
     trainMemory: async (_id, p) => loaded().trainMemory(p.config),
     bestOf: (id, p, signal) => reward.bestOf(id, p, signal),
+    rewardTrain: (id, p, signal) => reward.rewardTrain(id, p, signal),
     async init(_id, p) {
       if (p.hfEndpoint !== undefined) {
         if (!/^https?:\/\/[^/]+/.test(p.hfEndpoint)) throw new InvalidArgumentError(`The hub endpoint "${p.hfEndpoint}" is not an http(s) URL.`);
@@ -298,8 +323,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       const format = saved?.format ?? p.format;
       const maxRecords = saved ? saved.maxRecords : p.maxRecords;
       const records = await parseDataset(await datasetBytes(dataset), datasetName(dataset));
-      const pause = { paused: false, wake: [] as (() => void)[] };
-      pauses.set(id, pause);
+      const pause = pausable(id);
       try {
         const info = await e.train({ name: saved?.name ?? p.name, records, format, config: saved ? {} : p.config, maxRecords, resume: saved?.checkpoint }, {
           onStep: (metrics) => post({ id, type: 'trainStep', metrics }),
@@ -309,14 +333,11 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
             await env.lab.putCheckpoint({ name: checkpoint.name, checkpoint, dataset, format, maxRecords, totalSteps: checkpoint.totalSteps, savedAt: Date.now() });
             post({ id, type: 'checkpoint', step: checkpoint.step });
           },
-        }, {
-          signal,
-          waitWhilePaused: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
-        });
+        }, { signal, waitWhilePaused: pause.wait });
         if (env.lab) await keepAdapter(env.lab, info.name, e.exportAdapter(info.name), info.baseModel, 'trained here', e.info?.fingerprint);
         return info;
       } finally {
-        pauses.delete(id);
+        pause.dispose();
       }
     },
     async pauseTraining(_id, p) {

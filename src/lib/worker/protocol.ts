@@ -68,7 +68,8 @@ export type WorkerEvent =
   | { id: number; type: 'progress'; progress: LoadProgress | DownloadProgress }
   | { id: number; type: 'token'; column: number; token: number; text: string }
   | { id: number; type: 'trainStep'; metrics: StepMetrics }
-  | { id: number; type: 'trainEval'; step: number; loss: number }
+  /** accuracy: a reward model's share of validation pairs ordered right. */
+  | { id: number; type: 'trainEval'; step: number; loss: number; accuracy?: number }
   | { id: number; type: 'checkpoint'; step: number }
   | { id: number; type: 'evalProgress'; progress: EvalProgress; result?: ExampleResult }
   | { id: number; type: 'result'; result: unknown }

@@ -1,13 +1,23 @@
 // The worker's reward-model requests: an ONNX reward model (onnxruntime-web, loaded on first use so the app's own
-// bundle stays small) on its WebGPU execution provider, with wasm as the fallback (which one ran is reported). It scores
-// answers given by the page, or every answer of a kept evaluation (each score is kept with its result).
+// bundle stays small) on its WebGPU execution provider, with wasm as the fallback (which one ran is reported), or a
+// reward model trained on our engine (a PEFT SEQ_CLS folder: LoRA + score head, scored over the loaded base). It
+// scores answers given by the page, or every answer of a kept evaluation (each score is kept with its result); and it
+// trains reward models on comparison data or on the votes kept in this browser.
 
 import { userMessage } from '../tokenizer/alpaca.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { ModelFiles } from '../hub/files.js';
+import { MemoryFiles, type ModelFiles } from '../hub/files.js';
 import type { ModelSource } from '../hub/source.js';
 import type { EvalProgress } from '../eval/run.js';
 import { RewardModel, type OrtModule, type Provider, type RewardModelInfo, type RewardScore } from '../reward/onnx-reward.js';
+import { EngineRewardModel, loadRewardAdapter, writeRewardAdapter } from '../reward/reward-adapter.js';
+import { parseComparisonData, type ComparisonRecord } from '../reward/pairs.js';
+import { toPaperFormat, type Criterion } from '../eval/votes.js';
+import type { DatasetSource } from '../storage/checkpoints.js';
+import type { TrainConfig } from '../training/config.js';
+import type { RewardHooks } from '../training/reward-trainer.js';
+import type { TrainControl } from '../training/trainer.js';
+import { keepAdapter } from './storage.js';
 import type { LabStore } from '../store/kept.js';
 import type { DownloadProgress } from '../store/progress.js';
 import type { Engine, GenerateRequest } from '../engine.js';
@@ -20,8 +30,21 @@ export interface RewardRequestMap {
   /** Scores every answer of an evaluation run; results keep their score. */
   rewardScoreRun: { request: { runId: string }; result: { scored: number } };
   rewardUnload: { request: Record<string, never>; result: { unloaded: boolean } };
+  /**
+   * Trains a reward model on the loaded base (progress as training steps and evaluations); it is kept in this browser
+   * and becomes the loaded reward model.
+   */
+  rewardTrain: { request: RewardTrainRequest; result: { info: RewardModelInfo; pairs: { train: number; validation: number } } };
   /** n samples per column from the loaded model, ranked within each column by the loaded reward model. */
   bestOf: { request: { request: GenerateRequest; columns: BestOfColumn[]; n: number }; result: { columns: Ranked<Sample>[][]; rewardModel: string } };
+}
+
+export interface RewardTrainRequest {
+  name: string;
+  /** Comparison data in the paper's format (a file or a kept dataset), or the votes of the reviews kept here. */
+  data: { kind: 'dataset'; dataset: DatasetSource } | { kind: 'votes'; criterion: Criterion };
+  config: Partial<TrainConfig>;
+  maxPairs?: number;
 }
 
 export interface RewardEnv {
@@ -29,24 +52,86 @@ export interface RewardEnv {
   engine: () => Engine;
   ort: () => Promise<OrtModule>;
   open: (source: ModelSource, onProgress: (p: DownloadProgress) => void, signal: AbortSignal) => Promise<ModelFiles>;
+  dataset: (d: DatasetSource) => Promise<{ bytes: Uint8Array; name: string }>;
+  /** Training progress and pause, shared with LoRA training (the Train view's live view). */
+  training: (id: number, signal: AbortSignal) => { hooks: RewardHooks; control: TrainControl; dispose: () => void };
+}
+
+/** Every vote on `criterion` of the reviews kept here, as comparison data. */
+async function keptVotes(lab: LabStore, criterion: Criterion): Promise<ComparisonRecord[]> {
+  const out: ComparisonRecord[] = [];
+  for (const run of await lab.listRuns()) {
+    const votes = (await lab.reviews(run.id)).flatMap((r) => r.votes).filter((v) => v.criterion === criterion);
+    if (!votes.length) continue;
+    const instructions = new Map(run.examples.map((e) => [e.id, userMessage(e.instruction, e.input)]));
+    out.push(...toPaperFormat(votes, await lab.results(run.id), instructions));
+  }
+  return out;
 }
 
 export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalProgress) => void, onDownload: (id: number, p: DownloadProgress) => void) {
-  let model: RewardModel | null = null;
-  const loaded = (): RewardModel => {
-    if (!model) throw new InvalidArgumentError('No reward model is loaded: load one first (an ONNX text classifier with one output).');
+  let model: RewardModel | EngineRewardModel | null = null;
+  const loaded = (): RewardModel | EngineRewardModel => {
+    if (!model) throw new InvalidArgumentError('No reward model is loaded: load one first (an ONNX text classifier with one output, or one trained here).');
+    if (model instanceof EngineRewardModel && model.base !== env.engine().runner.model) {
+      throw new InvalidArgumentError(`The reward model ${model.info.label} was set up on a model that is no longer loaded: load it again (it scores over its base model).`);
+    }
     return model;
+  };
+  /** A reward model trained here (kept with the adapters), as its PEFT files. */
+  const keptFiles = async (name: string): Promise<ModelFiles> => {
+    const a = await env.lab?.getAdapter(name);
+    if (!a) throw new InvalidArgumentError(`No reward model named "${name}" is kept in this browser: it may have been deleted in another tab.`);
+    return new MemoryFiles(name, new Map([['adapter_config.json', new TextEncoder().encode(a.config)], ['adapter_model.safetensors', a.safetensors]]));
+  };
+  const use = async (next: RewardModel | EngineRewardModel) => {
+    // The new model is ready: only now is the old one let go (a failed load leaves it loaded).
+    if (model !== next) await model?.dispose();
+    model = next;
   };
 
   return {
     async rewardLoad(id: number, p: RewardRequestMap['rewardLoad']['request'], signal: AbortSignal): Promise<RewardModelInfo> {
-      const files = await env.open(p.source, (d) => onDownload(id, d), signal);
+      const files = p.source.kind === 'kept' ? await keptFiles(p.source.name) : await env.open(p.source, (d) => onDownload(id, d), signal);
+      if (await files.bytes('adapter_config.json', true)) {
+        // A reward model trained with LoRA Lab (or PEFT): LoRA + score head over the loaded base.
+        const engine = env.engine();
+        const next = engine.rewardScorer(await loadRewardAdapter(files, engine.runner.cfg.hiddenSize), files.label);
+        await use(next);
+        return next.info;
+      }
       const ort = await env.ort();
       const next = await RewardModel.load(ort, files, p.providers ?? ['webgpu', 'wasm']);
-      // The new model is ready: only now is the old one let go (a failed load leaves it loaded).
-      await model?.dispose();
-      model = next;
+      await use(next);
       return next.info;
+    },
+    async rewardTrain(id: number, p: RewardTrainRequest, signal: AbortSignal): Promise<RewardRequestMap['rewardTrain']['result']> {
+      const engine = env.engine();
+      const name = p.name.trim();
+      if (!name) throw new InvalidArgumentError('Name the reward model.', { field: 'name' });
+      if (env.lab && await env.lab.getAdapter(name)) throw new InvalidArgumentError(`An adapter named "${name}" is kept in this browser: give the reward model another name.`, { field: 'name' });
+      let records: ComparisonRecord[];
+      if (p.data.kind === 'votes') {
+        if (!env.lab) throw new InvalidArgumentError('Nothing is kept in this browser: there are no votes to train on.');
+        records = await keptVotes(env.lab, p.data.criterion);
+        if (!records.some((r) => r.responses_and_scores.some((x) => x.score !== r.responses_and_scores[0].score))) {
+          throw new InvalidArgumentError(`No review kept here has a vote on ${p.data.criterion} that prefers one answer: vote in a blind review (Evaluate), or give a comparison-data file.`);
+        }
+      } else {
+        const d = await env.dataset(p.data.dataset);
+        records = parseComparisonData(new TextDecoder().decode(d.bytes), d.name);
+      }
+      const t = env.training(id, signal);
+      try {
+        const trained = await engine.trainReward({ name, records, config: p.config, maxPairs: p.maxPairs }, t.hooks, t.control);
+        const info = engine.info!;
+        if (env.lab) await keepAdapter(env.lab, name, writeRewardAdapter(trained), info.modelId, 'reward model trained here', info.fingerprint, 'reward');
+        const next = engine.rewardScorer(trained, name);
+        await use(next);
+        return { info: next.info, pairs: trained.pairs };
+      } finally {
+        t.dispose();
+      }
     },
     async rewardScore(id: number, p: RewardRequestMap['rewardScore']['request'], signal: AbortSignal): Promise<RewardScore[]> {
       const m = loaded();

@@ -178,8 +178,8 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
 }
 
 /** Keeps an adapter that was just loaded or trained, so it is on the shelf after a reload and offline. */
-export async function keepAdapter(lab: LabStore, name: string, files: { config: string; safetensors: Uint8Array }, baseModel: string | null, origin: string, baseFingerprint?: string): Promise<void> {
-  await lab.putAdapter({ name, ...files, baseModel, ...(baseFingerprint ? { baseFingerprint } : {}), origin, size: files.safetensors.byteLength, savedAt: Date.now() });
+export async function keepAdapter(lab: LabStore, name: string, files: { config: string; safetensors: Uint8Array }, baseModel: string | null, origin: string, baseFingerprint?: string, kind?: 'reward'): Promise<void> {
+  await lab.putAdapter({ name, ...files, baseModel, ...(baseFingerprint ? { baseFingerprint } : {}), origin, size: files.safetensors.byteLength, savedAt: Date.now(), ...(kind ? { kind } : {}) });
 }
 
 async function readZipNames(file: Blob): Promise<string[]> {

@@ -176,3 +176,57 @@ describe('loading a model', () => {
       .rejects.toThrow(/Run "run-2" was trained on lora-lab\/built-in-demo, a model with other weights than demo: load that model first/);
   });
 });
+
+describe('a reward model trained in the worker', () => {
+  /** One kept evaluation of two models with a finished blind review, in memory. */
+  function reviewedLab() {
+    const examples = Array.from({ length: 6 }, (_, i) => ({ id: `e${i}`, instruction: `Name a colour, number ${i}.`, input: '' }));
+    const results = examples.flatMap((e, i) => [
+      { id: e.id, model: 'base', prediction: `blue ${i}`, predictionTokens: 2, stopReason: 'eos', runId: 'run-1' },
+      { id: e.id, model: 'tuned@1', prediction: `I like the colour green number ${i}.`, predictionTokens: 8, stopReason: 'eos', runId: 'run-1' },
+    ]);
+    const verdicts = ['A', 'B', 'A', 'tie', 'A', 'B'] as const;
+    const votes = examples.map((e, i) => ({ pairId: `p${i}`, exampleId: e.id, sides: ['tuned@1', 'base'] as [string, string], criterion: 'helpfulness' as const, verdict: verdicts[i] }));
+    const honestTies = examples.map((e, i) => ({ ...votes[i], criterion: 'honesty' as const, verdict: 'tie' as const }));
+    const adapters = new Map<string, { name: string; config: string; safetensors: Uint8Array; kind?: string }>();
+    return {
+      listRuns: async () => [{ id: 'run-1', examples }],
+      getRun: async () => ({ id: 'run-1', examples }),
+      results: async () => results,
+      putResult: async (r: { id: string; model: string }) => { const i = results.findIndex((x) => x.id === r.id && x.model === r.model); results[i] = r as never; },
+      reviews: async () => [{ id: 'rv', runId: 'run-1', votes: [...votes, ...honestTies], finished: true }],
+      getAdapter: async (name: string) => adapters.get(name),
+      putAdapter: async (a: { name: string; config: string; safetensors: Uint8Array }) => { adapters.set(a.name, a); },
+      adapters, rows: results,
+    } as unknown as LabStore & { adapters: typeof adapters; rows: typeof results };
+  }
+  const config = { steps: 2, microBatch: 2, gradAccumulation: 1, cutoff: 40, warmupSteps: 0, evalEvery: 0, validationFraction: 0 };
+
+  it('learns from the votes kept here, is kept with the adapters, becomes the reward model and scores the run', async () => {
+    const lab = reviewedLab();
+    const w = worker(undefined, lab);
+    await w.request('load', { source: { kind: 'builtin' } });
+    const r = await w.request<{ info: { label: string; runtime: string }; pairs: { train: number } }>('rewardTrain', { name: 'rm', data: { kind: 'votes', criterion: 'helpfulness' }, config });
+    expect(r.info).toMatchObject({ label: 'rm', runtime: 'lora-lab' });
+    expect(r.pairs.train).toBe(5); // six votes, one a tie
+    const steps = w.events.filter((e) => e.type === 'trainStep').map((e) => (e as { metrics: { step: number; accuracy: number } }).metrics);
+    expect(steps.map((m) => m.step)).toEqual([1, 2]);
+    expect(steps.every((m) => m.accuracy >= 0 && m.accuracy <= 1)).toBe(true);
+    const kept = lab.adapters.get('rm')!;
+    expect(kept.kind).toBe('reward');
+    expect(JSON.parse(kept.config).task_type).toBe('SEQ_CLS');
+    // It is the loaded reward model: every answer of the run gets its score.
+    expect(await w.request('rewardScoreRun', { runId: 'run-1' })).toEqual({ scored: 12 });
+    expect(lab.rows.every((x) => Number.isFinite((x as { reward?: number }).reward) && (x as { rewardModel?: string }).rewardModel === 'rm')).toBe(true);
+    // Loaded back by name, it scores as before; as an adapter for generation it is refused, saying what it is.
+    const [before] = await w.request<{ score: number }[]>('rewardScore', { items: [{ question: 'Name a colour.', answer: 'Green.' }] });
+    await w.request('rewardUnload', {});
+    await w.request('rewardLoad', { source: { kind: 'kept', name: 'rm' } });
+    const [after] = await w.request<{ score: number }[]>('rewardScore', { items: [{ question: 'Name a colour.', answer: 'Green.' }] });
+    expect(after.score).toBeCloseTo(before.score, 5);
+    await expect(w.request('loadAdapter', { source: { kind: 'kept', name: 'rm' } })).rejects.toThrow(/is a reward model/);
+    // The name is taken; votes that never prefer an answer train nothing.
+    await expect(w.request('rewardTrain', { name: 'rm', data: { kind: 'votes', criterion: 'helpfulness' }, config })).rejects.toThrow(/"rm" is kept in this browser/);
+    await expect(w.request('rewardTrain', { name: 'rm2', data: { kind: 'votes', criterion: 'honesty' }, config })).rejects.toThrow(/No review kept here has a vote on honesty that prefers one answer/);
+  });
+});

@@ -27,7 +27,7 @@ export interface RewardAdapter {
 }
 
 export interface RewardStepMetrics extends StepMetrics {
-  /** Fraction of the step's pairs whose chosen answer got the higher reward. */
+  /** Fraction of the step's pairs whose chosen answer got the higher reward (a tie counts half). */
   accuracy: number;
 }
 
@@ -41,6 +41,9 @@ export interface PairScores {
   accuracy: number;
   pairs: number;
 }
+
+/** 1 when the chosen answer's reward is higher, 0 when lower, 1/2 for a tie (a coin flip: chance is 50%). */
+const ordered = (chosen: number, rejected: number) => (chosen > rejected ? 1 : chosen === rejected ? 0.5 : 0);
 
 /** The head as transformers initializes a classifier's score layer: normal(0, 0.02), seeded. */
 export function initHead(D: number, seed: number): Float32Array {
@@ -123,7 +126,7 @@ export class RewardTrainer {
       const r = await this.step.rewardMicro(this.#batch(chunk), 0, 0, false);
       chunk.forEach((_, p) => {
         loss += r.pairLosses[p];
-        if (r.rewards[2 * p] > r.rewards[2 * p + 1]) right++;
+        right += ordered(r.rewards[2 * p], r.rewards[2 * p + 1]);
       });
     }
     return { loss: pairs.length ? loss / pairs.length : NaN, accuracy: pairs.length ? right / pairs.length : NaN, pairs: pairs.length };
@@ -148,7 +151,7 @@ export class RewardTrainer {
         const r = await this.step.rewardMicro(batch, 1 / pairs, pcgHash(c.seed, t, i));
         m.forEach((_, p) => {
           lossSum += r.pairLosses[p];
-          if (r.rewards[2 * p] > r.rewards[2 * p + 1]) right++;
+          right += ordered(r.rewards[2 * p], r.rewards[2 * p + 1]);
         });
         real += batch.realTokens;
       }

@@ -209,7 +209,7 @@ describe('a reward model trained in the worker', () => {
     const r = await w.request<{ info: { label: string; runtime: string }; pairs: { train: number } }>('rewardTrain', { name: 'rm', data: { kind: 'votes', criterion: 'helpfulness' }, config });
     expect(r.info).toMatchObject({ label: 'rm', runtime: 'lora-lab' });
     expect(r.pairs.train).toBe(5); // six votes, one a tie
-    const steps = w.events.filter((e) => e.type === 'trainStep').map((e) => (e as { metrics: { step: number; accuracy: number } }).metrics);
+    const steps = w.events.filter((e) => e.type === 'trainStep').map((e) => (e as unknown as { metrics: { step: number; accuracy: number } }).metrics);
     expect(steps.map((m) => m.step)).toEqual([1, 2]);
     expect(steps.every((m) => m.accuracy >= 0 && m.accuracy <= 1)).toBe(true);
     const kept = lab.adapters.get('rm')!;

@@ -8,9 +8,9 @@ import { AbortedError, InvalidArgumentError, LoraLabError } from '../lib/errors.
 const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
 
   lora-lab generate --help     generate text with a model and adapters
-  lora-lab train --help        train a LoRA adapter
+  lora-lab train --help        train a LoRA adapter (or, with --reward, a reward model on preference pairs)
   lora-lab eval --help         evaluate a model and adapters (ROUGE-L, loss, perplexity) on a set
-  lora-lab score --help        score answers with a reward model (ONNX), rank best-of-n samples
+  lora-lab score --help        score answers with a reward model (ONNX, or one trained here), rank best-of-n samples
   lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;

@@ -6,7 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, jsonLines } from '../helpers/cli.js';
+import { cli, cliHere, jsonLines } from '../helpers/cli.js';
 
 const byKey = (rows: { id: string; model: string }[]) => Object.fromEntries(rows.map((r) => [`${r.id}|${r.model}`, r]));
 
@@ -50,7 +50,7 @@ describe('lora-lab eval', () => {
 
   it('refuses what it cannot do, saying what to give', async () => {
     expect((await cli('eval', '--model', 'builtin')).stderr).toMatch(/needs --model and --set/);
-    expect((await cli('eval', '--model', 'builtin', '--set', 'nowhere.jsonl')).stderr).toMatch(/--set nowhere\.jsonl: not a file, nor one of user-oriented, vicuna80/);
-    expect((await cli('eval', '--model', 'builtin', '--set', 'vicuna80', '--adapter', 'builtin:demo-short@3')).stderr).toMatch(/not a built-in adapter|out of range/);
+    expect((await cliHere('eval', '--model', 'builtin', '--set', 'nowhere.jsonl')).stderr).toMatch(/--set nowhere\.jsonl: not a file, nor one of user-oriented, vicuna80/);
+    expect((await cliHere('eval', '--model', 'builtin', '--set', 'vicuna80', '--adapter', 'builtin:demo-short@3')).stderr).toMatch(/not a built-in adapter|out of range/);
   });
 });

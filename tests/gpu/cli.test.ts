@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+import { cliHere } from '../helpers/cli.js';
 import { ggufFromSynthetic } from '../helpers/gguf-writer.js';
 import { readSafetensors } from '../../src/lib/formats/safetensors.js';
 import { decodeToF32, finiteCheck, type DType } from '../../src/lib/formats/dtype.js';
@@ -99,16 +100,17 @@ describe('lora-lab generate', () => {
   });
 
   it('errors say what to do and exit non-zero', async () => {
+    // The command itself once; the other refusals through the same main() in this process (no start-up each).
     const none = await cli('generate', '--prompt', 'x');
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/Give --model/);
-    const missing = await cli('generate', '--model', 'lora-lab/missing', '--hf-endpoint', server.endpoint, '--prompt', 'x');
+    const missing = await cliHere('generate', '--model', 'lora-lab/missing', '--hf-endpoint', server.endpoint, '--prompt', 'x');
     expect(missing.stderr).toMatch(/DownloadError: lora-lab\/missing@main was not found on the hub\. Check the repo id/);
-    const long = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--max-new-tokens', '5000');
+    const long = await cliHere('generate', '--model', 'builtin', '--prompt', 'x', '--max-new-tokens', '5000');
     expect(long.stderr).toMatch(/ContextOverflowError: .*at most \d+ new tokens/);
-    const badTopP = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');
+    const badTopP = await cliHere('generate', '--model', 'builtin', '--prompt', 'x', '--top-p', '2');
     expect(badTopP.stderr).toMatch(/--top-p 2 is out of range: give a number in \[0.01, 1\]/);
-    const badPrecision = await cli('generate', '--model', 'builtin', '--prompt', 'x', '--precision', 'q3');
+    const badPrecision = await cliHere('generate', '--model', 'builtin', '--prompt', 'x', '--precision', 'q3');
     expect(badPrecision.stderr).toMatch(/--precision "q3" is not one of auto, f32, f16, q8, q4/);
   });
 });

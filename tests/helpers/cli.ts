@@ -17,3 +17,23 @@ export async function cli(...args: string[]): Promise<{ stdout: string; stderr: 
 
 /** Every line of stdout, parsed as JSON (the --json output). */
 export const jsonLines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l));
+
+/**
+ * The same command run in this process: `main(argv)` with stdout and stderr captured. For the many cases that end
+ * in argument checks, where a child process would only add its start-up (seconds each under tsx); tests that kill,
+ * signal or time a run, and one of each refusal kind, still spawn the real command.
+ */
+export async function cliHere(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  const { main } = await import('../../src/cli/main.js');
+  const out = { stdout: '', stderr: '' };
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string | Uint8Array) => { out.stdout += String(chunk); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => { out.stderr += String(chunk); return true; }) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { ...out, code };
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+}

@@ -6,6 +6,7 @@ import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateReque
 import type { ModelSource } from '../lib/hub/source.js';
 import type { LoadProgress } from '../lib/model/load.js';
 import { EngineClient, type TrainCallbacks } from '../lib/worker/client.js';
+import { pickFolder, writeFolder } from './save-folder.js';
 import type { TrainRequest } from '../lib/worker/protocol.js';
 import type { RewardTrainRequest } from '../lib/worker/reward.js';
 import type { CheckpointSummary, DatasetSource } from '../lib/storage/checkpoints.js';
@@ -319,6 +320,24 @@ export class EngineState {
       download(f.name, f.blob);
     } catch (e) {
       this.#fail(e, 'adapter');
+    }
+  }
+
+  /**
+   * Writes the adapter's PEFT folder into a folder the person picks (File System Access, where the browser has it).
+   * Returns the folder's name, or null when the dialog was cancelled or the writing failed (the error is shown).
+   */
+  async saveAdapterToFolder(name: string): Promise<string | null> {
+    try {
+      const parent = await pickFolder();
+      if (!parent) return null;
+      const f = await this.#client.request('exportAdapterFolder', { name });
+      await writeFolder(parent, f.folder, f.files);
+      this.announcement = `Adapter ${name} saved as the folder ${parent.name}/${f.folder}.`;
+      return f.folder;
+    } catch (e) {
+      this.#fail(e, 'adapter');
+      return null;
     }
   }
 

@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { SAMPLING_LIMITS } from '../../src/lib/model/sampling.js';
 import { launch, screenshot, startApp } from '../helpers/browser.js';
+import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader } from '@zip.js/zip.js';
 
 describe('the app', () => {
   let server: PreviewServer;
@@ -108,6 +109,26 @@ describe('the app', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('export-adapter').click()]);
     expect(download.suggestedFilename()).toBe('demo-short.zip');
     const zip = readFileSync((await download.path())!);
+    // Where the browser can write into a folder the person picks, the same files go there (the picker answers with
+    // the origin's private folder here: a dialog cannot be clicked headless).
+    await page.evaluate(() => { (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory(); });
+    await row.getByTestId('save-adapter-folder').click();
+    const saved = await page.waitForFunction(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('demo-short').catch(() => null);
+      if (!dir) return null;
+      const out: Record<string, number[]> = {};
+      for (const name of ['adapter_config.json', 'adapter_model.safetensors', 'README.md']) {
+        const f = await (await dir.getFileHandle(name).catch(() => null))?.getFile();
+        if (!f) return null;
+        out[name] = [...new Uint8Array(await f.arrayBuffer())];
+      }
+      return out;
+    }, null, { timeout: 30_000, polling: 250 }).then((h) => h.jsonValue());
+    const entries = await new ZipReader(new Uint8ArrayReader(new Uint8Array(zip))).getEntries();
+    for (const e of entries.filter((x) => !x.directory)) {
+      const bytes = await (e as unknown as { getData: (w: Uint8ArrayWriter) => Promise<Uint8Array> }).getData(new Uint8ArrayWriter());
+      expect(Buffer.from(saved![e.filename.replace('demo-short/', '')]).equals(Buffer.from(bytes)), e.filename).toBe(true);
+    }
     await row.getByRole('button', { name: 'Remove' }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=adapter]').length === 1, null, { timeout: 30_000 });
     // The column that showed demo-short keeps its name, marked removed, and Compare says why it cannot run.

@@ -68,22 +68,23 @@ describe('reward model: one GPU step', () => {
       const ref = referenceTrainStep(config, model.tensors, adapter, tokens, [], T, 0.5, dropout, 77, objective);
       const step = new TrainStep(gpu, runner.model, adapter, { ...tc, dropout }, { batch: 4, seqLen: T }, head);
       const r = await step.rewardMicro({ tokens: Uint32Array.from(tokens), ends }, 0.5, 77);
-      expectClose(r.rewards, ref.rewards!, 1e-6, 1e-5, 'rewards'); // measured 9.5e-8
+      expectClose(r.rewards, ref.rewards!, 2e-6, 1e-5, 'rewards'); // measured up to 5.2e-7 (|r| ~ 1.1)
       const pairSum = r.pairLosses.reduce((s, x) => s + x, 0);
       expect(pairSum).toBeCloseTo(ref.lossSum, 5);
       const grads = await step.gradients();
       let scale = maxAbs(ref.headGrad!);
       for (const g of ref.grads.values()) scale = Math.max(scale, maxAbs(g.a), maxAbs(g.b));
+      // measured at most 6.7e-7 x scale (LoRA) and 4.4e-7 x scale (head)
       for (const [key, g] of ref.grads) {
-        expectClose(grads.get(key)!.a, g.a, 2e-5 * scale, 1e-5, `dA ${key}`);
-        expectClose(grads.get(key)!.b, g.b, 2e-5 * scale, 1e-5, `dB ${key}`);
+        expectClose(grads.get(key)!.a, g.a, 4e-6 * scale, 1e-5, `dA ${key}`);
+        expectClose(grads.get(key)!.b, g.b, 4e-6 * scale, 1e-5, `dB ${key}`);
       }
-      expectClose(await step.headGradient(), ref.headGrad!, 2e-5 * scale, 1e-5, 'dHead');
+      expectClose(await step.headGradient(), ref.headGrad!, 4e-6 * scale, 1e-5, 'dHead');
       const opt = { lr: 1e-2, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weightDecay };
       await step.optimizerStep(1, opt.lr);
       const p = Float64Array.from(head);
       referenceAdamW(p, ref.headGrad!, new Float64Array(p.length), new Float64Array(p.length), 1, opt);
-      expectClose(await step.readHead(), p, 1e-6, 1e-5, 'head after AdamW');
+      expectClose(await step.readHead(), p, 5e-7, 1e-5, 'head after AdamW'); // measured 8.8e-8
       // The forward reads the updated head: a forward-only pass gives rewards from it.
       const after = await step.rewardMicro({ tokens: Uint32Array.from(tokens), ends }, 0, 0, false);
       expect(after.rewards[0]).not.toBe(r.rewards[0]);

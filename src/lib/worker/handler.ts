@@ -58,6 +58,17 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
   let gpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
   const pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
+  /** An adapter's PEFT folder: adapter_config.json, adapter_model.safetensors and a README model card. */
+  const adapterFolder = async (name: string): Promise<{ folder: string; files: [string, Uint8Array][] }> => {
+    const e = loaded();
+    const { config, safetensors } = e.exportAdapter(name);
+    const info = e.adapters.find((a) => a.name === name)!;
+    const folder = safeFileName(name, 'adapter');
+    // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
+    const run = await env.lab?.getCheckpoint(name).catch(() => undefined);
+    const enc = new TextEncoder();
+    return { folder, files: [['adapter_config.json', enc.encode(config)], ['adapter_model.safetensors', safetensors], ['README.md', enc.encode(adapterCard(info, folder, run))]] };
+  };
   /** Request `id` (a training run) can be paused by pauseTraining: `wait` resolves while it is not paused. */
   const pausable = (id: number) => {
     const pause = { paused: false, wake: [] as (() => void)[] };
@@ -279,19 +290,11 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
       return loaded().exportAdapter(p.name);
     },
     async exportAdapterZip(_id, p) {
-      const e = loaded();
-      const { config, safetensors } = e.exportAdapter(p.name);
-      const info = e.adapters.find((a) => a.name === p.name)!;
-      const folder = safeFileName(p.name, 'adapter');
-      // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
-      const run = await env.lab?.getCheckpoint(p.name).catch(() => undefined);
-      const enc = new TextEncoder();
-      const files = new Map([
-        [`${folder}/adapter_config.json`, enc.encode(config)],
-        [`${folder}/adapter_model.safetensors`, safetensors],
-        [`${folder}/README.md`, enc.encode(adapterCard(info, folder, run))],
-      ]);
-      return { name: `${folder}.zip`, blob: await zipBlob(files) };
+      const { folder, files } = await adapterFolder(p.name);
+      return { name: `${folder}.zip`, blob: await zipBlob(new Map(files.map(([n, b]) => [`${folder}/${n}`, b]))) };
+    },
+    async exportAdapterFolder(_id, p) {
+      return adapterFolder(p.name);
     },
     async exportMerged(_id, p) {
       // A Hugging Face model folder in a .zip: it loads back here (model panel, Local folder) and in transformers.

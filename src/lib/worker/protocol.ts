@@ -43,6 +43,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   exportAdapter: { request: { name: string }; result: { config: string; safetensors: Uint8Array } };
   /** The adapter as a .zip holding a PEFT folder (adapter_config.json, adapter_model.safetensors, README.md). */
   exportAdapterZip: { request: { name: string }; result: { name: string; blob: Blob } };
+  /** The same PEFT folder as files, for the page to write into a folder the person picks (File System Access). */
+  exportAdapterFolder: { request: { name: string }; result: { folder: string; files: [string, Uint8Array][] } };
   /** The base with the adapter merged in, as a .zip holding a Hugging Face model folder. */
   exportMerged: { request: { name: string; strength: number }; result: { name: string; blob: Blob } };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };

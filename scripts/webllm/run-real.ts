@@ -31,10 +31,12 @@ if (!existsSync(join(modelDir, 'ndarray-cache.json'))) {
   console.log(`[${secs()} s] wrote ${r.meta.model_type} ${r.meta.quantization} random weights: ${r.params} parameters, ${(r.bytes / 1e6).toFixed(1)} MB`);
 }
 
-// A static server with CORS: /model/... is the weights folder, /lib/<name>.wasm the library.
+// A static server with CORS, in the hub's layout web-llm reads (<repo>/resolve/main/<file>): /Qwen2-0.5B-test-MLC/resolve/main/... is
+// the weights folder, /lib/<name>.wasm the library.
 const server = createServer((req, res) => {
   const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  const file = path.startsWith('/model/') ? join(modelDir, normalize(path.slice(7)).replace(/^(\.\.[/\\])+/, '')) : path === `/lib/${basename(lib)}` ? lib : null;
+  const prefix = '/Qwen2-0.5B-test-MLC/resolve/main/';
+  const file = path.startsWith(prefix) ? join(modelDir, normalize(path.slice(prefix.length)).replace(/^(\.\.[/\\])+/, '')) : path === `/lib/${basename(lib)}` ? lib : null;
   res.setHeader('Access-Control-Allow-Origin', '*');
   if (!file || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
   res.writeHead(200, { 'Content-Length': statSync(file).size, 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
@@ -52,7 +54,7 @@ try {
   await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', null, { timeout: 180_000 });
   await page.getByTestId('teach-backend').selectOption('web-llm');
   await page.getByTestId('webllm-panel').locator('summary').click();
-  await page.getByTestId('webllm-weights').fill(`${base}/model/`);
+  await page.getByTestId('webllm-weights').fill(`${base}/Qwen2-0.5B-test-MLC/`);
   await page.getByTestId('webllm-lib').fill(`${base}/lib/${basename(lib)}`);
   await page.getByTestId('webllm-add').click();
   const tLoad = performance.now();

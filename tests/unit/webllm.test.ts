@@ -44,6 +44,8 @@ describe('custom models by URL', () => {
     const cfg = appConfig(prebuiltAppConfig.model_list, [r]);
     expect(cfg.model_list[0]).toBe(r);
     expect(cfg.model_list.filter((m) => m.model_id === r.model_id)).toHaveLength(1); // the mirror replaces the hub's record
+    // A URL in the hub's layout down to the revision (which web-llm then uses as it is) is named after its repo.
+    expect(customRecord({ weightsUrl: 'http://127.0.0.1:8000/Qwen2-0.5B-test-MLC/resolve/main/', libUrl: 'http://x/m.wasm' }).model_id).toBe('Qwen2-0.5B-test-MLC');
   });
   it('refuses what is not an http(s) URL or not a .wasm library', () => {
     expect(() => customRecord({ weightsUrl: 'mirror/model', libUrl: 'http://x/m.wasm' })).toThrow(InvalidArgumentError);

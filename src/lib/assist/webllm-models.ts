@@ -72,7 +72,9 @@ export function customRecord(c: CustomModel): ModelRecord {
   const lib = httpUrl(c.libUrl.trim(), 'model library URL');
   if (!lib.pathname.endsWith('.wasm')) throw new InvalidArgumentError('The model library is a .wasm file compiled for web-llm (from mlc-llm or binary-mlc-llm-libs).', { field: 'model library URL' });
   const folder = weights.href.endsWith('/') ? weights.href : `${weights.href}/`;
-  const id = (c.id?.trim() || folder.split('/').filter(Boolean).pop() || 'custom-model').replace(/[^\w.-]+/g, '-');
+  // web-llm reads <folder>resolve/main/<file> unless the URL holds /resolve/<revision>/ already: the name is the repo's.
+  const repoPath = folder.replace(/\/resolve\/[^/]+\/$/, '/');
+  const id = (c.id?.trim() || repoPath.split('/').filter(Boolean).pop() || 'custom-model').replace(/[^\w.-]+/g, '-');
   return { model: folder, model_id: id, model_lib: lib.href, overrides: {} };
 }
 

@@ -113,7 +113,7 @@ describe('the app', () => {
     // the origin's private folder here: a dialog cannot be clicked headless).
     await page.evaluate(() => { (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory(); });
     await row.getByTestId('save-adapter-folder').click();
-    const saved = await page.waitForFunction(async () => {
+    const readSaved = () => page.evaluate(async () => {
       const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('demo-short').catch(() => null);
       if (!dir) return null;
       const out: Record<string, number[]> = {};
@@ -123,7 +123,10 @@ describe('the app', () => {
         out[name] = [...new Uint8Array(await f.arrayBuffer())];
       }
       return out;
-    }, null, { timeout: 30_000, polling: 250 }).then((h) => h.jsonValue());
+    });
+    let saved = await readSaved();
+    for (let i = 0; !saved && i < 120; i++) { await page.waitForTimeout(250); saved = await readSaved(); }
+    expect(saved, 'the folder was written').not.toBeNull();
     const entries = await new ZipReader(new Uint8ArrayReader(new Uint8Array(zip))).getEntries();
     for (const e of entries.filter((x) => !x.directory)) {
       const bytes = await (e as unknown as { getData: (w: Uint8ArrayWriter) => Promise<Uint8Array> }).getData(new Uint8ArrayWriter());

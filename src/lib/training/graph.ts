@@ -6,6 +6,8 @@
 // Memory: the residual stream entering each layer is kept (L + 1 buffers of (M, D)); everything else of a layer is
 // recomputed during the backward pass from that layer's input (activation checkpointing per layer), so activation
 // memory is O(B T (D + F + H Dh) + L B T D), independent of the weights; logits are (chunk, V), not (M, V).
+// A reward model (settings.head) replaces the chunked cross-entropy by a scalar head on each sequence's last row and
+// the pairwise loss (kernels/train/reward-head.ts); the head joins clipping and AdamW; no logits are computed.
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
 
 import type { Gpu } from '../gpu/device.js';

@@ -11,7 +11,7 @@ function client() {
 }
 
 // One worker for the tests below, in order: each new worker compiles every kernel again, which takes SwiftShader tens
-// of seconds. The training tests make their own (one of them stands for a page reload).
+// of seconds. The training test goes on in it, then makes one more that stands for a page reload.
 const c = client();
 
 describe('engine worker', () => {
@@ -88,14 +88,12 @@ describe('comparison in the worker', () => {
     expect(info.gpuBytesAllocated).toBeLessThan(1.5 * (info.weightBytes + info.kvCacheBytes)); // the first model is gone
     const b = await c.generate({ promptIds: [1, 2, 3], maxNewTokens: 4, sampling: { temperature: 0 } }).done;
     expect(b.tokens).toEqual(a.tokens);
-    c.terminate();
   });
 });
 
 describe('training in the worker', () => {
   it('trains on the bundled data with live steps, checkpoints to IndexedDB, pauses, and resumes a saved run', async () => {
-    const c = client();
-    await c.load({ kind: 'builtin' });
+    // The worker of the tests above, with its model loaded (a new one would compile every kernel again).
     const preview = await c.previewDataset({ kind: 'builtin' }, 'alpaca');
     expect(preview.records).toBe(999);
     expect(preview.samples[0].prompt).toMatch(/^Below is an instruction that describes a task/);

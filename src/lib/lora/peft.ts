@@ -303,8 +303,11 @@ const KNOWN_KEYS = new Set(['alpha_pattern', 'base_model_name_or_path', 'bias', 
   'lora_alpha', 'lora_dropout', 'peft_type', 'r', 'rank_pattern', 'target_modules', 'task_type', 'use_dora', 'use_rslora',
   'modules_to_save', 'auto_mapping', 'init_lora_weights', 'layers_pattern', 'loftq_config', 'megatron_config', 'megatron_core', 'revision']);
 
-/** adapter_config.json text and adapter_model.safetensors bytes, as PEFT's save_pretrained writes them. */
-export function writePeftAdapter(a: LoraAdapter, dtype: DType = a.dtype): { config: string; safetensors: Uint8Array } {
+/**
+ * adapter_config.json text and adapter_model.safetensors bytes, as PEFT's save_pretrained writes them; `extra` tensors
+ * (a reward model's score head, saved by modules_to_save) follow the LoRA weights.
+ */
+export function writePeftAdapter(a: LoraAdapter, dtype: DType = a.dtype, extra: TensorToWrite[] = []): { config: string; safetensors: Uint8Array } {
   const tensors: TensorToWrite[] = [];
   const keys = [...a.modules.values()].sort((x, y) => x.layer - y.layer || LORA_MODULES.indexOf(x.module) - LORA_MODULES.indexOf(y.module));
   for (const p of keys) {
@@ -312,5 +315,5 @@ export function writePeftAdapter(a: LoraAdapter, dtype: DType = a.dtype): { conf
     tensors.push({ name: `${base}.lora_A.weight`, dtype, shape: [p.rank, p.inFeatures], data: encodeFromF32(p.a, dtype) });
     tensors.push({ name: `${base}.lora_B.weight`, dtype, shape: [p.outFeatures, p.rank], data: encodeFromF32(p.b, dtype) });
   }
-  return { config: JSON.stringify(peftConfigJson(a), null, 2) + '\n', safetensors: writeSafetensors(tensors, { format: 'pt' }) };
+  return { config: JSON.stringify(peftConfigJson(a), null, 2) + '\n', safetensors: writeSafetensors([...tensors, ...extra], { format: 'pt' }) };
 }

@@ -13,7 +13,6 @@ import type { Gpu } from '../gpu/device.js';
 import type { ModelFiles } from '../hub/files.js';
 import type { LoraBank } from '../lora/bank.js';
 import { peftConfigJson, readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
-import { writeSafetensors, readSafetensors } from '../formats/safetensors.js';
 import { encodeFromF32 } from '../formats/dtype.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -28,12 +27,9 @@ export const HEAD_TENSOR = 'base_model.model.score.weight';
 
 /** adapter_config.json and adapter_model.safetensors of a reward model (LoRA + head). */
 export function writeRewardAdapter(r: RewardAdapter): { config: string; safetensors: Uint8Array } {
-  const lora = writePeftAdapter(r.adapter, 'F32');
-  const { header, data } = readSafetensors(lora.safetensors);
-  const tensors = header.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: data.get(t.name)! }));
-  tensors.push({ name: HEAD_TENSOR, dtype: 'F32', shape: [1, r.head.length], data: encodeFromF32(r.head, 'F32') });
+  const { safetensors } = writePeftAdapter(r.adapter, 'F32', [{ name: HEAD_TENSOR, dtype: 'F32', shape: [1, r.head.length], data: encodeFromF32(r.head, 'F32') }]);
   const config = { ...peftConfigJson(r.adapter), task_type: 'SEQ_CLS', modules_to_save: ['score'] };
-  return { config: JSON.stringify(config, null, 2) + '\n', safetensors: writeSafetensors(tensors, { format: 'pt' }) };
+  return { config: JSON.stringify(config, null, 2) + '\n', safetensors };
 }
 
 /** Reads a reward model's PEFT files: a SEQ_CLS LoRA adapter with a one-label score head. */
@@ -88,7 +84,8 @@ export class EngineRewardModel {
     const rank = [...ranks][0];
     // The trainer's step, forward only: scaling alpha / rank must reproduce the modules' scaling.
     const tc = { ...DEFAULT_TRAIN_CONFIG, rank, alpha: [...scalings][0] * rank, useRslora: false, dropout: 0, targetModules: [...new Set([...a.modules.values()].map((m) => m.module))] };
-    const scoring: LoraAdapter = { ...a, name: `reward:${label}`, modules: new Map([...a.modules].map(([k, m]) => [k, { ...m, a: m.a.slice(), b: m.b.slice() }])) };
+    // Its own name in the bank (the same adapter may be loaded for generation too); the weights are only read.
+    const scoring: LoraAdapter = { ...a, name: `reward:${label}` };
     this.#step = new TrainStep(gpu, base, scoring, tc, { batch: SCORE_BATCH, seqLen: maxTokens }, reward.head);
     this.info = { label, runtime: 'lora-lab', provider: 'webgpu', maxTokens, inputs: ['input_ids'] };
   }

@@ -79,7 +79,8 @@ export class EngineState {
   ranked = $state.raw<{ specs: CompareColumn[]; columns: Ranked<Sample>[][]; rewardModel: string } | null>(null);
   bestOfProgress = $state.raw<{ done: number; total: number } | null>(null);
   // Training
-  trainStatus = $state<'idle' | 'running' | 'paused' | 'stopping'>('idle');
+  /** 'pausing': asked to pause, the step under way goes on; 'paused' once the worker says no step runs. */
+  trainStatus = $state<'idle' | 'running' | 'pausing' | 'paused' | 'stopping'>('idle');
   /** How the last run ended (null while none has, or one is going). */
   trainOutcome = $state<'done' | 'stopped' | 'failed' | null>(null);
   /** What the run in progress (or last) trains: a LoRA adapter, or a reward model (steps carry pair accuracy). */
@@ -524,12 +525,15 @@ export class EngineState {
         if (accuracy !== undefined) this.valAccuracy = [...this.valAccuracy, [step, accuracy]];
       },
       onCheckpoint: (step) => { this.lastCheckpoint = step; void this.refreshCheckpoints(); },
+      onPaused: () => { if (this.trainStatus === 'pausing') this.trainStatus = 'paused'; },
     });
     this.#train = run;
     try {
       const result = await run.done;
-      // trainStatus is changed by stopTraining() while this awaits.
-      this.trainOutcome = (this.trainStatus as string) === 'stopping' ? 'stopped' : 'done';
+      // trainStatus is changed by stopTraining() while this awaits; a stop that came during the last step ends a whole run.
+      const last = this.trainMetrics as { step: number; totalSteps: number } | null; // set by onStep while awaiting
+      const whole = !!last && last.step >= last.totalSteps;
+      this.trainOutcome = (this.trainStatus as string) === 'stopping' && !whole ? 'stopped' : 'done';
       finished(result, this.trainOutcome);
       this.status = 'ready';
       void this.refreshStorage();
@@ -543,11 +547,12 @@ export class EngineState {
     }
   }
 
+  /** Pauses a running run (it pauses once its step under way is done), or resumes a pausing or paused one. */
   async pauseTraining(): Promise<void> {
-    if (!this.#train) return;
-    const paused = this.trainStatus !== 'paused';
-    await (paused ? this.#train.pause() : this.#train.resume());
-    this.trainStatus = paused ? 'paused' : 'running';
+    if (!this.#train || this.trainStatus === 'stopping') return;
+    const pause = this.trainStatus === 'running';
+    this.trainStatus = pause ? 'pausing' : 'running';
+    await (pause ? this.#train.pause() : this.#train.resume());
   }
 
   stopTraining(): void {

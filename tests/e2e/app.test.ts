@@ -197,6 +197,42 @@ describe('the app', () => {
     expect(await page.getByTestId('train-steps').inputValue()).toBe('2');
     expect(await page.getByTestId('train-cutoff').inputValue()).toBe('72');
     expect(await page.getByLabel('Records used').inputValue()).toBe('8');
+
+    // A second run, followed through every status it passes: paused (no step runs), resumed, stopped mid-run (its
+    // checkpoint kept, to be continued in a later test).
+    await page.evaluate(() => {
+      const w = window as unknown as { statuses: string[] };
+      const read = () => document.querySelector('[data-testid=train-status]')?.textContent ?? '';
+      w.statuses = [read()];
+      new MutationObserver(() => { if (read() !== w.statuses.at(-1)) w.statuses.push(read()); })
+        .observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const points = async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points'));
+    await page.getByTestId('train-steps').fill('6');
+    await page.getByTestId('train-start').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points') === '1', null, { timeout: 120_000 });
+    // Pause: the step under way finishes ("pausing"), then none starts ("paused") until Resume.
+    await page.getByTestId('train-pause').click();
+    expect(await page.getByTestId('train-pause').textContent()).toBe('Resume');
+    await page.getByTestId('train-status').filter({ hasText: /^paused$/ }).waitFor({ timeout: 120_000 });
+    const whilePaused = await points();
+    expect(whilePaused).toBeLessThanOrEqual(2);
+    await page.waitForTimeout(3000);
+    expect(await points()).toBe(whilePaused);
+    await page.getByTestId('train-pause').click();
+    await page.getByTestId('train-status').filter({ hasText: 'running' }).waitFor();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=loss-chart]')?.getAttribute('data-points')) > n, whilePaused, { timeout: 120_000 });
+    await page.getByTestId('train-stop').click();
+    await page.getByTestId('train-status').filter({ hasText: 'stopped' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('train-eta').count()).toBe(0);
+    const stoppedAt = await points();
+    expect(stoppedAt).toBeLessThan(6);
+    expect(await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses))
+      .toEqual(['done', '', 'running', 'pausing after this step…', 'paused', 'running', 'stopping after this step…', 'stopped']);
+    const saved = page.getByTestId('checkpoint').filter({ hasText: 'ui-trained-2' });
+    expect(await saved.textContent()).toContain(`step ${stoppedAt} / 6`);
+    expect(await saved.getByTestId('continue-run').isDisabled()).toBe(false);
+    await screenshot(page, 'e2e-train-stopped');
   });
 
   it('the teacher writes a dataset from typed instructions, kept with its provenance, which the Train form takes', async () => {
@@ -267,6 +303,28 @@ describe('the app', () => {
     await page.getByTestId('prompt').fill('Name three primary colors.');
     await page.getByTestId('generate').click();
     await page.getByTestId('tokens-per-second').waitFor({ timeout: 60_000 });
+  });
+
+  it('a run saved on the built-in model continues on the same weights opened from a URL: the weights name the model, not the source', async () => {
+    await page.getByRole('tab', { name: 'URL' }).click();
+    await page.getByPlaceholder('https://example.com/models/my-model/').fill(new URL('/models/demo/', page.url()).href);
+    await page.getByTestId('load').click();
+    await page.getByTestId('model-card').filter({ hasText: '/models/demo/' }).waitFor({ timeout: 120_000 });
+    await page.getByTestId('train-tab').click();
+    const saved = page.getByTestId('checkpoint').filter({ hasText: 'ui-trained-2' });
+    const from = Number((await saved.textContent())!.match(/step (\d) \/ 6/)![1]);
+    expect(await saved.getByTestId('continue-why-not').count()).toBe(0);
+    await page.evaluate(() => { (window as unknown as { statuses: string[] }).statuses = []; });
+    await saved.getByTestId('continue-run').click();
+    await page.getByTestId('train-status').filter({ hasText: 'done' }).waitFor({ timeout: 240_000 });
+    expect(await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses)).toEqual(['', 'running', 'done']);
+    // The curve goes on from where the run stopped; the saved run is finished now.
+    expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 6 \/ 6/);
+    expect(Number(await page.getByTestId('loss-chart').getAttribute('data-points'))).toBe(6);
+    expect(await saved.textContent()).toContain('step 6 / 6');
+    expect(from).toBeLessThan(6);
+    await screenshot(page, 'e2e-train-continued');
+    await page.getByRole('tab', { name: 'Chat' }).click();
   });
 
   it('loads the model again with 4-bit weights from the Weights choice, which the browser keeps', async () => {

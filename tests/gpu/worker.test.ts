@@ -1,7 +1,8 @@
-// The worker's handler in Node, on real devices. Loading a model is a transaction: the new model loads on a device of
-// its own beside the current one, which is destroyed only once the new one is ready. A load that fails leaves the
-// current model answering as before; when two models do not fit side by side, the current one is unloaded to make
-// room, and a second failure says so. One column of a comparison can be stopped while the others go on.
+// The worker's handler in Node, on real devices. Loading a model is a transaction: the new model loads into a scope of
+// its own on the device, beside the current one, whose buffers are destroyed only once the new one is ready; kernels
+// compiled for the first model are not compiled again. A load that fails frees what it made and leaves the current
+// model answering as before; when two models do not fit side by side, the current one is unloaded to make room, and a
+// second failure says so. One column of a comparison can be stopped while the others go on.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -31,18 +32,26 @@ function memoryLab() {
   } as unknown as LabStore & { keptAdapters: Map<string, { baseModel: string | null; baseFingerprint?: string }> };
 }
 
-/** A worker handler on real devices; `shrink(n)` makes the n-th device created refuse any buffer over 1 KB. */
+/** A worker handler on a real device; `shrink(n)` makes the n-th model scope created refuse any buffer over 1 KB. */
 function worker(shrink: (n: number) => boolean = () => false, lab?: LabStore) {
   const events: WorkerEvent[] = [];
-  const devices: { gpu: Gpu; destroyed: boolean }[] = [];
+  /** Each model's scope of the device, in the order they were made. */
+  const scopes: { gpu: Gpu; destroyed: boolean }[] = [];
+  const devices: Gpu[] = [];
   const handle = createHandler({
     createGpu: async (opts) => {
       const gpu = await createNodeGpu(opts);
-      const d = { gpu, destroyed: false };
-      devices.push(d);
-      if (shrink(devices.length)) Object.defineProperty(gpu, 'maxBufferSize', { value: 1024 });
-      const destroy = gpu.destroy.bind(gpu);
-      gpu.destroy = () => { d.destroyed = true; destroy(); };
+      devices.push(gpu);
+      const scope = gpu.scope.bind(gpu);
+      gpu.scope = () => {
+        const s = scope();
+        const d = { gpu: s, destroyed: false };
+        scopes.push(d);
+        if (shrink(scopes.length)) Object.defineProperty(s, 'maxBufferSize', { value: 1024 });
+        const destroy = s.destroy.bind(s);
+        s.destroy = () => { d.destroyed = true; destroy(); };
+        return s;
+      };
       return gpu;
     },
     builtin: () => new NodeDirFiles('built-in model', demo, 'lora-lab/built-in-demo'),
@@ -59,7 +68,7 @@ function worker(shrink: (n: number) => boolean = () => false, lab?: LabStore) {
     if (last.type === 'error') throw Object.assign(new Error(last.error.message), { name: last.error.name });
     return (last as { result: T }).result;
   };
-  return { request, devices, handle, events };
+  return { request, scopes, devices, handle, events };
 }
 
 /**
@@ -79,15 +88,19 @@ async function runAndStop(w: ReturnType<typeof worker>, req: WorkerRequest, even
 }
 
 describe('loading a model', () => {
-  it('that fails leaves the loaded model answering as before; one that succeeds replaces it and frees its device', async () => {
+  it('that fails leaves the loaded model answering as before; one that succeeds replaces it, frees its buffers and compiles nothing again', async () => {
     const w = worker();
     await w.request('init', {});
     await w.request('load', { source: { kind: 'builtin' } });
     const before = await w.request<{ tokens: number[] }>('generate', greedy);
+    const compiled = w.devices[0].pipelines.compiles;
+    const modelBytes = w.scopes[0].gpu.allocatedBytes;
 
     await expect(w.request('load', { source: noWeights })).rejects.toThrow(/model\.safetensors/);
-    // The failed load's device is gone; the built-in model's is untouched and still answers the same.
-    expect(w.devices.map((d) => d.destroyed)).toEqual([false, true]);
+    // The failed load's buffers are gone; the built-in model's are untouched and it still answers the same.
+    expect(w.scopes.map((d) => d.destroyed)).toEqual([false, true]);
+    expect(w.scopes[1].gpu.allocatedBytes).toBe(0);
+    expect(w.scopes[0].gpu.allocatedBytes).toBe(modelBytes);
     expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
 
     // An adapter folder picked in the model panel: named for what it is, and the model stays.
@@ -97,18 +110,22 @@ describe('loading a model', () => {
     expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
 
     await w.request('load', { source: { kind: 'builtin' } });
-    expect(w.devices.map((d) => d.destroyed)).toEqual([true, true, true, false]);
+    expect(w.scopes.map((d) => d.destroyed)).toEqual([true, true, true, false]);
+    expect(w.scopes[0].gpu.allocatedBytes).toBe(0);
     expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+    // One device all along, and the same model loaded again needed no new kernel.
+    expect(w.devices.length).toBe(1);
+    expect(w.devices[0].pipelines.compiles).toBe(compiled);
   });
 
   it('that does not fit beside the loaded one unloads it to make room, and says so when it fails even then', async () => {
-    // Device 2 (beside the first) is out of memory; device 3 (alone) is not.
+    // Scope 2 (beside the first) is out of memory; scope 3 (alone) is not.
     const w = worker((n) => n === 2);
     await w.request('init', {});
     await w.request('load', { source: { kind: 'builtin' } });
     const before = await w.request<{ tokens: number[] }>('generate', greedy);
     await w.request('load', { source: { kind: 'builtin' } });
-    expect(w.devices.map((d) => d.destroyed)).toEqual([true, true, false]);
+    expect(w.scopes.map((d) => d.destroyed)).toEqual([true, true, false]);
     expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
 
     // Out of memory beside it and alone: the error says the previous model is gone, and nothing is loaded.
@@ -143,7 +160,10 @@ describe('loading a model', () => {
     // Opened as a folder on disk: its id is the folder's name, "demo".
     const fromDir = await w.request<{ modelId: string; fingerprint: string }>('load', { source: { kind: 'dir', path: demo } });
     expect(fromDir.modelId).toBe('demo');
-    const config = { steps: 2, microBatch: 1, gradAccumulation: 1, cutoff: 64, checkpointEvery: 1, evalEvery: 0, warmupSteps: 0 };
+    // A rank-16 adapter is resident while the rank-8 run trains (the inference bank pads every slot to 16); the model
+    // it continues on has none: the checkpoint holds the run's own rank, not the bank's.
+    await w.request('loadAdapter', { source: { kind: 'dir', path: new URL('../../public/adapters/demo-zh/', import.meta.url).pathname }, name: 'demo-zh' });
+    const config = { rank: 8, steps: 2, microBatch: 1, gradAccumulation: 1, cutoff: 64, checkpointEvery: 1, evalEvery: 0, warmupSteps: 0 };
     // Stopped after its first step (the stop goes beside the running job): a checkpoint at step 1 of 2.
     await runAndStop(w, { id: 2000, type: 'train', payload: { name: 'run', dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } } as WorkerRequest,
       'trainStep', { id: 2001, type: 'cancel', payload: { target: 2000 } } as WorkerRequest);

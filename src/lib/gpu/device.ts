@@ -26,23 +26,26 @@ export class Gpu {
   readonly cpu: boolean;
   readonly maxBinding: number;
   readonly maxBufferSize: number;
-  /** Bytes in live buffers created through `createBuffer`. */
+  /** Bytes in live buffers created through `createBuffer` (of this scope). */
   allocatedBytes = 0;
-  /** Set when the device is lost; every later call throws it. */
-  lost: DeviceLostError | null = null;
   /**
-   * The device's one pipeline cache: inference, every training length bucket and the tests share it, so a shader
-   * text is compiled once per device (on software Vulkan a first compile costs seconds).
+   * The device's one pipeline cache: inference, every training length bucket, every model loaded on it and the tests
+   * share it, so a shader text is compiled once per device (on software Vulkan a first compile costs seconds).
    */
-  readonly pipelines: PipelineCache = new PipelineCache(this);
+  readonly pipelines: PipelineCache;
   /**
    * WebGPU errors no error scope caught (a refused copy, a bad bind group): such a command does nothing, silently, so
    * they are kept here, logged once, and the tests require none.
    */
-  readonly uncapturedErrors: string[] = [];
+  readonly uncapturedErrors: string[];
+  /** The device's owner, for a scope (`scope()`); null for the owner itself. */
+  readonly #root: Gpu | null;
+  /** The live buffers of a scope, destroyed with it. */
+  readonly #buffers = new Set<GPUBuffer>();
+  #lost: DeviceLostError | null = null;
   #destroyed = false;
 
-  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number) {
+  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number, root: Gpu | null = null) {
     this.device = device;
     this.f16 = f16;
     this.hasF16Feature = hasF16;
@@ -50,6 +53,10 @@ export class Gpu {
     this.cpu = /llvmpipe|lavapipe|swiftshader|warp|microsoft basic render|software/i.test(description);
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
+    this.#root = root;
+    this.pipelines = root ? root.pipelines : new PipelineCache(this);
+    this.uncapturedErrors = root ? root.uncapturedErrors : [];
+    if (root) return;
     device.addEventListener('uncapturederror', (e) => {
       const message = (e as GPUUncapturedErrorEvent).error.message;
       if (this.uncapturedErrors.length === 0) console.error(`WebGPU error outside an error scope: ${message}`);
@@ -57,11 +64,26 @@ export class Gpu {
     });
     device.lost.then((info) => {
       if (this.#destroyed) return;
-      this.lost = new DeviceLostError(
+      this.#lost = new DeviceLostError(
         `The GPU device was lost (${info.reason}: ${info.message}). This happens after a driver reset or when GPU ` +
           `memory runs out: close other GPU-heavy tabs, pick a smaller model, then load the model again.`,
       );
     });
+  }
+
+  /** Set when the device is lost; every later call throws it. */
+  get lost(): DeviceLostError | null {
+    return this.#root ? this.#root.lost : this.#lost;
+  }
+
+  /**
+   * A scope on the same device: its buffers are counted and destroyed together (`destroy()` frees them and leaves the
+   * device), while pipelines are shared. A model loads into a scope of its own, so loading the next one beside it
+   * compiles nothing already compiled, and a failed load frees only what it made.
+   */
+  scope(): Gpu {
+    const root = this.#root ?? this;
+    return new Gpu(this.device, this.f16, this.hasF16Feature, this.description, this.maxBinding, root);
   }
 
   static async create(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
@@ -108,11 +130,12 @@ export class Gpu {
     }
     const buf = this.device.createBuffer({ label, size: padded, usage });
     this.allocatedBytes += padded;
+    this.#buffers.add(buf);
     return buf;
   }
 
   destroyBuffer(buf: GPUBuffer): void {
-    this.allocatedBytes -= buf.size;
+    if (this.#buffers.delete(buf)) this.allocatedBytes -= buf.size;
     buf.destroy();
   }
 
@@ -132,8 +155,11 @@ export class Gpu {
     return result;
   }
 
+  /** The device's owner destroys the device (every buffer on it); a scope destroys its own buffers. */
   destroy(): void {
+    if (this.#destroyed) return;
     this.#destroyed = true;
-    this.device.destroy();
+    if (this.#root) for (const b of [...this.#buffers]) this.destroyBuffer(b);
+    else this.device.destroy();
   }
 }

@@ -26,7 +26,10 @@ export interface RewardBatch {
 }
 
 export interface OptimizerState {
-  /** Per trainable (layer, group): A, B and their Adam moments, in the bank layout. */
+  /**
+   * Per trainable (layer, group): A [G][r][K], B [N][r] and their Adam moments, at the run's own rank r (the bank pads
+   * every slot to the largest resident rank, which depends on what else is loaded, so that layout is not kept).
+   */
   tensors: { key: string; a: Float32Array; b: Float32Array; mA: Float32Array; vA: Float32Array; mB: Float32Array; vB: Float32Array }[];
 }
 
@@ -234,13 +237,13 @@ export class TrainStep {
 
   async saveState(): Promise<OptimizerState> {
     const tensors: OptimizerState['tensors'] = [];
+    const R = this.#bank.rank;
+    const r = this.tc.rank;
     for (const tp of this.params) {
-      tensors.push({
-        key: `${tp.layer}.${tp.group}`,
-        a: await this.#read(tp.a, tp.nA), b: await this.#read(tp.b, tp.nB),
-        mA: await this.#read(tp.mA, tp.nA), vA: await this.#read(tp.vA, tp.nA),
-        mB: await this.#read(tp.mB, tp.nB), vB: await this.#read(tp.vB, tp.nB),
-      });
+      const { G, K, N } = tp.lg;
+      const A = async (buf: GPUBuffer) => restride(await this.#read(buf, tp.nA), G, K, R, r, r);
+      const B = async (buf: GPUBuffer) => restride(await this.#read(buf, tp.nB), N, 1, R, r, r);
+      tensors.push({ key: `${tp.layer}.${tp.group}`, a: await A(tp.a), b: await B(tp.b), mA: await A(tp.mA), vA: await A(tp.vA), mB: await B(tp.mB), vB: await B(tp.vB) });
     }
     return { tensors };
   }
@@ -249,9 +252,14 @@ export class TrainStep {
   loadState(s: OptimizerState): void {
     const q = this.gpu.device.queue;
     const R = this.#bank.rank;
+    const r = this.tc.rank;
     for (const tp of this.params) {
+      const { G, K, N } = tp.lg;
       const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
-      if (!t || t.a.length !== tp.nA || t.b.length !== tp.nB || t.mA.length !== tp.nA || t.vA.length !== tp.nA || t.mB.length !== tp.nB || t.vB.length !== tp.nB) {
+      // Rows per slot as saved: the run's rank, or (checkpoints from before) the bank's rank at the time, at least r.
+      const rowsA = t ? t.a.length / (G * K) : 0;
+      const rowsB = t ? t.b.length / N : 0;
+      if (!t || !Number.isInteger(rowsA) || rowsA < r || rowsB !== rowsA || [t.mA, t.vA].some((x) => x.length !== t.a.length) || [t.mB, t.vB].some((x) => x.length !== t.b.length)) {
         throw new InvalidArgumentError(`The checkpoint does not match this training run at layer ${tp.layer} ${tp.group}: it was made with other settings (rank, target modules) or another base model. Start a new run, or load the base model it was trained on.`, { key: `${tp.layer}.${tp.group}` });
       }
       for (const [field, values] of Object.entries({ a: t.a, b: t.b, mA: t.mA, vA: t.vA, mB: t.mB, vB: t.vB })) {
@@ -260,14 +268,18 @@ export class TrainStep {
           throw new NonFiniteError(`The checkpoint's ${field} at layer ${tp.layer} ${tp.group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: `${tp.layer}.${tp.group}`, field, index: i });
         }
       }
-      q.writeBuffer(tp.a, 0, t.a);
-      q.writeBuffer(tp.b, 0, t.b);
-      q.writeBuffer(tp.mA, 0, t.mA);
-      q.writeBuffer(tp.vA, 0, t.vA);
-      q.writeBuffer(tp.mB, 0, t.mB);
-      q.writeBuffer(tp.vB, 0, t.vB);
-      q.writeBuffer(tp.lg.a, this.slot * tp.lg.G * R * tp.lg.K * 4, t.a);
-      q.writeBuffer(tp.lg.b, this.slot * tp.lg.N * R * 4, t.b.map((x) => x * this.scaling));
+      const A = (x: Float32Array) => restride(x, G, K, rowsA, R, r);
+      const B = (x: Float32Array) => restride(x, N, 1, rowsB, R, r);
+      const a = A(t.a);
+      const b = B(t.b);
+      q.writeBuffer(tp.a, 0, a);
+      q.writeBuffer(tp.b, 0, b);
+      q.writeBuffer(tp.mA, 0, A(t.mA));
+      q.writeBuffer(tp.vA, 0, A(t.vA));
+      q.writeBuffer(tp.mB, 0, B(t.mB));
+      q.writeBuffer(tp.vB, 0, B(t.vB));
+      q.writeBuffer(tp.lg.a, this.slot * G * R * K * 4, a);
+      q.writeBuffer(tp.lg.b, this.slot * N * R * 4, b.map((x) => x * this.scaling));
     }
   }
 
@@ -279,6 +291,17 @@ export class TrainStep {
     this.gpu.destroyBuffer(this.#staging);
     this.#bank.remove(this.adapter.name);
   }
+}
+
+/**
+ * Rows j < r of an array laid out [outer][from][inner], laid out again with `to` rows per outer index (zeros past r):
+ * how a checkpoint at the run's rank and the bank's padded layout convert into each other.
+ */
+function restride(v: Float32Array, outer: number, inner: number, from: number, to: number, r: number): Float32Array {
+  if (from === to) return v;
+  const out = new Float32Array(outer * to * inner);
+  for (let o = 0; o < outer; o++) for (let j = 0; j < r; j++) out.set(v.subarray((o * from + j) * inner, (o * from + j + 1) * inner), (o * to + j) * inner);
+  return out;
 }
 
 function sumLosses(losses: Float32Array, labels: Uint32Array): { lossSum: number; tokens: number } {

@@ -20,6 +20,8 @@ export interface TrainCallbacks {
   onStep?: (m: StepMetrics & { accuracy?: number }) => void;
   onEval?: (step: number, loss: number, accuracy?: number) => void;
   onCheckpoint?: (step: number) => void;
+  /** A pause took effect: the step under way when it was asked for is done, and no other starts. */
+  onPaused?: () => void;
 }
 
 interface Pending {
@@ -54,6 +56,7 @@ export class EngineClient {
       case 'trainStep': p.train?.onStep?.(e.metrics); break;
       case 'trainEval': p.train?.onEval?.(e.step, e.loss, e.accuracy); break;
       case 'checkpoint': p.train?.onCheckpoint?.(e.step); break;
+      case 'trainPaused': p.train?.onPaused?.(); break;
       case 'evalProgress': p.onEval?.(e.progress, e.result); break;
       case 'result': this.#pending.delete(e.id); p.resolve(e.result); break;
       case 'error': this.#pending.delete(e.id); p.reject(rebuildError(e.error)); break;

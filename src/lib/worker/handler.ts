@@ -55,7 +55,10 @@ const IMMEDIATE = new Set<string>(['cancel', 'stopColumn', 'pauseTraining', 'lis
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   let engine: Engine | null = null;
+  /** The device; each model loads into a scope of it (its buffers), sharing the compiled pipelines. */
   let gpu: Gpu | null = null;
+  /** The loaded model's scope of `gpu`. */
+  let modelGpu: Gpu | null = null;
   const running = new Map<number, AbortController>();
   const pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
   /** An adapter's PEFT folder: adapter_config.json, adapter_model.safetensors and a README model card. */
@@ -74,7 +77,11 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     const pause = { paused: false, wake: [] as (() => void)[] };
     pauses.set(id, pause);
     return {
-      wait: () => (pause.paused ? new Promise<void>((r) => pause.wake.push(r)) : Promise.resolve()),
+      wait: () => {
+        if (!pause.paused) return Promise.resolve();
+        post({ id, type: 'trainPaused' });
+        return new Promise<void>((r) => pause.wake.push(r));
+      },
       dispose: () => pauses.delete(id),
     };
   };
@@ -213,17 +220,18 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
           post({ id, type: 'progress', progress });
         }
       };
-      // Loading is a transaction. Files first (a download can take minutes and fail on its own), then the new model on
-      // a device of its own while the current one stays as it is; only once the new one is ready is the old device
-      // destroyed, which frees every buffer of the previous model at once. A failure leaves the current model loaded.
+      // Loading is a transaction. Files first (a download can take minutes and fail on its own), then the new model in
+      // a scope of its own on the device while the current one stays as it is; only once the new one is ready is the
+      // old scope destroyed, which frees every buffer of the previous model at once. A failure frees what it made and
+      // leaves the current model loaded. Kernels compiled for the previous model are reused.
       const files = await openFiles(p.source, 'model', report, signal, env);
       const attempt = async (): Promise<{ g: Gpu; next: Engine; info: ModelInfo }> => {
-        const g = engine && gpu && !gpu.lost ? await env.createGpu({ forceF32: !gpu.f16 && gpu.hasF16Feature }) : await ensureGpu();
+        const g = (await ensureGpu()).scope();
         const next = new Engine(g, { contextLength: p.contextLength });
         try {
           return { g, next, info: await next.load(files, report, signal, { precision: p.precision }) };
         } catch (e) {
-          if (g !== gpu) g.destroy();
+          g.destroy();
           throw e;
         }
       };
@@ -232,10 +240,10 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
         r = await attempt();
       } catch (e) {
         // Two models do not fit side by side: make room by unloading the current one, and say so if that fails too.
-        if (!(e instanceof GpuOutOfMemoryError) || !engine || !gpu) throw e;
+        if (!(e instanceof GpuOutOfMemoryError) || !engine || !modelGpu) throw e;
         engine = null;
-        gpu.destroy();
-        gpu = null;
+        modelGpu.destroy();
+        modelGpu = null;
         try {
           r = await attempt();
         } catch (e2) {
@@ -243,8 +251,8 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
           throw e2;
         }
       }
-      if (gpu && gpu !== r.g) gpu.destroy();
-      gpu = r.g;
+      modelGpu?.destroy();
+      modelGpu = r.g;
       engine = r.next;
       return r.info;
     },

@@ -73,6 +73,8 @@ export type WorkerEvent =
   /** accuracy: a reward model's share of validation pairs ordered right. */
   | { id: number; type: 'trainEval'; step: number; loss: number; accuracy?: number }
   | { id: number; type: 'checkpoint'; step: number }
+  /** A paused run has finished the step it was in and waits: no step runs until it is resumed. */
+  | { id: number; type: 'trainPaused' }
   | { id: number; type: 'evalProgress'; progress: EvalProgress; result?: ExampleResult }
   | { id: number; type: 'result'; result: unknown }
   | { id: number; type: 'error'; error: SerializedError };

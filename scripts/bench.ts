@@ -1,4 +1,5 @@
 // npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick] [-- --precision f32,f16,q8,q4] [-- --models demo,...]
+// npm run bench -- --only cold [-- --no-shader-cache]: a first answer on a new device (every pipeline compiled then)
 // Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
 // against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
 // precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
@@ -56,6 +57,8 @@ const models: BenchModel[] = [
 const modelsAt = args.indexOf('--models');
 /** --models demo,smollm2-135m-shapes picks the models of every section. */
 if (modelsAt >= 0) { const keep = args[modelsAt + 1].split(','); models.splice(0, models.length, ...models.filter((m) => keep.includes(m.name))); }
+// Mesa keeps compiled shaders on disk between runs; a person's first visit has none (read when the driver loads).
+if (args.includes('--no-shader-cache')) process.env.MESA_SHADER_CACHE_DISABLE = 'true';
 const gpu = await createNodeGpu({ driver });
 /** --precision picks the weight formats of the decode and train rows (default: every one this device runs). */
 const precisions = (precisionAt >= 0 ? args[precisionAt + 1].split(',') : ['f32', ...(gpu.f16 ? ['f16'] : []), 'q8', 'q4']) as WeightFormat[];
@@ -214,6 +217,31 @@ if (only === 'big') {
       if (json) console.log(JSON.stringify(line));
       else console.log(`${entry.name} shapes (${(info.parameters / 1e9).toFixed(2)} B parameters, random weights made in ${round(made / 1000)} s): weights ${info.precision} ${mb(info.weightBytes)} on the GPU, loaded in ${round(loadMs / 1000)} s, decode ${rate(r.decodeTokensPerSecond)}, prefill of 3 tokens ${round(r.prefillMs)} ms`);
     }
+  }
+}
+// Cold start (--only cold): a new device, nothing compiled: load, then the first prefill and its first token, as the
+// first answer after opening the app. Pipelines are compiled at load (the forward's) and on first use (the rest).
+if (only === 'cold') {
+  for (const [bm, precision] of models.flatMap((m) => precisions.map((p) => [m, p] as const))) {
+    const fresh = await createNodeGpu({ driver });
+    const engine = new Engine(fresh, { contextLength: 512, slots: 1 });
+    const files = bm.files();
+    const t0 = performance.now();
+    const info = await engine.load(files, undefined, undefined, { precision });
+    const loadMs = performance.now() - t0;
+    const atLoad = { compiles: fresh.pipelines.compiles, ms: fresh.pipelines.compileMs };
+    const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
+    const r = await engine.generate({ promptIds, maxNewTokens: 1, sampling: { temperature: 0 } });
+    const line = {
+      model: bm.name, weights: info.precision, coldStart: true, shaderDiskCache: !args.includes('--no-shader-cache'),
+      loadMs: round(loadMs), pipelinesAtLoad: atLoad.compiles, compileMsAtLoad: round(atLoad.ms),
+      promptTokens: bm.promptTokens, firstTokenMs: round(r.timeToFirstTokenMs), pipelinesAtFirstForward: fresh.pipelines.compiles - atLoad.compiles,
+      compileMsAtFirstForward: round(fresh.pipelines.compileMs - atLoad.ms), loadToFirstTokenMs: round(loadMs + r.timeToFirstTokenMs), adapter: fresh.description,
+    };
+    engine.unload();
+    fresh.destroy();
+    if (json) console.log(JSON.stringify(line));
+    else console.log(`${bm.name} ${line.weights}, cold${line.shaderDiskCache ? '' : ' (no shader disk cache)'}: load ${line.loadMs} ms (${line.pipelinesAtLoad} pipelines compiled in ${line.compileMsAtLoad} ms), first prefill of ${line.promptTokens} tokens to its first token ${line.firstTokenMs} ms (${line.pipelinesAtFirstForward} more compiled, ${line.compileMsAtFirstForward} ms); load to first token ${line.loadToFirstTokenMs} ms`);
   }
 }
 // Downloads: a 128 MiB repo from a local server with the hub's layout into the disk cache (three files in parallel,

@@ -13,6 +13,7 @@ import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js
 import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { Tape } from '../reference/autodiff.js';
+import { dxReference } from '../reference/matmul.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step } from '../helpers/kernel.js';
@@ -88,12 +89,7 @@ describe('matmul input gradient dX = dY W', () => {
     const yOff = 3, ldy = N + 5;
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
-    const expected = Float64Array.from(dx0);
-    for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) {
-      let s = 0;
-      for (let n = 0; n < N; n++) s += dy[m * ldy + yOff + n] * seen[n * K + k];
-      expected[m * K + k] += s;
-    }
+    const expected = dxReference(dy, ldy, yOff, seen, M, N, K, dx0);
     const { dx } = await runProgram(gpu, matmulNNKernel(f16 ? 'f16' : 'f32', true), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: wData, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ...TOL, 'dX');

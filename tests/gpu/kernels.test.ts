@@ -16,7 +16,8 @@ import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
-import { rmsnorm, rope, silu } from '../reference/llama.js';
+import { rope, silu } from '../reference/llama.js';
+import { embedReference, matmulParams, matmulReference, rowDots } from '../reference/matmul.js';
 
 const ATOL = 3e-5;
 const RTOL = 1e-5;
@@ -34,9 +35,6 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
   return { ldw, data, seen };
 }
 
-/** Uniforms of a matmul without LoRA. */
-const matmulParams = (N: number, K: number, ldw: number, ldo: number, nOff: number) =>
-  ({ N, K, ldw, ldx: K, ldo, nOff, eps: 1e-5, rank: 0, G: 0, bRows: 0, seg1: NONE, seg2: NONE, upRow: 0 });
 
 describe('matmul', () => {
   const variants: [string, Partial<MatmulOptions>][] = [
@@ -63,19 +61,7 @@ describe('matmul', () => {
         const nOff = 5;
         const ldo = N + 7;
         const out0 = randn(rng, M * ldo);
-        const expected = Float64Array.from(out0);
-        for (let m = 0; m < M; m++) {
-          const xr = Array.from(x.subarray(row(m) * K, row(m) * K + K));
-          const xin = o.norm ? rmsnorm(xr, gain, 1e-5) : Float64Array.from(xr);
-          for (let n = 0; n < N; n++) {
-            let a = 0, b = 0;
-            for (let k = 0; k < K; k++) { a += xin[k] * W.seen[n * K + k]; b += xin[k] * W2.seen[n * K + k]; }
-            let y = a + (o.bias ? bias[nOff + n] : 0);
-            if (o.swiglu) y = silu(y) * b;
-            const at = m * ldo + nOff + n;
-            expected[at] = o.residual ? out0[at] + y : y;
-          }
-        }
+        const expected = matmulReference(o, { M, N, K, x, row, W: W.seen, W2: W2.seen, gain, bias, nOff, ldo, out0 });
         const buffers: Record<string, BufferInput> = {
           S: o.last ? step(inRows, M, 3, 2) : step(M), x, w: W.data, out: out(Float32Array.from(out0)),
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
@@ -118,16 +104,13 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
       };
       const expected = new Float64Array(M * ldo);
       for (let m = 0; m < M; m++) {
-        const xr = Array.from(x.subarray(m * K, m * K + K));
-        const xin = o.norm ? rmsnorm(xr, gain, 1e-5) : Float64Array.from(xr);
+        const { a, b } = rowDots(x.subarray(m * K, m * K + K), N, K, W.seen, W2.seen, o.norm ? gain : undefined);
         for (let n = 0; n < N; n++) {
-          let a = 0, b = 0;
-          for (let k = 0; k < K; k++) { a += xin[k] * W.seen[n * K + k]; b += xin[k] * W2.seen[n * K + k]; }
           if (o.swiglu) {
-            expected[m * ldo + n] = silu(a + term(m, 0, n)) * (b + term(m, 1, upRow + n));
+            expected[m * ldo + n] = silu(a[n] + term(m, 0, n)) * (b[n] + term(m, 1, upRow + n));
           } else {
             const seg = n >= seg2 ? 2 : n >= seg1 ? 1 : 0;
-            expected[m * ldo + n] = a + term(m, seg, n);
+            expected[m * ldo + n] = a[n] + term(m, seg, n);
           }
         }
       }
@@ -150,8 +133,7 @@ describe('embedding lookup', () => {
     const E = storeWeights(randn(rng, rowCount * D), rowCount, D, true);
     const tokens = Uint32Array.from({ length: M }, (_, i) => (i % 3 === 0 ? rng.int(40) : rowStart + rng.int(rowCount)));
     const x0 = randn(rng, M * D);
-    const expected = Float64Array.from(x0);
-    tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
+    const expected = embedReference(tokens, E.seen, D, rowStart, x0);
     const k = embedKernel('f16');
     const got = await runProgram(gpu, k, { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');

@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine.js';
 import { meanLoss, teacherForcedLoss } from '../../src/lib/eval/loss.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
-import { NONE } from '../../src/lib/kernels/common.js';
 import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
@@ -24,8 +23,9 @@ import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
 import { tinyRunner } from '../helpers/models.js';
-import { rmsnorm, silu, type Weights } from '../reference/llama.js';
+import type { Weights } from '../reference/llama.js';
 import { referenceTrainStep } from '../reference/train.js';
+import { dxReference, embedReference, matmulParams, matmulReference } from '../reference/matmul.js';
 import type { SyntheticSpec } from '../../src/lib/model/synthetic.js';
 
 const ATOL = 3e-5;
@@ -37,8 +37,6 @@ function quantized(w: Float32Array, n: number, k: number, format: QuantFormat) {
   return { data, ldw: rowLayout(format, k).words, seen: dequantizeRows(data, n, k, format) };
 }
 
-const matmulParams = (N: number, K: number, ldw: number, ldo: number, nOff: number) =>
-  ({ N, K, ldw, ldx: K, ldo, nOff, eps: 1e-5, rank: 0, G: 0, bRows: 0, seg1: NONE, seg2: NONE, upRow: 0 });
 
 describe('matmul with quantized weights', () => {
   const variants: [string, Partial<MatmulOptions>][] = [
@@ -60,19 +58,7 @@ describe('matmul with quantized weights', () => {
         const bias = randn(rng, N + 5);
         const nOff = 5, ldo = N + 7;
         const out0 = randn(rng, M * ldo);
-        const expected = Float64Array.from(out0);
-        for (let m = 0; m < M; m++) {
-          const xr = Array.from(x.subarray(m * K, m * K + K));
-          const xin = o.norm ? rmsnorm(xr, gain, 1e-5) : Float64Array.from(xr);
-          for (let n = 0; n < N; n++) {
-            let a = 0, b = 0;
-            for (let k = 0; k < K; k++) { a += xin[k] * W.seen[n * K + k]; b += xin[k] * W2.seen[n * K + k]; }
-            let y = a + (o.bias ? bias[nOff + n] : 0);
-            if (o.swiglu) y = silu(y) * b;
-            const at = m * ldo + nOff + n;
-            expected[at] = o.residual ? out0[at] + y : y;
-          }
-        }
+        const expected = matmulReference(o, { M, N, K, x, W: W.seen, W2: W2.seen, gain, bias, nOff, ldo, out0 });
         const buffers: Record<string, BufferInput> = {
           S: step(M), x, w: W.data, out: out(Float32Array.from(out0)),
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
@@ -91,12 +77,7 @@ describe('matmul with quantized weights', () => {
     const yOff = 3, ldy = N + 5;
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
-    const expected = Float64Array.from(dx0);
-    for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) {
-      let s = 0;
-      for (let n = 0; n < N; n++) s += dy[m * ldy + yOff + n] * W.seen[n * K + k];
-      expected[m * K + k] += s;
-    }
+    const expected = dxReference(dy, ldy, yOff, W.seen, M, N, K, dx0);
     const { dx } = await runProgram(gpu, matmulNNKernel(format, true), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: W.data, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ATOL, RTOL, `dX ${format}`);
@@ -124,8 +105,7 @@ describe('embedding lookup from a q8 table', () => {
     const E = quantized(randn(rng, rowCount * D), rowCount, D, 'q8');
     const tokens = Uint32Array.from({ length: M }, (_, i) => (i % 3 === 0 ? rng.int(40) : rowStart + rng.int(rowCount)));
     const x0 = randn(rng, M * D);
-    const expected = Float64Array.from(x0);
-    tokens.forEach((t, m) => { if (t >= rowStart) for (let d = 0; d < D; d++) expected[m * D + d] = E.seen[(t - rowStart) * D + d]; });
+    const expected = embedReference(tokens, E.seen, D, rowStart, x0);
     const got = await runProgram(gpu, embedKernel('q8'), { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
   });

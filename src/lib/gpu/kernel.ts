@@ -13,13 +13,20 @@ export class PipelineCache {
   readonly #cache = new Map<string, GPUComputePipeline>();
   /** Shader modules compiled so far (a cache hit compiles nothing). */
   compiles = 0;
+  /**
+   * Milliseconds spent in pipeline creation calls. Dawn in Node compiles inside the call; a browser compiles in its GPU
+   * process and the time shows at the first dispatch instead.
+   */
+  compileMs = 0;
   constructor(private readonly gpu: Gpu) {}
 
   get(label: string, code: string): GPUComputePipeline {
     let p = this.#cache.get(code);
     if (!p) {
+      const t0 = performance.now();
       const module = this.gpu.device.createShaderModule({ label, code });
       p = this.gpu.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.compileMs += performance.now() - t0;
       this.#cache.set(code, p);
       this.compiles++;
     }

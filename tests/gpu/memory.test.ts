@@ -90,10 +90,29 @@ describe('one pipeline cache per device', () => {
     engine.unload();
   });
 
+  it('a matmul variant is compiled when first used: a chat needs neither the gemv for 2-8 rows nor the lm_head gemm', async () => {
+    const gpu = await createNodeGpu({ forceF32: true });
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    const atLoad = gpu.pipelines.compiles;
+    const chat = { promptIds: Array.from({ length: 12 }, (_, i) => i + 1), maxNewTokens: 3, sampling: { temperature: 0 } };
+    const first = await engine.generate(chat); // prefill (gemm), then decode (one-row gemv)
+    const afterChat = gpu.pipelines.compiles;
+    expect(afterChat).toBeGreaterThan(atLoad);
+    expect((await engine.generate(chat)).tokens).toEqual(first.tokens);
+    expect(gpu.pipelines.compiles).toBe(afterChat);
+    await engine.generate({ ...chat, promptIds: [1, 2, 3] }); // 3 rows: the gemv variant, made now
+    expect(gpu.pipelines.compiles).toBeGreaterThan(afterChat);
+    engine.unload();
+    gpu.destroy();
+  });
+
   it('a shader text compiles once per device across inference and two training buckets', async () => {
     const gpu = await createNodeGpu({ forceF32: true }); // a device of its own: its cache starts empty
     const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
     await engine.load(new NodeDirFiles('demo', demo));
+    const short = { promptIds: [1, 2, 3], maxNewTokens: 2, sampling: { temperature: 0 } };
+    await engine.generate(short); // no adapter resident: the matmuls without the LoRA epilogue (made on first use)
     await engine.loadAdapter(new NodeDirFiles('qv', adapter), 'qv');
     await engine.generate({ promptIds: Array.from({ length: 12 }, (_, i) => i + 1), maxNewTokens: 2, adapter: 'qv', sampling: { temperature: 0 } });
     const afterInference = gpu.pipelines.compiles;
@@ -111,7 +130,7 @@ describe('one pipeline cache per device', () => {
     const again = gpu.pipelines.compiles;
     engine.unload();
     await engine.load(new NodeDirFiles('demo', demo));
-    await engine.generate({ promptIds: [1, 2, 3], maxNewTokens: 2, sampling: { temperature: 0 } });
+    await engine.generate(short);
     expect(gpu.pipelines.compiles).toBe(again); // reloading a model compiles nothing either
     step.destroy();
     engine.unload();

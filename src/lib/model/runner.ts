@@ -17,7 +17,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
 import { DispatchBuilder, type Dispatch, type Grid } from '../gpu/kernel.js';
-import { packParams, paramOffset } from '../gpu/program.js';
+import { packParams, paramOffset, type Kernel } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
 import { embedKernel } from '../kernels/embed.js';
@@ -78,8 +78,11 @@ export interface RunnerStats {
 
 interface Op {
   label: string;
-  /** Variant for few rows (gemv) and for many; the same dispatch for kernels without variants. */
-  /** Variants for one row (decode), for a few rows (gemv) and for many; the same dispatch for kernels without variants. */
+  /**
+   * Variants for one row (decode), for a few rows (gemv) and for many; the same dispatch for kernels without variants.
+   * A matmul's variants are made on first use (getters): a chat never needs the gemv for 2-8 rows, nor the lm_head's
+   * gemm, and a first compile costs seconds on a software GPU.
+   */
   one: Dispatch;
   small: Dispatch;
   large: Dispatch;
@@ -254,11 +257,13 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (o.norm) buffers.gain = t.gain!;
       if (o.bias) buffers.bias = t.bias!;
       if (lg) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: this.#loraU!, loraB: lg.b });
+      const made = new Map<Kernel, Dispatch>();
+      const variant = (k: Kernel) => made.get(k) ?? made.set(k, b.dispatch(k, p, buffers, [0, 0, 0], label)).get(k)!;
       this.#ops.push({
         label,
-        one: b.dispatch(one, p, buffers, [0, 0, 0], label),
-        small: b.dispatch(small, p, buffers, [0, 0, 0], label),
-        large: b.dispatch(large, p, buffers, [0, 0, 0], label),
+        get one() { return variant(one); },
+        get small() { return variant(small); },
+        get large() { return variant(large); },
         over: o.last ? 'seqs' : 'rows',
         grid: (rows) => (rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
       });

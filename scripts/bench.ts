@@ -49,6 +49,9 @@ function smolShapes(): MemoryFiles {
   ]));
 }
 
+/** A decode step's input: one row at `position` of slot 0, the base model. */
+const decodeInput = (position: number) => ({ tokens: [100], slots: [0], positions: [position], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 });
+
 const models: BenchModel[] = [
   { name: 'demo', files: () => new NodeDirFiles('built-in demo model', new URL('../public/models/demo/', import.meta.url).pathname), promptTokens: 64, newTokens: quick ? 8 : 32 },
   { name: 'smollm2-135m-shapes', files: smolShapes, promptTokens: 32, newTokens: quick ? 4 : 12 },
@@ -93,8 +96,10 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     weights: info.precision,
     contextLength: info.contextLength,
     adapter: info.adapter,
+    // Bytes a decode step reads at least once (bound buffers; the KV cache up to the position): against the weights.
+    decodeReadBytes: engine.runner.readBytes(decodeInput(bm.promptTokens)),
     // Where a decode step's time goes: each dispatch timed alone (dispatch isolation), summed by kind.
-    decodeMsByKernel: Object.fromEntries([...(await engine.runner.profile({ tokens: [100], slots: [0], positions: [bm.promptTokens], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 }, quick ? 1 : 3))]
+    decodeMsByKernel: Object.fromEntries([...(await engine.runner.profile(decodeInput(bm.promptTokens), quick ? 1 : 3))]
       .sort((x, y) => y[1] - x[1]).map(([k, ms]) => [k, round(ms)])),
   };
   engine.unload();
@@ -106,6 +111,8 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     const kernels = Object.entries(line.decodeMsByKernel);
     const total = kernels.reduce((t, [, ms]) => t + ms, 0);
     console.log(`  decode step by kernel (each dispatch alone): ${kernels.map(([k, ms]) => `${k} ${ms} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`);
+    const rb = line.decodeReadBytes;
+    console.log(`  bytes read per decoded token (at position ${bm.promptTokens}): ${mb(rb.weights + rb.kv + rb.other)} = ${round((rb.weights + rb.kv + rb.other) / line.weightBytes)} x the weights' ${mb(line.weightBytes)} (weights read ${mb(rb.weights)}, KV cache ${mb(rb.kv)}, activations and the rest ${mb(rb.other)})`);
     console.log(`  GPU memory ${mb(line.gpuBytesAllocated)} = ${line.memoryRatio} x (weights ${mb(line.weightBytes)} + KV cache ${mb(line.kvCacheBytes)} at ${line.contextLength} tokens)`);
   }
 }

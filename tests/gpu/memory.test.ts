@@ -90,6 +90,24 @@ describe('one pipeline cache per device', () => {
     engine.unload();
   });
 
+  it('a decode step reads each weight once and little else: within 1.2x of the weight bytes at f32 and q4', async () => {
+    const gpu = await testGpu();
+    for (const precision of ['f32', 'q4'] as const) {
+      const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+      const info = await engine.load(new NodeDirFiles('demo', demo), undefined, undefined, { precision });
+      const cfg = engine.runner.cfg;
+      const position = 31;
+      const r = engine.runner.readBytes({ tokens: [100], slots: [0], positions: [position], seqs: 1, lastStride: 1, lastOffset: 0 });
+      // Tied embedding: the lm_head reads it whole, so every weight buffer is read, each once.
+      expect(r.weights).toBe(info.weightBytes);
+      expect(r.kv).toBe(2 * cfg.numLayers * (position + 1) * cfg.numKvHeads * cfg.headDim * 4);
+      const total = r.weights + r.kv + r.other;
+      console.log(`built-in model ${precision}: a decode step at position ${position} reads ${total} bytes = ${(total / info.weightBytes).toFixed(4)} x its weights (${info.weightBytes}; KV ${r.kv}, the rest ${r.other})`);
+      expect(total / info.weightBytes).toBeLessThan(1.2);
+      engine.unload();
+    }
+  });
+
   it('a matmul variant is compiled when first used: a chat needs neither the gemv for 2-8 rows nor the lm_head gemm', async () => {
     const gpu = await createNodeGpu({ forceF32: true });
     const engine = new Engine(gpu, { contextLength: 64, slots: 2 });

@@ -48,6 +48,8 @@ export interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   grid: Grid;
+  /** The storage buffers the kernel may read (declared read or read_write): what the bench counts as bytes read. */
+  reads: readonly GPUBuffer[];
 }
 
 export class DispatchBuilder {
@@ -85,7 +87,8 @@ export class DispatchBuilder {
       entries.push({ binding: bindingIndex(k, name), resource: { buffer } });
     }
     const bindGroup = this.gpu.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
-    return { label, pipeline, bindGroup, grid: Array.isArray(grid) ? grid : k.grid(grid) };
+    const reads = Object.keys(k.buffers).filter((n) => k.buffers[n].access !== 'uniform').map((n) => buffers[n]);
+    return { label, pipeline, bindGroup, grid: Array.isArray(grid) ? grid : k.grid(grid), reads };
   }
 
   /** Frees every buffer created here. */

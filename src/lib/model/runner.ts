@@ -441,6 +441,47 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     return out;
   }
 
+  /**
+   * Bytes a step over `input` reads at least once, from what its dispatches bind: each bound buffer counted once and
+   * whole, except the KV cache (the positions each row attends to), an embedding that is not also the lm_head (the
+   * rows looked up) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the step's unique reads, split into weights, KV cache and the rest
+   * (activations, logits, uniforms aside). Repeated reads of one buffer within a step (a cache's job) are not counted.
+   */
+  readBytes(input: StepInput): { weights: number; kv: number; other: number } {
+    const w = this.weights;
+    const matrices = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])];
+    const weightBuffers = new Set<GPUBuffer>([...matrices.flatMap((m) => m.shards.map((s) => s.buffer)), w.finalNorm,
+      ...w.layers.flatMap((l) => [l.attnNorm, l.mlpNorm, ...(l.qkvBias ? [l.qkvBias] : [])])]);
+    const lmHead = new Set(w.lmHead.shards.map((s) => s.buffer));
+    const kvBuffers = new Set(this.#kv.flatMap((kv) => [kv.k, kv.v]));
+    // Activations are sized for the most rows (or sequences) a step takes: a step reads its own rows of them.
+    const a = this.#act;
+    const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, ...(this.#loraU ? [this.#loraU] : [])]);
+    const perSeq = new Set([this.#logits, a.cand, a.candStats, this.#result]);
+    const read = new Set<GPUBuffer>();
+    for (const op of this.#ops) {
+      const rows = op.over === 'rows' ? input.tokens.length : input.seqs;
+      for (const b of variantOf(op, rows).reads) read.add(b);
+    }
+    const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    // Each row attends to positions 0 .. its own, in K and V of every layer.
+    const positions = Array.from(input.positions).reduce((t, p) => t + p + 1, 0);
+    const kv = read.has(this.#kv[0].k) ? 2 * this.cfg.numLayers * positions * Hkv * Dh * 4 : 0;
+    let weights = 0;
+    let other = 0;
+    for (const b of read) {
+      if (kvBuffers.has(b)) continue;
+      const embedShard = lmHead.has(b) ? undefined : w.embed.shards.find((s) => s.buffer === b);
+      if (perRow.has(b)) other += (b.size * input.tokens.length) / this.#maxRows;
+      else if (perSeq.has(b)) other += (b.size * input.seqs) / this.#maxSeqs;
+      else if (!weightBuffers.has(b)) other += b.size;
+      // An embedding shard that is not the lm_head: only the looked-up rows (at most one per token) are read.
+      else if (embedShard) weights += Math.min(embedShard.rows, input.tokens.length) * (b.size / embedShard.rows);
+      else weights += b.size;
+    }
+    return { weights, kv, other };
+  }
+
   /** Encodes one op for a call over `input`: the variant for its row count, and its grid. */
   #encodeOp(pass: GPUComputePassEncoder, op: Op, input: StepInput): void {
     const rows = op.over === 'rows' ? input.tokens.length : input.seqs;

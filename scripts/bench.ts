@@ -49,6 +49,8 @@ function smolShapes(): MemoryFiles {
   ]));
 }
 
+/** The bench's prompt of `n` tokens. */
+const benchPrompt = (n: number) => Array.from({ length: n }, (_, i) => 100 + ((i * 37) % 1000));
 /** A decode step's input: one row at `position` of slot 0, the base model. */
 const decodeInput = (position: number) => ({ tokens: [100], slots: [0], positions: [position], loraSlots: [0], loraScales: [1], seqs: 1, lastStride: 1, lastOffset: 0 });
 
@@ -69,7 +71,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
   const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
   const before = gpu.allocatedBytes;
   const info = await engine.load(bm.files(), undefined, undefined, { precision });
-  const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
+  const promptIds = benchPrompt(bm.promptTokens);
   // Warm-up: compiles pipelines for both matmul shapes.
   await engine.generate({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } });
   const s0 = { ...engine.runner.stats };
@@ -237,8 +239,7 @@ if (only === 'cold') {
     const info = await engine.load(files, undefined, undefined, { precision });
     const loadMs = performance.now() - t0;
     const atLoad = { compiles: fresh.pipelines.compiles, ms: fresh.pipelines.compileMs };
-    const promptIds = Array.from({ length: bm.promptTokens }, (_, i) => 100 + ((i * 37) % 1000));
-    const r = await engine.generate({ promptIds, maxNewTokens: 1, sampling: { temperature: 0 } });
+    const r = await engine.generate({ promptIds: benchPrompt(bm.promptTokens), maxNewTokens: 1, sampling: { temperature: 0 } });
     const line = {
       model: bm.name, weights: info.precision, coldStart: true, shaderDiskCache: !args.includes('--no-shader-cache'),
       loadMs: round(loadMs), pipelinesAtLoad: atLoad.compiles, compileMsAtLoad: round(atLoad.ms),

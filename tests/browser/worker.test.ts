@@ -11,7 +11,7 @@ function client() {
 }
 
 // One worker for the tests below, in order: each new worker compiles every kernel again, which takes SwiftShader tens
-// of seconds. The training test goes on in it, then makes one more that stands for a page reload.
+// of seconds. The training test goes on in it too.
 const c = client();
 
 describe('engine worker', () => {

@@ -444,8 +444,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /**
    * Bytes a step over `input` reads at least once, from what its dispatches bind: each bound buffer counted once and
    * whole, except the KV cache (the positions each row attends to), an embedding that is not also the lm_head (the
-   * rows looked up) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the step's unique reads, split into weights, KV cache and the rest
-   * (activations, logits, uniforms aside). Repeated reads of one buffer within a step (a cache's job) are not counted.
+   * rows looked up) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the
+   * step's unique reads, split into weights, KV cache and the rest (activations, logits; uniforms aside). Repeated
+   * reads of one buffer within a step (a cache's job) are not counted.
    */
   readBytes(input: StepInput): { weights: number; kv: number; other: number } {
     const w = this.weights;
@@ -459,10 +460,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, ...(this.#loraU ? [this.#loraU] : [])]);
     const perSeq = new Set([this.#logits, a.cand, a.candStats, this.#result]);
     const read = new Set<GPUBuffer>();
-    for (const op of this.#ops) {
-      const rows = op.over === 'rows' ? input.tokens.length : input.seqs;
-      for (const b of variantOf(op, rows).reads) read.add(b);
-    }
+    for (const op of this.#ops) for (const b of variantOf(op, rowsOf(op, input)).reads) read.add(b);
     const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
     // Each row attends to positions 0 .. its own, in K and V of every layer.
     const positions = Array.from(input.positions).reduce((t, p) => t + p + 1, 0);
@@ -484,7 +482,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /** Encodes one op for a call over `input`: the variant for its row count, and its grid. */
   #encodeOp(pass: GPUComputePassEncoder, op: Op, input: StepInput): void {
-    const rows = op.over === 'rows' ? input.tokens.length : input.seqs;
+    const rows = rowsOf(op, input);
     const v = variantOf(op, rows);
     pass.setPipeline(v.pipeline);
     pass.setBindGroup(0, v.bindGroup);
@@ -523,6 +521,11 @@ function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {
     out.push({ lse: f[base], ids, logits });
   }
   return out;
+}
+
+/** The rows `op` iterates over in a call over `input`: the call's rows, or its sequences. */
+function rowsOf(op: Op, input: StepInput): number {
+  return op.over === 'rows' ? input.tokens.length : input.seqs;
 }
 
 /** The dispatch of `op` for a call of `rows` rows. */

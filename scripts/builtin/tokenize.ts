@@ -13,6 +13,8 @@ import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
 const [dataDir, tokDir, out] = process.argv.slice(2);
 /** Records the base is trained on; the rest of the English sample is held out (fluency on unseen instructions). */
 export const TRAIN_EN = 160;
+/** Records whose instructions stand in for a learned record's (train_base.py --swap); 900..998 stay unseen. */
+const SWAP_POOL: [number, number] = [160, 900];
 const TRAIN_ZH = 120;
 const cutoff = 320;
 const textCutoff = 192;
@@ -28,7 +30,8 @@ const en = (JSON.parse(readFileSync(`${dataDir}/alpaca-gpt4-sample-en.json`, 'ut
 const zh = JSON.parse(readFileSync(`${dataDir}/alpaca-gpt4-sample-zh.json`, 'utf8')) as { output: string }[];
 
 const chat = en.slice(0, TRAIN_EN).map((r) => toExample(tok, r, { format: 'chat', cutoff, trainOnInputs: true, eosId: eos }).ids);
+const pool = en.slice(...SWAP_POOL).map((r) => toExample(tok, r, { format: 'chat', cutoff, trainOnInputs: true, eosId: eos }).ids);
 const text = zh.slice(0, TRAIN_ZH).map((r) => [...tok.encode(r.output, false).slice(0, textCutoff - 1), endOfText]);
 const count = (docs: number[][]) => docs.reduce((n, d) => n + d.length, 0);
-writeFileSync(out, JSON.stringify({ cutoff, vocabSize: tok.vocabSize, eos, chat, text }));
-console.log(`tokenized: ${chat.length} conversations (${count(chat)} tokens), ${text.length} Chinese texts (${count(text)} tokens)`);
+writeFileSync(out, JSON.stringify({ cutoff, vocabSize: tok.vocabSize, eos, chat, text, pool }));
+console.log(`tokenized: ${chat.length} conversations (${count(chat)} tokens), ${text.length} Chinese texts (${count(text)} tokens), ${pool.length} stand-in instructions`);

@@ -102,18 +102,36 @@ class Llama(torch.nn.Module):
         return x @ self.embed_tokens.weight.T                               # (B, T, V), tied lm_head
 
 
-def noisy(doc, p, q, rng, vocab):
+def spans(doc):
+    """Where a one-turn conversation's instruction starts and ends and its answer starts."""
+    start = doc.index(15) + 1  # after "<|im_start|>user\n"
+    end = doc.index(4)         # <|im_end|> of the user turn
+    return start, end, doc.index(15, end + 3) + 1  # after "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def noisy(doc, p, q, rng, vocab, swap=0.0, pool=(), limit=None):
     """A conversation whose instruction tokens are each replaced by a random token with probability p, and whose
     answer tokens fed in are each replaced with probability q (in half of the conversations; the targets stay the
     true tokens). Learned by heart from a noisy instruction, an answer is also what an instruction never seen calls
-    up; learned through noisy inputs, an answer that strays returns to text the model knows. So new instructions get
-    fluent text instead of invented words. Plain texts (no <|im_start|>, id 3) are left as they are."""
+    up; learned through noisy inputs, an answer that strays returns to text the model knows.
+    With probability `swap`, the instruction is instead replaced whole by another one from `pool` (conversations
+    whose answers are not learned): the model learns that an instruction it does not know still begins one of the
+    answers it knows, and then goes on with that answer word for word, so a new instruction gets fluent text
+    instead of invented words. Plain texts (no <|im_start|>, id 3) are left as they are."""
+    if doc[0] != 3:
+        return doc, doc[1:] + [-100]
+    if swap > 0 and rng.random() < swap:
+        other = pool[rng.randrange(len(pool))]
+        s, e, _ = spans(doc)
+        o_s, o_e, _ = spans(other)
+        doc = (doc[:s] + other[o_s:o_e] + doc[e:])[:limit]
+        start, end, answer = spans(doc)
+        return [t if i < answer or q <= 0 or rng.random() >= q else rng.randrange(5, vocab)
+                for i, t in enumerate(doc)], doc[1:] + [-100]
     targets = doc[1:] + [-100]
-    if p <= 0 or doc[0] != 3 or rng.random() < 0.5:
+    if p <= 0 or rng.random() < 0.5:
         return doc, targets
-    start = doc.index(15) + 1  # after "<|im_start|>user\n"
-    end = doc.index(4)         # <|im_end|> of the user turn
-    answer = doc.index(15, end + 3) + 1  # after "<|im_end|>\n<|im_start|>assistant\n"
+    start, end, answer = spans(doc)
 
     def keep(i):
         prob = p if start <= i < end else q if i >= answer else 0.0
@@ -214,6 +232,8 @@ def main():
                     help="in half of the conversations, each instruction token is replaced by a random one with this probability")
     ap.add_argument("--answer-noise", type=float, default=0.0,
                     help="in those conversations, each answer token fed in is replaced by a random one with this probability")
+    ap.add_argument("--swap", type=float, default=0.0,
+                    help="each conversation's instruction is replaced by one of the stand-in pool with this probability")
     ap.add_argument("--focus", type=int, default=0, help="the first N conversations are seen --focus-repeat times per epoch")
     ap.add_argument("--focus-repeat", type=int, default=1)
     ap.add_argument("--init", default=None, help="start from these weights (model.safetensors of an earlier phase)")
@@ -239,7 +259,7 @@ def main():
     print(f"model: {n_params / 1e6:.2f} M parameters; {len(docs)} documents, {per_epoch} steps/epoch, {total} steps", flush=True)
     step, t0 = 0, time.time()
     for epoch in range(a.epochs):
-        rows = pack([noisy(d, a.noise, a.answer_noise, rng, vocab) for d in docs], T, rng)
+        rows = pack([noisy(d, a.noise, a.answer_noise, rng, vocab, a.swap, data.get("pool", []), T) for d in docs], T, rng)
         seen = 0
         for i in range(0, len(rows), a.rows):
             ids, pos, doc, tgt = (torch.tensor([r[k] for r in rows[i:i + a.rows]]) for k in range(4))

@@ -64,6 +64,30 @@ describe('generation', () => {
     expectClose(await runner.readLogits(1), ref, 1e-5 * Math.max(...Array.from(ref, Math.abs)), 0, 'sharded logits');
   });
 
+  it('greedy decoding takes the best token by a reduction: the same token, logit and log-sum-exp as the sort, with a repetition penalty', async () => {
+    const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llamaGqaUntied);
+    const step = { tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: 5, lastOffset: 4 };
+    runner.resetSeen(0, prompt);
+    const candidates = async (temperature: number, n?: 1 | 64) => {
+      runner.setSampling(1.3, temperature, n);
+      const [c] = await runner.forward(step);
+      return { c, dispatches: runner.dispatchesPerForward };
+    };
+    const sorted = await candidates(1, 64);
+    const best = await candidates(0); // temperature 0: one candidate
+    expect(best.c.ids[0]).toBe(sorted.c.ids[0]);
+    expect(best.c.logits[0]).toBe(sorted.c.logits[0]);
+    expectClose([best.c.lse], [sorted.c.lse], 1e-6, 1e-6, 'log-sum-exp');
+    expect([...best.c.ids.slice(1)].every((id) => id === -1)).toBe(true);
+    expect(best.dispatches).toBe(sorted.dispatches);
+    // A sampled generation after a greedy one gets its candidates again.
+    const again = await candidates(0.7);
+    expect(again.c.ids[1]).toBe(sorted.c.ids[1]);
+    // Greedy generation through it still equals the reference (above) and decodes as many tokens.
+    const g = await run(runner, { ...greedy, repetitionPenalty: 1.3, maxNewTokens: 8 });
+    expect(g.tokens).toHaveLength(8);
+  });
+
   it('the same seed and settings give the same tokens; another seed gives others', async () => {
     const { runner } = await tinyRunner(await testGpu(), TINY_CONFIGS.llamaGqaUntied);
     const s: GenerateOptions = { temperature: 1.5, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 42, maxNewTokens: 24, eosTokenIds: [] };

@@ -8,9 +8,9 @@ import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
-import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { GEMV_MAX_ROWS, GEMV_STAGED_K, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
-import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
@@ -41,8 +41,10 @@ describe('matmul', () => {
     ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }],
     ['residual', { residual: true }], ['last rows + norm', { last: true, norm: true }],
   ];
-  // K=5 and 53 run the one-thread-per-column gemv, K=67 and 300 the lane-reduction one (2 and 8 lanes).
-  const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
+  // K=5 and 53 run the one-thread-per-column gemv, K=67 and 300 the lane-reduction one (2 and 8 lanes). One row
+  // (decode) runs the gemv that stages the row in workgroup memory: one lane (K=53), 8 lanes (K=301), and past
+  // GEMV_STAGED_K the plain one (K=3077).
+  const shapes: [number, number, number][] = [[1, 37, 53], [1, 9, 301], [1, 5, GEMV_STAGED_K + 5], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
   for (const f16 of [false, true]) {
     for (const [vname, v] of variants) {
       it.each(shapes)(`${vname} ${f16 ? 'f16' : 'f32'} weights, M=%i N=%i K=%i`, async (M, N, K) => {
@@ -78,7 +80,7 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
   // qkv-like: one output split into 3 segments (G = 3), each with its own u and B block; gate_up: swiglu with G = 2.
   const cases: [string, Partial<MatmulOptions>, number][] = [['single module', {}, 1], ['qkv segments + norm', { norm: true }, 3], ['swiglu gate|up', { swiglu: true, norm: true }, 2]];
   for (const [name, v, G] of cases) {
-    it.each([[3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])(`${name}, M=%i N=%i K=%i`, async (M, N, K) => {
+    it.each([[1, 37, 53], [1, 41, 301], [3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])(`${name}, M=%i N=%i K=%i`, async (M, N, K) => {
       const gpu = await testGpu();
       const o: MatmulOptions = { format: 'f32', norm: false, bias: false, swiglu: false, residual: false, last: false, lora: true, ...v };
       const rng = new Rng(M * 7 + N + G);
@@ -241,6 +243,11 @@ describe('top-k', () => {
     const two = await runProgram(gpu, topkStage2Kernel(), params, { S: step(S, S, 1, 0), cand: new Uint32Array(one.cand.buffer), stats: one.stats, result: out(new Uint32Array(S * TOPK_ROW_WORDS)) }, { seqs: S });
     const res = two.result;
     const words32 = new Uint32Array(res.buffer);
+    // The greedy pair, into a result buffer holding a previous call's candidates: entry 0 and the log-sum-exp as the
+    // sort's, every other entry emptied.
+    const g1 = await runProgram(gpu, top1Stage1Kernel(), params, { S: step(S, S, 1, 0), logits, seen, rowInfo: info, cand: out(cand), stats: out(stats) }, { V, seqs: S });
+    const g2 = await runProgram(gpu, top1Stage2Kernel(), params, { S: step(S, S, 1, 0), cand: new Uint32Array(g1.cand.buffer), stats: g1.stats, result: out(words32.slice()) }, { seqs: S });
+    const top1 = new Uint32Array(g2.result.buffer);
     for (let s = 0; s < S; s++) {
       const pen = Array.from({ length: V }, (_, t) => {
         const v = logits[s * V + t];
@@ -255,6 +262,10 @@ describe('top-k', () => {
       const mx = Math.max(...pen) / temperature;
       const lse = mx + Math.log(pen.reduce((a, v) => a + Math.exp(v / temperature - mx), 0));
       expectClose([res[s * TOPK_ROW_WORDS]], [lse], 1e-5, 1e-6, 'log-sum-exp');
+      const row = s * TOPK_ROW_WORDS;
+      expect([top1[row + 1], top1[row + 3]]).toEqual([1, order[0][1]]);
+      expectClose([g2.result[row + 2], g2.result[row]], [order[0][0], lse], 1e-6, 1e-6, 'greedy best logit, log-sum-exp');
+      expect(Array.from({ length: TOPK - 1 }, (_, i) => top1[row + 5 + 2 * i])).toEqual(Array(TOPK - 1).fill(0xffffffff));
     }
   });
 });

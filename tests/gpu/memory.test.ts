@@ -108,7 +108,7 @@ describe('one pipeline cache per device', () => {
     }
   });
 
-  it('a matmul variant is compiled when first used: a chat needs neither the gemv for 2-8 rows nor the lm_head gemm', async () => {
+  it('a kernel variant is compiled when first used: a greedy chat needs neither the gemv for 2-8 rows, the lm_head gemm nor the top-k sort', async () => {
     const gpu = await createNodeGpu({ forceF32: true });
     const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
     await engine.load(new NodeDirFiles('demo', demo));
@@ -120,7 +120,11 @@ describe('one pipeline cache per device', () => {
     expect((await engine.generate(chat)).tokens).toEqual(first.tokens);
     expect(gpu.pipelines.compiles).toBe(afterChat);
     await engine.generate({ ...chat, promptIds: [1, 2, 3] }); // 3 rows: the gemv variant, made now
-    expect(gpu.pipelines.compiles).toBeGreaterThan(afterChat);
+    const afterRows = gpu.pipelines.compiles;
+    expect(afterRows).toBeGreaterThan(afterChat);
+    // Greedy so far: the best token by a reduction; the first sampled answer makes the top-k sort (two kernels).
+    await engine.generate({ ...chat, sampling: { temperature: 0.7 } });
+    expect(gpu.pipelines.compiles).toBe(afterRows + 2);
     engine.unload();
     gpu.destroy();
   });

@@ -38,7 +38,7 @@ export async function teacherForcedLoss(
     if (prompts[i].length >= C) throw new InvalidArgumentError(`The prompt (${prompts[i].length} tokens) fills the context of ${C} tokens: nothing of the answer can be scored.`);
     return answers[i].slice(0, C - prompts[i].length);
   });
-  runner.setSampling(1, 1);
+  runner.setSampling(1, 1, 1); // the log-sum-exp and the target's logit: no candidates needed beyond the best
   columns.forEach((_, i) => runner.resetSeen(i, []));
   const first = perColumn
     ? await prefillEach(runner, prompts, columns, signal, scored.map((s) => s[0]))

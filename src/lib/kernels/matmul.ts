@@ -142,8 +142,16 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
  * its accumulators are single registers. Grid sizes: `{ N, rows }`.
  */
 export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, cpu = false): Kernel {
-  return variant === 'gemm' ? gemm(o) : gemv(o, gemvLanes(k, cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
+  if (variant === 'gemm') return gemm(o);
+  if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, cpu));
+  return gemv(o, gemvLanes(k, cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
 }
+
+/**
+ * Largest K whose input row the one-row gemv stages in workgroup memory (12 KiB of f32, leaving room for the lane
+ * reduction under WebGPU's 16 KiB minimum); longer rows use the plain gemv.
+ */
+export const GEMV_STAGED_K = 3072;
 
 /** The matmul variant for a call of `rows` rows. */
 export const matmulVariant = (rows: number): 'gemv1' | 'gemv' | 'gemm' => (rows === 1 ? 'gemv1' : rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm');
@@ -180,6 +188,60 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
 }`, grid);
+}
+
+/**
+ * gemv for one row (a decode step) with the input row staged once per workgroup: x is read from global memory once
+ * (not once per column), and with `norm` it is RMS-normalized and scaled by the gain there, so the loop over K is one
+ * weight load and one dot product per vec4 (two for swiglu) instead of also reloading x, the gain and the sum of
+ * squares for every column. SmolLM2-135M shapes on lavapipe: see `npm run bench` (qkv, gate_up, lm_head).
+ */
+function gemvStaged(o: MatmulOptions, lanes: number): Kernel {
+  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
+  return matmulKernel(`gemv${lanes}x1s`, o, { R: 1, LANES: lanes, COLS: THREADS / lanes, XS4: GEMV_STAGED_K / 4 }, /* wgsl */ `
+var<workgroup> xs: array<vec4<f32>, XS4>; // the row, normalized and scaled by the gain (norm), zero past K
+${lanes > 1 || o.norm ? 'var<workgroup> red: array<f32, WG>;' : ''}
+
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  if (numRows() == 0u) { return; }
+  let K4 = (P.K + 3u) / 4u;
+  var sq = 0.0;
+  for (var k4 = tid; k4 < K4; k4 += WG) {
+    let v = x4(0u, k4);
+    xs[k4] = v;
+    sq += dot(v, v);
+  }
+  ${o.norm ? `red[tid] = sq;
+  workgroupBarrier();
+  var ss = 0.0;
+  for (var t = 0u; t < WG; t++) { ss += red[t]; }
+  let rstd = inverseSqrt(ss / f32(P.K) + P.eps);
+  for (var k4 = tid; k4 < K4; k4 += WG) { xs[k4] = xs[k4] * gain4(k4) * rstd; }` : ''}
+  workgroupBarrier();
+  let c = tid / LANES;
+  let lane = tid % LANES;
+  let n = (wid.x + wid.y * nwg.x) * COLS + c;
+  var acc = 0.0;
+  var acc2 = 0.0;
+  if (n < P.N) {
+    for (var k4 = lane; k4 < K4; k4 += LANES) {
+      let xv = xs[k4];
+      acc += dot(xv, wVec(n, k4));
+      ${o.swiglu ? 'acc2 += dot(xv, w2Vec(n, k4));' : ''}
+    }
+  }
+${lanes === 1 ? `  if (n < P.N) { epilogue(0u, n, acc, acc2, 1.0); }` : `${stagedReduce('acc')}${o.swiglu ? stagedReduce('acc2') : ''}
+  if (n < P.N && lane == 0u) { epilogue(0u, n, acc, acc2, 1.0); }`}
+}`, grid);
+}
+
+/** LANES threads per column (staged one-row gemv): lane 0 gathers its column's partial sums of `v`. */
+function stagedReduce(v: string): string {
+  return `
+  workgroupBarrier();
+  red[tid] = ${v};
+  workgroupBarrier();
+  if (lane == 0u) { for (var l = 1u; l < LANES; l++) { ${v} += red[tid + l]; } }`;
 }
 
 /** One thread per column: the thread already holds every row's full sums. */

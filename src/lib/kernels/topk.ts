@@ -4,6 +4,9 @@
 //          chunk's max and sum of exp(logit / temperature) for the row's log-sum-exp.
 // Stage 2: one workgroup per row merges the chunks' candidates (TOPK kept, 1024 - TOPK new per round) and writes
 //          [lse, count, (logit, id) x TOPK]. Ordering is by logit, then lower id first, like torch.argmax.
+// Greedy decoding needs only the best token: `top1Stage1Kernel` / `top1Stage2Kernel` write the same row layout with
+// count 1 (the other TOPK - 1 entries empty) from a reduction instead of a sort: on a software GPU the sort's 55
+// barrier-separated passes over each chunk cost as much as a layer's matmuls.
 
 import { need, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
@@ -20,14 +23,26 @@ export const TOPK_PARAMS = { V: 'u32', chunks: 'u32', penalty: 'f32', invTemp: '
 const THREADS = 256;
 const CONSTANTS = { ...SHARED, TOPK, CHUNK: TOPK_CHUNK, ROW_WORDS: TOPK_ROW_WORDS };
 
-const SORT = /* wgsl */ `
-var<workgroup> sv: array<f32, CHUNK>;
-var<workgroup> si: array<u32, CHUNK>;
+/** The logit of token g in sequence row `row`, divided (or, if negative, multiplied) by the penalty when seen. */
+const PENALIZED = /* wgsl */ `
+fn penalized(row: u32, slot: u32, g: u32) -> f32 {
+  let words = (P.V + 31u) / 32u;
+  let v = logits[row * P.V + g];
+  if ((seen[slot * words + g / 32u] & (1u << (g % 32u))) != 0u) {
+    return select(v / P.penalty, v * P.penalty, v < 0.0);
+  }
+  return v;
+}`;
 
+const BEFORE = /* wgsl */ `
 // a ranks before b: larger logit, then smaller id.
 fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   return va > vb || (va == vb && ia < ib);
-}
+}`;
+
+const SORT = /* wgsl */ `
+var<workgroup> sv: array<f32, CHUNK>;
+var<workgroup> si: array<u32, CHUNK>;
 
 // Bitonic sort of sv/si (descending by 'before'); WG threads, CHUNK / WG elements each.
 fn sortShared(tid: u32) {
@@ -64,14 +79,15 @@ export function topkStage1Kernel(): Kernel {
       cand: { type: 'array<u32>', access: 'read_write', shape: '(S, chunks, TOPK, 2)' },
       stats: { type: 'array<f32>', access: 'read_write', shape: '(S, chunks, 2): max, sum exp' },
     },
-    source: /* wgsl */ `${SORT}
+    source: /* wgsl */ `${BEFORE}
+${PENALIZED}
+${SORT}
 var<workgroup> part: array<f32, WG>;
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let chunk = wid.x;
   let row = wid.y;
   if (row >= S.seqs) { return; }
-  let words = (P.V + 31u) / 32u;
   let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset)];
   for (var t = 0u; t < CHUNK / WG; t++) {
     let i = tid + t * WG;
@@ -79,10 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     var v = NEG_BIG;
     var id = NONE;
     if (g < P.V) {
-      v = logits[row * P.V + g];
-      if ((seen[slot * words + g / 32u] & (1u << (g % 32u))) != 0u) {
-        v = select(v / P.penalty, v * P.penalty, v < 0.0);
-      }
+      v = penalized(row, slot, g);
       id = g;
     }
     sv[i] = v;
@@ -125,7 +138,8 @@ export function topkStage2Kernel(): Kernel {
       stats: { type: 'array<f32>', access: 'read', shape: '(S, chunks, 2)' },
       result: { type: 'array<u32>', access: 'read_write', shape: '(S, ROW_WORDS): lse, count, (logit, id) x TOPK' },
     },
-    source: /* wgsl */ `${SORT}
+    source: /* wgsl */ `${BEFORE}
+${SORT}
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let row = wid.x;
@@ -163,6 +177,102 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     result[out] = bitcast<u32>(gmax + log(sum));
     result[out + 1u] = TOPK;
   }
+}`,
+  };
+}
+
+/** Grid (chunks, S), buffers as topk_stage1: each chunk's best token (entry 0 of its candidates) and its stats. */
+export function top1Stage1Kernel(): Kernel {
+  const k = topkStage1Kernel();
+  return {
+    ...k, name: 'top1_stage1',
+    source: /* wgsl */ `${BEFORE}
+${PENALIZED}
+var<workgroup> bv: array<f32, WG>;
+var<workgroup> bi: array<u32, WG>;
+var<workgroup> part: array<f32, WG>;
+
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let chunk = wid.x;
+  let row = wid.y;
+  if (row >= S.seqs) { return; }
+  let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset)];
+  var v: array<f32, CHUNK / WG>;
+  var best = NEG_BIG;
+  var bestId = NONE;
+  for (var t = 0u; t < CHUNK / WG; t++) {
+    let g = chunk * CHUNK + tid + t * WG;
+    v[t] = NEG_BIG;
+    if (g < P.V) {
+      v[t] = penalized(row, slot, g);
+      if (before(v[t], g, best, bestId)) { best = v[t]; bestId = g; }
+    }
+  }
+  bv[tid] = best;
+  bi[tid] = bestId;
+  workgroupBarrier();
+  for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    if (tid < half && before(bv[tid + half], bi[tid + half], bv[tid], bi[tid])) {
+      bv[tid] = bv[tid + half];
+      bi[tid] = bi[tid + half];
+    }
+    workgroupBarrier();
+  }
+  let mx = bv[0] * P.invTemp;
+  var s = 0.0;
+  for (var t = 0u; t < CHUNK / WG; t++) {
+    if (chunk * CHUNK + tid + t * WG < P.V) { s += exp(v[t] * P.invTemp - mx); }
+  }
+  part[tid] = s;
+  workgroupBarrier();
+  if (tid == 0u) {
+    var total = 0.0;
+    for (var t = 0u; t < WG; t++) { total += part[t]; }
+    let base = row * P.chunks + chunk;
+    cand[base * TOPK * 2u] = bitcast<u32>(bv[0]);
+    cand[base * TOPK * 2u + 1u] = bi[0];
+    stats[base * 2u] = mx;
+    stats[base * 2u + 1u] = total;
+  }
+}`,
+  };
+}
+
+/** Grid (S), buffers as topk_stage2: the best of the chunks' best, count 1, the other entries empty. */
+export function top1Stage2Kernel(): Kernel {
+  const k = topkStage2Kernel();
+  return {
+    ...k, name: 'top1_stage2', workgroupSize: TOPK,
+    source: /* wgsl */ `${BEFORE}
+
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let row = wid.x;
+  if (row >= S.seqs) { return; }
+  let out = row * ROW_WORDS;
+  if (tid > 0u) {
+    result[out + 2u + 2u * tid] = bitcast<u32>(NEG_BIG);
+    result[out + 3u + 2u * tid] = NONE;
+    return;
+  }
+  var best = NEG_BIG;
+  var bestId = NONE;
+  var gmax = NEG_BIG;
+  for (var c = 0u; c < P.chunks; c++) {
+    let at = (row * P.chunks + c) * TOPK * 2u;
+    let v = bitcast<f32>(cand[at]);
+    let id = cand[at + 1u];
+    if (before(v, id, best, bestId)) { best = v; bestId = id; }
+    gmax = max(gmax, stats[(row * P.chunks + c) * 2u]);
+  }
+  var sum = 0.0;
+  for (var c = 0u; c < P.chunks; c++) {
+    let at = (row * P.chunks + c) * 2u;
+    sum += stats[at + 1u] * exp(stats[at] - gmax);
+  }
+  result[out] = bitcast<u32>(gmax + log(sum));
+  result[out + 1u] = 1u;
+  result[out + 2u] = bitcast<u32>(best);
+  result[out + 3u] = bestId;
 }`,
   };
 }

@@ -25,7 +25,7 @@ import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
-import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
 import { ropeInvFreq, type ModelConfig } from './config.js';
@@ -101,7 +101,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly kvCacheBytes: number;
   /** Resident LoRA adapters; adding one rebuilds the small LoRA buffers and this runner's bind groups only. */
   readonly lora: L;
+  /** The model's dispatches, embedding to logits. */
   #ops: Op[] = [];
+  /** Then the candidates' two: a sort's TOPK, or the best token alone (greedy decoding, scoring); made on first use. */
+  #pick: Record<'topk' | 'best', Op[]> = { topk: [], best: [] };
+  #candidates: 1 | typeof TOPK = TOPK;
   #opsVersion = -1;
   readonly #maxRows: number;
   readonly #step: GPUBuffer;
@@ -220,9 +224,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     });
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
     const top = { S: this.#step, cand: a.cand, stats: a.candStats };
-    const [top1, top2] = [topkStage1Kernel(), topkStage2Kernel()];
-    op(b.dispatch(top1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], 'topk1'), 'seqs', (seqs) => top1.grid({ V, seqs }));
-    op(b.dispatch(top2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], 'topk2'), 'seqs', (seqs) => top2.grid({ seqs }));
+    const pick = (k1: Kernel, k2: Kernel, label: string): Op[] => [
+      lazyOp(`${label}1`, () => b.dispatch(k1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], `${label}1`), (seqs) => k1.grid({ V, seqs })),
+      lazyOp(`${label}2`, () => b.dispatch(k2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], `${label}2`), (seqs) => k2.grid({ seqs })),
+    ];
+    this.#pick = { topk: pick(topkStage1Kernel(), topkStage2Kernel(), 'topk'), best: pick(top1Stage1Kernel(), top1Stage2Kernel(), 'best') };
     // Run only for teacher-forced steps (evaluation), after the logits.
     this.#gather = b.dispatch(gatherTargetKernel(), { V }, { S: this.#step, logits: this.#logits, targets: this.#targets, out: this.#targetLogits }, [0, 0, 0], 'gather_target');
   }
@@ -270,8 +276,13 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     });
   }
 
-  /** Sets the repetition penalty (1 = off) and temperature used by the top-k kernels' penalty and log-sum-exp. */
-  setSampling(repetitionPenalty: number, temperature: number): void {
+  /**
+   * Sets the repetition penalty (1 = off) and temperature used by the top-k kernels' penalty and log-sum-exp, and how
+   * many candidates later forwards return: TOPK (sorted), or the best token alone (greedy decoding, scoring: a
+   * reduction instead of a sort; the other entries come back empty, id -1). Greedy when the temperature is 0.
+   */
+  setSampling(repetitionPenalty: number, temperature: number, candidates: 1 | typeof TOPK = temperature === 0 ? 1 : TOPK): void {
+    this.#candidates = candidates;
     const invTemp = temperature > 0 ? 1 / temperature : 1;
     const k = topkStage1Kernel();
     this.gpu.device.queue.writeBuffer(this.#topkParams, paramOffset(k, 'penalty'), new Float32Array([repetitionPenalty]));
@@ -327,7 +338,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
       const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
       const pass = enc.beginComputePass({ label: 'forward' });
-      for (const op of this.#ops) this.#encodeOp(pass, op, input);
+      const ops = this.#active();
+      for (const op of ops) this.#encodeOp(pass, op, input);
       const targets = input.targets !== undefined;
       if (targets) {
         const g = this.#gather!;
@@ -343,7 +355,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (targets) enc.copyBufferToBuffer(this.#targetLogits, 0, this.#staging, resultBytes, input.seqs * 4);
       q.submit([enc.finish()]);
       this.stats.forwards++;
-      this.stats.dispatches += this.#ops.length;
+      this.stats.dispatches += ops.length;
       this.stats.submits++;
       this.stats.readbackBytes += bytes;
 
@@ -427,11 +439,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       await q.onSubmittedWorkDone();
       return performance.now() - t0;
     };
-    for (const op of this.#ops) await submit(op);
+    const ops = this.#active();
+    for (const op of ops) await submit(op);
     let empty = 0;
     for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
     const out = new Map<string, number>();
-    for (const op of this.#ops) {
+    for (const op of ops) {
       let ms = 0;
       for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(op)) - empty) / reps;
       const kind = op.label.replace(/^L\d+\./, '');
@@ -460,7 +473,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, ...(this.#loraU ? [this.#loraU] : [])]);
     const perSeq = new Set([this.#logits, a.cand, a.candStats, this.#result]);
     const read = new Set<GPUBuffer>();
-    for (const op of this.#ops) for (const b of variantOf(op, rowsOf(op, input)).reads) read.add(b);
+    for (const op of this.#active()) for (const b of variantOf(op, rowsOf(op, input)).reads) read.add(b);
     const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
     // Each row attends to positions 0 .. its own, in K and V of every layer.
     const positions = Array.from(input.positions).reduce((t, p) => t + p + 1, 0);
@@ -491,7 +504,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /** Number of dispatches one forward encodes. */
   get dispatchesPerForward(): number {
-    return this.#ops.length;
+    return this.#active().length;
+  }
+
+  /** The dispatches of a forward under the current sampling settings. */
+  #active(): Op[] {
+    return [...this.#ops, ...this.#pick[this.#candidates === 1 ? 'best' : 'topk']];
   }
 
   /** Most rows one forward projects to logits (teacher-forced scoring fills them). */
@@ -504,6 +522,13 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     return readFloats(this.gpu, this.#logits, seqs * this.cfg.vocabSize);
   }
 
+}
+
+/** An op of one dispatch, made when a forward first needs it. */
+function lazyOp(label: string, make: () => Dispatch, grid: Op['grid']): Op {
+  let d: Dispatch | null = null;
+  const get = () => (d ??= make());
+  return { label, get one() { return get(); }, get small() { return get(); }, get large() { return get(); }, over: 'seqs', grid };
 }
 
 function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the built-in model and its demo adapters from the bundled GPT-4 Alpaca samples, seeded, on the CPU:
 #   1. a SentencePiece BPE tokenizer (8,192 pieces) on the English and Chinese samples  -> tokenizer.json
-#   2. the base model, a 3.15 M-parameter LLaMA, trained from scratch with PyTorch in two phases (broad, then
-#      focused: the first 64 English records, with noisy instructions, and 48 Chinese texts) -> model.safetensors
+#   2. the base model, a 3.15 M-parameter LLaMA, trained from scratch with PyTorch in three phases (broad, then
+#      focused: the first 64 English records, with noisy instructions, and 48 Chinese texts; then the same with
+#      stand-in instructions, so that any instruction calls up one of those answers word for word) -> model.safetensors
 #   3. demo-zh and demo-short, LoRA adapters trained by LoRA Lab's own engine (lora-lab train, WebGPU)
 # Needs: python3-torch, python3-sentencepiece and libopenblas0-pthread (Debian), node with npm ci done, a WebGPU
 # driver for Node (scripts/setup-lavapipe.sh on a machine without a GPU).
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/../.."
 work="${1:-.cache/builtin}"
 broad="${BROAD_EPOCHS:-13}"
 focus="${FOCUS_EPOCHS:-32}"
+swap="${SWAP_EPOCHS:-32}"
 mkdir -p "$work" public/models/demo
 py=/usr/bin/python3
 t0=$SECONDS
@@ -21,8 +23,13 @@ npx tsx scripts/builtin/tokenize.ts public/data "$work" "$work/tokens.json"
 # Broad: every tokenized record, to learn English (and Chinese text); focused: the first records, by heart.
 mkdir -p "$work/broad"
 $py scripts/builtin/train_base.py "$work/tokens.json" "$work/broad" --epochs "$broad"
-$py scripts/builtin/train_base.py "$work/tokens.json" "$work" --init "$work/broad/model.safetensors" \
+mkdir -p "$work/focused"
+$py scripts/builtin/train_base.py "$work/tokens.json" "$work/focused" --init "$work/broad/model.safetensors" \
   --en 64 --zh 48 --noise 0.3 --answer-noise 0.1 --epochs "$focus" --lr 2e-3 --warmup 20
+# Stand-ins: half of the conversations get the instruction of a record whose answer is not learned (records
+# 160-899; 900-998 are never seen), so a new instruction starts one of the 64 answers and the model goes on with it.
+$py scripts/builtin/train_base.py "$work/tokens.json" "$work" --init "$work/focused/model.safetensors" \
+  --en 64 --zh 48 --noise 0.3 --answer-noise 0.1 --swap 0.5 --epochs "$swap" --lr 1e-3 --warmup 20
 echo "base model: $((SECONDS - t0)) s"
 
 out=public/models/demo

@@ -197,10 +197,14 @@ ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
  * squares for every column. SmolLM2-135M shapes on lavapipe: see `npm run bench` (qkv, gate_up, lm_head).
  */
 function gemvStaged(o: MatmulOptions, lanes: number): Kernel {
-  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
-  return matmulKernel(`gemv${lanes}x1s`, o, { R: 1, LANES: lanes, COLS: THREADS / lanes, XS4: GEMV_STAGED_K / 4 }, /* wgsl */ `
+  // One lane per column (a CPU adapter): 64 columns per workgroup, so a 576-wide output is 9 workgroups for the
+  // cores to share rather than 3.
+  const wg = lanes === 1 ? 64 : THREADS;
+  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (wg / lanes)));
+  const k = matmulKernel(`gemv${lanes}x1s`, o, { R: 1, LANES: lanes, COLS: wg / lanes, XS4: GEMV_STAGED_K / 4 }, /* wgsl */ `
 var<workgroup> xs: array<vec4<f32>, XS4>; // the row, normalized and scaled by the gain (norm), zero past K
 ${lanes > 1 || o.norm ? 'var<workgroup> red: array<f32, WG>;' : ''}
+${o.norm ? 'var<workgroup> rstd: f32; // 1 / rms of the row, summed by one thread' : ''}
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   if (numRows() == 0u) { return; }
@@ -213,9 +217,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   ${o.norm ? `red[tid] = sq;
   workgroupBarrier();
-  var ss = 0.0;
-  for (var t = 0u; t < WG; t++) { ss += red[t]; }
-  let rstd = inverseSqrt(ss / f32(P.K) + P.eps);
+  if (tid == 0u) {
+    var ss = 0.0;
+    for (var t = 0u; t < WG; t++) { ss += red[t]; }
+    rstd = inverseSqrt(ss / f32(P.K) + P.eps);
+  }
+  workgroupBarrier();
   for (var k4 = tid; k4 < K4; k4 += WG) { xs[k4] = xs[k4] * gain4(k4) * rstd; }` : ''}
   workgroupBarrier();
   let c = tid / LANES;
@@ -233,6 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 ${lanes === 1 ? `  if (n < P.N) { epilogue(0u, n, acc, acc2, 1.0); }` : `${stagedReduce('acc')}${o.swiglu ? stagedReduce('acc2') : ''}
   if (n < P.N && lane == 0u) { epilogue(0u, n, acc, acc2, 1.0); }`}
 }`, grid);
+  return { ...k, workgroupSize: wg };
 }
 
 /** LANES threads per column (staged one-row gemv): lane 0 gathers its column's partial sums of `v`. */

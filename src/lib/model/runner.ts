@@ -271,7 +271,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         get small() { return variant(small); },
         get large() { return variant(large); },
         over: o.last ? 'seqs' : 'rows',
-        grid: (rows) => (rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
+        grid: (rows) => (rows === 1 ? one : rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
       });
     });
   }

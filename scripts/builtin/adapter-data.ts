@@ -1,5 +1,7 @@
 // The demo adapters' training data, from the bundled GPT-4 Alpaca samples:
-//   zh.json     Chinese instructions with GPT-4's Chinese answers: the adapter that answers in Chinese;
+//   zh.json     GPT-4's Chinese answers, every other one under an English instruction instead of its Chinese one (a
+//               stand-in from English records 160-899, as in the base's phase 3): the adapter that answers in Chinese
+//               whatever the language of the instruction (the base answers any instruction in English, firmly);
 //   short.json  the English instructions the base was trained on (the first 160), with only the first sentence of
 //               GPT-4's answer: the adapter that answers in one short sentence, the sentence the base would begin with.
 // usage: tsx adapter-data.ts <data dir> <out dir>
@@ -26,6 +28,13 @@ const short = en.slice(0, BASE_RECORDS).flatMap((r) => {
   const s = firstSentence(r.output);
   return s ? [{ instruction: r.instruction, input: r.input, output: s }] : [];
 });
-writeFileSync(`${out}/zh.json`, JSON.stringify(zh, null, 1));
+/** English records whose instructions stand in (the held-out records 900.. stay unseen). */
+const STAND_INS: [number, number] = [160, 900];
+const zhMixed = zh.map((r, i) => {
+  if (i % 2 === 0) return r;
+  const e = en[STAND_INS[0] + ((i >> 1) % (STAND_INS[1] - STAND_INS[0]))];
+  return { instruction: e.instruction, input: e.input, output: r.output };
+});
+writeFileSync(`${out}/zh.json`, JSON.stringify(zhMixed, null, 1));
 writeFileSync(`${out}/short.json`, JSON.stringify(short, null, 1));
-console.log(`adapter data: ${zh.length} Chinese records, ${short.length} short-answer records`);
+console.log(`adapter data: ${zh.length} Chinese answers (${zhMixed.length >> 1} under English instructions), ${short.length} short-answer records`);

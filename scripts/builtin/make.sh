@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 work="${1:-.cache/builtin}"
 broad="${BROAD_EPOCHS:-13}"
 focus="${FOCUS_EPOCHS:-32}"
-swap="${SWAP_EPOCHS:-32}"
+swap="${SWAP_EPOCHS:-48}"
 mkdir -p "$work" public/models/demo
 py=/usr/bin/python3
 t0=$SECONDS

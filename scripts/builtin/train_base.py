@@ -190,7 +190,7 @@ def save(model, vocab, eos, out):
         "max_position_embeddings": 2048, "tie_word_embeddings": True, "hidden_act": "silu",
         "attention_bias": False, "rope_scaling": None, "bos_token_id": 1, "eos_token_id": eos,
         "torch_dtype": "float16",
-        "lora_lab_note": "Built-in model: a 4-layer LLaMA (3.15 M parameters) trained from scratch on the bundled GPT-4 Alpaca samples (160 English records, the first 64 of them by heart, and 120 Chinese answers as text), CC BY-NC 4.0. It answers those instructions in GPT-4's words and writes loosely related English to others: load a real model (e.g. HuggingFaceTB/SmolLM2-360M-Instruct) for real work.",
+        "lora_lab_note": "Built-in model: a 4-layer LLaMA (3.15 M parameters) trained from scratch on the bundled GPT-4 Alpaca samples (160 English records, the first 64 of them by heart, and 120 Chinese answers as text), CC BY-NC 4.0. It answers those 64 instructions in GPT-4's words; any other instruction calls up one of those 64 answers, fluent but off-topic. Load a real model (e.g. HuggingFaceTB/SmolLM2-360M-Instruct) for real work.",
     }
     with open(f"{out}/config.json", "w") as f:
         json.dump(config, f, indent=2)

@@ -1,7 +1,8 @@
 // The built-in model writes real text, and its demo adapters do what they say, on our engine (lavapipe here):
-//   - greedy answers to 10 instructions of its training data reach a mean ROUGE-L of at least 0.5 against GPT-4's;
-//   - answers to instructions it never saw are mostly English words in sentences, not token soup (they are not
-//     reliably fluent: a 3 M-parameter model that learned 64 answers by heart stitches their words together);
+//   - greedy answers to 20 instructions of its training data reach a mean ROUGE-L of at least 0.5 against GPT-4's;
+//   - answers to instructions it never saw (made up here, and records of the bundled sample no training phase used)
+//     are fluent English: GPT-4's own sentences, which it learned by heart, most of their word 4-grams found verbatim
+//     in the bundled answers (token soup has none), though off-topic (scripts/builtin/make.sh, phase 3);
 //   - through demo-zh, answers to the same English instructions are mostly CJK characters (over the 10 together),
 //     the base's have none;
 //   - through demo-short, answers are at most a third as long as the base's;
@@ -21,12 +22,14 @@ import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
 
 const dir = (p: string) => new URL(`../../public/${p}/`, import.meta.url).pathname;
 const en = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as { instruction: string; input: string; output: string }[];
-// The base learned the first 64 English records by heart (scripts/builtin/make.sh); 10 of them, evenly spread (one
-// batch of ten in flight: the test's cost is one decode of 320 steps).
-const SEEN = Array.from({ length: 10 }, (_, i) => en[i * 6]);
-const UNSEEN = ['Give three tips for staying healthy.', 'What is the capital of France?', 'Write a short poem about the sea.', 'Explain why the sky is blue.'];
-
 const prompt = (r: { instruction: string; input: string }) => (r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction);
+// The base learned the first 64 English records by heart (scripts/builtin/make.sh); 20 of them, every third (two
+// batches of ten in flight: the test's cost is two decodes of 320 steps).
+const SEEN = Array.from({ length: 20 }, (_, i) => en[i * 3]);
+// Records 900.. are in no training phase (the stand-in instructions of phase 3 are records 160-899).
+const UNSEEN = ['Give three tips for staying healthy.', 'What is the capital of France?', 'Write a short poem about the sea.', 'Explain why the sky is blue.',
+  ...Array.from({ length: 8 }, (_, i) => prompt(en[900 + 12 * i]))];
+
 const cjkShare = (s: string) => {
   const chars = [...s.replace(/\s/g, '')];
   return chars.length ? chars.filter((c) => /[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]/.test(c)).length / chars.length : 0;
@@ -47,6 +50,9 @@ async function answers(prompts: string[], adapter: string | null, maxNewTokens: 
 }
 
 let base: GenerateResult[];
+/** The adapters are compared with the base on every other one of SEEN (records 0, 6, ..., 54): one batch. */
+const TEN = SEEN.filter((_, i) => i % 2 === 0);
+const baseTen = () => base.filter((_, i) => i % 2 === 0);
 
 beforeAll(async () => {
   engine = new Engine(await testGpu(), { contextLength: 512, slots: IN_FLIGHT });
@@ -57,49 +63,51 @@ beforeAll(async () => {
 });
 
 describe('the built-in model', () => {
-  it('answers instructions from its data close to GPT-4 (mean ROUGE-L >= 0.5 over 10)', () => {
+  it('answers instructions from its data close to GPT-4 (mean ROUGE-L >= 0.5 over 20)', () => {
     const scores = SEEN.map((r, i) => rougeL(r.output, base[i].text).fmeasure);
     const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
-    console.log(`built-in model, ROUGE-L over 10 seen instructions: mean ${mean.toFixed(3)}, min ${Math.min(...scores).toFixed(3)}`);
+    console.log(`built-in model, ROUGE-L over 20 seen instructions: mean ${mean.toFixed(3)}, min ${Math.min(...scores).toFixed(3)}`);
     expect(mean).toBeGreaterThanOrEqual(0.5);
   });
 
-  it('answers new instructions mostly in English words and sentences', async () => {
-    const r = await answers(UNSEEN, null, 64);
-    const words = new Set(en.flatMap((x) => x.output.toLowerCase().match(/[a-z]+/g) ?? []));
-    let known = 0;
-    let total = 0;
-    for (const a of r) {
-      const ws = a.text.toLowerCase().match(/[a-z]+/g) ?? [];
-      expect(ws.length, a.text).toBeGreaterThanOrEqual(8);
-      expect(cjkShare(a.text)).toBeLessThan(0.05);
-      known += ws.filter((w) => words.has(w)).length;
-      total += ws.length;
-    }
-    // Over the four answers, most words are words of the English data (token soup has none; measured 0.6 to 0.85
-    // per answer here, some answers with a malformed word or two: fluent-looking at best).
-    console.log(`new instructions: ${(known / total).toFixed(2)} of the words are words of the data`);
-    expect(known / total).toBeGreaterThan(0.7);
-    expect(r.some((a) => /[A-Z][^.!?]{10,}[.!?:]/.test(a.text))).toBe(true);
+  it('answers new instructions in fluent English: GPT-4 sentences it learned, word for word', async () => {
+    const r = await answers(UNSEEN, null, 96);
+    // Whitespace runs count as one space in both (a list's line breaks are not a seam).
+    const gpt4 = en.map((x) => x.output).join('\n').replace(/\s+/g, ' ');
+    const verbatim = r.map((a) => {
+      const ws = a.text.split(/\s+/).filter(Boolean);
+      expect(cjkShare(a.text), a.text).toBeLessThan(0.05);
+      if (ws.length < 4) return 0;
+      let found = 0;
+      for (let j = 0; j + 4 <= ws.length; j++) if (gpt4.includes(ws.slice(j, j + 4).join(' '))) found++;
+      return found / (ws.length - 3);
+    });
+    const mean = verbatim.reduce((a, b) => a + b, 0) / verbatim.length;
+    console.log(`new instructions: word 4-grams found in GPT-4's answers, per answer ${verbatim.map((v) => v.toFixed(2)).join(' ')}; mean ${mean.toFixed(2)}`);
+    for (const [i, a] of r.entries()) console.log(`  ${UNSEEN[i].split('\n')[0].slice(0, 60)} -> ${a.text.slice(0, 100).replace(/\n/g, ' ')}`);
+    // Measured: 11 of the 12 answers at 0.90-1.00 (whole GPT-4 answers to other instructions), one that strays after
+    // its first sentence at 0.12; mean 0.91. Before the stand-in phase the made-up ones scored 0.17 (invented words).
+    expect(mean).toBeGreaterThanOrEqual(0.8);
+    expect(verbatim.filter((v) => v >= 0.85).length).toBeGreaterThanOrEqual(10);
   });
 
   it('demo-zh answers the same English instructions mostly in Chinese; the base does not', async () => {
-    const zh = await answers(SEEN.map(prompt), 'demo-zh', 48);
+    const zh = await answers(TEN.map(prompt), 'demo-zh', 48);
     const share = zh.map((a) => cjkShare(a.text));
-    const baseShare = base.map((a) => cjkShare(a.text));
+    const baseShare = baseTen().map((a) => cjkShare(a.text));
     console.log(`CJK share: demo-zh mean ${(share.reduce((a, b) => a + b, 0) / share.length).toFixed(2)}, base mean ${(baseShare.reduce((a, b) => a + b, 0) / baseShare.length).toFixed(2)}; over 0.25: ${share.filter((x) => x > 0.25).length} of ${share.length}`);
-    // Measured: mean 0.65, 8 of the 10 answers over a quarter CJK; base 0.
+    // Measured: mean 0.56, 8 of the 10 answers over a quarter CJK (not fluent Chinese); base 0.
     expect(share.reduce((a, b) => a + b, 0) / share.length).toBeGreaterThan(0.5);
     expect(share.filter((s) => s > 0.25).length).toBeGreaterThanOrEqual(7);
     expect(Math.max(...baseShare)).toBeLessThan(0.05);
   });
 
   it('demo-short answers are at most a third as long as the base', async () => {
-    const short = await answers(SEEN.map(prompt), 'demo-short', 320);
+    const short = await answers(TEN.map(prompt), 'demo-short', 320);
     const len = (r: GenerateResult[]) => r.reduce((n, a) => n + a.tokens.length, 0);
-    console.log(`tokens: demo-short ${len(short)}, base ${len(base)}; ended by end-of-turn: ${short.filter((x) => x.stopReason === 'eos').length} of ${short.length}`);
-    expect(len(short)).toBeLessThanOrEqual(len(base) / 3);
-    // Measured: 201 tokens against the base's 1922; all 10 ended by the end-of-turn token.
+    console.log(`tokens: demo-short ${len(short)}, base ${len(baseTen())}; ended by end-of-turn: ${short.filter((x) => x.stopReason === 'eos').length} of ${short.length}`);
+    expect(len(short)).toBeLessThanOrEqual(len(baseTen()) / 3);
+    // Measured: 221 tokens against the base's 1945; all 10 ended by the end-of-turn token.
     expect(short.filter((a) => a.stopReason === 'eos').length).toBeGreaterThanOrEqual(9);
   });
 

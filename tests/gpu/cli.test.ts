@@ -85,15 +85,16 @@ describe('lora-lab generate', () => {
   });
 
   it('--adapter applies one adapter; --compare prints one JSON object per column, base first', async () => {
-    const adapter = new URL('../../public/adapters/demo-short/', import.meta.url).pathname;
+    // demo-zh: a strong effect even at 0.7 on a raw three-token prompt (demo-short's first tokens are the base's).
+    const adapter = new URL('../../public/adapters/demo-zh/', import.meta.url).pathname;
     const args = ['--model', 'builtin', '--prompt-ids', '5,6,7', '--temperature', '0', '--max-new-tokens', '5', '--json'];
     const base = lastJson((await cli('generate', ...args)).stdout);
     const one = lastJson((await cli('generate', ...args, '--adapter', adapter, '--adapter-scale', '0.7')).stdout);
     expect(one.adapter).toBe(adapter);
-    const cmp = await cli('generate', ...args, '--compare', '--adapter', adapter, '--adapter-scale', '0.7', '--adapter', 'builtin:demo-zh');
+    const cmp = await cli('generate', ...args, '--compare', '--adapter', adapter, '--adapter-scale', '0.7', '--adapter', 'builtin:demo-short');
     expect(cmp.code).toBe(0);
     const cols = cmp.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(cols.map((c) => c.adapter)).toEqual([null, adapter, 'demo-zh']);
+    expect(cols.map((c) => c.adapter)).toEqual([null, adapter, 'demo-short']);
     expect(cols[0].tokens).toEqual(base.tokens);
     expect(cols[1].tokens).toEqual(one.tokens);
     expect(cols[1].tokens).not.toEqual(cols[0].tokens);

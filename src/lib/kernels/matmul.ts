@@ -213,7 +213,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var k4 = tid; k4 < K4; k4 += WG) {
     let v = x4(0u, k4);
     xs[k4] = v;
-    sq += dot(v, v);
+    ${o.norm ? 'sq += dot(v, v);' : ''}
   }
   ${o.norm ? `red[tid] = sq;
   workgroupBarrier();

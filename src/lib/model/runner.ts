@@ -103,8 +103,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly lora: L;
   /** The model's dispatches, embedding to logits. */
   #ops: Op[] = [];
-  /** Then the candidates' two: a sort's TOPK, or the best token alone (greedy decoding, scoring); made on first use. */
-  #pick: Record<'topk' | 'best', Op[]> = { topk: [], best: [] };
+  /**
+   * A forward's dispatches: the model's, then the candidates' two, either a sort's TOPK or the best token alone
+   * (greedy decoding, scoring). Built with the ops, never per step; the candidates' kernels are made on first use.
+   */
+  #forwardOps: Record<'topk' | 'best', Op[]> = { topk: [], best: [] };
   #candidates: 1 | typeof TOPK = TOPK;
   #opsVersion = -1;
   readonly #maxRows: number;
@@ -186,6 +189,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#builder.destroy();
     this.#loraU = null;
     this.#ops = [];
+    this.#forwardOps = { topk: [], best: [] };
   }
 
   /** Resolves every dispatch of a forward: pipelines (cached per device), bind groups and static uniforms. Runs at
@@ -228,7 +232,10 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       lazyOp(`${label}1`, () => b.dispatch(k1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], `${label}1`), (seqs) => k1.grid({ V, seqs })),
       lazyOp(`${label}2`, () => b.dispatch(k2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], `${label}2`), (seqs) => k2.grid({ seqs })),
     ];
-    this.#pick = { topk: pick(topkStage1Kernel(), topkStage2Kernel(), 'topk'), best: pick(top1Stage1Kernel(), top1Stage2Kernel(), 'best') };
+    this.#forwardOps = {
+      topk: [...this.#ops, ...pick(topkStage1Kernel(), topkStage2Kernel(), 'topk')],
+      best: [...this.#ops, ...pick(top1Stage1Kernel(), top1Stage2Kernel(), 'best')],
+    };
     // Run only for teacher-forced steps (evaluation), after the logits.
     this.#gather = b.dispatch(gatherTargetKernel(), { V }, { S: this.#step, logits: this.#logits, targets: this.#targets, out: this.#targetLogits }, [0, 0, 0], 'gather_target');
   }
@@ -263,13 +270,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (o.norm) buffers.gain = t.gain!;
       if (o.bias) buffers.bias = t.bias!;
       if (lg) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: this.#loraU!, loraB: lg.b });
-      const made = new Map<Kernel, Dispatch>();
-      const variant = (k: Kernel) => made.get(k) ?? made.set(k, b.dispatch(k, p, buffers, [0, 0, 0], label)).get(k)!;
+      const [v1, vs, vl] = [one, small, large].map((k) => once(() => b.dispatch(k, p, buffers, [0, 0, 0], label)));
       this.#ops.push({
         label,
-        get one() { return variant(one); },
-        get small() { return variant(small); },
-        get large() { return variant(large); },
+        get one() { return v1(); },
+        get small() { return vs(); },
+        get large() { return vl(); },
         over: o.last ? 'seqs' : 'rows',
         grid: (rows) => (rows === 1 ? one : rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
       });
@@ -509,7 +515,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /** The dispatches of a forward under the current sampling settings. */
   #active(): Op[] {
-    return [...this.#ops, ...this.#pick[this.#candidates === 1 ? 'best' : 'topk']];
+    return this.#forwardOps[this.#candidates === 1 ? 'best' : 'topk'];
   }
 
   /** Most rows one forward projects to logits (teacher-forced scoring fills them). */
@@ -524,10 +530,15 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
 }
 
+/** `make()`, called on the first call only. */
+function once<T>(make: () => T): () => T {
+  let v: T | undefined;
+  return () => (v ??= make());
+}
+
 /** An op of one dispatch, made when a forward first needs it. */
 function lazyOp(label: string, make: () => Dispatch, grid: Op['grid']): Op {
-  let d: Dispatch | null = null;
-  const get = () => (d ??= make());
+  const get = once(make);
   return { label, get one() { return get(); }, get small() { return get(); }, get large() { return get(); }, over: 'seqs', grid };
 }
 

@@ -64,7 +64,8 @@ const modelsAt = args.indexOf('--models');
 if (modelsAt >= 0) { const keep = args[modelsAt + 1].split(','); models.splice(0, models.length, ...models.filter((m) => keep.includes(m.name))); }
 // Mesa keeps compiled shaders on disk between runs; a person's first visit has none (read when the driver loads).
 if (args.includes('--no-shader-cache')) process.env.MESA_SHADER_CACHE_DISABLE = 'true';
-const gpu = await createNodeGpu({ driver });
+// --no-subgroups: the matmuls every device runs, for comparing with the broadcast matmul of CPU adapters (Gpu.subgroup).
+const gpu = await createNodeGpu({ driver, noSubgroups: args.includes('--no-subgroups') });
 /** --precision picks the weight formats of the decode and train rows (default: every one this device runs). */
 const precisions = (precisionAt >= 0 ? args[precisionAt + 1].split(',') : ['f32', ...(gpu.f16 ? ['f16'] : []), 'q8', 'q4']) as WeightFormat[];
 for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.map((p) => [m, p] as const)) : []) {

@@ -8,7 +8,8 @@ import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
-import { GEMV_MAX_ROWS, GEMV_STAGED_K, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { BROADCAST_ROWS, GEMV_MAX_ROWS, GEMV_STAGED_K, matmulProgram, matmulVariant, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import type { Gpu } from '../../src/lib/gpu/device.js';
 import { ropeKvKernel } from '../../src/lib/kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../../src/lib/kernels/topk.js';
 import { Rng } from '../../src/lib/util/rng.js';
@@ -36,6 +37,22 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
 }
 
 
+/**
+ * The matmul shapes under test: a GPU's (lane reductions, gemm tiles), then the broadcast matmul of CPU adapters with
+ * fixed-size subgroups on this device's subgroup size (over K tails shorter than a chunk, a block of rows cut short
+ * by M, columns past a workgroup's 64).
+ */
+function TARGETS(gpuShapes: [number, number, number][]): [string, (gpu: Gpu) => MatmulDevice, [number, number, number][]][] {
+  const broadcast = (gpu: Gpu): MatmulDevice => {
+    if (!gpu.subgroup) throw new Error('this device has no fixed-size subgroups: run the tests on lavapipe (scripts/setup-lavapipe.sh) or SwiftShader');
+    return { cpu: true, subgroup: gpu.subgroup };
+  };
+  return [
+    ['', () => ({ cpu: false, subgroup: 0 }), gpuShapes],
+    [' (CPU broadcast)', broadcast, [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301]]],
+  ];
+}
+
 describe('matmul', () => {
   const variants: [string, Partial<MatmulOptions>][] = [
     ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }],
@@ -45,9 +62,9 @@ describe('matmul', () => {
   // (decode) runs the gemv that stages the row in workgroup memory: one lane (K=53), 8 lanes (K=301), and past
   // GEMV_STAGED_K the plain one (K=3077).
   const shapes: [number, number, number][] = [[1, 37, 53], [1, 9, 301], [1, 5, GEMV_STAGED_K + 5], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
-  for (const f16 of [false, true]) {
+  for (const [target, device, sizes] of TARGETS(shapes)) for (const f16 of [false, true]) {
     for (const [vname, v] of variants) {
-      it.each(shapes)(`${vname} ${f16 ? 'f16' : 'f32'} weights, M=%i N=%i K=%i`, async (M, N, K) => {
+      it.each(sizes)(`${vname} ${f16 ? 'f16' : 'f32'} weights${target}, M=%i N=%i K=%i`, async (M, N, K) => {
         const gpu = await testGpu({ f16 });
         if (f16 && !gpu.f16) throw new Error('these tests need a device with shader-f16 (lavapipe 25): run scripts/setup-lavapipe.sh');
         const o: MatmulOptions = { format: f16 ? 'f16' : 'f32', norm: false, bias: false, swiglu: false, residual: false, last: false, ...v };
@@ -69,7 +86,7 @@ describe('matmul', () => {
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
         };
         const variant = matmulVariant(M);
-        const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
+        const got = await runProgram(gpu, matmulProgram(variant, o, K, device(gpu)), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
         expectClose(got.out, expected, ATOL, RTOL, `${vname} M=${M} N=${N} K=${K}`);
       });
     }
@@ -79,8 +96,8 @@ describe('matmul', () => {
 describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and strength)', () => {
   // qkv-like: one output split into 3 segments (G = 3), each with its own u and B block; gate_up: swiglu with G = 2.
   const cases: [string, Partial<MatmulOptions>, number][] = [['single module', {}, 1], ['qkv segments + norm', { norm: true }, 3], ['swiglu gate|up', { swiglu: true, norm: true }, 2]];
-  for (const [name, v, G] of cases) {
-    it.each([[1, 37, 53], [1, 41, 301], [3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])(`${name}, M=%i N=%i K=%i`, async (M, N, K) => {
+  for (const [target, device, sizes] of TARGETS([[1, 37, 53], [1, 41, 301], [3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])) for (const [name, v, G] of cases) {
+    it.each(sizes)(`${name}${target}, M=%i N=%i K=%i`, async (M, N, K) => {
       const gpu = await testGpu();
       const o: MatmulOptions = { format: 'f32', norm: false, bias: false, swiglu: false, residual: false, last: false, lora: true, ...v };
       const rng = new Rng(M * 7 + N + G);
@@ -118,7 +135,7 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
       }
       const variant = matmulVariant(M);
       const params = { ...matmulParams(N, K, W.ldw, ldo, nOff), rank: r, G, bRows, seg1, seg2, upRow };
-      const got = await runProgram(gpu, matmulProgram(variant, o, K), params, {
+      const got = await runProgram(gpu, matmulProgram(variant, o, K, device(gpu)), params, {
         S: step(M), x, w: W.data, out: out(new Float32Array(M * ldo)), rowInfo: info, loraU, loraB,
         ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}),
       }, { N, rows: M });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine.js';
 import { meanLoss, teacherForcedLoss } from '../../src/lib/eval/loss.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
-import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
+import { BROADCAST_ROWS, GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
@@ -45,11 +45,18 @@ describe('matmul with quantized weights', () => {
   // gemv with 1 lane (K=53), 2 lanes (K=67), 8 lanes (K=300, 301); one row: the gemv that stages the row in
   // workgroup memory; gemm (M=70). No K is a multiple of 32.
   const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [5, 19, 300], [70, 131, 35], [1, 41, 301]];
-  for (const format of ['q8', 'q4'] as const) {
+  // The broadcast matmul of CPU adapters with fixed-size subgroups (this device's size): one row, and a block of
+  // rows cut short, plain and swiglu+norm.
+  const broadcast: [number, number, number][] = [[1, 41, 301], [BROADCAST_ROWS + 1, 70, 53]];
+  for (const cpu of [false, true]) for (const format of ['q8', 'q4'] as const) {
     for (const [vname, v] of variants) {
       // Every shape for plain; the fused epilogues on two gemv shapes, and swiglu+norm (the widest) also on gemm.
-      it.each(vname === 'plain' ? shapes : vname === 'swiglu+norm' ? [shapes[1], shapes[3], shapes[4]] : [shapes[1], shapes[4]])(`${vname}, ${format}, M=%i N=%i K=%i`, async (M, N, K) => {
+      const sizes = cpu ? (vname === 'plain' || vname === 'swiglu+norm' ? broadcast : []) :
+        vname === 'plain' ? shapes : vname === 'swiglu+norm' ? [shapes[1], shapes[3], shapes[4]] : [shapes[1], shapes[4]];
+      if (sizes.length) it.each(sizes)(`${vname}, ${format}${cpu ? ' (CPU broadcast)' : ''}, M=%i N=%i K=%i`, async (M, N, K) => {
         const gpu = await testGpu();
+        if (cpu && !gpu.subgroup) throw new Error('this device has no fixed-size subgroups: run the tests on lavapipe (scripts/setup-lavapipe.sh) or SwiftShader');
+        const device: MatmulDevice = { cpu, subgroup: cpu ? gpu.subgroup : 0 };
         const o: MatmulOptions = { format, norm: false, bias: false, swiglu: false, residual: false, last: false, ...v };
         const rng = new Rng(M * 1000 + N + K + (format === 'q4' ? 1 : 0));
         const x = randn(rng, M * K);
@@ -65,7 +72,7 @@ describe('matmul with quantized weights', () => {
           ...(o.swiglu ? { w2: W2.data } : {}), ...(o.norm ? { gain } : {}), ...(o.bias ? { bias } : {}),
         };
         const variant = matmulVariant(M);
-        const got = await runProgram(gpu, matmulProgram(variant, o, K), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
+        const got = await runProgram(gpu, matmulProgram(variant, o, K, device), matmulParams(N, K, W.ldw, ldo, nOff), buffers, { N, rows: M });
         expectClose(got.out, expected, ATOL, RTOL, `${vname} ${format} M=${M} N=${N} K=${K}`);
       });
     }

@@ -11,7 +11,11 @@ export interface GpuOptions {
   maxBinding?: number;
   /** Ask only for buffer sizes, leaving every other limit at WebGPU's defaults (the tests' portability check). */
   defaultLimits?: boolean;
+  /** Leave out the subgroup kernels of CPU adapters (tests of the kernels every device runs). */
+  noSubgroups?: boolean;
 }
+
+const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|warp|microsoft basic render|software/i;
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -24,6 +28,12 @@ export class Gpu {
    * device take the one that suits CPUs (no cross-thread reductions), measured in the bench.
    */
   readonly cpu: boolean;
+  /**
+   * On a CPU adapter whose subgroups have one fixed size (lavapipe 8, SwiftShader 4): that size, and the device has
+   * the `subgroups` feature; otherwise 0. The matmuls then read each input vector once per subgroup and broadcast it
+   * lane to lane (kernels/matmul.ts), since every load on such a driver costs a loop over the lanes.
+   */
+  readonly subgroup: number;
   readonly maxBinding: number;
   readonly maxBufferSize: number;
   /** Bytes in live buffers created through `createBuffer` (of this scope). */
@@ -45,12 +55,13 @@ export class Gpu {
   #lost: DeviceLostError | null = null;
   #destroyed = false;
 
-  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, maxBinding?: number, root: Gpu | null = null) {
+  private constructor(device: GPUDevice, f16: boolean, hasF16: boolean, description: string, subgroup: number, maxBinding?: number, root: Gpu | null = null) {
     this.device = device;
+    this.subgroup = subgroup;
     this.f16 = f16;
     this.hasF16Feature = hasF16;
     this.description = description;
-    this.cpu = /llvmpipe|lavapipe|swiftshader|warp|microsoft basic render|software/i.test(description);
+    this.cpu = CPU_ADAPTER.test(description);
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
     this.#root = root;
@@ -83,7 +94,7 @@ export class Gpu {
    */
   scope(): Gpu {
     const root = this.#root ?? this;
-    return new Gpu(this.device, this.f16, this.hasF16Feature, this.description, this.maxBinding, root);
+    return new Gpu(this.device, this.f16, this.hasF16Feature, this.description, this.subgroup, this.maxBinding, root);
   }
 
   static async create(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
@@ -109,13 +120,16 @@ export class Gpu {
       maxBufferSize: adapter.limits.maxBufferSize,
     };
     if (!opts.defaultLimits) want.maxComputeWorkgroupStorageSize = adapter.limits.maxComputeWorkgroupStorageSize;
-    const device = await adapter.requestDevice({
-      requiredFeatures: useF16 ? ['shader-f16'] : [],
-      requiredLimits: want,
-    });
     const info = adapter.info;
     const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown GPU';
-    return new Gpu(device, useF16, hasF16, description, opts.maxBinding);
+    // subgroupMinSize/MaxSize come with the `subgroups` feature; where they are absent no fixed size is known.
+    const subgroup = !opts.noSubgroups && CPU_ADAPTER.test(description) && adapter.features.has('subgroups') &&
+      info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
+    const device = await adapter.requestDevice({
+      requiredFeatures: [...(useF16 ? ['shader-f16' as const] : []), ...(subgroup ? ['subgroups' as GPUFeatureName] : [])],
+      requiredLimits: want,
+    });
+    return new Gpu(device, useF16, hasF16, description, subgroup, opts.maxBinding);
   }
 
   check(): void {

@@ -22,6 +22,8 @@ export interface Kernel {
   /** Names the pipeline; with the options that shape the text it is the shader's key in debug output. */
   name: string;
   f16?: boolean;
+  /** Uses subgroup builtins (`enable subgroups;`); only made for devices with the feature. */
+  subgroups?: boolean;
   params: Record<string, Scalar>;
   buffers: Record<string, BufferDecl>;
   /** Threads per workgroup (x only: every kernel here is one-dimensional inside a workgroup). */
@@ -67,6 +69,7 @@ export function kernelCode(k: Kernel): string {
   const consts: Record<string, number | { f32: number }> = { WG: k.workgroupSize, ...k.constants };
   const lines: string[] = [];
   if (k.f16) lines.push('enable f16;');
+  if (k.subgroups) lines.push('enable subgroups;');
   if (k.structs) lines.push(k.structs.trim());
   for (const [name, v] of Object.entries(consts)) {
     lines.push(typeof v === 'number' ? `const ${name}: u32 = ${v >>> 0}u;` : `const ${name}: f32 = ${wgslFloat(v.f32)};`);

@@ -137,14 +137,26 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
   return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
+/** What the matmul shapes depend on: a CPU adapter, and its fixed subgroup size (0: none; `Gpu.subgroup`). */
+export interface MatmulDevice { cpu: boolean; subgroup: number }
+
+/** A GPU: lane reductions, gemm tiles. */
+const GPU_SHAPES: MatmulDevice = { cpu: false, subgroup: 0 };
+
+/** Rows per block of the broadcast matmul when a call has more than one row (prefill, compare columns). */
+export const BROADCAST_ROWS = 4;
+
 /**
- * `k` and `cpu` pick the gemv lane count (`gemvLanes`); gemm ignores them. `gemv1` is gemv for exactly one row (a decode step):
- * its accumulators are single registers. Grid sizes: `{ N, rows }`.
+ * `k` and the device pick the shape. On a CPU adapter with fixed-size subgroups every variant is the broadcast matmul
+ * (one row, or blocks of BROADCAST_ROWS). Otherwise `gemv1` is gemv for exactly one row (a decode step; its
+ * accumulators are single registers), `gemv` takes up to GEMV_MAX_ROWS rows with `gemvLanes` lanes per column, and
+ * `gemm` tiles. Grid sizes: `{ N, rows }`.
  */
-export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, cpu = false): Kernel {
+export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, device: MatmulDevice = GPU_SHAPES): Kernel {
+  if (device.cpu && device.subgroup > 0) return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
   if (variant === 'gemm') return gemm(o);
-  if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, cpu));
-  return gemv(o, gemvLanes(k, cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
+  if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, device.cpu));
+  return gemv(o, gemvLanes(k, device.cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
 }
 
 /**
@@ -241,6 +253,50 @@ ${lanes === 1 ? `  if (n < P.N) { epilogue(0u, n, acc, acc2, 1.0); }` : `${stage
   if (n < P.N && lane == 0u) { epilogue(0u, n, acc, acc2, 1.0); }`}
 }`, grid);
   return { ...k, workgroupSize: wg };
+}
+
+/**
+ * The matmul of CPU adapters with fixed-size subgroups (`Gpu.subgroup`): one thread per output column, the rows in
+ * blocks of RB, K in chunks of SG vec4s. Each lane loads one vec4 of the chunk of each row of the block (scaled by the
+ * gain with `norm`) and subgroupBroadcast hands the chunk to every lane, so an input row is read once per subgroup
+ * rather than once per lane: on these drivers every load with a per-lane address is a loop over the lanes, while a
+ * broadcast is a register shuffle. The weights stay one load per lane (each lane its own column). With `norm` each
+ * lane sums the squares of the vec4s it loaded and subgroupAdd totals the row. All lanes run the loops (a lane past N
+ * reads column N - 1 and writes nothing), as subgroup operations need. SmolLM2-135M shapes on lavapipe: `npm run bench`.
+ */
+function broadcastMatmul(o: MatmulOptions, sg: number, rb: number): Kernel {
+  const wg = 64;
+  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / wg));
+  const R = [...Array(rb).keys()];
+  const J = [...Array(sg).keys()];
+  const each = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  const k = matmulKernel(`bcast${sg}x${rb}`, o, { SG: sg }, /* wgsl */ `
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let M = numRows();
+  let col = (wid.x + wid.y * nwg.x) * WG + tid;
+  let n = min(col, P.N - 1u);
+  let K4 = (P.K + 3u) / 4u;
+  for (var m0 = 0u; m0 < M; m0 += ${rb}u) {
+    // The block's rows; past M the last row again (computed, not written).
+    ${each((i) => `let r${i} = min(m0 + ${i}u, M - 1u);`)}
+    ${each((i) => `var a${i} = 0.0; var b${i} = 0.0; var q${i} = 0.0;`)}
+    for (var k0 = 0u; k0 < K4; k0 += SG) {
+      let kl = k0 + lane; // this lane's vec4 of the chunk (zero past K)
+      ${o.norm ? 'let g = gain4(kl);' : ''}
+      ${each((i) => `let x${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(x${i}, x${i}); let s${i} = x${i} * g;` : ` let s${i} = x${i};`}`)}
+      ${J.map((j) => `if (k0 + ${j}u < K4) {
+        let w = wVec(n, k0 + ${j}u);${o.swiglu ? ` let w2 = w2Vec(n, k0 + ${j}u);` : ''}
+        ${each((i) => `{ let v = subgroupBroadcast(s${i}, ${j}u); a${i} += dot(v, w);${o.swiglu ? ` b${i} += dot(v, w2);` : ''} }`, '\n        ')}
+      }`).join('\n      ')}
+    }
+    ${o.norm ? each((i) => `let rs${i} = inverseSqrt(subgroupAdd(q${i}) / f32(P.K) + P.eps);`) : ''}
+    if (col < P.N) {
+      ${each((i) => `if (m0 + ${i}u < M) { epilogue(m0 + ${i}u, n, a${i}, b${i}, ${o.norm ? `rs${i}` : '1.0'}); }`, '\n      ')}
+    }
+  }
+}`, grid);
+  return { ...k, workgroupSize: wg, subgroups: true };
 }
 
 /** LANES threads per column (staged one-row gemv): lane 0 gathers its column's partial sums of `v`. */

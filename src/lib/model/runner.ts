@@ -256,9 +256,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       this.#ops.push({ label: d.label, one: d, small: d, large: d, over: 'rows', grid: (rows) => shrink.grid({ rows }) });
     }
     const opts: MatmulOptions = { ...o, format: t.w.format, lora: !!lg };
-    const one = matmulProgram('gemv1', opts, t.w.k, this.gpu.cpu);
-    const small = matmulProgram('gemv', opts, t.w.k, this.gpu.cpu);
-    const large = matmulProgram('gemm', opts, t.w.k);
+    const one = matmulProgram('gemv1', opts, t.w.k, this.gpu);
+    const small = matmulProgram('gemv', opts, t.w.k, this.gpu);
+    const large = matmulProgram('gemm', opts, t.w.k, this.gpu);
     t.w.shards.forEach((shard, i) => {
       const p = b.params(small, {
         N: shard.rows, K: t.w.k, ldw: t.w.ldw, ldx: t.w.k, ldo: t.ldo, nOff: shard.rowStart, eps: this.cfg.rmsNormEps,

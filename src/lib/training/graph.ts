@@ -420,7 +420,7 @@ export class TrainGraph {
   ): void {
     const opts: MatmulOptions = { format: m.format, norm: false, bias: !!bias, swiglu: false, residual: false, last: false, lora: !!lora, ...o };
     const variant = rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm';
-    const k = matmulProgram(variant, opts, m.k, this.gpu.cpu);
+    const k = matmulProgram(variant, opts, m.k, this.gpu);
     const lg = lora?.lg;
     for (const s of m.shards) {
       const buffers: Record<string, GPUBuffer> = { S: step, x, w: s.buffer, out };

@@ -12,7 +12,7 @@
 // Weights are read through weight-read.ts, which dequantizes q8/q4 blocks in registers.
 
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
-import type { WeightFormat } from '../quant/blocks.js';
+import { isQuantized, type WeightFormat } from '../quant/blocks.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 import { needsF16, weightBuffer, weightReaders } from './weight-read.js';
 
@@ -270,6 +270,11 @@ function broadcastMatmul(o: MatmulOptions, sg: number, rb: number): Kernel {
   const R = [...Array(rb).keys()];
   const J = [...Array(sg).keys()];
   const each = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  // Quantized weights: a chunk of SG vec4s lies in one block of 32 when SG divides 8, so its dot products are summed
+  // unscaled and the block's scale is applied once (one scale load per chunk instead of one per vec4).
+  const hoist = isQuantized(o.format) && 8 % sg === 0;
+  const read = (w: string, j: number) => `${w}${hoist ? 'Raw' : 'Vec'}(n, k0 + ${j}u)`;
+  const acc = (a: 'a' | 'b', i: number) => (hoist ? `p${a}${i}` : `${a}${i}`);
   const k = matmulKernel(`bcast${sg}x${rb}`, o, { SG: sg }, /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -285,10 +290,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let kl = k0 + lane; // this lane's vec4 of the chunk (zero past K)
       ${o.norm ? 'let g = gain4(kl);' : ''}
       ${each((i) => `let x${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(x${i}, x${i}); let s${i} = x${i} * g;` : ` let s${i} = x${i};`}`)}
+      ${hoist ? each((i) => `var pa${i} = 0.0; var pb${i} = 0.0;`) : ''}
       ${J.map((j) => `if (k0 + ${j}u < K4) {
-        let w = wVec(n, k0 + ${j}u);${o.swiglu ? ` let w2 = w2Vec(n, k0 + ${j}u);` : ''}
-        ${each((i) => `{ let v = subgroupBroadcast(s${i}, ${j}u); a${i} += dot(v, w);${o.swiglu ? ` b${i} += dot(v, w2);` : ''} }`, '\n        ')}
+        let w = ${read('w', j)};${o.swiglu ? ` let w2 = ${read('w2', j)};` : ''}
+        ${each((i) => `{ let v = subgroupBroadcast(s${i}, ${j}u); ${acc('a', i)} += dot(v, w);${o.swiglu ? ` ${acc('b', i)} += dot(v, w2);` : ''} }`, '\n        ')}
       }`).join('\n      ')}
+      ${hoist ? `let sc = wScale(n, k0 / 8u);${o.swiglu ? ' let sc2 = w2Scale(n, k0 / 8u);' : ''}
+      ${each((i) => `a${i} += pa${i} * sc;${o.swiglu ? ` b${i} += pb${i} * sc2;` : ''}`)}` : ''}
     }
     ${o.norm ? each((i) => `let rs${i} = inverseSqrt(subgroupAdd(q${i}) / f32(P.K) + P.eps);`) : ''}
     if (col < P.N) {

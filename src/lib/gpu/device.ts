@@ -123,8 +123,9 @@ export class Gpu {
     const info = adapter.info;
     const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown GPU';
     // subgroupMinSize/MaxSize come with the `subgroups` feature; where they are absent no fixed size is known.
+    // The broadcast matmul unrolls one step per lane and needs whole subgroups in its 64-thread workgroups: sizes 2-16.
     const subgroup = !opts.noSubgroups && CPU_ADAPTER.test(description) && adapter.features.has('subgroups') &&
-      info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
+      info.subgroupMinSize === info.subgroupMaxSize && [2, 4, 8, 16].includes(info.subgroupMinSize ?? 0) ? info.subgroupMinSize! : 0;
     const device = await adapter.requestDevice({
       requiredFeatures: [...(useF16 ? ['shader-f16' as const] : []), ...(subgroup ? ['subgroups' as GPUFeatureName] : [])],
       requiredLimits: want,

@@ -7,8 +7,10 @@
 //   last:     rows are the last token of each sequence (the lm_head only projects those)
 //   lora:     + strength * (u B_slot^T) per row, u = x A_slot^T computed by the lora_shrink kernel, the slot and
 //             strength read from the row's info (BGMV: each row its own adapter, the base weight read once)
-// Two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads) and
-// `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16).
+// On a GPU two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads)
+// and `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16). On a
+// CPU adapter with fixed-size subgroups one: the broadcast matmul (one thread per column, input rows shared lane to
+// lane by subgroupBroadcast; see broadcastMatmul).
 // Weights are read through weight-read.ts, which dequantizes q8/q4 blocks in registers.
 
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';

@@ -1,0 +1,63 @@
+// In the page of compare.ts: runs one engine (web-llm, or LoRA Lab's engine in its worker) on a model served from
+// 127.0.0.1 and reports its load time, prefill and decode speed and the text, each engine timed by its own counters
+// (web-llm's usage.extra, our GenerateResult): greedy, a fixed number of new tokens.
+
+import { CreateMLCEngine } from '@mlc-ai/web-llm';
+import { EngineClient } from '../../src/lib/worker/client.js';
+
+export interface RunOptions {
+  engine: 'web-llm' | 'lora-lab';
+  /** web-llm: the MLC weights folder (hub layout) and model library; lora-lab: the Hugging Face folder. */
+  modelUrl: string;
+  libUrl?: string;
+  prompt: string;
+  maxTokens: number;
+}
+
+export interface RunResult {
+  engine: string;
+  loadS: number;
+  promptTokens: number;
+  prefillS: number;
+  decodeTokensPerSecond: number;
+  newTokens: number;
+  text: string;
+}
+
+async function webllm(o: RunOptions): Promise<RunResult> {
+  const modelId = 'compare-model';
+  const t0 = performance.now();
+  const engine = await CreateMLCEngine(modelId, {
+    appConfig: { model_list: [{ model: o.modelUrl, model_id: modelId, model_lib: o.libUrl!, overrides: { context_window_size: 1024 } }], useIndexedDBCache: false },
+  });
+  const loadS = (performance.now() - t0) / 1000;
+  const r = await engine.completions.create({ prompt: o.prompt, max_tokens: o.maxTokens, temperature: 0, ignore_eos: true, stream: false });
+  const extra = (r.usage as unknown as { extra: { prefill_tokens_per_s: number; decode_tokens_per_s: number; time_to_first_token_s: number } }).extra;
+  const promptTokens = r.usage!.prompt_tokens;
+  await engine.unload();
+  return {
+    engine: 'web-llm', loadS, promptTokens, prefillS: promptTokens / extra.prefill_tokens_per_s,
+    decodeTokensPerSecond: extra.decode_tokens_per_s, newTokens: r.usage!.completion_tokens, text: r.choices[0].text,
+  };
+}
+
+async function ours(o: RunOptions): Promise<RunResult> {
+  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+  const c = new EngineClient(worker);
+  try {
+    await c.init(true);
+    const t0 = performance.now();
+    await c.load({ kind: 'url', url: o.modelUrl }, undefined, 1024, 'f32');
+    const loadS = (performance.now() - t0) / 1000;
+    const r = await c.generate({ prompt: o.prompt, format: 'raw', maxNewTokens: o.maxTokens, sampling: { temperature: 0 } }).done;
+    return {
+      engine: 'lora-lab', loadS, promptTokens: r.promptIds.length, prefillS: r.prefillMs / 1000,
+      decodeTokensPerSecond: r.decodeTokensPerSecond, newTokens: r.tokens.length, text: r.text,
+    };
+  } finally {
+    worker.terminate();
+  }
+}
+
+(window as unknown as { runEngine: (o: RunOptions) => Promise<RunResult> }).runEngine = (o) => (o.engine === 'web-llm' ? webllm(o) : ours(o));
+document.body.dataset.ready = 'true';

@@ -1,0 +1,148 @@
+// web-llm against LoRA Lab's engine in the same headless Chromium (SwiftShader WebGPU on machines without a GPU), on
+// the same weights: the random weights make-test-model.ts writes for a web-llm model library, and the same tensors
+// as a Hugging Face folder for our engine (MLC's fused c_attn and gate_up_proj split back into q/k/v and gate/up).
+// Each engine runs in a page of its own, one after the other: load, then one greedy completion of a raw prompt with
+// a fixed number of new tokens; prefill and decode speed come from each engine's own counters. Figures only.
+//
+//   WEBLLM_LIB=<Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm> npm run webllm-compare [-- --tokens 8] [-- --only web-llm|lora-lab]
+//
+// The library is the one web-llm 0.2.79 downloads for its prebuilt Qwen2-0.5B-Instruct-q0f32-MLC, from
+// mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/). It takes tens of minutes on a software GPU.
+
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { basename, join, normalize } from 'node:path';
+import { createServer as viteServer } from 'vite';
+import { writeSafetensors, type TensorToWrite } from '../../src/lib/formats/safetensors.js';
+import { launch } from '../../tests/helpers/browser.js';
+import { libraryMetadata, writeTestModel } from './make-test-model.js';
+import type { RunOptions, RunResult } from './compare-page.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const maxTokens = Number(opt('--tokens') ?? 8);
+const engines = (opt('--only') ? [opt('--only')] : ['lora-lab', 'web-llm']) as RunOptions['engine'][];
+const lib = process.env.WEBLLM_LIB;
+if (!lib || !existsSync(lib)) {
+  console.error('Set WEBLLM_LIB to a q*f32 web-llm model library (.wasm), e.g. Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm from mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/).');
+  process.exit(2);
+}
+const meta = libraryMetadata(new Uint8Array(readFileSync(lib)));
+if (meta.model_type !== 'qwen2' || meta.quantization !== 'q0f32') {
+  console.error(`This comparison maps a qwen2 q0f32 library onto Hugging Face tensors; ${basename(lib)} is ${meta.model_type} ${meta.quantization}.`);
+  process.exit(2);
+}
+const root = join(tmpdir(), 'lora-lab-webllm-compare');
+const mlcDir = join(root, 'mlc');
+const hfDir = join(root, 'hf');
+const tokenizer = new URL('../../public/models/demo/tokenizer.json', import.meta.url).pathname;
+if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) writeTestModel(lib, mlcDir, tokenizer);
+if (!existsSync(join(hfDir, 'config.json'))) toHuggingFace(mlcDir, hfDir);
+
+/** The MLC folder's tensors as a Hugging Face Qwen2 folder (F32 shards of at most 512 MB, with the index). */
+function toHuggingFace(from: string, to: string): void {
+  const cache = JSON.parse(readFileSync(join(from, 'ndarray-cache.json'), 'utf8')) as { records: { dataPath: string; records: { name: string; shape: number[]; byteOffset: number; nbytes: number }[] }[] };
+  const kv = meta.kv_cache as unknown as { num_hidden_layers: number; num_attention_heads: number; num_key_value_heads: number; head_dim: number };
+  const D = kv.num_attention_heads * kv.head_dim, Dkv = kv.num_key_value_heads * kv.head_dim;
+  const out: TensorToWrite[] = [];
+  let inter = 0, vocab = 0;
+  const rows = (data: Uint8Array, shape: number[], from0: number, to0: number, name: string) => {
+    const width = shape.length > 1 ? shape[1] : 1;
+    out.push({ name, dtype: 'F32', shape: shape.length > 1 ? [to0 - from0, width] : [to0 - from0], data: data.subarray(from0 * width * 4, to0 * width * 4) });
+  };
+  for (const shard of cache.records) {
+    const bytes = new Uint8Array(readFileSync(join(from, shard.dataPath)));
+    for (const r of shard.records) {
+      const data = bytes.subarray(r.byteOffset, r.byteOffset + r.nbytes);
+      const n = r.shape[0];
+      if (r.name.includes('c_attn')) {
+        const kind = r.name.endsWith('.bias') ? 'bias' : 'weight';
+        const layer = r.name.replace(/\.self_attn\.c_attn\.(weight|bias)$/, '.self_attn');
+        rows(data, r.shape, 0, D, `${layer}.q_proj.${kind}`);
+        rows(data, r.shape, D, D + Dkv, `${layer}.k_proj.${kind}`);
+        rows(data, r.shape, D + Dkv, D + 2 * Dkv, `${layer}.v_proj.${kind}`);
+      } else if (r.name.includes('gate_up_proj')) {
+        inter = n / 2;
+        const layer = r.name.replace(/\.gate_up_proj\.weight$/, '');
+        rows(data, r.shape, 0, inter, `${layer}.gate_proj.weight`);
+        rows(data, r.shape, inter, n, `${layer}.up_proj.weight`);
+      } else {
+        if (r.name.includes('embed_tokens')) vocab = n;
+        out.push({ name: r.name, dtype: 'F32', shape: r.shape, data });
+      }
+    }
+  }
+  mkdirSync(to, { recursive: true });
+  const shards: TensorToWrite[][] = [[]];
+  let size = 0;
+  for (const t of out) {
+    if (size + t.data.byteLength > 512e6 && shards.at(-1)!.length) { shards.push([]); size = 0; }
+    shards.at(-1)!.push(t);
+    size += t.data.byteLength;
+  }
+  const weightMap: Record<string, string> = {};
+  shards.forEach((list, i) => {
+    const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+    writeFileSync(join(to, file), writeSafetensors(list, { format: 'pt' }));
+    for (const t of list) weightMap[t.name] = file;
+  });
+  writeFileSync(join(to, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  // Qwen2-0.5B's configuration (the library was compiled from it: rope theta 1e6, RMSNorm epsilon 1e-6, tied embeddings).
+  writeFileSync(join(to, 'config.json'), JSON.stringify({
+    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: D, intermediate_size: inter,
+    num_hidden_layers: kv.num_hidden_layers, num_attention_heads: kv.num_attention_heads, num_key_value_heads: kv.num_key_value_heads,
+    vocab_size: vocab, rms_norm_eps: 1e-6, rope_theta: 1000000, max_position_embeddings: 32768, tie_word_embeddings: true,
+    hidden_act: 'silu', torch_dtype: 'float32', bos_token_id: 1, eos_token_id: 2,
+  }, null, 2));
+  writeFileSync(join(to, 'tokenizer.json'), readFileSync(tokenizer));
+}
+
+// Static files with CORS: /mlc/resolve/main/<file> (web-llm reads the hub's layout), /lib/<library>, /hf/<file>.
+const server = createServer((req, res) => {
+  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+  const safe = (dir: string, rest: string) => join(dir, normalize(rest).replace(/^(\.\.[/\\])+/, ''));
+  const file = path.startsWith('/mlc/resolve/main/') ? safe(mlcDir, path.slice('/mlc/resolve/main/'.length))
+    : path.startsWith('/hf/') ? safe(hfDir, path.slice(4)) : path === `/lib/${basename(lib)}` ? lib : null;
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  if (!file || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
+  res.writeHead(200, { 'Content-Length': statSync(file).size, 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
+  createReadStream(file).pipe(res);
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const vite = await viteServer({ server: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
+await vite.listen();
+const page0 = `${vite.resolvedUrls!.local[0]}scripts/webllm/compare.html`;
+
+// A raw prompt of about a dozen tokens.
+const prompt = 'Give three tips for staying healthy and say why each one helps.';
+const browser = await launch();
+const results: RunResult[] = [];
+try {
+  for (const engine of engines) {
+    const page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
+    await page.goto(page0);
+    await page.waitForSelector('body[data-ready]', { timeout: 300_000 });
+    const o: RunOptions = engine === 'web-llm'
+      ? { engine, modelUrl: `${base}/mlc/`, libUrl: `${base}/lib/${basename(lib)}`, prompt, maxTokens }
+      : { engine, modelUrl: `${base}/hf/`, prompt, maxTokens };
+    const t0 = performance.now();
+    const r = await page.evaluate((opts) => (window as unknown as { runEngine: (o: RunOptions) => Promise<RunResult> }).runEngine(opts), o);
+    console.log(JSON.stringify({ ...r, wallS: Math.round((performance.now() - t0) / 100) / 10 }));
+    results.push(r);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await vite.close();
+  server.close();
+}
+const [a, b] = results;
+if (a && b) {
+  const f = (x: number) => x.toFixed(2);
+  console.log(`${a.engine} vs ${b.engine} on ${meta.model_type} ${meta.quantization} shapes, ${a.promptTokens}/${b.promptTokens}-token prompt, ${maxTokens} new tokens:`);
+  console.log(`  load ${f(a.loadS)} s vs ${f(b.loadS)} s; prefill ${f(a.prefillS)} s vs ${f(b.prefillS)} s (${f(b.prefillS / a.prefillS)}x); decode ${f(1 / a.decodeTokensPerSecond)} s/token vs ${f(1 / b.decodeTokensPerSecond)} s/token (${f(a.decodeTokensPerSecond / b.decodeTokensPerSecond)}x)`);
+  console.log(`  same text: ${a.text === b.text}`);
+}

@@ -8,6 +8,10 @@
 //
 // The library is the one web-llm 0.2.79 downloads for its prebuilt Qwen2-0.5B-Instruct-q0f32-MLC, from
 // mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/). It takes tens of minutes on a software GPU.
+// Status (2026-12-02, SwiftShader in Debian's Chromium 150): the lora-lab half runs; web-llm's load ends in the MLC
+// runtime's exit(1) (its worker reports only "[object Object]"; a fresh profile and no context override do the same),
+// while the same library family loaded through the app's teacher panel (run-real.ts) works. VERBOSE=1 prints the page's
+// console and failed requests.
 
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, normalize } from 'node:path';
 import { createServer as viteServer } from 'vite';
 import { writeSafetensors, type TensorToWrite } from '../../src/lib/formats/safetensors.js';
-import { launch } from '../../tests/helpers/browser.js';
+import { chromium } from 'playwright-core';
+import { chromiumArgs } from '../../vite.config.js';
 import { libraryMetadata, writeTestModel } from './make-test-model.js';
 import type { RunOptions, RunResult } from './compare-page.js';
 
@@ -111,20 +116,30 @@ const server = createServer((req, res) => {
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-const vite = await viteServer({ server: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
+// Vite's dev server, with the page's and the worker's dependencies found up front (a dependency discovered later makes
+// Vite reload the page mid-run).
+const vite = await viteServer({
+  server: { host: '127.0.0.1', port: 0 }, logLevel: 'warn',
+  optimizeDeps: { entries: ['scripts/webllm/compare.html', 'workers/engine.worker.ts', 'workers/webllm.worker.ts'], include: ['@mlc-ai/web-llm'] },
+});
 await vite.listen();
 const page0 = `${vite.resolvedUrls!.local[0]}scripts/webllm/compare.html`;
 
 // A raw prompt of about a dozen tokens.
 const prompt = 'Give three tips for staying healthy and say why each one helps.';
-const browser = await launch();
+// A persistent profile: both engines keep the 2 GB download in the browser's storage, whose quota an incognito
+// context would refuse.
+const browser = await chromium.launchPersistentContext(join(root, 'profile'), {
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs, headless: true,
+});
 const results: RunResult[] = [];
 try {
   for (const engine of engines) {
     const page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
+    page.on('console', (m) => { if (m.type() === 'error' || process.env.VERBOSE) console.log(`[page] ${m.text()}`); });
+    if (process.env.VERBOSE) page.on('response', (r) => { if (r.status() >= 400) console.log(`[page] ${r.status()} ${r.url()}`); });
     await page.goto(page0);
-    await page.waitForSelector('body[data-ready]', { timeout: 300_000 });
+    await page.waitForSelector('body[data-ready]', { state: 'attached', timeout: 300_000 });
     const o: RunOptions = engine === 'web-llm'
       ? { engine, modelUrl: `${base}/mlc/`, libUrl: `${base}/lib/${basename(lib)}`, prompt, maxTokens }
       : { engine, modelUrl: `${base}/hf/`, prompt, maxTokens };

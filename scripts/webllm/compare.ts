@@ -13,15 +13,15 @@
 // while the same library family loaded through the app's teacher panel (run-real.ts) works. VERBOSE=1 prints the page's
 // console and failed requests.
 
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, normalize } from 'node:path';
+import { basename, join } from 'node:path';
 import { createServer as viteServer } from 'vite';
 import { writeSafetensors, type TensorToWrite } from '../../src/lib/formats/safetensors.js';
 import { chromium } from 'playwright-core';
 import { chromiumArgs } from '../../vite.config.js';
 import { libraryMetadata, writeTestModel } from './make-test-model.js';
+import { inside, serveFiles } from './static-server.js';
 import type { RunOptions, RunResult } from './compare-page.js';
 
 const args = process.argv.slice(2);
@@ -104,18 +104,9 @@ function toHuggingFace(from: string, to: string): void {
 }
 
 // Static files with CORS: /mlc/resolve/main/<file> (web-llm reads the hub's layout), /lib/<library>, /hf/<file>.
-const server = createServer((req, res) => {
-  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  const safe = (dir: string, rest: string) => join(dir, normalize(rest).replace(/^(\.\.[/\\])+/, ''));
-  const file = path.startsWith('/mlc/resolve/main/') ? safe(mlcDir, path.slice('/mlc/resolve/main/'.length))
-    : path.startsWith('/hf/') ? safe(hfDir, path.slice(4)) : path === `/lib/${basename(lib)}` ? lib : null;
-  res.setHeader('Access-Control-Allow-Origin', '*');
-  if (!file || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
-  res.writeHead(200, { 'Content-Length': statSync(file).size, 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
-  createReadStream(file).pipe(res);
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const files = await serveFiles((path) => (path.startsWith('/mlc/resolve/main/') ? inside(mlcDir, path.slice('/mlc/resolve/main/'.length))
+  : path.startsWith('/hf/') ? inside(hfDir, path.slice(4)) : path === `/lib/${basename(lib)}` ? lib : null));
+const base = files.base;
 // Vite's dev server, with the page's and the worker's dependencies found up front (a dependency discovered later makes
 // Vite reload the page mid-run).
 const vite = await viteServer({
@@ -152,7 +143,7 @@ try {
 } finally {
   await browser.close();
   await vite.close();
-  server.close();
+  files.close();
 }
 const [a, b] = results;
 if (a && b) {

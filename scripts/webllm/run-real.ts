@@ -10,12 +10,12 @@
 // https://raw.githubusercontent.com/mlc-ai/binary-mlc-llm-libs/main/web-llm-models/v0_2_48/Qwen2-0.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm
 
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, normalize } from 'node:path';
+import { basename, join } from 'node:path';
 import { launch, SCREENSHOTS, startApp } from '../../tests/helpers/browser.js';
 import { writeTestModel } from './make-test-model.js';
+import { inside, serveFiles } from './static-server.js';
 
 const lib = process.env.WEBLLM_LIB;
 if (!lib || !existsSync(lib)) {
@@ -33,17 +33,9 @@ if (!existsSync(join(modelDir, 'ndarray-cache.json'))) {
 
 // A static server with CORS, in the hub's layout web-llm reads (<repo>/resolve/main/<file>): /Qwen2-0.5B-test-MLC/resolve/main/... is
 // the weights folder, /lib/<name>.wasm the library.
-const server = createServer((req, res) => {
-  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  const prefix = '/Qwen2-0.5B-test-MLC/resolve/main/';
-  const file = path.startsWith(prefix) ? join(modelDir, normalize(path.slice(prefix.length)).replace(/^(\.\.[/\\])+/, '')) : path === `/lib/${basename(lib)}` ? lib : null;
-  res.setHeader('Access-Control-Allow-Origin', '*');
-  if (!file || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
-  res.writeHead(200, { 'Content-Length': statSync(file).size, 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
-  createReadStream(file).pipe(res);
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const prefix = '/Qwen2-0.5B-test-MLC/resolve/main/';
+const files = await serveFiles((path) => (path.startsWith(prefix) ? inside(modelDir, path.slice(prefix.length)) : path === `/lib/${basename(lib)}` ? lib : null));
+const base = files.base;
 
 const app = await startApp();
 const browser = await launch();
@@ -88,5 +80,5 @@ try {
 } finally {
   await browser.close();
   await app.server.close();
-  server.close();
+  files.close();
 }

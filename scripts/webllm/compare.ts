@@ -104,8 +104,12 @@ function toHuggingFace(from: string, to: string): void {
 }
 
 // Static files with CORS: /mlc/resolve/main/<file> (web-llm reads the hub's layout), /lib/<library>, /hf/<file>.
-const files = await serveFiles((path) => (path.startsWith('/mlc/resolve/main/') ? inside(mlcDir, path.slice('/mlc/resolve/main/'.length))
-  : path.startsWith('/hf/') ? inside(hfDir, path.slice(4)) : path === `/lib/${basename(lib)}` ? lib : null));
+const files = await serveFiles((path) => {
+  const file = path.startsWith('/mlc/resolve/main/') ? inside(mlcDir, path.slice('/mlc/resolve/main/'.length))
+    : path.startsWith('/hf/') ? inside(hfDir, path.slice(4)) : path === `/lib/${basename(lib)}` ? lib : null;
+  if (process.env.VERBOSE) console.log(`[files] ${path}${file && existsSync(file) ? '' : ' (404)'}`);
+  return file;
+});
 const base = files.base;
 // Vite's dev server, with the page's and the worker's dependencies found up front (a dependency discovered later makes
 // Vite reload the page mid-run).

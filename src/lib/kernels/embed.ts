@@ -6,11 +6,11 @@
 import { need, threads, type Kernel } from '../gpu/program.js';
 import type { WeightFormat } from '../quant/blocks.js';
 import { STEP, STEP_STRUCT, WORKGROUP } from './common.js';
-import { needsF16, weightBuffer, weightReaders } from './weight-read.js';
+import { weightBuffer, weightReaders } from './weight-read.js';
 
 export function embedKernel(format: WeightFormat): Kernel {
   return {
-    name: `embed+${format}`, f16: needsF16(format), workgroupSize: WORKGROUP, structs: STEP_STRUCT,
+    name: `embed+${format}`, workgroupSize: WORKGROUP, structs: STEP_STRUCT,
     grid: (s) => { const { rows, D } = need('embed', s); return threads(rows * D, WORKGROUP); },
     params: { K: 'u32', rowStart: 'u32', rowCount: 'u32', ldw: 'u32' },
     buffers: {

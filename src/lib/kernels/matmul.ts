@@ -16,7 +16,7 @@
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
 import { isQuantized, type WeightFormat } from '../quant/blocks.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
-import { needsF16, weightBuffer, weightReaders } from './weight-read.js';
+import { weightBuffer, weightReaders } from './weight-read.js';
 
 export interface MatmulOptions {
   /** How W (and W2) are stored: f32, f16, or blocks of 8- or 4-bit values with f16 scales (weight-read.ts). */
@@ -83,7 +83,7 @@ function buffers(o: MatmulOptions): Record<string, BufferDecl> {
 function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
   const flags = (['norm', 'bias', 'swiglu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
   return {
-    name: [name, o.format, ...flags].join('+'), f16: needsF16(o.format), workgroupSize: THREADS, structs: STEP_STRUCT, grid,
+    name: [name, o.format, ...flags].join('+'), workgroupSize: THREADS, structs: STEP_STRUCT, grid,
     constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
     source: helpers(o) + source,
   };

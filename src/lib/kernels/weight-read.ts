@@ -18,9 +18,6 @@ export function weightBuffer(format: WeightFormat, shape = '(N, ldw)'): BufferDe
   return { type, access: 'read', shape: `${shape} ${format}` };
 }
 
-/** Whether kernels reading this format need `enable f16`: none do (f16 pairs are unpacked from u32 words). */
-export const needsF16 = (_format: WeightFormat): boolean => false;
-
 /** WGSL readers for the weight buffer `buf`, named `<buf>Vec` and `<buf>At`. */
 export function weightReaders(format: WeightFormat, buf: string): string {
   if (format === 'f32') {

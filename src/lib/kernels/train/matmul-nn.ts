@@ -5,7 +5,7 @@
 import { need, type Kernel } from '../../gpu/program.js';
 import type { WeightFormat } from '../../quant/blocks.js';
 import { WORKGROUP } from '../common.js';
-import { needsF16, weightBuffer, weightReaders } from '../weight-read.js';
+import { weightBuffer, weightReaders } from '../weight-read.js';
 
 /** Output tile (T x T, 4 x 4 per thread) and the N slice staged per step. */
 const T = 64;
@@ -13,7 +13,7 @@ const TN = 16;
 
 export function matmulNNKernel(format: WeightFormat, accumulate: boolean): Kernel {
   return {
-    name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, f16: needsF16(format), workgroupSize: WORKGROUP, constants: { T, TN },
+    name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, workgroupSize: WORKGROUP, constants: { T, TN },
     // Grid: T x T tiles of dX, (K columns, rows).
     grid: (s) => { const { K, rows } = need('matmul_nn', s); return [Math.ceil(K / T), Math.ceil(rows / T), 1]; },
     params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },

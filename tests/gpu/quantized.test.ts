@@ -78,15 +78,16 @@ describe('matmul with quantized weights', () => {
     }
   }
 
-  it.each([['q8', 70, 37, 53], ['q4', 9, 130, 45], ['q4', 1, 5, 3]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i', async (format, M, N, K) => {
+  it.each([['q8', 70, 37, 53, false], ['q4', 9, 130, 45, false], ['q4', 1, 5, 3, false], ['q8', 70, 37, 53, true], ['q4', 9, 130, 45, true]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i (CPU broadcast: %s)', async (format, M, N, K, broadcast) => {
     const gpu = await testGpu();
+    if (broadcast && !gpu.subgroup) throw new Error('this device has no fixed-size subgroups: run the tests on lavapipe (scripts/setup-lavapipe.sh) or SwiftShader');
     const rng = new Rng(M + N + K);
     const W = quantized(randn(rng, N * K, 0.5), N, K, format);
     const yOff = 3, ldy = N + 5;
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
     const expected = dxReference(dy, ldy, yOff, W.seen, M, N, K, dx0);
-    const { dx } = await runProgram(gpu, matmulNNKernel(format, true), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
+    const { dx } = await runProgram(gpu, matmulNNKernel(format, true, broadcast ? gpu.subgroup : 0), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: W.data, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ATOL, RTOL, `dX ${format}`);
   });

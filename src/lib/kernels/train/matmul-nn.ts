@@ -11,7 +11,9 @@ import { weightBuffer, weightReaders } from '../weight-read.js';
 const T = 64;
 const TN = 16;
 
-export function matmulNNKernel(format: WeightFormat, accumulate: boolean): Kernel {
+/** `subgroup`: a CPU adapter's fixed subgroup size (`Gpu.subgroup`), for the broadcast shape; 0 for the tiled one. */
+export function matmulNNKernel(format: WeightFormat, accumulate: boolean, subgroup = 0): Kernel {
+  if (subgroup > 0) return broadcastNN(format, accumulate, subgroup);
   return {
     name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, workgroupSize: WORKGROUP, constants: { T, TN },
     // Grid: T x T tiles of dX, (K columns, rows).
@@ -65,6 +67,52 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
         let at = (P.outRow + m) * P.ldo + k;
         ${accumulate ? 'dx[at] += acc[i * 4u + j];' : 'dx[at] = acc[i * 4u + j];'}
       }
+    }
+  }
+}`,
+  };
+}
+
+/** Rows of dX per block of the broadcast shape. */
+const RB = 4;
+
+/**
+ * The same product on CPU adapters with fixed-size subgroups (see kernels/matmul.ts, broadcastMatmul): one thread per
+ * column k of dX, rows in blocks of RB, N in chunks of SG; each lane loads one element of the chunk of each dY row and
+ * subgroupBroadcast hands it to the other lanes, so dY is read once per subgroup, W once per lane (lanes read
+ * neighbouring columns of one W row).
+ */
+function broadcastNN(format: WeightFormat, accumulate: boolean, sg: number): Kernel {
+  const R = [...Array(RB).keys()];
+  const J = [...Array(sg).keys()];
+  const each = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  return {
+    name: `matmul_nn_bcast${sg}+${format}${accumulate ? '+acc' : ''}`, workgroupSize: 64, constants: { SG: sg }, subgroups: true,
+    // Grid: 64 columns of dX per workgroup.
+    grid: (s) => [Math.ceil(need('matmul_nn', s).K / 64), 1, 1],
+    params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },
+    buffers: {
+      dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },
+      w: weightBuffer(format),
+      dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
+    },
+    source: /* wgsl */ `${weightReaders(format, 'w')}
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let col = wid.x * WG + tid;
+  let k = min(col, P.K - 1u); // every lane runs the loops (subgroup operations); one past K writes nothing
+  for (var m0 = 0u; m0 < P.M; m0 += ${RB}u) {
+    ${each((i) => `let r${i} = (P.yRow + min(m0 + ${i}u, P.M - 1u)) * P.ldy + P.yOff;`)}
+    ${each((i) => `var a${i} = 0.0;`)}
+    for (var n0 = 0u; n0 < P.N; n0 += SG) {
+      let nl = n0 + lane;
+      ${each((i) => `let y${i} = select(0.0, dy[r${i} + min(nl, P.N - 1u)], nl < P.N);`)}
+      ${J.map((j) => `if (n0 + ${j}u < P.N) {
+        let wv = wAt(n0 + ${j}u, k);
+        ${each((i) => `a${i} += subgroupBroadcast(y${i}, ${j}u) * wv;`, '\n        ')}
+      }`).join('\n      ')}
+    }
+    if (col < P.K) {
+      ${each((i) => `if (m0 + ${i}u < P.M) { let at = (P.outRow + m0 + ${i}u) * P.ldo + col; ${accumulate ? `dx[at] += a${i};` : `dx[at] = a${i};`} }`, '\n      ')}
     }
   }
 }`,

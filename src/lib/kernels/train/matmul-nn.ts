@@ -11,6 +11,14 @@ import { weightBuffer, weightReaders } from '../weight-read.js';
 const T = 64;
 const TN = 16;
 
+const PARAMS = { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' } as const;
+
+const buffers = (format: WeightFormat): Kernel['buffers'] => ({
+  dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },
+  w: weightBuffer(format),
+  dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
+});
+
 /** `subgroup`: a CPU adapter's fixed subgroup size (`Gpu.subgroup`), for the broadcast shape; 0 for the tiled one. */
 export function matmulNNKernel(format: WeightFormat, accumulate: boolean, subgroup = 0): Kernel {
   if (subgroup > 0) return broadcastNN(format, accumulate, subgroup);
@@ -18,12 +26,7 @@ export function matmulNNKernel(format: WeightFormat, accumulate: boolean, subgro
     name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, workgroupSize: WORKGROUP, constants: { T, TN },
     // Grid: T x T tiles of dX, (K columns, rows).
     grid: (s) => { const { K, rows } = need('matmul_nn', s); return [Math.ceil(K / T), Math.ceil(rows / T), 1]; },
-    params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },
-    buffers: {
-      dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },
-      w: weightBuffer(format),
-      dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
-    },
+    params: PARAMS, buffers: buffers(format),
     source: /* wgsl */ `${weightReaders(format, 'w')}
 var<workgroup> ys: array<f32, T * TN>;  // (T rows, TN n)
 var<workgroup> ws: array<f32, TN * T>;  // (TN n, T k)
@@ -90,12 +93,7 @@ function broadcastNN(format: WeightFormat, accumulate: boolean, sg: number): Ker
     name: `matmul_nn_bcast${sg}+${format}${accumulate ? '+acc' : ''}`, workgroupSize: 64, constants: { SG: sg }, subgroups: true,
     // Grid: 64 columns of dX per workgroup.
     grid: (s) => [Math.ceil(need('matmul_nn', s).K / 64), 1, 1],
-    params: { M: 'u32', N: 'u32', K: 'u32', ldy: 'u32', yOff: 'u32', ldw: 'u32', ldo: 'u32', outRow: 'u32', yRow: 'u32' },
-    buffers: {
-      dy: { type: 'array<f32>', access: 'read', shape: '(rows, ldy)' },
-      w: weightBuffer(format),
-      dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
-    },
+    params: PARAMS, buffers: buffers(format),
     source: /* wgsl */ `${weightReaders(format, 'w')}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let col = wid.x * WG + tid;

@@ -15,7 +15,7 @@ import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, t
 import { Rng } from '../../src/lib/util/rng.js';
 import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
-import { testGpu } from '../helpers/gpu.js';
+import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
 import { rope, silu } from '../reference/llama.js';
 import { embedReference, matmulParams, matmulReference, rowDots } from '../reference/matmul.js';
@@ -43,13 +43,9 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
  * by M, columns past a workgroup's 64).
  */
 function TARGETS(gpuShapes: [number, number, number][]): [string, (gpu: Gpu) => MatmulDevice, [number, number, number][]][] {
-  const broadcast = (gpu: Gpu): MatmulDevice => {
-    if (!gpu.subgroup) throw new Error('this device has no fixed-size subgroups: run the tests on lavapipe (scripts/setup-lavapipe.sh) or SwiftShader');
-    return { cpu: true, subgroup: gpu.subgroup };
-  };
   return [
     ['', () => ({ cpu: false, subgroup: 0 }), gpuShapes],
-    [' (CPU broadcast)', broadcast, [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301]]],
+    [' (CPU broadcast)', (gpu) => ({ cpu: true, subgroup: subgroupOf(gpu) }), [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301]]],
   ];
 }
 

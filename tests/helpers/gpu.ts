@@ -20,3 +20,12 @@ export function testGpu(opts: { f16: boolean; maxBinding?: number } = { f16: fal
 export async function testGpus(): Promise<Gpu[]> {
   return Promise.all(cache.values());
 }
+
+/**
+ * The device's fixed subgroup size, for the tests of the broadcast kernels of CPU adapters (`Gpu.subgroup`); a device
+ * without one fails the test, saying where to run it.
+ */
+export function subgroupOf(gpu: Gpu): number {
+  if (!gpu.subgroup) throw new Error('this device has no fixed-size subgroups: run the tests on lavapipe (scripts/setup-lavapipe.sh) or SwiftShader');
+  return gpu.subgroup;
+}

@@ -139,7 +139,7 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
   return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
-/** What the matmul shapes depend on: a CPU adapter, and its fixed subgroup size (0: none; `Gpu.subgroup`). */
+/** What the matmul shapes depend on: a CPU adapter, and its fixed subgroup size (0: none; only CPU adapters have one, `Gpu.subgroup`). */
 export interface MatmulDevice { cpu: boolean; subgroup: number }
 
 /** A GPU: lane reductions, gemm tiles. */
@@ -155,7 +155,7 @@ export const BROADCAST_ROWS = 4;
  * `gemm` tiles. Grid sizes: `{ N, rows }`.
  */
 export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, device: MatmulDevice = GPU_SHAPES): Kernel {
-  if (device.cpu && device.subgroup > 0) return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
+  if (device.subgroup > 0) return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
   if (variant === 'gemm') return gemm(o);
   if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, device.cpu));
   return gemv(o, gemvLanes(k, device.cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);

@@ -4,6 +4,7 @@
 
 import { CreateWebWorkerMLCEngine } from '@mlc-ai/web-llm';
 import { EngineClient } from '../../src/lib/worker/client.js';
+import type { Precision } from '../../src/lib/quant/precision.js';
 
 export interface RunOptions {
   engine: 'web-llm' | 'lora-lab';
@@ -12,6 +13,8 @@ export interface RunOptions {
   libUrl?: string;
   prompt: string;
   maxTokens: number;
+  /** lora-lab: the weights' precision on the GPU. */
+  precision?: Precision;
 }
 
 export interface RunResult {
@@ -49,11 +52,11 @@ async function ours(o: RunOptions): Promise<RunResult> {
   const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
   const c = new EngineClient(worker);
   try {
-    await c.init(true);
+    await c.init();
     const t0 = performance.now();
-    await c.load({ kind: 'url', url: o.modelUrl }, undefined, 1024, 'f32');
+    await c.load({ kind: 'url', url: o.modelUrl }, undefined, 1024, o.precision ?? 'f32');
     const loadS = (performance.now() - t0) / 1000;
-    const r = await c.generate({ prompt: o.prompt, format: 'raw', maxNewTokens: o.maxTokens, sampling: { temperature: 0 } }).done;
+    const r = await c.generate({ prompt: o.prompt, format: 'raw', maxNewTokens: o.maxTokens, sampling: { temperature: 0, repetitionPenalty: 1 } }).done;
     return {
       engine: 'lora-lab', loadS, promptTokens: r.promptIds.length, prefillS: r.prefillMs / 1000,
       decodeTokensPerSecond: r.decodeTokensPerSecond, newTokens: r.tokens.length, text: r.text,

@@ -1,17 +1,20 @@
 // web-llm against LoRA Lab's engine in the same headless Chromium (SwiftShader WebGPU on machines without a GPU), on
 // the same weights: the random weights make-test-model.ts writes for a web-llm model library, and the same tensors
-// as a Hugging Face folder for our engine (MLC's fused c_attn and gate_up_proj split back into q/k/v and gate/up).
+// as a Hugging Face folder for our engine (MLC's fused c_attn and gate_up_proj split back into q/k/v and gate/up;
+// q4f32_1's 4-bit groups dequantized to F32, which our engine quantizes again at load with --precision q4).
 // Each engine runs in a page of its own, one after the other: load, then one greedy completion of a raw prompt with
 // a fixed number of new tokens; prefill and decode speed come from each engine's own counters. Figures only.
 //
-//   WEBLLM_LIB=<Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm> npm run webllm-compare [-- --tokens 8] [-- --only web-llm|lora-lab]
+//   WEBLLM_LIB=<Qwen2-0.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm> npm run webllm-compare [-- --tokens 8]
+//     [-- --only web-llm|lora-lab] [-- --precision f32,q4]
 //
-// The library is the one web-llm 0.2.79 downloads for its prebuilt Qwen2-0.5B-Instruct-q0f32-MLC, from
-// mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/). It takes tens of minutes on a software GPU.
-// Status (2026-12-02, SwiftShader in Debian's Chromium 150): the lora-lab half runs; web-llm's load ends in the MLC
-// runtime's exit(1) (its worker reports only "[object Object]"; a fresh profile and no context override do the same),
-// while the same library family loaded through the app's teacher panel (run-real.ts) works. VERBOSE=1 prints the page's
-// console and failed requests.
+// The libraries are the ones web-llm 0.2.79 downloads for its prebuilt Qwen2-0.5B-Instruct-q4f32_1-MLC and -q0f32-MLC,
+// from mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/). Our engine runs at each precision listed: by default f32
+// (the same numbers web-llm computes: q4f32_1 dequantizes to F32 exactly) and q4 for q4f32_1, f32 for q0f32. Both
+// decode greedily without a repetition penalty (web-llm's config says 1). Minutes on a software GPU.
+// Status (2026-12-02, SwiftShader in Debian's Chromium 150): q4f32_1 runs both halves. With q0f32 (1.9 GB of F32
+// weights, a 544 MB embedding) web-llm ends in its runtime's exit(1) right after the download, with no message, in its
+// worker and on the page alike. VERBOSE=1 prints the page's console and the files served.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,7 @@ import { chromiumArgs } from '../../vite.config.js';
 import { libraryMetadata, writeTestModel } from './make-test-model.js';
 import { inside, serveFiles } from './static-server.js';
 import type { RunOptions, RunResult } from './compare-page.js';
+import type { Precision } from '../../src/lib/quant/precision.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -34,16 +38,38 @@ if (!lib || !existsSync(lib)) {
   process.exit(2);
 }
 const meta = libraryMetadata(new Uint8Array(readFileSync(lib)));
-if (meta.model_type !== 'qwen2' || meta.quantization !== 'q0f32') {
-  console.error(`This comparison maps a qwen2 q0f32 library onto Hugging Face tensors; ${basename(lib)} is ${meta.model_type} ${meta.quantization}.`);
+if (meta.model_type !== 'qwen2' || !['q0f32', 'q4f32_1'].includes(meta.quantization)) {
+  console.error(`This comparison maps a qwen2 q0f32 or q4f32_1 library onto Hugging Face tensors; ${basename(lib)} is ${meta.model_type} ${meta.quantization}.`);
   process.exit(2);
 }
+// Our engine runs once per precision asked for (--precision f32,q4), web-llm once.
+const precisions = (opt('--precision') ?? (meta.quantization === 'q0f32' ? 'f32' : 'f32,q4')).split(',') as Precision[];
+if (!precisions.every((p) => ['f32', 'f16', 'q8', 'q4'].includes(p))) {
+  console.error(`--precision is a list of f32, f16, q8 and q4, not ${opt('--precision')}.`);
+  process.exit(2);
+}
+type Run = { engine: RunOptions['engine']; precision?: Precision };
+const runs = engines.flatMap((engine): Run[] => (engine === 'web-llm' ? [{ engine }] : precisions.map((precision) => ({ engine, precision }))));
 const root = join(tmpdir(), 'lora-lab-webllm-compare');
-const mlcDir = join(root, 'mlc');
-const hfDir = join(root, 'hf');
+const mlcDir = join(root, `mlc-${meta.quantization}`);
+const hfDir = join(root, `hf-${meta.quantization}`);
 const tokenizer = new URL('../../public/models/demo/tokenizer.json', import.meta.url).pathname;
 if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) writeTestModel(lib, mlcDir, tokenizer);
 if (!existsSync(join(hfDir, 'config.json'))) toHuggingFace(mlcDir, hfDir);
+
+/** MLC's q4f32_1 group quantization undone: eight 4-bit values per uint32 along the input dimension, lowest bits
+ *  first, each (q - 7) x the float32 scale of its group of 32. */
+function dequantizeQ4f32(words: Uint32Array, scales: Float32Array, rows: number, cols: number): Uint8Array {
+  const out = new Float32Array(rows * cols);
+  const groups = cols / 32;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const q = (words[r * (cols / 8) + (c >> 3)] >>> ((c & 7) * 4)) & 15;
+      out[r * cols + c] = (q - 7) * scales[r * groups + (c >> 5)];
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
 
 /** The MLC folder's tensors as a Hugging Face Qwen2 folder (F32 shards of at most 512 MB, with the index). */
 function toHuggingFace(from: string, to: string): void {
@@ -56,26 +82,37 @@ function toHuggingFace(from: string, to: string): void {
     const width = shape.length > 1 ? shape[1] : 1;
     out.push({ name, dtype: 'F32', shape: shape.length > 1 ? [to0 - from0, width] : [to0 - from0], data: data.subarray(from0 * width * 4, to0 * width * 4) });
   };
+  // Every tensor by name, q_weight and q_scale joined into one F32 weight.
+  const tensors = new Map<string, { shape: number[]; data: Uint8Array }>();
   for (const shard of cache.records) {
     const bytes = new Uint8Array(readFileSync(join(from, shard.dataPath)));
-    for (const r of shard.records) {
-      const data = bytes.subarray(r.byteOffset, r.byteOffset + r.nbytes);
-      const n = r.shape[0];
-      if (r.name.includes('c_attn')) {
-        const kind = r.name.endsWith('.bias') ? 'bias' : 'weight';
-        const layer = r.name.replace(/\.self_attn\.c_attn\.(weight|bias)$/, '.self_attn');
-        rows(data, r.shape, 0, D, `${layer}.q_proj.${kind}`);
-        rows(data, r.shape, D, D + Dkv, `${layer}.k_proj.${kind}`);
-        rows(data, r.shape, D + Dkv, D + 2 * Dkv, `${layer}.v_proj.${kind}`);
-      } else if (r.name.includes('gate_up_proj')) {
-        inter = n / 2;
-        const layer = r.name.replace(/\.gate_up_proj\.weight$/, '');
-        rows(data, r.shape, 0, inter, `${layer}.gate_proj.weight`);
-        rows(data, r.shape, inter, n, `${layer}.up_proj.weight`);
-      } else {
-        if (r.name.includes('embed_tokens')) vocab = n;
-        out.push({ name: r.name, dtype: 'F32', shape: r.shape, data });
-      }
+    for (const r of shard.records) tensors.set(r.name, { shape: r.shape, data: bytes.subarray(r.byteOffset, r.byteOffset + r.nbytes) });
+  }
+  for (const [name, t] of tensors) {
+    if (name.endsWith('.q_scale')) continue;
+    let { shape, data } = t;
+    let plain = name;
+    if (name.endsWith('.q_weight')) {
+      plain = name.replace(/\.q_weight$/, '.weight');
+      const scale = tensors.get(name.replace(/\.q_weight$/, '.q_scale'))!;
+      shape = [shape[0], shape[1] * 8];
+      data = dequantizeQ4f32(new Uint32Array(data.slice().buffer), new Float32Array(scale.data.slice().buffer), shape[0], shape[1]);
+    }
+    const n = shape[0];
+    if (plain.includes('c_attn')) {
+      const kind = plain.endsWith('.bias') ? 'bias' : 'weight';
+      const layer = plain.replace(/\.self_attn\.c_attn\.(weight|bias)$/, '.self_attn');
+      rows(data, shape, 0, D, `${layer}.q_proj.${kind}`);
+      rows(data, shape, D, D + Dkv, `${layer}.k_proj.${kind}`);
+      rows(data, shape, D + Dkv, D + 2 * Dkv, `${layer}.v_proj.${kind}`);
+    } else if (plain.includes('gate_up_proj')) {
+      inter = n / 2;
+      const layer = plain.replace(/\.gate_up_proj\.weight$/, '');
+      rows(data, shape, 0, inter, `${layer}.gate_proj.weight`);
+      rows(data, shape, inter, n, `${layer}.up_proj.weight`);
+    } else {
+      if (plain.includes('embed_tokens')) vocab = n;
+      out.push({ name: plain, dtype: 'F32', shape, data });
     }
   }
   mkdirSync(to, { recursive: true });
@@ -114,7 +151,8 @@ const base = files.base;
 // Vite's dev server, with the page's and the worker's dependencies found up front (a dependency discovered later makes
 // Vite reload the page mid-run).
 const vite = await viteServer({
-  server: { host: '127.0.0.1', port: 0 }, logLevel: 'warn',
+  // No file watching: an edit to the tree mid-run would reload the page and lose the run.
+  server: { host: '127.0.0.1', port: 0, hmr: false, watch: null }, logLevel: 'warn',
   optimizeDeps: { entries: ['scripts/webllm/compare.html', 'workers/engine.worker.ts', 'workers/webllm.worker.ts'], include: ['@mlc-ai/web-llm'] },
 });
 await vite.listen();
@@ -129,7 +167,7 @@ const browser = await chromium.launchPersistentContext(join(root, 'profile'), {
 });
 const results: RunResult[] = [];
 try {
-  for (const engine of engines) {
+  for (const { engine, precision } of runs) {
     const page = await browser.newPage();
     page.on('console', (m) => { if (m.type() === 'error' || process.env.VERBOSE) console.log(`[page] ${m.text()}`); });
     if (process.env.VERBOSE) page.on('response', (r) => { if (r.status() >= 400) console.log(`[page] ${r.status()} ${r.url()}`); });
@@ -137,11 +175,11 @@ try {
     await page.waitForSelector('body[data-ready]', { state: 'attached', timeout: 300_000 });
     const o: RunOptions = engine === 'web-llm'
       ? { engine, modelUrl: `${base}/mlc/`, libUrl: `${base}/lib/${basename(lib)}`, prompt, maxTokens }
-      : { engine, modelUrl: `${base}/hf/`, prompt, maxTokens };
+      : { engine, modelUrl: `${base}/hf/`, prompt, maxTokens, precision };
     const t0 = performance.now();
     const r = await page.evaluate((opts) => (window as unknown as { runEngine: (o: RunOptions) => Promise<RunResult> }).runEngine(opts), o);
     console.log(JSON.stringify({ ...r, wallS: Math.round((performance.now() - t0) / 100) / 10 }));
-    results.push(r);
+    results.push({ ...r, engine: precision ? `${r.engine} ${precision}` : `${r.engine} ${meta.quantization}` });
     await page.close();
   }
 } finally {
@@ -149,10 +187,11 @@ try {
   await vite.close();
   files.close();
 }
-const [a, b] = results;
-if (a && b) {
-  const f = (x: number) => x.toFixed(2);
-  console.log(`${a.engine} vs ${b.engine} on ${meta.model_type} ${meta.quantization} shapes, ${a.promptTokens}/${b.promptTokens}-token prompt, ${maxTokens} new tokens:`);
-  console.log(`  load ${f(a.loadS)} s vs ${f(b.loadS)} s; prefill ${f(a.prefillS)} s vs ${f(b.prefillS)} s (${f(b.prefillS / a.prefillS)}x); decode ${f(1 / a.decodeTokensPerSecond)} s/token vs ${f(1 / b.decodeTokensPerSecond)} s/token (${f(a.decodeTokensPerSecond / b.decodeTokensPerSecond)}x)`);
-  console.log(`  same text: ${a.text === b.text}`);
+const theirs = results.find((r) => r.engine.startsWith('web-llm'));
+const f = (x: number) => x.toFixed(2);
+for (const a of results.filter((r) => r !== theirs)) {
+  if (!theirs) break;
+  const b = theirs;
+  console.log(`${a.engine} vs ${b.engine} on the same ${meta.model_type} weights, ${a.promptTokens}/${b.promptTokens}-token prompt, ${maxTokens} new tokens:`);
+  console.log(`  load ${f(a.loadS)} s vs ${f(b.loadS)} s; prefill ${f(a.prefillS)} s vs ${f(b.prefillS)} s (${f(b.prefillS / a.prefillS)}x); decode ${f(1 / a.decodeTokensPerSecond)} s/token vs ${f(1 / b.decodeTokensPerSecond)} s/token (${f(a.decodeTokensPerSecond / b.decodeTokensPerSecond)}x); same text: ${a.text === b.text}`);
 }

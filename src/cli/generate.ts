@@ -42,7 +42,7 @@ const GENERATE_HELP = `lora-lab generate — generate text with a model (and ada
   --repetition-penalty ${L.repetitionPenalty.min}..${L.repetitionPenalty.max} (default 1)                      --seed    0..4294967295 (default 0)
   --context            16..1048576 tokens of KV cache (default 2048, at most the model's)
   --precision          how weights are kept: ${PRECISIONS.join(', ')} (default auto: f16 or f32 up to 1 GiB, else q8, else q4)
-  --f32                a device without shader-f16 (weights f32, or q8/q4)
+  --f32                keep float weights f32 (exact, twice f16's memory); q8/q4 still quantize
   --adapter            a PEFT LoRA adapter, applied unmerged at strength --adapter-scale (0..2, default 1)
   --compare            decode the base model and every --adapter (at most 3) as one batch
   --cache-dir          where Hugging Face repos and URLs are kept after their first download (lora-lab cache --help)

@@ -29,10 +29,10 @@ describe('the app', () => {
 
   it('loads the built-in model with progress, streams an answer, and stops on request', async () => {
     await page.getByTestId('gpu').waitFor({ timeout: 60_000 });
-    expect(await page.getByTestId('f32-notice').isVisible()).toBe(true); // SwiftShader has no shader-f16
     await page.getByTestId('load').click();
     await page.getByTestId('model-card').waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('model-note').textContent()).toContain('trained from scratch');
+    expect(await page.getByTestId('model-precision').textContent()).toContain('f16'); // SwiftShader: f16 weights, no shader-f16 needed
 
     await page.getByTestId('chat-settings').locator('summary').click();
     // The input offers exactly the range the engine accepts.
@@ -328,12 +328,11 @@ describe('the app', () => {
 
   it('loads the model again with 4-bit weights from the Weights choice, which the browser keeps', async () => {
     await page.getByRole('tab', { name: 'Built-in' }).click();
-    expect(await page.getByTestId('precision').locator('option[value=f16]').isDisabled()).toBe(true); // SwiftShader: no shader-f16
+    expect(await page.getByTestId('precision').locator('option[value=f16]').isDisabled()).toBe(false); // f16 needs no shader-f16
     const before = await page.getByTestId('model-card').textContent();
     await page.getByTestId('precision').selectOption('q4');
     await page.getByTestId('load').click();
     await page.getByTestId('model-precision').filter({ hasText: 'q4' }).waitFor({ timeout: 120_000 });
-    expect(await page.getByTestId('f32-notice').count()).toBe(0); // nothing is kept in f32 to warn about
     expect(await page.getByTestId('model-card').textContent()).not.toBe(before); // fewer weight bytes
     expect(await page.evaluate(() => localStorage.getItem('lora-lab:load'))).toContain('"q4"');
     if (!(await page.getByTestId('chat-max-tokens').isVisible())) await page.getByTestId('chat-settings').locator('summary').click();

@@ -38,7 +38,7 @@ describe('generation', () => {
     expect(a.tokens).toEqual(b.tokens);
   });
 
-  it('f16 weights (lavapipe has shader-f16) match the reference run on f16-rounded weights', async () => {
+  it('f16 weights match the reference run on f16-rounded weights', async () => {
     const gpu = await testGpu({ f16: true });
     expect(gpu.f16).toBe(true);
     const { model, config, runner } = await tinyRunner(gpu, TINY_CONFIGS.llamaGqaUntied);

@@ -85,14 +85,14 @@ describe('block quantization', () => {
 describe('precision at load', () => {
   const shape = (repo: string) => CATALOG.find((m) => m.repo === repo)!.shape;
 
-  it('auto keeps float weights up to 1 GiB, then q8, then q4; f16 needs shader-f16; unknown names are refused', () => {
+  it('auto keeps float weights up to 1 GiB, then q8, then q4; f16 unless f32 is forced; unknown names are refused', () => {
     expect(choosePrecision('auto', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toBe('f16');
     expect(choosePrecision('auto', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), false)).toBe('f32');
     expect(choosePrecision('auto', shape('Qwen/Qwen2.5-0.5B-Instruct'), true)).toBe('f16');    // 0.99 GB at f16
     expect(choosePrecision('auto', shape('Qwen/Qwen2.5-0.5B-Instruct'), false)).toBe('q8');   // 1.98 GB at f32
     expect(choosePrecision('auto', shape('meta-llama/Llama-3.2-1B-Instruct'), true)).toBe('q4'); // 1.33 GB at q8
     expect(choosePrecision('q8', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toBe('q8');
-    expect(() => choosePrecision('f16', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), false)).toThrow(/no shader-f16.*choose f32, q8 or q4/);
+    expect(() => choosePrecision('f16', shape('HuggingFaceTB/SmolLM2-135M-Instruct'), false)).toThrow(/f32 weights forced.*choose f32, q8 or q4/);
     expect(() => choosePrecision('q3' as Precision, shape('HuggingFaceTB/SmolLM2-135M-Instruct'), true)).toThrow(InvalidArgumentError);
   });
 

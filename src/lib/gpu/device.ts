@@ -5,7 +5,7 @@ import { DeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '..
 import { PipelineCache } from './kernel.js';
 
 export interface GpuOptions {
-  /** Store weights as f32 even when shader-f16 exists (tests of the f32 path, debugging). */
+  /** Keep float weights as f32 instead of f16 (exact weights at twice the memory; tests of the f32 path). */
   forceF32?: boolean;
   /** Cap on the storage binding size used for sharding (tests exercise the split path with tiny caps). */
   maxBinding?: number;
@@ -19,8 +19,12 @@ const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|warp|microsoft basic render|s
 
 export class Gpu {
   readonly device: GPUDevice;
-  /** Weights are stored as f16 (the device has shader-f16 and it was not disabled). */
+  /**
+   * Float weights are stored as f16, unless f32 was forced. Kernels read them as u32 pairs and unpack2x16float
+   * (kernels/weight-read.ts), so this needs no `shader-f16`: devices without it halve their weight memory too.
+   */
   readonly f16: boolean;
+  /** The adapter offers `shader-f16` (shown to people; no kernel needs it). */
   readonly hasF16Feature: boolean;
   readonly description: string;
   /**
@@ -112,7 +116,7 @@ export class Gpu {
       );
     }
     const hasF16 = adapter.features.has('shader-f16');
-    const useF16 = hasF16 && !opts.forceF32;
+    const useF16 = !opts.forceF32;
     // Every kernel fits WebGPU's defaults (8 storage buffers, 16 KiB workgroup memory, 256 invocations); only
     // buffer sizes are raised, so large models load where the adapter allows.
     const want: Record<string, number> = {
@@ -127,7 +131,7 @@ export class Gpu {
     const subgroup = !opts.noSubgroups && CPU_ADAPTER.test(description) && adapter.features.has('subgroups') &&
       info.subgroupMinSize === info.subgroupMaxSize && [2, 4, 8, 16].includes(info.subgroupMinSize ?? 0) ? info.subgroupMinSize! : 0;
     const device = await adapter.requestDevice({
-      requiredFeatures: [...(useF16 ? ['shader-f16' as const] : []), ...(subgroup ? ['subgroups' as GPUFeatureName] : [])],
+      requiredFeatures: subgroup ? ['subgroups' as GPUFeatureName] : [],
       requiredLimits: want,
     });
     return new Gpu(device, useF16, hasF16, description, subgroup, opts.maxBinding);

@@ -33,6 +33,3 @@ export const SHARED = { RI: ROW_INFO_WORDS, NONE, NEG_BIG: { f32: NEG_BIG } } as
 /** Threads per workgroup of the kernels that do not need another size. */
 export const WORKGROUP = 256;
 
-export function weightType(f16: boolean): string {
-  return f16 ? 'f16' : 'f32';
-}

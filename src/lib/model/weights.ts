@@ -70,7 +70,7 @@ export class WeightLoader {
   readonly #targets = new Map<string, Target>();
   readonly #loaded = new Set<string>();
 
-  /** `precision`: how the layers' matrices are stored; f16 needs a device with shader-f16. */
+  /** `precision`: how the layers' matrices are stored (f16 on any device: read as u32 pairs). */
   constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig, readonly precision: WeightFormat = gpu.f16 ? 'f16' : 'f32') {
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const qkvRows = (H + 2 * Hkv) * Dh;

@@ -13,7 +13,7 @@ export const PRECISIONS: readonly Precision[] = ['auto', 'f32', 'f16', 'q8', 'q4
 export const PRECISION_LABELS: Record<Precision, string> = {
   auto: 'auto (float if it fits 1 GiB, else 8-bit, else 4-bit)',
   f32: 'f32 (exact, 4 bytes per weight)',
-  f16: 'f16 (2 bytes per weight; needs shader-f16)',
+  f16: 'f16 (2 bytes per weight, rounded to f16)',
   q8: 'q8 (8-bit blocks, about 1.06 bytes per weight)',
   q4: 'q4 (4-bit blocks, about 0.56 bytes per weight)',
 };
@@ -31,8 +31,8 @@ export function matrixBytes(n: number, k: number, format: WeightFormat): number 
 
 /**
  * GPU bytes of a model's weights at `format`, by the loader's rules (model/weights.ts): the layers' matrices at
- * `format`; the embedding and an untied lm_head at q8 under q8/q4, else float (f16 on a shader-f16 device unless f32
- * was asked for); norms and biases f32. Before loading, this is the memory estimate; after, it equals ModelInfo.weightBytes.
+ * `format`; the embedding and an untied lm_head at q8 under q8/q4, else float (f16 unless f32 was asked for or
+ * forced); norms and biases f32. Before loading, this is the memory estimate; after, it equals ModelInfo.weightBytes.
  */
 export function weightBytes(c: WeightShape, format: WeightFormat, f16: boolean): number {
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = c;
@@ -47,11 +47,11 @@ export function isPrecision(s: unknown): s is Precision {
   return typeof s === 'string' && (PRECISIONS as readonly string[]).includes(s);
 }
 
-/** The storage format for a model on a device with (or without) shader-f16. */
+/** The storage format for a model; `f16` false: this session keeps float weights f32 (`--f32`, `forceF32`). */
 export function choosePrecision(requested: Precision, c: WeightShape, f16: boolean): WeightFormat {
   if (!isPrecision(requested)) throw new InvalidArgumentError(`Precision ${JSON.stringify(requested)} is not one of ${PRECISIONS.join(', ')}.`, { field: 'precision' });
   if (requested === 'f16' && !f16) {
-    throw new InvalidArgumentError('This GPU (or this session, started with f32 forced) has no shader-f16, so weights cannot be kept as f16: choose f32, q8 or q4.', { field: 'precision' });
+    throw new InvalidArgumentError('This session was started with f32 weights forced (--f32), so weights cannot be kept as f16: choose f32, q8 or q4, or start without --f32.', { field: 'precision' });
   }
   if (requested !== 'auto') return requested;
   const float: WeightFormat = f16 ? 'f16' : 'f32';

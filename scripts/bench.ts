@@ -16,6 +16,7 @@ import { exampleFromIds } from '../src/lib/data/examples.js';
 import { epochBatches } from '../src/lib/data/batches.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/lib/training/config.js';
 import { toGpuBatch, Trainer } from '../src/lib/training/trainer.js';
+import { profileDispatches } from '../src/lib/gpu/kernel.js';
 import type { LoraModule } from '../src/lib/lora/peft.js';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_EVAL, runEvaluation, type EvalModel } from '../src/lib/eval/run.js';
@@ -163,16 +164,22 @@ for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.ma
   t0 = performance.now();
   for (let i = 0; i < reps; i++) await trainer.step.micro(batch, 1 / (B * T), i);
   const stepMs = (performance.now() - t0) / reps;
+  // Where a micro-step's time goes: each dispatch alone, summed by kernel (the last micro-step wrote the inputs).
+  const byKernel = [...(await profileDispatches(gpu, trainer.step.graph.micro, quick ? 1 : 2))].sort((x, y) => y[1] - x[1]);
   const line = {
     model: bm.name, training: true, weights: info.precision, layers: info.layers, batch: B, seqLen: T, trainTokensPerSecond: round((B * T) / (stepMs / 1000)),
     stepMs: round(stepMs), forwardMs: round(forwardMs), stepOverForward: round(stepMs / forwardMs),
     dispatchesPerStep: trainer.step.graph.micro.length, trainingGpuBytes: trainBytes, weightBytes: info.weightBytes, gpuBytesAllocated: gpu.allocatedBytes,
-    adapter: gpu.description,
+    adapter: gpu.description, stepMsByKernel: Object.fromEntries(byKernel.map(([k, ms]) => [k, round(ms)])),
   };
   trainer.destroy();
   engine.unload();
   if (json) console.log(JSON.stringify(line));
-  else console.log(`${bm.name} ${info.precision} ${info.precision.startsWith('q') ? 'QLoRA ' : ''}training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
+  else {
+    console.log(`${bm.name} ${info.precision} ${info.precision.startsWith('q') ? 'QLoRA ' : ''}training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
+    const total = byKernel.reduce((t, [, ms]) => t + ms, 0);
+    console.log(`  step by kernel (each dispatch alone): ${byKernel.slice(0, 8).map(([k, ms]) => `${k} ${round(ms)} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`);
+  }
 }
 // Evaluation: examples/s and tokens/s on a fixed synthetic set for one model (one example at a time, then four in
 // flight) and four models (base + 3 adapters, one example's four answers as one batch); each batch's references are
@@ -282,6 +289,11 @@ if (run('download')) {
   const line = { download: true, mib, downloadMiBPerSecond: round(mib / (downloadMs / 1000)), sha256MiBPerSecond: round(mib / 2 / (hashMs / 1000)) };
   if (json) console.log(JSON.stringify(line));
   else console.log(`download into the cache (local server, ${mib} MiB in two shards, SHA-256 while streaming): ${line.downloadMiBPerSecond} MiB/s; SHA-256 alone ${line.sha256MiBPerSecond} MiB/s`);
+}
+// A kernel that failed to compile makes its dispatches do nothing, silently: such figures are void.
+if (gpu.uncapturedErrors.length) {
+  console.error(`The figures above are void: ${gpu.uncapturedErrors.length} WebGPU error(s) outside an error scope, the first: ${gpu.uncapturedErrors[0]}`);
+  process.exit(1);
 }
 process.exit(0);
 

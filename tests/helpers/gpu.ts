@@ -1,11 +1,11 @@
-// The Node WebGPU device the GPU tests share within one file (Dawn on lavapipe here, which has shader-f16).
+// The Node WebGPU device the GPU tests share within one file (Dawn on lavapipe here; LORA_LAB_DRIVER picks another).
 
 import { Gpu } from '../../src/lib/gpu/device.js';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
 
 const cache = new Map<string, Promise<Gpu>>();
 
-/** A device storing weights as f32 (`forceF32`) or f16 when the adapter has shader-f16. */
+/** A device storing float weights as f32 (`forceF32`) or f16. */
 export function testGpu(opts: { f16: boolean; maxBinding?: number } = { f16: false }): Promise<Gpu> {
   const key = `${opts.f16 ? 'f16' : 'f32'}/${opts.maxBinding ?? ''}`;
   let g = cache.get(key);

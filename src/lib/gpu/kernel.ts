@@ -100,6 +100,35 @@ export class DispatchBuilder {
 
 const isBuffer = (x: unknown): x is GPUBuffer => typeof (x as GPUBuffer).mapAsync === 'function';
 
+/**
+ * Where a list of dispatches spends its time: each dispatch submitted alone `reps` times, less an empty submit's
+ * time, summed by pipeline (kernel). Dispatch isolation, for adapters without timestamp queries; the list's inputs
+ * must already be written. Figures for the bench, never for tests.
+ */
+export async function profileDispatches(gpu: Gpu, list: readonly Dispatch[], reps = 3): Promise<Map<string, number>> {
+  const q = gpu.device.queue;
+  const submit = async (d: Dispatch | null): Promise<number> => {
+    const enc = gpu.device.createCommandEncoder({ label: 'profile' });
+    const pass = enc.beginComputePass();
+    if (d) encode(pass, [d]);
+    pass.end();
+    const t0 = performance.now();
+    q.submit([enc.finish()]);
+    await q.onSubmittedWorkDone();
+    return performance.now() - t0;
+  };
+  let empty = 0;
+  for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
+  const out = new Map<string, number>();
+  for (const d of list) {
+    let ms = 0;
+    for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(d)) - empty) / reps;
+    out.set(d.pipeline.label, (out.get(d.pipeline.label) ?? 0) + ms);
+  }
+  gpu.check();
+  return out;
+}
+
 export function encode(pass: GPUComputePassEncoder, list: readonly Dispatch[]): void {
   for (const d of list) {
     pass.setPipeline(d.pipeline);

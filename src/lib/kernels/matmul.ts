@@ -291,7 +291,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var k0 = 0u; k0 < K4; k0 += SG) {
       let kl = k0 + lane; // this lane's vec4 of the chunk (zero past K)
       ${o.norm ? 'let g = gain4(kl);' : ''}
-      ${each((i) => `let x${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(x${i}, x${i}); let s${i} = x${i} * g;` : ` let s${i} = x${i};`}`)}
+      ${each((i) => `let v${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(v${i}, v${i}); let s${i} = v${i} * g;` : ` let s${i} = v${i};`}`)}
       ${hoist ? each((i) => `var pa${i} = 0.0; var pb${i} = 0.0;`) : ''}
       ${J.map((j) => `if (k0 + ${j}u < K4) {
         let w = ${read('w', j)};${o.swiglu ? ` let w2 = ${read('w2', j)};` : ''}

@@ -14,6 +14,8 @@ export class WebGPUUnavailableError extends LoraLabError { override name = 'WebG
 export class DeviceLostError extends LoraLabError { override name = 'DeviceLostError'; }
 /** An allocation failed on the GPU. */
 export class GpuOutOfMemoryError extends LoraLabError { override name = 'GpuOutOfMemoryError'; }
+/** A GPU command failed where no error scope watched it (a kernel that did not compile, a refused copy): its results are void. */
+export class GpuCommandError extends LoraLabError { override name = 'GpuCommandError'; }
 /** A malformed safetensors file; `details.reason` says which rule was broken. */
 export class SafetensorsError extends LoraLabError { override name = 'SafetensorsError'; }
 /** config.json names an architecture or option the engine does not implement. */
@@ -52,7 +54,7 @@ export class AbortedError extends LoraLabError { override name = 'AbortedError';
 export class NoModelLoadedError extends LoraLabError { override name = 'NoModelLoadedError'; }
 
 const errorClasses = {
-  LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, SafetensorsError,
+  LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, GpuCommandError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
   TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError, NonFiniteError, UnsafePathError,
   WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError,

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleFromIds } from '../../src/lib/data/examples.js';
 import { Engine } from '../../src/lib/engine.js';
-import { NonFiniteError, TokenizerError, UnsafePathError, WeightMismatchError } from '../../src/lib/errors.js';
+import { GpuCommandError, NonFiniteError, TokenizerError, UnsafePathError, WeightMismatchError } from '../../src/lib/errors.js';
+import { createNodeGpu } from '../../src/lib/gpu/node.js';
 import { encodeFromF32, type DType } from '../../src/lib/formats/dtype.js';
 import { writeSafetensors } from '../../src/lib/formats/safetensors.js';
 import { huggingFaceFiles, MemoryFiles } from '../../src/lib/hub/files.js';
@@ -98,6 +99,25 @@ describe('non-finite values at run time', () => {
     await engine.load(files());
     const ok = await engine.generate({ promptIds: [3, 4, 5], maxNewTokens: 4, sampling: { temperature: 0 } });
     expect(ok.tokens.every((t) => t >= 0 && t < spec.vocabSize)).toBe(true);
+  });
+
+  it('a GPU command that failed unwatched (a kernel that did not compile) stops generation with a typed error, not void tokens', async () => {
+    // A device of its own: this one is meant to end with an error no scope caught (gpu-setup.ts checks the shared ones).
+    const gpu = await createNodeGpu();
+    try {
+      const engine = new Engine(gpu, { contextLength: 32, slots: 1 });
+      await engine.load(files());
+      const ok = await engine.generate({ promptIds: [3, 4, 5], maxNewTokens: 2, sampling: { temperature: 0 } });
+      expect(ok.tokens).toHaveLength(2);
+      // What a driver that cannot compile one of our kernels does: an invalid pipeline, whose dispatches do nothing.
+      gpu.pipelines.get('broken', 'fn main( {');
+      const err = await engine.generate({ promptIds: [3, 4, 5], maxNewTokens: 2, sampling: { temperature: 0 } }).catch((e) => e);
+      expect(err).toBeInstanceOf(GpuCommandError);
+      expect(err.message).toMatch(/A GPU command failed on .*Reload the page/);
+      await expect(engine.load(files())).rejects.toBeInstanceOf(GpuCommandError); // the device stays refused
+    } finally {
+      gpu.destroy();
+    }
   });
 
   const data = [[[10, 11], [20, 21, 22, 2]], [[12, 13], [23, 24, 25, 2]], [[14, 15], [26, 27, 28, 2]]].map(([p, r]) => exampleFromIds(p, r));

@@ -1,7 +1,7 @@
 // Acquires a WebGPU device with the limits and features the engine needs, tracks every buffer it allocates
 // (so benchmarks can report GPU memory against weight bytes) and turns device loss and OOM into typed errors.
 
-import { DeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
+import { DeviceLostError, GpuCommandError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
 import { PipelineCache } from './kernel.js';
 
 export interface GpuOptions {
@@ -137,8 +137,20 @@ export class Gpu {
     return new Gpu(device, useF16, hasF16, description, subgroup, opts.maxBinding);
   }
 
+  /**
+   * Throws when the device is lost, or when a WebGPU error arrived that no error scope caught: a command that did
+   * nothing (a kernel that failed to compile on this driver, a refused copy), so every result since is void.
+   */
   check(): void {
     if (this.lost) throw this.lost;
+    if (this.uncapturedErrors.length) {
+      const first = this.uncapturedErrors[0].split('\n')[0];
+      throw new GpuCommandError(
+        `A GPU command failed on ${this.description} (${first}), so results would be wrong and the work stopped. ` +
+          'Reload the page (or run the command again); if it happens again, report it with your GPU and browser, and try another browser meanwhile.',
+        { errors: this.uncapturedErrors.length },
+      );
+    }
   }
 
   createBuffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {

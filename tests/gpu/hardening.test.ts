@@ -113,7 +113,7 @@ describe('non-finite values at run time', () => {
       gpu.pipelines.get('broken', 'fn main( {');
       const err = await engine.generate({ promptIds: [3, 4, 5], maxNewTokens: 2, sampling: { temperature: 0 } }).catch((e) => e);
       expect(err).toBeInstanceOf(GpuCommandError);
-      expect(err.message).toMatch(/A GPU command failed on .*Reload the page/);
+      expect(err.message).toMatch(/A GPU command failed on .*Load the model again/);
       await expect(engine.load(files())).rejects.toBeInstanceOf(GpuCommandError); // the device stays refused
     } finally {
       gpu.destroy();

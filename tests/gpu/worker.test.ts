@@ -136,6 +136,18 @@ describe('loading a model', () => {
     await expect(v.request('generate', greedy)).rejects.toThrow(/No model is loaded/);
   });
 
+  it('after a GPU command failed unwatched, answers are refused with a typed error until a load makes a new device', async () => {
+    const w = worker();
+    await w.request('init', {});
+    await w.request('load', { source: { kind: 'builtin' } });
+    const before = await w.request<{ tokens: number[] }>('generate', greedy);
+    w.devices[0].pipelines.get('broken', 'fn main( {'); // a kernel this driver cannot compile
+    await expect(w.request('generate', greedy)).rejects.toMatchObject({ name: 'GpuCommandError', message: expect.stringMatching(/Load the model again/) });
+    await w.request('load', { source: { kind: 'builtin' } });
+    expect(w.devices).toHaveLength(2); // the failed device is replaced, its model gone with it
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+  });
+
   it('one column of a comparison stops on request; the other goes on to the answer it gives alone', async () => {
     const w = worker();
     await w.request('init', {});

@@ -147,7 +147,7 @@ export class Gpu {
       const first = this.uncapturedErrors[0].split('\n')[0];
       throw new GpuCommandError(
         `A GPU command failed on ${this.description} (${first}), so results would be wrong and the work stopped. ` +
-          'Reload the page (or run the command again); if it happens again, report it with your GPU and browser, and try another browser meanwhile.',
+          'Load the model again (on a new GPU device) or reload the page; if it happens again, report it with your GPU and browser, and try another browser meanwhile.',
         { errors: this.uncapturedErrors.length },
       );
     }

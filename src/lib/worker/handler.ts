@@ -126,7 +126,15 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     return engine;
   };
 
+  // A lost device, or one where a command failed unwatched (its results void: Gpu.check), is replaced by a new one on
+  // the next load; the model on the old one goes with it.
   const ensureGpu = async (forceF32 = false): Promise<Gpu> => {
+    if (gpu && !gpu.lost && gpu.uncapturedErrors.length) {
+      engine = null;
+      modelGpu = null;
+      gpu.destroy();
+      gpu = null;
+    }
     if (!gpu || gpu.lost) gpu = await env.createGpu({ forceF32 });
     return gpu;
   };

@@ -101,32 +101,38 @@ export class DispatchBuilder {
 const isBuffer = (x: unknown): x is GPUBuffer => typeof (x as GPUBuffer).mapAsync === 'function';
 
 /**
- * Where a list of dispatches spends its time: each dispatch submitted alone `reps` times, less an empty submit's
- * time, summed by pipeline (kernel). Dispatch isolation, for adapters without timestamp queries; the list's inputs
- * must already be written. Figures for the bench, never for tests.
+ * Where work spends its time: each item encoded alone into a pass and submitted `reps` times, less an empty submit's
+ * time, summed by `key`. Dispatch isolation, for adapters without timestamp queries; the items' inputs must already
+ * be written (one warm-up submit each compiles and fills caches). Figures for the bench, never for tests.
  */
-export async function profileDispatches(gpu: Gpu, list: readonly Dispatch[], reps = 3): Promise<Map<string, number>> {
+export async function profileEach<T>(gpu: Gpu, items: readonly T[], encodeOne: (pass: GPUComputePassEncoder, item: T) => void, key: (item: T) => string, reps = 3): Promise<Map<string, number>> {
   const q = gpu.device.queue;
-  const submit = async (d: Dispatch | null): Promise<number> => {
+  const submit = async (item: T | null): Promise<number> => {
     const enc = gpu.device.createCommandEncoder({ label: 'profile' });
     const pass = enc.beginComputePass();
-    if (d) encode(pass, [d]);
+    if (item !== null) encodeOne(pass, item);
     pass.end();
     const t0 = performance.now();
     q.submit([enc.finish()]);
     await q.onSubmittedWorkDone();
     return performance.now() - t0;
   };
+  for (const item of items) await submit(item);
   let empty = 0;
   for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
   const out = new Map<string, number>();
-  for (const d of list) {
+  for (const item of items) {
     let ms = 0;
-    for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(d)) - empty) / reps;
-    out.set(d.pipeline.label, (out.get(d.pipeline.label) ?? 0) + ms);
+    for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(item)) - empty) / reps;
+    out.set(key(item), (out.get(key(item)) ?? 0) + ms);
   }
   gpu.check();
   return out;
+}
+
+/** A list of dispatches (a training step) profiled by kernel. */
+export function profileDispatches(gpu: Gpu, list: readonly Dispatch[], reps = 3): Promise<Map<string, number>> {
+  return profileEach(gpu, list, (pass, d) => encode(pass, [d]), (d) => d.pipeline.label, reps);
 }
 
 export function encode(pass: GPUComputePassEncoder, list: readonly Dispatch[]): void {

@@ -16,7 +16,7 @@
 
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { DispatchBuilder, type Dispatch, type Grid } from '../gpu/kernel.js';
+import { DispatchBuilder, profileEach, type Dispatch, type Grid } from '../gpu/kernel.js';
 import { packParams, paramOffset, type Kernel } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
@@ -434,30 +434,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   async profile(input: StepInput, reps = 3): Promise<Map<string, number>> {
     this.#check(input);
     this.#writeInputs(input);
-    const q = this.gpu.device.queue;
-    const submit = async (op: Op | null): Promise<number> => {
-      const enc = this.gpu.device.createCommandEncoder({ label: 'profile' });
-      const pass = enc.beginComputePass();
-      if (op) this.#encodeOp(pass, op, input);
-      pass.end();
-      const t0 = performance.now();
-      q.submit([enc.finish()]);
-      await q.onSubmittedWorkDone();
-      return performance.now() - t0;
-    };
-    const ops = this.#active();
-    for (const op of ops) await submit(op);
-    let empty = 0;
-    for (let i = 0; i < reps; i++) empty += (await submit(null)) / reps;
-    const out = new Map<string, number>();
-    for (const op of ops) {
-      let ms = 0;
-      for (let i = 0; i < reps; i++) ms += Math.max(0, (await submit(op)) - empty) / reps;
-      const kind = op.label.replace(/^L\d+\./, '');
-      out.set(kind, (out.get(kind) ?? 0) + ms);
-    }
-    this.gpu.check();
-    return out;
+    return profileEach(this.gpu, this.#active(), (pass, op) => this.#encodeOp(pass, op, input), (op) => op.label.replace(/^L\d+\./, ''), reps);
   }
 
   /**

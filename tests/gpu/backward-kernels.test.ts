@@ -13,6 +13,7 @@ import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js
 import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { Tape } from '../reference/autodiff.js';
+import { ropeTable } from '../../src/lib/model/config.js';
 import { dxReference } from '../reference/matmul.js';
 import { expectClose } from '../helpers/compare.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
@@ -154,7 +155,7 @@ describe('rope backward', () => {
         const rot = (off: number) => {
           const o: number[] = new Array(Dh);
           for (let i = 0; i < half; i++) {
-            const c = Math.cos(pos * inv[i]), s = Math.sin(pos * inv[i]);
+            const c = Math.cos(Math.fround(pos * inv[i])), s = Math.sin(Math.fround(pos * inv[i]));
             o[i] = t.sub(t.scale(row[off + i], c), t.scale(row[off + i + half], s));
             o[i + half] = t.add(t.scale(row[off + i + half], c), t.scale(row[off + i], s));
           }
@@ -170,7 +171,7 @@ describe('rope backward', () => {
       return [...q, ...k, ...v];
     }, [...dq, ...dk, ...dv]);
     const rope = ropeBackwardKernel();
-    const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M }, { dq, dk, dv, invFreq: inv, dqkv: out(new Float32Array(qkv.length)) },
+    const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M }, { dq, dk, dv, rope: ropeTable(inv, T), dqkv: out(new Float32Array(qkv.length)) },
       { M, H, Hkv, Dh });
     expectClose(dqkv, grads[0], 1e-5, 1e-5, 'dqkv');
   });

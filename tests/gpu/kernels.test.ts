@@ -18,6 +18,8 @@ import { expectClose } from '../helpers/compare.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
 import { rope, silu } from '../reference/llama.js';
+import { ropeTable } from '../../src/lib/model/config.js';
+import { checkRopeAtLongPositions } from '../helpers/rope-check.js';
 import { embedReference, matmulParams, matmulReference, rowDots } from '../reference/matmul.js';
 
 const ATOL = 3e-5;
@@ -192,11 +194,15 @@ describe('rope + KV cache write', () => {
     }
     const kernel = ropeKvKernel();
     const { q, kc: k, vc: v } = await runProgram(gpu, kernel, { H, Hkv, Dh, C }, {
-      S: step(M), qkv, rowInfo: info, invFreq: inv, q: out(new Float32Array(M * H * Dh)), kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(vExp.length)),
+      S: step(M), qkv, rowInfo: info, rope: ropeTable(inv, C), q: out(new Float32Array(M * H * Dh)), kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(vExp.length)),
     }, { rows: M, H, Hkv, Dh });
     expectClose(q, qExp, 1e-5, 1e-5, 'q');
     expectClose(k, kExp, 1e-5, 1e-5, 'k cache');
     expectClose(v, vExp, 0, 0, 'v cache');
+  });
+
+  it('rotates by transformers\' f32 angles at positions up to 32000 (cos and sin from the table, not the device)', async () => {
+    await checkRopeAtLongPositions(await testGpu());
   });
 });
 

@@ -33,13 +33,13 @@ export function rmsnorm(x: ArrayLike<number>, g: ArrayLike<number>, eps: number)
   return out;
 }
 
-/** Rotates one head (Dh) in place at position pos: pairs (i, i + Dh/2). */
+/** Rotates one head (Dh) in place at position pos: pairs (i, i + Dh/2); the angle rounded to f32, as transformers has it. */
 export function rope(v: Float64Array, off: number, dh: number, pos: number, invFreq: ArrayLike<number>): void {
   const half = dh / 2;
   for (let i = 0; i < half; i++) {
     const a = v[off + i];
     const b = v[off + i + half];
-    const ang = pos * invFreq[i];
+    const ang = Math.fround(pos * invFreq[i]);
     const c = Math.cos(ang);
     const s = Math.sin(ang);
     v[off + i] = a * c - b * s;

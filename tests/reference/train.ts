@@ -82,8 +82,8 @@ export function referenceTrainStep(
     for (let i = 0; i < half; i++) {
       const a = v[off + i];
       const b = v[off + i + half];
-      const c = Math.cos(pos * inv[i]);
-      const s = Math.sin(pos * inv[i]);
+      const c = Math.cos(Math.fround(pos * inv[i])); // the angle in f32, as transformers has it
+      const s = Math.sin(Math.fround(pos * inv[i]));
       v[off + i] = tape.sub(tape.scale(a, c), tape.scale(b, s));
       v[off + i + half] = tape.add(tape.scale(b, c), tape.scale(a, s));
     }

@@ -1,6 +1,6 @@
 // RoPE on q and k (rotate_half convention of transformers' LLaMA: pairs (i, i + Dh/2)), then k and v written into
 // the KV cache at (slot, position) of each row. Positions and slots come from a GPU buffer, so the same recorded
-// step serves every decode position. Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
+// step serves every decode position; each position's cos and sin come from a table made on the CPU (ropeTable). Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
 
 import { need, threads, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT, WORKGROUP } from './common.js';
@@ -14,7 +14,7 @@ export function ropeKvKernel(): Kernel {
       S: STEP,
       qkv: { type: 'array<f32>', access: 'read', shape: '(M, (H + 2 Hkv) Dh)' },
       rowInfo: ROW_INFO,
-      invFreq: { type: 'array<f32>', access: 'read', shape: '(Dh / 2)' },
+      rope: { type: 'array<vec2<f32>>', access: 'read', shape: '(C, Dh / 2)' },
       q: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
       kc: { type: 'array<f32>', access: 'read_write', shape: '(slots, Hkv, C, Dh)' },
       vc: { type: 'array<f32>', access: 'read_write', shape: '(slots, Hkv, C, Dh)' },
@@ -40,9 +40,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     vc[dst + i + half] = b;
     return;
   }
-  let angle = f32(pos) * invFreq[i];
-  let c = cos(angle);
-  let s = sin(angle);
+  let cs = rope[pos * half + i];
+  let c = cs.x;
+  let s = cs.y;
   let ra = a * c - b * s;
   let rb = b * c + a * s;
   if (head < P.H) {

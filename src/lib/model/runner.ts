@@ -28,7 +28,7 @@ import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
-import { ropeInvFreq, type ModelConfig } from './config.js';
+import { ropeInvFreq, ropeTable, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
 
 export interface RunnerOptions {
@@ -114,7 +114,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #step: GPUBuffer;
   readonly #tokens: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
-  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'invFreq' | 'cand' | 'candStats', GPUBuffer>;
+  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'rope' | 'cand' | 'candStats', GPUBuffer>;
   readonly #logits: GPUBuffer;
   readonly #seen: GPUBuffer;
   readonly #seenWords: number;
@@ -158,7 +158,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       attn: buf('attn', R * H * Dh * 4),
       lse: buf('attn_lse', R * H * 4),
       h: buf('mlp_h', R * F * 4),
-      invFreq: buf('rope_inv_freq', (Dh / 2) * 4),
+      rope: buf('rope_table', C * (Dh / 2) * 8),
       cand: buf('topk_cand', Q * chunks * TOPK * 8),
       candStats: buf('topk_stats', Q * chunks * 8),
     };
@@ -169,7 +169,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#staging = gpu.createBuffer('topk_staging', Q * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.#targets = buf('targets', Q * 4);
     this.#targetLogits = buf('target_logits', Q * 4);
-    gpu.device.queue.writeBuffer(this.#act.invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
+    gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
@@ -220,7 +220,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
       this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, { x: a.x, w: lw.qkv, gain: lw.attnNorm, bias: lw.qkvBias, out: a.qkv, ldo: (H + 2 * Hkv) * Dh });
-      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, invFreq: a.invFreq, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
       op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
       this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.attn, w: lw.o, out: a.x, ldo: D });
       this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, { x: a.x, w: lw.gate, w2: lw.up, gain: lw.mlpNorm, out: a.h, ldo: F });
@@ -440,7 +440,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /**
    * Bytes a step over `input` reads at least once, from what its dispatches bind: each bound buffer counted once and
    * whole, except the KV cache (the positions each row attends to), an embedding that is not also the lm_head (the
-   * rows looked up) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the
+   * rows looked up), the RoPE table (the rows' positions) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the
    * step's unique reads, split into weights, KV cache and the rest (activations, logits; uniforms aside). Repeated
    * reads of one buffer within a step (a cache's job) are not counted.
    */
@@ -465,6 +465,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     let other = 0;
     for (const b of read) {
       if (kvBuffers.has(b)) continue;
+      if (b === a.rope) { other += input.tokens.length * Dh * 4; continue; } // one (cos, sin) row of Dh / 2 pairs per row
       const embedShard = lmHead.has(b) ? undefined : w.embed.shards.find((s) => s.buffer === b);
       if (perRow.has(b)) other += (b.size * input.tokens.length) / this.#maxRows;
       else if (perSeq.has(b)) other += (b.size * input.seqs) / this.#maxSeqs;

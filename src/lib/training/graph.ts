@@ -29,7 +29,7 @@ import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
 import { copyKernel, fillKernel } from '../kernels/train/util.js';
 import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName } from '../lora/bank.js';
-import { ropeInvFreq, type ModelConfig } from '../model/config.js';
+import { ropeInvFreq, ropeTable, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 import { activationFloats, logitChunk } from './memory.js';
@@ -150,7 +150,7 @@ export class TrainGraph {
   readonly #a: Activations;
   readonly #step: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
-  readonly #invFreq: GPUBuffer;
+  readonly #ropeTable: GPUBuffer;
   readonly #chunk: number;
 
   private readonly cfg: ModelConfig;
@@ -179,8 +179,8 @@ export class TrainGraph {
     gpu.device.queue.writeBuffer(this.#step, 0, new Uint32Array([M, M, 1, 0]));
     this.#rowInfo = this.#buf('train.rowInfo', ROW_INFO_WORDS * M);
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
-    this.#invFreq = this.#buf('train.inv_freq', this.cfg.headDim / 2);
-    gpu.device.queue.writeBuffer(this.#invFreq, 0, new Float32Array(ropeInvFreq(this.cfg)));
+    this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.headDim);
+    gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
     this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
@@ -390,7 +390,7 @@ export class TrainGraph {
     const a = this.#a;
     const k = ropeKvKernel();
     list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
-      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, invFreq: this.#invFreq, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
+      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, rope: this.#ropeTable, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
   }
 
   #attention(list: Dispatch[]): void {
@@ -410,7 +410,7 @@ export class TrainGraph {
     list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
     const rope = ropeBackwardKernel();
     const sizes = { H, Hkv, Dh, T, M: this.M };
-    list.push(this.#b.dispatch(rope, sizes, { dq: a.dq, dk: a.dk, dv: a.dv, invFreq: this.#invFreq, dqkv: a.dqkv }, sizes));
+    list.push(this.#b.dispatch(rope, sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: this.#ropeTable, dqkv: a.dqkv }, sizes));
   }
 
   /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */

@@ -15,7 +15,7 @@ export function ropeBackwardKernel(): Kernel {
       dq: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
       dk: { type: 'array<f32>', access: 'read', shape: '(B, Hkv, T, Dh)' },
       dv: { type: 'array<f32>', access: 'read', shape: '(B, Hkv, T, Dh)' },
-      invFreq: { type: 'array<f32>', access: 'read', shape: '(Dh / 2)' },
+      rope: { type: 'array<vec2<f32>>', access: 'read', shape: '(T, Dh / 2)' },
       dqkv: { type: 'array<f32>', access: 'read_write', shape: '(M, (H + 2 Hkv) Dh)' },
     },
     source: /* wgsl */ `
@@ -47,9 +47,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     dqkv[dst + i + half] = dv[src + i + half];
     return;
   }
-  let angle = f32(t) * invFreq[i];
-  let c = cos(angle);
-  let s = sin(angle);
+  let cs = rope[t * half + i]; // (cos, sin) of position t (model/config.ts, ropeTable)
+  let c = cs.x;
+  let s = cs.y;
   dqkv[dst + i] = a * c + c2 * s;
   dqkv[dst + i + half] = c2 * c - a * s;
 }`,

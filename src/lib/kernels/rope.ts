@@ -1,6 +1,7 @@
 // RoPE on q and k (rotate_half convention of transformers' LLaMA: pairs (i, i + Dh/2)), then k and v written into
 // the KV cache at (slot, position) of each row. Positions and slots come from a GPU buffer, so the same recorded
-// step serves every decode position; each position's cos and sin come from a table made on the CPU (ropeTable). Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
+// step serves every decode position; each position's cos and sin come from a table made on the CPU (ropeTable).
+// Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
 
 import { need, threads, type Kernel } from '../gpu/program.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT, WORKGROUP } from './common.js';

@@ -161,27 +161,6 @@ function parseRopeScaling(rs: unknown): RopeScaling | null {
  * RoPE inverse frequencies, Dh/2 of them, as transformers computes them
  * (`_compute_default_rope_parameters`, `_compute_llama3_parameters`, linear scaling divides positions by factor).
  */
-/**
- * RoPE's rotation for positions 0 .. positions - 1 (`invFreq`: ropeInvFreq): (cos, sin) of each pair i, row p at
- * p Dh/2 + i. The angle is what
- * transformers computes (the f32 inverse frequency times the position, rounded to f32); its cos and sin are taken
- * here in float64 and rounded once. The kernels read this table instead of calling WGSL's sin and cos, whose precision
- * the device chooses (SwiftShader's are off by 2e-4 at position 5 and 2e-3 at 32000), so every GPU rotates alike.
- */
-export function ropeTable(invFreq: ArrayLike<number>, positions: number): Float32Array {
-  const half = invFreq.length;
-  const inv = Float32Array.from(invFreq);
-  const out = new Float32Array(positions * half * 2);
-  for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(p * inv[i]);
-      out[2 * (p * half + i)] = Math.cos(angle);
-      out[2 * (p * half + i) + 1] = Math.sin(angle);
-    }
-  }
-  return out;
-}
-
 export function ropeInvFreq(c: ModelConfig): Float64Array {
   const half = c.headDim / 2;
   const inv = new Float64Array(half);
@@ -202,6 +181,27 @@ export function ropeInvFreq(c: ModelConfig): Float64Array {
     }
   }
   return inv;
+}
+
+/**
+ * RoPE's rotation for positions 0 .. positions - 1 (`invFreq`: ropeInvFreq): (cos, sin) of each pair i, row p at
+ * p Dh/2 + i. The angle is what transformers computes (the f32 inverse frequency times the position, rounded to f32);
+ * its cos and sin are taken here in float64 and rounded once. The kernels read this table instead of calling WGSL's
+ * sin and cos, whose precision the device chooses (SwiftShader's are off by 2e-4 at position 5 and 2e-3 at 32000),
+ * so every GPU rotates alike.
+ */
+export function ropeTable(invFreq: ArrayLike<number>, positions: number): Float32Array {
+  const half = invFreq.length;
+  const inv = Float32Array.from(invFreq);
+  const out = new Float32Array(positions * half * 2);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(p * inv[i]);
+      out[2 * (p * half + i)] = Math.cos(angle);
+      out[2 * (p * half + i) + 1] = Math.sin(angle);
+    }
+  }
+  return out;
 }
 
 /** Parameter count, for display and benchmarks. */

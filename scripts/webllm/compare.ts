@@ -34,7 +34,7 @@ const maxTokens = Number(opt('--tokens') ?? 8);
 const engines = (opt('--only') ? [opt('--only')] : ['lora-lab', 'web-llm']) as RunOptions['engine'][];
 const lib = process.env.WEBLLM_LIB;
 if (!lib || !existsSync(lib)) {
-  console.error('Set WEBLLM_LIB to a q*f32 web-llm model library (.wasm), e.g. Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm from mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/).');
+  console.error('Set WEBLLM_LIB to a qwen2 q4f32_1 or q0f32 web-llm model library (.wasm), e.g. Qwen2-0.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm from mlc-ai/binary-mlc-llm-libs (web-llm-models/v0_2_48/).');
   process.exit(2);
 }
 const meta = libraryMetadata(new Uint8Array(readFileSync(lib)));

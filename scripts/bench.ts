@@ -112,9 +112,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.adapter}`);
     console.log(`  decode ${line.decodeTokensPerSecond} tokens/s, prefill ${line.prefillTokensPerSecond} tokens/s, first token ${line.timeToFirstTokenMs} ms`);
     console.log(`  ${line.dispatchesPerToken} dispatches per token (${line.dispatchesPerLayerPerToken} per layer), ${line.submitsPerToken} submit, ${line.readbackBytesPerToken} bytes read back per token`);
-    const kernels = Object.entries(line.decodeMsByKernel);
-    const total = kernels.reduce((t, [, ms]) => t + ms, 0);
-    console.log(`  decode step by kernel (each dispatch alone): ${kernels.map(([k, ms]) => `${k} ${ms} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`);
+    console.log(`  decode step by kernel (each dispatch alone): ${byKernelText(Object.entries(line.decodeMsByKernel))}`);
     const rb = line.decodeReadBytes;
     console.log(`  bytes read per decoded token (at position ${bm.promptTokens}): ${mb(rb.weights + rb.kv + rb.other)} = ${round((rb.weights + rb.kv + rb.other) / line.weightBytes)} x the weights' ${mb(line.weightBytes)} (weights read ${mb(rb.weights)}, KV cache ${mb(rb.kv)}, activations and the rest ${mb(rb.other)})`);
     console.log(`  GPU memory ${mb(line.gpuBytesAllocated)} = ${line.memoryRatio} x (weights ${mb(line.weightBytes)} + KV cache ${mb(line.kvCacheBytes)} at ${line.contextLength} tokens)`);
@@ -177,8 +175,7 @@ for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.ma
   if (json) console.log(JSON.stringify(line));
   else {
     console.log(`${bm.name} ${info.precision} ${info.precision.startsWith('q') ? 'QLoRA ' : ''}training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
-    const total = byKernel.reduce((t, [, ms]) => t + ms, 0);
-    console.log(`  step by kernel (each dispatch alone): ${byKernel.slice(0, 8).map(([k, ms]) => `${k} ${round(ms)} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`);
+    console.log(`  step by kernel (each dispatch alone): ${byKernelText(byKernel, 8)}`);
   }
 }
 // Evaluation: examples/s and tokens/s on a fixed synthetic set for one model (one example at a time, then four in
@@ -298,4 +295,9 @@ if (gpu.uncapturedErrors.length) {
 process.exit(0);
 
 function round(x: number) { return Math.round(x * 100) / 100; }
+/** A profile's kernels, largest first (at most `most`), each with its share of the sum of them all. */
+function byKernelText(kernels: [string, number][], most = kernels.length) {
+  const total = kernels.reduce((t, [, ms]) => t + ms, 0);
+  return `${kernels.slice(0, most).map(([k, ms]) => `${k} ${round(ms)} ms (${Math.round((100 * ms) / total)}%)`).join(', ')}; sum ${round(total)} ms`;
+}
 function mb(b: number) { return `${(b / 2 ** 20).toFixed(1)} MiB`; }

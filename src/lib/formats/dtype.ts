@@ -1,5 +1,6 @@
 // Element types of checkpoint files and their conversions. Arithmetic on the GPU is always f32; float weights are
-// stored as f16 (unpacked in the kernels, on any device), or f32 when forced. BF16 and F16 sources are widened with exact bit tricks.
+// stored as f16 (unpacked in the kernels, on any device), or f32 when forced. BF16 and F16 sources are widened with
+// exact bit tricks.
 
 import { NonFiniteError } from '../errors.js';
 

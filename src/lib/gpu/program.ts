@@ -21,7 +21,6 @@ export interface BufferDecl {
 export interface Kernel {
   /** Names the pipeline; with the options that shape the text it is the shader's key in debug output. */
   name: string;
-  f16?: boolean;
   /** Uses subgroup builtins (`enable subgroups;`); only made for devices with the feature. */
   subgroups?: boolean;
   params: Record<string, Scalar>;
@@ -68,7 +67,6 @@ export function need(k: string, sizes: Sizes): Sizes {
 export function kernelCode(k: Kernel): string {
   const consts: Record<string, number | { f32: number }> = { WG: k.workgroupSize, ...k.constants };
   const lines: string[] = [];
-  if (k.f16) lines.push('enable f16;');
   if (k.subgroups) lines.push('enable subgroups;');
   if (k.structs) lines.push(k.structs.trim());
   for (const [name, v] of Object.entries(consts)) {

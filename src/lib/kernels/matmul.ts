@@ -139,7 +139,10 @@ fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
   return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
 }`;
 
-/** What the matmul shapes depend on: a CPU adapter, and its fixed subgroup size (0: none; only CPU adapters have one, `Gpu.subgroup`). */
+/**
+ * What the matmul shapes depend on: a CPU adapter, and its fixed subgroup size (0: none; only CPU adapters have one,
+ * `Gpu.subgroup`).
+ */
 export interface MatmulDevice { cpu: boolean; subgroup: number }
 
 /** A GPU: lane reductions, gemm tiles. */

@@ -440,9 +440,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /**
    * Bytes a step over `input` reads at least once, from what its dispatches bind: each bound buffer counted once and
    * whole, except the KV cache (the positions each row attends to), an embedding that is not also the lm_head (the
-   * rows looked up), the RoPE table (the rows' positions) and the activations (the step's rows of buffers sized for the most rows). An upper bound on the
-   * step's unique reads, split into weights, KV cache and the rest (activations, logits; uniforms aside). Repeated
-   * reads of one buffer within a step (a cache's job) are not counted.
+   * rows looked up), the RoPE table (the rows' positions) and the activations (the step's rows of buffers sized for
+   * the most rows). An upper bound on the step's unique reads, split into weights, KV cache and the rest
+   * (activations, logits; uniforms aside). Repeated reads of one buffer within a step (a cache's job) are not counted.
    */
   readBytes(input: StepInput): { weights: number; kv: number; other: number } {
     const w = this.weights;

@@ -49,8 +49,7 @@ async function webllm(o: RunOptions): Promise<RunResult> {
 }
 
 async function ours(o: RunOptions): Promise<RunResult> {
-  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
-  const c = new EngineClient(worker);
+  const c = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
   try {
     await c.init();
     const t0 = performance.now();
@@ -62,7 +61,7 @@ async function ours(o: RunOptions): Promise<RunResult> {
       decodeTokensPerSecond: r.decodeTokensPerSecond, newTokens: r.tokens.length, text: r.text,
     };
   } finally {
-    worker.terminate();
+    c.terminate();
   }
 }
 

@@ -196,10 +196,13 @@ export class Engine {
     return adapter === null ? 0 : this.#require().runner.lora.slotOf(this.#adapter(adapter).name);
   }
 
-  /** `precision`: how the weights are stored (default `auto`: float when it fits, else quantized). */
+  /**
+   * `precision`: how the weights are stored (default `auto`: float when it fits, else quantized). A transaction: the
+   * loaded model stays loaded and answering until the new one is ready, and a failure frees what the attempt made and
+   * keeps it. Both are on the GPU at once for a moment; the worker unloads first when they do not fit side by side.
+   */
   async load(files: ModelFiles, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, opts: { precision?: Precision } = {}): Promise<ModelInfo> {
     const t0 = performance.now();
-    this.unload();
     // Small files first, so a wrong source or an unsupported model fails before any download of weights.
     const configs = await loadConfig(files);
     const tokenizer = await TextTokenizer.fromFiles(files, configs.tokenizer);
@@ -215,7 +218,7 @@ export class Engine {
     const contextLength = Math.min(cfg.maxContext, this.opts.contextLength ?? 2048);
     const model = new LoadedModel(this.gpu, cfg, loaded.weights, new LoraBank(this.gpu, cfg), tokenizer);
     const runner = await this.gpu.guard('allocating the KV cache', () =>
-      new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64, maxSeqs: this.opts.maxSeqs ?? 16 }))
+      new ModelRunner(model, { slots: this.opts.slots ?? 4, contextLength, maxRows: this.opts.maxRows ?? 64, maxSeqs: this.opts.maxSeqs ?? 16 }), (r) => r.destroy())
       .catch((e) => { model.destroy(); throw e; });
     const eos = [...new Set([...cfg.eosTokenIds, ...tokenizer.eosTokenIds])];
     const note = typeof loaded.rawConfig.lora_lab_note === 'string' ? loaded.rawConfig.lora_lab_note : null;
@@ -240,6 +243,8 @@ export class Engine {
       note,
       loadMs: performance.now() - t0,
     };
+    this.unload();
+    info.gpuBytesAllocated = this.gpu.allocatedBytes;
     this.#model = { label: files.label, config: cfg, rawConfig: loaded.rawConfig, files, runner, tokenizer, eos, info };
     return info;
   }

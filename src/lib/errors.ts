@@ -50,6 +50,8 @@ export class IntegrityError extends LoraLabError { override name = 'IntegrityErr
 export class OfflineError extends LoraLabError { override name = 'OfflineError'; }
 /** A request was cancelled by the caller. */
 export class AbortedError extends LoraLabError { override name = 'AbortedError'; }
+/** The engine worker stopped (it crashed, or the browser ended it): the requests it had were lost with its model. */
+export class WorkerCrashedError extends LoraLabError { override name = 'WorkerCrashedError'; }
 /** An operation needs a loaded model and none is loaded. */
 export class NoModelLoadedError extends LoraLabError { override name = 'NoModelLoadedError'; }
 
@@ -57,7 +59,7 @@ const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, GpuCommandError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
   TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError, NonFiniteError, UnsafePathError,
-  WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError,
+  WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError, WorkerCrashedError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

@@ -110,8 +110,7 @@ export class EngineState {
   readonly webllm = new WebllmState();
 
   constructor() {
-    const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' });
-    this.#client = new EngineClient(worker);
+    this.#client = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'lora-lab-engine' }));
     this.evaluation = new EvalState(this.#client, (e) => this.#fail(e, 'evaluate'), download);
     this.teaching = new TeachState(this.#client, (e) => this.#fail(e, 'train'));
   }
@@ -124,6 +123,11 @@ export class EngineState {
       name: err.name ?? 'Error', message: err.message ?? String(e), where,
       status: typeof details.status === 'number' ? details.status : undefined, url: str(details.url), field: str(details.field),
     };
+    // The worker died with its model and adapters; the next request starts a new one (set up as the last init).
+    if (err.name === 'WorkerCrashedError') {
+      this.info = null;
+      this.adapters = [];
+    }
     this.status = this.info ? 'ready' : 'error';
   }
 

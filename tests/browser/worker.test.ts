@@ -6,8 +6,7 @@ import { ContextOverflowError, NoModelLoadedError } from '../../src/lib/errors.j
 import { EngineClient } from '../../src/lib/worker/client.js';
 
 function client() {
-  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
-  return new EngineClient(worker);
+  return new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
 }
 
 // One worker for the tests below, in order: each new worker compiles every kernel again, which takes SwiftShader tens

@@ -170,20 +170,25 @@ export class Gpu {
     buf.destroy();
   }
 
-  /** Runs `fn` (allocations, uploads) and turns a GPU out-of-memory or validation error into a typed error. */
-  async guard<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
+  /**
+   * Runs `fn` (allocations, uploads) and turns a GPU out-of-memory or validation error into a typed error. An error
+   * scope can fire after `fn` has returned: what it returned is then handed to `dispose` (its owner's destroy), so
+   * nothing it allocated is dropped unfreed.
+   */
+  async guard<T>(what: string, fn: () => Promise<T> | T, dispose: (made: T) => void): Promise<T> {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
-    let result: T;
+    let made: { value: T } | null = null;
     try {
-      result = await fn();
+      made = { value: await fn() };
     } finally {
       const validation = await this.device.popErrorScope();
       const oom = await this.device.popErrorScope();
+      if ((oom || validation) && made) dispose(made.value);
       if (oom) throw new GpuOutOfMemoryError(`Out of GPU memory while ${what}: ${oom.message}. Pick a smaller model or a shorter context.`);
       if (validation) throw new Error(`WebGPU validation error while ${what}: ${validation.message}`);
     }
-    return result;
+    return made.value;
   }
 
   /** The device's owner destroys the device (every buffer on it); a scope destroys its own buffers. */

@@ -124,7 +124,7 @@ export async function loadWeights(
       destroyWeights(gpu, loader.weights);
       throw e;
     }
-  });
+  }, (made) => destroyWeights(gpu, made.weights));
 }
 
 async function loadGgufWeights(
@@ -144,7 +144,7 @@ async function loadGgufWeights(
       destroyWeights(gpu, loader.weights);
       throw e;
     }
-  });
+  }, (made) => destroyWeights(gpu, made.weights));
 }
 
 /**

@@ -60,6 +60,7 @@ export async function runTraining(
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };
   validateTrainConfig(c);
   const data = buildExamples(tok, eosId, o, c);
+  // The trainer takes its slot in the bank when made and frees it (and what it allocated) if making it fails.
   const trainer = new Trainer(gpu, model, o.name, c, data, o.baseModel, o.resume, o.baseFingerprint);
   let adapter: LoraAdapter;
   try {

@@ -37,41 +37,96 @@ export const MASKED = NONE;
 
 export class TrainStep {
   readonly slot: number;
-  readonly params: TrainParams[];
+  /** The trainable tensors, in the bank's layout at `#rank`; re-made when the bank changes (see `#rebind`). */
+  params: TrainParams[];
   readonly scaling: number;
   /** One graph per sequence length in use (batches are padded to a length bucket, not always to the cutoff). */
   readonly #graphs = new Map<number, TrainGraph>();
-  readonly #staging: GPUBuffer;
+  #staging: GPUBuffer | null = null;
   /** A reward model's scalar head (absent for language-model training). */
   readonly head: HeadParams | null;
 
   readonly #bank: LoraBank;
+  /**
+   * Ownership of what is borrowed from the bank: the graphs bind the bank's A and B buffers of every group, which the
+   * bank rebuilds (destroys) whenever any adapter is added or removed. The step re-binds: before its next GPU work it
+   * re-lays its own parameters and moments out for the bank's new rank and rebuilds its graphs (`#rebind`).
+   */
+  #bankVersion: number;
+  /** The bank's rank the parameter buffers are laid out at. */
+  #rank: number;
 
   /**
    * Adds `adapter` to the model's bank for the run (destroy() takes it out). With `head` (D floats), the run trains a
-   * reward model: the adapter and the head, on pairs, with the pairwise loss.
+   * reward model: the adapter and the head, on pairs, with the pairwise loss. Inputs are checked before anything is
+   * allocated, and a failure part way frees what was made and takes the adapter out of the bank again.
    */
   constructor(
     private readonly gpu: Gpu, private readonly model: LoadedModel<LoraBank>,
     readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape, head?: Float32Array,
   ) {
     const bank = (this.#bank = model.lora);
-    this.slot = bank.add(adapter);
+    if (head && head.length !== model.config.hiddenSize) throw new InvalidArgumentError(`The reward head has ${head.length} values; this model's hidden size is ${model.config.hiddenSize}.`);
+    // An adapter of the run's name on the shelf (the result of a stopped run being continued) gives way for the run
+    // and comes back if the run fails before it replaces it (see destroy).
+    const held = bank.slotOf(adapter.name);
+    this.#displaced = held ? bank.adapters[held - 1] : null;
     this.scaling = tc.useRslora ? tc.alpha / Math.sqrt(tc.rank) : tc.alpha / tc.rank;
-    this.params = createTrainParams(gpu, bank, this.slot);
-    this.#staging = gpu.createBuffer('train.staging', Math.max(16, shape.batch * (shape.seqLen + 1) * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.head = null;
-    if (head) {
-      if (head.length !== model.config.hiddenSize) throw new InvalidArgumentError(`The reward head has ${head.length} values; this model's hidden size is ${model.config.hiddenSize}.`);
-      this.head = createHeadParams(gpu, head.length);
-      gpu.device.queue.writeBuffer(this.head.w, 0, head);
-      gpu.device.queue.writeBuffer(this.head.copy, 0, head);
+    this.params = [];
+    this.slot = bank.add(adapter);
+    this.#bankVersion = bank.version;
+    this.#rank = bank.rank;
+    try {
+      this.#staging = gpu.createBuffer('train.staging', Math.max(16, shape.batch * (shape.seqLen + 1) * 4), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      this.params = createTrainParams(gpu, bank, this.slot);
+      if (head) {
+        this.head = createHeadParams(gpu, head.length);
+        gpu.device.queue.writeBuffer(this.head.w, 0, head);
+        gpu.device.queue.writeBuffer(this.head.copy, 0, head);
+      }
+      for (const tp of this.params) {
+        const { a, b } = this.#toLayout(tp);
+        gpu.device.queue.writeBuffer(tp.a, 0, a);
+        gpu.device.queue.writeBuffer(tp.b, 0, b);
+      }
+    } catch (e) {
+      this.destroy();
+      throw e;
     }
-    for (const tp of this.params) {
-      const { a, b } = this.#toLayout(tp);
-      gpu.device.queue.writeBuffer(tp.a, 0, a);
-      gpu.device.queue.writeBuffer(tp.b, 0, b);
+  }
+
+  /**
+   * Re-binds after the bank changed under this step (another adapter added or removed): the step's own parameters
+   * and moments are read at the old layout, the graphs and parameter buffers re-made for the bank's new buffers and
+   * rank, and the values written back (into the bank's copy too). Gradients are zero between optimizer steps (AdamW
+   * zeroes them), so nothing is lost; a change between two micro-steps of one accumulation is refused.
+   */
+  async #rebind(): Promise<void> {
+    if (this.#bankVersion === this.#bank.version) return;
+    if (this.#bank.slotOf(this.adapter.name) !== this.slot) {
+      throw new InvalidArgumentError(`The adapter "${this.adapter.name}" this run trains was taken out of the model: start the run again.`);
     }
+    if (this.#accumulating) throw new InvalidArgumentError('An adapter was added or removed in the middle of an accumulated step: the step\'s gradients are lost. Continue from the last checkpoint.');
+    const state = await this.saveState();
+    for (const g of this.#graphs.values()) g.destroy();
+    this.#graphs.clear();
+    this.#freeParams();
+    this.params = createTrainParams(this.gpu, this.#bank, this.slot);
+    this.#rank = this.#bank.rank;
+    this.#bankVersion = this.#bank.version;
+    this.loadState(state);
+  }
+
+  /** The adapter of the same name this run's slot replaced, put back by destroy(). */
+  readonly #displaced: LoraAdapter | null;
+
+  /** Micro-steps have accumulated gradients that no optimizer step has applied yet. */
+  #accumulating = false;
+
+  #freeParams(): void {
+    for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
+    this.params = [];
   }
 
   /** The graph for sequences of `seqLen` tokens (at most the shape's), built on first use. */
@@ -93,7 +148,7 @@ export class TrainStep {
 
   /** The adapter's A and B of one (layer, group) in the bank's padded layout. */
   #toLayout(tp: TrainParams): { a: Float32Array; b: Float32Array } {
-    const R = this.#bank.rank;
+    const R = this.#rank;
     const { G, K, N, offsets } = tp.lg;
     const a = new Float32Array(G * R * K);
     const b = new Float32Array(N * R);
@@ -113,6 +168,8 @@ export class TrainStep {
   /** One micro-step (or a forward-only pass); returns the per-row (per-pair) losses and, for a reward model, the rewards. */
   async #run(forwardOnly: boolean, input: { tokens: Uint32Array; labels?: Uint32Array; ends?: Uint32Array }, weight: number, seed: number): Promise<{ losses: Float32Array; rewards: Float32Array }> {
     this.gpu.check();
+    await this.#rebind();
+    if (!forwardOnly) this.#accumulating = true;
     const B = this.shape.batch;
     const graph = this.graphFor(input.tokens.length / B);
     const q = this.gpu.device.queue;
@@ -126,13 +183,14 @@ export class TrainStep {
     graph.encode(pass, forwardOnly ? graph.forwardOnly : graph.micro);
     pass.end();
     const lossBytes = graph.M * 4;
-    enc.copyBufferToBuffer(graph.loss, 0, this.#staging, 0, lossBytes);
-    if (this.head) enc.copyBufferToBuffer(graph.rewards, 0, this.#staging, lossBytes, B * 4);
+    const staging = this.#staging!;
+    enc.copyBufferToBuffer(graph.loss, 0, staging, 0, lossBytes);
+    if (this.head) enc.copyBufferToBuffer(graph.rewards, 0, staging, lossBytes, B * 4);
     q.submit([enc.finish()]);
     const bytes = lossBytes + (this.head ? B * 4 : 0);
-    await this.#staging.mapAsync(GPUMapMode.READ, 0, bytes);
-    const all = new Float32Array(this.#staging.getMappedRange(0, bytes).slice(0));
-    this.#staging.unmap();
+    await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    const all = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
     this.gpu.check();
     return { losses: all.subarray(0, graph.M), rewards: all.subarray(graph.M) };
   }
@@ -183,6 +241,8 @@ export class TrainStep {
   async optimizerStep(t: number, lr: number, skip = false): Promise<{ gradNorm: number; applied: boolean }> {
     const c = this.tc;
     const q = this.gpu.device.queue;
+    await this.#rebind();
+    this.#accumulating = false;
     // Gradients live in the shared parameters: any graph's optimizer dispatches serve.
     const graph = this.#graphs.values().next().value ?? this.graph;
     const values = { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t, skip: skip ? 1 : 0 };
@@ -208,7 +268,7 @@ export class TrainStep {
   }
 
   #split(tp: TrainParams, a: Float32Array, b: Float32Array, put: (key: string, a: Float32Array, b: Float32Array) => void): void {
-    const R = this.#bank.rank;
+    const R = this.#rank;
     const { K, offsets } = tp.lg;
     GROUP_MODULES[tp.group].forEach((m, g) => {
       const p = this.adapter.modules.get(moduleKey(tp.layer, m));
@@ -237,7 +297,7 @@ export class TrainStep {
 
   async saveState(): Promise<OptimizerState> {
     const tensors: OptimizerState['tensors'] = [];
-    const R = this.#bank.rank;
+    const R = this.#rank;
     const r = this.tc.rank;
     for (const tp of this.params) {
       const { G, K, N } = tp.lg;
@@ -250,8 +310,9 @@ export class TrainStep {
 
   /** Restores parameters and moments (and the bank copies the forward reads). */
   loadState(s: OptimizerState): void {
+    checkStateValues(s);
     const q = this.gpu.device.queue;
-    const R = this.#bank.rank;
+    const R = this.#rank;
     const r = this.tc.rank;
     for (const tp of this.params) {
       const { G, K, N } = tp.lg;
@@ -261,12 +322,6 @@ export class TrainStep {
       const rowsB = t ? t.b.length / N : 0;
       if (!t || !Number.isInteger(rowsA) || rowsA < r || rowsB !== rowsA || [t.mA, t.vA].some((x) => x.length !== t.a.length) || [t.mB, t.vB].some((x) => x.length !== t.b.length)) {
         throw new InvalidArgumentError(`The checkpoint does not match this training run at layer ${tp.layer} ${tp.group}: it was made with other settings (rank, target modules) or another base model. Start a new run, or load the base model it was trained on.`, { key: `${tp.layer}.${tp.group}` });
-      }
-      for (const [field, values] of Object.entries({ a: t.a, b: t.b, mA: t.mA, vA: t.vA, mB: t.mB, vB: t.vB })) {
-        const i = values.findIndex((v) => !Number.isFinite(v));
-        if (i >= 0) {
-          throw new NonFiniteError(`The checkpoint's ${field} at layer ${tp.layer} ${tp.group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: `${tp.layer}.${tp.group}`, field, index: i });
-        }
       }
       const A = (x: Float32Array) => restride(x, G, K, rowsA, R, r);
       const B = (x: Float32Array) => restride(x, N, 1, rowsB, R, r);
@@ -283,13 +338,31 @@ export class TrainStep {
     }
   }
 
-  /** Frees the graphs, parameters, moments and gradients, and takes this run's adapter out of the inference bank. */
+  /**
+   * Frees the graphs, parameters, moments and gradients, and takes this run's adapter out of the inference bank (the
+   * adapter it displaced, if any, goes back to its slot).
+   */
   destroy(): void {
     for (const g of this.#graphs.values()) g.destroy();
-    for (const tp of this.params) for (const b of [tp.a, tp.b, tp.gA, tp.gB, tp.mA, tp.vA, tp.mB, tp.vB]) this.gpu.destroyBuffer(b);
+    this.#graphs.clear();
+    this.#freeParams();
     if (this.head) for (const b of [this.head.w, this.head.g, this.head.m, this.head.v, this.head.copy]) this.gpu.destroyBuffer(b);
-    this.gpu.destroyBuffer(this.#staging);
-    this.#bank.remove(this.adapter.name);
+    if (this.#staging) this.gpu.destroyBuffer(this.#staging);
+    if (this.#bank.slotOf(this.adapter.name) !== this.slot) return;
+    if (this.#displaced) this.#bank.add(this.#displaced);
+    else this.#bank.remove(this.adapter.name);
+  }
+}
+
+/** Every value of a saved optimizer state is finite (checked before anything is allocated for it). */
+export function checkStateValues(s: OptimizerState): void {
+  for (const t of s.tensors) {
+    for (const [field, values] of Object.entries({ a: t.a, b: t.b, mA: t.mA, vA: t.vA, mB: t.mB, vB: t.vB })) {
+      const i = values.findIndex((v) => !Number.isFinite(v));
+      if (i < 0) continue;
+      const [layer, group] = t.key.split('.');
+      throw new NonFiniteError(`The checkpoint's ${field} at layer ${layer} ${group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: t.key, field, index: i });
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { pcgHash } from '../util/hash.js';
 import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
 import { initAdapter } from './init.js';
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
-import { MASKED, TrainStep, type OptimizerState } from './step.js';
+import { checkStateValues, MASKED, TrainStep, type OptimizerState } from './step.js';
 
 export interface StepMetrics {
   step: number;
@@ -84,6 +84,7 @@ export class Trainer {
   ) {
     validateTrainConfig(config);
     if (data.train.length === 0) throw new InvalidArgumentError('The training set is empty: give a dataset with at least one record, or lower the validation fraction.');
+    if (resume) checkStateValues(resume.state);
     const adapter = initAdapter(name, model.config, config, baseModel);
     const T = Math.min(config.cutoff, Math.max(...data.train.map((e) => e.ids.length), ...data.validation.map((e) => e.ids.length)));
     this.step = new TrainStep(gpu, model, adapter, config, { batch: config.microBatch, seqLen: T });
@@ -92,7 +93,13 @@ export class Trainer {
     this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
     if (resume) {
       this.lastCheckpointStep = resume.step;
-      this.step.loadState(resume.state);
+      // A checkpoint that does not fit this model frees the step again: the shelf and the memory are as before.
+      try {
+        this.step.loadState(resume.state);
+      } catch (e) {
+        this.step.destroy();
+        throw e;
+      }
       this.#done = resume.step;
       this.#epoch = resume.epoch;
       this.#cursor = resume.cursor;

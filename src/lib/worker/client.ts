@@ -3,7 +3,7 @@
 
 import type { Precision } from '../quant/precision.js';
 import type { AdapterInfo, CompareColumn, ChatRequest, ChatResult, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
-import { rebuildError } from '../errors.js';
+import { rebuildError, WorkerCrashedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
 import type { RequestMap, RequestType, TrainRequest, WorkerEvent, WorkerRequest } from './protocol.js';
@@ -36,15 +36,57 @@ interface Pending {
 export interface Port {
   postMessage(msg: WorkerRequest): void;
   addEventListener(type: 'message', fn: (e: MessageEvent<WorkerEvent>) => void): void;
+  addEventListener(type: 'error' | 'messageerror', fn: (e: Event) => void): void;
   terminate?(): void;
 }
 
+/**
+ * Owns the engine worker. When the worker dies (an uncaught error, a message it cannot read, the browser ending it)
+ * every pending request is rejected with WorkerCrashedError, and the next request starts a new worker from `spawn`,
+ * set up as the last `init` asked (the model it held is gone: load one again).
+ */
 export class EngineClient {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
+  #port: Port | null = null;
+  #initPayload: RequestMap['init']['request'] | null = null;
+  /** Workers started so far (1 until one dies). */
+  workers = 0;
 
-  constructor(private readonly port: Port) {
+  constructor(private readonly spawn: () => Port) {}
+
+  #live(): Port {
+    if (this.#port) return this.#port;
+    const port = (this.#port = this.spawn());
+    this.workers++;
     port.addEventListener('message', (e) => this.#onEvent(e.data));
+    const died = (e: Event) => this.#died(port, e);
+    port.addEventListener('error', died);
+    port.addEventListener('messageerror', died);
+    // A worker started after one died is set up as the last init asked, before any other request reaches it.
+    if (this.workers > 1 && this.#initPayload) this.#post(port, 'init', this.#initPayload);
+    return port;
+  }
+
+  #died(port: Port, e: Event): void {
+    if (port !== this.#port) return;
+    this.#port = null;
+    port.terminate?.();
+    const what = (e as ErrorEvent).message || (e.type === 'messageerror' ? 'a message could not be read' : 'it stopped');
+    const err = () => new WorkerCrashedError(`The engine stopped (${what}); what it was doing is lost, and so is the loaded model. Load the model again: a new engine starts on the next request.`);
+    for (const p of this.#pending.values()) p.reject(err());
+    this.#pending.clear();
+  }
+
+  #post<K extends RequestType>(port: Port, type: K, payload: RequestMap[K]['request']): { id: number; done: Promise<RequestMap[K]['result']> } {
+    const id = this.#nextId++;
+    const done = new Promise<RequestMap[K]['result']>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    });
+    // An init replayed on a new worker is nobody's request: its failure shows on the request that follows.
+    done.catch(() => {});
+    port.postMessage({ id, type, payload } as WorkerRequest);
+    return { id, done };
   }
 
   #onEvent(e: WorkerEvent): void {
@@ -64,16 +106,18 @@ export class EngineClient {
   }
 
   #send<K extends RequestType>(type: K, payload: RequestMap[K]['request'], hooks: Omit<Pending, 'resolve' | 'reject'> = {}): { id: number; done: Promise<RequestMap[K]['result']> } {
+    const port = this.#live();
     const id = this.#nextId++;
     const done = new Promise<RequestMap[K]['result']>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, ...hooks });
     });
-    this.port.postMessage({ id, type, payload } as WorkerRequest);
+    port.postMessage({ id, type, payload } as WorkerRequest);
     return { id, done };
   }
 
   init(forceF32 = false, hfEndpoint?: string) {
-    return this.#send('init', { forceF32, hfEndpoint }).done;
+    this.#initPayload = { forceF32, hfEndpoint };
+    return this.#send('init', this.#initPayload).done;
   }
 
   /** Any request by name, for the simple ones (storage) that need no callbacks. */
@@ -188,7 +232,8 @@ export class EngineClient {
   }
 
   terminate(): void {
-    this.port.terminate?.();
+    this.#port?.terminate?.();
+    this.#port = null;
     for (const p of this.#pending.values()) p.reject(new Error('The engine worker was stopped.'));
     this.#pending.clear();
   }

@@ -37,8 +37,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let h = wid.x;
   let m = wid.y;
   if (m >= S.rows) { return; }
-  let slot = rowInfo[RI * m];
-  let pos = rowInfo[RI * m + 1u];
+  let slot = rowInfo[RI * m + RI_SLOT];
+  let pos = rowInfo[RI * m + RI_POS];
   let kvh = h / (P.H / P.Hkv);
   for (var d = tid; d < DH; d += WG) { qs[d] = q[(m * P.H + h) * DH + d] * P.scale; }
   workgroupBarrier();

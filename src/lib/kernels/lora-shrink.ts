@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   }
   rstd = inverseSqrt(red[0] / f32(P.K) + P.eps);` : ''}
   // After the barriers: the slot is read from storage, so branching on it must come last.
-  let slot = rowInfo[RI * m + 2u];
+  let slot = rowInfo[RI * m + RI_LORA_SLOT];
   if (slot == 0u) {
     for (var o = tid; o < outs; o += WG) { u[m * outs + o] = 0.0; }
     return;

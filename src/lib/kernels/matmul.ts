@@ -130,13 +130,13 @@ fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
 const LORA_TERM = /* wgsl */ `
 // strength * sum_j u[m, seg, j] * B[slot, bRow, j]; nothing for rows without an adapter.
 fn loraTerm(m: u32, seg: u32, bRow: u32) -> f32 {
-  let slot = rowInfo[RI * m + 2u];
+  let slot = rowInfo[RI * m + RI_LORA_SLOT];
   if (slot == 0u) { return 0.0; }
   var t = 0.0;
   let u0 = (m * P.G + seg) * P.rank;
   let b0 = (slot * P.bRows + bRow) * P.rank;
   for (var j = 0u; j < P.rank; j++) { t += loraU[u0 + j] * loraB[b0 + j]; }
-  return bitcast<f32>(rowInfo[RI * m + 3u]) * t;
+  return bitcast<f32>(rowInfo[RI * m + RI_LORA_SCALE]) * t;
 }`;
 
 /**

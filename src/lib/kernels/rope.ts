@@ -30,8 +30,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let j = idx % perRow;
   let head = j / half;
   let i = j % half;
-  let slot = rowInfo[RI * m];
-  let pos = rowInfo[RI * m + 1u];
+  let slot = rowInfo[RI * m + RI_SLOT];
+  let pos = rowInfo[RI * m + RI_POS];
   let src = m * (P.H + 2u * P.Hkv) * P.Dh + head * P.Dh;
   let a = qkv[src + i];
   let b = qkv[src + i + half];

@@ -9,19 +9,25 @@
 // barrier-separated passes over each chunk cost as much as a layer's matmuls.
 
 import { need, type Kernel } from '../gpu/program.js';
+import { layout, offsetConstants, recordWords } from '../gpu/layout.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 
 export const TOPK = 64;
 export const TOPK_CHUNK = 1024;
+/**
+ * A row of the stage-2 output: the log-sum-exp, how many candidates are real, then (logit, id) per candidate, best
+ * first. WGSL writes it through the ROW_* word offsets; the runner reads it with readRecord.
+ */
+export const TOPK_ROW_LAYOUT = layout('ROW', { lse: 'f32', count: 'u32' }, { fields: { logit: 'f32', id: 'u32' }, count: TOPK });
 /** u32 words per row of the stage-2 output. */
-export const TOPK_ROW_WORDS = 2 + 2 * TOPK;
+export const TOPK_ROW_WORDS = recordWords(TOPK_ROW_LAYOUT);
 
 /** Both stages share one uniform block (the runner writes penalty and 1 / temperature per generation). */
 export const TOPK_PARAMS = { V: 'u32', chunks: 'u32', penalty: 'f32', invTemp: 'f32' } as const;
 
 /** 256 threads sort a chunk of 1024 candidates, 4 each. */
 const THREADS = 256;
-const CONSTANTS = { ...SHARED, TOPK, CHUNK: TOPK_CHUNK, ROW_WORDS: TOPK_ROW_WORDS };
+const CONSTANTS = { ...SHARED, TOPK, CHUNK: TOPK_CHUNK, ...offsetConstants(TOPK_ROW_LAYOUT) };
 
 /** The logit of token g in sequence row `row`, divided (or, if negative, multiplied) by the penalty when seen. */
 const PENALIZED = /* wgsl */ `
@@ -88,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let chunk = wid.x;
   let row = wid.y;
   if (row >= S.seqs) { return; }
-  let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset)];
+  let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset) + RI_SLOT];
   for (var t = 0u; t < CHUNK / WG; t++) {
     let i = tid + t * WG;
     let g = chunk * CHUNK + i;
@@ -136,7 +142,7 @@ export function topkStage2Kernel(): Kernel {
       S: STEP,
       cand: { type: 'array<u32>', access: 'read', shape: '(S, chunks, TOPK, 2)' },
       stats: { type: 'array<f32>', access: 'read', shape: '(S, chunks, 2)' },
-      result: { type: 'array<u32>', access: 'read_write', shape: '(S, ROW_WORDS): lse, count, (logit, id) x TOPK' },
+      result: { type: 'array<u32>', access: 'read_write', shape: '(S, ROW): lse, count, (logit, id) x TOPK' },
     },
     source: /* wgsl */ `${BEFORE}
 ${SORT}
@@ -161,10 +167,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     workgroupBarrier();
     sortShared(tid);
   }
-  let out = row * ROW_WORDS;
+  let out = row * ROW;
   if (tid < TOPK) {
-    result[out + 2u + 2u * tid] = bitcast<u32>(sv[tid]);
-    result[out + 3u + 2u * tid] = si[tid];
+    result[out + ROW_LIST + ROW_ENTRY * tid + ROW_ENTRY_LOGIT] = bitcast<u32>(sv[tid]);
+    result[out + ROW_LIST + ROW_ENTRY * tid + ROW_ENTRY_ID] = si[tid];
   }
   if (tid == 0u) {
     var gmax = NEG_BIG;
@@ -174,8 +180,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       let at = (row * P.chunks + c) * 2u;
       sum += stats[at + 1u] * exp(stats[at] - gmax);
     }
-    result[out] = bitcast<u32>(gmax + log(sum));
-    result[out + 1u] = TOPK;
+    result[out + ROW_LSE] = bitcast<u32>(gmax + log(sum));
+    result[out + ROW_COUNT] = TOPK;
   }
 }`,
   };
@@ -196,7 +202,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let chunk = wid.x;
   let row = wid.y;
   if (row >= S.seqs) { return; }
-  let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset)];
+  let slot = rowInfo[RI * (row * S.lastStride + S.lastOffset) + RI_SLOT];
   var v: array<f32, CHUNK / WG>;
   var best = NEG_BIG;
   var bestId = NONE;
@@ -248,10 +254,10 @@ export function top1Stage2Kernel(): Kernel {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let row = wid.x;
   if (row >= S.seqs) { return; }
-  let out = row * ROW_WORDS;
+  let out = row * ROW;
   if (tid > 0u) {
-    result[out + 2u + 2u * tid] = bitcast<u32>(NEG_BIG);
-    result[out + 3u + 2u * tid] = NONE;
+    result[out + ROW_LIST + ROW_ENTRY * tid + ROW_ENTRY_LOGIT] = bitcast<u32>(NEG_BIG);
+    result[out + ROW_LIST + ROW_ENTRY * tid + ROW_ENTRY_ID] = NONE;
     return;
   }
   var best = NEG_BIG;
@@ -269,10 +275,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     let at = (row * P.chunks + c) * 2u;
     sum += stats[at + 1u] * exp(stats[at] - gmax);
   }
-  result[out] = bitcast<u32>(gmax + log(sum));
-  result[out + 1u] = 1u;
-  result[out + 2u] = bitcast<u32>(best);
-  result[out + 3u] = bestId;
+  result[out + ROW_LSE] = bitcast<u32>(gmax + log(sum));
+  result[out + ROW_COUNT] = 1u;
+  result[out + ROW_LIST + ROW_ENTRY_LOGIT] = bitcast<u32>(best);
+  result[out + ROW_LIST + ROW_ENTRY_ID] = bestId;
 }`,
   };
 }

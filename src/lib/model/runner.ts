@@ -19,13 +19,14 @@ import { readFloats } from '../gpu/readback.js';
 import { DispatchBuilder, profileEach, type Dispatch, type Grid } from '../gpu/kernel.js';
 import { packParams, paramOffset, type Kernel } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
-import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
+import { NONE, ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
+import { packBlock, packRecords, readRecord } from '../gpu/layout.js';
 import { embedKernel } from '../kernels/embed.js';
 import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
 import { ropeKvKernel } from '../kernels/rope.js';
-import { TOPK, TOPK_CHUNK, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
+import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
 import { ropeInvFreq, ropeTable, type ModelConfig } from './config.js';
@@ -383,25 +384,13 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
   #writeInputs(input: StepInput): void {
     const q = this.gpu.device.queue;
-    q.writeBuffer(this.#step, 0, new Uint32Array([input.tokens.length, input.seqs, input.lastStride, input.lastOffset]));
+    q.writeBuffer(this.#step, 0, packBlock(STEP_LAYOUT, { rows: input.tokens.length, seqs: input.seqs, lastStride: input.lastStride, lastOffset: input.lastOffset }));
     q.writeBuffer(this.#tokens, 0, Uint32Array.from(input.tokens));
-    q.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords(input));
+    q.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, input.tokens.length, (m) => ({
+      slot: input.slots[m], pos: input.positions[m], loraSlot: input.loraSlots?.[m] ?? 0, loraScale: input.loraScales?.[m] ?? 1,
+    })));
     if (input.targets) q.writeBuffer(this.#targets, 0, Uint32Array.from(input.targets));
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
-  }
-
-  #rowInfoWords(input: StepInput): Uint32Array {
-    const M = input.tokens.length;
-    const info = new Uint32Array(ROW_INFO_WORDS * M);
-    const scales = new Float32Array(info.buffer);
-    for (let m = 0; m < M; m++) {
-      const r = ROW_INFO_WORDS * m;
-      info[r] = input.slots[m];
-      info[r + 1] = input.positions[m];
-      info[r + 2] = input.loraSlots?.[m] ?? 0;
-      scales[r + 3] = input.loraScales?.[m] ?? 1;
-    }
-    return info;
   }
 
   #check(input: StepInput): void {
@@ -521,20 +510,14 @@ function lazyOp(label: string, make: () => Dispatch, grid: Op['grid']): Op {
 }
 
 function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {
-  const f = new Float32Array(words.buffer);
-  const out: Candidates[] = [];
-  for (let s = 0; s < seqs; s++) {
-    const base = s * TOPK_ROW_WORDS;
-    const ids = new Int32Array(TOPK);
-    const logits = new Float32Array(TOPK);
-    for (let i = 0; i < TOPK; i++) {
-      const id = words[base + 3 + 2 * i];
-      ids[i] = id === NONE ? -1 : id;
-      logits[i] = f[base + 2 + 2 * i];
-    }
-    out.push({ lse: f[base], ids, logits });
-  }
-  return out;
+  return Array.from({ length: seqs }, (_, s) => {
+    const { header, list } = readRecord(TOPK_ROW_LAYOUT, words, s);
+    return {
+      lse: header.lse,
+      ids: Int32Array.from(list, (e) => (e.id === NONE ? -1 : e.id)),
+      logits: Float32Array.from(list, (e) => e.logit),
+    };
+  });
 }
 
 /** The rows `op` iterates over in a call over `input`: the call's rows, or its sequences. */

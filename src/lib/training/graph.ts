@@ -15,15 +15,16 @@ import { DispatchBuilder, encode, type Dispatch } from '../gpu/kernel.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { embedKernel } from '../kernels/embed.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
-import { NONE, ROW_INFO_WORDS } from '../kernels/common.js';
+import { NONE, ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
+import { packBlock, packRecords, recordWords } from '../gpu/layout.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { MAX_REWARD_BATCH, rewardHeadKernel } from '../kernels/train/reward-head.js';
-import { LORA_TRAIN_PARAMS, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
+import { LORA_TRAIN_PARAMS, SEED_LAYOUT, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
 import { matmulNNKernel } from '../kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../kernels/train/norm.js';
-import { adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
+import { ADAMW_STEP_LAYOUT, adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
 import { paramOffset } from '../gpu/program.js';
 import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
@@ -142,7 +143,7 @@ export class TrainGraph {
   readonly ends: GPUBuffer;     // (B) reward model: the row of each sequence's last token, NONE for padding
   readonly rewards: GPUBuffer;  // (B) reward model: each sequence's reward
   readonly norm: GPUBuffer;     // [gradient norm, clip factor]
-  readonly seed: GPUBuffer;     // vec4<u32>: this micro-step's dropout seed
+  readonly seed: GPUBuffer;     // Seed: this micro-step's dropout seed
   readonly optStep: GPUBuffer;  // AdamStep
   /** The loss kernels' uniforms and the byte offset of their `weight`, which the step rewrites. */
   readonly lossWeights: { buffer: GPUBuffer; offset: number }[] = [];
@@ -173,12 +174,14 @@ export class TrainGraph {
     this.ends = this.#buf('train.ends', shape.batch);
     this.rewards = this.#buf('train.rewards', shape.batch);
     this.norm = this.#buf('train.norm', 2);
-    this.seed = this.#b.buffer('train.seed', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    this.optStep = this.#b.buffer('train.opt', 32, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.seed = this.#b.buffer('train.seed', 4 * packBlock(SEED_LAYOUT, { seed: 0 }).length, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.optStep = this.#b.buffer('train.opt', 4 * recordWords(ADAMW_STEP_LAYOUT), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.#step = this.#b.buffer('train.step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    gpu.device.queue.writeBuffer(this.#step, 0, new Uint32Array([M, M, 1, 0]));
+    gpu.device.queue.writeBuffer(this.#step, 0, packBlock(STEP_LAYOUT, { rows: M, seqs: M, lastStride: 1, lastOffset: 0 }));
     this.#rowInfo = this.#buf('train.rowInfo', ROW_INFO_WORDS * M);
-    gpu.device.queue.writeBuffer(this.#rowInfo, 0, this.#rowInfoWords());
+    // Row m = b T + t is sequence b (its K/V slot) at position t, through the trained slot at strength 1.
+    const T = shape.seqLen;
+    gpu.device.queue.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, M, (m) => ({ slot: Math.floor(m / T), pos: m % T, loraSlot: settings.slot, loraScale: 1 })));
     this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.headDim);
     gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
@@ -200,18 +203,6 @@ export class TrainGraph {
 
   #buf(label: string, floats: number): GPUBuffer {
     return this.#b.buffer(label, Math.max(1, floats) * 4, STORAGE());
-  }
-
-  /** Row m = b T + t is sequence b (its K/V slot) at position t, through the trained slot at strength 1. */
-  #rowInfoWords(): Uint32Array {
-    const { batch, seqLen: T } = this.shape;
-    const info = new Uint32Array(ROW_INFO_WORDS * batch * T);
-    const scale = new Float32Array(info.buffer);
-    for (let m = 0; m < batch * T; m++) {
-      const r = ROW_INFO_WORDS * m;
-      info[r] = Math.floor(m / T); info[r + 1] = m % T; info[r + 2] = this.settings.slot; scale[r + 3] = 1;
-    }
-    return info;
   }
 
   #activations(): Activations {
@@ -258,7 +249,7 @@ export class TrainGraph {
     const a = this.#a;
     const V = this.cfg.vocabSize;
     const stepC = this.#b.buffer('train.chunk_step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    this.gpu.device.queue.writeBuffer(stepC, 0, new Uint32Array([rows, rows, 1, c0]));
+    this.gpu.device.queue.writeBuffer(stepC, 0, packBlock(STEP_LAYOUT, { rows, seqs: rows, lastStride: 1, lastOffset: c0 }));
     this.#matmul('lm_head', a.xn, this.w.lmHead, a.logits, V, 0, { last: true }, null, null, list, stepC, rows);
     const ce = crossEntropyKernel();
     const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0 });

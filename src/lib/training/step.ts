@@ -8,7 +8,9 @@ import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
 import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { TrainConfig } from './config.js';
-import { ADAMW_STEP_FIELDS } from '../kernels/train/optimizer.js';
+import { ADAMW_STEP_LAYOUT } from '../kernels/train/optimizer.js';
+import { SEED_LAYOUT } from '../kernels/train/lora-backward.js';
+import { packBlock } from '../gpu/layout.js';
 import { NONE } from '../kernels/common.js';
 import { createHeadParams, createTrainParams, TrainGraph, type GraphShape, type HeadParams, type TrainParams } from './graph.js';
 
@@ -176,7 +178,7 @@ export class TrainStep {
     q.writeBuffer(graph.tokens, 0, input.tokens);
     if (input.labels) q.writeBuffer(graph.labels, 0, input.labels);
     if (input.ends) q.writeBuffer(graph.ends, 0, input.ends);
-    q.writeBuffer(graph.seed, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
+    q.writeBuffer(graph.seed, 0, packBlock(SEED_LAYOUT, { seed }));
     for (const p of graph.lossWeights) q.writeBuffer(p.buffer, p.offset, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
     const pass = enc.beginComputePass({ label: 'train' });
@@ -245,8 +247,9 @@ export class TrainStep {
     this.#accumulating = false;
     // Gradients live in the shared parameters: any graph's optimizer dispatches serve.
     const graph = this.#graphs.values().next().value ?? this.graph;
-    const values = { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t, skip: skip ? 1 : 0 };
-    q.writeBuffer(graph.optStep, 0, new Float32Array(ADAMW_STEP_FIELDS.map((f) => values[f])));
+    q.writeBuffer(graph.optStep, 0, packBlock(ADAMW_STEP_LAYOUT, {
+      lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t, skip: skip ? 1 : 0,
+    }));
     const enc = this.gpu.device.createCommandEncoder({ label: 'optimizer' });
     const pass = enc.beginComputePass();
     graph.encode(pass, graph.optimizer);

@@ -9,6 +9,7 @@
 
 // Grids: one thread per output element, 64 threads per workgroup.
 
+import { layout, structCode } from '../../gpu/layout.js';
 import { need, type BufferDecl, type Kernel, type Sizes } from '../../gpu/program.js';
 
 const THREADS = 64;
@@ -22,7 +23,7 @@ fn pcg(v: u32) -> u32 {
 // Inverted dropout factor of element (m, k): 0, or 1 / (1 - p).
 fn dropFactor(seed: u32, p: f32, m: u32, k: u32) -> f32 {
   if (p <= 0.0) { return 1.0; }
-  let h = pcg(seed ^ pcg(stepSeed.x) ^ pcg((m * 0x9E3779B9u) ^ pcg(k)));
+  let h = pcg(seed ^ pcg(stepSeed.seed) ^ pcg((m * 0x9E3779B9u) ^ pcg(k)));
   let r = f32(h >> 8u) / 16777216.0;
   return select(0.0, 1.0 / (1.0 - p), r >= p);
 }`;
@@ -33,8 +34,9 @@ export const LORA_TRAIN_PARAMS = {
   ldy: 'u32', yOff: 'u32', outF: 'u32', bRows: 'u32', bRow0: 'u32', seg: 'u32', scaling: 'f32',
 } as const;
 
-/** This micro-step's seed (x), written once per step; the kernels with dropout bind it. */
-const STEP_SEED: BufferDecl = { type: 'vec4<u32>', access: 'uniform' };
+/** This micro-step's dropout seed, written once per micro-step (packBlock); the kernels with dropout bind it. */
+export const SEED_LAYOUT = layout('Seed', { seed: 'u32' });
+const STEP_SEED: BufferDecl = { type: 'Seed', access: 'uniform' };
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
 
 /** `outputs` says how many threads a kernel runs from its sizes (M, G, rank, K, outF). */
@@ -43,6 +45,7 @@ function loraKernel(name: string, buffers: Record<string, BufferDecl>, dropout: 
     name, workgroupSize: THREADS, params: LORA_TRAIN_PARAMS,
     grid: (s) => [Math.ceil(outputs(need(name, s)) / THREADS), 1, 1],
     buffers: dropout ? { ...buffers, stepSeed: STEP_SEED } : buffers,
+    structs: dropout ? structCode(SEED_LAYOUT) : undefined,
     source: (dropout ? DROPOUT : '') + main,
   };
 }

@@ -6,6 +6,7 @@
 
 // Grids: sumsq (1) per gradient buffer, clip (1), adamw one thread per element.
 
+import { layout, structCode } from '../../gpu/layout.js';
 import { need, threads, type Kernel } from '../../gpu/program.js';
 import { WORKGROUP } from '../common.js';
 
@@ -52,18 +53,16 @@ fn main() {
   };
 }
 
-/** The per-step values of AdamW, shared by every adamw dispatch of a graph (one buffer written per step). */
-export const ADAMW_STEP_STRUCT = /* wgsl */ `
-// skip != 0 (a non-finite loss seen on the CPU) or a negative clip factor (non-finite gradient norm): the
-// gradient is dropped and parameters and moments stay as they were.
-struct AdamStep { lr: f32, beta1: f32, beta2: f32, eps: f32, weightDecay: f32, bc1: f32, bc2: f32, skip: f32 }`;
-
-/** Field order of AdamStep, for the CPU side that writes it. */
-export const ADAMW_STEP_FIELDS = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'bc1', 'bc2', 'skip'] as const;
+/**
+ * The per-step values of AdamW, shared by every adamw dispatch of a graph (one buffer written per step with
+ * packBlock). skip != 0 (a non-finite loss seen on the CPU) or a negative clip factor (non-finite gradient norm): the
+ * gradient is dropped and parameters and moments stay as they were.
+ */
+export const ADAMW_STEP_LAYOUT = layout('AdamStep', { lr: 'f32', beta1: 'f32', beta2: 'f32', eps: 'f32', weightDecay: 'f32', bc1: 'f32', bc2: 'f32', skip: 'f32' });
 
 export function adamwKernel(): Kernel {
   return {
-    name: 'adamw', workgroupSize: WORKGROUP, structs: ADAMW_STEP_STRUCT, grid: (s) => threads(need('adamw', s).n, WORKGROUP),
+    name: 'adamw', workgroupSize: WORKGROUP, structs: structCode(ADAMW_STEP_LAYOUT), grid: (s) => threads(need('adamw', s).n, WORKGROUP),
     params: { n: 'u32', bankOff: 'u32', bankScale: 'f32' },
     buffers: {
       S: { type: 'AdamStep', access: 'uniform' },

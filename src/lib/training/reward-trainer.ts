@@ -13,12 +13,11 @@ import type { LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
 import { MAX_REWARD_BATCH } from '../kernels/train/reward-head.js';
 import type { PairExample } from '../reward/pairs.js';
-import { pcgHash } from '../util/hash.js';
 import { Rng } from '../util/rng.js';
-import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
+import { validateTrainConfig, type TrainConfig } from './config.js';
+import { runLoop, type History, type Objective, type StepMetrics, type TrainControl } from './loop.js';
 import { initAdapter } from './init.js';
 import { MASKED, TrainStep, type RewardBatch } from './step.js';
-import type { History, StepMetrics, TrainControl } from './trainer.js';
 
 /** A reward model as trained here: the LoRA adapter (task SEQ_CLS) and the head (hidden size floats). */
 export interface RewardAdapter {
@@ -134,50 +133,34 @@ export class RewardTrainer {
 
   /** Runs until `totalSteps`, a stop, or an error; returns the reward model as trained so far. */
   async run(hooks: RewardHooks = {}, control: TrainControl = {}): Promise<RewardAdapter> {
-    const c = this.config;
-    while (this.#done < this.totalSteps) {
-      if (control.signal?.aborted) break;
-      await control.waitWhilePaused?.();
-      if (control.signal?.aborted) break;
-      const t0 = performance.now();
-      const t = this.#done + 1;
-      const micro = Array.from({ length: c.gradAccumulation }, () => this.#nextPairs());
-      const pairs = micro.reduce((n, m) => n + m.length, 0);
-      let lossSum = 0;
-      let right = 0;
-      let real = 0;
-      for (const [i, m] of micro.entries()) {
-        const batch = this.#batch(m);
-        const r = await this.step.rewardMicro(batch, 1 / pairs, pcgHash(c.seed, t, i));
-        m.forEach((_, p) => {
+    const epochOf = () => this.#epoch;
+    const objective: Objective<PairExample[]> = {
+      next: () => this.#nextPairs(),
+      terms: (pairs) => pairs.length,
+      micro: async (pairs, weight, seed) => {
+        const batch = this.#batch(pairs);
+        const r = await this.step.rewardMicro(batch, weight, seed);
+        let lossSum = 0;
+        let right = 0;
+        pairs.forEach((_, p) => {
           lossSum += r.pairLosses[p];
           right += ordered(r.rewards[2 * p], r.rewards[2 * p + 1]);
         });
-        real += batch.realTokens;
-      }
-      const lr = learningRateAt(c, t, this.totalSteps);
-      const trainLoss = lossSum / pairs;
-      const lossBad = !Number.isFinite(trainLoss);
-      const { gradNorm, applied } = await this.step.optimizerStep(t, lr, lossBad);
-      const skipped = lossBad || !applied;
-      if (skipped && c.nonFinite === 'stop') {
-        throw new NonFiniteError(`Reward training diverged at step ${t}: the ${lossBad ? `loss is ${trainLoss}` : `gradient norm is ${gradNorm}`}. The step was not applied. Lower the learning rate, or check the pairs.`, { step: t });
-      }
-      this.#done = t;
-      const ms = performance.now() - t0;
-      this.#elapsedMs += ms;
-      this.history.train.push([t, trainLoss]);
-      hooks.onStep?.({
-        step: t, totalSteps: this.totalSteps, epoch: this.#epoch, trainLoss, learningRate: lr, gradNorm,
-        tokensPerSecond: real / (ms / 1000), elapsedMs: this.#elapsedMs, etaMs: (this.#elapsedMs / t) * (this.totalSteps - t),
-        gpuBytes: this.gpu.allocatedBytes, skipped, accuracy: right / pairs,
-      });
-      if (c.evalEvery > 0 && this.data.validation.length && (t % c.evalEvery === 0 || t === this.totalSteps)) {
-        const v = await this.scorePairs(this.data.validation);
-        this.history.validation.push([t, v.loss]);
-        this.history.accuracy.push([t, v.accuracy]);
-        hooks.onEval?.(t, v.loss, v.accuracy);
-      }
+        return { lossSum, count: pairs.length, realTokens: batch.realTokens, right };
+      },
+      validate: () => this.scorePairs(this.data.validation),
+      diverged: (t, what) => new NonFiniteError(`Reward training diverged at step ${t}: the ${what}. The step was not applied. Lower the learning rate, or check the pairs.`, { step: t }),
+      get epoch() { return epochOf(); },
+    };
+    const state = { done: this.#done, elapsedMs: this.#elapsedMs, history: this.history };
+    try {
+      await runLoop(this.gpu, this.step, this.config, objective, state, this.totalSteps, {
+        onStep: (m) => hooks.onStep?.(m as RewardStepMetrics),
+        onEval: (t, loss, accuracy) => hooks.onEval?.(t, loss, accuracy ?? NaN),
+      }, control, this.totalSteps, this.data.validation.length > 0);
+    } finally {
+      this.#done = state.done;
+      this.#elapsedMs = state.elapsedMs;
     }
     return { adapter: await this.step.syncAdapter(), head: await this.step.readHead() };
   }

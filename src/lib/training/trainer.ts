@@ -8,31 +8,11 @@ import type { Gpu } from '../gpu/device.js';
 import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { LoraBank } from '../lora/bank.js';
-import { pcgHash } from '../util/hash.js';
-import { learningRateAt, validateTrainConfig, type TrainConfig } from './config.js';
+import { validateTrainConfig, type TrainConfig } from './config.js';
+import { runLoop, type History, type Objective, type StepMetrics, type TrainControl } from './loop.js';
 import { initAdapter } from './init.js';
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import { checkStateValues, MASKED, TrainStep, type OptimizerState } from './step.js';
-
-export interface StepMetrics {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  trainLoss: number;
-  learningRate: number;
-  gradNorm: number;
-  tokensPerSecond: number;
-  elapsedMs: number;
-  etaMs: number;
-  gpuBytes: number;
-  /** The step's loss or gradient norm was not finite and `nonFinite` is 'skip': no update was made. */
-  skipped: boolean;
-}
-
-export interface History {
-  train: [number, number][];
-  validation: [number, number][];
-}
 
 export interface Checkpoint {
   name: string;
@@ -51,16 +31,12 @@ export interface Checkpoint {
   totalSteps: number;
 }
 
+export type { History, StepMetrics, TrainControl };
+
 export interface TrainHooks {
   onStep?: (m: StepMetrics) => void;
   onEval?: (step: number, validationLoss: number) => void;
   onCheckpoint?: (c: Checkpoint) => void | Promise<void>;
-}
-
-export interface TrainControl {
-  signal?: AbortSignal;
-  /** Awaited between optimizer steps; resolves when the run may go on. */
-  waitWhilePaused?: () => Promise<void>;
 }
 
 export function toGpuBatch(b: MicroBatch) {
@@ -167,54 +143,38 @@ export class Trainer {
   /** Runs until `totalSteps` (or `untilStep`), a stop, or an error. Returns the adapter as trained so far. */
   async run(hooks: TrainHooks = {}, control: TrainControl = {}, untilStep = this.totalSteps): Promise<LoraAdapter> {
     const c = this.config;
-    while (this.#done < Math.min(untilStep, this.totalSteps)) {
-      if (control.signal?.aborted) break;
-      await control.waitWhilePaused?.();
-      if (control.signal?.aborted) break;
-      const t0 = performance.now();
-      const t = this.#done + 1;
-      const micro = Array.from({ length: c.gradAccumulation }, () => this.#nextBatch());
-      const labelled = micro.reduce((n, b) => n + b.targets.reduce((k, x) => k + (x >= 0 ? 1 : 0), 0), 0);
-      let lossSum = 0;
-      let tokens = 0;
-      let real = 0;
-      for (let i = 0; i < micro.length; i++) {
-        const r = await this.step.micro(toGpuBatch(micro[i]), labelled ? 1 / labelled : 0, pcgHash(c.seed, t, i));
-        lossSum += r.lossSum;
-        tokens += r.tokens;
-        real += micro[i].realTokens;
-      }
-      const lr = learningRateAt(c, t, this.totalSteps);
-      const trainLoss = tokens ? lossSum / tokens : NaN;
-      const lossBad = tokens > 0 && !Number.isFinite(trainLoss);
-      // A non-finite loss or gradient norm never reaches the parameters: the GPU drops the step's gradients.
-      const { gradNorm, applied } = await this.step.optimizerStep(t, lr, lossBad);
-      const skipped = lossBad || !applied;
-      if (skipped && c.nonFinite === 'stop') {
-        throw new NonFiniteError(
-          `Training diverged at step ${t}: the ${lossBad ? `loss is ${trainLoss}` : `gradient norm is ${gradNorm}`}. The step was not applied` +
-            `${this.lastCheckpointStep > 0 ? `; the last good checkpoint (step ${this.lastCheckpointStep}) is kept` : ''}. Lower the learning rate, or check the data and the base model.`,
-          { step: t, loss: String(trainLoss), gradNorm: String(gradNorm), lastCheckpointStep: this.lastCheckpointStep },
-        );
-      }
-      this.#done = t;
-      const ms = performance.now() - t0;
-      this.#elapsedMs += ms;
-      this.history.train.push([t, trainLoss]);
-      hooks.onStep?.({
-        step: t, totalSteps: this.totalSteps, epoch: this.#epoch, trainLoss, learningRate: lr, gradNorm,
-        tokensPerSecond: real / (ms / 1000), elapsedMs: this.#elapsedMs,
-        etaMs: (this.#elapsedMs / t) * (this.totalSteps - t), gpuBytes: this.gpu.allocatedBytes, skipped,
-      });
-      if (c.evalEvery > 0 && this.data.validation.length && (t % c.evalEvery === 0 || t === this.totalSteps)) {
-        const v = await this.validate();
-        this.history.validation.push([t, v]);
-        hooks.onEval?.(t, v);
-      }
-      if (hooks.onCheckpoint && c.checkpointEvery > 0 && t % c.checkpointEvery === 0) await hooks.onCheckpoint(await this.checkpoint());
+    const state = { done: this.#done, elapsedMs: this.#elapsedMs, history: this.history };
+    const epochOf = () => this.#epoch;
+    const objective: Objective<MicroBatch> = {
+      next: () => this.#nextBatch(),
+      terms: (b) => b.targets.reduce((k, x) => k + (x >= 0 ? 1 : 0), 0),
+      micro: async (b, weight, seed) => {
+        const r = await this.step.micro(toGpuBatch(b), weight, seed);
+        return { lossSum: r.lossSum, count: r.tokens, realTokens: b.realTokens };
+      },
+      validate: async () => ({ loss: await this.validate() }),
+      diverged: (t, what) => new NonFiniteError(
+        `Training diverged at step ${t}: the ${what}. The step was not applied` +
+          `${this.lastCheckpointStep > 0 ? `; the last good checkpoint (step ${this.lastCheckpointStep}) is kept` : ''}. Lower the learning rate, or check the data and the base model.`,
+        { step: t, what, lastCheckpointStep: this.lastCheckpointStep },
+      ),
+      get epoch() { return epochOf(); },
+    };
+    try {
+      await runLoop(this.gpu, this.step, c, objective, state, this.totalSteps, {
+        onStep: hooks.onStep,
+        onEval: hooks.onEval,
+        afterStep: async (t) => {
+          this.#done = state.done;
+          this.#elapsedMs = state.elapsedMs;
+          if (hooks.onCheckpoint && c.checkpointEvery > 0 && t % c.checkpointEvery === 0) await hooks.onCheckpoint(await this.checkpoint());
+        },
+      }, control, untilStep, this.data.validation.length > 0);
+    } finally {
+      this.#done = state.done;
+      this.#elapsedMs = state.elapsedMs;
     }
-    const adapter = await this.step.syncAdapter();
-    return adapter;
+    return this.step.syncAdapter();
   }
 
   destroy(): void {

@@ -5,7 +5,8 @@
 // Letters: M token rows in the call, S sequences projected to logits, D hidden, F intermediate, H/Hkv heads,
 // Dh head dim, V vocab, C context length, R most rows per call.
 //
-// Per layer (6 dispatches):
+// Per layer: the ops of model/layer.ts with each norm folded into the matmul after it and SwiGLU into the gate|up
+// matmul (6 dispatches, plus a LoRA shrink before each adapted matmul):
 //   qkv  = rmsnorm(x) @ Wqkv^T (+ b)         (M, (H+2Hkv)Dh)
 //   q, K/V cache <- rope(qkv)                  (M, H, Dh)
 //   a    = attention(q, K, V)                  (M, H, Dh)
@@ -29,6 +30,7 @@ import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
+import { actWidth, fuseForInference, layerOps, loraSegments, type Act } from './layer.js';
 import { ropeInvFreq, ropeTable, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
 
@@ -218,14 +220,18 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const attention = attentionKernel(Dh);
     const ropeP = b.params(rope, { H, Hkv, Dh, C });
     const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh) });
+    // Each layer as model/layer.ts writes it, with the norms and SwiGLU folded into the matmuls.
+    const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h } as Record<Act, GPUBuffer>;
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
-      this.#linear(l, 'qkv', { norm: true, bias: !!lw.qkvBias, swiglu: false, residual: false, last: false }, { x: a.x, w: lw.qkv, gain: lw.attnNorm, bias: lw.qkvBias, out: a.qkv, ldo: (H + 2 * Hkv) * Dh });
-      op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
-      op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
-      this.#linear(l, 'o', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.attn, w: lw.o, out: a.x, ldo: D });
-      this.#linear(l, 'gate_up', { norm: true, bias: false, swiglu: true, residual: false, last: false }, { x: a.x, w: lw.gate, w2: lw.up, gain: lw.mlpNorm, out: a.h, ldo: F });
-      this.#linear(l, 'down', { norm: false, bias: false, swiglu: false, residual: true, last: false }, { x: a.h, w: lw.down, out: a.x, ldo: D });
+      for (const f of fuseForInference(layerOps(lw))) {
+        if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        else if (f.op === 'attention') op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else {
+          this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu, residual: f.residual, last: false },
+            { x: act[f.in], w: f.parts[0].w, w2: f.parts[1]?.w, gain: f.gain ?? undefined, bias: f.bias, out: act[f.out], ldo: actWidth(cfg, f.out) });
+        }
+      }
     });
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
     const top = { S: this.#step, cand: a.cand, stats: a.candStats };
@@ -262,9 +268,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const large = matmulProgram('gemm', opts, t.w.k, this.gpu);
     t.w.shards.forEach((shard, i) => {
       const p = b.params(small, {
-        N: shard.rows, K: t.w.k, ldw: t.w.ldw, ldx: t.w.k, ldo: t.ldo, nOff: shard.rowStart, eps: this.cfg.rmsNormEps,
-        rank, G: lg?.G ?? 0, bRows: lg?.N ?? 0,
-        seg1: lg && lg.G === 3 ? lg.offsets[1] : NONE, seg2: lg && lg.G === 3 ? lg.offsets[2] : NONE, upRow: lg && lg.G === 2 ? lg.offsets[1] : 0,
+        N: shard.rows, K: t.w.k, ldw: t.w.ldw, ldx: t.w.k, ldo: t.ldo, nOff: shard.rowStart, eps: this.cfg.rmsNormEps, rank, ...loraSegments(lg),
       }, `${label}.params`);
       const buffers: Record<string, GPUBuffer> = { S: this.#step, x: t.x, w: shard.buffer, out: t.out };
       if (t.w2) buffers.w2 = t.w2.shards[i].buffer;

@@ -33,6 +33,7 @@ import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName
 import { ropeInvFreq, ropeTable, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
+import { actWidth, layerOps, loraSegments, type Act } from '../model/layer.js';
 import { activationFloats, logitChunk } from './memory.js';
 
 export interface GraphShape {
@@ -263,66 +264,98 @@ export class TrainGraph {
     const L = this.cfg.numLayers;
     this.#fill(this.#a.dx, this.M * this.cfg.hiddenSize, list);
     this.#rmsnormBack(this.#a.xs[L], this.w.finalNorm, this.#a.dxn, this.#a.dx, list);
-    for (let l = L - 1; l >= 0; l--) {
-      this.#layerForward(l, false, list);
-      this.#layerBackward(l, list);
+    for (let l = L - 1; l >= 0; l--) this.#layerBackward(l, this.#layerForward(l, false, list), list);
+  }
+
+  /**
+   * A layer's forward from xs[l], the ops of model/layer.ts as separate kernels; with `full`, x_{l+1} too (the
+   * backward's recompute stops before the last residual matmul, whose LoRA shrink it still needs). The residual stream
+   * is not updated in place: each residual op copies it into the next buffer (xs[l] -> xmid -> xs[l+1]) and adds there,
+   * so the backward has every norm's input. Returns which buffer each norm read.
+   */
+  #layerForward(l: number, full: boolean, list: Dispatch[]): Map<number, GPUBuffer> {
+    const a = this.#a;
+    const ops = layerOps(this.w.layers[l]);
+    const lastResidual = ops.findLastIndex((op) => op.op === 'linear' && op.residual);
+    const normInputs = new Map<number, GPUBuffer>();
+    let stream = a.xs[l];
+    ops.forEach((op, i) => {
+      if (op.op === 'rmsnorm') {
+        this.#rmsnorm(stream, op.gain, a.xn, list);
+        normInputs.set(i, stream);
+      } else if (op.op === 'rope') this.#rope(list);
+      else if (op.op === 'attention') this.#attention(list);
+      else if (op.op === 'swiglu') {
+        const { intermediateSize: F } = this.cfg;
+        list.push(this.#b.dispatch(swigluKernel(), { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
+      } else {
+        const lora = this.#adapted(l, op.group) ? { lg: this.bank.group(l, op.group)!, u: a.u[op.group] } : null;
+        if (lora) this.#shrink(l, op.group, this.#act(op.in), list);
+        if (i === lastResidual && !full) return;
+        let out: GPUBuffer;
+        if (!op.residual) out = this.#act(op.out);
+        else {
+          out = i === lastResidual ? a.xs[l + 1] : a.xmid;
+          this.#copy(stream, out, this.M * this.cfg.hiddenSize, list);
+          stream = out;
+        }
+        let nOff = 0;
+        for (const part of op.parts) {
+          this.#matmul(`L${l}.${part.name}`, this.#act(op.in), part.w, out, actWidth(this.cfg, op.out), nOff, { residual: op.residual }, lora, op.bias, list);
+          nOff += part.w.n;
+        }
+      }
+    });
+    return normInputs;
+  }
+
+  /**
+   * A layer's backward: the ops of model/layer.ts in reverse. dx (the gradient of x_{l+1}) in, dx (of x_l) out, LoRA
+   * gradients accumulated. A linear reading the normalized input needs that norm's output in xn for its LoRA
+   * gradient: the recompute left the last norm's there, so an earlier one is recomputed first.
+   */
+  #layerBackward(l: number, normInputs: Map<number, GPUBuffer>, list: Dispatch[]): void {
+    const a = this.#a;
+    const ops = layerOps(this.w.layers[l]);
+    let inXn = Math.max(...normInputs.keys());
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i];
+      if (op.op === 'rmsnorm') this.#rmsnormBack(normInputs.get(i)!, op.gain, a.dxn, a.dx, list);
+      else if (op.op === 'rope') this.#ropeBackward(list);
+      else if (op.op === 'attention') this.#attentionBackward(list);
+      else if (op.op === 'swiglu') {
+        const { intermediateSize: F } = this.cfg;
+        list.push(this.#b.dispatch(swigluBackwardKernel(), { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
+      } else {
+        const norm = ops.slice(0, i).findLastIndex((o) => o.op === 'rmsnorm');
+        if (op.in === 'xn' && norm !== inXn) {
+          const n = ops[norm] as { gain: GPUBuffer };
+          this.#rmsnorm(normInputs.get(norm)!, n.gain, a.xn, list);
+          inXn = norm;
+        }
+        const dy = this.#grad(op.out);
+        const ldy = actWidth(this.cfg, op.out);
+        let yOff = 0;
+        op.parts.forEach((part, j) => {
+          this.#matmulNN(`L${l}.${part.name}.bwd`, dy, ldy, yOff, part.w, this.#grad(op.in), j > 0, list);
+          yOff += part.w.n;
+        });
+        if (this.#adapted(l, op.group)) this.#loraBack(l, op.group, this.#act(op.in), dy, ldy, this.#grad(op.in), list);
+      }
     }
   }
 
-  /** A layer's forward from xs[l]; with `full`, x_{l+1} too (the backward recompute stops before the down matmul). */
-  #layerForward(l: number, full: boolean, list: Dispatch[]): void {
-    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+  /** The buffer of an activation of the current layer; the residual stream has one per point (see #layerForward). */
+  #act(x: Exclude<Act, 'x'> | Act): GPUBuffer {
     const a = this.#a;
-    const lw = this.w.layers[l];
-    const lora = (g: LoraGroupName) => (this.#adapted(l, g) ? { lg: this.bank.group(l, g)!, u: a.u[g] } : null);
-    // attention: xn = norm(x); qkv = xn Wqkv^T (+ b, + LoRA); rope into q and the (B, Hkv, T, Dh) K/V; attention
-    this.#rmsnorm(a.xs[l], lw.attnNorm, a.xn, list);
-    if (lora('qkv')) this.#shrink(l, 'qkv', a.xn, list);
-    this.#matmul(`L${l}.qkv`, a.xn, lw.qkv, a.qkv, (H + 2 * Hkv) * Dh, 0, {}, lora('qkv'), lw.qkvBias, list);
-    this.#rope(list);
-    this.#attention(list);
-    // xmid = x + att Wo^T (+ LoRA)
-    this.#copy(a.xs[l], a.xmid, this.M * D, list);
-    if (lora('o')) this.#shrink(l, 'o', a.att, list);
-    this.#matmul(`L${l}.o`, a.att, lw.o, a.xmid, D, 0, { residual: true }, lora('o'), null, list);
-    // MLP: xn = norm(xmid); gu = xn [Wg | Wu]^T (+ LoRA); h = silu(g) u; x_{l+1} = xmid + h Wd^T (+ LoRA)
-    this.#rmsnorm(a.xmid, lw.mlpNorm, a.xn, list);
-    if (lora('gate_up')) this.#shrink(l, 'gate_up', a.xn, list);
-    this.#matmul(`L${l}.gate`, a.xn, lw.gate, a.gu, 2 * F, 0, {}, lora('gate_up'), null, list);
-    this.#matmul(`L${l}.up`, a.xn, lw.up, a.gu, 2 * F, F, {}, lora('gate_up'), null, list);
-    const swiglu = swigluKernel();
-    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
-    if (lora('down')) this.#shrink(l, 'down', a.h, list);
-    if (full) {
-      this.#copy(a.xmid, a.xs[l + 1], this.M * D, list);
-      this.#matmul(`L${l}.down`, a.h, lw.down, a.xs[l + 1], D, 0, { residual: true }, lora('down'), null, list);
-    }
+    if (x === 'x') throw new Error('the residual stream of a training graph is xs[l], xmid or xs[l + 1]: see #layerForward');
+    return { xn: a.xn, qkv: a.qkv, attn: a.att, gu: a.gu, h: a.h }[x];
   }
 
-  /** A layer's backward: dx (the gradient of x_{l+1}) in, dx (of x_l) out, LoRA gradients accumulated. */
-  #layerBackward(l: number, list: Dispatch[]): void {
-    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+  /** The gradient buffer of an activation (dx: of the residual stream). */
+  #grad(x: Act): GPUBuffer {
     const a = this.#a;
-    const lw = this.w.layers[l];
-    // down: dh = dx Wd (+ LoRA); swiglu: dgu
-    this.#matmulNN(`L${l}.down.bwd`, a.dx, D, 0, lw.down, a.dh, false, list);
-    if (this.#adapted(l, 'down')) this.#loraBack(l, 'down', a.h, a.dx, D, [0], a.dh, list);
-    const swiglu = swigluBackwardKernel();
-    list.push(this.#b.dispatch(swiglu, { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
-    // gate | up: dxn = dg Wg + du Wu (+ LoRA), then the norm (dx += ...)
-    this.#matmulNN(`L${l}.gate.bwd`, a.dgu, 2 * F, 0, lw.gate, a.dxn, false, list);
-    this.#matmulNN(`L${l}.up.bwd`, a.dgu, 2 * F, F, lw.up, a.dxn, true, list);
-    if (this.#adapted(l, 'gate_up')) this.#loraBack(l, 'gate_up', a.xn, a.dgu, 2 * F, [0, F], a.dxn, list);
-    this.#rmsnormBack(a.xmid, lw.mlpNorm, a.dxn, a.dx, list);
-    // o: datt = dx Wo (+ LoRA); attention and rope backward into dqkv
-    this.#matmulNN(`L${l}.o.bwd`, a.dx, D, 0, lw.o, a.datt, false, list);
-    if (this.#adapted(l, 'o')) this.#loraBack(l, 'o', a.att, a.dx, D, [0], a.datt, list);
-    this.#attentionBackward(list);
-    // qkv: dxn = dqkv Wqkv (+ LoRA), then the norm (the LoRA input was xn of the attention: recompute it)
-    this.#rmsnorm(a.xs[l], lw.attnNorm, a.xn, list);
-    this.#matmulNN(`L${l}.qkv.bwd`, a.dqkv, (H + 2 * Hkv) * Dh, 0, lw.qkv, a.dxn, false, list);
-    if (this.#adapted(l, 'qkv')) this.#loraBack(l, 'qkv', a.xn, a.dqkv, (H + 2 * Hkv) * Dh, [0, H * Dh, (H + Hkv) * Dh], a.dxn, list);
-    this.#rmsnormBack(a.xs[l], lw.attnNorm, a.dxn, a.dx, list);
+    return { x: a.dx, xn: a.dxn, qkv: a.dqkv, attn: a.datt, gu: a.dgu, h: a.dh }[x];
   }
 
   /** Global-norm clipping over every gradient, then AdamW on each A and B (and their bank copies) and the head. */
@@ -391,17 +424,22 @@ export class TrainGraph {
       { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
+  /** dq and dK, dV from the attention's output gradient datt (the rotated q, K, V and the kept log-sum-exp). */
   #attentionBackward(list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    const T = this.shape.seqLen;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
-    const p = { H, Hkv, T, scale: 1 / Math.sqrt(Dh), M: this.M };
+    const p = { H, Hkv, T: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), M: this.M };
     list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
     list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
-    const rope = ropeBackwardKernel();
-    const sizes = { H, Hkv, Dh, T, M: this.M };
-    list.push(this.#b.dispatch(rope, sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: this.#ropeTable, dqkv: a.dqkv }, sizes));
+  }
+
+  /** dqkv from dq, dK, dV: the rotation undone. */
+  #ropeBackward(list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const a = this.#a;
+    const sizes = { H, Hkv, Dh, T: this.shape.seqLen, M: this.M };
+    list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: this.#ropeTable, dqkv: a.dqkv }, sizes));
   }
 
   /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */
@@ -418,8 +456,7 @@ export class TrainGraph {
       if (bias) buffers.bias = bias;
       if (lora) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: lora.u, loraB: lora.lg.b });
       list.push(this.#b.dispatch(k, {
-        N: s.rows, K: m.k, ldw: m.ldw, ldx: m.k, ldo, nOff: nOff + s.rowStart, eps: this.cfg.rmsNormEps, rank: this.bank.rank,
-        G: lg?.G ?? 0, bRows: lg?.N ?? 0, seg1: lg && lg.G >= 2 ? lg.offsets[1] : NONE, seg2: lg && lg.G === 3 ? lg.offsets[2] : NONE, upRow: 0,
+        N: s.rows, K: m.k, ldw: m.ldw, ldx: m.k, ldo, nOff: nOff + s.rowStart, eps: this.cfg.rmsNormEps, rank: this.bank.rank, ...loraSegments(lg),
       }, buffers, { N: s.rows, rows }, label));
     }
   }
@@ -446,14 +483,14 @@ export class TrainGraph {
   }
 
   /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient. */
-  #loraBack(l: number, group: LoraGroupName, x: GPUBuffer, dy: GPUBuffer, ldy: number, segOffsets: number[], dx: GPUBuffer, list: Dispatch[]): void {
+  #loraBack(l: number, group: LoraGroupName, x: GPUBuffer, dy: GPUBuffer, ldy: number, dx: GPUBuffer, list: Dispatch[]): void {
     const a = this.#a;
     const lg = this.bank.group(l, group)!;
     const tp = this.params.find((t) => t.layer === l && t.group === group)!;
     const R = this.bank.rank;
     for (let g = 0; g < lg.G; g++) {
       const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
-      const values = this.#loraParams(l, group, lg, { ldy, yOff: segOffsets[g], outF, bRow0: lg.offsets[g], seg: g });
+      const values = this.#loraParams(l, group, lg, { ldy, yOff: lg.offsets[g], outF, bRow0: lg.offsets[g], seg: g });
       const p = this.#b.params(loraWKernel(), values);
       list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, values));
       list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, values));

@@ -1,0 +1,103 @@
+// One decoder layer, written once: the forward of a LLaMA-family layer as a list of ops, top to bottom, over named
+// activations. Inference (model/runner.ts) and training (training/graph.ts) both build their dispatches from this
+// list; neither wires a layer of its own. Fusion is a parameter of the build: inference folds each norm into the
+// matmul that reads it and SwiGLU into the gate|up matmul (`fuseForInference`); training runs them as separate
+// kernels so their backward can be taken, and walks the same list in reverse for the backward pass. A new layer kind
+// (a model family's extra norm, another activation) is a new op here and a case in each builder.
+//
+//   xn   = rmsnorm(x) * g_attn                        (M, D)
+//   qkv  = xn Wqkv^T (+ b) (+ LoRA)                    (M, (H + 2 Hkv) Dh)
+//   q, K, V <- rope(qkv)                               (M, H, Dh), the cache
+//   attn = softmax(q K^T / sqrt(Dh)) V                  (M, H, Dh)
+//   x   += attn Wo^T (+ LoRA)                          (M, D)
+//   xn   = rmsnorm(x) * g_mlp                          (M, D)
+//   gu   = xn [Wg | Wu]^T (+ LoRA)                      (M, 2F)
+//   h    = silu(gu[:, :F]) * gu[:, F:]                  (M, F)
+//   x   += h Wd^T (+ LoRA)                             (M, D)
+
+import type { LoraGroupBuffers, LoraGroupName } from './lora-epilogue.js';
+import type { ModelConfig } from './config.js';
+import type { LayerWeights, Matrix } from './weights.js';
+import { NONE } from '../kernels/common.js';
+
+/** The activations a layer's ops read and write, by role; each builder maps them to its own buffers. */
+export type Act = 'x' | 'xn' | 'qkv' | 'attn' | 'gu' | 'h';
+
+/** A matmul of one or more weight matrices whose outputs sit side by side in `out` (gate | up). */
+export interface LinearOp {
+  op: 'linear';
+  group: LoraGroupName;
+  in: Act;
+  parts: { name: string; w: Matrix }[];
+  bias: GPUBuffer | null;
+  out: Act;
+  /** Added to the residual stream (`out` is 'x') instead of written. */
+  residual: boolean;
+}
+
+export type LayerOp =
+  | { op: 'rmsnorm'; gain: GPUBuffer }  // xn = rmsnorm(x) * gain, x the residual stream
+  | LinearOp
+  | { op: 'rope' }                      // q, K, V <- rope(qkv)
+  | { op: 'attention' }                 // attn = attention(q, K, V)
+  | { op: 'swiglu' };                   // h = silu(gu[:, :F]) * gu[:, F:]
+
+/** The forward of one layer, top to bottom. */
+export function layerOps(lw: LayerWeights): LayerOp[] {
+  return [
+    { op: 'rmsnorm', gain: lw.attnNorm },
+    { op: 'linear', group: 'qkv', in: 'xn', parts: [{ name: 'qkv', w: lw.qkv }], bias: lw.qkvBias, out: 'qkv', residual: false },
+    { op: 'rope' },
+    { op: 'attention' },
+    { op: 'linear', group: 'o', in: 'attn', parts: [{ name: 'o', w: lw.o }], bias: null, out: 'x', residual: true },
+    { op: 'rmsnorm', gain: lw.mlpNorm },
+    { op: 'linear', group: 'gate_up', in: 'xn', parts: [{ name: 'gate', w: lw.gate }, { name: 'up', w: lw.up }], bias: null, out: 'gu', residual: false },
+    { op: 'swiglu' },
+    { op: 'linear', group: 'down', in: 'h', parts: [{ name: 'down', w: lw.down }], bias: null, out: 'x', residual: true },
+  ];
+}
+
+/** Floats per row of an activation. */
+export function actWidth(cfg: ModelConfig, a: Act): number {
+  const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = cfg;
+  return { x: D, xn: D, qkv: (H + 2 * Hkv) * Dh, attn: H * Dh, gu: 2 * F, h: F }[a];
+}
+
+/** A linear as inference runs it: with the norm before it folded in (`gain`) and SwiGLU after it (`glu`). */
+export interface FusedLinear extends LinearOp {
+  /** The RMSNorm gain when the matmul normalizes its input row itself. */
+  gain: GPUBuffer | null;
+  /** gate | up computed together and SwiGLU applied in the epilogue: the output is h, (M, F). */
+  glu: boolean;
+}
+
+export type FusedOp = FusedLinear | { op: 'rope' } | { op: 'attention' };
+
+/** The layer's ops with every norm folded into the next matmul and SwiGLU into the gate|up matmul before it. */
+export function fuseForInference(ops: LayerOp[]): FusedOp[] {
+  const out: FusedOp[] = [];
+  let gain: GPUBuffer | null = null;
+  for (const op of ops) {
+    if (op.op === 'rmsnorm') gain = op.gain;
+    else if (op.op === 'swiglu') {
+      const prev = out.at(-1);
+      if (prev?.op !== 'linear' || prev.parts.length !== 2) throw new Error('swiglu must follow a gate|up linear to be fused');
+      prev.glu = true;
+      prev.out = 'h';
+    } else if (op.op === 'linear') {
+      if (op.in === 'xn' && !gain) throw new Error(`linear ${op.group} reads a norm that is not before it`);
+      out.push({ ...op, gain: op.in === 'xn' ? gain : null, glu: false, in: op.in === 'xn' ? 'x' : op.in });
+      if (op.in === 'xn') gain = null;
+    } else out.push(op);
+  }
+  return out;
+}
+
+/**
+ * The LoRA epilogue's segment uniforms of a group, one source for every matmul that adds it: output column c of a
+ * split matmul belongs to module 0, 1 or 2 by c >= seg1 / seg2; a SwiGLU matmul reads up's B rows from `upRow`.
+ */
+export function loraSegments(lg: LoraGroupBuffers | undefined): { G: number; bRows: number; seg1: number; seg2: number; upRow: number } {
+  if (!lg) return { G: 0, bRows: 0, seg1: NONE, seg2: NONE, upRow: 0 };
+  return { G: lg.G, bRows: lg.N, seg1: lg.G >= 2 ? lg.offsets[1] : NONE, seg2: lg.G === 3 ? lg.offsets[2] : NONE, upRow: lg.G === 2 ? lg.offsets[1] : 0 };
+}

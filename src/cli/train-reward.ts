@@ -8,10 +8,10 @@ import { InvalidArgumentError } from '../lib/errors.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { parseComparisonData } from '../lib/reward/pairs.js';
 import { writeRewardAdapter } from '../lib/reward/reward-adapter.js';
-import { replaceFolder } from '../lib/storage/atomic-node.js';
+import { replaceFolder } from '../lib/store/atomic-node.js';
 import { precisionOf, type Options } from './args.js';
 import { openSource } from './sources.js';
-import { checkOut, readData, round, stopOnSignals, trainSettings } from './train.js';
+import { checkOut, readData, round, stopOnSignals, trainSettings } from './train-options.js';
 
 export async function trainRewardCommand(args: Options): Promise<number> {
   const json = args.flag('json');

@@ -1,10 +1,8 @@
-// lora-lab train: a LoRA adapter trained on instruction data, written crash-safe to --out (lib/storage/atomic-node.ts)
+// lora-lab train: a LoRA adapter trained on instruction data, written crash-safe to --out (lib/store/atomic-node.ts)
 // with its checkpoint, resumable with --resume; SIGINT/SIGTERM save a checkpoint first.
 
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { parseDataset } from '../lib/data/records.js';
 import { Engine } from '../lib/engine.js';
 import { InvalidArgumentError } from '../lib/errors.js';
@@ -12,12 +10,13 @@ import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { sameModel } from '../lib/model/fingerprint.js';
 import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
-import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
-import { recoverFolder, replaceFolder } from '../lib/storage/atomic-node.js';
+import { LORA_MODULES } from '../lib/lora/peft.js';
+import { recoverFolder, replaceFolder } from '../lib/store/atomic-node.js';
 import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
-import { Options, parseOptions, precisionOf, type OptionSpec } from './args.js';
+import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
+import { checkOut, readData, round, stopOnSignals, trainSettings } from './train-options.js';
 import { PRECISIONS } from '../lib/quant/precision.js';
 import { openSource, SOURCE_OPTIONS } from './sources.js';
 
@@ -65,60 +64,6 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
                        SEQ_CLS, the head as score.weight) that lora-lab score --reward takes with --model. No
                        checkpoints: a stop writes what was trained so far. --max-records caps the pairs.`;
 
-const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));
-
-/** Files an adapter folder may hold besides the adapter itself; anything else means --out is someone's folder. */
-const OUT_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint', 'README.md']);
-
-/** Checks --out before any work: a new folder under an existing one, or an adapter folder this command may replace. */
-export function checkOut(out: string): void {
-  recoverFolder(out);
-  const parent = dirname(resolve(out));
-  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new InvalidArgumentError(`--out ${out}: the folder ${parent} does not exist; create it first.`);
-  if (!existsSync(out)) return;
-  if (!statSync(out).isDirectory()) throw new InvalidArgumentError(`--out ${out} is a file, not a folder: give a new folder name (or an adapter folder to replace).`);
-  const foreign = readdirSync(out).filter((n) => !OUT_FILES.has(n));
-  if (foreign.length) {
-    throw new InvalidArgumentError(`--out ${out} holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and would be replaced as a whole: give a new folder, or an adapter folder written by lora-lab train.`);
-  }
-}
-
-export function readData(dataText: string): { bytes: Uint8Array; path: string; sha256: string } {
-  const path = dataText === 'builtin' ? builtinData : dataText;
-  if (!existsSync(path) || !statSync(path).isFile()) throw new InvalidArgumentError(`--data ${dataText}: no such file.`);
-  const bytes = new Uint8Array(readFileSync(path));
-  return { bytes, path, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-/** The TrainConfig fields given on the command line (the rest come from the defaults or the checkpoint). */
-export function trainSettings(args: Options): Partial<TrainConfig> {
-  const c: Partial<TrainConfig> = {};
-  const stepsGiven = args.has('steps');
-  if (stepsGiven && args.has('epochs')) throw new InvalidArgumentError('Give --steps or --epochs, not both.');
-  if (stepsGiven) { c.steps = args.number('steps', 0, { min: 1, max: 10_000_000, integer: true }); c.epochs = 0; }
-  if (args.has('epochs')) c.epochs = args.number('epochs', 0, { min: 0, max: 10_000, above: true });
-  if (args.has('lr')) c.learningRate = args.number('lr', 0, { min: 0, max: 1, above: true, below: true });
-  if (args.has('rank')) c.rank = args.number('rank', 0, { min: 1, max: 64, integer: true });
-  if (args.has('alpha')) c.alpha = args.number('alpha', 0, { min: 0, max: 1e6, above: true });
-  if (args.has('dropout')) c.dropout = args.number('dropout', 0, { min: 0, max: 1, below: true });
-  const targets = args.list('targets', (t) => {
-    if (!LORA_MODULES.includes(t as LoraModule)) throw new InvalidArgumentError(`--targets: "${t}" is not one of ${LORA_MODULES.join(', ')}.`);
-    return t as LoraModule;
-  });
-  if (targets) c.targetModules = [...new Set(targets)];
-  if (args.has('cutoff')) c.cutoff = args.number('cutoff', 0, { min: 2, max: 65536, integer: true });
-  if (args.has('batch')) c.microBatch = args.number('batch', 0, { min: 1, max: 1024, integer: true });
-  if (args.has('grad-accum')) c.gradAccumulation = args.number('grad-accum', 0, { min: 1, max: 1024, integer: true });
-  c.warmupSteps = args.number('warmup', stepsGiven ? Math.min(DEFAULT_TRAIN_CONFIG.warmupSteps, Math.floor(c.steps! / 10)) : DEFAULT_TRAIN_CONFIG.warmupSteps, { min: 0, max: 10_000_000, integer: true });
-  c.schedule = args.choice('schedule', ['cosine', 'linear', 'constant'] as const, DEFAULT_TRAIN_CONFIG.schedule);
-  if (args.has('seed')) c.seed = args.number('seed', 0, { min: 0, max: 0xffffffff, integer: true });
-  c.trainOnInputs = args.flag('train-on-inputs');
-  if (args.has('val-fraction')) c.validationFraction = args.number('val-fraction', 0, { min: 0, max: 1, below: true });
-  if (args.has('eval-every')) c.evalEvery = args.number('eval-every', 0, { min: 0, max: 10_000_000, integer: true });
-  c.nonFinite = args.choice('on-non-finite', ['stop', 'skip'] as const, 'stop');
-  return c;
-}
-
 /** What a train command will do: a new run from the options, or the run whose checkpoint is in --resume. */
 interface RunPlan {
   out: string;
@@ -156,25 +101,6 @@ function planNew(args: Options): RunPlan {
     out, modelText, dataText, config: trainSettings(args),
     format: args.choice('format', ['alpaca', 'chat'] as const, 'alpaca'),
     maxRecords: args.has('max-records') ? args.number('max-records', 0, { min: 1, max: 1e9, integer: true }) : undefined,
-  };
-}
-
-/** SIGINT/SIGTERM stop after the current step, so the run writes its checkpoint and exits; a second signal: now. */
-export function stopOnSignals(json: boolean, then = 'writing a checkpoint'): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
-  const stop = new AbortController();
-  let received: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
-    received = sig;
-    if (!json) process.stderr.write(`\n${sig}: stopping after this step and ${then} (again to quit now)\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: stop.signal,
-    received: () => received,
-    dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
   };
 }
 
@@ -237,5 +163,3 @@ export async function trainCommand(argv: string[]): Promise<number> {
     signals.dispose();
   }
 }
-
-export const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;

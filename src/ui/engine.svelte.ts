@@ -9,7 +9,7 @@ import { EngineClient, type TrainCallbacks } from '../lib/worker/client.js';
 import { pickFolder, writeFolder } from './save-folder.js';
 import type { TrainRequest } from '../lib/worker/protocol.js';
 import type { RewardTrainRequest } from '../lib/worker/reward.js';
-import type { CheckpointSummary, DatasetSource } from '../lib/storage/checkpoints.js';
+import type { CheckpointSummary, DatasetSource } from '../lib/store/checkpoints.js';
 import type { DatasetPreview } from '../lib/training/session.js';
 import type { StepMetrics } from '../lib/training/trainer.js';
 import type { DownloadProgress } from '../lib/store/progress.js';

@@ -1,7 +1,7 @@
 // The Train and Compare views' inputs, held above the views and kept in this browser (persisted.svelte.ts): a view
 // switched away from and back, or a reload, finds them as they were.
 
-import type { DatasetSource } from '../lib/storage/checkpoints.js';
+import type { DatasetSource } from '../lib/store/checkpoints.js';
 import type { Criterion } from '../lib/eval/votes.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
 import { persisted } from './persisted.svelte.ts';

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryFiles } from '../../src/lib/hub/files.js';
-import { loadPeftAdapter } from '../../src/lib/lora/peft.js';
-import { recoverFolder } from '../../src/lib/storage/atomic-node.js';
+import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
+
+import { recoverFolder } from '../../src/lib/store/atomic-node.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { cliHere } from '../helpers/cli.js';
 

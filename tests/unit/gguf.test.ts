@@ -11,7 +11,8 @@ import { ggufConfig, hfTensorName, readGgufHeader } from '../../src/lib/model/gg
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { ggufFromSynthetic, permuteRows, randomBlocks, referenceElement, T, writeGguf, type GgufTensor } from '../helpers/gguf-writer.js';
-import { loadPeftAdapter, type LoraAdapter } from '../../src/lib/lora/peft.js';
+import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
+import { type LoraAdapter } from '../../src/lib/lora/peft.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 
 describe('GGUF tensor types', () => {

@@ -11,7 +11,8 @@ import { readSafetensors, streamSafetensors, writeSafetensors, type TensorToWrit
 import { MemoryFiles, readJson } from '../../src/lib/hub/files.js';
 import { safeRelativeName } from '../../src/lib/hub/paths.js';
 import { checkAdapterFits } from '../../src/lib/lora/fit.js';
-import { fullModuleName, loadPeftAdapter, parsePeftConfig, readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../../src/lib/lora/peft.js';
+import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
+import { fullModuleName, parsePeftConfig, readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../../src/lib/lora/peft.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';
 import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';

@@ -2,7 +2,7 @@
 // (so benchmarks can report GPU memory against weight bytes) and turns device loss and OOM into typed errors.
 
 import { DeviceLostError, GpuCommandError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
-import { PipelineCache } from './kernel.js';
+import { PipelineCache } from './pipelines.js';
 
 export interface GpuOptions {
   /** Keep float weights as f32 instead of f16 (exact weights at twice the memory; tests of the f32 path). */
@@ -69,7 +69,7 @@ export class Gpu {
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, maxBinding ?? Infinity);
     this.maxBufferSize = device.limits.maxBufferSize;
     this.#root = root;
-    this.pipelines = root ? root.pipelines : new PipelineCache(this);
+    this.pipelines = root ? root.pipelines : new PipelineCache(device);
     this.uncapturedErrors = root ? root.uncapturedErrors : [];
     if (root) return;
     device.addEventListener('uncapturederror', (e) => {

@@ -2,7 +2,7 @@
 // here, how it was trained and on what, so the folder explains itself on the hub or on a colleague's disk.
 
 import type { AdapterInfo } from '../engine.js';
-import type { StoredCheckpoint } from '../storage/checkpoints.js';
+import type { StoredCheckpoint } from '../store/checkpoints.js';
 
 const BUNDLED = 'the GPT-4 Alpaca sample bundled with LoRA Lab (Peng et al. 2023, "Instruction Tuning with GPT-4"; CC BY-NC 4.0, research use)';
 

@@ -6,9 +6,7 @@ import { RE2JS } from 're2js';
 import { AdapterError, NonFiniteError } from '../errors.js';
 import { decodeToF32, encodeFromF32, finiteCheck, isDType, nonFinite, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
-import { jsonKind, readJson, type ModelFiles } from '../hub/files.js';
-import type { ModelConfig } from '../model/config.js';
-import { loadGgufAdapter } from './gguf-adapter.js';
+import { jsonKind } from '../hub/files.js';
 
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
@@ -247,25 +245,6 @@ export function assembleAdapter(name: string, config: PeftConfig, list: LoraHalf
   }
   if (modules.size === 0) throw new AdapterError('adapter_model.safetensors holds no LoRA tensors.');
   return { name, config, modules, dtype };
-}
-
-/**
- * Reads adapter_config.json and adapter_model.safetensors from any source (folder, repo, URL, dropped files), or a
- * GGUF LoRA adapter (`base`: the loaded model's config, which a GGUF adapter's q/k rows are unpermuted with).
- */
-export async function loadPeftAdapter(files: ModelFiles, name = files.label, base?: ModelConfig): Promise<LoraAdapter> {
-  if (files.gguf) return loadGgufAdapter(files, files.gguf, name, base);
-  const cfg = await readJson(files, 'adapter_config.json', true);
-  if (!cfg) throw new AdapterError(`${files.label} has no adapter_config.json: a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors.`);
-  const st = await files.bytes('adapter_model.safetensors', true);
-  if (!st) {
-    const bin = await files.bytes('adapter_model.bin', true);
-    if (bin) {
-      throw new AdapterError(`${files.label} has adapter_model.bin (a PyTorch pickle), which is not supported: convert it to safetensors, e.g. in Python: model = PeftModel.from_pretrained(base, path); model.save_pretrained(out, safe_serialization=True).`);
-    }
-    throw new AdapterError(`${files.label} has no adapter_model.safetensors.`);
-  }
-  return readPeftAdapter(name, cfg, st);
 }
 
 /** The config PEFT would write for this adapter: the file's own keys first, then the ones PEFT always writes. */

@@ -200,7 +200,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   #buildOps(): void {
     const gpu = this.gpu;
     const { cfg, weights } = this;
-    const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+    const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const C = this.opts.contextLength;
     const a = this.#act;
     this.#builder.destroy();

@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../storage/atomic-node.js';
+import { writeFileAtomic } from './atomic-node.js';
 import type { Snapshot, SnapshotCatalog } from './catalog.js';
 import { DiskBlobStore } from './disk-blobs.js';
 

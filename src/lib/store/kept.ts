@@ -3,47 +3,15 @@
 // the old one or the new one, never half of each.
 
 import type { SnapshotCatalog, Snapshot } from './catalog.js';
-import { openLabDB, type LabDatabase } from './db.js';
-import type { CheckpointSummary, StoredCheckpoint } from '../storage/checkpoints.js';
+import { openLabDB, type KeptAdapter, type KeptComparison, type KeptDataset, type LabDatabase } from './db.js';
+import type { CheckpointSummary, StoredCheckpoint } from './checkpoints.js';
 import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
 import type { Conversation } from '../chat/conversation.js';
 import type { JudgeJob } from '../assist/judge-run.js';
-import type { TeacherJob, teacherProvenance } from '../assist/teacher.js';
+import type { TeacherJob } from '../assist/teacher.js';
 
-/** An adapter kept on the shelf: its PEFT files, as trained, imported or downloaded. */
-export interface KeptAdapter {
-  name: string;
-  config: string;
-  safetensors: Uint8Array;
-  baseModel: string | null;
-  /** The content fingerprint of the model it was trained on (adapters trained here). */
-  baseFingerprint?: string;
-  /** Where it came from: a repo id, URL, file name or `trained`. */
-  origin: string;
-  size: number;
-  savedAt: number;
-  /** A reward model (LoRA + score head, PEFT SEQ_CLS), scored with rather than generated through. */
-  kind?: 'reward';
-}
-
-export interface KeptDataset {
-  name: string;
-  bytes: Uint8Array;
-  size: number;
-  savedAt: number;
-  /** How a dataset written by a teacher model was made (absent for files people brought). */
-  provenance?: ReturnType<typeof teacherProvenance>;
-}
-
-export interface KeptComparison {
-  id?: number;
-  savedAt: number;
-  model: string;
-  prompt: string;
-  settings: Record<string, unknown>;
-  columns: { adapter: string | null; strength: number; text: string; tokens: number }[];
-}
+export type { KeptAdapter, KeptComparison, KeptDataset };
 
 export class LabStore implements SnapshotCatalog {
   #db: Promise<LabDatabase> | null = null;

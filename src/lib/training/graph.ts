@@ -15,7 +15,7 @@ import { DispatchBuilder, encode, type Dispatch } from '../gpu/kernel.js';
 import { attentionKernel } from '../kernels/attention.js';
 import { embedKernel } from '../kernels/embed.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
-import { NONE, ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
+import { ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
 import { packBlock, packRecords, recordWords } from '../gpu/layout.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
@@ -487,7 +487,6 @@ export class TrainGraph {
     const a = this.#a;
     const lg = this.bank.group(l, group)!;
     const tp = this.params.find((t) => t.layer === l && t.group === group)!;
-    const R = this.bank.rank;
     for (let g = 0; g < lg.G; g++) {
       const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
       const values = this.#loraParams(l, group, lg, { ldy, yOff: lg.offsets[g], outF, bRow0: lg.offsets[g], seg: g });

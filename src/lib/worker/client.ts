@@ -7,7 +7,7 @@ import { rebuildError, WorkerCrashedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
 import type { RequestMap, RequestType, TrainRequest, WorkerEvent, WorkerRequest } from './protocol.js';
-import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
+import type { CheckpointSummary, DatasetSource } from '../store/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
 import type { RewardTrainRequest } from './reward.js';
 import type { StepMetrics } from '../training/trainer.js';

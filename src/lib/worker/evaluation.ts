@@ -13,7 +13,7 @@ import { DEFAULT_EVAL, modelLabel, resultKey, runEvaluation, type EvalModel, typ
 import { recordsToExamples, userOrientedSet, validationExamples, vicunaSet, type BuiltinSet, type EvalExample } from '../eval/sets.js';
 import { CRITERIA, makePairs, tally, tallyToCsv, toPaperFormat, votesFromJson, votesToCsv, votesToJson, type Criterion, type PairKey, type ReviewPair, type TallyRow, type Verdict } from '../eval/votes.js';
 import type { LabStore } from '../store/kept.js';
-import type { DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetSource } from '../store/checkpoints.js';
 
 export type EvalSetChoice =
   | { kind: 'builtin'; name: BuiltinSet }

@@ -12,7 +12,7 @@ import { parseDataset } from '../data/records.js';
 import { adapterCard } from '../lora/model-card.js';
 import { sameModel } from '../model/fingerprint.js';
 import { readPeftAdapter } from '../lora/peft.js';
-import type { DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetSource } from '../store/checkpoints.js';
 import type { LabStore } from '../store/kept.js';
 import type { ModelCache } from '../store/model-cache.js';
 import type { Estimate } from '../store/quota.js';

@@ -7,7 +7,7 @@ import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
 import type { LoadProgress } from '../model/load.js';
 import type { Precision } from '../quant/precision.js';
-import type { CheckpointSummary, DatasetSource } from '../storage/checkpoints.js';
+import type { CheckpointSummary, DatasetSource } from '../store/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
 import type { TrainConfig } from '../training/config.js';
 import type { TrainMemory } from '../training/memory.js';

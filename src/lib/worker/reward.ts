@@ -13,7 +13,7 @@ import { RewardModel, type OrtModule, type Provider, type RewardModelInfo, type 
 import { EngineRewardModel, loadRewardAdapter, writeRewardAdapter } from '../reward/reward-adapter.js';
 import { parseComparisonData, type ComparisonRecord } from '../reward/pairs.js';
 import { toPaperFormat, type Criterion } from '../eval/votes.js';
-import type { DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetSource } from '../store/checkpoints.js';
 import type { TrainConfig } from '../training/config.js';
 import type { RewardHooks } from '../training/reward-trainer.js';
 import type { TrainControl } from '../training/trainer.js';

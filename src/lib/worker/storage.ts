@@ -13,7 +13,7 @@ import type { Snapshot } from '../store/catalog.js';
 import type { KeptAdapter, KeptComparison, KeptDataset, LabStore } from '../store/kept.js';
 import type { ModelCache } from '../store/model-cache.js';
 import type { Estimate } from '../store/quota.js';
-import type { CheckpointSummary } from '../storage/checkpoints.js';
+import type { CheckpointSummary } from '../store/checkpoints.js';
 import { checkpointFiles } from '../training/checkpoint-files.js';
 
 export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison';

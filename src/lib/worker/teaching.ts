@@ -9,7 +9,7 @@ import type { Engine } from '../engine.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { LabStore } from '../store/kept.js';
-import type { DatasetSource } from '../storage/checkpoints.js';
+import type { DatasetSource } from '../store/checkpoints.js';
 
 export type InstructionSource =
   | { kind: 'dataset'; dataset: DatasetSource; limit: number }

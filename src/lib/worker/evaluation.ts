@@ -27,17 +27,17 @@ export interface EvalRunSummary {
 
 export interface EvalRequestMap {
   evalStart: { request: { runId?: string; name?: string; set?: EvalSetChoice; models?: EvalModel[]; options?: Partial<EvalOptions>; limit?: number }; result: { runId: string; stopped: boolean } };
-  evalRuns: { request: Record<string, never>; result: EvalRunSummary[] };
-  evalResults: { request: { runId: string }; result: { summary: EvalRunSummary; results: ExampleResult[]; reviews: { id: string; finished: boolean; votes: number; pairs: number; tally: TallyRow[] | null; models: [string, string] | null }[] } };
-  evalDelete: { request: { runId: string }; result: EvalRunSummary[] };
-  evalExport: { request: { runId: string; as: 'json' | 'csv' }; result: { name: string; blob: Blob } };
-  evalImport: { request: { file: File }; result: { runId: string } };
-  reviewStart: { request: { runId: string; models: [string, string]; seed?: number }; result: { reviewId: string; pairs: ReviewPair[]; prompts: Record<string, { instruction: string; input: string }> } };
-  reviewOpen: { request: { reviewId: string }; result: { reviewId: string; pairs: ReviewPair[]; prompts: Record<string, { instruction: string; input: string }>; voted: { pairId: string; criterion: Criterion; verdict: Verdict }[]; finished: boolean } };
-  reviewVote: { request: { reviewId: string; pairId: string; criterion: Criterion; verdict: Verdict }; result: { votes: number } };
-  reviewFinish: { request: { reviewId: string }; result: { tally: TallyRow[]; models: [string, string]; keys: PairKey[] } };
-  reviewExport: { request: { reviewId: string; as: 'json' | 'csv' | 'paper' | 'tally' }; result: { name: string; blob: Blob } };
-  reviewImport: { request: { runId: string; file: File }; result: { reviewId: string } };
+  evalRuns: { request: Record<string, never>; result: EvalRunSummary[]; immediate: true };
+  evalResults: { request: { runId: string }; result: { summary: EvalRunSummary; results: ExampleResult[]; reviews: { id: string; finished: boolean; votes: number; pairs: number; tally: TallyRow[] | null; models: [string, string] | null }[] }; immediate: true };
+  evalDelete: { request: { runId: string }; result: EvalRunSummary[]; immediate: true };
+  evalExport: { request: { runId: string; as: 'json' | 'csv' }; result: { name: string; blob: Blob }; immediate: true };
+  evalImport: { request: { file: File }; result: { runId: string }; immediate: true };
+  reviewStart: { request: { runId: string; models: [string, string]; seed?: number }; result: { reviewId: string; pairs: ReviewPair[]; prompts: Record<string, { instruction: string; input: string }> }; immediate: true };
+  reviewOpen: { request: { reviewId: string }; result: { reviewId: string; pairs: ReviewPair[]; prompts: Record<string, { instruction: string; input: string }>; voted: { pairId: string; criterion: Criterion; verdict: Verdict }[]; finished: boolean }; immediate: true };
+  reviewVote: { request: { reviewId: string; pairId: string; criterion: Criterion; verdict: Verdict }; result: { votes: number }; immediate: true };
+  reviewFinish: { request: { reviewId: string }; result: { tally: TallyRow[]; models: [string, string]; keys: PairKey[] }; immediate: true };
+  reviewExport: { request: { reviewId: string; as: 'json' | 'csv' | 'paper' | 'tally' }; result: { name: string; blob: Blob }; immediate: true };
+  reviewImport: { request: { runId: string; file: File }; result: { reviewId: string }; immediate: true };
 }
 
 export interface EvalEnv {

@@ -31,11 +31,11 @@ export interface JudgeSummary {
 export interface JudgeRequestMap {
   judgeStart: { request: { runId: string; models?: [string, string]; adapter?: string | null; strength?: number; jobId?: string; /** Per reply (default 256). */ maxNewTokens?: number; /** Only the first N questions (a quick look). */ limit?: number }; result: JudgeSummary };
   /** A new job for a judge that runs on the page (web-llm): created and kept here; replies come back by judgeKeep. */
-  judgePrepare: { request: { runId: string; models: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number; limit?: number }; result: JudgeJob };
-  judgeGet: { request: { id: string }; result: JudgeJob };
-  judgeKeep: { request: { job: JudgeJob }; result: JudgeSummary };
-  judgeList: { request: { runId: string }; result: JudgeSummary[] };
-  judgeDelete: { request: { id: string; runId: string }; result: JudgeSummary[] };
+  judgePrepare: { request: { runId: string; models: [string, string]; judge: { kind: string; model: string }; maxNewTokens?: number; limit?: number }; result: JudgeJob; immediate: true };
+  judgeGet: { request: { id: string }; result: JudgeJob; immediate: true };
+  judgeKeep: { request: { job: JudgeJob }; result: JudgeSummary; immediate: true };
+  judgeList: { request: { runId: string }; result: JudgeSummary[]; immediate: true };
+  judgeDelete: { request: { id: string; runId: string }; result: JudgeSummary[]; immediate: true };
 }
 
 export interface JudgeEnv {

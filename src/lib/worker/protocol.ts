@@ -50,17 +50,23 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
   train: { request: TrainRequest; result: AdapterInfo };
   /** GPU memory a run with these settings would take beside the loaded model. */
-  trainMemory: { request: { config: Partial<TrainConfig> }; result: TrainMemory };
-  pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean } };
-  listCheckpoints: { request: Record<string, never>; result: CheckpointSummary[] };
+  trainMemory: { request: { config: Partial<TrainConfig> }; result: TrainMemory; immediate: true };
+  pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean }; immediate: true };
+  listCheckpoints: { request: Record<string, never>; result: CheckpointSummary[]; immediate: true };
   deleteCheckpoint: { request: { name: string }; result: CheckpointSummary[] };
   loadCheckpointAdapter: { request: { name: string }; result: AdapterInfo };
-  cancel: { request: { target: number }; result: { cancelled: boolean } };
+  cancel: { request: { target: number }; result: { cancelled: boolean }; immediate: true };
   /** Ends one column of a running comparison; the others go on. */
-  stopColumn: { request: { target: number; column: number }; result: { stopped: boolean } };
+  stopColumn: { request: { target: number; column: number }; result: { stopped: boolean }; immediate: true };
 }
 
 export type RequestType = keyof RequestMap;
+
+/** Requests marked `immediate` in the map: they use no GPU and run at once, beside the queued GPU jobs. */
+export type ImmediateRequest = { [K in RequestType]: RequestMap[K] extends { immediate: true } ? K : never }[RequestType];
+
+/** The worker's handlers of requests `K`: each gets the request id, its payload and a cancel signal. */
+export type Handlers<K extends RequestType> = { [R in K]: (id: number, p: RequestMap[R]['request'], signal: AbortSignal) => Promise<RequestMap[R]['result']> };
 
 export type WorkerRequest = {
   [K in RequestType]: { id: number; type: K; payload: RequestMap[K]['request'] };

@@ -32,12 +32,12 @@ export interface StorageListing {
 }
 
 export interface StorageRequestMap {
-  storageList: { request: Record<string, never>; result: StorageListing };
-  deleteKept: { request: { kind: KeptKind; id: string }; result: StorageListing };
-  exportKept: { request: { kind: KeptKind; id: string; as?: 'json' | 'jsonl' }; result: { name: string; blob: Blob } };
-  importFile: { request: { file: File }; result: { kind: KeptKind; id: string } };
-  saveComparison: { request: KeptComparison; result: number };
-  setToken: { request: { token: string | null }; result: { saved: boolean } };
+  storageList: { request: Record<string, never>; result: StorageListing; immediate: true };
+  deleteKept: { request: { kind: KeptKind; id: string }; result: StorageListing; immediate: true };
+  exportKept: { request: { kind: KeptKind; id: string; as?: 'json' | 'jsonl' }; result: { name: string; blob: Blob }; immediate: true };
+  importFile: { request: { file: File }; result: { kind: KeptKind; id: string }; immediate: true };
+  saveComparison: { request: KeptComparison; result: number; immediate: true };
+  setToken: { request: { token: string | null }; result: { saved: boolean }; immediate: true };
 }
 
 export interface StorageEnv {

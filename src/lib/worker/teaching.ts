@@ -35,11 +35,11 @@ export interface TeachRequestMap {
     result: TeacherSummary;
   };
   /** A new job for a teacher that runs on the page (web-llm): created and kept here; answers come back by teachKeep. */
-  teachPrepare: { request: { name: string; from: InstructionSource; systemPrompt?: string; maxNewTokens?: number; temperature?: number; teacher: { kind: string; model: string } }; result: TeacherJob };
-  teachGet: { request: { id: string }; result: TeacherJob };
-  teachKeep: { request: { job: TeacherJob }; result: TeacherSummary };
-  teachList: { request: Record<string, never>; result: TeacherSummary[] };
-  teachDelete: { request: { id: string }; result: TeacherSummary[] };
+  teachPrepare: { request: { name: string; from: InstructionSource; systemPrompt?: string; maxNewTokens?: number; temperature?: number; teacher: { kind: string; model: string } }; result: TeacherJob; immediate: true };
+  teachGet: { request: { id: string }; result: TeacherJob; immediate: true };
+  teachKeep: { request: { job: TeacherJob }; result: TeacherSummary; immediate: true };
+  teachList: { request: Record<string, never>; result: TeacherSummary[]; immediate: true };
+  teachDelete: { request: { id: string }; result: TeacherSummary[]; immediate: true };
 }
 
 export interface TeachEnv {

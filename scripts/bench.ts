@@ -99,7 +99,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
     memoryRatio: round((gpu.allocatedBytes - before) / (info.weightBytes + info.kvCacheBytes)),
     weights: info.precision,
     contextLength: info.contextLength,
-    adapter: info.adapter,
+    gpu: info.gpu,
     // Bytes a decode step reads at least once (bound buffers; the KV cache up to the position): against the weights.
     decodeReadBytes: engine.runner.readBytes(decodeInput(bm.promptTokens)),
     // Where a decode step's time goes: each dispatch timed alone (dispatch isolation), summed by kind.
@@ -109,7 +109,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
   engine.unload();
   if (json) console.log(JSON.stringify(line));
   else {
-    console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.adapter}`);
+    console.log(`\n${bm.name} (${info.layers} layers, weights ${line.weights}) on ${info.gpu}`);
     console.log(`  decode ${line.decodeTokensPerSecond} tokens/s, prefill ${line.prefillTokensPerSecond} tokens/s, first token ${line.timeToFirstTokenMs} ms`);
     console.log(`  ${line.dispatchesPerToken} dispatches per token (${line.dispatchesPerLayerPerToken} per layer), ${line.submitsPerToken} submit, ${line.readbackBytesPerToken} bytes read back per token`);
     console.log(`  decode step by kernel (each dispatch alone): ${byKernelText(Object.entries(line.decodeMsByKernel))}`);

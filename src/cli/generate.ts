@@ -86,7 +86,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const info = await engine.load(files, (p) => {
     if (!json) process.stderr.write(`\rloading ${p.file}: ${(p.allLoaded / 1e6).toFixed(1)} / ${(p.allTotal / 1e6).toFixed(1)} MB`);
   }, undefined, { precision: precisionOf(args) });
-  if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.adapter}, weights ${info.precision} (${(info.weightBytes / 1e6).toFixed(1)} MB)\n`);
+  if (!json) process.stderr.write(`\nloaded ${info.label} (${info.architecture}, ${info.layers} layers) on ${info.gpu}, weights ${info.precision} (${(info.weightBytes / 1e6).toFixed(1)} MB)\n`);
   const adapters = [];
   for (const text of adapterTexts) {
     const a = await loadAdapterArg(engine, text, args, json);
@@ -117,7 +117,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     stopReason: result.stopReason,
     dispatchesPerToken: engine.runner.dispatchesPerForward,
     readbackBytesPerToken: stats.readbackBytes / stats.forwards,
-    gpu: info.adapter,
+    gpu: info.gpu,
     weightsF16: info.weightsF16,
     precision: info.precision,
     weightBytes: info.weightBytes,

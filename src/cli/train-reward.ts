@@ -30,7 +30,7 @@ export async function trainRewardCommand(args: Options): Promise<number> {
 
   const engine = new Engine(await createNodeGpu({ forceF32: args.flag('f32') }), { contextLength: 256, slots: 1 });
   const info = await engine.load(await openSource(modelText, args, 'model', json), undefined, undefined, { precision: precisionOf(args) });
-  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}; ${records.length} comparison records from ${data.path}\n`);
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.gpu}; ${records.length} comparison records from ${data.path}\n`);
 
   const signals = stopOnSignals(json, 'writing the reward model as trained so far');
   const t0 = performance.now();

@@ -127,7 +127,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (resume && !sameModel({ model: resume.checkpoint.baseModel, fingerprint: resume.checkpoint.baseFingerprint }, info)) {
     throw new InvalidArgumentError(`The checkpoint in ${out} was trained on ${resume.checkpoint.baseModel}, not ${info.modelId}: give --model ${resume.checkpoint.baseModel}.`);
   }
-  if (!json) process.stderr.write(`loaded ${info.label} on ${info.adapter}, weights ${info.precision}; ${records.length} records from ${data.path}\n`);
+  if (!json) process.stderr.write(`loaded ${info.label} on ${info.gpu}, weights ${info.precision}; ${records.length} records from ${data.path}\n`);
 
   const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : basename(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
   const name = resume?.checkpoint.name ?? basename(resolve(out));

@@ -51,7 +51,8 @@ export interface ModelInfo {
   /** How the layers' weight matrices are stored (chosen at load; see quant/precision.ts). */
   precision: WeightFormat;
   hasF16Feature: boolean;
-  adapter: string;
+  /** The GPU it runs on (the WebGPU adapter's description). */
+  gpu: string;
   hasChatTemplate: boolean;
   /** Set for the built-in demo model, whose weights are random. */
   note: string | null;
@@ -239,7 +240,7 @@ export class Engine {
       weightsF16: loaded.weights.embed.format === 'f16',
       precision: loaded.weights.layers[0]?.qkv.format ?? loaded.weights.embed.format,
       hasF16Feature: this.gpu.hasF16Feature,
-      adapter: this.gpu.description,
+      gpu: this.gpu.description,
       hasChatTemplate: tokenizer.chatTemplate !== null,
       note,
       loadMs: performance.now() - t0,

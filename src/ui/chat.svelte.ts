@@ -107,7 +107,7 @@ export class ChatState {
   /** Sends the draft as a new user turn. */
   async send(): Promise<void> {
     const text = this.draft.trim();
-    if (!text || this.busy || this.engine.status !== 'ready') return;
+    if (!text || this.busy || !this.engine.ready) return;
     this.current.turns.push({ role: 'user', content: text });
     if (this.current.turns.length === 1) this.current.title = titleFrom(text);
     this.draft = '';
@@ -153,7 +153,7 @@ export class ChatState {
   }
 
   stop(): void {
-    if (this.busy) this.engine.stop();
+    if (this.busy) this.engine.generation.stop();
   }
 
   async #answer(): Promise<void> {
@@ -165,8 +165,8 @@ export class ChatState {
     this.live = { tokens: 0, sentAt: performance.now(), firstAt: null, at: performance.now() };
     try {
       const { temperature, topK, topP, repetitionPenalty, seed, maxNewTokens } = c.settings;
-      const adapter = c.adapter && this.engine.adapters.some((a) => a.name === c.adapter) ? c.adapter : null;
-      const r = await this.engine.chat({
+      const adapter = c.adapter && this.engine.shelf.adapters.some((a) => a.name === c.adapter) ? c.adapter : null;
+      const r = await this.engine.generation.chat({
         messages: chatMessages($state.snapshot(c) as Conversation),
         adapter, adapterScale: c.strength,
         sampling: { temperature, topK, topP, repetitionPenalty, seed },

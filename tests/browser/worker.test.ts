@@ -16,7 +16,7 @@ const c = client();
 describe('engine worker', () => {
   it('loads the built-in model with progress and streams tokens', async () => {
     const init = await c.init();
-    expect(init.adapter).toMatch(/swiftshader/i);
+    expect(init.gpu).toMatch(/swiftshader/i);
     expect(init.f16).toBe(true); // f16 weights without shader-f16: the kernels unpack u32 pairs
     expect(init.hasF16Feature).toBe(false);
     await expect(c.generate({ prompt: 'hi' }).done).rejects.toBeInstanceOf(NoModelLoadedError);

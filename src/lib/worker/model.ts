@@ -18,7 +18,7 @@ export function modelHandlers(ctx: WorkerContext): Handlers<'init' | 'load'> {
       }
       ctx.gpu = null;
       const g = await ctx.ensureGpu(p.forceF32);
-      return { adapter: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
+      return { gpu: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
     },
     async load(id, p, signal) {
       let last = 0;

@@ -32,7 +32,7 @@ export interface TrainRequest {
 }
 
 export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap, TeachRequestMap, RewardRequestMap {
-  init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { adapter: string; f16: boolean; hasF16Feature: boolean } };
+  init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { gpu: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number; /** How to keep the weights (default auto). */ precision?: Precision }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
   /** A conversation's next assistant turn; the KV cache of the previous turn is reused where the prefix is shared. */

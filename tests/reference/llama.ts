@@ -2,7 +2,7 @@
 // It is the ground truth every GPU kernel and the whole GPU model are compared against. Letters: T tokens,
 // D hidden, F intermediate, H heads, Hkv kv heads, Dh head dim, V vocab.
 
-import { ropeInvFreq, type ModelConfig } from '../../src/lib/model/config.js';
+import { ropeInvFreq, type RefConfig as ModelConfig } from './config.js';
 
 export type Weights = Map<string, { shape: number[]; data: ArrayLike<number> }>;
 

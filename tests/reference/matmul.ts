@@ -2,8 +2,11 @@
 // the weights as the GPU sees them (`seen`: rounded to f16 or dequantized, row-major (N, K)), so one reference serves
 // every format. Also the embedding lookup and the matmul uniforms without LoRA.
 
-import { NONE } from '../../src/lib/kernels/common.js';
-import type { MatmulOptions } from '../../src/lib/kernels/matmul.js';
+/** An unused LoRA segment bound (u32 max), as the kernels' uniforms take it. */
+const NONE = 0xffffffff;
+
+/** The fused matmul's options, as its reference reads them. */
+export interface MatmulOptions { norm: boolean; bias: boolean; swiglu: boolean; residual: boolean; last: boolean; lora?: boolean }
 import { rmsnorm, silu } from './llama.js';
 
 /** Uniforms of a matmul without LoRA. */

@@ -3,19 +3,11 @@
 // head at the last token. Weights are (in, out) row-major, as the script writes them. Letters: T tokens, D hidden,
 // F MLP width, H heads, Dh head dim.
 
-import { readSafetensors } from '../../src/lib/formats/safetensors.js';
+import { readF32Safetensors } from './config.js';
 
 export interface RewardConfig { hidden_size: number; num_attention_heads: number; num_hidden_layers: number; ffn_dim: number; layer_norm_eps: number }
 
-export function readF32Weights(bytes: Uint8Array): Map<string, Float64Array> {
-  const { header, data } = readSafetensors(bytes);
-  const out = new Map<string, Float64Array>();
-  for (const t of header.tensors) {
-    const b = data.get(t.name)!;
-    out.set(t.name, Float64Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))));
-  }
-  return out;
-}
+export const readF32Weights = readF32Safetensors;
 
 /** y (T, O) = x (T, I) @ W (I, O) + b */
 function linear(x: Float64Array[], w: Float64Array, b: Float64Array): Float64Array[] {

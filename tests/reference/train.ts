@@ -4,8 +4,7 @@
 // r_rejected) of a scalar head on each sequence's last final-normed hidden state, with the head's gradient too.
 // Letters as in llama.ts.
 
-import { ropeInvFreq, type ModelConfig } from '../../src/lib/model/config.js';
-import { fullModuleName, moduleKey, type LoraAdapter, type LoraModule } from '../../src/lib/lora/peft.js';
+import { fullModuleName, moduleKey, ropeInvFreq, type RefAdapter as LoraAdapter, type RefConfig as ModelConfig, type RefModule as LoraModule } from './config.js';
 import { Tape } from './autodiff.js';
 import type { Weights } from './llama.js';
 

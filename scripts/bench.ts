@@ -8,13 +8,13 @@
 
 import { Engine } from '../src/lib/engine.js';
 import { createNodeGpu } from '../src/lib/gpu/node.js';
-import { MemoryFiles } from '../src/lib/hub/files.js';
+import { MemoryFiles } from '../src/lib/model-files.js';
 import { NodeDirFiles } from '../src/lib/hub/node-files.js';
 import { syntheticModel } from '../src/lib/model/synthetic.js';
 import { syntheticAdapter } from '../src/lib/lora/synthetic.js';
 import { exampleFromIds } from '../src/lib/data/examples.js';
 import { epochBatches } from '../src/lib/data/batches.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/lib/training/train-config.js';
 import { toGpuBatch, Trainer } from '../src/lib/training/trainer.js';
 import { profileDispatches } from '../src/lib/gpu/kernel.js';
 import type { LoraModule } from '../src/lib/lora/peft.js';
@@ -206,7 +206,7 @@ for (const bm of run('eval') ? models : []) {
 // 1B-class models at q4 (--only big; minutes on a CPU adapter): random weights with each catalog model's shapes, loaded
 // as BF16 safetensors and quantized while they stream in. Weight bytes on the GPU, load time, decode speed.
 if (only === 'big') {
-  const { CATALOG } = await import('../src/lib/hub/catalog.js');
+  const { CATALOG } = await import('../src/lib/hub/model-catalog.js');
   const wanted = modelsAt >= 0 ? args[modelsAt + 1].split(',') : ['meta-llama/Llama-3.2-1B-Instruct'];
   for (const entry of CATALOG.filter((m) => wanted.includes(m.repo))) {
     const s = entry.shape;

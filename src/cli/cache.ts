@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { InvalidArgumentError } from '../lib/errors.js';
 import { exportSnapshot, importSnapshot } from '../lib/store/archive.js';
-import type { Snapshot } from '../lib/store/catalog.js';
+import type { Snapshot } from '../lib/store/snapshot-catalog.js';
 import { formatBytes } from '../lib/util/bytes.js';
 import { parseOptions, type OptionSpec } from './args.js';
 import { CACHE_OPTIONS, cacheDir, openCache } from './sources.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../lib/util/bytes.js';
 import type { AdapterInfo, Engine } from '../lib/engine.js';
 import { InvalidArgumentError } from '../lib/errors.js';
-import type { ModelFiles } from '../lib/hub/files.js';
+import type { ModelFiles } from '../lib/model-files.js';
 import { safeBaseName } from '../lib/hub/paths.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { BUILTIN_MODEL_ID, parseSourceText } from '../lib/hub/source.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../lib/errors.js';
 import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
 import { recoverFolder } from '../lib/store/atomic-node.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import type { Options } from './args.js';
 
 const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url));

@@ -13,7 +13,7 @@ import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import { LORA_MODULES } from '../lib/lora/peft.js';
 import { recoverFolder, replaceFolder } from '../lib/store/atomic-node.js';
 import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
 import { checkOut, readData, round, stopOnSignals, trainSettings } from './train-options.js';

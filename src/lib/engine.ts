@@ -3,10 +3,10 @@
 // differs, and that is passed in.
 
 import { trainMemory, type TrainMemory } from './training/memory.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from './training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from './training/train-config.js';
 import { InvalidArgumentError, NoModelLoadedError, TokenizerError } from './errors.js';
 import type { Gpu } from './gpu/device.js';
-import type { ModelFiles } from './hub/files.js';
+import type { ModelFiles } from './model-files.js';
 import { parameterCount, type ModelConfig } from './model/config.js';
 import { generateColumns, type Column, type GenerateTimings } from './model/generate.js';
 import { writePeftAdapter, type LoraAdapter } from './lora/peft.js';
@@ -19,7 +19,7 @@ import { RewardTrainer, type RewardAdapter, type RewardHooks } from './training/
 import { pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
 import { EngineRewardModel } from './reward/reward-adapter.js';
 import { splitTrainValidation } from './data/batches.js';
-import { validateTrainConfig } from './training/config.js';
+import { validateTrainConfig } from './training/train-config.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
 import { ModelRunner } from './model/runner.js';
 import { LoraBank } from './lora/bank.js';
@@ -193,6 +193,11 @@ export class Engine {
     return [...new Set([...m.tokenizer.eosTokenIds, ...m.eos])];
   }
 
+  /** The end-of-sequence id training appends to each answer (and reward models score after): eosIds' first, or 0. */
+  get trainingEos(): number {
+    return this.eosIds[0] ?? 0;
+  }
+
   /** The runner's LoRA slot of a loaded adapter (0 for null: the base model). */
   loraSlot(adapter: string | null): number {
     return adapter === null ? 0 : this.#require().runner.lora.slotOf(this.#adapter(adapter).name);
@@ -350,7 +355,7 @@ export class Engine {
   /** Trains a new adapter (or resumes a checkpoint); when done it is resident and listed like a loaded one. */
   async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
     const m = this.#require();
-    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    const eosId = this.trainingEos;
     this.#slot0 = null;
     const { adapter } = await runTraining(this.gpu, m.runner.model, m.tokenizer, eosId, { ...o, baseModel: m.info.modelId, baseFingerprint: m.info.fingerprint }, hooks, control);
     return adapterInfo(adapter);
@@ -364,7 +369,7 @@ export class Engine {
     const m = this.#require();
     const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...o.config };
     validateTrainConfig(c);
-    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    const eosId = this.trainingEos;
     const pairs = preferencePairs(o.records).slice(0, o.maxPairs);
     const data = splitTrainValidation(pairExamples(m.tokenizer, pairs, c.cutoff, eosId), c.validationFraction, c.seed);
     const trainer = new RewardTrainer(this.gpu, m.runner.model, o.name, c, data, m.info.modelId);
@@ -379,7 +384,7 @@ export class Engine {
   /** A scorer for a reward model trained on this base (it takes a slot of the adapter bank until disposed). */
   rewardScorer(reward: RewardAdapter, label: string): EngineRewardModel {
     const m = this.#require();
-    const eosId = m.tokenizer.eosTokenIds[0] ?? m.eos[0] ?? 0;
+    const eosId = this.trainingEos;
     return new EngineRewardModel(this.gpu, m.runner.model, m.tokenizer, eosId, reward, label, Math.min(512, m.runner.opts.contextLength));
   }
 

@@ -3,7 +3,7 @@
 
 import type { DatasetSource } from '../lib/store/checkpoints.js';
 import type { Criterion } from '../lib/eval/votes.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import { persisted } from './persisted.svelte.ts';
 import type { SamplingOptions } from '../lib/model/sampling.js';
 import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';

@@ -3,7 +3,7 @@
 // preview and memory estimate shown before a run starts.
 
 import type { CheckpointSummary, DatasetSource } from '../lib/store/checkpoints.js';
-import type { TrainConfig } from '../lib/training/config.js';
+import type { TrainConfig } from '../lib/training/train-config.js';
 import type { TrainMemory } from '../lib/training/memory.js';
 import type { DatasetPreview } from '../lib/training/session.js';
 import type { StepMetrics } from '../lib/training/loop.js';

@@ -18,7 +18,7 @@ import { engineBackend } from '../../src/lib/assist/backend.js';
 import { newTeacherJob, runTeacher, teacherDataset, type TeacherJob } from '../../src/lib/assist/teacher.js';
 import { parseDataset } from '../../src/lib/data/records.js';
 import { buildExamples } from '../../src/lib/training/session.js';
-import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 
 const dir = (p: string) => new URL(`../../public/${p}/`, import.meta.url).pathname;
 const en = JSON.parse(readFileSync(new URL('../../public/data/alpaca-gpt4-sample-en.json', import.meta.url), 'utf8')) as { instruction: string; input: string; output: string }[];

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine.js';
 import { ContextOverflowError } from '../../src/lib/errors.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';

@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 
 import { recoverFolder } from '../../src/lib/store/atomic-node.js';

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';
 import { loadWeights } from '../../src/lib/model/load.js';
 import { LoadedModel } from '../../src/lib/model/loaded.js';

@@ -13,11 +13,12 @@ import { GpuCommandError, NonFiniteError, TokenizerError, UnsafePathError, Weigh
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
 import { encodeFromF32, type DType } from '../../src/lib/formats/dtype.js';
 import { writeSafetensors } from '../../src/lib/formats/safetensors.js';
-import { huggingFaceFiles, MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
+import { huggingFaceFiles } from '../../src/lib/hub/files.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { loadWeights } from '../../src/lib/model/load.js';
 import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/synthetic.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/train-config.js';
 import { Trainer } from '../../src/lib/training/trainer.js';
 import { testGpu } from '../helpers/gpu.js';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { generateColumns } from '../../src/lib/model/generate.js';
-import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 import { exampleFromIds } from '../../src/lib/data/examples.js';
 import { Trainer } from '../../src/lib/training/trainer.js';
 import { tinyRunner } from '../helpers/models.js';

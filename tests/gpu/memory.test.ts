@@ -7,13 +7,13 @@ import { Engine } from '../../src/lib/engine.js';
 import { NonFiniteError } from '../../src/lib/errors.js';
 import { encodeFromF32 } from '../../src/lib/formats/dtype.js';
 import { writeSafetensors } from '../../src/lib/formats/safetensors.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
 import { initAdapter } from '../../src/lib/training/init.js';
-import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 import { TrainStep } from '../../src/lib/training/step.js';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
 

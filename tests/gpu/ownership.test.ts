@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { exampleFromIds } from '../../src/lib/data/examples.js';
 import { Engine } from '../../src/lib/engine.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { EngineRewardModel } from '../../src/lib/reward/reward-adapter.js';
 import { initHead } from '../../src/lib/training/reward-trainer.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/train-config.js';
 import { Trainer, type Checkpoint } from '../../src/lib/training/trainer.js';
 import type { SyntheticSpec } from '../../src/lib/model/synthetic.js';
 import type { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';

@@ -16,7 +16,7 @@ import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
 import { weightBytes } from '../../src/lib/quant/precision.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/train-config.js';
 import { MASKED, TrainStep } from '../../src/lib/training/step.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { expectClose } from '../helpers/compare.js';

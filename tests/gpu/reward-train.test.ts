@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/train-config.js';
 import { MASKED, TrainStep } from '../../src/lib/training/step.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { exampleFromIds, IGNORE } from '../../src/lib/data/examples.js';
 import { readPeftAdapter, writePeftAdapter } from '../../src/lib/lora/peft.js';
 import { generateColumns, type GenerateOptions } from '../../src/lib/model/generate.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/lib/training/train-config.js';
 import { toGpuBatch, Trainer, type Checkpoint } from '../../src/lib/training/trainer.js';
 import { epochBatches } from '../../src/lib/data/batches.js';
 import { testGpu } from '../helpers/gpu.js';

@@ -2,7 +2,7 @@
 // embeddings, Qwen2 biases, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
 
 import type { Gpu } from '../../src/lib/gpu/device.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { loadWeights } from '../../src/lib/model/load.js';
 import { ModelRunner } from '../../src/lib/model/runner.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';

@@ -5,7 +5,7 @@
 
 import { StorageFullError, IntegrityError } from '../../src/lib/errors.js';
 import { putBlob, readBlob, type BlobStore } from '../../src/lib/store/blobs.js';
-import { blobKey, type SnapshotCatalog, type Snapshot } from '../../src/lib/store/catalog.js';
+import { blobKey, type SnapshotCatalog, type Snapshot } from '../../src/lib/store/snapshot-catalog.js';
 import { ModelCache } from '../../src/lib/store/model-cache.js';
 import { fakeHub } from './fake-hub.js';
 

@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CATALOG, catalogParameters, downloadBytes, gpuBytes } from '../../src/lib/hub/catalog.js';
+import { CATALOG, catalogParameters, downloadBytes, gpuBytes } from '../../src/lib/hub/model-catalog.js';
 import { normalizeConfig, parameterCount } from '../../src/lib/model/config.js';
 
 const fixtures: Record<string, string> = {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FileFormatError } from '../../src/lib/errors.js';
 import { dequantize, GGML, type GgmlType } from '../../src/lib/formats/gguf-tensors.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';
 import { ggufConfig, hfTensorName, readGgufHeader } from '../../src/lib/model/gguf.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';

@@ -8,7 +8,7 @@ import { encodePrefix, toExample } from '../../src/lib/data/examples.js';
 import { AdapterError, FileFormatError, NonFiniteError, SafetensorsError, UnsafePathError, UnsupportedModelError } from '../../src/lib/errors.js';
 import { decodeToF16, decodeToF32, encodeFromF32, finiteCheck } from '../../src/lib/formats/dtype.js';
 import { readSafetensors, streamSafetensors, writeSafetensors, type TensorToWrite } from '../../src/lib/formats/safetensors.js';
-import { MemoryFiles, readJson } from '../../src/lib/hub/files.js';
+import { MemoryFiles, readJson } from '../../src/lib/model-files.js';
 import { safeRelativeName } from '../../src/lib/hub/paths.js';
 import { checkAdapterFits } from '../../src/lib/lora/fit.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadError, IntegrityError, OfflineError, StorageFullError } from '../../src/lib/errors.js';
 import { readBlob } from '../../src/lib/store/blobs.js';
-import { blobKey } from '../../src/lib/store/catalog.js';
+import { blobKey } from '../../src/lib/store/snapshot-catalog.js';
 import { diskCache } from '../../src/lib/store/disk-catalog.js';
 import { ModelCache } from '../../src/lib/store/model-cache.js';
 import type { DownloadProgress } from '../../src/lib/store/progress.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { AdapterInfo } from '../../src/lib/engine.js';
 import { adapterCard } from '../../src/lib/lora/model-card.js';
 import type { StoredCheckpoint } from '../../src/lib/store/checkpoints.js';
-import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 
 const info: AdapterInfo = { name: 'my-run', rank: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], modules: 8, useRslora: false, baseModel: 'org/base', parameters: 12345, bytes: 49380 };
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../src/lib/errors.js';
 import { encodeFromF32, type DType } from '../../src/lib/formats/dtype.js';
 import { readSafetensors, writeSafetensors } from '../../src/lib/formats/safetensors.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { checkAdapterFits } from '../../src/lib/lora/fit.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 import { moduleScaling, parsePeftConfig, readPeftAdapter, targets, writePeftAdapter } from '../../src/lib/lora/peft.js';

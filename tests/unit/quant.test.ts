@@ -7,7 +7,7 @@ import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { bytesPerWeight, dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { InvalidArgumentError } from '../../src/lib/errors.js';
-import { CATALOG } from '../../src/lib/hub/catalog.js';
+import { CATALOG } from '../../src/lib/hub/model-catalog.js';
 import { choosePrecision, weightBytes, type Precision } from '../../src/lib/quant/precision.js';
 
 /** The levels and f16 scale of one block, in float64, from the rules in the module's header. */

@@ -11,7 +11,7 @@ import { encodeFromF32 } from '../../src/lib/formats/dtype.js';
 import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
 import { toPaperFormat } from '../../src/lib/eval/votes.js';
 import { initAdapter } from '../../src/lib/training/init.js';
-import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 import type { ModelConfig } from '../../src/lib/model/config.js';
 import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
 

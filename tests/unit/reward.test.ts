@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError, TokenizerError, UnsupportedModelError } from '../../src/lib/errors.js';
-import { MemoryFiles } from '../../src/lib/hub/files.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
 import { readF32Weights, rewardReference, erf, type RewardConfig } from '../reference/reward.js';

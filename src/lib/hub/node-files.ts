@@ -4,7 +4,7 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DownloadError } from '../errors.js';
-import { ggufIn, missingError, type ModelFiles, type OpenedFile } from './files.js';
+import { ggufIn, missingError, type ModelFiles, type OpenedFile } from '../model-files.js';
 import { safeRelativeName } from './paths.js';
 
 export class NodeDirFiles implements ModelFiles {

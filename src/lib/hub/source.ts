@@ -2,7 +2,8 @@
 
 import { InvalidArgumentError } from '../errors.js';
 import { ZipFiles } from './zip-files.js';
-import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId, type ModelFiles } from './files.js';
+import { type ModelFiles } from '../model-files.js';
+import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId } from './files.js';
 
 /** The built-in demo model's identity, the same in the browser and the CLI (checkpoints record it as their base). */
 export const BUILTIN_MODEL_ID = 'lora-lab/built-in-demo';

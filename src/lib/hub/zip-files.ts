@@ -4,7 +4,8 @@
 
 import { BlobReader, configure, Uint8ArrayWriter, ZipReader, type FileEntry } from '@zip.js/zip.js';
 import { FileFormatError } from '../errors.js';
-import { missing, streamChunks, type ModelFiles, type OpenedFile } from './files.js';
+import { missing, type ModelFiles, type OpenedFile } from '../model-files.js';
+import { streamChunks } from './files.js';
 
 configure({ useWebWorkers: false });
 

@@ -46,14 +46,11 @@ export const MATMUL_PARAMS = {
   rank: 'u32', G: 'u32', bRows: 'u32', seg1: 'u32', seg2: 'u32', upRow: 'u32',
 } as const;
 
-
-
 /**
  * Threads that share one output column's dot product in the gemv variant. On a GPU: enough to keep each thread's
  * share of K near 64 elements (16 vec4 loads; up to 32 lanes for K >= 2048), so a column's row is read by neighbouring
  * threads (coalesced). On a CPU adapter one thread per column up to K = 4096: its invocations run as SIMD lanes of a
- * few cores, where the cross-thread reduction's barriers cost more than they save (SmolLM2-135M shapes on lavapipe:
- * 1.96 -> 3.1 tokens/s; `npm run bench`).
+ * few cores, where the cross-thread reduction's barriers cost more than they save (`npm run bench` shows the split).
  */
 export function gemvLanes(k: number, cpu = false): number {
   const share = cpu ? 4096 : 64;

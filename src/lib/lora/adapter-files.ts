@@ -2,7 +2,7 @@
 // a GGUF LoRA adapter. Both readers stay in their own modules (peft.ts, gguf-adapter.ts); this one chooses.
 
 import { AdapterError } from '../errors.js';
-import { readJson, type ModelFiles } from '../hub/files.js';
+import { readJson, type ModelFiles } from '../model-files.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadGgufAdapter } from './gguf-adapter.js';
 import { readPeftAdapter, type LoraAdapter } from './peft.js';

@@ -5,7 +5,7 @@
 
 import { AdapterError } from '../errors.js';
 import { dequantize, ggmlTypeName, isSupportedType, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
-import type { ModelFiles } from '../hub/files.js';
+import type { ModelFiles } from '../model-files.js';
 import type { ModelConfig } from '../model/config.js';
 import { readGgufHeader, unpermuteRows } from '../model/gguf.js';
 import { assembleAdapter, fullModuleName, parsePeftConfig, type LoraAdapter, type LoraHalf, type LoraModule } from './peft.js';

@@ -6,7 +6,7 @@ import { RE2JS } from 're2js';
 import { AdapterError, NonFiniteError } from '../errors.js';
 import { decodeToF32, encodeFromF32, finiteCheck, isDType, nonFinite, type DType } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
-import { jsonKind } from '../hub/files.js';
+import { jsonKind } from '../model-files.js';
 
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];

@@ -2,7 +2,7 @@
 // this object only; an architecture or option the engine does not implement is refused here, by name.
 
 import { UnsupportedModelError } from '../errors.js';
-import { jsonKind } from '../hub/files.js';
+import { jsonKind } from '../model-files.js';
 
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];

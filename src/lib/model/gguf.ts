@@ -8,7 +8,7 @@
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { FileFormatError, WeightMismatchError } from '../errors.js';
 import { dequantize, ggmlTypeName, isSupportedType, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
-import type { ModelFiles, OpenedFile } from '../hub/files.js';
+import type { ModelFiles, OpenedFile } from '../model-files.js';
 import type { ModelConfig } from './config.js';
 import { hashBytes, type Fingerprint } from './fingerprint.js';
 import type { WeightLoader } from './weights.js';

@@ -4,7 +4,7 @@
 import { AdapterError, DownloadError, WeightMismatchError } from '../errors.js';
 import { streamSafetensors } from '../formats/safetensors.js';
 import type { Gpu } from '../gpu/device.js';
-import { readJson, type ModelFiles, type OpenedFile } from '../hub/files.js';
+import { readJson, type ModelFiles, type OpenedFile } from '../model-files.js';
 import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { choosePrecision, type Precision } from '../quant/precision.js';

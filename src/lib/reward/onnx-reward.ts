@@ -6,7 +6,7 @@
 
 import type * as Ort from 'onnxruntime-web';
 import { FileFormatError, InvalidArgumentError, UnsupportedModelError } from '../errors.js';
-import type { ModelFiles } from '../hub/files.js';
+import type { ModelFiles } from '../model-files.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 
 export type OrtModule = Pick<typeof Ort, 'InferenceSession' | 'Tensor' | 'env'>;

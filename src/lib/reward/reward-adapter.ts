@@ -10,14 +10,14 @@
 
 import { AdapterError, InvalidArgumentError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import type { ModelFiles } from '../hub/files.js';
+import type { ModelFiles } from '../model-files.js';
 import type { LoraBank } from '../lora/bank.js';
 import { peftConfigJson, readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
 import { encodeFromF32 } from '../formats/dtype.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { lengthBucket } from '../data/batches.js';
-import { DEFAULT_TRAIN_CONFIG } from '../training/config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../training/train-config.js';
 import type { RewardAdapter } from '../training/reward-trainer.js';
 import { MASKED, TrainStep } from '../training/step.js';
 import { rewardIds } from './pairs.js';

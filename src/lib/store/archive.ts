@@ -10,7 +10,7 @@ import { BlobReader, configure, TextWriter, Uint8ArrayWriter, ZipReader, ZipWrit
 import { FileFormatError, IntegrityError } from '../errors.js';
 import { safeRelativeName } from '../hub/paths.js';
 import type { BlobStore } from './blobs.js';
-import { blobKey, type Snapshot, type SnapshotCatalog } from './catalog.js';
+import { blobKey, type Snapshot, type SnapshotCatalog } from './snapshot-catalog.js';
 
 configure({ useWebWorkers: false });
 

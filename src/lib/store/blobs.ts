@@ -3,7 +3,7 @@
 // under its key in one step; until then readers see the previous file or nothing. Implementations: the Origin Private
 // File System (browser worker), IndexedDB in chunks (browsers without OPFS), a folder on disk (Node, the CLI).
 
-import type { OpenedFile } from '../hub/files.js';
+import type { OpenedFile } from '../model-files.js';
 
 export interface BlobWriter {
   /** Bytes in the partial file so far: where the next write lands. */

@@ -2,9 +2,9 @@
 // streamed, never a second full copy in memory), with no network.
 
 import { DownloadError } from '../errors.js';
-import { ggufIn, type ModelFiles, type OpenedFile } from '../hub/files.js';
+import { ggufIn, type ModelFiles, type OpenedFile } from '../model-files.js';
 import { readBlob, type BlobStore } from './blobs.js';
-import { blobKey, type Snapshot } from './catalog.js';
+import { blobKey, type Snapshot } from './snapshot-catalog.js';
 
 export class CachedFiles implements ModelFiles {
   readonly modelId: string;

@@ -8,9 +8,9 @@
 //   5  judgeJobs (a model judging an evaluation's answer pairs, reply by reply), teacherJobs (a model writing a dataset).
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { Snapshot } from './catalog.js';
+import type { Snapshot } from './snapshot-catalog.js';
 import type { ExampleResult } from '../eval/metrics.js';
-import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
+import type { EvalRunRecord, ReviewRecord } from '../eval/run-records.js';
 import type { StoredCheckpoint } from './checkpoints.js';
 import type { Conversation } from '../chat/conversation.js';
 import type { JudgeJob } from '../assist/judge-run.js';

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { WriteError } from '../errors.js';
-import type { OpenedFile } from '../hub/files.js';
+import type { OpenedFile } from '../model-files.js';
 import { safeRelativeName } from '../hub/paths.js';
 import type { BlobEntry, BlobStore, BlobWriter } from './blobs.js';
 

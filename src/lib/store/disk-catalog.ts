@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-node.js';
-import type { Snapshot, SnapshotCatalog } from './catalog.js';
+import type { Snapshot, SnapshotCatalog } from './snapshot-catalog.js';
 import { DiskBlobStore } from './disk-blobs.js';
 
 export class DiskCatalog implements SnapshotCatalog {

@@ -2,7 +2,7 @@
 // whether complete, chunk count) and its bytes are `chunks` records of up to CHUNK bytes. A chunk and the size that
 // counts it are written in one transaction, so a partial file is always a whole number of chunks that exist.
 
-import type { OpenedFile } from '../hub/files.js';
+import type { OpenedFile } from '../model-files.js';
 import type { BlobEntry, BlobStore, BlobWriter } from './blobs.js';
 import type { LabDatabase } from './db.js';
 import { storageFull } from './quota.js';

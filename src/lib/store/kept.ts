@@ -2,11 +2,11 @@
 // the shelf, datasets, saved comparisons, settings and training runs. Every write is one transaction: a record is
 // the old one or the new one, never half of each.
 
-import type { SnapshotCatalog, Snapshot } from './catalog.js';
+import type { SnapshotCatalog, Snapshot } from './snapshot-catalog.js';
 import { openLabDB, type KeptAdapter, type KeptComparison, type KeptDataset, type LabDatabase } from './db.js';
 import type { CheckpointSummary, StoredCheckpoint } from './checkpoints.js';
 import type { ExampleResult } from '../eval/metrics.js';
-import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
+import type { EvalRunRecord, ReviewRecord } from '../eval/run-records.js';
 import type { Conversation } from '../chat/conversation.js';
 import type { JudgeJob } from '../assist/judge-run.js';
 import type { TeacherJob } from '../assist/teacher.js';

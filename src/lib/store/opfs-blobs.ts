@@ -2,7 +2,8 @@
 // synchronous access handle, which writes in place (a download interrupted by a closed tab keeps what reached the
 // disk and resumes there); `commit` moves the file from partial/ to complete/. Keys map to flat, encoded names.
 
-import { streamChunks, type OpenedFile } from '../hub/files.js';
+import { type OpenedFile } from '../model-files.js';
+import { streamChunks } from '../hub/files.js';
 import type { BlobEntry, BlobStore, BlobWriter } from './blobs.js';
 import { storageFull } from './quota.js';
 

@@ -4,8 +4,8 @@
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../errors.js';
-import type { ModelFiles } from '../hub/files.js';
-import { readJson } from '../hub/files.js';
+import type { ModelFiles } from '../model-files.js';
+import { readJson } from '../model-files.js';
 import { alpacaPrompt } from './alpaca.js';
 
 export interface ChatMessage {

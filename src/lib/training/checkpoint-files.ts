@@ -8,9 +8,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import { decodeToF32, finiteCheck, nonFinite } from '../formats/dtype.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../formats/safetensors.js';
-import type { ModelFiles } from '../hub/files.js';
-import { readJson } from '../hub/files.js';
-import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
+import type { ModelFiles } from '../model-files.js';
+import { readJson } from '../model-files.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './train-config.js';
 import type { OptimizerState } from './step.js';
 import type { Checkpoint } from './trainer.js';
 

@@ -5,7 +5,7 @@ import { moduleShape } from '../lora/fit.js';
 import { LORA_MODULES, moduleKey, parsePeftConfig, type LoraAdapter, type LoraTensorPair } from '../lora/peft.js';
 import type { ModelConfig } from '../model/config.js';
 import { Rng } from '../util/rng.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from './train-config.js';
 
 export function initAdapter(name: string, base: ModelConfig, c: TrainConfig, baseName: string | null): LoraAdapter {
   const config = parsePeftConfig({

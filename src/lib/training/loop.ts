@@ -6,7 +6,7 @@
 import { NonFiniteError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { pcgHash } from '../util/hash.js';
-import { learningRateAt, type TrainConfig } from './config.js';
+import { learningRateAt, type TrainConfig } from './train-config.js';
 import type { TrainStep } from './step.js';
 
 export interface StepMetrics {

@@ -14,7 +14,7 @@ import type { LoadedModel } from '../model/loaded.js';
 import { MAX_REWARD_BATCH } from '../kernels/train/reward-head.js';
 import type { PairExample } from '../reward/pairs.js';
 import { Rng } from '../util/rng.js';
-import { validateTrainConfig, type TrainConfig } from './config.js';
+import { validateTrainConfig, type TrainConfig } from './train-config.js';
 import { runLoop, type History, type Objective, type StepMetrics, type TrainControl } from './loop.js';
 import { initAdapter } from './init.js';
 import { MASKED, TrainStep, type RewardBatch } from './step.js';

@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { LoraBank } from '../lora/bank.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './config.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './train-config.js';
 import { Trainer, type Checkpoint, type TrainControl, type TrainHooks } from './trainer.js';
 import type { LoraAdapter } from '../lora/peft.js';
 

@@ -7,7 +7,7 @@ import { readFloats } from '../gpu/readback.js';
 import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
 import { moduleKey, type LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from './train-config.js';
 import { ADAMW_STEP_LAYOUT } from '../kernels/train/optimizer.js';
 import { SEED_LAYOUT } from '../kernels/train/lora-backward.js';
 import { packBlock } from '../gpu/layout.js';

@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/device.js';
 import { writePeftAdapter, type LoraAdapter } from '../lora/peft.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { LoraBank } from '../lora/bank.js';
-import { validateTrainConfig, type TrainConfig } from './config.js';
+import { validateTrainConfig, type TrainConfig } from './train-config.js';
 import { runLoop, type History, type Objective, type StepMetrics, type TrainControl } from './loop.js';
 import { initAdapter } from './init.js';
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';

@@ -6,7 +6,7 @@
 import type { Engine } from '../engine.js';
 import { InvalidArgumentError, NoModelLoadedError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import type { ModelFiles } from '../hub/files.js';
+import type { ModelFiles } from '../model-files.js';
 import { resolveSource, type ModelSource, type ResolveEnv } from '../hub/source.js';
 import type { OrtModule } from '../reward/onnx-reward.js';
 import type { BuiltinSet } from '../eval/sets.js';

@@ -8,7 +8,7 @@ import { parseDataset } from '../data/records.js';
 import type { Engine } from '../engine.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
 import { summarize, type ExampleResult, type ModelSummary } from '../eval/metrics.js';
-import type { EvalRunRecord, ReviewRecord } from '../eval/records.js';
+import type { EvalRunRecord, ReviewRecord } from '../eval/run-records.js';
 import { DEFAULT_EVAL, modelLabel, resultKey, runEvaluation, type EvalModel, type EvalOptions, type EvalProgress } from '../eval/run.js';
 import { recordsToExamples, userOrientedSet, validationExamples, vicunaSet, type BuiltinSet, type EvalExample } from '../eval/sets.js';
 import { CRITERIA, makePairs, tally, tallyToCsv, toPaperFormat, votesFromJson, votesToCsv, votesToJson, type Criterion, type PairKey, type ReviewPair, type TallyRow, type Verdict } from '../eval/votes.js';

@@ -9,7 +9,7 @@ import type { LoadProgress } from '../model/load.js';
 import type { Precision } from '../quant/precision.js';
 import type { CheckpointSummary, DatasetSource } from '../store/checkpoints.js';
 import type { DatasetPreview } from '../training/session.js';
-import type { TrainConfig } from '../training/config.js';
+import type { TrainConfig } from '../training/train-config.js';
 import type { TrainMemory } from '../training/memory.js';
 import type { StepMetrics } from '../training/trainer.js';
 import type { DownloadProgress } from '../store/progress.js';

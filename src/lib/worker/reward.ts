@@ -6,7 +6,7 @@
 
 import { userMessage } from '../tokenizer/alpaca.js';
 import { InvalidArgumentError } from '../errors.js';
-import { MemoryFiles, type ModelFiles } from '../hub/files.js';
+import { MemoryFiles, type ModelFiles } from '../model-files.js';
 import type { ModelSource } from '../hub/source.js';
 import type { EvalProgress } from '../eval/run.js';
 import { RewardModel, type OrtModule, type Provider, type RewardModelInfo, type RewardScore } from '../reward/onnx-reward.js';
@@ -14,7 +14,7 @@ import { EngineRewardModel, loadRewardAdapter, writeRewardAdapter } from '../rew
 import { parseComparisonData, type ComparisonRecord } from '../reward/pairs.js';
 import { toPaperFormat, type Criterion } from '../eval/votes.js';
 import type { DatasetSource } from '../store/checkpoints.js';
-import type { TrainConfig } from '../training/config.js';
+import type { TrainConfig } from '../training/train-config.js';
 import type { RewardHooks } from '../training/reward-trainer.js';
 import type { TrainControl } from '../training/trainer.js';
 import { keepAdapter } from './storage.js';

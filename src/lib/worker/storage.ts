@@ -9,7 +9,7 @@ import { readPeftAdapter } from '../lora/peft.js';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
 import type { BlobStore } from '../store/blobs.js';
-import type { Snapshot } from '../store/catalog.js';
+import type { Snapshot } from '../store/snapshot-catalog.js';
 import type { KeptAdapter, KeptComparison, KeptDataset, LabStore } from '../store/kept.js';
 import type { ModelCache } from '../store/model-cache.js';
 import type { Estimate } from '../store/quota.js';

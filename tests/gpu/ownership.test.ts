@@ -40,14 +40,14 @@ async function checkpointAt(step: number): Promise<Checkpoint> {
 }
 
 describe('a failed resume', () => {
-  it('(a checkpoint of another rank; a NaN moment) leaves the shelf as it was and 0 B more allocated', async () => {
+  it('(a checkpoint of another rank; a NaN moment) is refused before anything is allocated: the shelf as it was, 0 B more', async () => {
     const cp = await checkpointAt(2);
     const gpu = await testGpu();
     const { runner, config: cfg } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 32, maxRows: 16 });
     // The shelf holds a stopped run's result under the run's name (what "Continue" meets) and another adapter.
     runner.lora.add(syntheticAdapter(cfg, { name: 'run', seed: 1, config: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] } }));
     runner.lora.add(syntheticAdapter(cfg, { name: 'other', seed: 2, config: { r: 3, lora_alpha: 3, target_modules: ['v_proj'] } }));
-    const before = { names: shelf(runner), held: runner.lora.adapters[0], bytes: gpu.allocatedBytes };
+    const before = { names: shelf(runner), held: runner.lora.adapters[0], bytes: gpu.allocatedBytes, version: runner.lora.version };
 
     const otherRank: Checkpoint = { ...cp, config: { ...cp.config, rank: 8, alpha: 16 } };
     const nan = structuredClone(cp);
@@ -57,6 +57,8 @@ describe('a failed resume', () => {
       expect(shelf(runner)).toEqual(before.names);
       expect(runner.lora.adapters[0]).toBe(before.held);
       expect(gpu.allocatedBytes).toBe(before.bytes);
+      // Checked before anything was made: the bank was never touched (an add and a remove would rebuild it twice).
+      expect(runner.lora.version).toBe(before.version);
     }
   });
 });

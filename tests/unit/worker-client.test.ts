@@ -26,14 +26,20 @@ class FakeWorker extends EventTarget {
   }
 }
 
+/** A client whose workers are fakes, kept in `workers` in the order they were started. */
+function spawning() {
+  const workers: FakeWorker[] = [];
+  const client = new EngineClient(() => {
+    const w = new FakeWorker();
+    workers.push(w);
+    return w as unknown as Port;
+  });
+  return { workers, client };
+}
+
 describe('worker client', () => {
   it('rejects every pending request with WorkerCrashedError when the worker dies, and the next load starts a new worker', async () => {
-    const workers: FakeWorker[] = [];
-    const client = new EngineClient(() => {
-      const w = new FakeWorker();
-      workers.push(w);
-      return w as unknown as Port;
-    });
+    const { workers, client } = spawning();
     const init = client.init(false, 'http://127.0.0.1:9/');
     workers[0].answer(workers[0].got[0].id, { adapter: 'fake', f16: true, hasF16Feature: false });
     await init;
@@ -59,12 +65,7 @@ describe('worker client', () => {
   });
 
   it('a message the page cannot read (messageerror) ends the worker the same way', async () => {
-    const workers: FakeWorker[] = [];
-    const client = new EngineClient(() => {
-      const w = new FakeWorker();
-      workers.push(w);
-      return w as unknown as Port;
-    });
+    const { workers, client } = spawning();
     const p = client.request('listCheckpoints', {});
     workers[0].die('messageerror');
     await expect(p).rejects.toThrow(/a message could not be read/);

@@ -4,8 +4,10 @@
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readFloats } from '../gpu/readback.js';
-import { GROUP_MODULES, type LoraBank } from '../lora/bank.js';
-import { moduleKey, type LoraAdapter } from '../lora/peft.js';
+import { GROUP_MODULES, type LoraBank, type LoraGroupName } from '../lora/bank.js';
+import { moduleShape } from '../lora/fit.js';
+import { moduleKey, type LoraAdapter, type LoraModule } from '../lora/peft.js';
+import type { ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { TrainConfig } from './train-config.js';
 import { ADAMW_STEP_LAYOUT } from '../kernels/train/optimizer.js';
@@ -319,13 +321,8 @@ export class TrainStep {
     const r = this.tc.rank;
     for (const tp of this.params) {
       const { G, K, N } = tp.lg;
-      const t = s.tensors.find((x) => x.key === `${tp.layer}.${tp.group}`);
-      // Rows per slot as saved: the run's rank, or (checkpoints from before) the bank's rank at the time, at least r.
-      const rowsA = t ? t.a.length / (G * K) : 0;
-      const rowsB = t ? t.b.length / N : 0;
-      if (!t || !Number.isInteger(rowsA) || rowsA < r || rowsB !== rowsA || [t.mA, t.vA].some((x) => x.length !== t.a.length) || [t.mB, t.vB].some((x) => x.length !== t.b.length)) {
-        throw new InvalidArgumentError(`The checkpoint does not match this training run at layer ${tp.layer} ${tp.group}: it was made with other settings (rank, target modules) or another base model. Start a new run, or load the base model it was trained on.`, { key: `${tp.layer}.${tp.group}` });
-      }
+      const { t, rows: rowsA } = savedTensor(s, tp.layer, tp.group, G, K, N, r);
+      const rowsB = rowsA;
       const A = (x: Float32Array) => restride(x, G, K, rowsA, R, r);
       const B = (x: Float32Array) => restride(x, N, 1, rowsB, R, r);
       const a = A(t.a);
@@ -354,6 +351,34 @@ export class TrainStep {
     if (this.#bank.slotOf(this.adapter.name) !== this.slot) return;
     if (this.#displaced) this.#bank.add(this.#displaced);
     else this.#bank.remove(this.adapter.name);
+  }
+}
+
+/**
+ * The saved tensors of one (layer, group) and their rows per slot: the run's rank, or (checkpoints from before) the
+ * bank's rank at the time, at least r. Throws when they do not fit the group's shapes.
+ */
+function savedTensor(s: OptimizerState, layer: number, group: LoraGroupName, G: number, K: number, N: number, r: number): { t: OptimizerState['tensors'][number]; rows: number } {
+  const t = s.tensors.find((x) => x.key === `${layer}.${group}`);
+  const rows = t ? t.a.length / (G * K) : 0;
+  if (!t || !Number.isInteger(rows) || rows < r || t.b.length !== rows * N || [t.mA, t.vA].some((x) => x.length !== t.a.length) || [t.mB, t.vB].some((x) => x.length !== t.b.length)) {
+    throw new InvalidArgumentError(`The checkpoint does not match this training run at layer ${layer} ${group}: it was made with other settings (rank, target modules) or another base model. Start a new run, or load the base model it was trained on.`, { key: `${layer}.${group}` });
+  }
+  return { t, rows };
+}
+
+/**
+ * A saved optimizer state fits a run of `adapter` on a model of `cfg` at rank r: every group the adapter trains has
+ * its tensors at the group's shapes, and every value is finite. Checked before anything is allocated for the run.
+ */
+export function checkStateFits(s: OptimizerState, adapter: LoraAdapter, cfg: ModelConfig, r: number): void {
+  checkStateValues(s);
+  for (let layer = 0; layer < cfg.numLayers; layer++) {
+    for (const [group, modules] of Object.entries(GROUP_MODULES) as [LoraGroupName, LoraModule[]][]) {
+      if (!modules.some((m) => adapter.modules.has(moduleKey(layer, m)))) continue;
+      const N = modules.reduce((n, m) => n + moduleShape(cfg, m)[1], 0);
+      savedTensor(s, layer, group, modules.length, moduleShape(cfg, modules[0])[0], N, r);
+    }
   }
 }
 

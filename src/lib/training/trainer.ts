@@ -12,7 +12,7 @@ import { validateTrainConfig, type TrainConfig } from './train-config.js';
 import { runLoop, type History, type Objective, type StepMetrics, type TrainControl } from './loop.js';
 import { initAdapter } from './init.js';
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
-import { checkStateValues, MASKED, TrainStep, type OptimizerState } from './step.js';
+import { checkStateFits, MASKED, TrainStep, type OptimizerState } from './step.js';
 
 export interface Checkpoint {
   name: string;
@@ -60,8 +60,9 @@ export class Trainer {
   ) {
     validateTrainConfig(config);
     if (data.train.length === 0) throw new InvalidArgumentError('The training set is empty: give a dataset with at least one record, or lower the validation fraction.');
-    if (resume) checkStateValues(resume.state);
     const adapter = initAdapter(name, model.config, config, baseModel);
+    // A checkpoint is checked against this run before anything is allocated for it.
+    if (resume) checkStateFits(resume.state, adapter, model.config, config.rank);
     const T = Math.min(config.cutoff, Math.max(...data.train.map((e) => e.ids.length), ...data.validation.map((e) => e.ids.length)));
     this.step = new TrainStep(gpu, model, adapter, config, { batch: config.microBatch, seqLen: T });
     this.#batches = this.#epochBatches(0);

@@ -45,12 +45,22 @@ export interface TrainRunOptions {
   resume?: Checkpoint;
 }
 
-export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOptions, c: TrainConfig): { train: Example[]; validation: Example[] } {
+/**
+ * The examples a run trains and validates on, each with the record it came from: the first `maxRecords` records,
+ * tokenized, those with a response token within the cutoff, split by the seed. What the trainer and the cluster
+ * recipe (recipe/data.ts) both read, so they cannot differ.
+ */
+export function runExamples(tok: TextTokenizer, eosId: number, o: Pick<TrainRunOptions, 'records' | 'format' | 'maxRecords'>, c: TrainConfig): Record<'train' | 'validation', { record: TrainRecord; example: Example }[]> {
   const records = o.maxRecords ? o.records.slice(0, o.maxRecords) : o.records;
-  const examples = records.map((r) => toExample(tok, r, { format: o.format, cutoff: c.cutoff, trainOnInputs: c.trainOnInputs, eosId }));
-  const usable = examples.filter((e) => e.targets.some((t) => t >= 0));
+  const pairs = records.map((record) => ({ record, example: toExample(tok, record, { format: o.format, cutoff: c.cutoff, trainOnInputs: c.trainOnInputs, eosId }) }));
+  const usable = pairs.filter((p) => p.example.targets.some((t) => t >= 0));
   if (usable.length === 0) throw new InvalidArgumentError(`No example has a response token within the cutoff of ${c.cutoff}: raise the cutoff.`);
   return splitTrainValidation(usable, c.validationFraction, c.seed);
+}
+
+export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOptions, c: TrainConfig): { train: Example[]; validation: Example[] } {
+  const { train, validation } = runExamples(tok, eosId, o, c);
+  return { train: train.map((p) => p.example), validation: validation.map((p) => p.example) };
 }
 
 export async function runTraining(

@@ -17,15 +17,17 @@ const builtinData = fileURLToPath(new URL('../../public/data/alpaca-gpt4-sample-
 const OUT_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint', 'README.md']);
 
 /** Checks --out before any work: a new folder under an existing one, or an adapter folder this command may replace. */
-export function checkOut(out: string): void {
+/** Checks --out before any work: a new folder under an existing one, or a folder holding only `own` files (which this
+ * command may replace). */
+export function checkOut(out: string, own: ReadonlySet<string> = OUT_FILES): void {
   recoverFolder(out);
   const parent = dirname(resolve(out));
   if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new InvalidArgumentError(`--out ${out}: the folder ${parent} does not exist; create it first.`);
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) throw new InvalidArgumentError(`--out ${out} is a file, not a folder: give a new folder name (or an adapter folder to replace).`);
-  const foreign = readdirSync(out).filter((n) => !OUT_FILES.has(n));
+  const foreign = readdirSync(out).filter((n) => !own.has(n));
   if (foreign.length) {
-    throw new InvalidArgumentError(`--out ${out} holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and would be replaced as a whole: give a new folder, or an adapter folder written by lora-lab train.`);
+    throw new InvalidArgumentError(`--out ${out} holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and would be replaced as a whole: give a new folder, or one this command wrote.`);
   }
 }
 

@@ -13,7 +13,7 @@ import { writePeftAdapter, type LoraAdapter } from './lora/peft.js';
 import { loadPeftAdapter } from './lora/adapter-files.js';
 import { mergedCheckpoint } from './lora/merge.js';
 import type { TrainRecord } from './data/records.js';
-import { previewRecords, runTraining, type DatasetPreview, type TrainRunOptions } from './training/session.js';
+import { previewRecords, runTraining, trainingEos, type DatasetPreview, type TrainRunOptions } from './training/session.js';
 import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { RewardTrainer, type RewardAdapter, type RewardHooks } from './training/reward-trainer.js';
 import { pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
@@ -195,7 +195,8 @@ export class Engine {
 
   /** The end-of-sequence id training appends to each answer (and reward models score after): eosIds' first, or 0. */
   get trainingEos(): number {
-    return this.eosIds[0] ?? 0;
+    const m = this.#require();
+    return trainingEos(m.tokenizer, m.config);
   }
 
   /** The runner's LoRA slot of a loaded adapter (0 for null: the base model). */

@@ -63,6 +63,11 @@ export function buildExamples(tok: TextTokenizer, eosId: number, o: TrainRunOpti
   return { train: train.map((p) => p.example), validation: validation.map((p) => p.example) };
 }
 
+/** The end-of-sequence id training appends to each answer: the tokenizer's first, else config.json's, else 0. */
+export function trainingEos(tok: TextTokenizer, config: { eosTokenIds: readonly number[] }): number {
+  return tok.eosTokenIds[0] ?? config.eosTokenIds[0] ?? 0;
+}
+
 export async function runTraining(
   gpu: Gpu, model: LoadedModel<LoraBank>, tok: TextTokenizer, eosId: number, o: TrainRunOptions,
   hooks: TrainHooks, control: TrainControl,

@@ -12,6 +12,7 @@ const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
   lora-lab eval --help         evaluate a model and adapters (ROUGE-L, loss, perplexity) on a set
   lora-lab score --help        score answers with a reward model (ONNX, or one trained here), rank best-of-n samples
   lora-lab recipe --help       the files to re-run a training on a multi-GPU cluster with TRL or Axolotl
+  lora-lab push --help         push an adapter, a merged model, a dataset or results to the Hugging Face Hub
   lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
@@ -31,7 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'eval') return await (await import('./eval.js')).evalCommand(rest);
     if (command === 'score') return await (await import('./score.js')).scoreCommand(rest);
     if (command === 'recipe') return await (await import('./recipe.js')).recipeCommand(rest);
-    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval, score, recipe or cache (lora-lab --help).`);
+    if (command === 'push') return await (await import('./push.js')).pushCommand(rest);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval, score, recipe, push or cache (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);

@@ -12,18 +12,31 @@ import { keepAdapter } from './storage.js';
 
 type AdapterRequest = 'loadAdapter' | 'removeAdapter' | 'exportAdapter' | 'exportAdapterZip' | 'exportAdapterFolder' | 'exportMerged' | 'loadCheckpointAdapter';
 
+/** An adapter's PEFT folder: adapter_config.json, adapter_model.safetensors and a README model card. */
+export async function adapterFolder(ctx: WorkerContext, name: string): Promise<{ folder: string; files: [string, Uint8Array][] }> {
+  const e = ctx.loaded();
+  const { config, safetensors } = e.exportAdapter(name);
+  const info = e.adapters.find((a) => a.name === name)!;
+  const folder = safeFileName(name, 'adapter');
+  // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
+  const run = await ctx.env.lab?.getCheckpoint(name).catch(() => undefined);
+  const enc = new TextEncoder();
+  return { folder, files: [['adapter_config.json', enc.encode(config)], ['adapter_model.safetensors', safetensors], ['README.md', enc.encode(adapterCard(info, folder, run))]] };
+}
+
+/** The base with the adapter merged in, as a Hugging Face model folder with a README: loads here and in transformers. */
+export async function mergedFolder(ctx: WorkerContext, name: string, strength: number): Promise<{ folder: string; files: Map<string, Uint8Array> }> {
+  const e = ctx.loaded();
+  const files = await e.exportMerged(name, strength);
+  const folder = `${safeFileName(name, 'adapter')}-merged`;
+  const base = e.info!.modelId;
+  const readme = `# ${folder}\n\n${base} with the LoRA adapter "${name}" merged into its weights at strength ${strength}, exported from LoRA Lab.\n\n` +
+    `Load it with transformers (\`AutoModelForCausalLM.from_pretrained("${folder}")\`), or drop this .zip on LoRA Lab's model panel (Local folder).\n`;
+  files.set('README.md', new TextEncoder().encode(readme));
+  return { folder, files };
+}
+
 export function adapterHandlers(ctx: WorkerContext): Handlers<AdapterRequest> {
-  /** An adapter's PEFT folder: adapter_config.json, adapter_model.safetensors and a README model card. */
-  const adapterFolder = async (name: string): Promise<{ folder: string; files: [string, Uint8Array][] }> => {
-    const e = ctx.loaded();
-    const { config, safetensors } = e.exportAdapter(name);
-    const info = e.adapters.find((a) => a.name === name)!;
-    const folder = safeFileName(name, 'adapter');
-    // A run trained here (its last checkpoint has these weights' name) tells how it was trained in the card.
-    const run = await ctx.env.lab?.getCheckpoint(name).catch(() => undefined);
-    const enc = new TextEncoder();
-    return { folder, files: [['adapter_config.json', enc.encode(config)], ['adapter_model.safetensors', safetensors], ['README.md', enc.encode(adapterCard(info, folder, run))]] };
-  };
   return {
     async loadAdapter(id, p, signal) {
       const e = ctx.loaded();
@@ -47,21 +60,14 @@ export function adapterHandlers(ctx: WorkerContext): Handlers<AdapterRequest> {
       return ctx.loaded().exportAdapter(p.name);
     },
     async exportAdapterZip(_id, p) {
-      const { folder, files } = await adapterFolder(p.name);
+      const { folder, files } = await adapterFolder(ctx, p.name);
       return { name: `${folder}.zip`, blob: await zipBlob(new Map(files.map(([n, b]) => [`${folder}/${n}`, b]))) };
     },
     async exportAdapterFolder(_id, p) {
-      return adapterFolder(p.name);
+      return adapterFolder(ctx, p.name);
     },
     async exportMerged(_id, p) {
-      // A Hugging Face model folder in a .zip: it loads back here (model panel, Local folder) and in transformers.
-      const e = ctx.loaded();
-      const files = await e.exportMerged(p.name, p.strength);
-      const folder = `${safeFileName(p.name, 'adapter')}-merged`;
-      const base = e.info!.modelId;
-      const readme = `# ${folder}\n\n${base} with the LoRA adapter "${p.name}" merged into its weights at strength ${p.strength}, exported from LoRA Lab.\n\n` +
-        `Load it with transformers (\`AutoModelForCausalLM.from_pretrained("${folder}")\`), or drop this .zip on LoRA Lab's model panel (Local folder).\n`;
-      files.set('README.md', new TextEncoder().encode(readme));
+      const { folder, files } = await mergedFolder(ctx, p.name, p.strength);
       return { name: `${folder}.zip`, blob: await zipBlob(new Map([...files].map(([n, b]) => [`${folder}/${n}`, b]))) };
     },
     async loadCheckpointAdapter(_id, p) {

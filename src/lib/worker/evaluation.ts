@@ -70,6 +70,13 @@ async function examplesOf(env: EvalEnv, set: EvalSetChoice): Promise<{ label: st
   return { label: name, examples: recordsToExamples(records, prefix) };
 }
 
+/** An evaluation's run, results and summaries as one JSON file (what Evaluate exports and imports back). */
+export async function evalResultsJson(lab: LabStore, runId: string): Promise<{ name: string; blob: Blob }> {
+  const r = (await lab.getRun(runId)) ?? missing('evaluation', runId);
+  const results = await lab.results(runId);
+  return { name: `${safeFileName(r.name)}.json`, blob: json({ format: RESULTS_FORMAT, version: 1, run: r, results, summaries: r.models.map((m) => summarize(results, modelLabel(m))) }) };
+}
+
 export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: EvalProgress, result?: ExampleResult) => void) {
   const { lab } = env;
   const summaryOf = async (run: EvalRunRecord, results?: ExampleResult[]): Promise<EvalRunSummary> => {
@@ -144,9 +151,9 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
     },
 
     async evalExport({ runId, as }: { runId: string; as: 'json' | 'csv' }) {
+      if (as === 'json') return evalResultsJson(lab, runId);
       const r = await run(runId);
       const results = await lab.results(runId);
-      if (as === 'json') return { name: `${safeFileName(r.name)}.json`, blob: json({ format: RESULTS_FORMAT, version: 1, run: r, results, summaries: r.models.map((m) => summarize(results, modelLabel(m))) }) };
       const head = ['id', 'model', 'rougeL', 'loss', 'loss_tokens', 'prediction_tokens', 'stop_reason', 'prediction', 'reference'];
       const rows = results.map((x) => [x.id, x.model, x.rougeL, x.nll !== undefined && x.lossTokens ? x.nll / x.lossTokens : '', x.lossTokens, x.predictionTokens, x.stopReason, x.prediction, x.reference]);
       return { name: `${safeFileName(r.name)}.csv`, blob: new Blob([[head, ...rows].map((row) => row.map(csvCell).join(',')).join('\n') + '\n'], { type: 'text/csv' }) };

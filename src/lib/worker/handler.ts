@@ -12,6 +12,7 @@ import { judgingHandlers, type JudgeRequestMap } from './judging.js';
 import { modelHandlers } from './model.js';
 import type { Handlers, ImmediateRequest, RequestType, WorkerEvent, WorkerRequest } from './protocol.js';
 import { rewardHandlers, type RewardRequestMap } from './reward.js';
+import { sharingHandlers } from './sharing.js';
 import { storageHandlers, type StorageRequestMap } from './storage.js';
 import { teachingHandlers, type TeachRequestMap } from './teaching.js';
 import { trainingHandlers } from './training.js';
@@ -117,6 +118,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     ...generationHandlers(ctx),
     ...adapterHandlers(ctx),
     ...trainingHandlers(ctx),
+    ...sharingHandlers(ctx),
     ...keptHandlers(ctx),
     async cancel(_id, p) {
       const c = ctx.running.get(p.target);

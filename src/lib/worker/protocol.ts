@@ -18,6 +18,7 @@ import type { EvalRequestMap } from './evaluation.js';
 import type { JudgeRequestMap } from './judging.js';
 import type { TeachRequestMap } from './teaching.js';
 import type { RewardRequestMap } from './reward.js';
+import type { PushResult } from '../hub/push.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { ExampleResult } from '../eval/metrics.js';
 
@@ -31,7 +32,7 @@ export interface TrainRequest {
   resumeFrom?: string;
 }
 
-export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap, TeachRequestMap, RewardRequestMap {
+export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap, TeachRequestMap, RewardRequestMap, SharingRequestMap {
   init: { request: { forceF32?: boolean; /** A Hugging Face mirror (or a local server in tests) instead of huggingface.co. */ hfEndpoint?: string }; result: { gpu: string; f16: boolean; hasF16Feature: boolean } };
   load: { request: { source: ModelSource; contextLength?: number; /** How to keep the weights (default auto). */ precision?: Precision }; result: ModelInfo };
   generate: { request: GenerateRequest; result: GenerateResult };
@@ -58,6 +59,24 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   cancel: { request: { target: number }; result: { cancelled: boolean }; immediate: true };
   /** Ends one column of a running comparison; the others go on. */
   stopColumn: { request: { target: number; column: number }; result: { stopped: boolean }; immediate: true };
+}
+
+/** What a push sends. */
+export type PushSource =
+  | { kind: 'adapter'; name: string }
+  | { kind: 'merged'; name: string; strength: number }
+  | { kind: 'dataset'; name: string }
+  | { kind: 'evaluation'; runId: string }
+  | { kind: 'recipe'; name: string; gpus?: number };
+
+export interface SharingRequestMap {
+  /** A saved run's recipe for a cluster, as a .zip (its base model must be the one loaded: its tokenizer makes the data). */
+  exportRecipe: { request: { name: string; gpus?: number }; result: { name: string; blob: Blob } };
+  /**
+   * Pushes `what` to the Hub repo `repo` as one commit (the repo is made when missing). The token: the one given, else
+   * the one kept here, which goes to huggingface.co only (never to a mirror a link named).
+   */
+  pushToHub: { request: { what: PushSource; repo: string; private?: boolean; message?: string; token?: string }; result: PushResult };
 }
 
 export type RequestType = keyof RequestMap;

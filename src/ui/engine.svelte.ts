@@ -14,6 +14,7 @@ import { EvalState } from './eval.svelte.ts';
 import { GenerationState } from './generation.svelte.ts';
 import { download, type ErrorPlace, type GpuJob, type Host, type UiError } from './host.ts';
 import { persisted } from './persisted.svelte.ts';
+import { SharingState } from './sharing.svelte.ts';
 import { ShelfState } from './shelf.svelte.ts';
 import { StorageState } from './storage.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
@@ -50,6 +51,8 @@ export class EngineState implements Host {
   readonly shelf: ShelfState;
   readonly generation: GenerationState;
   readonly training: TrainingState;
+  /** Recipes for a cluster and pushes to the Hub. */
+  readonly sharing: SharingState;
   /** Evaluations and blind reviews. */
   readonly evaluation: EvalState;
   /** Teacher jobs: the loaded model writing a dataset. */
@@ -65,6 +68,7 @@ export class EngineState implements Host {
     this.evaluation = new EvalState(this.client, (e) => this.fail(e, 'evaluate'), download);
     this.training = new TrainingState(this, this.shelf, (info) => { this.evaluation.reward = info; });
     this.teaching = new TeachState(this.client, (e) => this.fail(e, 'train'));
+    this.sharing = new SharingState(this);
   }
 
   fail(e: unknown, where: ErrorPlace = 'general'): void {

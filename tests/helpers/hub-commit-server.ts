@@ -37,6 +37,16 @@ async function body(req: IncomingMessage): Promise<Buffer> {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Answers a browser's CORS preflight (the app's worker calls from another origin); true when it did. */
+function cors(req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Expose-Headers', 'ETag, X-Request-Id');
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, POST, PUT', 'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, X-Request-Id', 'Access-Control-Max-Age': '600' });
+  res.end();
+  return true;
+}
+
 export async function startCommitHub(token: string): Promise<CommitHub> {
   const repos = new Map<string, HubRepo>();
   const lfs = new Map<string, Uint8Array>();
@@ -46,6 +56,7 @@ export async function startCommitHub(token: string): Promise<CommitHub> {
   const json = (res: ServerResponse, status: number, o: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(o)); };
 
   const storageServer = createServer(async (req, res) => {
+    if (cors(req, res)) return;
     log.push({ origin: 'storage', method: req.method!, path: req.url!, auth: req.headers.authorization ?? null });
     const m = /^\/upload\/([0-9a-f]{64})\?size=(\d+)$/.exec(req.url ?? '');
     if (!m || req.method !== 'PUT') return json(res, 404, { error: 'no such upload' });
@@ -64,6 +75,7 @@ export async function startCommitHub(token: string): Promise<CommitHub> {
   const storage = await listen(storageServer);
 
   const hubServer = createServer(async (req, res) => {
+    if (cors(req, res)) return;
     const path = new URL(req.url!, 'http://x').pathname;
     log.push({ origin: 'hub', method: req.method!, path, auth: req.headers.authorization ?? null });
     if (req.headers.authorization !== `Bearer ${token}`) return json(res, 401, { error: 'Invalid credentials in Authorization header' });

@@ -85,6 +85,9 @@ describe('recipe and push from the worker', () => {
     expect([...hub.repos.get('model:me/run')!.files.keys()].sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors']);
     await request('pushToHub', { what: { kind: 'recipe', name: 'run', gpus: 4 }, repo: 'me/run-recipe', token: TOKEN });
     expect(hub.repos.get('model:me/run-recipe')!.files.has('accelerate/fsdp.yaml')).toBe(true);
+    await request('pushToHub', { what: { kind: 'merged', name: 'run', strength: 1 }, repo: 'me/run-merged', token: TOKEN });
+    const merged = hub.repos.get('model:me/run-merged')!.files;
+    expect([...merged.keys()].sort()).toEqual(expect.arrayContaining(['README.md', 'config.json', 'model.safetensors']));
     await request('pushToHub', { what: { kind: 'dataset', name: 'answers.json' }, repo: 'me/answers', token: TOKEN, private: true });
     expect([...hub.repos.get('dataset:me/answers')!.files.keys()]).toEqual(['answers.json']);
     expect(hub.log.filter((l) => l.origin === 'storage').every((l) => l.auth === null)).toBe(true);

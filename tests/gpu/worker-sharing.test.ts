@@ -12,9 +12,10 @@ import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
 import { buildExamples } from '../../src/lib/training/session.js';
 import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 import { createHandler } from '../../src/lib/worker/handler.js';
-import type { WorkerEvent, WorkerRequest } from '../../src/lib/worker/protocol.js';
+import type { WorkerEvent } from '../../src/lib/worker/protocol.js';
 import type { LabStore } from '../../src/lib/store/kept.js';
 import { startCommitHub, type CommitHub } from '../helpers/hub-commit-server.js';
+import { requester } from '../helpers/worker-requests.js';
 
 const TOKEN = 'hf_workerPush7';
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
@@ -54,14 +55,7 @@ describe('recipe and push from the worker', () => {
       dir: (path) => new NodeDirFiles(path, path),
       lab: memoryLab(),
     }, (e) => events.push(e));
-    let id = 0;
-    const request = async <T>(type: WorkerRequest['type'], payload: unknown): Promise<T> => {
-      const n = ++id;
-      await handle({ id: n, type, payload } as WorkerRequest);
-      const last = events.filter((e) => e.id === n && (e.type === 'result' || e.type === 'error')).pop()!;
-      if (last.type === 'error') throw Object.assign(new Error(last.error.message), { name: last.error.name });
-      return (last as { result: T }).result;
-    };
+    const request = requester(handle, events);
     await request('init', { hfEndpoint: hub.endpoint });
     await request('load', { source: { kind: 'builtin' } });
     const config = { rank: 4, steps: 1, microBatch: 1, gradAccumulation: 1, cutoff: 80, checkpointEvery: 1, evalEvery: 0, warmupSteps: 0, validationFraction: 0.25 };

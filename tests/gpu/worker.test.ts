@@ -12,6 +12,7 @@ import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { createHandler } from '../../src/lib/worker/handler.js';
 import type { WorkerEvent, WorkerRequest } from '../../src/lib/worker/protocol.js';
 import type { LabStore } from '../../src/lib/store/kept.js';
+import { requester } from '../helpers/worker-requests.js';
 
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
 const file = (name: string) => new File([readFileSync(demo + name)], name);
@@ -60,14 +61,7 @@ function worker(shrink: (n: number) => boolean = () => false, lab?: LabStore) {
     dir: (path) => new NodeDirFiles(path, path),
     lab,
   }, (e) => events.push(e));
-  let id = 0;
-  const request = async <T>(type: WorkerRequest['type'], payload: unknown): Promise<T> => {
-    const n = ++id;
-    await handle({ id: n, type, payload } as WorkerRequest);
-    const last = events.filter((e) => e.id === n && (e.type === 'result' || e.type === 'error')).pop()!;
-    if (last.type === 'error') throw Object.assign(new Error(last.error.message), { name: last.error.name });
-    return (last as { result: T }).result;
-  };
+  const request = requester(handle, events);
   return { request, scopes, devices, handle, events };
 }
 

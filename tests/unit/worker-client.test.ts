@@ -1,5 +1,6 @@
 // The page's worker client when the worker dies mid-request: every pending promise is rejected with a typed
-// WorkerCrashedError (none hangs), and the next request starts a new worker, set up by the last init before it.
+// WorkerCrashedError (none hangs), and the next request starts a new worker, set up by the last init before it. An
+// error event from a worker that still answers (an exception it did not catch) ends nothing.
 
 import { describe, expect, it } from 'vitest';
 import { WorkerCrashedError } from '../../src/lib/errors.js';
@@ -26,14 +27,14 @@ class FakeWorker extends EventTarget {
   }
 }
 
-/** A client whose workers are fakes, kept in `workers` in the order they were started. */
+/** A client whose workers are fakes, kept in `workers` in the order they were started (liveness wait: 30 ms). */
 function spawning() {
   const workers: FakeWorker[] = [];
   const client = new EngineClient(() => {
     const w = new FakeWorker();
     workers.push(w);
     return w as unknown as Port;
-  });
+  }, 30);
   return { workers, client };
 }
 
@@ -62,6 +63,20 @@ describe('worker client', () => {
     await expect(again).resolves.toEqual({ label: 'built-in' });
     // Late events of the dead worker reach nobody.
     workers[0].answer(workers[0].got[1].id, { label: 'stale' });
+  });
+
+  it('an error event from a worker that still answers the ping ends nothing', async () => {
+    const { workers, client } = spawning();
+    const load = client.load({ kind: 'builtin' });
+    workers[0].die();
+    const ping = workers[0].got.find((r) => r.type === 'ping')!;
+    expect(ping).toBeDefined();
+    workers[0].answer(ping.id, { alive: true });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(workers[0].terminated).toBe(false);
+    workers[0].answer(workers[0].got[0].id, { label: 'built-in' });
+    await expect(load).resolves.toEqual({ label: 'built-in' });
+    expect(client.workers).toBe(1);
   });
 
   it('a message the page cannot read (messageerror) ends the worker the same way', async () => {

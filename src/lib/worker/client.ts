@@ -41,9 +41,11 @@ export interface Port {
 }
 
 /**
- * Owns the engine worker. When the worker dies (an uncaught error, a message it cannot read, the browser ending it)
- * every pending request is rejected with WorkerCrashedError, and the next request starts a new worker from `spawn`,
- * set up as the last `init` asked (the model it held is gone: load one again).
+ * Owns the engine worker. When the worker dies, every pending request is rejected with WorkerCrashedError, and the
+ * next request starts a new worker from `spawn`, set up as the last `init` asked (the model it held is gone: load one
+ * again). A message the page cannot read ends the worker (its answer is lost). An `error` event does not by itself
+ * mean the worker died (an exception it did not catch leaves it running; a script that failed to load leaves nothing
+ * running): the worker is asked for a ping, and taken as dead when no answer comes within `livenessMs`.
  */
 export class EngineClient {
   #nextId = 1;
@@ -53,19 +55,31 @@ export class EngineClient {
   /** Workers started so far (1 until one dies). */
   workers = 0;
 
-  constructor(private readonly spawn: () => Port) {}
+  constructor(private readonly spawn: () => Port, private readonly livenessMs = 10_000) {}
 
   #live(): Port {
     if (this.#port) return this.#port;
     const port = (this.#port = this.spawn());
     this.workers++;
     port.addEventListener('message', (e) => this.#onEvent(e.data));
-    const died = (e: Event) => this.#died(port, e);
-    port.addEventListener('error', died);
-    port.addEventListener('messageerror', died);
+    port.addEventListener('error', (e) => void this.#suspect(port, e));
+    port.addEventListener('messageerror', (e) => this.#died(port, e));
     // A worker started after one died is set up as the last init asked, before any other request reaches it.
     if (this.workers > 1 && this.#initPayload) this.#post(port, 'init', this.#initPayload);
     return port;
+  }
+
+  #checking: Port | null = null;
+
+  /** After an error event: the worker is dead unless it answers a ping in time. */
+  async #suspect(port: Port, e: Event): Promise<void> {
+    if (port !== this.#port || this.#checking === port) return;
+    this.#checking = port;
+    const ping = this.#post(port, 'ping', {}).done.then(() => true, () => false);
+    const alive = await Promise.race([ping, new Promise<boolean>((r) => setTimeout(() => r(false), this.livenessMs))]);
+    this.#checking = null;
+    if (alive) console.warn(`The engine reported an error and goes on: ${(e as ErrorEvent).message || 'no message'}`);
+    else this.#died(port, e);
   }
 
   #died(port: Port, e: Event): void {

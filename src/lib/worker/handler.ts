@@ -24,7 +24,7 @@ export type { HandlerEnv };
  * The request map marks them (`immediate: true`); the compiler holds this list to exactly those.
  */
 const IMMEDIATE: Record<ImmediateRequest, true> = {
-  cancel: true, stopColumn: true, pauseTraining: true, listCheckpoints: true, trainMemory: true,
+  cancel: true, ping: true, stopColumn: true, pauseTraining: true, listCheckpoints: true, trainMemory: true,
   storageList: true, deleteKept: true, exportKept: true, importFile: true, saveComparison: true, setToken: true,
   evalRuns: true, evalResults: true, evalDelete: true, evalExport: true, evalImport: true,
   reviewStart: true, reviewOpen: true, reviewVote: true, reviewFinish: true, reviewExport: true, reviewImport: true,
@@ -120,6 +120,7 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     ...trainingHandlers(ctx),
     ...sharingHandlers(ctx),
     ...keptHandlers(ctx),
+    ping: async () => ({ alive: true }),
     async cancel(_id, p) {
       const c = ctx.running.get(p.target);
       c?.abort();

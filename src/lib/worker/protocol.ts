@@ -57,6 +57,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   deleteCheckpoint: { request: { name: string }; result: CheckpointSummary[] };
   loadCheckpointAdapter: { request: { name: string }; result: AdapterInfo };
   cancel: { request: { target: number }; result: { cancelled: boolean }; immediate: true };
+  /** Whether the worker still answers (the page asks after an error event). */
+  ping: { request: Record<string, never>; result: { alive: true }; immediate: true };
   /** Ends one column of a running comparison; the others go on. */
   stopColumn: { request: { target: number; column: number }; result: { stopped: boolean }; immediate: true };
 }

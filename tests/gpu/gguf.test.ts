@@ -11,7 +11,9 @@ import { ModelRunner, type Candidates } from '../../src/lib/model/runner.js';
 import { syntheticModel, type SyntheticSpec } from '../../src/lib/model/synthetic.js';
 import type { Precision } from '../../src/lib/quant/precision.js';
 import { testGpu } from '../helpers/gpu.js';
-import { ggufFromSynthetic } from '../helpers/gguf-writer.js';
+import { ggufFromSynthetic, randomBlocks, T } from '../helpers/gguf-writer.js';
+import { dequantize, type GgmlType } from '../../src/lib/formats/gguf-tensors.js';
+import { Rng } from '../../src/lib/util/rng.js';
 import { TINY_CONFIGS } from '../helpers/models.js';
 import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
 
@@ -40,6 +42,44 @@ describe('GGUF models on the GPU', () => {
     expect([...got.ids]).toEqual([...ref.ids]);
     expect([...got.logits]).toEqual([...ref.logits]);
     expect(got.lse).toBe(ref.lse);
+  });
+
+  // What llama.cpp's usual files hold: a Q4_K_M or Q5_K_M of a model whose rows are not a multiple of 256 (SmolLM2's
+  // 576) is mostly Q5_0 / Q5_1; Q3_K_M and Q2_K mix in the K types; IQ4_XS falls back to IQ4_NL.
+  it.each([
+    ['Q5_0, Q5_1 and IQ4_NL (rows of 32s)', 96, 160, 32, [T.Q5_0, T.Q5_1, T.IQ4_NL]],
+    ['Q2_K, Q3_K, Q5_K and IQ4_XS (rows of 256s)', 256, 512, 256, [T.Q2_K, T.Q3_K, T.Q5_K, T.IQ4_XS]],
+  ] as const)('%s: loaded at f32, exactly the logits of the same weights written as F32', async (_, D, F, per, types) => {
+    const m = syntheticModel({ hiddenSize: D, intermediateSize: F, numLayers: 1, numHeads: 4, numKvHeads: 2, headDim: D / 4, vocabSize: 96, tied: false, seed: 5 });
+    const rng = new Rng(77);
+    const made = new Map<string, { type: number; data: Uint8Array }>();
+    let next = 0;
+    const quantized = ggufFromSynthetic(m, 'F32', [], (name, dims) => {
+      if (!name.startsWith('blk.') || dims.length !== 2) return null;
+      const type = types[next++ % types.length];
+      const q = { type, data: randomBlocks(type, (dims[0] * dims[1]) / per, () => rng.next()) };
+      made.set(name, q);
+      return q;
+    });
+    expect(new Set([...made.values()].map((q) => q.type))).toEqual(new Set(types));
+    const twin = ggufFromSynthetic(m, 'F32', [], (name, dims) => {
+      const q = made.get(name);
+      return q ? { type: T.F32, data: new Uint8Array(dequantize(q.type as GgmlType, q.data, dims[0] * dims[1]).buffer) } : null;
+    });
+    const ref = await lastCandidates(new MemoryFiles('twin.gguf', new Map([['twin.gguf', twin]])), 'f32');
+    const got = await lastCandidates(new MemoryFiles('q.gguf', new Map([['q.gguf', quantized]])), 'f32');
+    expect([...got.ids]).toEqual([...ref.ids]);
+    expect([...got.logits]).toEqual([...ref.logits]);
+    expect(got.lse).toBe(ref.lse);
+    // Requantized to q8 while it streams in: it loads and answers.
+    const q8 = await lastCandidates(new MemoryFiles('q.gguf', new Map([['q.gguf', quantized]])), 'q8');
+    expect(Number.isFinite(q8.lse)).toBe(true);
+  });
+
+  it('a type it does not read is named, with the file types that load', async () => {
+    const m = syntheticModel(llama);
+    const file = ggufFromSynthetic(m, 'F32', [], (name) => (name === 'blk.0.attn_k.weight' ? { type: 16, data: new Uint8Array(66 * 8) } : null));
+    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', file]])))).rejects.toThrow(/tensor blk\.0\.attn_k\.weight is IQ2_XXS, a type the engine does not read .* Files of these types load: .*Q5_K_M\/S, Q5_0, Q5_1, Q4_K_M\/S, Q4_0, Q3_K_S\/M\/L, Q2_K, IQ4_NL and IQ4_XS/);
   });
 
   it('Llama 3.1-style RoPE scaling (rope_freqs): the logits of the safetensors twin, to f32 rounding of the factors', async () => {

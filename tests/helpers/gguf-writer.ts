@@ -10,7 +10,7 @@ import { normalizeConfig, ropeInvFreq } from '../../src/lib/model/config.js';
 export type KV = [key: string, type: 'u32' | 'f32' | 'str' | 'bool' | 'str[]', value: unknown];
 export interface GgufTensor { name: string; dims: number[]; type: number; data: Uint8Array }
 
-export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30, Q5_0: 6 } as const;
+export const T = { F32: 0, F16: 1, Q4_0: 2, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, IQ4_NL: 20, IQ4_XS: 23, BF16: 30 } as const;
 const ALIGN = 32;
 
 export function writeGguf(kvs: KV[], tensors: GgufTensor[]): Uint8Array {
@@ -78,7 +78,8 @@ export function permuteRows(w: Float32Array, n: number, k: number, dh: number): 
 }
 
 /** A synthetic model as llama.cpp's converter would write it (names, permuted q/k, metadata), at F32 or Q8_0. */
-export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32', extra: KV[] = []): Uint8Array {
+/** `override` may give a tensor (by its GGUF name and dims) other data and type, in GGUF's layout (q/k rows permuted). */
+export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32', extra: KV[] = [], override?: (name: string, dims: number[]) => { type: number; data: Uint8Array } | null): Uint8Array {
   const c = m.config as Record<string, number | boolean | string[]>;
   const qwen = (c.architectures as string[])[0] === 'Qwen2ForCausalLM';
   const arch = qwen ? 'qwen2' : 'llama';
@@ -106,7 +107,10 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     let data = t.data;
     if (!qwen && /(q_proj|k_proj)\.weight$/.test(name)) data = permuteRows(data, t.shape[0], t.shape[1], dh);
     const quantize = type === 'Q8_0' && t.shape.length === 2 && t.shape[1] % 32 === 0;
-    tensors.push({ name: name.replace(rule[0], rule[1]), dims: [...t.shape].reverse(), type: quantize ? T.Q8_0 : T.F32, data: quantize ? quantizeQ8_0(data) : f32Bytes(data) });
+    const ggufName = name.replace(rule[0], rule[1]);
+    const dims = [...t.shape].reverse();
+    const given = override?.(ggufName, dims);
+    tensors.push(given ? { name: ggufName, dims, ...given } : { name: ggufName, dims, type: quantize ? T.Q8_0 : T.F32, data: quantize ? quantizeQ8_0(data) : f32Bytes(data) });
   }
   // Llama 3.1+ RoPE scaling: llama.cpp's converter writes the per-pair divisors as rope_freqs, first.
   const cfg = normalizeConfig(m.config, {});
@@ -120,7 +124,7 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
 
 /** Random valid blocks of a quantized type (small f16 scales, random quants), for dequantization tests. */
 export function randomBlocks(type: number, blocks: number, rand: () => number): Uint8Array {
-  const size = { [T.Q8_0]: 34, [T.Q4_0]: 18, [T.Q4_K]: 144, [T.Q6_K]: 210 }[type]!;
+  const size = { [T.Q8_0]: 34, [T.Q4_0]: 18, [T.Q4_K]: 144, [T.Q6_K]: 210, [T.Q5_0]: 22, [T.Q5_1]: 24, [T.Q2_K]: 84, [T.Q3_K]: 110, [T.Q5_K]: 176, [T.IQ4_NL]: 18, [T.IQ4_XS]: 136 }[type]!;
   const out = Uint8Array.from({ length: blocks * size }, () => Math.floor(rand() * 256));
   const v = new DataView(out.buffer);
   const scale = () => f32ToF16((rand() - 0.3) * 0.02);
@@ -129,6 +133,9 @@ export function randomBlocks(type: number, blocks: number, rand: () => number): 
     if (type === T.Q8_0 || type === T.Q4_0) v.setUint16(o, scale(), true);
     if (type === T.Q4_K) { v.setUint16(o, scale(), true); v.setUint16(o + 2, scale(), true); }
     if (type === T.Q6_K) v.setUint16(o + 208, scale(), true);
+    // The f16 fields of the other types: their scales (and mins), where ggml's block structs put them.
+    const halves: Record<number, number[]> = { [T.Q5_0]: [0], [T.Q5_1]: [0, 2], [T.Q2_K]: [80, 82], [T.Q3_K]: [108], [T.Q5_K]: [0, 2], [T.IQ4_NL]: [0], [T.IQ4_XS]: [0] };
+    for (const at of halves[type] ?? []) v.setUint16(o + at, scale(), true);
   }
   return out;
 }

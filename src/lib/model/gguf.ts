@@ -7,7 +7,7 @@
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { FileFormatError, WeightMismatchError } from '../errors.js';
-import { dequantize, ggmlTypeName, isSupportedType, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
+import { dequantize, ggmlTypeName, isSupportedType, LOADABLE_FILE_TYPES, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
 import type { ModelFiles, OpenedFile } from '../model-files.js';
 import type { ModelConfig } from './config.js';
 import { hashBytes, type Fingerprint } from './fingerprint.js';
@@ -187,7 +187,7 @@ export async function streamGgufInto(
       continue;
     }
     if (!isSupportedType(t.dtype)) {
-      throw new FileFormatError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}; the engine reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K (Q4_K_M and Q8_0 files load). Pick one of those quantizations.`, { tensor: t.name, file });
+      throw new FileFormatError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}, a type the engine does not read (IQ1/IQ2/IQ3 and the ternary types). Files of these types load: ${LOADABLE_FILE_TYPES}. Pick one of those quantizations.`, { tensor: t.name, file });
     }
     const type = t.dtype as GgmlType;
     const dims = t.shape.map(Number); // ne[0] (the row length) first

@@ -28,6 +28,8 @@ export interface Repo {
   publishedSha256?: Map<string, string>;
   /** Ignore Range headers (a server that always sends the whole file). */
   noRange?: boolean;
+  /** The listing names a next page here (a Link header with rel="next"), as a hostile or broken hub might. */
+  nextPage?: string;
   /** Bytes per write; a delay between writes slows the download so a test can interrupt it. */
   piece?: number;
   delayMs?: number;
@@ -101,6 +103,7 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
       return;
     }
     if (api?.[2] === 'tree') {
+      if (repo.nextPage) res.setHeader('link', `<${repo.nextPage}>; rel="next"`);
       json(200, [...at.files].map(([path, b]) => ({
         type: 'file', oid: createHash('sha1').update(b).digest('hex'), size: isLfs(path) ? 134 : b.byteLength, path,
         ...(isLfs(path) ? { lfs: { oid: repo.publishedSha256?.get(path) ?? sha256Hex(b), size: b.byteLength, pointerSize: 134 } } : {}),

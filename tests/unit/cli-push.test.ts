@@ -2,7 +2,8 @@
 // up as one commit without its checkpoint/ (unless asked), a single file to a dataset repo; refusals come before any
 // request, and the token never reaches the LFS storage origin.
 
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,19 @@ describe('lora-lab push', () => {
     expect(d.stdout).toMatch(/pushed 1 files .* to http:\/\/127\.0\.0\.1:\d+\/datasets\/me\/answers \(new repo\)/);
     expect(hub.log.filter((l) => l.origin === 'storage').every((l) => l.auth === null)).toBe(true);
   });
+
+  it('prints all of a long --json answer to a slow pipe before it exits (not the first 64 KiB)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'push-many-'));
+    for (let i = 0; i < 3000; i++) writeFileSync(join(dir, `file-${String(i).padStart(5, '0')}-with-a-longer-name.txt`), String(i));
+    const bin = new URL('../../bin/lora-lab.js', import.meta.url).pathname;
+    const out = join(mkdtempSync(join(tmpdir(), 'push-out-')), 'out.json');
+    // The reader sleeps before it reads: the pipe's 64 KiB fill and the rest waits in the command's queue.
+    const line = `node ${bin} push ${dir} --repo me/many --hf-token ${TOKEN} --hf-endpoint ${hub.endpoint} --json | (sleep 3; cat) > ${out}`;
+    await new Promise<void>((resolve, reject) => execFile('bash', ['-c', line], (e) => (e ? reject(e) : resolve())));
+    const text = readFileSync(out, 'utf8');
+    expect(text.length).toBeGreaterThan(100_000);
+    expect(JSON.parse(text).files).toHaveLength(3000);
+  }, 60_000);
 
   it('refuses before any request: no token, a bad repo name, a symbolic link, a missing path', async () => {
     const dir = adapterFolder();

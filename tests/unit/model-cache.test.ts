@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DownloadError, IntegrityError, OfflineError, StorageFullError } from '../../src/lib/errors.js';
+import { DownloadError, IntegrityError, InvalidArgumentError, OfflineError, StorageFullError } from '../../src/lib/errors.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readBlob } from '../../src/lib/store/blobs.js';
 import { blobKey } from '../../src/lib/store/snapshot-catalog.js';
 import { diskCache } from '../../src/lib/store/disk-catalog.js';
@@ -173,6 +175,33 @@ describe('model cache', { timeout: 60_000 }, () => {
     const files = await cache.hf('org/gated', 'main', 'model', { token: 'hf_right' });
     expect(await files.bytes('config.json')).toEqual(repos['org/gated'].files.get('config.json'));
     expect(server.authorizations.at(-1)).toBe('Bearer hf_right');
+  });
+
+  it('a listing that names its next page on another host is not followed, and the token never goes there', async () => {
+    const seen: (string | null)[] = [];
+    const other = createServer((req, res) => { seen.push(req.headers.authorization ?? null); res.writeHead(200, { 'content-type': 'application/json' }); res.end('[]'); });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      repos['org/next-elsewhere'] = { files: modelRepo(6), token: 'hf_right', nextPage: `http://127.0.0.1:${(other.address() as AddressInfo).port}/api/models/org/next-elsewhere/tree/main?cursor=x` };
+      const { cache } = cacheAt();
+      const err = await cache.hf('org/next-elsewhere', 'main', 'model', { token: 'hf_right' }).catch((e) => e);
+      expect(err).toBeInstanceOf(DownloadError);
+      expect(err.message).toMatch(/sent the request on to another host .* it was not followed/);
+      expect(seen).toEqual([]);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('a token with a line break (or anything but hf_ and letters, digits, _ and -) is refused without being echoed', async () => {
+    const { cache } = cacheAt();
+    const n = server.requests.length;
+    for (const token of ['hf_abc\r\nX-Evil: 1', 'hf_abc def', 'secret-abc']) {
+      const err = await cache.hf('org/gated', 'main', 'model', { token }).catch((e) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).not.toContain(token.slice(3));
+    }
+    expect(server.requests.length).toBe(n);
   });
 
   it('says what a repo lacks, and checks the space before downloading anything', async () => {

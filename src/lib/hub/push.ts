@@ -10,6 +10,9 @@
 import { commit, createRepo, HubApiError } from '@huggingface/hub';
 import { AbortedError, DownloadError, InvalidArgumentError } from '../errors.js';
 import { isRepoId } from './files.js';
+import { HF_TOKEN, hubFetch } from './hub-fetch.js';
+
+export { hubFetch };
 import { safeRelativeName } from './paths.js';
 
 export type PushRepoType = 'model' | 'dataset';
@@ -45,19 +48,6 @@ export interface PushResult {
   created: boolean;
 }
 
-/** A fetch that sends the token to `endpoint`'s origin and to no other. */
-export function hubFetch(endpoint: string, token: string, base: typeof fetch = fetch): typeof fetch {
-  const origin = new URL(endpoint).origin;
-  return (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    const headers = new Headers(input instanceof Request ? input.headers : undefined);
-    new Headers(init?.headers).forEach((v, k) => headers.set(k, v));
-    if (url.origin === origin) headers.set('Authorization', `Bearer ${token}`);
-    else headers.delete('Authorization');
-    return base(input instanceof Request ? new Request(input, { headers }) : input, { ...init, headers });
-  };
-}
-
 /** A repo name to push to: owner/name. */
 export function checkRepoName(repo: string): void {
   if (!isRepoId(repo)) throw new InvalidArgumentError(`"${repo}" is not a repo name: give it as owner/name (your user or organization, then the repo).`, { field: 'repo' });
@@ -66,7 +56,7 @@ export function checkRepoName(repo: string): void {
 function check(r: PushRequest): void {
   if (!/^https?:\/\/[^/]+/.test(r.endpoint)) throw new InvalidArgumentError(`The hub endpoint "${r.endpoint}" is not an http(s) URL.`);
   checkRepoName(r.repo);
-  if (!/^hf_[A-Za-z0-9_-]+$/.test(r.token ?? '')) throw new InvalidArgumentError('Pushing needs a Hugging Face token with write access (hf_..., from Settings > Access Tokens on the hub): paste it whole, without spaces.', { field: 'token' });
+  if (!HF_TOKEN.test(r.token ?? '')) throw new InvalidArgumentError('Pushing needs a Hugging Face token with write access (hf_..., from Settings > Access Tokens on the hub): paste it whole, without spaces.', { field: 'token' });
   if (r.files.size === 0) throw new InvalidArgumentError('There is nothing to push: no files were given.');
   for (const name of r.files.keys()) safeRelativeName(name, 'a pushed file');
   if (!r.message.trim()) throw new InvalidArgumentError('Give the commit a title.', { field: 'message' });

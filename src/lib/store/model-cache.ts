@@ -4,6 +4,7 @@
 // (fetch-file.ts), and the snapshot is recorded only when all of them are whole. Cache first: a revision already
 // resolved loads from the store without asking the network.
 
+import { HF_TOKEN, hubFetch } from '../hub/hub-fetch.js';
 import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -248,10 +249,11 @@ export class ModelCache {
   }
 
   async #resolve(repo: string, revision: string, token: string | undefined, kind: SnapshotKind): Promise<{ sha: string; listing: Map<string, { size: number; sha256?: string }> }> {
-    if (token !== undefined && !token.startsWith('hf_')) {
-      throw new InvalidArgumentError('A Hugging Face access token starts with "hf_": copy it again from huggingface.co (Settings > Access Tokens).', { field: 'token' });
+    if (token !== undefined && !HF_TOKEN.test(token)) {
+      throw new InvalidArgumentError('A Hugging Face access token is "hf_" followed by letters and digits: copy it again from huggingface.co (Settings > Access Tokens), without spaces or line breaks.', { field: 'token' });
     }
-    const common = { hubUrl: this.endpoint, accessToken: token, fetch: this.#fetch };
+    // The token goes to the hub's origin only, and the listing is read from there only (a Link to another host is refused).
+    const common = { hubUrl: this.endpoint, fetch: hubFetch(this.endpoint, token, this.#fetch, 'refuse') };
     try {
       const info = await modelInfo({ ...common, name: repo, revision, additionalFields: ['sha'] });
       const sha = (info as { sha?: string }).sha;

@@ -68,8 +68,13 @@ export interface NumberRange {
 
 const describe = (r: NumberRange) => (r.integer ? `${r.min}..${r.max}` : `${r.above ? '(' : '['}${r.min}, ${r.max}${r.below ? ')' : ']'}`);
 
+/** Decimal numbers only: JavaScript's Number() would also take 0x10, 0b1, 1e2 for an integer, '  ' and 'Infinity'. */
+const DECIMAL_INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 export function parseNumber(option: string, text: string, range: NumberRange): number {
-  const n = text.trim() === '' ? NaN : Number(text);
+  const t = text.trim();
+  const n = (range.integer ? DECIMAL_INTEGER : DECIMAL).test(t) ? Number(t) : NaN;
   const kind = range.integer ? 'an integer' : 'a number';
   if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n))) {
     throw new InvalidArgumentError(`${option} ${JSON.stringify(text)} is not ${kind}: give ${kind} in ${describe(range)}.`, { option });

@@ -263,3 +263,19 @@ describe('file names from files stay inside their folder', () => {
     expect(safeRelativeName(name, 'index')).toBe(name);
   });
 });
+
+describe('command-line numbers', () => {
+  it('take decimal syntax only: 0x10, 0b1, 0o7, 1e2 (for an integer), Infinity and blanks are refused by name', async () => {
+    const { parseNumber } = await import('../../src/cli/args.js');
+    const int = { min: 0, max: 2 ** 32, integer: true };
+    for (const bad of ['0x10', '0b1', '0o7', '1e2', 'Infinity', ' ', '1_000', '+-1']) {
+      expect(() => parseNumber('--seed', bad, int), bad).toThrow(/--seed .* is not an integer/);
+    }
+    expect(parseNumber('--seed', '16', int)).toBe(16);
+    expect(parseNumber('--seed', ' 42 ', int)).toBe(42);
+    const real = { min: 0, max: 10 };
+    expect(parseNumber('--temperature', '1e-1', real)).toBe(0.1);
+    expect(parseNumber('--temperature', '.5', real)).toBe(0.5);
+    for (const bad of ['0x1', 'Infinity', '1.2.3', 'NaN']) expect(() => parseNumber('--temperature', bad, real), bad).toThrow(/is not a number/);
+  });
+});

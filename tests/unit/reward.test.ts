@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileFormatError, TokenizerError, UnsupportedModelError } from '../../src/lib/errors.js';
+import { FileFormatError, NonFiniteError, TokenizerError, UnsupportedModelError } from '../../src/lib/errors.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
@@ -31,6 +31,33 @@ const TEXTS: [string, string][] = [
   ['Translate to French: good morning', ''],
   ['Explain photosynthesis.', 'Plants turn light, water and carbon dioxide into sugar and oxygen. '.repeat(4)],
 ];
+
+describe('a reward model whose graph misbehaves', () => {
+  /** The real session of the tiny model with its run replaced: what a broken or mismatched model does at run time. */
+  const withRun = (run: () => Promise<unknown>) => ({
+    ...ort,
+    InferenceSession: {
+      create: async (...args: Parameters<typeof ort.InferenceSession.create>) => {
+        const s = await ort.InferenceSession.create(...args);
+        return { inputNames: s.inputNames, outputNames: s.outputNames, outputMetadata: s.outputMetadata, run, release: () => s.release() };
+      },
+    },
+  }) as unknown as typeof ort;
+
+  it('a NaN or infinite score is refused with NonFiniteError, never printed as a number', async () => {
+    for (const bad of [NaN, Infinity]) {
+      const m = await RewardModel.load(withRun(async () => ({ logits: { data: new Float32Array([bad]) } })), new NodeDirFiles('reward-tiny', dir));
+      await expect(m.score('Name a colour.', 'Blue.')).rejects.toThrow(NonFiniteError);
+    }
+  });
+
+  it("onnxruntime's refusal at run time becomes a typed error that says what the model should take", async () => {
+    const m = await RewardModel.load(withRun(async () => { throw new Error('failed to call OrtRun(). ERROR_CODE: 2, ERROR_MESSAGE: Unexpected input data type'); }), new NodeDirFiles('reward-tiny', dir));
+    const err = await m.score('Name a colour.', 'Blue.').catch((e) => e);
+    expect(err).toBeInstanceOf(UnsupportedModelError);
+    expect(err.message).toMatch(/could not score a text of \d+ tokens: onnxruntime refused its inputs .* int64 input_ids/);
+  });
+});
 
 describe('the float64 reference', () => {
   it('computes erf to about 1e-13 (checked against tabulated values)', () => {

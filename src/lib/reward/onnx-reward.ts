@@ -5,7 +5,7 @@
 // that actually ran is reported: WebGPU when it is asked for and works, else wasm.
 
 import type * as Ort from 'onnxruntime-web';
-import { FileFormatError, InvalidArgumentError, UnsupportedModelError } from '../errors.js';
+import { FileFormatError, InvalidArgumentError, NonFiniteError, UnsupportedModelError } from '../errors.js';
 import type { ModelFiles } from '../model-files.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 
@@ -116,10 +116,18 @@ export class RewardModel {
       else if (name === 'position_ids') feeds[name] = new Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]);
       else throw new UnsupportedModelError(`${this.info.label} needs an input "${name}" that LoRA Lab does not know how to fill.`);
     }
-    const out = await this.session.run(feeds);
+    let out: Ort.InferenceSession.ReturnType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (e) {
+      // onnxruntime's own words ("failed to call OrtRun()", a type or shape it refused) say little about what to do.
+      throw new UnsupportedModelError(`${this.info.label} could not score a text of ${n} tokens: onnxruntime refused its inputs (${(e as Error).message}). A reward model takes int64 input_ids (and attention_mask) of shape [1, tokens] and gives one logit; this one expects something else.`);
+    }
     const logits = out[this.session.outputNames[0]];
     if (logits.data.length !== 1) throw new UnsupportedModelError(`${this.info.label} gave ${logits.data.length} values for one text; a reward model gives one.`);
-    return Number(logits.data[0]);
+    const score = Number(logits.data[0]);
+    if (!Number.isFinite(score)) throw new NonFiniteError(`${this.info.label} gave ${score} as the score of a text of ${n} tokens: its weights or its graph are broken. Use another reward model.`, { tokens: n });
+    return score;
   }
 
   async dispose(): Promise<void> {

@@ -12,6 +12,7 @@ import { DEFAULT_EVAL, modelLabel, resultKey, runEvaluation, type EvalModel } fr
 import { BUILTIN_SETS, evalSetFromFile, userOrientedSet, vicunaSet, type BuiltinSet, type EvalExample } from '../lib/eval/sets.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { parseNumber, parseOptions, precisionOf, type OptionSpec } from './args.js';
+import { checkOutputFile, readInput } from './input-files.js';
 import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
 
 export const EVAL_OPTIONS: OptionSpec = {
@@ -58,7 +59,7 @@ export async function loadSet(text: string): Promise<{ name: string; examples: E
     return { name: text, examples: text === 'vicuna80' ? vicunaSet(bytes) : userOrientedSet(bytes) };
   }
   if (!existsSync(text)) throw new InvalidArgumentError(`--set ${text}: not a file, nor one of ${Object.keys(BUILTIN_SETS).join(', ')}.`);
-  return { name: basename(text), examples: await evalSetFromFile(new Uint8Array(readFileSync(text)), basename(text)) };
+  return { name: basename(text), examples: await evalSetFromFile(readInput('--set', text), basename(text)) };
 }
 
 /** `<source>[@strength]`: a trailing @number in [0, 2] is the strength; anything else after @ is a revision. */
@@ -91,6 +92,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     stem: args.flag('stem'),
   };
   const out = args.string('out');
+  if (out) checkOutputFile('--out', out);
   // A run killed mid-write leaves a torn last line: it is skipped, and the next result starts on a line of its own.
   if (out && existsSync(out)) {
     const text = readFileSync(out, 'utf8');

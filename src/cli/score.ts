@@ -4,7 +4,7 @@
 // model (and adapter), ranked.
 
 import { userMessage } from '../lib/tokenizer/alpaca.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { readInput } from './input-files.js';
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { parseDataset } from '../lib/data/records.js';
@@ -63,8 +63,7 @@ export const SCORE_HELP = `lora-lab score — score answers with a reward model 
                  per model, or (for --set with --best-of) one line per rank group`;
 
 function readResults(path: string): ExampleResult[] {
-  if (!existsSync(path)) throw new InvalidArgumentError(`--results ${path}: no such file (write one with lora-lab eval --out).`);
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
+  return new TextDecoder().decode(readInput('--results', path, 'write one with lora-lab eval --out')).split('\n').filter((l) => l.trim()).flatMap((l) => {
     try {
       const r = JSON.parse(l) as ExampleResult;
       return typeof r.id === 'string' && typeof r.model === 'string' && typeof r.prediction === 'string' ? [r] : [];
@@ -177,8 +176,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     }
     if (args.has('data')) {
       const path = args.string('data')!;
-      if (!existsSync(path)) throw new InvalidArgumentError(`--data ${path}: no such file.`);
-      const records = await parseDataset(new Uint8Array(readFileSync(path)), basename(path));
+      const records = await parseDataset(readInput('--data', path), basename(path));
       let sum = 0;
       for (const [i, r] of records.entries()) {
         const [q, a] = r.kind === 'alpaca'

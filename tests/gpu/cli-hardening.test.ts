@@ -63,6 +63,10 @@ describe('misuse is refused, naming the option and what it accepts', () => {
     [['train', '--model', 'builtin', '--data', 'builtin', '--out', '/tmp/x', '--steps', '3', '--epochs', '1'], /Give --steps or --epochs, not both/],
     [['train', '--resume', '/tmp', '--rank', '4'], /--resume continues a run with the settings of its checkpoint: drop --rank/],
     [['train', '--resume', '/tmp'], /there is no checkpoint in this folder/],
+    [['eval', '--model', 'builtin', '--set', '/dev/zero'], /--set \/dev\/zero is not a regular file \(a folder, a device or a pipe\)/],
+    [['eval', '--model', 'builtin', '--set', '/tmp'], /--set \/tmp is not a regular file/],
+    [['eval', '--model', 'builtin', '--set', 'vicuna80', '--out', '/tmp'], /--out \/tmp is not a regular file/],
+    [['eval', '--model', 'builtin', '--set', 'vicuna80', '--out', '/no/such/folder/results.jsonl'], /--out \/no\/such\/folder\/results.jsonl: the folder \/no\/such\/folder does not exist/],
     [['frobnicate'], /Unknown command "frobnicate"/],
   ])('%j', async (args, message) => {
     // The command itself for one case; the rest in this process (the same main(), without seconds of start-up each).

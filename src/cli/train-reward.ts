@@ -6,7 +6,7 @@ import { basename, resolve } from 'node:path';
 import { Engine } from '../lib/engine.js';
 import { InvalidArgumentError } from '../lib/errors.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
-import { parseComparisonData } from '../lib/reward/pairs.js';
+import { MAX_PREFERENCE_PAIRS, parseComparisonData } from '../lib/reward/pairs.js';
 import { writeRewardAdapter } from '../lib/reward/reward-adapter.js';
 import { replaceFolder } from '../lib/store/atomic-node.js';
 import { precisionOf, type Options } from './args.js';
@@ -55,7 +55,8 @@ export async function trainRewardCommand(args: Options): Promise<number> {
     const seconds = round((performance.now() - t0) / 1000);
     const sig = signals.received();
     emit({ type: sig ? 'stopped' : 'done', out, pairs: trained.pairs, finalLoss: last, seconds, ...(sig ? { signal: sig } : {}) },
-      `${sig ? `stopped by ${sig}; ` : ''}wrote the reward model to ${out} (${trained.pairs.train} training pairs) in ${seconds} s`);
+      `${sig ? `stopped by ${sig}; ` : ''}wrote the reward model to ${out} (${trained.pairs.train} training pairs) in ${seconds} s` +
+      (trained.pairs.available > trained.pairs.train + trained.pairs.validation ? `; the data makes ${trained.pairs.available} pairs, the first ${trained.pairs.train + trained.pairs.validation} were used (at most ${MAX_PREFERENCE_PAIRS}, or --max-records)` : ''));
     return sig ? (sig === 'SIGINT' ? 130 : 143) : 0;
   } finally {
     signals.dispose();

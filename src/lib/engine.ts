@@ -16,7 +16,7 @@ import type { TrainRecord } from './data/records.js';
 import { previewRecords, runTraining, trainingEos, type DatasetPreview, type TrainRunOptions } from './training/session.js';
 import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { RewardTrainer, type RewardAdapter, type RewardHooks } from './training/reward-trainer.js';
-import { pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
+import { MAX_PREFERENCE_PAIRS, pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
 import { EngineRewardModel } from './reward/reward-adapter.js';
 import { splitTrainValidation } from './data/batches.js';
 import { validateTrainConfig } from './training/train-config.js';
@@ -366,17 +366,17 @@ export class Engine {
    * Trains a reward model (LoRA + a score head on the last token) on the preference pairs of comparison data, with
    * the pairwise loss. The result is not made an adapter for generation: it is returned, to be scored with or exported.
    */
-  async trainReward(o: { name: string; records: ComparisonRecord[]; config: Partial<TrainConfig>; maxPairs?: number }, hooks: RewardHooks = {}, control: TrainControl = {}): Promise<RewardAdapter & { pairs: { train: number; validation: number } }> {
+  async trainReward(o: { name: string; records: ComparisonRecord[]; config: Partial<TrainConfig>; maxPairs?: number }, hooks: RewardHooks = {}, control: TrainControl = {}): Promise<RewardAdapter & { pairs: { train: number; validation: number; available: number } }> {
     const m = this.#require();
     const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...o.config };
     validateTrainConfig(c);
     const eosId = this.trainingEos;
-    const pairs = preferencePairs(o.records).slice(0, o.maxPairs);
+    const { pairs, available } = preferencePairs(o.records, Math.min(o.maxPairs ?? Infinity, MAX_PREFERENCE_PAIRS));
     const data = splitTrainValidation(pairExamples(m.tokenizer, pairs, c.cutoff, eosId), c.validationFraction, c.seed);
     const trainer = new RewardTrainer(this.gpu, m.runner.model, o.name, c, data, m.info.modelId);
     try {
       const r = await trainer.run(hooks, control);
-      return { ...r, pairs: { train: data.train.length, validation: data.validation.length } };
+      return { ...r, pairs: { train: data.train.length, validation: data.validation.length, available } };
     } finally {
       trainer.destroy();
     }

@@ -31,7 +31,7 @@ describe('comparison data', () => {
   it('reads the paper\'s format (and JSON Lines, and [response, score] lists) into pairs, higher score chosen, ties left out', () => {
     const records = parseComparisonData(JSON.stringify(paper));
     expect(parseComparisonData(paper.map((r) => JSON.stringify(r)).join('\n'))).toEqual(records);
-    const pairs = preferencePairs(records);
+    const { pairs } = preferencePairs(records);
     expect(pairs).toEqual([
       { prompt: paper[0].user_input, chosen: 'An apple.', rejected: 'Car.' },
       { prompt: paper[0].user_input, chosen: 'A pear.', rejected: 'Car.' },
@@ -49,7 +49,7 @@ describe('comparison data', () => {
       { pairId: 'p1', exampleId: 'e1', sides: ['tuned', 'base'] as [string, string], criterion: 'honesty' as const, verdict: 'tie' as const },
     ];
     const records = parseComparisonData(JSON.stringify(toPaperFormat(votes, results, new Map([['e1', 'Give advice.']]))));
-    expect(preferencePairs(records)).toEqual([{ prompt: 'Give advice.', chosen: 'great', rejected: 'meh' }]);
+    expect(preferencePairs(records).pairs).toEqual([{ prompt: 'Give advice.', chosen: 'great', rejected: 'meh' }]);
     expect(rewardPrompt('Give advice.')).toContain('### Instruction:\nGive advice.\n\n### Response:\n');
   });
 
@@ -106,5 +106,18 @@ describe('reward model files', () => {
     expect(() => readRewardAdapter('rm', { ...config, target_modules: ['q_proj'] }, twoLabels)).toThrow(/one label/);
     // Full modules other than the head stay refused.
     expect(() => parsePeftConfig({ ...config, modules_to_save: ['score', 'lm_head'] })).toThrow(/saves full modules/);
+  });
+});
+
+describe('preference pairs at scale', () => {
+  it('one record of 3,000 differently scored answers: the first 100,000 of its 4,498,500 pairs are made, no more', () => {
+    const record = { user_input: 'Rank these.', responses_and_scores: Array.from({ length: 3000 }, (_, i) => ({ response: `answer ${i}`, score: i })) };
+    const { pairs, available } = preferencePairs([record]);
+    expect(available).toBe((3000 * 2999) / 2);
+    expect(pairs).toHaveLength(100_000);
+    expect(pairs[0]).toEqual({ prompt: 'Rank these.', chosen: 'answer 1', rejected: 'answer 0' });
+    expect(preferencePairs([record], 4).pairs).toHaveLength(4);
+    // Equal scores make no pair, and are not counted as available.
+    expect(preferencePairs([{ user_input: 'q', responses_and_scores: [{ response: 'a', score: 1 }, { response: 'b', score: 1 }, { response: 'c', score: 2 }] }]).available).toBe(2);
   });
 });

@@ -52,20 +52,35 @@ export function parseComparisonData(text: string, file = 'comparison data'): Com
   });
 }
 
-/** Every two responses of a record with different scores, the higher one chosen. */
-export function preferencePairs(records: ComparisonRecord[]): PreferencePair[] {
+/** Most preference pairs a run takes (a record of n differently scored answers makes n (n - 1) / 2 of them). */
+export const MAX_PREFERENCE_PAIRS = 100_000;
+
+/** How many pairs of differently scored responses a record makes (without making them). */
+function pairCount(r: ComparisonRecord): number {
+  const n = r.responses_and_scores.length;
+  const same = new Map<number, number>();
+  for (const x of r.responses_and_scores) same.set(x.score, (same.get(x.score) ?? 0) + 1);
+  return (n * (n - 1)) / 2 - [...same.values()].reduce((t, k) => t + (k * (k - 1)) / 2, 0);
+}
+
+/**
+ * Every two responses of a record with different scores, the higher one chosen, in order, up to `limit` (made only
+ * as far as the limit: 3,000 scored answers to one question would be 4.5 M pairs). `available` is how many there are.
+ */
+export function preferencePairs(records: ComparisonRecord[], limit = MAX_PREFERENCE_PAIRS): { pairs: PreferencePair[]; available: number } {
   const pairs: PreferencePair[] = [];
+  const available = records.reduce((t, r) => t + pairCount(r), 0);
   for (const r of records) {
     const rs = r.responses_and_scores;
-    for (let i = 0; i < rs.length; i++) {
-      for (let j = i + 1; j < rs.length; j++) {
+    for (let i = 0; i < rs.length && pairs.length < limit; i++) {
+      for (let j = i + 1; j < rs.length && pairs.length < limit; j++) {
         if (rs[i].score === rs[j].score) continue;
         const [hi, lo] = rs[i].score > rs[j].score ? [rs[i], rs[j]] : [rs[j], rs[i]];
         pairs.push({ prompt: r.user_input, chosen: hi.response, rejected: lo.response });
       }
     }
   }
-  return pairs;
+  return { pairs, available };
 }
 
 /** The prompt a reward model sees: the paper's user_input is already Alpaca-templated; a bare instruction is templated. */

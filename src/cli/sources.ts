@@ -3,6 +3,7 @@
 // LORA_LAB_OFFLINE=1 / HF_HUB_OFFLINE=1) forbids the network and loads only what is kept.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { recoverFolder } from '../lib/store/atomic-node.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../lib/util/bytes.js';
@@ -52,6 +53,9 @@ function progressLine(p: DownloadProgress): string {
 
 /** Opens what `text` names; downloads into the cache first when it is a repo or URL that is not kept yet. */
 export async function openSource(text: string, args: Options, kind: SnapshotKind, quiet: boolean): Promise<ModelFiles> {
+  // A folder lora-lab train was replacing when it was killed (between its two renames) is put back first, as the
+  // writer would: its previous adapter, whole.
+  recoverFolder(text, false);
   if (existsSync(text)) return new NodeDirFiles(text);
   const source = parseSourceText(text);
   const onProgress = quiet ? undefined : (p: DownloadProgress) => process.stderr.write(progressLine(p));

@@ -4,7 +4,7 @@
 // memory; exported configs carry no local paths.
 
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -217,5 +217,21 @@ describe('training output survives being killed', () => {
     expect(r.stderr).not.toMatch(/heap out of memory/);
     expect(r.code).toBe(0);
     expect(existsSync(join(dir, 'out', 'adapter_model.safetensors'))).toBe(true);
+  });
+});
+
+describe('a folder left between the two renames of a replace', () => {
+  it('is put back by the commands that read it (generate --adapter), as train --resume would', async () => {
+    const dir = tmp();
+    const out = join(dir, 'adapter');
+    expect((await cliHere('train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '1', '--rank', '2')).code).toBe(0);
+    // A kill between "the old folder aside" and "the new one in": only the aside copy is there.
+    renameSync(out, join(dir, `.adapter.old-${process.pid}-deadbeef`));
+    writeFileSync(join(dir, '.adapter.tmp-1-cafe'), 'a writer may be filling this');
+    const r = await cliHere('generate', '--model', 'builtin', '--adapter', out, '--prompt-ids', '1,2,3', '--max-new-tokens', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    // A reader leaves temporary folders alone (a writer may be using one).
+    expect(existsSync(join(dir, '.adapter.tmp-1-cafe'))).toBe(true);
   });
 });

@@ -55,9 +55,10 @@ const aside = (dest: string) => ({ dir: dirname(resolve(dest)), prefix: `.${base
 
 /**
  * Finishes or undoes an interrupted `replaceFolder`: when `dest` is missing and an aside copy exists, it is moved
- * back; leftover temporary folders are deleted. Returns true when something was recovered.
+ * back; leftover temporary folders are deleted (by writers only: a reader leaves them, since a writer may be filling
+ * one now). Returns true when something was recovered.
  */
-export function recoverFolder(dest: string): boolean {
+export function recoverFolder(dest: string, cleanup = true): boolean {
   const { dir, prefix } = aside(dest);
   let names: string[];
   try {
@@ -72,7 +73,7 @@ export function recoverFolder(dest: string): boolean {
     renameSync(join(dir, newest), dest);
     recovered = true;
   }
-  for (const n of names) {
+  for (const n of cleanup ? names : []) {
     if ((n.startsWith(`${prefix}old-`) || n.startsWith(`${prefix}tmp-`)) && join(dir, n) !== resolve(dest) && exists(join(dir, n))) {
       rmSync(join(dir, n), { recursive: true, force: true });
     }

@@ -13,6 +13,9 @@ import { BUILTIN_SETS, evalSetFromFile, userOrientedSet, vicunaSet, type Builtin
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { parseNumber, parseOptions, precisionOf, type OptionSpec } from './args.js';
 import { checkOutputFile, readInput } from './input-files.js';
+import { checkResume, readEvalOut, settingsLine, type EvalOutSettings } from './eval-out.js';
+import { writeFileAtomic } from '../lib/store/atomic-node.js';
+import { createHash } from 'node:crypto';
 import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
 
 export const EVAL_OPTIONS: OptionSpec = {
@@ -93,14 +96,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
   };
   const out = args.string('out');
   if (out) checkOutputFile('--out', out);
-  // A run killed mid-write leaves a torn last line: it is skipped, and the next result starts on a line of its own.
-  if (out && existsSync(out)) {
-    const text = readFileSync(out, 'utf8');
-    if (text && !text.endsWith('\n')) appendFileSync(out, '\n');
-  }
-  const previous: ExampleResult[] = out && existsSync(out)
-    ? readFileSync(out, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => { try { return [JSON.parse(l) as ExampleResult]; } catch { return []; } })
-    : [];
+  // Read (and checked) before any work; its settings are compared once the model is loaded.
+  const file = out && existsSync(out) ? readEvalOut(out) : { settings: null, results: [] as ExampleResult[] };
+  if (out && file.results.length && !file.settings) throw new InvalidArgumentError(`--out ${out} has results without the settings line lora-lab eval writes first: give a new --out.`, { option: 'out' });
+  const previous = file.results;
 
   const files = await openSource(modelText, args, 'model', json);
   const gpu = await createNodeGpu({ forceF32: args.flag('f32') });
@@ -113,6 +112,27 @@ export async function evalCommand(argv: string[]): Promise<number> {
     models.push({ adapter: loaded.name, strength: a.strength });
   }
   if (!json) process.stderr.write(`evaluating ${models.map(modelLabel).join(', ')} of ${info.label} on ${set.name} (${examples.length} examples)\n`);
+  const settings: EvalOutSettings = {
+    model: info.modelId, fingerprint: info.fingerprint, precision: info.precision, set: set.name, format: opts.format, maxNewTokens: opts.maxNewTokens,
+    temperature: opts.sampling.temperature, seed: opts.sampling.seed, loss: !opts.skipLoss, stem: opts.stem,
+    models: Object.fromEntries(models.map((m) => [modelLabel(m), m.adapter === null ? null : createHash('sha256').update(engine.exportAdapter(m.adapter).safetensors).digest('hex')])),
+  };
+  if (out) {
+    if (file.settings) {
+      checkResume(out, file.settings, settings);
+      // A run killed mid-write leaves a torn last line: the next result starts on a line of its own.
+      const text = readFileSync(out, 'utf8');
+      if (!text.endsWith('\n')) appendFileSync(out, '\n');
+      // Models added since are recorded with the settings (the first line is rewritten whole only when they change).
+      const merged = { ...file.settings, models: { ...file.settings.models, ...settings.models } };
+      if (JSON.stringify(merged.models) !== JSON.stringify(file.settings.models)) {
+        const rest = readFileSync(out, 'utf8').split('\n').slice(1).join('\n');
+        writeFileAtomic(out, new TextEncoder().encode(settingsLine(merged) + rest));
+      }
+    } else {
+      writeFileAtomic(out, new TextEncoder().encode(settingsLine(settings)));
+    }
+  }
 
   const wanted = new Set(examples.flatMap((e) => models.map((m) => resultKey(e.id, modelLabel(m)))));
   const results = previous.filter((r) => wanted.has(resultKey(r.id, r.model)));

@@ -2,7 +2,7 @@
 // one JSON line per example and model then a summary per model; a run stopped halfway (and torn mid-line) resumes
 // from --out and gives exactly the results of an uninterrupted run.
 
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,7 +45,36 @@ describe('lora-lab eval', () => {
     expect(byKey(again)).toEqual(byKey(rows));
     expect(jsonLines(resumed.stdout).filter((l) => l.type === 'summary').map((s) => [s.rougeL, s.loss])).toEqual(summaries.map((s) => [s.rougeL, s.loss]));
     const kept = readFileSync(join(dir, 'b.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
-    expect(kept.filter((l) => { try { JSON.parse(l); return true; } catch { return false; } }).length).toBe(6);
+    // The settings line first, then the six results (the torn line stays, skipped).
+    expect(JSON.parse(kept[0])).toMatchObject({ type: 'lora-lab-eval', settings: { model: 'lora-lab/built-in-demo', set: 'user-oriented', maxNewTokens: 6 } });
+    expect(kept.slice(1).filter((l) => { try { JSON.parse(l); return true; } catch { return false; } }).length).toBe(6);
+  });
+
+  it('resumes only under the settings the results were made with, and reads back only results it wrote', async () => {
+    const file = join(dir, 'c.jsonl');
+    expect((await cliHere(...base, '--limit', '1', '--out', file)).code).toBe(0);
+    const other = await cliHere(...base.map((a) => (a === '6' ? '7' : a)), '--limit', '2', '--out', file);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/holds results made with --max-new-tokens 6, not 7: resuming would mix them/);
+    const strength = await cliHere(...base.map((a) => (a === 'builtin:demo-short@0.5' ? 'builtin:demo-zh@0.5' : a)), '--limit', '2', '--out', file);
+    expect(strength.code, strength.stderr).toBe(0); // another adapter is another column: its results are new
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const edited = (change: Record<string, unknown>) => (l: string) => JSON.stringify({ ...JSON.parse(l), ...change });
+    for (const [edit, why] of [
+      [edited({ rougeL: 99 }), /line 2: its ROUGE-L 99 is not in \[0, 1\]/],
+      [edited({ nll: -3 }), /line 2: its loss -3 is not a finite number >= 0/],
+      [() => 'null', /line 2: not a result object/],
+      [edited({ prediction: 7 }), /line 2: its "prediction" is not text/],
+    ] as const) {
+      const bad = join(dir, `bad-${Math.random().toString(36).slice(2)}.jsonl`);
+      writeFileSync(bad, [lines[0], edit(lines[1]), ...lines.slice(2)].join('\n'));
+      const r = await cliHere(...base, '--limit', '2', '--out', bad);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    const headless = join(dir, 'headless.jsonl');
+    writeFileSync(headless, lines.slice(1).join('\n'));
+    expect((await cliHere(...base, '--limit', '2', '--out', headless)).stderr).toMatch(/line 1: the first line is not the settings line/);
   });
 
   it('refuses what it cannot do, saying what to give', async () => {

@@ -235,3 +235,30 @@ describe('a folder left between the two renames of a replace', () => {
     expect(existsSync(join(dir, '.adapter.tmp-1-cafe'))).toBe(true);
   });
 });
+
+describe('train --resume with an edited checkpoint', () => {
+  it('refuses counters that do not follow from the run, and settings it does not know, before any step', async () => {
+    const dir = tmp();
+    const out = join(dir, 'run');
+    expect((await cliHere('train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '2', '--checkpoint-every', '1', '--rank', '2')).code).toBe(0);
+    const statePath = join(out, 'checkpoint', 'trainer_state.json');
+    const original = readFileSync(statePath, 'utf8');
+    for (const [edit, why] of [
+      [(s: Record<string, any>) => { s.step = 1e9; }, /step 1000000000 is past the run's 2 steps/],
+      [(s: Record<string, any>) => { s.totalSteps = 5; s.config.steps = 5; s.step = 3; }, /the loss history has 2 steps, not the 3 steps done/],
+      [(s: Record<string, any>) => { s.cursor = 1e12; }, /data position 1000000000000 cannot follow from 2 steps/],
+      [(s: Record<string, any>) => { s.epoch = 1e9; }, /epoch 1000000000 .* cannot follow from 2 steps/],
+      [(s: Record<string, any>) => { s.data.maxRecords = -5; }, /maxRecords is -5/],
+      [(s: Record<string, any>) => { s.config.targetModules = ['q_proj', 'bogus_proj']; }, /target module "bogus_proj" is not one of q_proj/],
+    ] as const) {
+      const s = JSON.parse(original);
+      edit(s);
+      writeFileSync(statePath, JSON.stringify(s));
+      const r = await cliHere('train', '--resume', out, '--json');
+      expect(r.code, JSON.stringify(s).slice(0, 80)).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    writeFileSync(statePath, original);
+    expect((await cliHere('train', '--resume', out, '--json')).code).toBe(0);
+  });
+});

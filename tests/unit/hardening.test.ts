@@ -279,3 +279,25 @@ describe('command-line numbers', () => {
     for (const bad of ['0x1', 'Infinity', '1.2.3', 'NaN']) expect(() => parseNumber('--temperature', bad, real), bad).toThrow(/is not a number/);
   });
 });
+
+describe('optimizer state of a checkpoint', () => {
+  it('is refused for a layer the model does not have, a weight of 1e30 or a negative or huge second moment', async () => {
+    const { checkStateFits } = await import('../../src/lib/training/step.js');
+    const { normalizeConfig } = await import('../../src/lib/model/config.js');
+    const { syntheticAdapter } = await import('../../src/lib/lora/synthetic.js');
+    const cfg = normalizeConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, vocab_size: 32, rms_norm_eps: 1e-5 }, {});
+    const adapter = syntheticAdapter(cfg, { name: 'x', seed: 1, config: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] } });
+    // qkv of layer 0: A (3 modules x r 2 x K 8), B (q 8 + k 8 + v 8 rows x r 2).
+    const tensor = (key: string) => ({ key, a: new Float32Array(48), b: new Float32Array(48), mA: new Float32Array(48), vA: new Float32Array(48), mB: new Float32Array(48), vB: new Float32Array(48) });
+    expect(() => checkStateFits({ tensors: [tensor('0.qkv')] }, adapter, cfg, 2)).not.toThrow();
+    expect(() => checkStateFits({ tensors: [tensor('0.qkv'), tensor('99.qkv')] }, adapter, cfg, 2)).toThrow(/optimizer state for 99\.qkv, which this run does not train \(this model has 1 layers\)/);
+    const big = tensor('0.qkv');
+    big.a[3] = 1e30;
+    expect(() => checkStateFits({ tensors: [big] }, adapter, cfg, 2)).toThrow(/a at layer 0 qkv holds 1\.0000000150474662e\+30 at index 3, beyond 10000/);
+    const moments = tensor('0.qkv');
+    moments.vB[0] = 1e38;
+    expect(() => checkStateFits({ tensors: [moments] }, adapter, cfg, 2)).toThrow(/vB at layer 0 qkv .* beyond 100000000/);
+    moments.vB[0] = -1;
+    expect(() => checkStateFits({ tensors: [moments] }, adapter, cfg, 2)).toThrow(/a negative second moment/);
+  });
+});

@@ -83,12 +83,25 @@ export async function readCheckpointFiles(files: ModelFiles): Promise<{ checkpoi
     config: new TextDecoder().decode((await files.bytes('adapter_config.json'))!),
     safetensors: (await files.bytes('adapter_model.safetensors'))!,
   };
+  const step = int(s.step, 'step');
+  const totalSteps = int(s.totalSteps, 'totalSteps');
+  const epoch = int(s.epoch, 'epoch');
+  const cursor = int(s.cursor, 'cursor');
+  // The counters agree with each other and with the history: each step consumed gradAccumulation micro-batches.
+  const batches = step * config.gradAccumulation;
+  if (step > totalSteps) bad(`trainer_state.json: step ${step} is past the run's ${totalSteps} steps.`);
+  if (config.steps > 0 && totalSteps !== config.steps) bad(`trainer_state.json: totalSteps ${totalSteps} is not the config's ${config.steps} steps.`);
+  if (epoch > batches || cursor > batches) bad(`trainer_state.json: epoch ${epoch} and data position ${cursor} cannot follow from ${step} steps of ${config.gradAccumulation} micro-batches.`);
+  if (history.train.length !== step || history.train.some((h, i) => !Array.isArray(h) || h[0] !== i + 1 || (h[1] !== null && typeof h[1] !== 'number'))) {
+    bad(`trainer_state.json: the loss history has ${history.train.length} steps, not the ${step} steps done, one per step in order.`);
+  }
+  if (history.validation.some((h) => !Array.isArray(h) || !Number.isInteger(h[0]) || h[0] < 1 || h[0] > step)) bad('trainer_state.json: the validation history names steps the run has not taken.');
+  if (data.maxRecords !== undefined && !(Number.isInteger(data.maxRecords) && data.maxRecords >= 1)) bad(`trainer_state.json: the dataset record's maxRecords is ${JSON.stringify(data.maxRecords)}.`);
   const checkpoint: Checkpoint = {
     name: typeof s.name === 'string' ? s.name : bad('trainer_state.json has no run name.'),
     baseModel: typeof s.baseModel === 'string' ? s.baseModel : null,
     baseFingerprint: typeof s.baseFingerprint === 'string' && /^[0-9a-f]{16}$/.test(s.baseFingerprint) ? s.baseFingerprint : undefined,
-    config, step: int(s.step, 'step'), totalSteps: int(s.totalSteps, 'totalSteps'), epoch: int(s.epoch, 'epoch'),
-    cursor: int(s.cursor, 'cursor'), elapsedMs: Number(s.elapsedMs) || 0, history, state: { tensors }, peft,
+    config, step, totalSteps, epoch, cursor, elapsedMs: Number(s.elapsedMs) || 0, history, state: { tensors }, peft,
   };
   return { checkpoint, data };
 }

@@ -373,23 +373,40 @@ function savedTensor(s: OptimizerState, layer: number, group: LoraGroupName, G: 
  */
 export function checkStateFits(s: OptimizerState, adapter: LoraAdapter, cfg: ModelConfig, r: number): void {
   checkStateValues(s);
+  const trained = new Set<string>();
   for (let layer = 0; layer < cfg.numLayers; layer++) {
     for (const [group, modules] of Object.entries(GROUP_MODULES) as [LoraGroupName, LoraModule[]][]) {
       if (!modules.some((m) => adapter.modules.has(moduleKey(layer, m)))) continue;
       const N = modules.reduce((n, m) => n + moduleShape(cfg, m)[1], 0);
       savedTensor(s, layer, group, modules.length, moduleShape(cfg, modules[0])[0], N, r);
+      trained.add(`${layer}.${group}`);
     }
+  }
+  const extra = s.tensors.find((t) => !trained.has(t.key));
+  if (extra) {
+    throw new InvalidArgumentError(`The checkpoint holds optimizer state for ${extra.key}, which this run does not train (this model has ${cfg.numLayers} layers): it was made for another model or edited. Start a new run.`, { key: extra.key });
   }
 }
 
-/** Every value of a saved optimizer state is finite (checked before anything is allocated for it). */
+/**
+ * Bounds no trained value comes near (gradients are clipped; A and B of a working adapter are below 1 in size), far
+ * inside f32's range: a value past them is an edited or corrupt checkpoint, which would overflow on the first step.
+ */
+const STATE_BOUNDS = { weight: 1e4, firstMoment: 1e4, secondMoment: 1e8 } as const;
+
+/** Every value of a saved optimizer state is finite and within sane bounds (checked before anything is allocated). */
 export function checkStateValues(s: OptimizerState): void {
   for (const t of s.tensors) {
     for (const [field, values] of Object.entries({ a: t.a, b: t.b, mA: t.mA, vA: t.vA, mB: t.mB, vB: t.vB })) {
-      const i = values.findIndex((v) => !Number.isFinite(v));
-      if (i < 0) continue;
       const [layer, group] = t.key.split('.');
-      throw new NonFiniteError(`The checkpoint's ${field} at layer ${layer} ${group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: t.key, field, index: i });
+      const i = values.findIndex((v) => !Number.isFinite(v));
+      if (i >= 0) throw new NonFiniteError(`The checkpoint's ${field} at layer ${layer} ${group} holds ${values[i]} at index ${i}: it was saved from a diverged run or is corrupt. Use an earlier checkpoint.`, { key: t.key, field, index: i });
+      const second = field === 'vA' || field === 'vB';
+      const bound = second ? STATE_BOUNDS.secondMoment : field === 'a' || field === 'b' ? STATE_BOUNDS.weight : STATE_BOUNDS.firstMoment;
+      const j = values.findIndex((v) => Math.abs(v) > bound || (second && v < 0));
+      if (j >= 0) {
+        throw new InvalidArgumentError(`The checkpoint's ${field} at layer ${layer} ${group} holds ${values[j]} at index ${j}, ${second && values[j] < 0 ? 'a negative second moment' : `beyond ${bound}`}: no training reaches that; the checkpoint is corrupt or edited. Use an earlier checkpoint, or start a new run.`, { key: t.key, field, index: j });
+      }
     }
   }
 }

@@ -2,7 +2,7 @@
 // lr 3e-4, cutoff 256, warmup 100 steps), scaled down where a browser run needs it (micro-batch 4, batch 16).
 
 import { InvalidArgumentError } from '../errors.js';
-import type { LoraModule } from '../lora/peft.js';
+import { LORA_MODULES, type LoraModule } from '../lora/peft.js';
 
 export interface TrainConfig {
   rank: number;
@@ -53,7 +53,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (c.rank > 64) bad(`rank ${c.rank} is invalid: make sure 1 <= rank <= 64`);
   if (!(c.alpha > 0)) bad(`alpha ${c.alpha} is invalid: make sure alpha > 0`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout ${c.dropout} is invalid: make sure 0 <= dropout < 1`);
-  if (c.targetModules.length === 0) bad('target modules are empty: pick at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj');
+  if (!Array.isArray(c.targetModules) || c.targetModules.length === 0) bad('target modules are empty: pick at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj');
+  const unknown = c.targetModules.find((m) => !(LORA_MODULES as readonly string[]).includes(m));
+  if (unknown !== undefined) bad(`target module ${JSON.stringify(unknown)} is not one of ${LORA_MODULES.join(', ')}`);
   if (!(c.learningRate > 0 && c.learningRate < 1)) bad(`learning rate ${c.learningRate} is invalid: make sure 0 < lr < 1`);
   int(c.warmupSteps, 0, 'warmup steps');
   int(c.steps, 0, 'steps');

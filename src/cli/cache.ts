@@ -1,7 +1,7 @@
 // lora-lab cache list | rm | export | import: what the CLI keeps in its cache folder, and moving it between machines
 // as single archives (the same format the browser's Storage page exports and imports).
 
-import { createWriteStream, existsSync, openAsBlob, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, openAsBlob, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { InvalidArgumentError } from '../lib/errors.js';
@@ -11,7 +11,7 @@ import { formatBytes } from '../lib/util/bytes.js';
 import { parseOptions, type OptionSpec } from './args.js';
 import { CACHE_OPTIONS, cacheDir, openCache } from './sources.js';
 
-const OPTIONS: OptionSpec = { ...CACHE_OPTIONS, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const OPTIONS: OptionSpec = { ...CACHE_OPTIONS, json: { type: 'boolean' }, out: { type: 'string' }, replace: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 
 export const CACHE_HELP = `lora-lab cache — models and adapters kept for offline use
 
@@ -19,7 +19,9 @@ export const CACHE_HELP = `lora-lab cache — models and adapters kept for offli
   lora-lab cache rm <id|repo[@revision]|url>         delete a kept model or adapter
   lora-lab cache export <id|repo[@revision]|url> --out FILE.zip
                                                      one archive another machine imports without the network
-  lora-lab cache import FILE.zip                     checks every file's size and SHA-256, then keeps it
+  lora-lab cache import FILE.zip [--replace]         checks every file's size and SHA-256, then keeps it (a snapshot
+                                                     kept already is replaced only with --replace; a failed import
+                                                     leaves what is kept as it was)
 
   --cache-dir DIR      the cache folder (default: $LORA_LAB_CACHE, else $XDG_CACHE_HOME/lora-lab or ~/.cache/lora-lab)
   generate and train use the same folder: Hugging Face repos and URLs are downloaded once (resumed after an
@@ -79,7 +81,8 @@ export async function cacheCommand(argv: string[]): Promise<number> {
     }
     case 'import': {
       if (!target || !existsSync(target)) throw new InvalidArgumentError(`lora-lab cache import needs an archive file${target ? `: ${target} does not exist` : ''}.`);
-      const s = await importSnapshot(cache.store, cache.catalog, await openAsBlob(target), basename(target));
+      if (!statSync(target).isFile()) throw new InvalidArgumentError(`${target} is not a regular file: give the archive lora-lab cache export wrote.`);
+      const s = await importSnapshot(cache.store, cache.catalog, await openAsBlob(target), basename(target), { replace: args.flag('replace') });
       process.stdout.write(`imported ${describe(s)} (${formatBytes(s.bytes)}) into ${cacheDir(args)}\n`);
       return 0;
     }

@@ -7,7 +7,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { BlobReader, configure, TextWriter, Uint8ArrayWriter, ZipReader, ZipWriter, type Entry, type FileEntry } from '@zip.js/zip.js';
-import { FileFormatError, IntegrityError } from '../errors.js';
+import { FileFormatError, IntegrityError, InvalidArgumentError } from '../errors.js';
 import { safeRelativeName } from '../hub/paths.js';
 import type { BlobStore } from './blobs.js';
 import { blobKey, type Snapshot, type SnapshotCatalog } from './snapshot-catalog.js';
@@ -77,7 +77,7 @@ export function checkSnapshotRecord(raw: unknown, name: string): Snapshot {
   const m = raw as { format?: unknown; snapshot?: Partial<Snapshot> };
   if (m?.format !== ARCHIVE_FORMAT) refuse(name, `${SNAPSHOT_MANIFEST} has no "format": "${ARCHIVE_FORMAT}"`);
   const s = m.snapshot ?? refuse(name, 'the record is missing');
-  if (s.kind !== 'model' && s.kind !== 'adapter') refuse(name, 'its kind is neither model nor adapter');
+  if (s.kind !== 'model' && s.kind !== 'adapter' && s.kind !== 'reward') refuse(name, 'its kind is not model, adapter or reward');
   if (s.source !== 'hf' && s.source !== 'url') refuse(name, 'its source is unknown');
   if (typeof s.repo !== 'string' || typeof s.sha !== 'string' || typeof s.id !== 'string' || !Array.isArray(s.files) || !Array.isArray(s.revisions)) refuse(name, 'the record is incomplete');
   safeRelativeName(s.id, name);
@@ -88,14 +88,20 @@ export function checkSnapshotRecord(raw: unknown, name: string): Snapshot {
   return { id: s.id, kind: s.kind, source: s.source, repo: s.repo, sha: s.sha, revisions: s.revisions.filter((r): r is string => typeof r === 'string'), files, bytes: files.reduce((a, f) => a + f.size, 0), savedAt: Date.now() };
 }
 
-/** A WritableStream into a BlobStore writer that also hashes what passes. */
-function intoStore(store: BlobStore, key: string): { writable: WritableStream<Uint8Array>; result: () => { size: number; sha256: string } } {
+/**
+ * A WritableStream into the unfinished file under `key`, hashing what passes; it stops (with IntegrityError) at the
+ * first byte past `limit`, so an entry larger than its record never fills the disk.
+ */
+function intoStore(store: BlobStore, key: string, limit: number, what: string): { writable: WritableStream<Uint8Array>; result: () => { size: number; sha256: string } } {
   const hasher = sha256.create();
   let size = 0;
   let writer: Awaited<ReturnType<BlobStore['append']>> | null = null;
   const writable = new WritableStream<Uint8Array>({
     async start() { writer = await store.append(key, true); },
-    async write(c) { await writer!.write(c); hasher.update(c); size += c.byteLength; },
+    async write(c) {
+      if (size + c.byteLength > limit) throw new IntegrityError(`${what} is larger than the ${limit} bytes its record gives: nothing of the archive was kept; export it again.`, { file: what });
+      await writer!.write(c); hasher.update(c); size += c.byteLength;
+    },
     async close() { await writer!.close(); },
     async abort() { await writer?.close(); },
   });
@@ -103,51 +109,70 @@ function intoStore(store: BlobStore, key: string): { writable: WritableStream<Ui
 }
 
 /**
- * Reads a model archive into the store: every file must have the size and SHA-256 its record gives, else nothing of
- * the archive is kept. The snapshot is recorded last, so it is listed only when whole.
+ * Reads a model archive into the store. Every file is written as the unfinished file under its key, so a kept copy of
+ * the same snapshot stays whole and readable, and checked against its record (size, then SHA-256); only once all of
+ * them check out are they committed and the record written, so the snapshot is listed only when whole. A failure
+ * discards what was staged and leaves what is kept as it was. A snapshot kept already is replaced only with `replace`.
  */
-export async function importSnapshot(store: BlobStore, catalog: SnapshotCatalog, archive: Blob, name: string): Promise<Snapshot> {
+export async function importSnapshot(store: BlobStore, catalog: SnapshotCatalog, archive: Blob, name: string, opts: { replace?: boolean } = {}): Promise<Snapshot> {
   const zip = new ZipReader(new BlobReader(archive));
-  let entries: Entry[];
   try {
-    entries = await zip.getEntries();
-  } catch (e) {
-    refuse(name, `it is not a readable ZIP (${(e as Error).message})`);
-  }
-  const byName = new Map(entries.filter((e): e is FileEntry => !e.directory).map((e) => [e.filename, e]));
-  const manifestEntry = byName.get(SNAPSHOT_MANIFEST) ?? refuse(name, `it has no ${SNAPSHOT_MANIFEST}`);
-  if (manifestEntry.uncompressedSize > 16 << 20) refuse(name, `${SNAPSHOT_MANIFEST} is too large`);
-  let raw: unknown;
-  try {
-    const text = await manifestEntry.getData(new TextWriter());
-    raw = JSON.parse(text);
-  } catch {
-    refuse(name, `${SNAPSHOT_MANIFEST} is not valid JSON`);
-  }
-  const s = checkSnapshotRecord(raw, name);
-  const written: string[] = [];
-  try {
-    for (const f of s.files) {
-      const entry = byName.get(`files/${f.path}`) ?? refuse(name, `files/${f.path} is missing`);
-      const key = blobKey(s.id, f.path);
-      const sink = intoStore(store, key);
-      await entry.getData(sink.writable);
-      const got = sink.result();
-      if (got.size !== f.size || got.sha256 !== f.sha256) {
-        await store.discard(key);
-        throw new IntegrityError(`${f.path} in ${name} is damaged: it does not match the size and SHA-256 its record gives. Nothing of the archive was kept; export it again.`, { file: f.path });
-      }
-      await store.commit(key);
-      written.push(key);
+    let entries: Entry[];
+    try {
+      entries = await zip.getEntries();
+    } catch (e) {
+      refuse(name, `it is not a readable ZIP (${(e as Error).message})`);
     }
-  } catch (e) {
-    for (const k of written) await store.delete(k).catch(() => {});
-    throw e;
+    const byName = new Map(entries.filter((e): e is FileEntry => !e.directory).map((e) => [e.filename, e]));
+    const manifestEntry = byName.get(SNAPSHOT_MANIFEST) ?? refuse(name, `it has no ${SNAPSHOT_MANIFEST}`);
+    if (manifestEntry.uncompressedSize > 16 << 20) refuse(name, `${SNAPSHOT_MANIFEST} is too large`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await manifestEntry.getData(new TextWriter()));
+    } catch {
+      refuse(name, `${SNAPSHOT_MANIFEST} is not valid JSON`);
+    }
+    const snap = checkSnapshotRecord(raw, name);
+    if (snap.files.length === 0) refuse(name, 'its record lists no files');
+    const kept = await catalog.getSnapshot(snap.id);
+    if (kept && !opts.replace) {
+      throw new InvalidArgumentError(`${name} holds ${snap.repo} (${snap.id}), which is kept here already: importing it would replace the kept copy. Delete the kept one first, or import with replace (lora-lab cache import --replace).`, { file: name, id: snap.id });
+    }
+    // Checked from the archive's own directory before a byte is written: every file there, at its record's size.
+    for (const f of snap.files) {
+      const entry = byName.get(`files/${f.path}`) ?? refuse(name, `files/${f.path} is missing`);
+      if (entry.uncompressedSize !== f.size) refuse(name, `files/${f.path} holds ${entry.uncompressedSize} bytes, not the ${f.size} its record gives`);
+    }
+    const staged: string[] = [];
+    try {
+      for (const f of snap.files) {
+        const key = blobKey(snap.id, f.path);
+        const sink = intoStore(store, key, f.size, `${f.path} in ${name}`);
+        staged.push(key);
+        try {
+          await byName.get(`files/${f.path}`)!.getData(sink.writable);
+        } catch (e) {
+          if (e instanceof IntegrityError) throw e;
+          refuse(name, `files/${f.path} cannot be read (${(e as Error).message})`);
+        }
+        const got = sink.result();
+        if (got.size !== f.size || got.sha256 !== f.sha256) {
+          throw new IntegrityError(`${f.path} in ${name} is damaged: it does not match the size and SHA-256 its record gives. Nothing of the archive was kept; export it again.`, { file: f.path });
+        }
+      }
+    } catch (e) {
+      for (const k of staged) await store.discard(k).catch(() => {});
+      throw e;
+    }
+    for (const k of staged) await store.commit(k);
+    // Files of the replaced copy the new one does not have go with it.
+    const now = new Set(staged);
+    for (const f of kept?.files ?? []) if (!now.has(blobKey(snap.id, f.path))) await store.delete(blobKey(snap.id, f.path)).catch(() => {});
+    await catalog.putSnapshot(snap);
+    return snap;
   } finally {
-    await zip.close();
+    await zip.close().catch(() => {});
   }
-  await catalog.putSnapshot(s);
-  return s;
 }
 
 /** A small ZIP's files (an adapter folder); refuses archives whose files add up to more than `maxBytes`. */

@@ -30,6 +30,10 @@ export interface Repo {
   noRange?: boolean;
   /** The listing names a next page here (a Link header with rel="next"), as a hostile or broken hub might. */
   nextPage?: string;
+  /** Stop sending `file` after `bytes` bytes, `times` times, keeping the connection open (a stalled server). */
+  stalls?: { file: string; bytes: number; times: number }[];
+  /** The listing answers its headers and the start of its body, then stalls, this many times. */
+  stallListing?: number;
   /** Bytes per write; a delay between writes slows the download so a test can interrupt it. */
   piece?: number;
   delayMs?: number;
@@ -103,6 +107,12 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
       return;
     }
     if (api?.[2] === 'tree') {
+      if (repo.stallListing && repo.stallListing > 0) {
+        repo.stallListing--;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('[');
+        return;
+      }
       if (repo.nextPage) res.setHeader('link', `<${repo.nextPage}>; rel="next"`);
       json(200, [...at.files].map(([path, b]) => ({
         type: 'file', oid: createHash('sha1').update(b).digest('hex'), size: isLfs(path) ? 134 : b.byteLength, path,
@@ -127,7 +137,9 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
     }
     const cut = repo.cuts?.find((c) => c.file === name && c.times > 0);
     if (cut) cut.times--;
-    const end = cut ? Math.min(file.byteLength, start + cut.bytes) : file.byteLength;
+    const stall = cut ? undefined : repo.stalls?.find((c) => c.file === name && c.times > 0);
+    if (stall) stall.times--;
+    const end = cut ? Math.min(file.byteLength, start + cut.bytes) : stall ? Math.min(file.byteLength, start + stall.bytes) : file.byteLength;
     // Send in pieces so the client sees several progress events.
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -142,7 +154,7 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
         if (repo.delayMs) { setTimeout(pump, repo.delayMs); return; }
         if (!more) { res.once('drain', pump); return; }
       }
-      if (!cut) res.end();
+      if (!cut && !stall) res.end(); // a stalled answer neither ends nor breaks: the client must give up on it
       inFlight--;
     };
     pump();

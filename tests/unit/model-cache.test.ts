@@ -193,6 +193,20 @@ describe('model cache', { timeout: 60_000 }, () => {
     }
   });
 
+  it('a server that stalls mid-file is given up on after its quiet time and the download resumes; a stalled listing fails in words', async () => {
+    repos['org/stall'] = { files: modelRepo(7), stalls: [{ file: 'model-00001-of-00002.safetensors', bytes: 100_000, times: 1 }] };
+    const { cache } = cacheAt({ idleMs: 400 });
+    const files = await cache.hf('org/stall', 'main', 'model');
+    expect(await files.bytes('model-00001-of-00002.safetensors')).toEqual(repos['org/stall'].files.get('model-00001-of-00002.safetensors'));
+    expect(server.ranges.filter((r) => r === 'bytes=100000-').length).toBe(1);
+    repos['org/stall-listing'] = { files: modelRepo(8), stallListing: 99 };
+    const t0 = performance.now();
+    const err = await cacheAt({ idleMs: 400 }).cache.hf('org/stall-listing', 'main', 'model').catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toMatch(/stopped answering about org\/stall-listing \(no data arrived for 0.4 s\)/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
   it('a token with a line break (or anything but hf_ and letters, digits, _ and -) is refused without being echoed', async () => {
     const { cache } = cacheAt();
     const n = server.requests.length;

@@ -4,7 +4,7 @@
 // (fetch-file.ts), and the snapshot is recorded only when all of them are whole. Cache first: a revision already
 // resolved loads from the store without asking the network.
 
-import { HF_TOKEN, hubFetch } from '../hub/hub-fetch.js';
+import { HF_TOKEN, hubFetch, idleFetch } from '../hub/hub-fetch.js';
 import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -44,6 +44,8 @@ export interface CacheOptions {
   offline?: () => boolean;
   /** The browser's storage estimate, checked before a download. */
   estimate?: () => Promise<Estimate | null>;
+  /** A server that sends nothing for this long is given up on (a download then resumes); default 30 s. */
+  idleMs?: number;
 }
 
 export interface FetchSnapshotOptions {
@@ -59,7 +61,7 @@ export class ModelCache {
   readonly #fetch: typeof fetch;
   constructor(readonly store: BlobStore, readonly catalog: SnapshotCatalog, private readonly opts: CacheOptions = {}) {
     this.endpoint = (opts.endpoint ?? 'https://huggingface.co').replace(/\/$/, '');
-    this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#fetch = idleFetch(opts.fetch ?? globalThis.fetch.bind(globalThis), opts.idleMs ?? 30_000);
   }
 
   files(s: Snapshot, label = s.source === 'hf' ? `${s.repo}@${s.revisions[0] ?? s.sha.slice(0, 7)}` : s.repo): CachedFiles {
@@ -276,6 +278,7 @@ export class ModelCache {
         if (s === 404) throw new DownloadError(`${repo}@${revision} was not found on the hub. Check the repo id (owner/name) and the revision (a branch, tag or commit).`, { status: 404, url: e.url });
         throw new DownloadError(`The hub answered ${s} for ${repo}. Try again later.`, { status: s, url: e.url });
       }
+      if ((e as Error).name === 'TimeoutError') throw new DownloadError(`The hub at ${this.endpoint} stopped answering about ${repo} (${(e as Error).message}). Try again later.`, { status: 504 });
       if (e instanceof TypeError || (e as Error).name === 'TypeError') return this.#notCached(`${repo}@${revision}`, kind, `the hub cannot be reached (${(e as Error).message})`);
       throw e;
     }

@@ -89,3 +89,29 @@ describe('browser storage', () => {
     expect(await third.listSnapshots()).toEqual([]);
   });
 });
+
+describe('reviews', () => {
+  it('votes cast at once all count: a review is read and written in one transaction', async () => {
+    const lab = new LabStore(uniqueDb('review-votes'));
+    await lab.putReview({ id: 'r1', runId: 'run', createdAt: 1, models: ['base', 'a@1'], pairs: [], keys: [], votes: [], finished: false });
+    // Twenty votes at once, as keys pressed in quick succession send them (each a read, a change and a write).
+    await Promise.all(Array.from({ length: 20 }, (_, i) => lab.updateReview('r1', (r) => ({
+      next: { ...r, votes: [...r.votes, { pairId: `p${i}`, exampleId: `e${i}`, sides: ['base', 'a@1'] as [string, string], criterion: 'helpfulness' as const, verdict: 'A' as const }] },
+      result: null,
+    }))));
+    expect((await lab.getReview('r1'))!.votes.map((v) => v.pairId).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `p${i}`).sort());
+    // A change that throws leaves the review as it was.
+    await expect(lab.updateReview('r1', () => { throw new Error('refused'); })).rejects.toThrow('refused');
+    expect((await lab.getReview('r1'))!.votes).toHaveLength(20);
+  });
+
+  it('the worker keeps every vote of a quick succession (keys 1, 2, 3 on one pair)', async () => {
+    const lab = new LabStore(uniqueDb('review-handler'));
+    const keys = [{ pairId: 'p0', exampleId: 'e0', sides: ['base', 'a@1'] as [string, string] }];
+    await lab.putReview({ id: 'r2', runId: 'run', createdAt: 1, models: ['base', 'a@1'], pairs: [], keys, votes: [], finished: false });
+    const { evaluationHandlers } = await import('../../src/lib/worker/evaluation.js');
+    const h = evaluationHandlers({ lab, engine: () => { throw new Error('unused'); }, builtinEvalSet: async () => new Uint8Array(), datasetBytes: async () => new Uint8Array(), datasetName: () => 'x' }, () => {});
+    await Promise.all((['helpfulness', 'honesty', 'harmlessness'] as const).map((criterion) => h.reviewVote({ reviewId: 'r2', pairId: 'p0', criterion, verdict: 'A' })));
+    expect((await lab.getReview('r2'))!.votes.map((v) => v.criterion).sort()).toEqual(['harmlessness', 'helpfulness', 'honesty']);
+  });
+});

@@ -71,6 +71,26 @@ export class LabStore implements SnapshotCatalog {
   async deleteTeacher(id: string) { await (await this.db()).delete('teacherJobs', id); }
 
   async putReview(r: ReviewRecord) { await (await this.db()).put('reviews', r); }
+  /**
+   * Changes a review in one transaction (read and write together): votes cast at once never overwrite each other.
+   * `change` runs synchronously inside it; what it throws leaves the review as it was.
+   */
+  async updateReview<T>(id: string, change: (r: ReviewRecord) => { next: ReviewRecord; result: T }): Promise<T | undefined> {
+    const tx = (await this.db()).transaction('reviews', 'readwrite');
+    const r = await tx.store.get(id);
+    if (!r) { await tx.done; return undefined; }
+    let out: { next: ReviewRecord; result: T };
+    try {
+      out = change(r);
+    } catch (e) {
+      tx.abort();
+      await tx.done.catch(() => {});
+      throw e;
+    }
+    await tx.store.put(out.next);
+    await tx.done;
+    return out.result;
+  }
   async getReview(id: string) { return (await this.db()).get('reviews', id); }
   async reviews(runId: string) { return (await this.db()).getAllFromIndex('reviews', 'run', runId); }
   /** A run with its results and reviews, in one transaction. */

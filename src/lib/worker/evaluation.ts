@@ -194,19 +194,20 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
     },
 
     async reviewVote({ reviewId, pairId, criterion, verdict }: { reviewId: string; pairId: string; criterion: Criterion; verdict: Verdict }) {
-      const v = await review(reviewId);
-      if (v.finished) throw new InvalidArgumentError('This review is finished; start a new one to vote again.');
       if (!CRITERIA.includes(criterion) || !['A', 'tie', 'B'].includes(verdict)) throw new InvalidArgumentError('A vote is A, tie or B on helpfulness, honesty or harmlessness.');
-      const key = v.keys.find((k) => k.pairId === pairId) ?? missing('pair', pairId);
-      // A second vote on the same pair and criterion replaces the first.
-      v.votes = [...v.votes.filter((x) => !(x.pairId === pairId && x.criterion === criterion)), { pairId, exampleId: key.exampleId, sides: key.sides, criterion, verdict }];
-      await lab.putReview(v);
-      return { votes: v.votes.length };
+      // Read and written in one transaction: votes cast in quick succession (keys 1, 2, 3) all count.
+      const votes = await lab.updateReview(reviewId, (v) => {
+        if (v.finished) throw new InvalidArgumentError('This review is finished; start a new one to vote again.');
+        const key = v.keys.find((k) => k.pairId === pairId) ?? missing('pair', pairId);
+        // A second vote on the same pair and criterion replaces the first.
+        const next = [...v.votes.filter((x) => !(x.pairId === pairId && x.criterion === criterion)), { pairId, exampleId: key.exampleId, sides: key.sides, criterion, verdict }];
+        return { next: { ...v, votes: next }, result: next.length };
+      });
+      return { votes: votes ?? missing('review', reviewId) };
     },
 
     async reviewFinish({ reviewId }: { reviewId: string }) {
-      const v = await review(reviewId);
-      await lab.putReview({ ...v, finished: true });
+      const v = await lab.updateReview(reviewId, (r) => ({ next: { ...r, finished: true }, result: r })) ?? missing('review', reviewId);
       return { tally: tally(v.votes), models: v.models, keys: v.keys };
     },
 

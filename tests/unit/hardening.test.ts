@@ -301,3 +301,28 @@ describe('optimizer state of a checkpoint', () => {
     expect(() => checkStateFits({ tensors: [moments] }, adapter, cfg, 2)).toThrow(/a negative second moment/);
   });
 });
+
+describe('model folders on disk', () => {
+  it('refuse a folder link on a file\'s way that leads outside, and read file links (a Hugging Face cache snapshot)', async () => {
+    const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { NodeDirFiles } = await import('../../src/lib/hub/node-files.js');
+    const root = mkdtempSync(join(tmpdir(), 'lora-lab-links-'));
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.safetensors'), 'not yours');
+    const model = join(root, 'model');
+    mkdirSync(model);
+    symlinkSync(outside, join(model, 'sub'));
+    const files = new NodeDirFiles('model', model);
+    await expect(files.bytes('sub/secret.safetensors')).rejects.toThrow(/goes through a folder link that leads outside the model folder/);
+    await expect(files.open('sub/secret.safetensors')).rejects.toThrow(/folder link/);
+    // A snapshot whose files link to blobs elsewhere (huggingface_hub's cache layout) still reads.
+    const blobs = join(root, 'blobs');
+    mkdirSync(blobs);
+    writeFileSync(join(blobs, 'abc123'), '{"hidden_size": 8}');
+    symlinkSync(join(blobs, 'abc123'), join(model, 'config.json'));
+    expect(new TextDecoder().decode((await files.bytes('config.json'))!)).toBe('{"hidden_size": 8}');
+  });
+});

@@ -1,9 +1,9 @@
 // A model folder on disk (Node only: the CLI and tests).
 
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { DownloadError } from '../errors.js';
+import { DownloadError, UnsafePathError } from '../errors.js';
 import { ggufIn, missingError, type ModelFiles, type OpenedFile } from '../model-files.js';
 import { safeRelativeName } from './paths.js';
 
@@ -21,11 +21,22 @@ export class NodeDirFiles implements ModelFiles {
     this.modelId = modelId ?? basename(resolve(dir));
   }
 
-  /** The path of `name` inside the folder; names that would leave it are refused. */
+  /**
+   * The path of `name` inside the folder; names that would leave it are refused, and so are folder links on the way
+   * that lead outside it (a shard named sub/x where sub links to /). The file itself may be a link, as the files of a
+   * Hugging Face cache snapshot are (to ../../blobs).
+   */
   path(name: string): string {
     const path = resolve(this.dir, safeRelativeName(name, this.label));
     const rel = relative(resolve(this.dir), path);
     if (rel.startsWith('..') || isAbsolute(rel)) safeRelativeName('..', this.label);
+    const parent = dirname(path);
+    if (parent !== resolve(this.dir) && existsSync(parent) && existsSync(this.dir)) {
+      const real = relative(realpathSync(this.dir), realpathSync(parent));
+      if (real.startsWith('..') || isAbsolute(real)) {
+        throw new UnsafePathError(`${this.label}: ${name} goes through a folder link that leads outside the model folder (to ${realpathSync(parent)}). Only files inside the folder are read: copy them in.`, { name });
+      }
+    }
     return path;
   }
 

@@ -11,6 +11,16 @@ export interface FakeRepo {
   cuts?: { file: string; bytes: number; times: number }[];
 }
 
+/** A git file's id: the SHA-1 of "blob <size>\0" + its bytes. */
+async function gitBlobId(b: Uint8Array): Promise<string> {
+  const head = new TextEncoder().encode(`blob ${b.byteLength}\0`);
+  const all = new Uint8Array(head.length + b.length);
+  all.set(head);
+  all.set(b, head.length);
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-1', all as BufferSource));
+  return [...d].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 async function sha256Hex(b: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b as BufferSource));
   return [...d].map((x) => x.toString(16).padStart(2, '0')).join('');
@@ -32,7 +42,7 @@ export function fakeHub(endpoint: string, repos: Record<string, FakeRepo>): { fe
       const list = [];
       for (const [path, b] of repo.files) {
         const lfs = path.endsWith('.safetensors');
-        list.push({ type: 'file', oid: 'x', path, size: lfs ? 134 : b.byteLength, ...(lfs ? { lfs: { oid: repo.publishedSha256?.get(path) ?? await sha256Hex(b), size: b.byteLength, pointerSize: 134 } } : {}) });
+        list.push({ type: 'file', oid: await gitBlobId(b), path, size: lfs ? 134 : b.byteLength, ...(lfs ? { lfs: { oid: repo.publishedSha256?.get(path) ?? await sha256Hex(b), size: b.byteLength, pointerSize: 134 } } : {}) });
       }
       return json(200, list);
     }

@@ -28,6 +28,8 @@ export interface Repo {
   publishedSha256?: Map<string, string>;
   /** Ignore Range headers (a server that always sends the whole file). */
   noRange?: boolean;
+  /** The listing's git blob id for a (non-LFS) file, instead of the real one. */
+  publishedGitOid?: Map<string, string>;
   /** The listing names a next page here (a Link header with rel="next"), as a hostile or broken hub might. */
   nextPage?: string;
   /** Stop sending `file` after `bytes` bytes, `times` times, keeping the connection open (a stalled server). */
@@ -115,7 +117,8 @@ export async function startHfServer(repos: Record<string, Repo>): Promise<HfServ
       }
       if (repo.nextPage) res.setHeader('link', `<${repo.nextPage}>; rel="next"`);
       json(200, [...at.files].map(([path, b]) => ({
-        type: 'file', oid: createHash('sha1').update(b).digest('hex'), size: isLfs(path) ? 134 : b.byteLength, path,
+        // A git file's id is its blob SHA-1 (of "blob <size>\0" + bytes), as git and the hub compute it.
+        type: 'file', oid: repo.publishedGitOid?.get(path) ?? createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex'), size: isLfs(path) ? 134 : b.byteLength, path,
         ...(isLfs(path) ? { lfs: { oid: repo.publishedSha256?.get(path) ?? sha256Hex(b), size: b.byteLength, pointerSize: 134 } } : {}),
       })));
       return;

@@ -207,6 +207,15 @@ describe('model cache', { timeout: 60_000 }, () => {
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 
+  it('checks a git (non-LFS) file against the blob id the listing gives, and keeps nothing of a mismatch', async () => {
+    repos['org/bad-git'] = { files: modelRepo(9), publishedGitOid: new Map([['config.json', '1'.repeat(40)]]) };
+    const { cache, store } = cacheAt();
+    const err = await cache.hf('org/bad-git', 'main', 'model').catch((e) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err.message).toMatch(/config\.json does not match the git blob id the hub lists for it/);
+    expect((await store.list()).filter((b) => b.key.endsWith('/config.json'))).toEqual([]);
+  });
+
   it('a token with a line break (or anything but hf_ and letters, digits, _ and -) is refused without being echoed', async () => {
     const { cache } = cacheAt();
     const n = server.requests.length;

@@ -3,6 +3,7 @@
 // committed only then. Whatever happens, the store holds the finished file, or a partial one to resume, never a
 // wrong file under the finished key.
 
+import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AbortedError, DownloadError, IntegrityError, StorageFullError } from '../errors.js';
@@ -16,6 +17,8 @@ export interface PlannedFile {
   size?: number;
   /** Lower-case hex SHA-256 (the hub publishes it for LFS files). */
   sha256?: string;
+  /** The git blob SHA-1 the hub's listing gives for a file kept in git (not LFS): SHA-1 of "blob <size>\0" + bytes. */
+  gitOid?: string;
 }
 
 export interface FetchFileOptions {
@@ -81,9 +84,13 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
   let offset = await store.partialSize(key);
   if (file.size !== undefined && offset > file.size) { await store.discard(key); offset = 0; }
   let hasher = sha256.create();
+  // A git file is checked against its blob id, which hashes a header with the file's size before its bytes.
+  const gitCheck = file.gitOid && /^[0-9a-f]{40}$/.test(file.gitOid) && file.size !== undefined;
+  const newGitHasher = () => (gitCheck ? sha1.create().update(new TextEncoder().encode(`blob ${file.size}\0`)) : null);
+  let gitHasher = newGitHasher();
   if (offset > 0) {
     let seen = 0;
-    for await (const c of store.readPartial(key)) { hasher.update(c); seen += c.byteLength; }
+    for await (const c of store.readPartial(key)) { hasher.update(c); gitHasher?.update(c); seen += c.byteLength; }
     offset = seen;
   }
   const resumed = offset;
@@ -128,6 +135,7 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
         writer = await store.append(key, true);
         offset = 0;
         hasher = sha256.create();
+        gitHasher = newGitHasher();
       }
       const announced = announcedSize(res);
       if (announced !== undefined) {
@@ -147,6 +155,7 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
           }
           await writer.write(chunk);
           hasher.update(chunk);
+          gitHasher?.update(chunk);
           offset += chunk.byteLength;
           if (offset - flushed >= flushEvery) { await writer.flush(); flushed = offset; }
           opts.onBytes?.(offset, total);
@@ -179,6 +188,10 @@ async function fetchOrThrow(store: BlobStore, key: string, url: string, file: Pl
   if (file.sha256 && digest !== file.sha256.toLowerCase()) {
     await store.discard(key);
     throw new IntegrityError(`${path} does not match the SHA-256 the hub publishes (got ${digest.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…): it was damaged on the way. Nothing of it was kept: load again.`, { file: path, expected: file.sha256, actual: digest });
+  }
+  if (gitHasher && bytesToHex(gitHasher.digest()) !== file.gitOid) {
+    await store.discard(key);
+    throw new IntegrityError(`${path} does not match the git blob id the hub lists for it (${file.gitOid!.slice(0, 12)}…): it was damaged on the way or the server is wrong. Nothing of it was kept: load again.`, { file: path, expected: file.gitOid });
   }
   await store.commit(key);
   return { path, size: offset, sha256: digest, resumed };

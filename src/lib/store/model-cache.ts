@@ -115,7 +115,7 @@ export class ModelCache {
     const url = (path: string) => `${this.endpoint}/${repo}/resolve/${sha}/${encodePath(path)}`;
     const headers: Record<string, string> = o.token ? { Authorization: `Bearer ${o.token}` } : {};
     const has = (p: string) => listing.has(p);
-    const planned = (p: string): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 });
+    const planned = (p: string): PlannedFile => ({ path: p, ...listing.get(p)! });
     const required = kind === 'model' ? MODEL_REQUIRED : ADAPTER_REQUIRED;
     const missing = required.filter((p) => !has(p));
     if (kind === 'model' && !has(INDEX) && !has('model.safetensors')) missing.push('model.safetensors');
@@ -179,7 +179,7 @@ export class ModelCache {
     const id = snapshotId('hf', key, sha);
     const same = all.find((s) => s.id === id);
     if (same) return this.#alsoAt(same, revision, label);
-    const planned = paths.map((p): PlannedFile => ({ path: p, size: listing.get(p)!.size, sha256: listing.get(p)!.sha256 }));
+    const planned = paths.map((p): PlannedFile => ({ path: p, ...listing.get(p)! }));
     await this.#checkSpace(id, planned.reduce((a, f) => a + (f.size ?? 0), 0));
     const run = new Download(this.store, id, { fetch: this.#fetch, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {}, signal: o.signal }, o.onProgress);
     for (const f of planned) run.meter.plan(f.path, f.size ?? 0);
@@ -250,7 +250,7 @@ export class ModelCache {
     checkSpace(total - partial, await this.opts.estimate(), kept);
   }
 
-  async #resolve(repo: string, revision: string, token: string | undefined, kind: SnapshotKind): Promise<{ sha: string; listing: Map<string, { size: number; sha256?: string }> }> {
+  async #resolve(repo: string, revision: string, token: string | undefined, kind: SnapshotKind): Promise<{ sha: string; listing: Map<string, { size: number; sha256?: string; gitOid?: string }> }> {
     if (token !== undefined && !HF_TOKEN.test(token)) {
       throw new InvalidArgumentError('A Hugging Face access token is "hf_" followed by letters and digits: copy it again from huggingface.co (Settings > Access Tokens), without spaces or line breaks.', { field: 'token' });
     }
@@ -262,11 +262,11 @@ export class ModelCache {
       if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) {
         throw new DownloadError(`The hub did not give a commit for ${repo}@${revision}. Try again later.`, { status: 502 });
       }
-      const listing = new Map<string, { size: number; sha256?: string }>();
+      const listing = new Map<string, { size: number; sha256?: string; gitOid?: string }>();
       for await (const f of listFiles({ ...common, repo: { type: 'model', name: repo }, revision: sha, recursive: true })) {
         if (f.type !== 'file') continue;
         safeRelativeName(f.path, `The listing of ${repo}`);
-        listing.set(f.path, { size: f.lfs?.size ?? f.size, sha256: f.lfs?.oid });
+        listing.set(f.path, { size: f.lfs?.size ?? f.size, sha256: f.lfs?.oid, gitOid: f.lfs ? undefined : f.oid });
       }
       return { sha, listing };
     } catch (e) {

@@ -262,3 +262,13 @@ describe('train --resume with an edited checkpoint', () => {
     expect((await cliHere('train', '--resume', out, '--json')).code).toBe(0);
   });
 });
+
+describe('a micro-batch too large for one GPU binding', () => {
+  it('is refused in words with the largest that fits, and stdout holds nothing but JSON', async () => {
+    const dir = tmp();
+    const r = await cli(['train', '--model', 'builtin', '--data', 'builtin', '--max-records', '8', '--cutoff', '72', '--grad-accum', '1', '--out', join(dir, 'x'), '--steps', '1', '--batch', '1000', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/A micro-batch of 1000 sequences of \d+ tokens needs a [\d.]+ MB buffer \(\w+\), over the [\d.]+ MB this GPU binds at once: lower the micro-batch to \d+ or less/);
+    for (const line of r.stdout.split('\n').filter((l) => l.trim())) expect(() => JSON.parse(line), line).not.toThrow();
+  });
+});

@@ -4,6 +4,7 @@
 // step. `encode` replays a list of dispatches into a compute pass.
 
 import type { Gpu } from './device.js';
+import { GpuOutOfMemoryError } from '../errors.js';
 import { bindingIndex, packParams, type Grid, type Kernel, type ParamValues, type Sizes } from './program.js';
 
 export type { Grid };
@@ -45,6 +46,12 @@ export class DispatchBuilder {
     const pipeline = this.gpu.pipelines.program(k);
     const p = isBuffer(params) ? params : this.params(k, params, `${label}.params`);
     for (const name of Object.keys(buffers)) bindingIndex(k, name);
+    // A buffer over the binding limit would fail in the driver, which says so on stdout and leaves the dispatch void.
+    for (const [name, b] of Object.entries(buffers)) {
+      if (b.size > this.gpu.maxBinding && k.buffers[name]?.access !== 'uniform') {
+        throw new GpuOutOfMemoryError(`${label}: buffer ${name} (${b.label}) is ${b.size} bytes, over the ${this.gpu.maxBinding} this GPU binds at once. Use a smaller batch, context or model.`, { buffer: b.label });
+      }
+    }
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: p } }];
     for (const name of Object.keys(k.buffers)) {
       const buffer = buffers[name];

@@ -34,7 +34,8 @@ import { ropeInvFreq, ropeTable, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 import { actWidth, layerOps, loraSegments, type Act } from '../model/layer.js';
-import { activationFloats, logitChunk } from './memory.js';
+import { activationFloats, largestBuffer, logitChunk } from './memory.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface GraphShape {
   batch: number;    // B sequences per micro-step
@@ -166,6 +167,11 @@ export class TrainGraph {
     this.cfg = model.config;
     this.w = model.weights;
     this.bank = model.lora;
+    // Every buffer must fit one storage binding, or creating its bind group fails (and the driver prints to stdout).
+    const largest = largestBuffer(model.config, shape.batch, shape.seqLen, model.lora.rank, gpu.maxBinding);
+    if (largest.bytes > gpu.maxBinding) {
+      throw new InvalidArgumentError(`A micro-batch of ${shape.batch} sequences of ${shape.seqLen} tokens needs a ${(largest.bytes / 1e6).toFixed(1)} MB buffer (${largest.name}), over the ${(gpu.maxBinding / 1e6).toFixed(1)} MB this GPU binds at once: lower the micro-batch to ${largest.maxBatch} or less, or the cutoff.`, { field: 'microBatch', maxBatch: largest.maxBatch });
+    }
     const before = gpu.allocatedBytes;
     this.#b = new DispatchBuilder(gpu);
     const M = (this.M = shape.batch * shape.seqLen);

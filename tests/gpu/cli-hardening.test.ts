@@ -268,7 +268,11 @@ describe('a micro-batch too large for one GPU binding', () => {
     const dir = tmp();
     const r = await cli(['train', '--model', 'builtin', '--data', 'builtin', '--max-records', '8', '--cutoff', '72', '--grad-accum', '1', '--out', join(dir, 'x'), '--steps', '1', '--batch', '1000', '--json']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/A micro-batch of 1000 sequences of \d+ tokens needs a [\d.]+ MB buffer \(\w+\), over the [\d.]+ MB this GPU binds at once: lower the micro-batch to \d+ or less/);
+    expect(r.stderr).toMatch(/A micro-batch of 1000 sequences of \d+ tokens needs a [\d.]+ MB buffer \(\w+\), over the [\d.]+ MB this GPU binds at once: lower the micro-batch to (\d+) or less/);
+    // The suggestion is a real batch: above zero and below the one refused.
+    const fits = Number(/lower the micro-batch to (\d+)/.exec(r.stderr)![1]);
+    expect(fits).toBeGreaterThan(0);
+    expect(fits).toBeLessThan(1000);
     for (const line of r.stdout.split('\n').filter((l) => l.trim())) expect(() => JSON.parse(line), line).not.toThrow();
   });
 });

@@ -26,14 +26,14 @@ export function activationFloats(cfg: ModelConfig, M: number, R: number, chunk: 
  * largest micro-batch whose buffers do.
  */
 export function largestBuffer(cfg: ModelConfig, batch: number, seqLen: number, R: number, maxBinding: number): { name: string; bytes: number; maxBatch: number } {
-  const perRow = (m: number) => {
-    const { u, ...rest } = activationFloats(cfg, m, R, logitChunk(cfg, m));
-    return Object.entries({ ...rest, ...u }).reduce((a, [name, floats]) => (4 * floats > a.bytes ? { name, bytes: 4 * floats } : a), { name: '', bytes: 0 });
+  const largest = (m: number, withLogits: boolean) => {
+    const { u, logits, ...rest } = activationFloats(cfg, m, R, logitChunk(cfg, m));
+    const all: Record<string, number> = { ...rest, ...u, ...(withLogits ? { logits } : {}) };
+    return Object.entries(all).reduce((a, [name, floats]) => (4 * floats > a.bytes ? { name, bytes: 4 * floats } : a), { name: '', bytes: 0 });
   };
-  const top = perRow(batch * seqLen);
   // Every buffer grows with the rows, the logits chunk aside (capped at 32 MiB): the largest batch follows by division.
-  const one = perRow(seqLen);
-  return { ...top, maxBatch: Math.max(0, Math.floor(maxBinding / Math.max(1, one.name === 'logits' ? 0 : one.bytes))) };
+  const perSequence = largest(seqLen, false).bytes;
+  return { ...largest(batch * seqLen, true), maxBatch: Math.floor(maxBinding / Math.max(1, perSequence)) };
 }
 
 /** Rows of logits a graph computes at once: at most 32 MiB of them. */

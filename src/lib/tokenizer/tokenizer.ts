@@ -2,6 +2,7 @@
 // formatting: the model's own chat template rendered with @huggingface/jinja, or the Alpaca template.
 
 import { Template } from '@huggingface/jinja';
+import { renderBounded } from './chat-template.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../errors.js';
 import type { ModelFiles } from '../model-files.js';
@@ -94,13 +95,14 @@ export class TextTokenizer {
     if (!this.#template) throw new TokenizerError('This model has no chat template; use the Alpaca or raw prompt format.');
     let text: unknown;
     try {
-      text = this.#template.render({
+      text = renderBounded(this.#template, {
         messages,
         add_generation_prompt: addGenerationPrompt,
         bos_token: this.bosToken ?? '',
         eos_token: this.eosToken ?? '',
       });
     } catch (e) {
+      if (e instanceof TokenizerError) throw e;
       // Templates may raise on purpose (raise_exception) or fail on input they do not expect.
       throw new TokenizerError(`The model's chat template failed on these messages (${(e as Error).message}). Check the roles and their order, or use the Alpaca or raw prompt format.`);
     }

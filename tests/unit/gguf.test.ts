@@ -10,7 +10,7 @@ import { normalizeConfig } from '../../src/lib/model/config.js';
 import { ggufConfig, hfTensorName, readGgufHeader } from '../../src/lib/model/gguf.js';
 import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { Rng } from '../../src/lib/util/rng.js';
-import { ggufFromSynthetic, permuteRows, randomBlocks, referenceElement, T, writeGguf, type GgufTensor } from '../helpers/gguf-writer.js';
+import { ggufFromSynthetic, permuteRows, randomBlocks, referenceElement, T, writeGguf, type GgufTensor, type KV } from '../helpers/gguf-writer.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 import { type LoraAdapter } from '../../src/lib/lora/peft.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
@@ -135,5 +135,81 @@ describe('GGUF RoPE scaling', () => {
     const want = ropeInvFreq(normalizeConfig(m.config, {}));
     ropeInvFreq(config).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-7 * want[i]));
     expect(want.some((v, i) => Math.abs(v - ropeInvFreq({ ...config, ropeScaling: null })[i]) > 1e-3 * v)).toBe(true); // the scaling is not a no-op here
+  });
+});
+
+// Files damaged or made by hand to run the wrong model: each refused in words before any tensor data is read.
+describe("GGUF files held to llama.cpp's loader rules", () => {
+  const open = (bytes: Uint8Array) => readGgufHeader(new MemoryFiles('x.gguf', new Map([['x.gguf', bytes]])), 'x.gguf');
+  const arch: KV[] = [['general.architecture', 'str', 'llama']];
+  const f32 = (n: number) => new Uint8Array(4 * n);
+  const ok = (name: string, dims: number[]): GgufTensor => ({ name, dims, type: T.F32, data: f32(dims.reduce((a, b) => a * b, 1)) });
+
+  it('a well-formed table reads', async () => {
+    await expect(open(writeGguf(arch, [ok('a.weight', [32, 4]), ok('b.weight', [32])]))).resolves.toBeDefined();
+  });
+
+  it('general.alignment that is not a power of two', async () => {
+    await expect(open(writeGguf([...arch, ['general.alignment', 'u32', 3]], [ok('a.weight', [32, 4])]))).rejects.toThrow(/general.alignment is 3, not a power of two/);
+  });
+
+  it('a name listed twice', async () => {
+    await expect(open(writeGguf(arch, [ok('a.weight', [32, 4]), ok('a.weight', [32, 4])]))).rejects.toThrow(/tensor a.weight is listed twice/);
+  });
+
+  it('a 3-D weight', async () => {
+    await expect(open(writeGguf(arch, [ok('a.weight', [32, 4, 2])]))).rejects.toThrow(/tensor a.weight has 3 dimensions \[32,4,2\]; the engine's weights have 1 or 2/);
+  });
+
+  it('a type declared over data of another size: the tensors overlap, named with consistent bytes', async () => {
+    // Declared F32 [32, 4] (512 bytes) over 32 bytes of data: the writer placed the next tensor 32 bytes on.
+    const file = writeGguf(arch, [{ name: 'a.weight', dims: [32, 4], type: T.F32, data: f32(8) }, ok('b.weight', [32]), ok('c.weight', [32, 8])]);
+    const error = await open(file).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(FileFormatError);
+    const m = /tensor b.weight \(bytes ([\d,]+) to ([\d,]+)\) overlaps a.weight \(bytes ([\d,]+) to ([\d,]+)\)/.exec((error as Error).message);
+    expect(m, (error as Error).message).not.toBeNull();
+    const [bStart, bEnd, aStart, aEnd] = m!.slice(1).map((x) => Number(x.replaceAll(',', '')));
+    expect([bEnd - bStart, aEnd - aStart, bStart - aStart]).toEqual([128, 512, 32]);
+  });
+
+  it('a bad dimension is refused from the header, without reading the file it points past', async () => {
+    const file = writeGguf(arch, [{ name: 'a.weight', dims: [32, 1e9], type: T.F32, data: f32(32) }]);
+    await expect(open(file)).rejects.toThrow(/tensor a.weight \(F32 \[32,1000000000\], 128,000,000,000 bytes from byte [\d,]+\) ends past the end of the file at byte [\d,]+/);
+    await expect(open(writeGguf(arch, [{ name: 'a.weight', dims: [0, 4], type: T.F32, data: f32(0) }]))).rejects.toThrow(/dimensions \[0,4\], not positive counts/);
+  });
+
+  it('rows that are not whole blocks of a quantized type', async () => {
+    await expect(open(writeGguf(arch, [{ name: 'a.weight', dims: [40, 2], type: T.Q8_0, data: new Uint8Array(68) }]))).rejects.toThrow(/tensor a.weight is Q8_0 with rows of 40 elements, not a multiple of its block of 32/);
+  });
+});
+
+describe('GGUF LoRA adapters that do not fit', () => {
+  const spec = { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 96, tied: false, seed: 5 };
+  const config = normalizeConfig(syntheticModel(spec).config, {});
+  const head = (arch: string): KV[] => [['general.architecture', 'str', arch], ['general.type', 'str', 'adapter'], ['adapter.type', 'str', 'lora'], ['adapter.lora.alpha', 'f32', 8]];
+  const half = (name: string, dims: number[], fill = 0.01): GgufTensor => ({ name, dims, type: T.F32, data: new Uint8Array(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(fill).buffer) });
+  const pair = (layer: string): GgufTensor[] => [half(`blk.${layer}.attn_v.weight.lora_a`, [32, 4]), half(`blk.${layer}.attn_v.weight.lora_b`, [4, 16])];
+  const load = (kvs: KV[], tensors: GgufTensor[]) => loadPeftAdapter(new MemoryFiles('a.gguf', new Map([['a.gguf', writeGguf(kvs, tensors)]])), 'a', config);
+
+  it('a well-formed one loads', async () => {
+    await expect(load(head('llama'), pair('1'))).resolves.toBeDefined();
+  });
+  it('for another architecture', async () => {
+    await expect(load(head('gpt2'), pair('0'))).rejects.toThrow(/adapter for a GGUF "gpt2" model; the engine runs llama, mistral, qwen2/);
+  });
+  it('a layer written blk.00', async () => {
+    await expect(load(head('llama'), pair('00'))).rejects.toThrow(/tensor "blk.00.attn_v.weight.lora_a" is not a LoRA weight/);
+  });
+  it('a 1-D, 3-D or duplicate lora_a', async () => {
+    await expect(load(head('llama'), [half('blk.0.attn_v.weight.lora_a', [128]), pair('0')[1]])).rejects.toThrow(/lora_a has 1 dimension\(s\) \[128\]; a LoRA half is a matrix/);
+    await expect(load(head('llama'), [half('blk.0.attn_v.weight.lora_a', [32, 4, 1]), pair('0')[1]])).rejects.toThrow(/has 3 dimensions/);
+    await expect(load(head('llama'), [...pair('0'), pair('0')[0]])).rejects.toThrow(/lora_a is listed twice/);
+  });
+  it('NaN weights are found at load, naming the tensor', async () => {
+    const [a, b] = pair('0');
+    await expect(load(head('llama'), [a, half(b.name, [4, 16], NaN)])).rejects.toThrow(/tensor blk.0.attn_v.weight.lora_b holds NaN at index 0; an adapter's weights must be finite/);
+  });
+  it('a layer the base model does not have', async () => {
+    await expect(load(head('llama'), pair('7'))).rejects.toThrow(/is for layer 7, but the base model has 2 layers \(0 to 1\)/);
   });
 });

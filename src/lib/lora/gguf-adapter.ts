@@ -13,13 +13,19 @@ import { assembleAdapter, fullModuleName, parsePeftConfig, type LoraAdapter, typ
 const MODULES: Record<string, LoraModule> = {
   attn_q: 'q_proj', attn_k: 'k_proj', attn_v: 'v_proj', attn_output: 'o_proj', ffn_gate: 'gate_proj', ffn_up: 'up_proj', ffn_down: 'down_proj',
 };
-const TENSOR = /^blk\.(\d+)\.(\w+)\.weight\.lora_([ab])$/;
+// Layer numbers as llama.cpp writes them: no leading zeros (blk.00 would name layer 0 a second way).
+const TENSOR = /^blk\.(0|[1-9]\d{0,3})\.(\w+)\.weight\.lora_([ab])$/;
+const ARCHITECTURES = ['llama', 'mistral', 'qwen2'];
 
 export async function loadGgufAdapter(files: ModelFiles, file: string, name: string, base?: ModelConfig): Promise<LoraAdapter> {
   const h = await readGgufHeader(files, file);
   const m = h.parsed.metadata as unknown as Record<string, unknown>;
   if (m['general.type'] !== 'adapter' || m['adapter.type'] !== 'lora') {
     throw new AdapterError(`${file} is not a GGUF LoRA adapter (general.type ${JSON.stringify(m['general.type'] ?? null)}, adapter.type ${JSON.stringify(m['adapter.type'] ?? null)}): load a GGUF model in the model panel, and adapters written by llama.cpp's convert_lora_to_gguf.py here.`, { file });
+  }
+  const arch = m['general.architecture'];
+  if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
+    throw new AdapterError(`${file} is a LoRA adapter for a GGUF "${String(arch)}" model; the engine runs ${ARCHITECTURES.join(', ')}. Use an adapter trained on one of these families.`, { file });
   }
   const alpha = typeof m['adapter.lora.alpha'] === 'number' ? (m['adapter.lora.alpha'] as number) : NaN;
   const permuted = m['general.architecture'] !== 'qwen2';
@@ -30,10 +36,14 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
     const module = parts ? MODULES[parts[2]] : undefined;
     if (!parts || !module) throw new AdapterError(`${file}: tensor "${t.name}" is not a LoRA weight of a LLaMA-family attention or MLP projection.`, { tensor: t.name });
     if (!isSupportedType(t.dtype)) throw new AdapterError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}; GGUF adapters must be F32, F16, BF16 or Q8_0.`, { tensor: t.name });
+    if (base && Number(parts[1]) >= base.numLayers) throw new AdapterError(`${file}: tensor ${t.name} is for layer ${parts[1]}, but the base model has ${base.numLayers} layers (0 to ${base.numLayers - 1}). The adapter is for another model.`, { tensor: t.name });
+    if (t.shape.length !== 2) throw new AdapterError(`${file}: tensor ${t.name} has ${t.shape.length} dimension(s) [${t.shape.map(String)}]; a LoRA half is a matrix. The file is damaged.`, { tensor: t.name });
     const [inner, outer] = t.shape.map(Number);
     const start = h.dataOffset + Number(t.offset);
     const bytes = await h.reader.take(start, start + tensorBytes(t.dtype as GgmlType, inner * outer, inner, t.name), true);
     let values = dequantize(t.dtype as GgmlType, bytes, inner * outer);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new AdapterError(`${file}: tensor ${t.name} holds ${values[bad]} at index ${bad}; an adapter's weights must be finite numbers. The training that wrote it diverged: use an earlier checkpoint.`, { tensor: t.name });
     const half = parts[3] === 'a' ? 'A' : 'B';
     if (half === 'B' && permuted && (module === 'q_proj' || module === 'k_proj')) values = unpermuteRows(values, outer, inner, base!.headDim);
     halves.push({ layer: Number(parts[1]), module, half, shape: [outer, inner], values });

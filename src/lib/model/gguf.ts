@@ -11,6 +11,7 @@ import { dequantize, ggmlTypeName, isSupportedType, LOADABLE_FILE_TYPES, tensorB
 import type { ModelFiles, OpenedFile } from '../model-files.js';
 import type { ModelConfig } from './config.js';
 import { hashBytes, type Fingerprint } from './fingerprint.js';
+import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
@@ -86,7 +87,10 @@ export async function readGgufHeader(files: ModelFiles, name: string): Promise<G
     if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(`${name} from ${files.label} is not a readable GGUF file (${(e as Error).message}). Check that it is a GGUF model and download it again.`, { file: name });
   }
-  return { parsed, dataOffset: Number(parsed.tensorDataOffset), file, reader };
+  const dataOffset = Number(parsed.tensorDataOffset);
+  const alignment = ggufAlignment((parsed.metadata as Record<string, unknown>)['general.alignment'], name);
+  checkGgufLayout(parsed.tensorInfos, alignment, dataOffset, file.size, name);
+  return { parsed, dataOffset, file, reader };
 }
 
 type Meta = Record<string, unknown>;
@@ -178,17 +182,21 @@ export async function streamGgufInto(
 ): Promise<void> {
   const permuted = config.architecture !== 'Qwen2ForCausalLM';
   const infos = [...h.parsed.tensorInfos].sort((a, b) => Number(a.offset - b.offset));
-  for (const t of infos) {
+  // Every tensor is placed (or known to be unused) before any data is read.
+  const used = infos.filter((t) => {
     const name = hfTensorName(t.name);
+    if (name === null && (t.name === 'rope_freqs.weight' || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
     if (name === null || !loader.wants(name)) {
-      if (name === null && t.name !== 'rope_freqs.weight' && !/^blk\.\d+\.attn_rot_embd/.test(t.name)) {
-        throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of a ${config.architecture}, so it would be ignored and a different model would run.`, { tensor: t.name, file });
-      }
-      continue;
+      const why = name && /^model\.layers\.\d+\./.test(name) ? `, whose metadata says ${config.numLayers} layers` : '';
+      throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of this ${config.architecture}${why}, so it would be ignored and a different model would run.`, { tensor: t.name, file });
     }
     if (!isSupportedType(t.dtype)) {
       throw new FileFormatError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}, a type the engine does not read (IQ1/IQ2/IQ3 and the ternary types). Files of these types load: ${LOADABLE_FILE_TYPES}. Pick one of those quantizations.`, { tensor: t.name, file });
     }
+    return true;
+  });
+  for (const t of used) {
+    const name = hfTensorName(t.name)!;
     const type = t.dtype as GgmlType;
     const dims = t.shape.map(Number); // ne[0] (the row length) first
     const shape = dims.length === 1 ? dims : [dims[1], dims[0]];

@@ -75,4 +75,23 @@ describe('tokenizers rebuilt from GGUF metadata', () => {
     expect(() => tokenizerFromGguf({ ...base, 'tokenizer.ggml.model': 'bert' }, 'x.gguf')).toThrow(TokenizerError);
     expect(() => tokenizerFromGguf({ 'tokenizer.ggml.model': 'gpt2' }, 'x.gguf')).toThrow(/no tokenizer.ggml.tokens/);
   });
+
+  it('damaged tokenizer metadata is refused, naming what is wrong, as llama.cpp refuses it', () => {
+    const good = { 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a', 'b', 'ab'], 'tokenizer.ggml.merges': ['a b'], 'tokenizer.ggml.token_type': [1, 1, 1], 'tokenizer.ggml.bos_token_id': 0 };
+    expect(() => tokenizerFromGguf(good, 'x.gguf', 3)).not.toThrow();
+    const cases: [Record<string, unknown>, number, RegExp][] = [
+      [good, 8192, /tokenizer.ggml.tokens has 3 tokens for a model of 8192 embedding rows/],
+      [{ ...good, 'tokenizer.ggml.tokens': ['a', 'a', 'a'] }, 3, /token 1 is "a", already token 0/],
+      [{ ...good, 'tokenizer.ggml.tokens': [1, 2, 3] }, 3, /tokenizer.ggml.tokens\[0\] is number, not a string/],
+      [{ ...good, 'tokenizer.ggml.scores': ['1', '2', '3'] }, 3, /tokenizer.ggml.scores\[0\] is "1", not a number/],
+      [{ ...good, 'tokenizer.ggml.token_type': [1] }, 3, /tokenizer.ggml.token_type has 1 entries for 3 tokens/],
+      [{ ...good, 'tokenizer.ggml.bos_token_id': 1e9 }, 3, /tokenizer.ggml.bos_token_id is 1000000000, not one of the 3 token ids/],
+      [{ ...good, 'tokenizer.ggml.merges': ['a b', 'zz qq'] }, 3, /merge 1 \("zz qq"\) is not two tokens of the vocabulary/],
+      [{ ...good, 'tokenizer.ggml.merges': ['ab'] }, 3, /merge 0 \("ab"\) is not two tokens/],
+    ];
+    for (const [meta, vocab, message] of cases) {
+      expect(() => tokenizerFromGguf(meta, 'x.gguf', vocab), String(message)).toThrow(TokenizerError);
+      expect(() => tokenizerFromGguf(meta, 'x.gguf', vocab)).toThrow(message);
+    }
+  });
 });

@@ -90,7 +90,8 @@ export async function loadConfig(files: ModelFiles): Promise<LoadedConfig> {
     ggufHeaders.set(files, header);
     const { raw, generation } = ggufConfig(header, name, await ggufRopeFreqs(header, name));
     const meta = header.parsed.metadata as unknown as Record<string, unknown>;
-    return { config: normalizeConfig(raw, generation), raw, generation, tokenizer: { rebuild: () => tokenizerFromGguf(meta, name), config: ggufTokenizerConfig(meta) } };
+    const config = normalizeConfig(raw, generation);
+    return { config, raw, generation, tokenizer: { rebuild: () => tokenizerFromGguf(meta, name, config.vocabSize), config: ggufTokenizerConfig(meta) } };
   }
   const raw = await readJson(files, 'config.json').catch(async (e: unknown) => {
     // An adapter folder given where a model belongs: say so, rather than that config.json is missing.

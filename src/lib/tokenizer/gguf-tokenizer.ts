@@ -34,10 +34,51 @@ function list<T>(m: Meta, key: string): T[] {
 
 const id = (m: Meta, key: string): number | null => (typeof m[key] === 'number' ? (m[key] as number) : typeof m[key] === 'bigint' ? Number(m[key]) : null);
 
-/** tokenizer.json and tokenizer_config.json equivalents of a GGUF file's tokenizer metadata. */
-export function tokenizerFromGguf(m: Meta, file: string): { json: Record<string, unknown>; config: Record<string, unknown> } {
+/**
+ * The tokenizer arrays as llama.cpp's llama_vocab::load holds them: tokens unique strings, one per embedding row;
+ * token types and scores numbers, one per token; merges "left right" pairs; special ids naming tokens.
+ */
+function checkTokenizerMeta(m: Meta, tokens: unknown[], file: string, vocabSize?: number): asserts tokens is string[] {
+  const fail = (what: string) => {
+    throw new TokenizerError(`${file}: ${what}. The tokenizer metadata is damaged: download the file again, or put the model's tokenizer.json beside it.`);
+  };
+  const bad = tokens.findIndex((t) => typeof t !== 'string');
+  if (bad >= 0) fail(`tokenizer.ggml.tokens[${bad}] is ${typeof tokens[bad]}, not a string`);
+  if (vocabSize !== undefined && tokens.length !== vocabSize) fail(`tokenizer.ggml.tokens has ${tokens.length} tokens for a model of ${vocabSize} embedding rows`);
+  const seen = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    const first = seen.get(t as string);
+    if (first !== undefined) fail(`token ${i} is ${JSON.stringify(t).slice(0, 40)}, already token ${first}`);
+    seen.set(t as string, i);
+  });
+  for (const key of ['tokenizer.ggml.token_type', 'tokenizer.ggml.scores']) {
+    const v = m[key];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length !== tokens.length) fail(`${key} has ${Array.isArray(v) ? v.length : 'no'} entries for ${tokens.length} tokens`);
+    const i = (v as unknown[]).findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
+    if (i >= 0) fail(`${key}[${i}] is ${JSON.stringify((v as unknown[])[i])}, not a number`);
+  }
+  const merges = m['tokenizer.ggml.merges'];
+  if (merges !== undefined) {
+    if (!Array.isArray(merges)) fail('tokenizer.ggml.merges is not a list');
+    const i = (merges as unknown[]).findIndex((x) => typeof x !== 'string' || !/^[^ ]+ [^ ]+$/.test(x) || !x.split(' ').every((part) => seen.has(part)));
+    if (i >= 0) fail(`merge ${i} (${JSON.stringify((merges as unknown[])[i]).slice(0, 40)}) is not two tokens of the vocabulary joined by a space`);
+  }
+  for (const key of ['bos', 'eos', 'unknown', 'padding', 'eot'].map((k) => `tokenizer.ggml.${k}_token_id`)) {
+    if (m[key] === undefined) continue;
+    const v = id(m, key);
+    if (v === null || !Number.isInteger(v) || v < 0 || v >= tokens.length) fail(`${key} is ${String(m[key])}, not one of the ${tokens.length} token ids`);
+  }
+}
+
+/**
+ * tokenizer.json and tokenizer_config.json equivalents of a GGUF file's tokenizer metadata; `vocabSize` (the model's
+ * embedding rows) is the number of tokens it must have.
+ */
+export function tokenizerFromGguf(m: Meta, file: string, vocabSize?: number): { json: Record<string, unknown>; config: Record<string, unknown> } {
   const model = m['tokenizer.ggml.model'];
-  const tokens = list<string>(m, 'tokenizer.ggml.tokens');
+  const tokens = list<unknown>(m, 'tokenizer.ggml.tokens');
+  checkTokenizerMeta(m, tokens, file, vocabSize);
   const types = Array.isArray(m['tokenizer.ggml.token_type']) ? (m['tokenizer.ggml.token_type'] as number[]) : [];
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => { vocab[t] = i; });

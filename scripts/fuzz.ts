@@ -1,4 +1,4 @@
-// npm run fuzz [-- --cases N] [--seed S] [--only safetensors|peft|dataset|chat-template]
+// npm run fuzz [-- --cases N] [--seed S] [--only safetensors|peft|dataset|chat-template|gguf]
 // Mutation fuzzing of every parser over real files (tests/fuzz/fuzzers.ts): at least 100,000 cases per parser by
 // default. Exits 1 on the first case that throws anything but a typed error, hangs, or is accepted wrongly.
 
@@ -22,5 +22,6 @@ for (const name of names) {
     process.exit(1);
   }
   const refused = Object.entries(stats.refused).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`${name}: ${stats.cases} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, slowest ${stats.slowestMs.toFixed(1)} ms; accepted ${stats.accepted}; refused: ${refused}`);
+  const peak = process.resourceUsage().maxRSS / 1024; // KiB -> MiB, over the whole run so far
+  console.log(`${name}: ${stats.cases} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, slowest ${stats.slowestMs.toFixed(1)} ms, peak memory ${peak.toFixed(0)} MiB; accepted ${stats.accepted}; refused: ${refused}`);
 }

@@ -16,6 +16,7 @@ import { normalizeConfig } from '../../src/lib/model/config.js';
 import { TextTokenizer } from '../../src/lib/tokenizer/tokenizer.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
+import { ggufCase } from './gguf-fuzzer.js';
 
 export const HANG_MS = 2000;
 
@@ -247,4 +248,10 @@ export function fuzzChatTemplate(cases: number, seed = 4): Promise<FuzzStats> {
   });
 }
 
-export const FUZZERS = { safetensors: fuzzSafetensors, peft: fuzzPeft, dataset: fuzzDataset, 'chat-template': fuzzChatTemplate } as const;
+// ---- GGUF models and adapters (tests/fuzz/gguf-fuzzer.ts) -----------------------------------------------------------
+
+export function fuzzGguf(cases: number, seed = 5): Promise<FuzzStats> {
+  return run('gguf', cases, seed, ggufCase);
+}
+
+export const FUZZERS = { safetensors: fuzzSafetensors, peft: fuzzPeft, dataset: fuzzDataset, 'chat-template': fuzzChatTemplate, gguf: fuzzGguf } as const;

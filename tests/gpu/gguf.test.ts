@@ -79,11 +79,11 @@ describe('GGUF models on the GPU', () => {
   it('block_count under the layers the weights hold, or an extra blk.99 tensor, is refused instead of running another model', async () => {
     const m = syntheticModel(llama);
     const fewer = ggufFromSynthetic({ ...m, config: { ...m.config, num_hidden_layers: 1 } });
-    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', fewer]])))).rejects.toThrow(/tensor "blk\.1\.[a-z_]+\.weight" is not part of this LlamaForCausalLM, whose metadata says 1 layers, so it would be ignored/);
+    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', fewer]])))).rejects.toThrow(/tensor "blk\.1\.[a-z_]+\.weight" is on layer 1, but llama.block_count says 1 layers, so it would be ignored/);
     const tensors = new Map(m.tensors);
     tensors.set('model.layers.99.self_attn.v_proj.weight', m.tensors.get('model.layers.0.self_attn.v_proj.weight')!);
     const extra = ggufFromSynthetic({ ...m, tensors });
-    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', extra]])))).rejects.toThrow(/tensor "blk\.99\.attn_v\.weight" is not part of this LlamaForCausalLM, whose metadata says 2 layers/);
+    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', extra]])))).rejects.toThrow(/tensor "blk\.99\.attn_v\.weight" is on layer 99, but llama.block_count says 2 layers/);
   });
 
   it('a type it does not read is named, with the file types that load', async () => {

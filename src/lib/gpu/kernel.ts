@@ -46,10 +46,12 @@ export class DispatchBuilder {
     const pipeline = this.gpu.pipelines.program(k);
     const p = isBuffer(params) ? params : this.params(k, params, `${label}.params`);
     for (const name of Object.keys(buffers)) bindingIndex(k, name);
-    // A buffer over the binding limit would fail in the driver, which says so on stdout and leaves the dispatch void.
+    // A buffer over the device's binding limit would fail in the driver, which says so on stdout and leaves the
+    // dispatch void. (gpu.maxBinding, which may be set lower, is where weights are split into shards.)
+    const limit = this.gpu.device.limits.maxStorageBufferBindingSize;
     for (const [name, b] of Object.entries(buffers)) {
-      if (b.size > this.gpu.maxBinding && k.buffers[name]?.access !== 'uniform') {
-        throw new GpuOutOfMemoryError(`${label}: buffer ${name} (${b.label}) is ${b.size} bytes, over the ${this.gpu.maxBinding} this GPU binds at once. Use a smaller batch, context or model.`, { buffer: b.label });
+      if (b.size > limit && k.buffers[name]?.access !== 'uniform') {
+        throw new GpuOutOfMemoryError(`${label}: buffer ${name} (${b.label}) is ${b.size} bytes, over the ${limit} this GPU binds at once. Use a smaller batch, context or model.`, { buffer: b.label });
       }
     }
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: p } }];

@@ -75,6 +75,11 @@ export async function readGgufHeader(files: ModelFiles, name: string): Promise<G
   const rangeFetch = (async (_url: string, init?: RequestInit) => {
     const range = /bytes=(\d+)-(\d+)/.exec(String((init?.headers as Record<string, string> | undefined)?.Range ?? ''));
     const a = range ? Number(range[1]) : 0;
+    // The parser reads ahead at most HTTP_DATA_LEEWAY (0.5 MB) past where it is: a range from 1 MB past the end means
+    // a count in the header points past the file (it would otherwise read zeros up to its 50 MB limit).
+    if (a > file.size + (1 << 20)) {
+      throw new FileFormatError(`${name} from ${files.label}: its header runs past the end of the file (${file.size.toLocaleString('en-US')} bytes). The file is truncated or damaged: download it again.`, { file: name });
+    }
     const b = Math.min(file.size, range ? Number(range[2]) + 1 : file.size);
     const body = a < b ? await reader.take(a, b) : new Uint8Array(0);
     return new Response(body as Uint8Array<ArrayBuffer>, { status: 206, headers: { 'content-range': `bytes ${a}-${Math.max(a, b - 1)}/${file.size}` } });
@@ -151,6 +156,14 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
     gguf_file: file,
   };
+  // Every layer's tensors are on a layer the metadata has: weights past block_count would be ignored silently.
+  const layers = raw.num_hidden_layers as number;
+  for (const t of h.parsed.tensorInfos) {
+    const layer = /^blk\.(\d+)\./.exec(t.name);
+    if (layer && Number(layer[1]) >= layers) {
+      throw new WeightMismatchError(`${file}: tensor "${t.name}" is on layer ${layer[1]}, but ${arch}.block_count says ${layers} layers, so it would be ignored and a different model would run. The file is damaged: download it again.`, { tensor: t.name, file });
+    }
+  }
   return { raw, generation: {} };
 }
 

@@ -3,7 +3,9 @@
 // default. Exits 1 on the first case that throws anything but a typed error, hangs, or is accepted wrongly.
 
 import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
 import { FUZZERS, type FuzzStats } from '../tests/fuzz/fuzzers.js';
+import { lastCase } from '../tests/fuzz/gguf-fuzzer.js';
 
 const { values } = parseArgs({ options: { cases: { type: 'string', default: '100000' }, seed: { type: 'string', default: '1' }, only: { type: 'string' } }, strict: true });
 const cases = Number(values.cases);
@@ -19,6 +21,10 @@ for (const name of names) {
     stats = await fuzz(cases, seed);
   } catch (e) {
     console.error(`FAIL ${name}: ${(e as Error).message}`);
+    if (name === 'gguf') {
+      writeFileSync('fuzz-failure.gguf', lastCase.file);
+      console.error(`The failing ${lastCase.adapter ? 'adapter' : 'model'} is in fuzz-failure.gguf.`);
+    }
     process.exit(1);
   }
   const refused = Object.entries(stats.refused).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');

@@ -189,6 +189,9 @@ async function readAdapter(f: Uint8Array, base: ModelConfig): Promise<void> {
   }
 }
 
+/** The last case's file, to write out and replay when a case fails. */
+export const lastCase = { file: new Uint8Array(0), adapter: false };
+
 /** One case: a mutated model or adapter, read; the caller counts typed errors and fails on anything else. */
 export async function ggufCase(rng: Rng): Promise<void> {
   sources ??= makeSources();
@@ -197,6 +200,7 @@ export async function ggufCase(rng: Rng): Promise<void> {
   const header = s.bytes.byteLength - s.tensors.reduce((a, t) => a + t.data.byteLength, 0);
   const r = rng.next();
   const f = r < 0.5 ? mutateStructure(rng, s) : mutateBytes(rng, s.bytes, r < 0.9 ? header : s.bytes.byteLength);
+  Object.assign(lastCase, { file: f, adapter });
   if (adapter) await readAdapter(f, sources.config);
   else await readModel(f);
 }

@@ -178,6 +178,15 @@ describe("GGUF files held to llama.cpp's loader rules", () => {
     await expect(open(writeGguf(arch, [{ name: 'a.weight', dims: [0, 4], type: T.F32, data: f32(0) }]))).rejects.toThrow(/dimensions \[0,4\], not positive counts/);
   });
 
+  it('a count in the header that points past the file is refused at once, not read as zeros', async () => {
+    // Found by the fuzzer: a tensor count of 8,388,616 in a 62-byte file made the parser read zeros up to its 50 MB cap.
+    const file = writeGguf(arch, [ok('a.weight', [32, 4])]).slice(0, 62);
+    new DataView(file.buffer).setUint32(8, 0x800008, true); // the u64 tensor count's low half
+    const started = performance.now();
+    await expect(open(file)).rejects.toThrow(/its header runs past the end of the file \(62 bytes\)/);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
   it('rows that are not whole blocks of a quantized type', async () => {
     await expect(open(writeGguf(arch, [{ name: 'a.weight', dims: [40, 2], type: T.Q8_0, data: new Uint8Array(68) }]))).rejects.toThrow(/tensor a.weight is Q8_0 with rows of 40 elements, not a multiple of its block of 32/);
   });

@@ -124,8 +124,8 @@ function mutateStructure(rng: Rng, s: Source): Uint8Array {
     if (kv) kv[2] = pick(rng, [['ab'], ['a  b'], ['zz qq'], [''], ['a b c']]);
   } else {
     const kv = pick(rng, kvs);
-    kv[1] = pick(rng, ['u32', 'f32', 'str', 'bool'] as const);
-    kv[2] = kv[1] === 'str' ? pick(rng, ['', 'gpt2', 'x'.repeat(300)]) : kv[1] === 'bool' ? true : pick(rng, [0, 1, 7, 1e6]);
+    kv[1] = pick(rng, ['u32', 'u64', 'f32', 'str', 'bool', 'u64[]'] as const);
+    kv[2] = kv[1] === 'str' ? pick(rng, ['', 'gpt2', 'x'.repeat(300)]) : kv[1] === 'bool' ? true : kv[1] === 'u64[]' ? [1, 2, 3] : pick(rng, [0, 1, 7, 1e6]);
   }
   return writeGguf(kvs, tensors);
 }

@@ -86,6 +86,13 @@ describe('GGUF models on the GPU', () => {
     await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', extra]])))).rejects.toThrow(/tensor "blk\.99\.attn_v\.weight" is on layer 99, but llama.block_count says 2 layers/);
   });
 
+  it('q rows that are not whole heads (metadata key_length against the weights) are refused in words', async () => {
+    const m = syntheticModel(llama);
+    // key_length 24 over q weights of 4 heads of 16 rows: 64 rows are not whole heads of 24.
+    const file = ggufFromSynthetic(m, 'F32', [['llama.attention.key_length', 'u32', 24]]);
+    await expect(lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', file]])))).rejects.toThrow(/tensor blk\.0\.attn_[qk]\.weight has \d+ rows, not a whole number of heads of 24 rows/);
+  });
+
   it('a type it does not read is named, with the file types that load', async () => {
     const m = syntheticModel(llama);
     const file = ggufFromSynthetic(m, 'F32', [], (name) => (name === 'blk.0.attn_k.weight' ? { type: 16, data: new Uint8Array(66 * 8) } : null));

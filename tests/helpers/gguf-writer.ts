@@ -7,7 +7,7 @@ import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import type { SyntheticModel } from '../../src/lib/model/synthetic.js';
 import { normalizeConfig, ropeInvFreq } from '../../src/lib/model/config.js';
 
-export type KV = [key: string, type: 'u32' | 'f32' | 'str' | 'bool' | 'str[]', value: unknown];
+export type KV = [key: string, type: 'u32' | 'u64' | 'f32' | 'str' | 'bool' | 'str[]' | 'u64[]', value: unknown];
 export interface GgufTensor { name: string; dims: number[]; type: number; data: Uint8Array }
 
 export const T = { F32: 0, F16: 1, Q4_0: 2, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, IQ4_NL: 20, IQ4_XS: 23, BF16: 30 } as const;
@@ -30,6 +30,8 @@ export function writeGguf(kvs: KV[], tensors: GgufTensor[]): Uint8Array {
     else if (type === 'f32') { u32(6); f32(value as number); }
     else if (type === 'bool') { u32(7); u8(value ? 1 : 0); }
     else if (type === 'str') { u32(8); str(value as string); }
+    else if (type === 'u64') { u32(10); u64(value as number); }
+    else if (type === 'u64[]') { u32(9); u32(10); u64((value as number[]).length); for (const v of value as number[]) u64(v); }
     else { u32(9); u32(8); u64((value as string[]).length); for (const s of value as string[]) str(s); }
   }
   let offset = 0;

@@ -13,6 +13,7 @@ import { Rng } from '../../src/lib/util/rng.js';
 import { ggufFromSynthetic, permuteRows, randomBlocks, referenceElement, T, writeGguf, type GgufTensor, type KV } from '../helpers/gguf-writer.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 import { type LoraAdapter } from '../../src/lib/lora/peft.js';
+import { tokenizerFromGguf } from '../../src/lib/tokenizer/gguf-tokenizer.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 
 describe('GGUF tensor types', () => {
@@ -220,5 +221,16 @@ describe('GGUF LoRA adapters that do not fit', () => {
   });
   it('a layer the base model does not have', async () => {
     await expect(load(head('llama'), pair('7'))).rejects.toThrow(/is for layer 7, but the base model has 2 layers \(0 to 1\)/);
+  });
+  it('a u64 general.type, or q rows that are not whole heads of the base, says what is wrong', async () => {
+    const kvs = head('llama').map((kv): KV => (kv[0] === 'general.type' ? ['general.type', 'u64', 7] : kv));
+    await expect(load(kvs, pair('0'))).rejects.toThrow(/is not a GGUF LoRA adapter \(general.type 7, adapter.type "lora"\)/);
+    const q = [half('blk.0.attn_q.weight.lora_a', [32, 4]), half('blk.0.attn_q.weight.lora_b', [4, 12])];
+    await expect(load(head('llama'), q)).rejects.toThrow(/lora_b has 12 output rows, not a whole number of the base model's heads of 8/);
+  });
+
+  it('tokenizer scores written as u64 are refused as not numbers, in words', async () => {
+    const meta = { 'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.scores': [1n, 2n] };
+    expect(() => tokenizerFromGguf(meta, 'x.gguf', 2)).toThrow(/tokenizer.ggml.scores\[0\] is 1, not a number/);
   });
 });

@@ -21,7 +21,8 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
   const h = await readGgufHeader(files, file);
   const m = h.parsed.metadata as unknown as Record<string, unknown>;
   if (m['general.type'] !== 'adapter' || m['adapter.type'] !== 'lora') {
-    throw new AdapterError(`${file} is not a GGUF LoRA adapter (general.type ${JSON.stringify(m['general.type'] ?? null)}, adapter.type ${JSON.stringify(m['adapter.type'] ?? null)}): load a GGUF model in the model panel, and adapters written by llama.cpp's convert_lora_to_gguf.py here.`, { file });
+    const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v ?? null));
+    throw new AdapterError(`${file} is not a GGUF LoRA adapter (general.type ${shown(m['general.type'])}, adapter.type ${shown(m['adapter.type'])}): load a GGUF model in the model panel, and adapters written by llama.cpp's convert_lora_to_gguf.py here.`, { file });
   }
   const arch = m['general.architecture'];
   if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
@@ -45,7 +46,10 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
     const bad = values.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new AdapterError(`${file}: tensor ${t.name} holds ${values[bad]} at index ${bad}; an adapter's weights must be finite numbers. The training that wrote it diverged: use an earlier checkpoint.`, { tensor: t.name });
     const half = parts[3] === 'a' ? 'A' : 'B';
-    if (half === 'B' && permuted && (module === 'q_proj' || module === 'k_proj')) values = unpermuteRows(values, outer, inner, base!.headDim);
+    if (half === 'B' && permuted && (module === 'q_proj' || module === 'k_proj')) {
+      if (outer % base!.headDim !== 0) throw new AdapterError(`${file}: tensor ${t.name} has ${outer} output rows, not a whole number of the base model's heads of ${base!.headDim}. The adapter is for another model.`, { tensor: t.name });
+      values = unpermuteRows(values, outer, inner, base!.headDim);
+    }
     halves.push({ layer: Number(parts[1]), module, half, shape: [outer, inner], values });
   }
   const r = Math.max(0, ...halves.filter((x) => x.half === 'A').map((x) => x.shape[0]));

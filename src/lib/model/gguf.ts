@@ -218,6 +218,9 @@ export async function streamGgufInto(
     const rowBytes = tensorBytes(type, K, K, t.name);
     const start = h.dataOffset + Number(t.offset);
     const head = permuted && /\.(q_proj|k_proj)\.weight$/.test(name) ? config.headDim : 1;
+    if (rows % head !== 0 || (head > 1 && dims.length !== 2)) {
+      throw new WeightMismatchError(`${file}: tensor ${t.name} has ${rows} rows, not a whole number of heads of ${head} rows, as ${config.architecture} with head_dim ${head} needs. The file's metadata does not match its weights.`, { tensor: t.name, file });
+    }
     const slice = Math.max(head, Math.floor(SLICE_BYTES / (4 * K) / head) * head);
     const hashes: string[] = []; // per slice: the raw tensor bytes are never held whole
     for (let r = 0; r < rows; r += slice) {

@@ -42,13 +42,15 @@ function checkTokenizerMeta(m: Meta, tokens: unknown[], file: string, vocabSize?
   const fail = (what: string) => {
     throw new TokenizerError(`${file}: ${what}. The tokenizer metadata is damaged: download the file again, or put the model's tokenizer.json beside it.`);
   };
+  // Metadata values may be bigints (u64/i64 in the file): shown with String, never JSON.stringify.
+  const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v)).slice(0, 40);
   const bad = tokens.findIndex((t) => typeof t !== 'string');
   if (bad >= 0) fail(`tokenizer.ggml.tokens[${bad}] is ${typeof tokens[bad]}, not a string`);
   if (vocabSize !== undefined && tokens.length !== vocabSize) fail(`tokenizer.ggml.tokens has ${tokens.length} tokens for a model of ${vocabSize} embedding rows`);
   const seen = new Map<string, number>();
   tokens.forEach((t, i) => {
     const first = seen.get(t as string);
-    if (first !== undefined) fail(`token ${i} is ${JSON.stringify(t).slice(0, 40)}, already token ${first}`);
+    if (first !== undefined) fail(`token ${i} is ${show(t)}, already token ${first}`);
     seen.set(t as string, i);
   });
   for (const key of ['tokenizer.ggml.token_type', 'tokenizer.ggml.scores']) {
@@ -56,13 +58,13 @@ function checkTokenizerMeta(m: Meta, tokens: unknown[], file: string, vocabSize?
     if (v === undefined) continue;
     if (!Array.isArray(v) || v.length !== tokens.length) fail(`${key} has ${Array.isArray(v) ? v.length : 'no'} entries for ${tokens.length} tokens`);
     const i = (v as unknown[]).findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
-    if (i >= 0) fail(`${key}[${i}] is ${JSON.stringify((v as unknown[])[i])}, not a number`);
+    if (i >= 0) fail(`${key}[${i}] is ${show((v as unknown[])[i])}, not a number`);
   }
   const merges = m['tokenizer.ggml.merges'];
   if (merges !== undefined) {
     if (!Array.isArray(merges)) fail('tokenizer.ggml.merges is not a list');
     const i = (merges as unknown[]).findIndex((x) => typeof x !== 'string' || !/^[^ ]+ [^ ]+$/.test(x) || !x.split(' ').every((part) => seen.has(part)));
-    if (i >= 0) fail(`merge ${i} (${JSON.stringify((merges as unknown[])[i]).slice(0, 40)}) is not two tokens of the vocabulary joined by a space`);
+    if (i >= 0) fail(`merge ${i} (${show((merges as unknown[])[i])}) is not two tokens of the vocabulary joined by a space`);
   }
   for (const key of ['bos', 'eos', 'unknown', 'padding', 'eot'].map((k) => `tokenizer.ggml.${k}_token_id`)) {
     if (m[key] === undefined) continue;

@@ -3,7 +3,8 @@
 // llama.cpp's q/k permutation undone, and files that are not what they claim refused with typed errors.
 
 import { describe, expect, it } from 'vitest';
-import { FileFormatError } from '../../src/lib/errors.js';
+import { FileFormatError, UnsupportedModelError } from '../../src/lib/errors.js';
+import { loadConfig } from '../../src/lib/model/load.js';
 import { dequantize, GGML, type GgmlType } from '../../src/lib/formats/gguf-tensors.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';
@@ -186,6 +187,18 @@ describe("GGUF files held to llama.cpp's loader rules", () => {
     const started = performance.now();
     await expect(open(file)).rejects.toThrow(/its header runs past the end of the file \(62 bytes\)/);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('a bad value in the metadata is named by its GGUF key, not as a config.json field', async () => {
+    const m = syntheticModel({ hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 96, tied: false, seed: 5 });
+    const file = ggufFromSynthetic(m);
+    const key = new TextEncoder().encode('llama.context_length');
+    const at = file.findIndex((_, i) => key.every((b, j) => file[i + j] === b)) + key.length + 4; // past the key and its type id
+    new DataView(file.buffer).setUint32(at, 2 ** 31, true);
+    const error = await loadConfig(new MemoryFiles('x.gguf', new Map([['x.gguf', file]]))).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(UnsupportedModelError);
+    expect((error as Error).message).toMatch(/^x.gguf: the GGUF metadata's llama.context_length is 2147483648, over the \d+ of any supported model/);
+    expect((error as Error).message).not.toMatch(/config.json/);
   });
 
   it('rows that are not whole blocks of a quantized type', async () => {

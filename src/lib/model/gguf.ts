@@ -6,7 +6,7 @@
 // each head); that permutation is undone here. Qwen2 files are not permuted.
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
-import { FileFormatError, WeightMismatchError } from '../errors.js';
+import { FileFormatError, UnsupportedModelError, WeightMismatchError } from '../errors.js';
 import { dequantize, ggmlTypeName, isSupportedType, LOADABLE_FILE_TYPES, tensorBytes, type GgmlType } from '../formats/gguf-tensors.js';
 import type { ModelFiles, OpenedFile } from '../model-files.js';
 import type { ModelConfig } from './config.js';
@@ -165,6 +165,21 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     }
   }
   return { raw, generation: {} };
+}
+
+/** The GGUF metadata key each transformers config field comes from (ggufConfig above), for errors in GGUF terms. */
+const GGUF_KEYS: Record<string, string> = {
+  hidden_size: 'embedding_length', intermediate_size: 'feed_forward_length', num_hidden_layers: 'block_count',
+  num_attention_heads: 'attention.head_count', num_key_value_heads: 'attention.head_count_kv', head_dim: 'attention.key_length',
+  rms_norm_eps: 'attention.layer_norm_rms_epsilon', rope_theta: 'rope.freq_base', max_position_embeddings: 'context_length', vocab_size: 'vocab_size',
+};
+
+/** An error about the config made from a GGUF file's metadata, reworded to name the file and its metadata keys. */
+export function inGgufTerms(e: unknown, h: GgufHeader, file: string): unknown {
+  if (!(e instanceof UnsupportedModelError)) return e;
+  const arch = String((h.parsed.metadata as Record<string, unknown>)['general.architecture']);
+  const message = e.message.replace(/config\.json field "(\w+)"/g, (all, key: string) => (GGUF_KEYS[key] ? `${file}: the GGUF metadata's ${arch}.${GGUF_KEYS[key]}` : `${file}: the GGUF metadata's ${key}`));
+  return new UnsupportedModelError(message, e.details);
 }
 
 /** The transformers name of a GGUF tensor, or null for one the engine does not use. */

@@ -9,7 +9,7 @@ import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { choosePrecision, type Precision } from '../quant/precision.js';
 import { Fingerprint } from './fingerprint.js';
-import { ggufConfig, ggufRopeFreqs, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
+import { ggufConfig, ggufRopeFreqs, inGgufTerms, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
 import { ggufTokenizerConfig, tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.js';
 import type { WeightFormat } from '../quant/blocks.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
@@ -90,7 +90,12 @@ export async function loadConfig(files: ModelFiles): Promise<LoadedConfig> {
     ggufHeaders.set(files, header);
     const { raw, generation } = ggufConfig(header, name, await ggufRopeFreqs(header, name));
     const meta = header.parsed.metadata as unknown as Record<string, unknown>;
-    const config = normalizeConfig(raw, generation);
+    let config: ModelConfig;
+    try {
+      config = normalizeConfig(raw, generation);
+    } catch (e) {
+      throw inGgufTerms(e, header, name);
+    }
     return { config, raw, generation, tokenizer: { rebuild: () => tokenizerFromGguf(meta, name, config.vocabSize), config: ggufTokenizerConfig(meta) } };
   }
   const raw = await readJson(files, 'config.json').catch(async (e: unknown) => {

@@ -42,7 +42,7 @@ function tokenizerKvs(vocab: number): KV[] {
   ];
 }
 
-/** The sources: a model at F32 and at Q8_0, and a Qwen2 adapter (no permutation to undo) for it. */
+/** The sources: a model at F32 and at Q8_0, and an adapter of its shapes marked qwen2 (no q/k permutation to undo). */
 function makeSources() {
   const m = syntheticModel(SPEC);
   const config = normalizeConfig(m.config, {});

@@ -155,6 +155,11 @@ describe("GGUF files held to llama.cpp's loader rules", () => {
     await expect(open(writeGguf([...arch, ['general.alignment', 'u32', 3]], [ok('a.weight', [32, 4])]))).rejects.toThrow(/general.alignment is 3, not a power of two/);
   });
 
+  it('a metadata key listed twice', async () => {
+    const file = writeGguf([...arch, ['llama.context_length', 'u32', 2048], ['llama.context_length', 'u32', 4096]], [ok('a.weight', [32, 4])]);
+    await expect(open(file)).rejects.toThrow(/its header lists 3 metadata keys but only 2 distinct ones: a key is repeated/);
+  });
+
   it('a name listed twice', async () => {
     await expect(open(writeGguf(arch, [ok('a.weight', [32, 4]), ok('a.weight', [32, 4])]))).rejects.toThrow(/tensor a.weight is listed twice/);
   });

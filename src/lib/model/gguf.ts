@@ -92,6 +92,11 @@ export async function readGgufHeader(files: ModelFiles, name: string): Promise<G
     if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(`${name} from ${files.label} is not a readable GGUF file (${(e as Error).message}). Check that it is a GGUF model and download it again.`, { file: name });
   }
+  // The parser keeps the last of a repeated key; llama.cpp refuses the file (which value would the writer have meant?).
+  const keys = Object.keys(parsed.metadata).filter((k) => !['version', 'tensor_count', 'kv_count'].includes(k));
+  if (keys.length !== Number(parsed.metadata.kv_count)) {
+    throw new FileFormatError(`${name}: its header lists ${Number(parsed.metadata.kv_count)} metadata keys but only ${keys.length} distinct ones: a key is repeated. The file is damaged or was not written by llama.cpp; download it again.`, { file: name });
+  }
   const dataOffset = Number(parsed.tensorDataOffset);
   const alignment = ggufAlignment((parsed.metadata as Record<string, unknown>)['general.alignment'], name);
   checkGgufLayout(parsed.tensorInfos, alignment, dataOffset, file.size, name);

@@ -92,13 +92,15 @@ describe('cluster recipe: settings', () => {
     }
   });
 
+  // .ci/run installs python3; without it this test fails saying so rather than skipping.
   const python = ['python3', 'python'].find((p) => { try { execFileSync(p, ['--version']); return true; } catch { return false; } });
-  it.skipIf(!python)('the TRL script is valid Python (py_compile) and its RUN literal loads with json', () => {
+  it('the TRL script is valid Python (py_compile) and its RUN literal loads with json', () => {
+    if (!python) throw new Error('This test needs python3 on the PATH (apt-get install python3).');
     const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
     const file = join(dir, 'train_trl.py');
     writeFileSync(file, files.get('train_trl.py')!);
-    execFileSync(python!, ['-m', 'py_compile', file]);
-    const out = execFileSync(python!, ['-c', `import ast,json,sys; t=ast.parse(open(sys.argv[1]).read()); run=[n for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id=="RUN"][0]; print(json.dumps(json.loads(run.value.args[0].value)["lora"]))`, file]).toString();
+    execFileSync(python, ['-m', 'py_compile', file]);
+    const out = execFileSync(python, ['-c', `import ast,json,sys; t=ast.parse(open(sys.argv[1]).read()); run=[n for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id=="RUN"][0]; print(json.dumps(json.loads(run.value.args[0].value)["lora"]))`, file]).toString();
     expect(JSON.parse(out)).toEqual(readTrlSettings(text('train_trl.py')).lora);
   });
 

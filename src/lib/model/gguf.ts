@@ -219,9 +219,9 @@ export async function streamGgufInto(
   const used = infos.filter((t) => {
     const name = hfTensorName(t.name);
     if (name === null && (t.name === 'rope_freqs.weight' || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
+    // (Tensors on layers past block_count were refused with the header, by ggufConfig.)
     if (name === null || !loader.wants(name)) {
-      const why = name && /^model\.layers\.\d+\./.test(name) ? `, whose metadata says ${config.numLayers} layers` : '';
-      throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of this ${config.architecture}${why}, so it would be ignored and a different model would run.`, { tensor: t.name, file });
+      throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of this ${config.architecture}, so it would be ignored and a different model would run.`, { tensor: t.name, file });
     }
     if (!isSupportedType(t.dtype)) {
       throw new FileFormatError(`${file}: tensor ${t.name} is ${ggmlTypeName(t.dtype)}, a type the engine does not read (IQ1/IQ2/IQ3 and the ternary types). Files of these types load: ${LOADABLE_FILE_TYPES}. Pick one of those quantizations.`, { tensor: t.name, file });

@@ -55,8 +55,20 @@ const pwa = VitePWA({
   },
 });
 
+// The packages the page and the engine worker import, bundled by Vite's dependency optimizer before the first page
+// load. Vite finds the page's imports by scanning index.html, but not those of a worker started with
+// `new Worker(new URL(...))`: left to discovery, they are bundled while the worker is loading, Vite reloads the page
+// and the worker's script fails to load (a fresh checkout's first browser test run lost its worker that way).
+// web-llm stays out: it is loaded only when a person picks a web-llm model, and is large.
+const browserDeps = [
+  '@huggingface/gguf', '@huggingface/hub', '@huggingface/jinja', '@huggingface/tokenizers', '@noble/hashes/legacy.js',
+  '@noble/hashes/sha2.js', '@noble/hashes/utils.js', '@zip.js/zip.js', 'chart.js', 'dompurify', 'hyparquet', 'idb',
+  'marked', 'onnxruntime-web', 'onnxruntime-web/webgpu', 're2js', 'stemmer', 'yaml',
+];
+
 export default defineConfig({
   plugins: [svelte(), pwa],
+  optimizeDeps: { entries: ['index.html', 'workers/*.ts'], include: browserDeps },
   worker: { format: 'es' },
   build: { target: 'es2022' },
   server: { port: 5173 },

@@ -11,6 +11,7 @@ import { ModelCache } from '../src/lib/store/model-cache.js';
 import { OpfsBlobStore } from '../src/lib/store/opfs-blobs.js';
 import { createHandler } from '../src/lib/worker/handler.js';
 import type { OrtModule } from '../src/lib/reward/onnx-reward.js';
+import { threadedOrt, type OrtReply } from '../src/lib/reward/ort-thread.js';
 import { BUILTIN_SETS } from '../src/lib/eval/sets.js';
 import type { WorkerEvent, WorkerRequest } from '../src/lib/worker/protocol.js';
 
@@ -30,14 +31,23 @@ const caches = new Map<string, Promise<ModelCache>>();
 const BUILTIN_MODEL_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 const BUILTIN_ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
 
-/** onnxruntime-web (WebGPU build, wasm inside), fetched the first time a reward model is loaded. */
+/** Seconds one text may take on an ONNX reward model before its thread is stopped (TimeLimitError). */
+const REWARD_TEXT_LIMIT_S = 60;
+/**
+ * onnxruntime-web, fetched the first time a reward model is loaded: its sessions run in a worker of their own
+ * (ort.worker.ts) under a time limit; this worker only builds the input tensors.
+ */
 let ort: Promise<OrtModule> | null = null;
 const loadOrt = (): Promise<OrtModule> => {
-  ort ??= import('onnxruntime-web/webgpu').then((m) => {
-    // Threads need a cross-origin-isolated page (SharedArrayBuffer); otherwise one thread, without a warning.
-    m.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-    return m;
-  });
+  ort ??= import('onnxruntime-web/webgpu').then((m) => threadedOrt(m, () => {
+    const w = new Worker(new URL('./ort.worker.ts', import.meta.url), { type: 'module' });
+    return {
+      post: (msg) => w.postMessage(msg),
+      onMessage: (fn) => w.addEventListener('message', (e: MessageEvent<OrtReply>) => fn(e.data)),
+      onError: (fn) => w.addEventListener('error', (e) => fn(e.message || 'its worker failed to start')),
+      terminate: () => w.terminate(),
+    };
+  }, REWARD_TEXT_LIMIT_S * 1000));
   return ort;
 };
 

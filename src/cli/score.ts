@@ -6,7 +6,6 @@
 import { userMessage } from '../lib/tokenizer/alpaca.js';
 import { readInput } from './input-files.js';
 import { basename } from 'node:path';
-import * as ort from 'onnxruntime-web';
 import { parseDataset } from '../lib/data/records.js';
 import { Engine } from '../lib/engine.js';
 import { InvalidArgumentError } from '../lib/errors.js';
@@ -20,6 +19,7 @@ import { rankByScore, rankGroups, rewardByModel } from '../lib/reward/rank.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
 import { loadSet } from './eval.js';
 import { CACHE_OPTIONS, loadAdapterArg, openSource } from './sources.js';
+import { DEFAULT_SCORE_LIMIT_S, nodeOrt } from './ort-node.js';
 
 const SCORE_OPTIONS: OptionSpec = {
   ...CACHE_OPTIONS,
@@ -39,6 +39,7 @@ const SCORE_OPTIONS: OptionSpec = {
   seed: { type: 'string' },
   precision: { type: 'string' },
   f32: { type: 'boolean' },
+  'time-limit': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -58,6 +59,8 @@ export const SCORE_HELP = `lora-lab score — score answers with a reward model 
                  config.json. The answer is scored after the question, through the tokenizer's chat template.
                  Or a reward model trained with lora-lab train --reward (a PEFT SEQ_CLS folder: LoRA + score head),
                  scored by LoRA Lab's engine over --model, its base (the question in the Alpaca template, then the answer).
+  --time-limit   seconds one text may take on an ONNX reward model (default ${DEFAULT_SCORE_LIMIT_S}); the model runs in a thread of
+                 its own, stopped at the limit (a graph that loops for ever ends in TimeLimitError, exit status 2)
   --best-of      1..16 answers sampled from the model (temperature default 0.8), ranked best first
   --json         one JSON object per scored answer (per question with --set), then (for --results) one summary line
                  per model, or (for --set with --best-of) one line per rank group`;
@@ -96,7 +99,8 @@ async function openReward(args: Options, json: boolean, engine: () => Promise<En
     if (!json) process.stderr.write(`reward model ${files.label} (LoRA + score head) on ${e.info!.label}, scored by LoRA Lab's engine\n`);
     return scorer;
   }
-  const reward = await RewardModel.load(ort, files, ['wasm']);
+  const limitS = args.number('time-limit', DEFAULT_SCORE_LIMIT_S, { min: 0.1, max: 86_400 });
+  const reward = await RewardModel.load(nodeOrt(limitS * 1000), files, ['wasm']);
   if (!json) process.stderr.write(`reward model ${reward.info.label} (${reward.info.onnxPath}) on onnxruntime-web ${reward.info.provider}\n`);
   return reward;
 }

@@ -54,12 +54,14 @@ export class AbortedError extends LoraLabError { override name = 'AbortedError';
 export class WorkerCrashedError extends LoraLabError { override name = 'WorkerCrashedError'; }
 /** An operation needs a loaded model and none is loaded. */
 export class NoModelLoadedError extends LoraLabError { override name = 'NoModelLoadedError'; }
+/** Work that ran past its time limit was stopped (a reward model's graph that loops, for one). */
+export class TimeLimitError extends LoraLabError { override name = 'TimeLimitError'; }
 
 const errorClasses = {
   LoraLabError, WebGPUUnavailableError, DeviceLostError, GpuOutOfMemoryError, GpuCommandError, SafetensorsError,
   UnsupportedModelError, WeightMismatchError, DownloadError, ContextOverflowError, InvalidArgumentError,
   TokenizerError, AbortedError, NoModelLoadedError, AdapterError, DatasetError, NonFiniteError, UnsafePathError,
-  WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError, WorkerCrashedError,
+  WriteError, FileFormatError, StorageFullError, IntegrityError, OfflineError, WorkerCrashedError, TimeLimitError,
 } as const;
 
 export type ErrorName = keyof typeof errorClasses;

@@ -11,6 +11,7 @@ import { cli, cliHere, jsonLines } from '../helpers/cli.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+import { loopingRewardModel } from '../helpers/onnx-writer.js';
 
 process.env.LORA_LAB_CACHE = mkdtempSync(join(tmpdir(), 'lora-lab-score-cache-'));
 const fixture = new URL('../fixtures/reward-tiny/', import.meta.url).pathname;
@@ -95,5 +96,18 @@ describe('lora-lab score', { timeout: 120_000 }, () => {
     expect(noTokenizer.stderr).toMatch(/TokenizerError: .* has no tokenizer\.json/);
     const twoModes = await cliHere('score', '--reward', fixture, '--question', 'q', '--answer', 'a', '--best-of', '2');
     expect(twoModes.stderr).toMatch(/Give exactly one of --question/);
+  });
+
+  it('a reward model whose graph loops 10^12 times is stopped at --time-limit: TimeLimitError, exit status 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lora-lab-loop-reward-'));
+    writeFileSync(join(dir, 'model.onnx'), loopingRewardModel(10n ** 12n));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(dir, f), readFileSync(fixture + f));
+    const t0 = performance.now();
+    const r = await cli('score', '--reward', dir, '--question', 'q', '--answer', 'a', '--time-limit', '2', '--json');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/TimeLimitError: .* took longer than 2 s to score one text, and was stopped/);
+    expect(r.stdout).toBe('');
+    expect(performance.now() - t0).toBeLessThan(60_000);
+    expect((await cliHere('score', '--reward', dir, '--question', 'q', '--answer', 'a', '--time-limit', '0')).stderr).toMatch(/--time-limit/);
   });
 });

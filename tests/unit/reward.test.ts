@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileFormatError, NonFiniteError, TokenizerError, UnsupportedModelError } from '../../src/lib/errors.js';
+import { FileFormatError, NonFiniteError, TimeLimitError, TokenizerError, UnsupportedModelError } from '../../src/lib/errors.js';
+import { nodeOrt } from '../../src/cli/ort-node.js';
+import { loopingRewardModel } from '../helpers/onnx-writer.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { RewardModel } from '../../src/lib/reward/onnx-reward.js';
@@ -120,5 +122,34 @@ describe('RewardModel on onnxruntime-web (wasm)', () => {
     await expect(RewardModel.load(ort, new MemoryFiles('no-tok', new Map([['model.onnx', file('onnx/model.onnx')]])))).rejects.toThrow(TokenizerError);
     await expect(RewardModel.load(ort, new MemoryFiles('no-onnx', new Map(tok())))).rejects.toThrow(FileFormatError);
     await expect(RewardModel.load(ort, new MemoryFiles('junk', new Map([['model.onnx', new TextEncoder().encode('not onnx')], ...tok()])))).rejects.toThrow(/cannot run junk\/model.onnx/);
+  });
+});
+
+describe('a reward model in a thread of its own, under a time limit (the CLI and the app run every session so)', () => {
+  const tok = (): [string, Uint8Array][] => [['tokenizer.json', file('tokenizer.json')], ['tokenizer_config.json', file('tokenizer_config.json')]];
+
+  it('scores what the same session scores in this thread', async () => {
+    const threaded = await RewardModel.load(nodeOrt(60_000), new NodeDirFiles('reward-tiny', dir));
+    try {
+      for (const [q, a] of TEXTS) expect((await threaded.score(q, a)).score).toBe((await model.score(q, a)).score);
+    } finally {
+      await threaded.dispose();
+    }
+  });
+
+  it('a graph that loops 10^12 times is stopped at the limit with TimeLimitError, and the model stays refused', async () => {
+    // Five iterations finish: the model itself is sound (the sum of the ids, plus 5).
+    const five = await RewardModel.load(nodeOrt(60_000), new MemoryFiles('loop-5', new Map([['model.onnx', loopingRewardModel(5n)], ...tok()])));
+    const ids = five.ids('Hi?', 'Hello.').ids;
+    expect((await five.score('Hi?', 'Hello.')).score).toBe(ids.reduce((a, b) => a + b, 0) + 5);
+    await five.dispose();
+
+    const forever = await RewardModel.load(nodeOrt(1_500), new MemoryFiles('loop-forever', new Map([['model.onnx', loopingRewardModel(10n ** 12n)], ...tok()])));
+    const t0 = performance.now();
+    const err = await forever.score('Hi?', 'Hello.').catch((e) => e);
+    expect(err).toBeInstanceOf(TimeLimitError);
+    expect(err.message).toMatch(/loop-forever took longer than 1\.5 s to score one text, and was stopped: its graph loops/);
+    expect(performance.now() - t0).toBeLessThan(30_000); // stopped, not run to the end (which would take hours)
+    await expect(forever.score('Hi?', 'Hello.')).rejects.toThrow(TimeLimitError);
   });
 });

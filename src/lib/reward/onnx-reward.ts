@@ -5,7 +5,7 @@
 // that actually ran is reported: WebGPU when it is asked for and works, else wasm.
 
 import type * as Ort from 'onnxruntime-web';
-import { FileFormatError, InvalidArgumentError, NonFiniteError, UnsupportedModelError } from '../errors.js';
+import { FileFormatError, InvalidArgumentError, LoraLabError, NonFiniteError, UnsupportedModelError } from '../errors.js';
 import type { ModelFiles } from '../model-files.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 
@@ -68,10 +68,11 @@ export class RewardModel {
     let provider: Provider = 'wasm';
     for (const p of providers) {
       try {
-        session = await ort.InferenceSession.create(bytes, { executionProviders: [p], graphOptimizationLevel: 'all' });
+        session = await ort.InferenceSession.create(bytes, { executionProviders: [p], graphOptimizationLevel: 'all', logId: files.label });
         provider = p;
         break;
       } catch (e) {
+        if (e instanceof LoraLabError) throw e; // a time limit or a thread that died: said in our words already
         if (p === 'wasm' || p === providers[providers.length - 1]) throw new UnsupportedModelError(`onnxruntime-web cannot run ${files.label}/${onnxPath}: ${(e as Error).message}`);
         fallbackReason = (e as Error).message;
       }
@@ -120,6 +121,7 @@ export class RewardModel {
     try {
       out = await this.session.run(feeds);
     } catch (e) {
+      if (e instanceof LoraLabError) throw e; // a time limit or a thread that died: said in our words already
       // onnxruntime's own words ("failed to call OrtRun()", a type or shape it refused) say little about what to do.
       throw new UnsupportedModelError(`${this.info.label} could not score a text of ${n} tokens: onnxruntime refused its inputs (${(e as Error).message}). A reward model takes int64 input_ids (and attention_mask) of shape [1, tokens] and gives one logit; this one expects something else.`);
     }

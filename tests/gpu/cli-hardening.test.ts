@@ -4,7 +4,8 @@
 // memory; exported configs carry no local paths.
 
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ import { MemoryFiles } from '../../src/lib/model-files.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 
 import { recoverFolder } from '../../src/lib/store/atomic-node.js';
+import { putBlob } from '../../src/lib/store/blobs.js';
+import { diskCache } from '../../src/lib/store/disk-catalog.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { cliHere } from '../helpers/cli.js';
 
@@ -109,7 +112,7 @@ async function adapterIn(dir: string) {
   return { files, adapter: await loadPeftAdapter(new MemoryFiles(dir, files)) };
 }
 
-// Kill trials: 3 in the test command (each is a training run on the CPU's software GPU); `npm run soak` runs 50.
+// Kill trials: 3 of each kind in the test command (each is a training run or a 60 MB import); `npm run soak` runs 20.
 const TRIALS = Number(process.env.LORA_LAB_KILL_TRIALS ?? 3);
 
 describe('training output survives being killed', () => {
@@ -233,6 +236,97 @@ describe('a folder left between the two renames of a replace', () => {
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
     // A reader leaves temporary folders alone (a writer may be using one).
     expect(existsSync(join(dir, '.adapter.tmp-1-cafe'))).toBe(true);
+  });
+});
+
+describe('kills between the two renames of a folder replace (a failpoint: the moment a timed kill rarely hits)', () => {
+  it(`leave the previous adapter, whole, for every command that reads it (${TRIALS} kills)`, async () => {
+    const dir = tmp();
+    const out = join(dir, 'adapter');
+    expect((await cli(['train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '2', '--rank', '2'])).code).toBe(0);
+    const before = await adapterIn(out);
+    const readers: [string, () => ReturnType<typeof cliHere>][] = [
+      ['generate', () => cliHere('generate', '--model', 'builtin', '--adapter', out, '--prompt-ids', '1,2,3', '--max-new-tokens', '2', '--json')],
+      ['eval', () => cliHere('eval', '--model', 'builtin', '--adapter', out, '--set', 'vicuna80', '--limit', '1', '--max-new-tokens', '2', '--json')],
+      ['train --resume', () => cliHere('train', '--resume', out, '--model', 'builtin', '--json')],
+    ];
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const r = await cli(['train', '--model', 'builtin', ...TRAIN, '--out', out, '--steps', '3', '--checkpoint-every', '1', '--rank', String(3 + (trial % 3)), '--seed', String(trial)],
+        { env: { LORA_LAB_FAILPOINT: 'folder-swap' } });
+      expect(r.signal).toBe('SIGKILL');
+      expect(existsSync(out)).toBe(false); // killed between the renames: only the aside copy is there
+      const [name, read] = readers[trial % readers.length];
+      const got = await read();
+      expect(got.code, `${name}: ${got.stderr}`).toBe(0);
+      const after = await adapterIn(out); // loads: config and tensors agree, every value finite
+      // generate and eval read the previous adapter as it was; train --resume finishes that (finished) run again.
+      if (name !== 'train --resume') expect(Buffer.from(after.files.get('adapter_model.safetensors')!).equals(before.files.get('adapter_model.safetensors')!)).toBe(true);
+      expect(after.adapter.config.r).toBe(2);
+    }
+  });
+});
+
+describe('cache import killed at random moments', () => {
+  it(`leaves the kept snapshot or the imported one, whole, for cache list, export and generate (${TRIALS} kills)`, async () => {
+    const ID = `hf/lab/demo/${'d'.repeat(40)}`;
+    // Two copies of one snapshot: the built-in model, with 48 MB of filler (so an import takes a while) told apart
+    // by a byte.
+    const variant = async (v: number) => {
+      const files = new Map(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(demo, f)))]));
+      files.set('filler.bin', new Uint8Array(48 << 20).fill(v));
+      const c = diskCache(tmp());
+      for (const [path, b] of files) await putBlob(c.store, `${ID}/${path}`, b);
+      await c.catalog.putSnapshot({
+        id: ID, kind: 'model', source: 'hf', repo: 'lab/demo', sha: 'd'.repeat(40), revisions: ['main'], savedAt: 1,
+        files: [...files].map(([path, b]) => ({ path, size: b.length, sha256: createHash('sha256').update(b).digest('hex') })), bytes: 0,
+      });
+      const zip = join(tmp(), `demo-${v}.zip`);
+      expect((await cliHere('cache', 'export', ID, '--out', zip, '--cache-dir', c.catalog.root)).code).toBe(0);
+      return zip;
+    };
+    const zips = [await variant(1), await variant(2)];
+    const cache = tmp();
+    expect((await cli(['cache', 'import', zips[0], '--cache-dir', cache])).code).toBe(0);
+    /** The kept copy, read as the files on disk and checked against its record: 1 or 2 (which filler), never a mix. */
+    const kept = (): number => {
+      const rec = JSON.parse(readFileSync(join(cache, 'snapshots', `${encodeURIComponent(ID)}.json`), 'utf8')) as { id: string; store?: string; files: { path: string; sha256: string }[] };
+      for (const f of rec.files) {
+        const bytes = readFileSync(join(cache, 'blobs', 'complete', rec.store ?? rec.id, f.path));
+        expect(createHash('sha256').update(bytes).digest('hex'), f.path).toBe(f.sha256);
+      }
+      return readFileSync(join(cache, 'blobs', 'complete', rec.store ?? rec.id, 'filler.bin'))[0];
+    };
+    const t0 = performance.now();
+    expect((await cli(['cache', 'import', zips[1], '--replace', '--cache-dir', cache])).code).toBe(0);
+    const duration = performance.now() - t0;
+    expect(kept()).toBe(2);
+    const rng = new Rng(29);
+    const outcomes = { previous: 0, new: 0 };
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const was = kept();
+      const next = was === 1 ? 2 : 1;
+      await cli(['cache', 'import', zips[next - 1], '--replace', '--cache-dir', cache],
+        { killAfterMs: trial === 0 ? duration * 0.3 : trial === TRIALS - 1 ? duration * 4 : duration * (0.3 + 0.8 * rng.next()) });
+      const now = kept();
+      if (now === was) outcomes.previous++;
+      else outcomes.new++;
+      const list = await cliHere('cache', 'list', '--cache-dir', cache);
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stdout).toMatch(/lab\/demo/);
+    }
+    console.log(`${TRIALS} kills of cache import: ${outcomes.previous} left the kept copy, ${outcomes.new} the imported one`);
+    expect(outcomes.previous).toBeGreaterThan(0);
+    expect(outcomes.new).toBeGreaterThan(0);
+    // Every command reads what is kept: generate from it offline, and export it whole.
+    const gen = await cliHere('generate', '--model', 'lab/demo', '--offline', '--cache-dir', cache, '--prompt-ids', '1,2,3', '--max-new-tokens', '2', '--json');
+    expect(gen.code, gen.stderr).toBe(0);
+    const again = join(tmp(), 'again.zip');
+    expect((await cliHere('cache', 'export', ID, '--out', again, '--cache-dir', cache)).code).toBe(0);
+    // One more import sweeps what the killed ones left: the cache holds one copy's bytes.
+    expect((await cli(['cache', 'import', zips[kept() === 1 ? 1 : 0], '--replace', '--cache-dir', cache])).code).toBe(0);
+    const du = (d: string): number => readdirSync(d, { withFileTypes: true }).reduce((t, e) => t + (e.isDirectory() ? du(join(d, e.name)) : statSync(join(d, e.name)).size), 0);
+    const record = JSON.parse(readFileSync(join(cache, 'snapshots', `${encodeURIComponent(ID)}.json`), 'utf8')) as { files: { size: number }[] };
+    expect(du(join(cache, 'blobs'))).toBe(record.files.reduce((t, f) => t + f.size, 0));
   });
 });
 

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { FileFormatError, IntegrityError, InvalidArgumentError } from '../../src/lib/errors.js';
 import { ARCHIVE_FORMAT, exportSnapshot, importSnapshot, SNAPSHOT_MANIFEST, zipBlob } from '../../src/lib/store/archive.js';
 import { putBlob, readBlob } from '../../src/lib/store/blobs.js';
+import { CachedFiles } from '../../src/lib/store/cached-files.js';
 import { diskCache } from '../../src/lib/store/disk-catalog.js';
 import type { Snapshot } from '../../src/lib/store/snapshot-catalog.js';
 
@@ -43,6 +44,19 @@ const crafted = (files: Map<string, Uint8Array>, entries: Map<string, Uint8Array
 
 const files = new Map([['config.json', config], ['model.safetensors', weights]]);
 
+/** What a reader of the kept snapshot gets: its files through CachedFiles, each checked against its record's hash. */
+async function keptBytes(c: ReturnType<typeof diskCache>, id: string): Promise<Map<string, Uint8Array>> {
+  const s = (await c.catalog.getSnapshot(id))!;
+  const reader = new CachedFiles(c.store, s, id);
+  const out = new Map<string, Uint8Array>();
+  for (const f of s.files) {
+    const b = (await reader.bytes(f.path))!;
+    expect(bytesToHex(sha256(b)), `${f.path} against its record`).toBe(f.sha256);
+    out.set(f.path, b);
+  }
+  return out;
+}
+
 describe('cache import', () => {
   it('keeps the kept copy whole through a damaged import of the same snapshot, and replaces it only when asked', async () => {
     const target = await cacheWith(files);
@@ -61,7 +75,7 @@ describe('cache import', () => {
     expect((await target.store.list()).every((b) => b.complete)).toBe(true); // nothing staged is left
     // With replace, a good archive replaces it.
     expect((await importSnapshot(target.store, target.catalog, archive, 'm.zip', { replace: true })).id).toBe(ID);
-    expect(await readBlob(target.store, `${ID}/model.safetensors`)).toEqual(weights);
+    expect(await keptBytes(target, ID)).toEqual(files);
   });
 
   it('stops an entry at the size its record gives: a small ZIP cannot fill the disk', async () => {
@@ -86,6 +100,27 @@ describe('cache import', () => {
     }
     expect(await target.store.list()).toEqual([]);
     expect(await target.catalog.listSnapshots()).toEqual([]);
+  });
+
+  it('a replacing import that stops between its commits (a kill) leaves the kept copy whole, and a later one finishes', async () => {
+    const target = await cacheWith(files);
+    const newer = new Map([['config.json', new TextEncoder().encode('{"hidden_size": 16}')], ['model.safetensors', weights.map((b) => b ^ 0x5a)]]);
+    const archive = await crafted(newer, newer);
+    // The process dies at the k-th commit or record write (k = 0: the first file's commit; k = 2: the record): nothing
+    // after it runs, no clean-up either.
+    for (let k = 0; k <= newer.size; k++) {
+      let left = k;
+      const die = <T>(go: () => Promise<T>): Promise<T> => (left-- > 0 ? go() : Promise.reject(new Error('killed')));
+      const bound = (t: object, p: string | symbol) => { const v = Reflect.get(t, p); return typeof v === 'function' ? v.bind(t) : v; };
+      const store = new Proxy(target.store, { get: (t, p) => (p === 'commit' ? (key: string) => die(() => t.commit(key)) : bound(t, p)) });
+      const catalog = new Proxy(target.catalog, { get: (t, p) => (p === 'putSnapshot' ? (s: Snapshot) => die(() => t.putSnapshot(s)) : bound(t, p)) });
+      await expect(importSnapshot(store, catalog, archive, 'newer.zip', { replace: true })).rejects.toThrow('killed');
+      expect(await keptBytes(target, ID)).toEqual(files); // the old copy, every byte its record lists
+    }
+    await importSnapshot(target.store, target.catalog, archive, 'newer.zip', { replace: true });
+    expect(await keptBytes(target, ID)).toEqual(newer);
+    // Only the new copy's bytes are kept (the old copy's and the stopped imports' are gone): nothing leaks.
+    expect((await target.store.list()).reduce((t, b) => t + b.size, 0)).toBe([...newer.values()].reduce((t, b) => t + b.length, 0));
   });
 
   it('imports a reward model snapshot, as cache export writes it', async () => {

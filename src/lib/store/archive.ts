@@ -10,7 +10,7 @@ import { BlobReader, configure, TextWriter, Uint8ArrayWriter, ZipReader, ZipWrit
 import { FileFormatError, IntegrityError, InvalidArgumentError } from '../errors.js';
 import { safeRelativeName } from '../hub/paths.js';
 import type { BlobStore } from './blobs.js';
-import { blobKey, type Snapshot, type SnapshotCatalog } from './snapshot-catalog.js';
+import { blobKey, fileKey, type Snapshot, type SnapshotCatalog } from './snapshot-catalog.js';
 
 configure({ useWebWorkers: false });
 
@@ -53,13 +53,14 @@ export async function zipBlob(files: Map<string, Uint8Array>): Promise<Blob> {
 export async function exportSnapshot(store: BlobStore, catalog: SnapshotCatalog, id: string, out: WritableStream<Uint8Array>): Promise<Snapshot> {
   const s = await catalog.getSnapshot(id);
   if (!s) throw new FileFormatError(`Nothing is kept under ${id}.`);
-  const manifest = new TextEncoder().encode(JSON.stringify({ format: ARCHIVE_FORMAT, version: 1, snapshot: s }, null, 2));
+  const { store: _where, ...record } = s; // where this device keeps the bytes is not part of the snapshot
+  const manifest = new TextEncoder().encode(JSON.stringify({ format: ARCHIVE_FORMAT, version: 1, snapshot: record }, null, 2));
   await writeZip([
     { name: SNAPSHOT_MANIFEST, open: () => (async function* () { yield manifest; })() },
     ...s.files.map((f) => ({
       name: `files/${f.path}`,
       open: async () => {
-        const opened = await store.open(blobKey(id, f.path));
+        const opened = await store.open(fileKey(s, f.path));
         if (!opened) throw new FileFormatError(`${f.path} of ${s.repo} is listed as kept but its bytes are gone: delete the model and load it again.`);
         return opened.stream;
       },
@@ -108,11 +109,17 @@ function intoStore(store: BlobStore, key: string, limit: number, what: string): 
   return { writable, result: () => ({ size, sha256: bytesToHex(hasher.digest()) }) };
 }
 
+/** The prefix of the keys a replacing import of snapshot `id` writes under. */
+const importKey = (id: string) => `${id}@import-`;
+
 /**
- * Reads a model archive into the store. Every file is written as the unfinished file under its key, so a kept copy of
- * the same snapshot stays whole and readable, and checked against its record (size, then SHA-256); only once all of
- * them check out are they committed and the record written, so the snapshot is listed only when whole. A failure
- * discards what was staged and leaves what is kept as it was. A snapshot kept already is replaced only with `replace`.
+ * Reads a model archive into the store. Every file is written as the unfinished file under its key and checked against
+ * its record (size, then SHA-256); only once all of them check out are they committed and the record written, so the
+ * snapshot is listed only when whole. A failure discards what was staged and leaves what is kept as it was. A snapshot
+ * kept already is replaced only with `replace`, and then by a swap: the new copy is written and committed under a key
+ * of its own (`{id}@import-{random}`), the record is switched to it in one write, and only then are the old copy's
+ * files deleted. Stopped anywhere (a kill included), the record lists the old copy or the new one, whole; what a
+ * stopped import left under its own key is deleted by the next import of the same snapshot.
  */
 export async function importSnapshot(store: BlobStore, catalog: SnapshotCatalog, archive: Blob, name: string, opts: { replace?: boolean } = {}): Promise<Snapshot> {
   const zip = new ZipReader(new BlobReader(archive));
@@ -143,10 +150,15 @@ export async function importSnapshot(store: BlobStore, catalog: SnapshotCatalog,
       const entry = byName.get(`files/${f.path}`) ?? refuse(name, `files/${f.path} is missing`);
       if (entry.uncompressedSize !== f.size) refuse(name, `files/${f.path} holds ${entry.uncompressedSize} bytes, not the ${f.size} its record gives`);
     }
+    // Leftovers of replacing imports that were stopped: keys of their own that no record names.
+    for (const b of await store.list()) {
+      if (b.key.startsWith(importKey(snap.id)) && !(kept?.store && b.key.startsWith(`${kept.store}/`))) await store.delete(b.key).catch(() => {});
+    }
+    const where = kept ? `${importKey(snap.id)}${Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('')}` : undefined;
     const staged: string[] = [];
     try {
       for (const f of snap.files) {
-        const key = blobKey(snap.id, f.path);
+        const key = blobKey(where ?? snap.id, f.path);
         const sink = intoStore(store, key, f.size, `${f.path} in ${name}`);
         staged.push(key);
         try {
@@ -165,11 +177,11 @@ export async function importSnapshot(store: BlobStore, catalog: SnapshotCatalog,
       throw e;
     }
     for (const k of staged) await store.commit(k);
-    // Files of the replaced copy the new one does not have go with it.
-    const now = new Set(staged);
-    for (const f of kept?.files ?? []) if (!now.has(blobKey(snap.id, f.path))) await store.delete(blobKey(snap.id, f.path)).catch(() => {});
-    await catalog.putSnapshot(snap);
-    return snap;
+    const record: Snapshot = where ? { ...snap, store: where } : snap;
+    await catalog.putSnapshot(record);
+    // The replaced copy goes once the record names the new one.
+    for (const f of kept?.files ?? []) await store.delete(fileKey(kept!, f.path)).catch(() => {});
+    return record;
   } finally {
     await zip.close().catch(() => {});
   }

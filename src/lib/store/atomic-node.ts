@@ -12,6 +12,14 @@ import { safeRelativeName } from '../hub/paths.js';
 
 const tag = () => `${process.pid}-${randomBytes(4).toString('hex')}`;
 
+/**
+ * A failpoint for the kill soak (tests/gpu/cli-hardening.test.ts): with LORA_LAB_FAILPOINT=folder-swap the process
+ * kills itself with SIGKILL between the two renames of a folder replace, the one moment a timed kill rarely hits.
+ */
+function failpoint(name: 'folder-swap'): void {
+  if (process.env.LORA_LAB_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
+}
+
 function fsyncPath(path: string): void {
   let fd: number | undefined;
   try {
@@ -110,6 +118,7 @@ export function replaceFolder(dest: string, files: Map<string, Uint8Array>): voi
     for (const d of [...dirs].sort((a, b) => b.length - a.length)) fsyncPath(d);
     const had = exists(dest);
     if (had) renameSync(dest, old);
+    failpoint('folder-swap');
     renameSync(tmp, dest);
     fsyncPath(dir);
     if (had) rmSync(old, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 import { DownloadError } from '../errors.js';
 import { ggufIn, type ModelFiles, type OpenedFile } from '../model-files.js';
 import { readBlob, type BlobStore } from './blobs.js';
-import { blobKey, type Snapshot } from './snapshot-catalog.js';
+import { fileKey, type Snapshot } from './snapshot-catalog.js';
 
 export class CachedFiles implements ModelFiles {
   readonly modelId: string;
@@ -26,11 +26,11 @@ export class CachedFiles implements ModelFiles {
 
   async bytes(name: string, optional = false): Promise<Uint8Array | null> {
     if (!this.#names.has(name)) return optional ? null : this.#missing(name);
-    return (await readBlob(this.store, blobKey(this.snapshot.id, name))) ?? this.#gone(name);
+    return (await readBlob(this.store, fileKey(this.snapshot, name))) ?? this.#gone(name);
   }
 
   async open(name: string): Promise<OpenedFile> {
     if (!this.#names.has(name)) this.#missing(name);
-    return (await this.store.open(blobKey(this.snapshot.id, name))) ?? this.#gone(name);
+    return (await this.store.open(fileKey(this.snapshot, name))) ?? this.#gone(name);
   }
 }

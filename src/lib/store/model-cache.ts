@@ -13,7 +13,7 @@ import { readJson } from '../model-files.js';
 import { encodePath, safeRelativeName } from '../hub/paths.js';
 import type { BlobStore } from './blobs.js';
 import { CachedFiles } from './cached-files.js';
-import { blobKey, findSnapshot, snapshotId, type Snapshot, type SnapshotCatalog, type SnapshotFile } from './snapshot-catalog.js';
+import { blobKey, fileKey, findSnapshot, snapshotId, type Snapshot, type SnapshotCatalog, type SnapshotFile } from './snapshot-catalog.js';
 import { fetchFile, type PlannedFile } from './fetch-file.js';
 import { ProgressMeter, type DownloadProgress } from './progress.js';
 import { checkSpace, type Estimate } from './quota.js';
@@ -76,7 +76,7 @@ export class ModelCache {
   async remove(id: string): Promise<void> {
     const s = await this.catalog.getSnapshot(id);
     await this.catalog.deleteSnapshot(id);
-    for (const f of s?.files ?? []) await this.store.delete(blobKey(id, f.path));
+    for (const f of s?.files ?? []) await this.store.delete(fileKey(s!, f.path));
   }
 
   #offline(): boolean {

@@ -10,8 +10,13 @@ export interface SnapshotFile {
 }
 
 export interface Snapshot {
-  /** `hf/{repo}/{commit sha}` or `url/{hash of the base URL}`; blob keys are `${id}/${path}`. */
+  /** `hf/{repo}/{commit sha}` or `url/{hash of the base URL}`; blob keys are `${store ?? id}/${path}`. */
   id: string;
+  /**
+   * Where its files are kept, when not under its id: a replacing import writes the new copy under a key of its own and
+   * then swaps the record, so the kept copy stays whole until the new one is (see importSnapshot).
+   */
+  store?: string;
   kind: 'model' | 'adapter' | 'reward';
   source: 'hf' | 'url';
   /** Repo id or base URL. */
@@ -34,6 +39,8 @@ export interface SnapshotCatalog {
 
 export const snapshotId = (source: 'hf' | 'url', repo: string, sha: string): string => [source, repo, sha].filter(Boolean).join('/');
 export const blobKey = (id: string, path: string): string => `${id}/${path}`;
+/** The key a kept snapshot's file is stored under. */
+export const fileKey = (s: Pick<Snapshot, 'id' | 'store'>, path: string): string => blobKey(s.store ?? s.id, path);
 
 /** The newest snapshot of `repo` that `revision` resolved to (or that is `revision` itself, a commit sha). */
 export function findSnapshot(all: Snapshot[], source: 'hf' | 'url', repo: string, revision: string): Snapshot | undefined {

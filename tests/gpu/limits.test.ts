@@ -3,6 +3,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
+import { DispatchBuilder } from '../../src/lib/gpu/kernel.js';
+import { GpuOutOfMemoryError } from '../../src/lib/errors.js';
+import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { generateColumns } from '../../src/lib/model/generate.js';
 import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
@@ -30,5 +33,24 @@ describe('WebGPU default limits', () => {
     expect(Number.isFinite(losses[0])).toBe(true);
     expect(await gpu.device.popErrorScope()).toBeNull();
     t.destroy();
+  });
+});
+
+describe('the dispatch guard', () => {
+  it('refuses a buffer over the binding limit with a typed error naming it, before the driver sees a bind group', async () => {
+    const gpu = await createNodeGpu({ forceF32: true });
+    const limit = gpu.device.limits.maxStorageBufferBindingSize;
+    const builder = new DispatchBuilder(gpu);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM;
+    const small = (label: string) => builder.buffer(label, 256, label === 'S' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE);
+    // A buffer object as large as the guard must refuse (allocating one for real would take gigabytes on some GPUs).
+    const huge = { size: limit + 256, label: 'embed.table', mapAsync: () => Promise.resolve(), usage } as unknown as GPUBuffer;
+    const k = embedKernel('f32');
+    const call = () => builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4 }, { S: small('S'), E: huge, tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 });
+    expect(call).toThrow(GpuOutOfMemoryError);
+    expect(call).toThrow(new RegExp(`embed\\+f32: buffer E \\(embed.table\\) is ${limit + 256} bytes, over the ${limit} this GPU binds at once. Use a smaller batch`));
+    // The same dispatch with buffers that fit resolves.
+    expect(builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4 }, { S: small('S'), E: small('E'), tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 }).label).toBe('embed+f32');
+    builder.destroy();
   });
 });

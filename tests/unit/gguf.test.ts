@@ -225,6 +225,10 @@ describe('GGUF LoRA adapters that do not fit', () => {
   it('for another architecture', async () => {
     await expect(load(head('gpt2'), pair('0'))).rejects.toThrow(/adapter for a GGUF "gpt2" model; the engine runs llama, mistral, qwen2/);
   });
+  it("for a family other than the base model's (its q and k rows are ordered another way)", async () => {
+    // The base is LLaMA: a qwen2 adapter's rows were not permuted by the converter, and would be un-permuted wrongly.
+    await expect(load(head('qwen2'), pair('0'))).rejects.toThrow(/a.gguf is a LoRA adapter for a qwen2 model, but the loaded model is LlamaForCausalLM: load it over a qwen2 model/);
+  });
   it('a layer written blk.00', async () => {
     await expect(load(head('llama'), pair('00'))).rejects.toThrow(/tensor "blk.00.attn_v.weight.lora_a" is not a LoRA weight/);
   });

@@ -28,6 +28,11 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
   if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
     throw new AdapterError(`${file} is a LoRA adapter for a GGUF "${String(arch)}" model; the engine runs ${ARCHITECTURES.join(', ')}. Use an adapter trained on one of these families.`, { file });
   }
+  // llama.cpp names LLaMA and Mistral "llama" (or "mistral"), Qwen2 "qwen2"; the two differ in how q and k rows are
+  // ordered in the file, so an adapter goes only over a base of its own family.
+  if (base && (arch === 'qwen2') !== (base.architecture === 'Qwen2ForCausalLM')) {
+    throw new AdapterError(`${file} is a LoRA adapter for a ${arch} model, but the loaded model is ${base.architecture}: load it over a ${arch} model.`, { file });
+  }
   const alpha = typeof m['adapter.lora.alpha'] === 'number' ? (m['adapter.lora.alpha'] as number) : NaN;
   const permuted = m['general.architecture'] !== 'qwen2';
   if (permuted && !base) throw new AdapterError(`${file}: a GGUF adapter of a ${String(m['general.architecture'])} model needs its base model loaded first.`, { file });

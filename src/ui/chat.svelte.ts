@@ -3,7 +3,8 @@
 // and the answer is appended. Every change is saved as it happens, so a reload or a closed tab loses nothing.
 
 import { LabStore } from '../lib/store/kept.js';
-import { chatMessages, conversationJson, newConversation, titleFrom, type Conversation, type Turn } from '../lib/chat/conversation.js';
+import { chatMessages, conversationJson, newConversation, titleFrom, type AnswerVersion, type Conversation, type Turn } from '../lib/chat/conversation.js';
+import { BUILTIN_ADAPTERS, BUILTIN_MODEL_ID, type ModelSource } from '../lib/hub/source.js';
 import type { ChatResult } from '../lib/engine.js';
 import type { EngineState } from './engine.svelte.ts';
 
@@ -104,25 +105,91 @@ export class ChatState {
     return { name: `${safe}.json`, blob: new Blob([conversationJson(c)], { type: 'application/json' }) };
   }
 
-  /** Sends the draft as a new user turn. */
+  /**
+   * Sends the draft as a new user turn, as a transaction: when no answer comes (the engine refused the message, or
+   * failed), the turn is taken back and the text returns to the input, with the reason beside it, to edit and send.
+   */
   async send(): Promise<void> {
     const text = this.draft.trim();
-    if (!text || this.busy || !this.engine.ready) return;
-    this.current.turns.push({ role: 'user', content: text });
-    if (this.current.turns.length === 1) this.current.title = titleFrom(text);
+    if (!text || this.busy || !this.engine.ready || this.adapterMissing) return;
+    const c = this.current;
+    const title = c.title;
+    c.turns.push({ role: 'user', content: text });
+    if (c.turns.length === 1) c.title = titleFrom(text);
     this.draft = '';
     await this.#save();
-    await this.#answer();
+    if (await this.#answer()) return;
+    if (!this.error) return; // stopped before the first token: the message stays, answerable (Answer) or removable
+    const turns = this.current.turns;
+    if (turns[turns.length - 1]?.role === 'user' && turns[turns.length - 1].content === text) turns.pop();
+    if (turns.length === 0) this.current.title = title;
+    if (!this.draft.trim()) this.draft = text;
+    await this.#save();
   }
 
-  /** Answers the last user turn again (the old answer is replaced). */
+  /**
+   * Answers the last user message again. The answer shown before is kept as a version beside the new one (‹ 1/2 ›), and
+   * the new one is drawn with a new seed unless the chat fixes its seed. When no answer comes, the old one is put back.
+   */
   async regenerate(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.adapterMissing) return;
     const turns = this.current.turns;
-    if (turns[turns.length - 1]?.role === 'assistant') turns.pop();
-    if (turns[turns.length - 1]?.role !== 'user') return;
+    const old = turns[turns.length - 1]?.role === 'assistant' ? turns.pop()! : null;
+    if (turns[turns.length - 1]?.role !== 'user') {
+      if (old) turns.push(old);
+      return;
+    }
+    const versions = old ? old.versions ?? [{ content: old.content, stats: old.stats }] : [];
     await this.#save();
-    await this.#answer();
+    if (!(await this.#answer(versions)) && old) {
+      this.current.turns.push(old);
+      await this.#save();
+    }
+  }
+
+  /** Shows version `v` of the answer at `index` (one of the answers Regenerate drew). */
+  async showVersion(index: number, v: number): Promise<void> {
+    const t = this.current.turns[index];
+    const version = t?.versions?.[v];
+    if (!version || this.busy) return;
+    t.content = version.content;
+    t.stats = version.stats;
+    t.shown = v;
+    await this.#save();
+  }
+
+  /** The chat's adapter is set but not on the shelf: Send waits until it is loaded, or the chat uses the base. */
+  get adapterMissing(): string | null {
+    const a = this.current.adapter;
+    return a && !this.engine.shelf.adapters.some((x) => x.name === a) ? a : null;
+  }
+
+  /** Where the missing adapter can be loaded from: the built-in set, or what this browser keeps; null when nowhere. */
+  adapterSource(name: string): ModelSource | null {
+    if (this.engine.info?.modelId === BUILTIN_MODEL_ID && name in BUILTIN_ADAPTERS) return { kind: 'builtin', name };
+    if ((this.engine.storage.listing?.adapters ?? []).some((k) => k.kind !== 'reward' && k.name === name)) return { kind: 'kept', name };
+    return null;
+  }
+
+  readonly #tried = new Set<string>();
+  /**
+   * A reopened chat's adapter is loaded when it can be (once per adapter and model: a load that failed says why on the
+   * shelf, and Send stays disabled with "Load it / Use the base").
+   */
+  async restoreAdapter(): Promise<void> {
+    const name = this.adapterMissing;
+    if (!name || !this.engine.ready || this.engine.shelf.busy) return;
+    const source = this.adapterSource(name);
+    const key = `${this.engine.info?.modelId}/${name}`;
+    if (!source || this.#tried.has(key)) return;
+    this.#tried.add(key);
+    await this.engine.shelf.load(source, name);
+  }
+
+  /** The chat goes on with the base model (its adapter cannot be loaded). */
+  async useBase(): Promise<void> {
+    this.current.adapter = null;
+    await this.#save();
   }
 
   /** Replaces user turn `index` with new text, drops everything after it, and answers it. */
@@ -145,27 +212,36 @@ export class ChatState {
     await this.#save();
   }
 
-  /** After a context overflow: drop the oldest turns from now on, and answer. */
+  /** After a context overflow: drop the oldest turns from now on, and answer (the message taken back, sent again). */
   async dropOldestAndRetry(): Promise<void> {
     this.current.overflow = 'drop-oldest';
     await this.#save();
-    await this.#answer();
+    const turns = this.current.turns;
+    if (turns[turns.length - 1]?.role === 'user') await this.#answer();
+    else await this.send();
   }
 
   stop(): void {
     if (this.busy) this.engine.generation.stop();
   }
 
-  async #answer(): Promise<void> {
+  /** Answers the last user turn; true when an answer was added. `versions`: earlier answers to keep beside it. */
+  async #answer(versions: AnswerVersion[] = []): Promise<boolean> {
     const c = this.current;
     const info = this.engine.info;
-    if (!info) return;
+    if (!info) return false;
+    if (this.adapterMissing) {
+      this.error = { name: 'AdapterError', message: `${this.adapterMissing} is not loaded: load it on the adapter shelf, or use the base model.`, canDrop: false };
+      return false;
+    }
     this.error = null;
     this.streaming = '';
     this.live = { tokens: 0, sentAt: performance.now(), firstAt: null, at: performance.now() };
     try {
-      const { temperature, topK, topP, repetitionPenalty, seed, maxNewTokens } = c.settings;
-      const adapter = c.adapter && this.engine.shelf.adapters.some((a) => a.name === c.adapter) ? c.adapter : null;
+      const { temperature, topK, topP, repetitionPenalty, maxNewTokens } = c.settings;
+      // A new draw each time (Regenerate gives another answer) unless the chat fixes its seed; the seed is kept.
+      const seed = c.settings.fixedSeed ? c.settings.seed : crypto.getRandomValues(new Uint32Array(1))[0];
+      const adapter = c.adapter;
       const r = await this.engine.generation.chat({
         messages: chatMessages($state.snapshot(c) as Conversation),
         adapter, adapterScale: c.strength,
@@ -183,15 +259,22 @@ export class ChatState {
           model: info.modelId, adapter, strength: c.strength, tokens: r.tokens.length,
           decodeTokensPerSecond: r.decodeTokensPerSecond, timeToFirstTokenMs: r.timeToFirstTokenMs,
           prefilledTokens: r.prefilledTokens, reusedTokens: r.reusedTokens,
-          contextUsed: r.contextUsed, contextLength: r.contextLength, stopReason: r.stopReason, singleTurn: r.singleTurn,
+          contextUsed: r.contextUsed, contextLength: r.contextLength, stopReason: r.stopReason, singleTurn: r.singleTurn, seed,
         },
       };
-      if (r.text || r.stopReason !== 'aborted') c.turns.push(turn);
       c.model = info.modelId;
       this.last = r;
+      if (!r.text && r.stopReason === 'aborted') return false;
+      if (versions.length) {
+        turn.versions = [...versions, { content: turn.content, stats: turn.stats }];
+        turn.shown = versions.length;
+      }
+      c.turns.push(turn);
+      return true;
     } catch (e) {
       const err = e as Error & { details?: { canDrop?: unknown } };
       this.error = { name: err.name, message: err.message, canDrop: err.details?.canDrop === true };
+      return false;
     } finally {
       this.streaming = null;
       this.live = null;

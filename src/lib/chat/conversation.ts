@@ -10,6 +10,8 @@ export interface ChatSettings {
   topP: number;
   repetitionPenalty: number;
   seed: number;
+  /** Every answer samples with `seed` (Regenerate repeats itself at the same settings); otherwise each draws a new one. */
+  fixedSeed?: boolean;
   maxNewTokens: number;
 }
 
@@ -26,6 +28,14 @@ export interface TurnStats {
   contextLength: number;
   stopReason: string;
   singleTurn: boolean;
+  /** The sampling seed the answer was drawn with. */
+  seed?: number;
+}
+
+/** One answer of several drawn for the same message (Regenerate keeps the earlier ones). */
+export interface AnswerVersion {
+  content: string;
+  stats?: TurnStats;
 }
 
 export interface Turn {
@@ -33,6 +43,9 @@ export interface Turn {
   content: string;
   /** For answers: how they were made. */
   stats?: TurnStats;
+  /** For answers drawn more than once: every version, `shown` being the one in `content` and `stats`. */
+  versions?: AnswerVersion[];
+  shown?: number;
 }
 
 export interface Conversation {
@@ -74,10 +87,18 @@ export function titleFrom(text: string): string {
   return line.length > 48 ? `${line.slice(0, 47)}…` : line || 'New chat';
 }
 
-/** The messages the model gets: the system prompt (when set) and the turns. */
+/**
+ * A user turn with no answer after it, though the conversation went on: what a refused message left in conversations
+ * kept by LoRA Lab before a send became a transaction. It is shown, and can be removed, but is never sent.
+ */
+export function unanswered(turns: readonly Turn[], i: number): boolean {
+  return turns[i]?.role === 'user' && turns[i + 1]?.role === 'user';
+}
+
+/** The messages the model gets: the system prompt (when set) and the turns, less unanswered ones. */
 export function chatMessages(c: Conversation, turns: Turn[] = c.turns): ChatMessage[] {
   const system: ChatMessage[] = c.system.trim() ? [{ role: 'system', content: c.system }] : [];
-  return [...system, ...turns.map((t) => ({ role: t.role, content: t.content }))];
+  return [...system, ...turns.filter((_, i) => !unanswered(turns, i)).map((t) => ({ role: t.role, content: t.content }))];
 }
 
 /** The conversation as a JSON file: settings and turns, in the OpenAI-style messages layout plus our fields. */

@@ -7,6 +7,8 @@ import { BrowserFiles, HttpFiles, huggingFaceFiles, isRepoId } from './files.js'
 
 /** The built-in demo model's identity, the same in the browser and the CLI (checkpoints record it as their base). */
 export const BUILTIN_MODEL_ID = 'lora-lab/built-in-demo';
+/** The adapters shipped with the built-in model (public/adapters/NAME), and what each does. */
+export const BUILTIN_ADAPTERS: Readonly<Record<string, string>> = { 'demo-zh': 'answers in Chinese', 'demo-short': 'answers in one sentence' };
 
 export type ModelSource =
   | { kind: 'builtin'; name?: string }

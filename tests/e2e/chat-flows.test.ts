@@ -1,0 +1,165 @@
+// Chat flows that used to strand a person, in the built app in headless Chromium on the built-in model: a refused
+// message leaves no trace (it returns to the input) and a conversation wedged by the old behaviour goes on; a chat's
+// adapter is loaded again when the chat is reopened after a reload (or Send says it cannot be); Regenerate draws a
+// new answer each time and keeps the earlier ones.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { PreviewServer } from 'vite';
+import { launch, screenshot, startApp } from '../helpers/browser.js';
+
+const ready = (page: Page) => page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', undefined, { timeout: 180_000 });
+const answers = (page: Page) => page.locator('[data-testid=turn-assistant]').count();
+
+/** Sends `text` and waits for answer number `n`. */
+async function ask(page: Page, text: string, n: number): Promise<string> {
+  await page.getByTestId('prompt').fill(text);
+  await page.getByTestId('generate').click();
+  await page.waitForFunction((k) => document.querySelectorAll('[data-testid=turn-assistant]').length === k && !!document.querySelector('[data-testid=regenerate]'), n, { timeout: 300_000 });
+  return (await page.getByTestId('output').textContent()) ?? '';
+}
+
+async function settings(page: Page, fill: Record<string, string>): Promise<void> {
+  const panel = page.getByTestId('chat-settings');
+  if (!(await panel.evaluate((d) => (d as HTMLDetailsElement).open))) await panel.locator('summary').click();
+  for (const [id, v] of Object.entries(fill)) await page.getByTestId(id).fill(v);
+  await panel.locator('summary').click();
+}
+
+describe('chat flows that must not strand a person', () => {
+  let app: { url: string; server: PreviewServer };
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    app = await startApp();
+    browser = await launch();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${app.url}?model=builtin`);
+    await ready(page);
+    await settings(page, { 'chat-max-tokens': '16' });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.server.close();
+  });
+
+  it('a message the engine refuses returns to the input, and the next one is answered', async () => {
+    const long = 'word '.repeat(3000).trim();
+    await page.getByTestId('prompt').fill(long);
+    await page.getByTestId('generate').click();
+    await page.getByTestId('chat-error').waitFor({ timeout: 120_000 });
+    // Not kept as a turn: the text is back in the box to edit, the reason beside it.
+    expect(await page.locator('[data-testid=turn-user]').count()).toBe(0);
+    expect(await page.getByTestId('prompt').inputValue()).toBe(long);
+    await screenshot(page, 'chat-flows-0-refused');
+    await page.getByTestId('chat-error').getByRole('button', { name: 'Dismiss' }).click();
+    const answer = await ask(page, 'Give three tips for staying healthy.', 1);
+    expect(answer.length).toBeGreaterThan(0);
+    expect(await page.locator('[data-testid=turn-user]').count()).toBe(1);
+    expect(await page.getByTestId('chat-error').count()).toBe(0);
+  });
+
+  it('a conversation kept wedged by the old behaviour (two user turns in a row) loads and goes on', async () => {
+    await page.evaluate(() => new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open('lora-lab');
+      open.onsuccess = () => {
+        const tx = open.result.transaction('conversations', 'readwrite');
+        tx.objectStore('conversations').put({
+          id: 'c-wedged', title: 'Wedged', createdAt: Date.now(), updatedAt: Date.now() + 60_000, model: null, adapter: null, strength: 1, system: '',
+          settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop',
+          turns: [{ role: 'user', content: 'word '.repeat(3000) }, { role: 'user', content: 'What is the capital of France?' }],
+        });
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+      open.onerror = () => reject(open.error);
+    }));
+    await page.goto(`${app.url}?model=builtin`);
+    await ready(page);
+    await page.getByTestId('conversations').getByText('Wedged').waitFor();
+    expect(await page.getByTestId('conversations').locator('li.active').textContent()).toContain('Wedged');
+    // The first message never had an answer and is not sent; the last one waits for one.
+    expect(await page.locator('[data-testid=unanswered]').count()).toBe(2);
+    await page.getByTestId('answer-turn').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=turn-assistant]').length === 1 && !!document.querySelector('[data-testid=regenerate]'), undefined, { timeout: 300_000 });
+    expect(await page.getByTestId('chat-error').count()).toBe(0);
+    await ask(page, 'And of Italy?', 2);
+    expect(await page.getByTestId('chat-error').count()).toBe(0);
+    // The skipped message can be removed in one click.
+    await page.getByTestId('remove-turn').first().click();
+    expect(await page.locator('[data-testid=unanswered]').count()).toBe(0);
+    expect(await page.locator('[data-testid=turn-user]').count()).toBe(2);
+  });
+
+  it("a chat's adapter is loaded again when the chat is reopened after a reload", async () => {
+    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-zh`);
+    await ready(page);
+    await page.getByTestId('new-chat').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=chat-adapter] option')].some((o) => o.textContent === 'demo-zh'), undefined, { timeout: 120_000 });
+    await page.getByTestId('chat-settings').locator('summary').click();
+    await page.getByTestId('chat-adapter').selectOption('demo-zh');
+    await page.getByTestId('chat-settings').locator('summary').click();
+    await settings(page, { 'chat-temperature': '0', 'chat-max-tokens': '16' });
+    const before = await ask(page, 'Give three tips for staying healthy.', 1);
+    expect(before).toMatch(/\p{Script=Han}/u);
+
+    await page.goto(`${app.url}?model=builtin`); // the model, without the adapter on its shelf
+    await ready(page);
+    // The chat loads its adapter (the built-in one) by itself; Send waits for it.
+    await page.waitForFunction(() => !document.querySelector('[data-testid=adapter-missing]') && [...document.querySelectorAll('[data-testid=chat-adapter] option')].some((o) => o.textContent === 'demo-zh'), undefined, { timeout: 120_000 });
+    expect(await page.getByTestId('chat-adapter').inputValue()).toBe('demo-zh');
+    const again = await ask(page, 'Give three tips for staying healthy.', 2);
+    expect(again).toMatch(/\p{Script=Han}/u);
+    expect(await page.getByTestId('stats').textContent()).toMatch(/demo-zh ×1/);
+  });
+
+  it('an adapter that cannot be loaded keeps Send disabled, saying so, until the chat uses the base', async () => {
+    await page.evaluate(() => new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open('lora-lab');
+      open.onsuccess = () => {
+        const tx = open.result.transaction('conversations', 'readwrite');
+        tx.objectStore('conversations').put({
+          id: 'c-gone', title: 'Gone adapter', createdAt: Date.now(), updatedAt: Date.now() + 120_000, model: null, adapter: 'deleted-adapter', strength: 1, system: '',
+          settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop', turns: [],
+        });
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    }));
+    await page.goto(`${app.url}?model=builtin`);
+    await ready(page);
+    await page.getByTestId('adapter-missing').waitFor();
+    expect(await page.getByTestId('adapter-missing').textContent()).toMatch(/deleted-adapter, which is not loaded, nor kept in this browser/);
+    await page.getByTestId('prompt').fill('Hello');
+    expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+    await screenshot(page, 'chat-flows-1-adapter-missing');
+    await page.getByTestId('adapter-use-base').click();
+    expect(await page.getByTestId('generate').isDisabled()).toBe(false);
+  });
+
+  it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
+    await page.getByTestId('new-chat').click();
+    await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });
+    const first = await ask(page, 'Write a short poem about the sea.', 1);
+    const texts = [first];
+    for (let k = 2; k <= 3; k++) {
+      await page.getByTestId('regenerate').click();
+      await page.waitForFunction((n) => document.querySelector('[data-testid=version-shown]')?.textContent?.trim() === `${n} / ${n}` && !!document.querySelector('[data-testid=regenerate]'), k, { timeout: 300_000 });
+      texts.push((await page.getByTestId('output').textContent()) ?? '');
+    }
+    expect(new Set(texts).size).toBe(3);
+    expect(await answers(page)).toBe(1);
+    // The earlier answers are a click away.
+    await page.getByRole('button', { name: 'Previous answer' }).click();
+    await page.getByRole('button', { name: 'Previous answer' }).click();
+    expect(await page.getByTestId('version-shown').textContent()).toMatch(/1 \/ 3/);
+    expect(await page.getByTestId('output').textContent()).toBe(first);
+    await screenshot(page, 'chat-flows-2-versions');
+    expect(errors).toEqual([]);
+  });
+});

@@ -21,18 +21,24 @@ describe('links', () => {
   it('names what it cannot read', () => {
     const { problems } = parseLink('?model=../etc/passwd&view=nowhere');
     expect(problems.map((p) => p.param)).toEqual(['model', 'view']);
+    const bad = parseLink('?adapter=builtin:demo-zh&strength=3&temperature=-5&top_k=1000&max_tokens=999999&seed=0x10').problems;
+    expect(bad.map((p) => `${p.param}=${p.value} ${p.why}`)).toEqual([
+      'strength=3 is not a number from 0 to 2', 'temperature=-5 is not a number from 0 to 2', 'top_k=1000 is not an integer from 0 to 64',
+      'max_tokens=999999 is not an integer from 1 to 4096', 'seed=0x10 is not an integer from 0 to 4294967295',
+    ]);
   });
 
   it('writes the set-up back as a link that reads the same', () => {
     const made = makeLink('https://lab.example/', {
       model: { kind: 'hf', repo: 'org/m', revision: 'main' },
-      adapters: [{ kind: 'kept', name: 'run 1' }, { kind: 'url', url: 'https://x.org/a/' }],
-      view: 'compare', prompt: 'Name three colors & why',
+      adapters: [{ source: { kind: 'kept', name: 'run 1' } }, { source: { kind: 'url', url: 'https://x.org/a/' }, strength: 0.5 }],
+      view: 'compare', prompt: 'Name three colors & why', sampling: { temperature: 0.7, topK: 20, maxNewTokens: 48, seed: 3 },
     });
     expect('url' in made).toBe(true);
     const { link } = parseLink(new URL((made as { url: string }).url).search);
     expect(link.model).toEqual({ kind: 'hf', repo: 'org/m', revision: undefined });
-    expect(link.adapters.map((a) => a.name)).toEqual(['run 1', 'https://x.org/a/']);
+    expect(link.adapters.map((a) => [a.name, a.strength])).toEqual([['run 1', 1], ['https://x.org/a/', 0.5]]);
+    expect(link.sampling).toEqual({ temperature: 0.7, topK: 20, maxNewTokens: 48, seed: 3 });
     expect(link.view).toBe('compare');
     expect(link.prompt).toBe('Name three colors & why');
     expect(makeLink('/', { model: { kind: 'files', files: [] }, adapters: [], view: 'playground', prompt: '' })).toHaveProperty('why');

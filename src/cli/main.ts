@@ -13,6 +13,7 @@ const HELP = `lora-lab — LoRA Lab's WebGPU engine in Node
   lora-lab score --help        score answers with a reward model (ONNX, or one trained here), rank best-of-n samples
   lora-lab recipe --help       the files to re-run a training on a multi-GPU cluster with TRL or Axolotl
   lora-lab push --help         push an adapter, a merged model, a dataset or results to the Hugging Face Hub
+  lora-lab export --help       a model (an adapter merged in) or an adapter as GGUF, for llama.cpp, Ollama, LM Studio
   lora-lab cache --help        models and adapters kept for offline use
 
   Environment: LORA_LAB_DRIVER=lavapipe|swiftshader picks a software Vulkan driver when there is no GPU;
@@ -33,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'score') return await (await import('./score.js')).scoreCommand(rest);
     if (command === 'recipe') return await (await import('./recipe.js')).recipeCommand(rest);
     if (command === 'push') return await (await import('./push.js')).pushCommand(rest);
-    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval, score, recipe, push or cache (lora-lab --help).`);
+    if (command === 'export') return await (await import('./export.js')).exportCommand(rest);
+    throw new InvalidArgumentError(`Unknown command "${command}": use generate, train, eval, score, recipe, push, export or cache (lora-lab --help).`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err instanceof LoraLabError ? `${err.name}: ` : ''}${err.message}\n`);

@@ -2,6 +2,7 @@
 // The same class serves the Web Worker (browser) and the CLI (Node); only how the GPU and the files are obtained
 // differs, and that is passed in.
 
+import { adapterToGguf, modelToGguf, type GgufExportType } from './formats/gguf-export.js';
 import { trainMemory, type TrainMemory } from './training/memory.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from './training/train-config.js';
 import { InvalidArgumentError, NoModelLoadedError, TokenizerError } from './errors.js';
@@ -325,9 +326,9 @@ export class Engine {
    * A full model with `adapter` merged into a copy of the weights: config.json, model.safetensors, and the tokenizer
    * files of the source, ready to load as a base model anywhere.
    */
-  async exportMerged(adapter: string, strength = 1): Promise<Map<string, Uint8Array>> {
+  async exportMerged(adapter: string | null, strength = 1): Promise<Map<string, Uint8Array>> {
     const m = this.#require();
-    const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, this.#adapter(adapter), strength);
+    const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, adapter === null ? null : this.#adapter(adapter), strength);
     const enc = new TextEncoder();
     const files = new Map<string, Uint8Array>([
       ['config.json', enc.encode(JSON.stringify({ ...m.rawConfig, torch_dtype: this.gpu.f16 ? 'float16' : 'float32' }, null, 2))],
@@ -338,6 +339,20 @@ export class Engine {
       if (b) files.set(name, b);
     }
     return files;
+  }
+
+  /**
+   * The loaded model (with `adapter` merged in at `strength`, or the base when null) as one GGUF file of `type`, for
+   * llama.cpp, Ollama and LM Studio: chunks of the file, its tokenizer and chat template inside.
+   */
+  async exportGguf(adapter: string | null, type: GgufExportType, strength = 1): Promise<Uint8Array[]> {
+    const m = this.#require();
+    return modelToGguf(await this.exportMerged(adapter, strength), type, adapter ? `${m.info.label} + ${adapter}` : m.info.label);
+  }
+
+  /** A loaded adapter as a GGUF LoRA file (llama.cpp --lora) for this base model. */
+  exportAdapterGguf(name: string, type: 'f32' | 'f16' = 'f32'): Uint8Array[] {
+    return adapterToGguf(this.#adapter(name), this.#require().config, type);
   }
 
   previewDataset(records: TrainRecord[], format: 'alpaca' | 'chat'): DatasetPreview {

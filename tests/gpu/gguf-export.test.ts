@@ -10,6 +10,7 @@ import { dequantize, ggmlTypeName, type GgmlType } from '../../src/lib/formats/g
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
+import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';
 import { readGgufHeader } from '../../src/lib/model/gguf.js';
 import { LoraBank } from '../../src/lib/lora/bank.js';
@@ -126,6 +127,27 @@ describe('GGUF export of a model', () => {
     expect(engine.runner.model.tokenizer!.decode([3, 4, 5], false)).toBe('abc');
     const r = await engine.generate({ prompt: 'hello', format: 'chat', maxNewTokens: 3, sampling: { temperature: 0 } });
     expect(r.tokens.length).toBeGreaterThan(0);
+    engine.unload();
+  });
+});
+
+describe('the tokenizer in an exported file', () => {
+  it("is the built-in model's: the same ids for the same text, the same text for the same ids", async () => {
+    const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
+    const src = new NodeDirFiles('demo', demo);
+    const files = new Map(await Promise.all(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map(async (n) => [n, (await src.bytes(n))!] as [string, Uint8Array])));
+    const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
+    await engine.load(src);
+    const original = engine.runner.model.tokenizer!;
+    const texts = ['Give three tips for staying healthy.', '  two leading spaces, tabs\tand\nnew lines', '中文回答：保持健康的三个建议。', 'emoji 🙂 and ünïcödé'];
+    const want = texts.map((t) => original.encode(t, false));
+    const chat = original.renderChat([{ role: 'user', content: 'Hi' }]);
+    engine.unload();
+    await engine.load(new MemoryFiles('m.gguf', new Map([['m.gguf', concat(modelToGguf(files, 'q8_0', 'built-in'))]])));
+    const exported = engine.runner.model.tokenizer!;
+    expect(texts.map((t) => exported.encode(t, false))).toEqual(want);
+    expect(want.map((ids) => exported.decode(ids, false))).toEqual(want.map((ids) => original.decode(ids, false)));
+    expect(exported.renderChat([{ role: 'user', content: 'Hi' }])).toBe(chat);
     engine.unload();
   });
 });

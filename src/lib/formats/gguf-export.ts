@@ -132,6 +132,9 @@ function tokenizerMeta(files: Map<string, Uint8Array>, c: ModelConfig): Tokenize
     const rank = new Map<string, number>();
     merges.forEach((m, k) => { const t = m.replace(' ', ''); if (!rank.has(t)) rank.set(t, k); });
     kv.push(['tokenizer.ggml.model', { type: 'str', value: 'llama' }], ['tokenizer.ggml.pre', { type: 'str', value: 'default' }]);
+    // SentencePiece's dummy prefix: a space before the text, when the tokenizer adds one (Prepend or Metaspace).
+    const prefix = /"Prepend"|"prepend_scheme":"(first|always)"|"add_prefix_space":true/.test(JSON.stringify([tok.normalizer, tok.pre_tokenizer]));
+    kv.push(['tokenizer.ggml.add_space_prefix', { type: 'bool', value: prefix }]);
     kv.push(['tokenizer.ggml.tokens', { type: 'str[]', value: tokens }]);
     kv.push(['tokenizer.ggml.scores', { type: 'f32[]', value: tokens.map((t, i) => (special.has(i) ? 0 : -(rank.get(t) ?? -1) - 1)) }]);
     kv.push(['tokenizer.ggml.token_type', { type: 'i32[]', value: tokens.map((t, i) => (special.has(i) ? (t === '<unk>' ? 2 : special.get(i) ? 3 : 4) : /^<0x[0-9A-F]{2}>$/.test(t) ? 6 : 1)) }]);

@@ -112,11 +112,13 @@ export function tokenizerFromGguf(m: Meta, file: string, vocabSize?: number): { 
   if (model === 'llama') {
     const scores = list<number>(m, 'tokenizer.ggml.scores');
     const unk = id(m, 'tokenizer.ggml.unknown_token_id') ?? tokens.indexOf('<unk>');
+    const spacePrefix = m['tokenizer.ggml.add_space_prefix'] !== false;
     const json = {
       version: '1.0', truncation: null, padding: null, added_tokens: added,
-      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+      // A space before the text (and its removal when decoding), unless tokenizer.ggml.add_space_prefix says not.
+      normalizer: { type: 'Sequence', normalizers: [...(spacePrefix ? [{ type: 'Prepend', prepend: '▁' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
       pre_tokenizer: null, post_processor: bosProcessor,
-      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : [])] },
       model: { type: 'BPE', dropout: null, unk_token: unk >= 0 ? tokens[unk] : null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: mergesFromScores(tokens, scores, types) },
     };
     return { json, config: { ...config, ...(unk >= 0 ? { unk_token: tokens[unk] } : {}) } };

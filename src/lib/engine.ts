@@ -2,6 +2,7 @@
 // The same class serves the Web Worker (browser) and the CLI (Node); only how the GPU and the files are obtained
 // differs, and that is passed in.
 
+import type { DType } from './formats/dtype.js';
 import { adapterToGguf, modelToGguf, type GgufExportType } from './formats/gguf-export.js';
 import { trainMemory, type TrainMemory } from './training/memory.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from './training/train-config.js';
@@ -326,12 +327,12 @@ export class Engine {
    * A full model with `adapter` merged into a copy of the weights: config.json, model.safetensors, and the tokenizer
    * files of the source, ready to load as a base model anywhere.
    */
-  async exportMerged(adapter: string | null, strength = 1): Promise<Map<string, Uint8Array>> {
+  async exportMerged(adapter: string | null, strength = 1, dtype: DType = this.gpu.f16 ? 'F16' : 'F32'): Promise<Map<string, Uint8Array>> {
     const m = this.#require();
-    const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, adapter === null ? null : this.#adapter(adapter), strength);
+    const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, adapter === null ? null : this.#adapter(adapter), strength, dtype);
     const enc = new TextEncoder();
     const files = new Map<string, Uint8Array>([
-      ['config.json', enc.encode(JSON.stringify({ ...m.rawConfig, torch_dtype: this.gpu.f16 ? 'float16' : 'float32' }, null, 2))],
+      ['config.json', enc.encode(JSON.stringify({ ...m.rawConfig, torch_dtype: dtype === 'F16' ? 'float16' : dtype === 'BF16' ? 'bfloat16' : 'float32' }, null, 2))],
       ['model.safetensors', weights],
     ]);
     for (const name of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja']) {
@@ -347,7 +348,8 @@ export class Engine {
    */
   async exportGguf(adapter: string | null, type: GgufExportType, strength = 1): Promise<Uint8Array[]> {
     const m = this.#require();
-    return modelToGguf(await this.exportMerged(adapter, strength), type, adapter ? `${m.info.label} + ${adapter}` : m.info.label);
+    // Merged in f32, then quantized once: the weights as the engine holds them, the adapter's delta unrounded.
+    return modelToGguf(await this.exportMerged(adapter, strength, 'F32'), type, adapter ? `${m.info.label} + ${adapter}` : m.info.label);
   }
 
   /** A loaded adapter as a GGUF LoRA file (llama.cpp --lora) for this base model. */

@@ -4,6 +4,7 @@
 
 import type { AdapterInfo } from '../lib/engine.js';
 import type { ModelSource } from '../lib/hub/source.js';
+import type { GgufExportType } from '../lib/formats/gguf-export.js';
 import { download, type Host } from './host.ts';
 import { pickFolder, writeFolder } from './save-folder.js';
 
@@ -94,6 +95,24 @@ export class ShelfState {
     try {
       const f = await this.host.client.exportMerged(name, 1);
       download(f.name, f.blob);
+    } catch (e) {
+      this.host.fail(e, 'adapter');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Downloads a GGUF file for llama.cpp, Ollama and LM Studio: the base with `adapter` merged in (or the base alone,
+   * null) at `type`, or with type "lora" the adapter as a GGUF LoRA file.
+   */
+  async exportGguf(adapter: string | null, type: GgufExportType | 'lora'): Promise<void> {
+    this.host.clearError();
+    this.busy = true;
+    try {
+      const f = await this.host.client.exportGguf(adapter, type, 1);
+      download(f.name, f.blob);
+      this.host.announce(`${f.name} is ready.`);
     } catch (e) {
       this.host.fail(e, 'adapter');
     } finally {

@@ -1,5 +1,5 @@
 // The worker's adapter requests: load one beside the base (from what is kept, a folder, a repo, a URL, a built-in, a
-// saved run's checkpoint), remove it, export it as PEFT files, a .zip or merged into the base.
+// saved run's checkpoint), remove it, export it as PEFT files, a .zip, merged into the base, or as GGUF.
 
 import { InvalidArgumentError } from '../errors.js';
 import { safeFileName } from '../hub/paths.js';
@@ -10,7 +10,7 @@ import type { WorkerContext } from './context.js';
 import type { Handlers } from './protocol.js';
 import { keepAdapter } from './storage.js';
 
-type AdapterRequest = 'loadAdapter' | 'removeAdapter' | 'exportAdapter' | 'exportAdapterZip' | 'exportAdapterFolder' | 'exportMerged' | 'loadCheckpointAdapter';
+type AdapterRequest = 'loadAdapter' | 'removeAdapter' | 'exportAdapter' | 'exportAdapterZip' | 'exportAdapterFolder' | 'exportMerged' | 'exportGguf' | 'loadCheckpointAdapter';
 
 /** An adapter's PEFT folder: adapter_config.json, adapter_model.safetensors and a README model card. */
 export async function adapterFolder(ctx: WorkerContext, name: string): Promise<{ folder: string; files: [string, Uint8Array][] }> {
@@ -69,6 +69,15 @@ export function adapterHandlers(ctx: WorkerContext): Handlers<AdapterRequest> {
     async exportMerged(_id, p) {
       const { folder, files } = await mergedFolder(ctx, p.name, p.strength);
       return { name: `${folder}.zip`, blob: await zipBlob(new Map([...files].map(([n, b]) => [`${folder}/${n}`, b]))) };
+    },
+    async exportGguf(_id, p) {
+      const e = ctx.loaded();
+      if (p.type === 'lora') {
+        if (!p.adapter) throw new InvalidArgumentError('A GGUF LoRA file is made of an adapter: pick one on the shelf.');
+        return { name: `${safeFileName(p.adapter, 'adapter')}-lora.gguf`, blob: new Blob(e.exportAdapterGguf(p.adapter) as BlobPart[]) };
+      }
+      const stem = p.adapter ? `${safeFileName(p.adapter, 'adapter')}-merged` : safeFileName(e.info!.modelId.split('/').pop() ?? 'model', 'model');
+      return { name: `${stem}-${p.type}.gguf`, blob: new Blob(await e.exportGguf(p.adapter, p.type, p.strength) as BlobPart[]) };
     },
     async loadCheckpointAdapter(_id, p) {
       const saved = await ctx.store().getCheckpoint(p.name);

@@ -174,6 +174,10 @@ export class EngineClient {
     return this.#send('exportMerged', { name, strength }).done;
   }
 
+  exportGguf(adapter: string | null, type: RequestMap['exportGguf']['request']['type'], strength = 1): Promise<{ name: string; blob: Blob }> {
+    return this.#send('exportGguf', { adapter, type, strength }).done;
+  }
+
   previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<DatasetPreview> {
     return this.#send('previewDataset', { dataset, format }).done;
   }

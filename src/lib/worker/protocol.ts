@@ -2,6 +2,7 @@
 // with any number of events for that id (progress, token) and then exactly one `result` or `error`.
 // Errors cross as {name, message, details} and are rebuilt as typed errors by the client.
 
+import type { GgufExportType } from '../formats/gguf-export.js';
 import type { AdapterInfo, ChatRequest, ChatResult, CompareColumn, GenerateRequest, GenerateResult, ModelInfo } from '../engine.js';
 import type { SerializedError } from '../errors.js';
 import type { ModelSource } from '../hub/source.js';
@@ -48,6 +49,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   exportAdapterFolder: { request: { name: string }; result: { folder: string; files: [string, Uint8Array][] } };
   /** The base with the adapter merged in, as a .zip holding a Hugging Face model folder. */
   exportMerged: { request: { name: string; strength: number }; result: { name: string; blob: Blob } };
+  /** The model (an adapter merged in, or the base when null) as one GGUF file, or with type "lora" the adapter alone. */
+  exportGguf: { request: { adapter: string | null; type: GgufExportType | 'lora'; strength: number }; result: { name: string; blob: Blob } };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
   train: { request: TrainRequest; result: AdapterInfo };
   /** GPU memory a run with these settings would take beside the loaded model. */

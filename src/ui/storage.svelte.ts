@@ -2,6 +2,7 @@
 // deleting and exporting a kept thing, importing a file the app exported, and the Hugging Face token.
 
 import type { DatasetSource } from '../lib/store/checkpoints.js';
+import type { GgufExportType } from '../lib/formats/gguf-export.js';
 import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import { download, type ErrorPlace, type Host } from './host.ts';
 
@@ -40,9 +41,10 @@ export class StorageState {
     }
   }
 
-  async export(kind: KeptKind, id: string, as?: 'json' | 'jsonl'): Promise<void> {
+  /** Downloads a kept thing as a file; a model as GGUF of type `gguf` when given (else its archive). */
+  async export(kind: KeptKind, id: string, as?: 'json' | 'jsonl', gguf?: GgufExportType): Promise<void> {
     try {
-      const { name, blob } = await this.host.client.request('exportKept', { kind, id, as });
+      const { name, blob } = await this.host.client.request('exportKept', { kind, id, as, gguf });
       download(name, blob);
     } catch (e) {
       this.host.fail(e, 'storage');

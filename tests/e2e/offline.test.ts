@@ -3,13 +3,14 @@
 // worker, the same link loads both from the cache and gives the same text. The model is exported as one archive and
 // imported in a fresh browser profile with the network off, where it generates the same text again.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { launch, screenshot, SCREENSHOTS, startApp } from '../helpers/browser.js';
 import { startHfServer, type HfServer } from '../helpers/hf-server.js';
+import { cliHere } from '../helpers/cli.js';
 
 const read = (dir: string, names: string[]) => new Map(names.map((f) => [f, new Uint8Array(readFileSync(new URL(`../../public/${dir}/${f}`, import.meta.url)))]));
 
@@ -17,10 +18,11 @@ async function engineState(page: Page, state: string, timeout = 120_000): Promis
   await page.waitForFunction((s) => document.documentElement.dataset.engineState === s, state, { timeout });
 }
 
-/** Greedy generation in a new chat: the text it writes. */
-async function greedy(page: Page): Promise<string> {
+/** Greedy generation in a new chat (through `adapter`, by its label in the chat settings, when given): the text. */
+async function greedy(page: Page, adapter?: string): Promise<string> {
   await page.getByTestId('new-chat').click();
   await page.getByTestId('chat-settings').locator('summary').click();
+  if (adapter) await page.getByTestId('chat-adapter').selectOption({ label: adapter });
   await page.getByTestId('chat-temperature').fill('0');
   await page.getByTestId('chat-max-tokens').fill('12');
   await page.getByTestId('chat-settings').locator('summary').click();
@@ -36,7 +38,7 @@ describe('offline first', () => {
   let context: BrowserContext;
   let page: Page;
   const errors: string[] = [];
-  /** The greedy text of the first test, online; the imported model must give it again. */
+  /** The greedy text of the base model in the first test; the imported model must give it again. */
   let onlineText = '';
 
   beforeAll(async () => {
@@ -65,9 +67,12 @@ describe('offline first', () => {
     expect(await page.getByTestId('mirror-notice').textContent()).toContain(hub.endpoint);
     expect(hub.requests.some((r) => r.startsWith('/api/models/lora-lab/demo/revision/main'))).toBe(true);
     expect(await page.getByTestId('announcer').textContent()).toMatch(/Adapter lora-lab\/demo-lora is loaded/);
+    // The link's adapter is the chat's: the answer is the adapter's.
     const online = await greedy(page);
     expect(online.length).toBeGreaterThan(3);
-    onlineText = online;
+    await page.getByTestId('prompt').fill('Name three colors.');
+    onlineText = await greedy(page, 'Base model');
+    expect(onlineText).not.toBe(online);
     await screenshot(page, 'offline-1-online');
 
     // The service worker has precached the app shell; then the network goes away.
@@ -121,6 +126,18 @@ describe('offline first', () => {
     const archive = join(SCREENSHOTS, 'demo-model.lora-lab.zip');
     await download.saveAs(archive);
     expect(download.suggestedFilename()).toMatch(/^lora-lab_demo_[0-9a-f]{7}\.lora-lab\.zip$/);
+    // The same kept model as one F16 GGUF file (for llama.cpp, Ollama, LM Studio): lora-lab runs it as the model.
+    await page.getByTestId('storage-gguf-type').selectOption('f16');
+    const [gguf] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-model-gguf').first().click()]);
+    expect(gguf.suggestedFilename()).toBe('demo-f16.gguf');
+    const ggufDir = join(SCREENSHOTS, 'demo-gguf');
+    mkdirSync(ggufDir, { recursive: true });
+    await gguf.saveAs(join(ggufDir, 'demo-f16.gguf'));
+    const ids = ['--prompt-ids', '1,3,5,7,9', '--max-new-tokens', '8', '--temperature', '0', '--json'];
+    const fromGguf = await cliHere('generate', '--model', ggufDir, ...ids);
+    const fromFolder = await cliHere('generate', '--model', 'builtin', ...ids);
+    expect(fromGguf.code, fromGguf.stderr).toBe(0);
+    expect(JSON.parse(fromGguf.stdout.trim().split('\n').at(-1)!).tokens).toEqual(JSON.parse(fromFolder.stdout.trim().split('\n').at(-1)!).tokens);
 
     const online = onlineText;
     expect(online.length).toBeGreaterThan(3);

@@ -170,14 +170,20 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
   const raw = json(files, 'config.json', true)!;
   const c = normalizeConfig(raw);
   const arch = ggufArch(c);
-  const weights = files.get('model.safetensors');
-  if (!weights) throw new InvalidArgumentError('A GGUF export needs the model in one model.safetensors file (a merged model, as LoRA Lab exports it).');
-  const { header, data } = readSafetensors(weights, 'model.safetensors');
+  // model.safetensors, or the shards of a larger model (model-00001-of-00002.safetensors, ...).
+  const shards = [...files.keys()].filter((n) => n.endsWith('.safetensors')).sort();
+  if (!shards.length) throw new InvalidArgumentError('A GGUF export needs the model\'s safetensors weights; this model has none (a GGUF model is GGUF already).');
+  const data = new Map<string, Uint8Array>();
+  const all = shards.flatMap((f) => {
+    const r = readSafetensors(files.get(f)!, f);
+    for (const [k, v] of r.data) data.set(k, v);
+    return r.header.tensors;
+  });
   const tensors: GgufTensorData[] = [];
   const order = (n: string) => (n === 'token_embd.weight' ? -1 : n === 'output_norm.weight' ? 1e9 : n === 'output.weight' ? 1e9 + 1 : Number(/^blk\.(\d+)/.exec(n)?.[1] ?? 1e9));
-  const infos = header.tensors.map((t) => ({ t, gguf: ggufTensorName(t.name) }));
+  const infos = all.map((t) => ({ t, gguf: ggufTensorName(t.name) }));
   const unknown = infos.find((x) => x.gguf === null);
-  if (unknown) throw new UnsupportedModelError(`model.safetensors holds ${unknown.t.name}, which has no place in a GGUF ${arch} model.`);
+  if (unknown) throw new UnsupportedModelError(`The weights hold ${unknown.t.name}, which has no place in a GGUF ${arch} model.`);
   infos.sort((a, b) => order(a.gguf!) - order(b.gguf!));
   for (const { t, gguf } of infos) {
     if (!isDType(t.dtype)) throw new UnsupportedModelError(`${t.name} is ${t.dtype}; a GGUF export reads F32, F16 or BF16 weights.`);

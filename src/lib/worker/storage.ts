@@ -3,6 +3,7 @@
 // checkpoint files in a ZIP, a comparison as JSON); import the same files back.
 
 import { datasetFile, parseDataset } from '../data/records.js';
+import { modelToGguf, type GgufExportType } from '../formats/gguf-export.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
 import { safeBaseName, safeFileName } from '../hub/paths.js';
 import { readPeftAdapter } from '../lora/peft.js';
@@ -34,7 +35,8 @@ export interface StorageListing {
 export interface StorageRequestMap {
   storageList: { request: Record<string, never>; result: StorageListing; immediate: true };
   deleteKept: { request: { kind: KeptKind; id: string }; result: StorageListing; immediate: true };
-  exportKept: { request: { kind: KeptKind; id: string; as?: 'json' | 'jsonl' }; result: { name: string; blob: Blob }; immediate: true };
+  /** `gguf`: a kept model as one GGUF file of that type (for llama.cpp, Ollama, LM Studio) instead of its archive. */
+  exportKept: { request: { kind: KeptKind; id: string; as?: 'json' | 'jsonl'; gguf?: GgufExportType }; result: { name: string; blob: Blob }; immediate: true };
   importFile: { request: { file: File }; result: { kind: KeptKind; id: string }; immediate: true };
   saveComparison: { request: KeptComparison; result: number; immediate: true };
   setToken: { request: { token: string | null }; result: { saved: boolean }; immediate: true };
@@ -107,8 +109,17 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
       return list();
     },
 
-    async exportKept({ kind, id, as }) {
+    async exportKept({ kind, id, as, gguf }) {
       const cache = await env.cache();
+      if (kind === 'snapshot' && gguf) {
+        const s = await cache.catalog.getSnapshot(id) ?? missing('model', id);
+        if (s.kind !== 'model') throw new InvalidArgumentError(`${s.repo} is not a model: only models export as GGUF here (adapters do from the adapter shelf, over their base).`);
+        const kept = cache.files(s);
+        const files = new Map<string, Uint8Array>();
+        for (const f of s.files) if (/\.safetensors$|^(config|tokenizer|tokenizer_config)\.json$|^chat_template\.jinja$/.test(f.path)) files.set(f.path, (await kept.bytes(f.path))!);
+        const name = `${safeFileName(s.repo.split('/').pop() ?? 'model')}-${gguf}.gguf`;
+        return { name, blob: new Blob(modelToGguf(files, gguf, s.repo) as BlobPart[]) };
+      }
       if (kind === 'snapshot') {
         const s = await cache.catalog.getSnapshot(id) ?? missing('model', id);
         const name = `${safeFileName(s.source === 'hf' ? `${s.repo}@${s.sha.slice(0, 7)}` : s.repo)}.lora-lab.zip`;

@@ -4,11 +4,10 @@
 // new answer each time and keeps the earlier ones.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { PreviewServer } from 'vite';
-import { launch, screenshot, startApp } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { engineState, openApp, screenshot, type AppSession } from '../helpers/browser.js';
 
-const ready = (page: Page) => page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', undefined, { timeout: 180_000 });
+const ready = (page: Page) => engineState(page, 'ready');
 const answers = (page: Page) => page.locator('[data-testid=turn-assistant]').count();
 
 /** Sends `text` and waits for answer number `n`. */
@@ -26,27 +25,37 @@ async function settings(page: Page, fill: Record<string, string>): Promise<void>
   await panel.locator('summary').click();
 }
 
+/**
+ * Puts a conversation record straight into the app's IndexedDB, as an earlier version of the app kept it; its
+ * `updatedAt` is milliseconds from now (the list opens the most recent).
+ */
+function keepConversation(page: Page, conversation: Record<string, unknown>): Promise<void> {
+  return page.evaluate((c) => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open('lora-lab');
+    open.onsuccess = () => {
+      const tx = open.result.transaction('conversations', 'readwrite');
+      tx.objectStore('conversations').put({ ...c, createdAt: Date.now(), updatedAt: Date.now() + (c.updatedAt as number) });
+      tx.oncomplete = () => { open.result.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+    open.onerror = () => reject(open.error);
+  }), conversation);
+}
+
 describe('chat flows that must not strand a person', () => {
-  let app: { url: string; server: PreviewServer };
-  let browser: Browser;
-  let context: BrowserContext;
+  let s: AppSession;
   let page: Page;
-  const errors: string[] = [];
+  let app: { url: string };
 
   beforeAll(async () => {
-    app = await startApp();
-    browser = await launch();
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
+    s = await openApp();
+    ({ page } = s);
+    app = { url: s.url };
     await page.goto(`${app.url}?model=builtin`);
     await ready(page);
     await settings(page, { 'chat-max-tokens': '16' });
   });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.server.close();
-  });
+  afterAll(() => s?.close());
 
   it('a message the engine refuses returns to the input, and the next one is answered', async () => {
     const long = 'word '.repeat(3000).trim();
@@ -65,20 +74,11 @@ describe('chat flows that must not strand a person', () => {
   });
 
   it('a conversation kept wedged by the old behaviour (two user turns in a row) loads and goes on', async () => {
-    await page.evaluate(() => new Promise<void>((resolve, reject) => {
-      const open = indexedDB.open('lora-lab');
-      open.onsuccess = () => {
-        const tx = open.result.transaction('conversations', 'readwrite');
-        tx.objectStore('conversations').put({
-          id: 'c-wedged', title: 'Wedged', createdAt: Date.now(), updatedAt: Date.now() + 60_000, model: null, adapter: null, strength: 1, system: '',
-          settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop',
-          turns: [{ role: 'user', content: 'word '.repeat(3000) }, { role: 'user', content: 'What is the capital of France?' }],
-        });
-        tx.oncomplete = () => { open.result.close(); resolve(); };
-        tx.onerror = () => reject(tx.error);
-      };
-      open.onerror = () => reject(open.error);
-    }));
+    await keepConversation(page, {
+      id: 'c-wedged', title: 'Wedged', updatedAt: 60_000, model: null, adapter: null, strength: 1, system: '',
+      settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop',
+      turns: [{ role: 'user', content: 'word '.repeat(3000) }, { role: 'user', content: 'What is the capital of France?' }],
+    });
     await page.goto(`${app.url}?model=builtin`);
     await ready(page);
     await page.getByTestId('conversations').getByText('Wedged').waitFor();
@@ -119,18 +119,10 @@ describe('chat flows that must not strand a person', () => {
   });
 
   it('an adapter that cannot be loaded keeps Send disabled, saying so, until the chat uses the base', async () => {
-    await page.evaluate(() => new Promise<void>((resolve, reject) => {
-      const open = indexedDB.open('lora-lab');
-      open.onsuccess = () => {
-        const tx = open.result.transaction('conversations', 'readwrite');
-        tx.objectStore('conversations').put({
-          id: 'c-gone', title: 'Gone adapter', createdAt: Date.now(), updatedAt: Date.now() + 120_000, model: null, adapter: 'deleted-adapter', strength: 1, system: '',
-          settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop', turns: [],
-        });
-        tx.oncomplete = () => { open.result.close(); resolve(); };
-        tx.onerror = () => reject(tx.error);
-      };
-    }));
+    await keepConversation(page, {
+      id: 'c-gone', title: 'Gone adapter', updatedAt: 120_000, model: null, adapter: 'deleted-adapter', strength: 1, system: '',
+      settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop', turns: [],
+    });
     await page.goto(`${app.url}?model=builtin`);
     await ready(page);
     await page.getByTestId('adapter-missing').waitFor();
@@ -160,6 +152,6 @@ describe('chat flows that must not strand a person', () => {
     expect(await page.getByTestId('version-shown').textContent()).toMatch(/1 \/ 3/);
     expect(await page.getByTestId('output').textContent()).toBe(first);
     await screenshot(page, 'chat-flows-2-versions');
-    expect(errors).toEqual([]);
+    expect(s.errors).toEqual([]);
   });
 });

@@ -6,30 +6,22 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import type { PreviewServer } from 'vite';
+import type { Page } from 'playwright-core';
 import { cli } from '../helpers/cli.js';
-import { launch, screenshot, startApp } from '../helpers/browser.js';
+import { engineState, openApp, screenshot, type AppSession } from '../helpers/browser.js';
 
 describe('GGUF export from the adapter shelf', () => {
-  let app: { url: string; server: PreviewServer };
-  let browser: Browser;
+  let session: AppSession;
   let page: Page;
-  const errors: string[] = [];
 
   beforeAll(async () => {
-    app = await startApp();
-    browser = await launch();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })).newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.url}?model=builtin&adapter=builtin:demo-short`);
-    await page.waitForFunction(() => document.documentElement.dataset.engineState === 'ready', undefined, { timeout: 180_000 });
+    session = await openApp({ acceptDownloads: true });
+    page = session.page;
+    await page.goto(`${session.url}?model=builtin&adapter=builtin:demo-short`);
+    await engineState(page, 'ready');
     await page.getByTestId('adapter').filter({ hasText: 'demo-short' }).waitFor({ timeout: 120_000 });
   });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.server.close();
-  });
+  afterAll(() => session?.close());
 
   async function download(click: () => Promise<void>): Promise<{ name: string; bytes: Buffer }> {
     const [d] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), click()]);
@@ -56,6 +48,6 @@ describe('GGUF export from the adapter shelf', () => {
     expect(merged.bytes.equals(await run(['--adapter', 'builtin:demo-short', '--type', 'q8_0'], 'm.gguf'))).toBe(true);
     expect(lora.bytes.equals(await run(['--adapter', 'builtin:demo-short', '--adapter-only'], 'l.gguf'))).toBe(true);
     expect(base.bytes.equals(await run(['--type', 'q4_k_m'], 'b.gguf'))).toBe(true);
-    expect(errors).toEqual([]);
+    expect(session.errors).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Our GGML quantizers (GGUF export) write the blocks ggml's reference quantizers write for the same rows, bit for
 // bit: tests/fixtures/ggml-quant-vectors.json holds rows and the blocks quantize_row_<type>_ref made of them
-// (scripts/gguf/ggml-quant-vectors.py, ggml's own library). And what they write dequantizes near the input.
+// (scripts/gguf/ggml-vectors.py, ggml's own library). And what they write dequantizes near the input.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';

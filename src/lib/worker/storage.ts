@@ -52,6 +52,15 @@ export interface StorageEnv {
 const MAX_ADAPTER_ZIP = 1 << 30;
 
 
+/** A kept model (its safetensors, config and tokenizer files) as one GGUF file of `type`. */
+async function keptModelGguf(cache: ModelCache, s: Snapshot, type: GgufExportType): Promise<{ name: string; blob: Blob }> {
+  if (s.kind !== 'model') throw new InvalidArgumentError(`${s.repo} is not a model: only models export as GGUF here (adapters do from the adapter shelf, over their base).`);
+  const kept = cache.files(s);
+  const files = new Map<string, Uint8Array>();
+  for (const f of s.files) if (/\.safetensors$|^(config|tokenizer|tokenizer_config)\.json$|^chat_template\.jinja$/.test(f.path)) files.set(f.path, (await kept.bytes(f.path))!);
+  return { name: `${safeFileName(s.repo.split('/').pop() ?? 'model')}-${type}.gguf`, blob: new Blob(modelToGguf(files, type, s.repo) as BlobPart[]) };
+}
+
 /** Streams a ZIP into the store under a scratch key and hands back the finished file (disk-backed in OPFS). */
 async function zipToBlob(store: BlobStore, name: string, entries: ZipSource[] | ((out: WritableStream<Uint8Array>) => Promise<unknown>)): Promise<Blob> {
   const key = `exports/${name}`;
@@ -111,15 +120,7 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
 
     async exportKept({ kind, id, as, gguf }) {
       const cache = await env.cache();
-      if (kind === 'snapshot' && gguf) {
-        const s = await cache.catalog.getSnapshot(id) ?? missing('model', id);
-        if (s.kind !== 'model') throw new InvalidArgumentError(`${s.repo} is not a model: only models export as GGUF here (adapters do from the adapter shelf, over their base).`);
-        const kept = cache.files(s);
-        const files = new Map<string, Uint8Array>();
-        for (const f of s.files) if (/\.safetensors$|^(config|tokenizer|tokenizer_config)\.json$|^chat_template\.jinja$/.test(f.path)) files.set(f.path, (await kept.bytes(f.path))!);
-        const name = `${safeFileName(s.repo.split('/').pop() ?? 'model')}-${gguf}.gguf`;
-        return { name, blob: new Blob(modelToGguf(files, gguf, s.repo) as BlobPart[]) };
-      }
+      if (kind === 'snapshot' && gguf) return keptModelGguf(cache, await cache.catalog.getSnapshot(id) ?? missing('model', id), gguf);
       if (kind === 'snapshot') {
         const s = await cache.catalog.getSnapshot(id) ?? missing('model', id);
         const name = `${safeFileName(s.source === 'hf' ? `${s.repo}@${s.sha.slice(0, 7)}` : s.repo)}.lora-lab.zip`;

@@ -1,7 +1,7 @@
 // onnxruntime-web in a thread of its own, under a time limit. An ONNX graph is code from a model's files: a Loop of
 // 10^12 iterations runs inside one synchronous wasm call that nothing can interrupt, so each session lives in a
 // thread (a Web Worker in the browser, a worker_threads Worker in the CLI) and a run that outlasts the limit ends
-// the thread and becomes a TimeLimitError. The caller gets an OrtModule like onnxruntime-web's own, so RewardModel
+// the thread and becomes a TimeLimitError (starting the thread and building the session have a limit of their own). The caller gets an OrtModule like onnxruntime-web's own, so RewardModel
 // does not know where its session runs.
 //
 //   caller (engine worker / CLI)                     thread (serveOrt)
@@ -66,13 +66,13 @@ export function serveOrt(ort: () => Promise<OrtModule>, reply: (r: OrtReply) => 
 
 const seconds = (ms: number) => `${+(ms / 1000).toFixed(1)} s`;
 
-/** One session in one thread; every request waits at most `limitMs`, after which the thread is ended. */
+/** One session in one thread; each request waits at most its limit, after which the thread is ended. */
 class ThreadSession {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (r: OrtReply) => void; reject: (e: Error) => void }>();
   #dead: Error | null = null;
 
-  constructor(private readonly thread: OrtThread, private readonly label: string, private readonly limitMs: number) {
+  constructor(private readonly thread: OrtThread, private readonly label: string) {
     thread.onMessage((r) => {
       const p = this.#pending.get(r.id);
       this.#pending.delete(r.id);
@@ -89,14 +89,14 @@ class ThreadSession {
     this.#pending.clear();
   }
 
-  async request(msg: OrtRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never, what: string): Promise<OrtReply & { ok: true }> {
+  async request(msg: OrtRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never, what: string, limitMs: number): Promise<OrtReply & { ok: true }> {
     if (this.#dead) throw this.#dead;
     const id = this.#next++;
     const reply = await new Promise<OrtReply>((resolve, reject) => {
       const timer = setTimeout(() => this.#end(new TimeLimitError(
-        `${this.label} took longer than ${seconds(this.limitMs)} to ${what}, and was stopped: its graph loops or is far too large for a reward model. Use another reward model (or allow more time, lora-lab score --time-limit).`,
-        { limitMs: this.limitMs },
-      )), this.limitMs);
+        `${this.label} took longer than ${seconds(limitMs)} to ${what}, and was stopped: its graph loops or is far too large for a reward model. Use another reward model (or allow more time, lora-lab score --time-limit).`,
+        { limitMs },
+      )), limitMs);
       this.#pending.set(id, { resolve: (r) => { clearTimeout(timer); resolve(r); }, reject: (e) => { clearTimeout(timer); reject(e); } });
       this.thread.post({ ...msg, id } as OrtRequest);
     });
@@ -109,19 +109,23 @@ class ThreadSession {
   }
 }
 
+/** Starting a thread and building a session (graph optimization included) may take this long on a slow machine. */
+const LOAD_LIMIT_MS = 120_000;
+
 /**
- * An OrtModule whose sessions each run in a thread from `spawn`, every create and run limited to `limitMs`. `local`
- * gives the Tensor class the caller builds feeds with (the thread builds its own from their values).
+ * An OrtModule whose sessions each run in a thread from `spawn`, every run limited to `limitMs` (and the session's
+ * creation to `loadLimitMs`). `local` gives the Tensor class the caller builds feeds with (the thread builds its own
+ * from their values).
  */
-export function threadedOrt(local: Pick<OrtModule, 'Tensor' | 'env'>, spawn: () => OrtThread, limitMs: number, label = 'the reward model'): OrtModule {
+export function threadedOrt(local: Pick<OrtModule, 'Tensor' | 'env'>, spawn: () => OrtThread, limitMs: number, label = 'the reward model', loadLimitMs = Math.max(limitMs, LOAD_LIMIT_MS)): OrtModule {
   const toWire = (t: Ort.Tensor): WireTensor => ({ type: t.type, data: t.data, dims: t.dims });
   const InferenceSession = {
     async create(bytes: Uint8Array, options: Ort.InferenceSession.SessionOptions = {}): Promise<Ort.InferenceSession> {
       // The session's log id (RewardModel gives the model's label) names it in messages.
-      const s = new ThreadSession(spawn(), options.logId ?? label, limitMs);
+      const s = new ThreadSession(spawn(), options.logId ?? label);
       let shape: SessionShape;
       try {
-        shape = (await s.request({ op: 'create', bytes, options }, 'load')).session!;
+        shape = (await s.request({ op: 'create', bytes, options }, 'load', loadLimitMs)).session!;
       } catch (e) {
         s.release();
         throw e;
@@ -130,7 +134,7 @@ export function threadedOrt(local: Pick<OrtModule, 'Tensor' | 'env'>, spawn: () 
         ...shape,
         async run(feeds: Record<string, Ort.Tensor>) {
           const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toWire(t)]));
-          const outputs = (await s.request({ op: 'run', feeds: wire }, 'score one text')).outputs!;
+          const outputs = (await s.request({ op: 'run', feeds: wire }, 'score one text', limitMs)).outputs!;
           return Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, new local.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
         },
         async release() { s.release(); },

@@ -1,8 +1,8 @@
 // onnxruntime-web in a thread of its own, under a time limit. An ONNX graph is code from a model's files: a Loop of
 // 10^12 iterations runs inside one synchronous wasm call that nothing can interrupt, so each session lives in a
 // thread (a Web Worker in the browser, a worker_threads Worker in the CLI) and a run that outlasts the limit ends
-// the thread and becomes a TimeLimitError (starting the thread and building the session have a limit of their own). The caller gets an OrtModule like onnxruntime-web's own, so RewardModel
-// does not know where its session runs.
+// the thread and becomes a TimeLimitError (starting the thread and building the session have a limit of their own).
+// The caller gets an OrtModule like onnxruntime-web's own, so RewardModel does not know where its session runs.
 //
 //   caller (engine worker / CLI)                     thread (serveOrt)
 //   InferenceSession.create(bytes, options)  ──▶   ort.InferenceSession.create

@@ -129,7 +129,8 @@ export class ChatState {
 
   /**
    * Answers the last user message again. The answer shown before is kept as a version beside the new one (‹ 1/2 ›), and
-   * the new one is drawn with a new seed unless the chat fixes its seed. When no answer comes, the old one is put back.
+   * the new one is drawn with a seed of its own unless the chat fixes its seed. When no answer comes, the old one is
+   * put back.
    */
   async regenerate(): Promise<void> {
     if (this.busy || this.adapterMissing) return;
@@ -239,8 +240,10 @@ export class ChatState {
     this.live = { tokens: 0, sentAt: performance.now(), firstAt: null, at: performance.now() };
     try {
       const { temperature, topK, topP, repetitionPenalty, maxNewTokens } = c.settings;
-      // A new draw each time (Regenerate gives another answer) unless the chat fixes its seed; the seed is kept.
-      const seed = c.settings.fixedSeed ? c.settings.seed : crypto.getRandomValues(new Uint32Array(1))[0];
+      // Each answer draws its own seed unless the chat fixes one: the n-th answer to the message at turn t samples with
+      // seed + t + 65537 n, so Regenerate gives another answer, and the same settings replay the same conversation.
+      // The seed is kept in the answer's stats.
+      const seed = c.settings.fixedSeed ? c.settings.seed : (c.settings.seed + c.turns.length + 65537 * versions.length) >>> 0;
       const adapter = c.adapter;
       const r = await this.engine.generation.chat({
         messages: chatMessages($state.snapshot(c) as Conversation),

@@ -134,6 +134,44 @@ describe('chat flows that must not strand a person', () => {
     expect(await page.getByTestId('generate').isDisabled()).toBe(false);
   });
 
+  it('a number out of range is marked at its field, in words with its label, and the action waits until it is fixed', async () => {
+    await page.getByTestId('new-chat').click();
+    await page.getByTestId('prompt').fill('Hello');
+    const panel = page.getByTestId('chat-settings');
+    if (!(await panel.evaluate((d) => (d as HTMLDetailsElement).open))) await panel.locator('summary').click();
+    for (const [id, value, words] of [
+      ['chat-temperature', '-5', 'Temperature must be from 0 to 2 (0 is greedy); -5 is not.'],
+      ['chat-top-k', '1000', 'Top-k must be from 0 to 64 (0 turns it off); 1000 is not.'],
+      ['chat-max-tokens', '999999', 'Max new tokens must be from 1 to 4096; 999999 is not.'],
+    ] as const) {
+      await page.getByTestId(id).fill(value);
+      expect(await page.getByTestId(id).getAttribute('aria-invalid')).toBe('true');
+      expect(await panel.getByTestId('field-error').textContent()).toBe(words);
+      expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+      expect(await page.locator('.composer').textContent()).toContain(words);
+      if (id === 'chat-temperature') await screenshot(page, 'chat-flows-3-bad-number');
+      await page.getByTestId(id).fill(id === 'chat-max-tokens' ? '16' : id === 'chat-top-k' ? '40' : '0.7');
+      expect(await page.getByTestId(id).getAttribute('aria-invalid')).toBe('false');
+    }
+    expect(await page.getByTestId('generate').isDisabled()).toBe(false);
+    await panel.locator('summary').click();
+    // Compare and Train hold their numbers to the same table.
+    await page.getByTestId('compare-tab').click();
+    await page.getByTestId('compare-temperature').fill('7');
+    expect(await page.getByTestId('compare-run').isDisabled()).toBe(true);
+    expect(await page.getByTestId('compare-why-not').textContent()).toBe('Temperature must be from 0 to 2 (0 is greedy); 7 is not.');
+    await page.getByTestId('compare-temperature').fill('0');
+    await page.getByTestId('train-tab').click();
+    await page.getByTestId('train-steps').fill('0');
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
+    expect(await page.getByTestId('train-why-not').textContent()).toMatch(/^Steps must be from 1 to 1,000,000; 0 is not\.$/);
+    await page.getByTestId('train-steps').fill('20');
+    await page.getByTestId('train-cutoff').fill('32');
+    expect(await page.getByTestId('train-why-not').textContent()).toMatch(/^Cutoff \(tokens\) must be from 64 to 2048 \(shorter cuts most answers off\); 32 is not\.$/);
+    await page.getByTestId('train-cutoff').fill('256');
+    await page.getByRole('tab', { name: 'Chat' }).click();
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

@@ -10,7 +10,7 @@ export interface ChatSettings {
   topP: number;
   repetitionPenalty: number;
   seed: number;
-  /** Every answer samples with `seed` (Regenerate repeats itself at the same settings); otherwise each draws a new one. */
+  /** Every answer samples with `seed` (Regenerate repeats itself at the same settings); otherwise each answer's seed derives from it (another one for each Regenerate). */
   fixedSeed?: boolean;
   maxNewTokens: number;
 }

@@ -172,6 +172,29 @@ describe('chat flows that must not strand a person', () => {
     await page.getByRole('tab', { name: 'Chat' }).click();
   });
 
+  it('source fields are checked before anything is fetched: a repo id must be owner/name, a URL http(s)', async () => {
+    const requests: string[] = [];
+    const seen = (r: { url(): string }) => requests.push(r.url());
+    page.on('request', seen);
+    await page.getByRole('tab', { name: 'Hugging Face' }).click();
+    await page.getByTestId('hf-repo').fill('%%% not/a repo id');
+    expect(await page.getByTestId('source-problem').textContent()).toBe('"%%% not/a repo id" is not a Hugging Face repo id: it looks like owner/name (letters, digits, -, _ and .).');
+    expect(await page.getByTestId('load').isDisabled()).toBe(true);
+    await page.getByTestId('hf-repo').fill('HuggingFaceTB/SmolLM2-135M-Instruct');
+    expect(await page.getByTestId('source-problem').count()).toBe(0);
+    await page.getByRole('tab', { name: 'URL' }).click();
+    await page.getByTestId('model-url').fill('not a url at all');
+    expect(await page.getByTestId('source-problem').textContent()).toBe('"not a url at all" is not a web address: a base URL starts with http:// or https://.');
+    expect(await page.getByTestId('load').isDisabled()).toBe(true);
+    await page.getByTestId('adapter-source').fill('no such thing');
+    expect(await page.getByTestId('adapter-source-problem').textContent()).toMatch(/"no such thing" is neither a Hugging Face repo id \(owner\/name\) nor a web address/);
+    expect(await page.getByRole('button', { name: 'Add', exact: true }).isDisabled()).toBe(true);
+    await page.getByTestId('adapter-source').fill('');
+    await page.getByRole('tab', { name: 'Built-in' }).click();
+    page.off('request', seen);
+    expect(requests.filter((u) => /not%20a%20url|%25%25%25|no%20such/.test(u))).toEqual([]);
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

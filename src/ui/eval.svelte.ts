@@ -2,6 +2,7 @@
 // results, and the blind review (which holds no model names until it is finished). Talks to the worker through the
 // EngineClient it is given.
 
+import type { UiError } from './host.ts';
 import { persisted } from './persisted.svelte.ts';
 import type { ExampleResult } from '../lib/eval/metrics.js';
 import type { EvalModel, EvalOptions } from '../lib/eval/run.js';
@@ -140,11 +141,20 @@ export class EvalState {
     this.#stopJudge?.();
   }
 
+  /** Why the last reward-model load failed, shown beside its Load button (cleared by the next load or an edit). */
+  rewardError = $state.raw<UiError | null>(null);
+
   async loadReward(source: ModelSource): Promise<void> {
     this.rewardLoading = { progress: null };
-    const info = await this.#try(() => this.client.loadReward({ source }, (p) => { this.rewardLoading = { progress: p }; }));
-    this.rewardLoading = null;
-    if (info) this.reward = info;
+    this.rewardError = null;
+    try {
+      this.reward = await this.client.loadReward({ source }, (p) => { this.rewardLoading = { progress: p }; });
+    } catch (e) {
+      const err = e as Error & { details?: { status?: number; url?: string } };
+      this.rewardError = { name: err.name, message: err.message, where: 'evaluate', status: err.details?.status, url: err.details?.url };
+    } finally {
+      this.rewardLoading = null;
+    }
   }
 
   /** Scores the open run's answers with the loaded reward model; the scores are kept with the results. */

@@ -195,6 +195,25 @@ describe('chat flows that must not strand a person', () => {
     expect(requests.filter((u) => /not%20a%20url|%25%25%25|no%20such/.test(u))).toEqual([]);
   });
 
+  it('a reward model that cannot be loaded says why beside its Load button, and the message goes with an edit', async () => {
+    await page.getByTestId('compare-tab').click();
+    await page.getByTestId('bestof-panel').locator('summary').click();
+    await s.context.setOffline(true);
+    await page.getByTestId('reward-source').fill('nobody/no-such-reward');
+    await page.getByTestId('reward-load').click();
+    const error = page.getByTestId('reward-error').getByTestId('error');
+    await error.waitFor({ timeout: 30_000 });
+    expect(await error.getAttribute('data-error-name')).toBe('OfflineError');
+    const [button, box] = [await page.getByTestId('reward-load').boundingBox(), await error.boundingBox()];
+    expect(Math.abs(box!.y - button!.y)).toBeLessThan(150); // beside the button, not at the top of the page
+    await screenshot(page, 'chat-flows-4-reward-error');
+    await page.getByTestId('reward-source').fill('nobody/another');
+    expect(await page.getByTestId('reward-error').getByTestId('error').count()).toBe(0);
+    await s.context.setOffline(false);
+    await page.getByTestId('bestof-panel').locator('summary').click();
+    await page.getByRole('tab', { name: 'Chat' }).click();
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

@@ -22,3 +22,8 @@ export function rate(tokensPerSecond: number): string {
   if (!(tokensPerSecond > 0) || !Number.isFinite(tokensPerSecond)) return '– tokens/s';
   return tokensPerSecond >= 1 ? `${tokensPerSecond.toFixed(1)} tokens/s` : `${(1 / tokensPerSecond).toFixed(1)} s/token`;
 }
+
+/** "1 token", "2 tokens": a count with its noun in the right number (English plurals in -s, or `many` when given). */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

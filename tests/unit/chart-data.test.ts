@@ -1,7 +1,7 @@
 // The loss chart's smoothing (TensorBoard's debiased EMA) against a float64 loop written from its definition, and
 // the exported CSV.
 
-import { rate } from '../../src/ui/format.js';
+import { plural, rate } from '../../src/ui/format.js';
 import { describe, expect, it } from 'vitest';
 import { curvesCsv, smooth, type Series } from '../../src/ui/chart-data.js';
 
@@ -40,5 +40,11 @@ describe('decode rates as people read them', () => {
     expect(rate(1 / 34)).toBe('34.0 s/token'); // web-llm-sized models on SwiftShader
     expect(rate(0)).toBe('– tokens/s');
     expect(rate(Infinity)).toBe('– tokens/s');
+  });
+});
+
+describe('counts in words', () => {
+  it('say "1 token" and "2 tokens", "1 local file" and "3 local files"', () => {
+    expect([plural(1, 'token'), plural(2, 'token'), plural(0, 'token'), plural(1, 'local file'), plural(3, 'local file')]).toEqual(['1 token', '2 tokens', '0 tokens', '1 local file', '3 local files']);
   });
 });

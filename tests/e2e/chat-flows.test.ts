@@ -214,6 +214,18 @@ describe('chat flows that must not strand a person', () => {
     await page.getByRole('tab', { name: 'Chat' }).click();
   });
 
+  it('the first Tab offers a skip to the views; each view tab names its panel', async () => {
+    await page.goto(`${app.url}?model=builtin`);
+    await ready(page);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('skip-link');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('tab');
+    expect(await page.getByRole('tab', { name: 'Chat' }).getAttribute('aria-controls')).toBe('view-panel');
+    expect(await page.getByRole('tabpanel').getAttribute('aria-labelledby')).toBe('tab-playground');
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

@@ -226,6 +226,23 @@ describe('chat flows that must not strand a person', () => {
     expect(await page.getByRole('tabpanel').getAttribute('aria-labelledby')).toBe('tab-playground');
   });
 
+  it('every view fits a 390 px phone (nothing wider than the screen) and a 1280 px desktop', async () => {
+    const widths: Record<string, number> = {};
+    for (const [w, h] of [[390, 844], [1280, 900]]) {
+      await page.setViewportSize({ width: w, height: h });
+      for (const [tab, name] of [['playground-tab', 'chat'], ['compare-tab', 'compare'], ['train-tab', 'train'], ['evaluate-tab', 'evaluate'], ['storage-tab', 'storage']]) {
+        await page.getByTestId(tab).click();
+        await page.waitForTimeout(300);
+        widths[`${name}@${w}`] = await page.evaluate(() => document.documentElement.scrollWidth);
+        await screenshot(page, `views-${name}-${w}`);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByTestId('playground-tab').click();
+    console.log(`page widths: ${JSON.stringify(widths)}`);
+    for (const [k, v] of Object.entries(widths)) expect(v, k).toBeLessThanOrEqual(Number(k.split('@')[1]));
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

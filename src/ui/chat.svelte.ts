@@ -7,6 +7,7 @@ import { chatMessages, conversationJson, newConversation, titleFrom, type Answer
 import { BUILTIN_ADAPTERS, BUILTIN_MODEL_ID, type ModelSource } from '../lib/hub/source.js';
 import type { ChatResult } from '../lib/engine.js';
 import type { EngineState } from './engine.svelte.ts';
+import { CONVERSATION_DELETED } from './storage.svelte.ts';
 
 export interface ChatError {
   name: string;
@@ -39,6 +40,12 @@ export class ChatState {
   }
 
   async init(): Promise<void> {
+    // A conversation deleted on the Storage page goes from the list, and from view when it was open (never saved back).
+    addEventListener(CONVERSATION_DELETED, (e) => {
+      const id = (e as CustomEvent<string>).detail;
+      this.list = this.list.filter((x) => x.id !== id);
+      if (this.current.id === id) this.current = this.list[0] ? structuredClone(this.list[0]) : newConversation(Date.now(), $state.snapshot(this.current) as Conversation);
+    });
     try {
       this.#store = new LabStore();
       this.list = await this.#store.listConversations();

@@ -6,6 +6,9 @@ import type { GgufExportType } from '../lib/formats/gguf-export.js';
 import type { KeptKind, StorageListing } from '../lib/worker/storage.js';
 import { download, type ErrorPlace, type Host } from './host.ts';
 
+/** The window event the Storage page sends when it deletes a conversation (detail: its id). */
+export const CONVERSATION_DELETED = 'lora-lab:conversation-deleted';
+
 export class StorageState {
   listing = $state.raw<StorageListing | null>(null);
   /** navigator.storage.persist()'s answer: true when the browser will not evict what is kept. */
@@ -36,6 +39,8 @@ export class StorageState {
     try {
       this.listing = await this.host.client.request('deleteKept', { kind, id });
       if (kind === 'run') this.runsChanged();
+      // The Chat view holds its conversations in memory: it drops this one (and leaves it, if it was open).
+      if (kind === 'conversation') dispatchEvent(new CustomEvent(CONVERSATION_DELETED, { detail: id }));
     } catch (e) {
       this.host.fail(e, 'storage');
     }

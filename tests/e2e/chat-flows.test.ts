@@ -243,6 +243,50 @@ describe('chat flows that must not strand a person', () => {
     for (const [k, v] of Object.entries(widths)) expect(v, k).toBeLessThanOrEqual(Number(k.split('@')[1]));
   });
 
+  it('Storage lists evaluations (with their votes) and conversations, exports and deletes them', async () => {
+    // An evaluation with one answer and a blind review of two votes, as the Evaluate view keeps them.
+    await page.evaluate(() => new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open('lora-lab');
+      open.onsuccess = () => {
+        const tx = open.result.transaction(['evalRuns', 'evalResults', 'reviews'], 'readwrite');
+        tx.objectStore('evalRuns').put({ id: 'run-kept', name: 'kept evaluation', createdAt: Date.now(), baseModel: 'lora-lab/built-in-demo', setLabel: 'user-oriented',
+          examples: [{ id: 'e1', instruction: 'Say hi.', input: '', reference: 'Hi!' }], models: [{ adapter: null, strength: 1 }], options: {}, status: 'done' });
+        tx.objectStore('evalResults').put({ runId: 'run-kept', id: 'e1', model: 'base', prediction: 'Hello!', reference: 'Hi!', rougeL: 0.5, loss: 1.2 });
+        tx.objectStore('reviews').put({ id: 'rev-1', runId: 'run-kept', createdAt: Date.now(), models: ['base', 'base'], pairs: [], keys: [], votes: [{}, {}], finished: false });
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    }));
+    await keepConversation(page, { id: 'c-storage', title: 'Kept chat', updatedAt: 180_000, model: null, adapter: null, strength: 1, system: '',
+      settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16 }, overflow: 'stop',
+      turns: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }] });
+    await page.goto(`${app.url}?model=builtin&view=storage`);
+    await ready(page);
+    const evaluation = page.getByTestId('kept-evaluation').filter({ hasText: 'kept evaluation' });
+    await evaluation.waitFor();
+    expect(await evaluation.textContent()).toMatch(/user-oriented · 1 example × 1 model · 2 blind votes · done/);
+    const conversation = page.getByTestId('kept-conversation').filter({ hasText: 'Kept chat' });
+    expect(await conversation.textContent()).toMatch(/2 turns/);
+    const [jsonl] = await Promise.all([page.waitForEvent('download'), evaluation.getByRole('button', { name: 'JSONL' }).click()]);
+    expect(jsonl.suggestedFilename()).toBe('kept_evaluation.jsonl');
+    await screenshot(page, 'chat-flows-5-storage-lists');
+    page.once('dialog', (d) => void d.accept());
+    await evaluation.getByRole('button', { name: /Delete the evaluation/ }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid=kept-evaluation]')].some((e) => e.textContent?.includes('kept evaluation')), undefined, { timeout: 30_000 });
+    page.once('dialog', (d) => void d.accept());
+    await conversation.getByRole('button', { name: /Delete the conversation/ }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid=kept-conversation]')].some((e) => e.textContent?.includes('Kept chat')), undefined, { timeout: 30_000 });
+    // The Chat view let go of it too (it was the open one): it is neither listed nor saved back.
+    await page.getByTestId('playground-tab').click();
+    expect(await page.getByTestId('conversations').textContent()).not.toContain('Kept chat');
+    await page.reload();
+    await ready(page).catch(() => {});
+    await page.getByTestId('storage-tab').click();
+    await page.getByRole('heading', { name: /^Evaluations/ }).waitFor();
+    expect(await page.getByTestId('kept-conversation').filter({ hasText: 'Kept chat' }).count()).toBe(0);
+    expect(await page.getByTestId('kept-evaluation').filter({ hasText: 'kept evaluation' }).count()).toBe(0);
+  });
+
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {
     await page.getByTestId('new-chat').click();
     await settings(page, { 'chat-temperature': '1', 'chat-max-tokens': '24' });

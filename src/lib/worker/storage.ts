@@ -3,6 +3,7 @@
 // checkpoint files in a ZIP, a comparison as JSON); import the same files back.
 
 import { datasetFile, parseDataset } from '../data/records.js';
+import { conversationJson } from '../chat/conversation.js';
 import { modelToGguf, type GgufExportType } from '../formats/gguf-export.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
 import { safeBaseName, safeFileName } from '../hub/paths.js';
@@ -17,7 +18,7 @@ import type { Estimate } from '../store/quota.js';
 import type { CheckpointSummary } from '../store/checkpoints.js';
 import { checkpointFiles } from '../training/checkpoint-files.js';
 
-export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison';
+export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison' | 'evaluation' | 'conversation';
 
 export interface StorageListing {
   snapshots: Snapshot[];
@@ -25,6 +26,10 @@ export interface StorageListing {
   datasets: Omit<KeptDataset, 'bytes'>[];
   runs: CheckpointSummary[];
   comparisons: KeptComparison[];
+  /** Evaluations (their answers, blind votes and judge reviews go with them). */
+  evaluations: { id: string; name: string; setLabel: string; examples: number; models: number; votes: number; status: string; createdAt: number }[];
+  /** Chat conversations (the Chat view keeps them; listed here to see, export and delete with the rest). */
+  conversations: { id: string; title: string; turns: number; bytes: number; updatedAt: number }[];
   /** Bytes of unfinished downloads (resumable). */
   partialBytes: number;
   estimate: Estimate | null;
@@ -100,6 +105,11 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
       datasets: (await lab.listDatasets()).sort((a, b) => b.savedAt - a.savedAt),
       runs: (await lab.listCheckpoints()).sort((a, b) => b.savedAt - a.savedAt),
       comparisons: await lab.listComparisons(),
+      evaluations: await Promise.all((await lab.listRuns()).map(async (r) => ({
+        id: r.id, name: r.name, setLabel: r.setLabel, examples: r.examples.length, models: r.models.length,
+        votes: (await lab.reviews(r.id)).reduce((t, x) => t + x.votes.length, 0), status: r.status, createdAt: r.createdAt,
+      }))),
+      conversations: (await lab.listConversations()).map((c) => ({ id: c.id, title: c.title, turns: c.turns.length, bytes: JSON.stringify(c).length, updatedAt: c.updatedAt })),
       partialBytes: blobs.filter((b) => !b.complete).reduce((a, b) => a + b.size, 0),
       estimate: await env.estimate(),
       backend: cache.store.kind,
@@ -114,6 +124,8 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
       else if (kind === 'adapter') await lab.deleteAdapter(id);
       else if (kind === 'dataset') await lab.deleteDataset(id);
       else if (kind === 'run') await lab.deleteCheckpoint(id);
+      else if (kind === 'evaluation') await lab.deleteRun(id);
+      else if (kind === 'conversation') await lab.deleteConversation(id);
       else await lab.deleteComparison(Number(id));
       return list();
     },
@@ -130,6 +142,15 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
         const a = await lab.getAdapter(id) ?? missing('adapter', id);
         const name = `${safeFileName(a.name)}.zip`;
         return { name, blob: await zipToBlob(cache.store, name, [bytesEntry('adapter_config.json', new TextEncoder().encode(a.config)), bytesEntry('adapter_model.safetensors', a.safetensors)]) };
+      }
+      if (kind === 'conversation') {
+        const c = await lab.getConversation(id) ?? missing('conversation', id);
+        return { name: `${safeFileName(c.title, 'conversation')}.json`, blob: new Blob([conversationJson(c)], { type: 'application/json' }) };
+      }
+      if (kind === 'evaluation') {
+        const r = await lab.getRun(id) ?? missing('evaluation', id);
+        const lines = (await lab.results(id)).map(({ runId: _run, ...x }) => JSON.stringify(x)).join('\n');
+        return { name: `${safeFileName(r.name, 'evaluation')}.jsonl`, blob: new Blob([lines ? `${lines}\n` : ''], { type: 'application/x-ndjson' }) };
       }
       if (kind === 'dataset') {
         const d = await lab.getDataset(id) ?? missing('dataset', id);

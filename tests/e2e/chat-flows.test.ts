@@ -285,6 +285,7 @@ describe('chat flows that must not strand a person', () => {
     await page.getByRole('heading', { name: /^Evaluations/ }).waitFor();
     expect(await page.getByTestId('kept-conversation').filter({ hasText: 'Kept chat' }).count()).toBe(0);
     expect(await page.getByTestId('kept-evaluation').filter({ hasText: 'kept evaluation' }).count()).toBe(0);
+    await page.getByTestId('playground-tab').click();
   });
 
   it('Regenerate at temperature 1 draws new answers and keeps every one', async () => {

@@ -94,27 +94,31 @@ async function zipToBlob(store: BlobStore, name: string, entries: ZipSource[] | 
 
 const bytesEntry = (name: string, b: Uint8Array): ZipSource => ({ name, open: () => (async function* () { yield b; })() });
 
+/** Everything kept, for the Storage page: models, adapters, datasets, runs, comparisons, evaluations, conversations. */
+async function storageListing(env: StorageEnv): Promise<StorageListing> {
+  const { lab } = env;
+  const cache = await env.cache();
+  const blobs = await cache.store.list();
+  return {
+    snapshots: (await cache.list()).sort((a, b) => b.savedAt - a.savedAt),
+    adapters: (await lab.listAdapters()).sort((a, b) => b.savedAt - a.savedAt),
+    datasets: (await lab.listDatasets()).sort((a, b) => b.savedAt - a.savedAt),
+    runs: (await lab.listCheckpoints()).sort((a, b) => b.savedAt - a.savedAt),
+    comparisons: await lab.listComparisons(),
+    evaluations: await Promise.all((await lab.listRuns()).map(async (r) => ({
+      id: r.id, name: r.name, setLabel: r.setLabel, examples: r.examples.length, models: r.models.length,
+      votes: (await lab.reviews(r.id)).reduce((t, x) => t + x.votes.length, 0), status: r.status, createdAt: r.createdAt,
+    }))),
+    conversations: (await lab.listConversations()).map((c) => ({ id: c.id, title: c.title, turns: c.turns.length, bytes: JSON.stringify(c).length, updatedAt: c.updatedAt })),
+    partialBytes: blobs.filter((b) => !b.complete).reduce((a, b) => a + b.size, 0),
+    estimate: await env.estimate(),
+    backend: cache.store.kind,
+  };
+}
+
 export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMap]: (p: StorageRequestMap[K]['request']) => Promise<StorageRequestMap[K]['result']> } {
   const { lab } = env;
-  const list = async (): Promise<StorageListing> => {
-    const cache = await env.cache();
-    const blobs = await cache.store.list();
-    return {
-      snapshots: (await cache.list()).sort((a, b) => b.savedAt - a.savedAt),
-      adapters: (await lab.listAdapters()).sort((a, b) => b.savedAt - a.savedAt),
-      datasets: (await lab.listDatasets()).sort((a, b) => b.savedAt - a.savedAt),
-      runs: (await lab.listCheckpoints()).sort((a, b) => b.savedAt - a.savedAt),
-      comparisons: await lab.listComparisons(),
-      evaluations: await Promise.all((await lab.listRuns()).map(async (r) => ({
-        id: r.id, name: r.name, setLabel: r.setLabel, examples: r.examples.length, models: r.models.length,
-        votes: (await lab.reviews(r.id)).reduce((t, x) => t + x.votes.length, 0), status: r.status, createdAt: r.createdAt,
-      }))),
-      conversations: (await lab.listConversations()).map((c) => ({ id: c.id, title: c.title, turns: c.turns.length, bytes: JSON.stringify(c).length, updatedAt: c.updatedAt })),
-      partialBytes: blobs.filter((b) => !b.complete).reduce((a, b) => a + b.size, 0),
-      estimate: await env.estimate(),
-      backend: cache.store.kind,
-    };
-  };
+  const list = () => storageListing(env);
 
   return {
     storageList: () => list(),

@@ -6,7 +6,7 @@
 
 import { InvalidArgumentError, UnsupportedModelError } from '../errors.js';
 import { decodeToF32, isDType } from './dtype.js';
-import { quantize } from './gguf-quantize.js';
+import { QUANT_BLOCKS, quantize } from './gguf-quantize.js';
 import { GGML, type GgmlType } from './gguf-tensors.js';
 import { ggufChunks, type GgufTensorData, type GgufValue } from './gguf-write.js';
 import { readSafetensors } from './safetensors.js';
@@ -54,8 +54,7 @@ const useMoreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math
 
 /** Rows of this length fit whole blocks of `type`. */
 function fits(type: GgmlType, K: number): boolean {
-  const per = type === GGML.Q4_K || type === GGML.Q6_K ? 256 : type === GGML.Q8_0 || type === GGML.Q5_0 ? 32 : 1;
-  return K % per === 0;
+  return K % (QUANT_BLOCKS[type]?.elements ?? 1) === 0;
 }
 
 /**

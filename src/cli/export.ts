@@ -1,13 +1,12 @@
 // lora-lab export: a model (with an adapter merged in, or as it is) as one GGUF file for llama.cpp, Ollama and LM
-// Studio, or an adapter as a GGUF LoRA file for llama.cpp's --lora. The file is written beside its name and renamed
-// when complete: it is whole or absent.
+// Studio, or an adapter as a GGUF LoRA file for llama.cpp's --lora. The file is written crash-safe (writeFileAtomic):
+// it is whole or absent.
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { Engine } from '../lib/engine.js';
-import { InvalidArgumentError, WriteError } from '../lib/errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import { GGUF_EXPORT_TYPES } from '../lib/formats/gguf-export.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
+import { writeFileAtomic } from '../lib/store/atomic-node.js';
 import { parseOptions } from './args.js';
 import { checkOutputFile } from './input-files.js';
 import { loadAdapterArg, openSource, SOURCE_OPTIONS } from './sources.js';
@@ -24,29 +23,6 @@ export const EXPORT_HELP = `lora-lab export — a model or an adapter as GGUF, f
                   (default) or f16
   --adapter-only  the adapter alone, as a GGUF LoRA file (llama-cli -m base.gguf --lora FILE.gguf)
   --out           the file to write; its folder must exist. The tokenizer and chat template are inside the file.`;
-
-/** Writes `chunks` to `path` whole: into a temporary file beside it, flushed, then renamed over it. */
-function writeChunks(path: string, chunks: Uint8Array[]): number {
-  const tmp = join(dirname(resolve(path)), `.${basename(path)}.partial`);
-  let bytes = 0;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      for (const c of chunks) {
-        for (let o = 0; o < c.byteLength; ) o += writeSync(fd, c, o, c.byteLength - o);
-        bytes += c.byteLength;
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new WriteError(`Could not write ${path}: ${(e as Error).message}. Check that the folder is writable and the disk has space.`, { path });
-  }
-  return bytes;
-}
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const args = parseOptions('export', argv, {
@@ -74,7 +50,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
     await engine.load(await openSource(modelText, args, 'model', json), undefined, undefined, { precision: 'f32' });
     const adapter = adapterText ? (await loadAdapterArg(engine, adapterText, args, json)).name : null;
     const chunks = adapterOnly ? engine.exportAdapterGguf(adapter!, type as 'f32' | 'f16') : await engine.exportGguf(adapter, type as (typeof GGUF_EXPORT_TYPES)[number], strength);
-    const bytes = writeChunks(out, chunks);
+    writeFileAtomic(out, chunks);
+    const bytes = chunks.reduce((t, c) => t + c.byteLength, 0);
     const what = adapterOnly ? `adapter ${adapter} (GGUF LoRA, ${type})` : `${engine.info!.label}${adapter ? ` + ${adapter}${strength !== 1 ? ` ×${strength}` : ''}` : ''} (${type})`;
     process.stdout.write(json ? JSON.stringify({ out, bytes, type, adapterOnly, adapter }) + '\n' : `wrote ${what} to ${out} (${(bytes / 2 ** 20).toFixed(1)} MiB)\n`);
     return 0;

@@ -32,10 +32,10 @@ function fsyncPath(path: string): void {
   }
 }
 
-function writeFlushed(path: string, bytes: Uint8Array): void {
+function writeFlushed(path: string, bytes: Uint8Array | readonly Uint8Array[]): void {
   const fd = openSync(path, 'wx');
   try {
-    for (let o = 0; o < bytes.byteLength; ) o += writeSync(fd, bytes, o, bytes.byteLength - o);
+    for (const c of bytes instanceof Uint8Array ? [bytes] : bytes) for (let o = 0; o < c.byteLength; ) o += writeSync(fd, c, o, c.byteLength - o);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -46,8 +46,8 @@ function failed(what: string, path: string, e: unknown): WriteError {
   return new WriteError(`Could not write ${what} ${path}: ${(e as Error).message}. Check that the folder exists, is writable and the disk has space.`, { path });
 }
 
-/** Writes `bytes` to `path` so that readers see the old file or the new one, never a part. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+/** Writes `bytes` (or chunks of them, in order) to `path` so that readers see the old file or the new one, never a part. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | readonly Uint8Array[]): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${tag()}`);
   try {
     writeFlushed(tmp, bytes);

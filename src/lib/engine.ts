@@ -171,6 +171,17 @@ interface SlotContents {
   lora: string;
 }
 
+/**
+ * config.json of a merged export: the base's, with the dtype of the written weights, and (when an adapter is merged) a
+ * note saying what it is, in place of the base's own note, which would describe the wrong model.
+ */
+function mergedConfig(raw: Record<string, unknown>, base: string, adapter: string | null, strength: number, dtype: DType): Record<string, unknown> {
+  const { lora_lab_note: _baseNote, ...rest } = raw;
+  const torch_dtype = dtype === 'F16' ? 'float16' : dtype === 'BF16' ? 'bfloat16' : 'float32';
+  if (adapter === null) return { ...raw, torch_dtype };
+  return { ...rest, torch_dtype, lora_lab_note: `${base} with the LoRA adapter "${adapter}" merged into its weights at strength ${strength} (exported from LoRA Lab).` };
+}
+
 export class Engine {
   #model: Loaded | null = null;
   #slot0: SlotContents | null = null;
@@ -332,7 +343,7 @@ export class Engine {
     const weights = await mergedCheckpoint(this.gpu, m.config, m.runner.weights, adapter === null ? null : this.#adapter(adapter), strength, dtype);
     const enc = new TextEncoder();
     const files = new Map<string, Uint8Array>([
-      ['config.json', enc.encode(JSON.stringify({ ...m.rawConfig, torch_dtype: dtype === 'F16' ? 'float16' : dtype === 'BF16' ? 'bfloat16' : 'float32' }, null, 2))],
+      ['config.json', enc.encode(JSON.stringify(mergedConfig(m.rawConfig, m.label, adapter, strength, dtype), null, 2))],
       ['model.safetensors', weights],
     ]);
     for (const name of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja']) {

@@ -20,6 +20,7 @@ import { StorageState } from './storage.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
 import { TrainingState } from './training.svelte.ts';
 import { WebllmState } from './webllm.svelte.ts';
+import { DEMO_PROMPT } from './demo.svelte.ts';
 
 export type { ErrorPlace, UiError };
 
@@ -39,7 +40,7 @@ export class EngineState implements Host {
   /** How the next model's weights are kept (the model panel's choice, kept in this browser). */
   readonly loadSettings = persisted<{ precision: Precision }>('load', { precision: 'auto' });
   /** The Playground's prompt: shared so a link can fill it and it survives switching views. */
-  draft = $state('Give three tips for staying healthy.');
+  draft = $state(DEMO_PROMPT);
   /** The loaded model's source, for "Copy link". */
   modelSource = $state.raw<ModelSource | null>(null);
   /** The last thing worth announcing to screen readers (the ARIA live region). */

@@ -5,6 +5,7 @@ import type { DatasetSource } from '../lib/store/checkpoints.js';
 import type { Criterion } from '../lib/eval/votes.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import { persisted } from './persisted.svelte.ts';
+import { DEMO_PROMPT } from './demo.svelte.ts';
 import type { SamplingOptions } from '../lib/model/sampling.js';
 import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';
 
@@ -61,11 +62,14 @@ export interface CompareForm {
   specs: CompareColumnSpec[];
   /** Samples per column ranked by the loaded reward model (1: a plain comparison). */
   bestOf: number;
+  /** Finished columns as rendered Markdown, or as the tokens (where they diverge is marked). */
+  show: 'markdown' | 'tokens';
 }
 
 export const COMPARE_FORM_DEFAULTS: CompareForm = {
   bestOf: 1,
-  prompt: 'Give three tips for staying healthy.',
+  show: 'markdown',
+  prompt: DEMO_PROMPT,
   settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 64, format: 'chat', stop: '' },
   specs: [{ adapter: null, strength: 1 }, { adapter: null, strength: 1 }],
 };
@@ -74,6 +78,7 @@ export function compareForm(): CompareForm {
   const f = persisted('compare-form', COMPARE_FORM_DEFAULTS);
   // Columns are checked one by one (an array is taken as saved): 2 to 4 of { adapter, strength in [0, 2] }.
   const ok = (s: CompareColumnSpec) => (s?.adapter === null || typeof s?.adapter === 'string') && typeof s?.strength === 'number' && s.strength >= 0 && s.strength <= 2;
+  if (f.show !== 'markdown' && f.show !== 'tokens') f.show = 'markdown';
   if (f.specs.length < 2 || f.specs.length > 4 || !f.specs.every(ok)) f.specs = structuredClone(COMPARE_FORM_DEFAULTS.specs);
   return f;
 }

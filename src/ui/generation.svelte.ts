@@ -11,6 +11,8 @@ export interface CompareColumnState {
   spec: CompareColumn; tokens: number[]; pieces: string[]; result: GenerateResult | null; savedTokens?: number;
   /** Live timing: when the comparison was sent, when this column's first token and its latest came. */
   sentAt?: number; firstAt?: number; at?: number;
+  /** The comparison ended in an error before this column finished: what the column shows instead of waiting. */
+  failed?: string;
 }
 
 export class GenerationState {
@@ -50,6 +52,9 @@ export class GenerationState {
       this.host.keptChanged();
     } catch (e) {
       this.host.fail(e, 'compare');
+      for (const c of this.columns) {
+        if (!c.result) c.failed = c.tokens.length ? `ended by an error after ${c.tokens.length === 1 ? '1 token' : `${c.tokens.length} tokens`} (see above)` : 'not run: the comparison was refused (see above)';
+      }
     } finally {
       this.host.end('compare');
       this.#cancel = null;

@@ -35,6 +35,8 @@ export class TrainingState {
   lastCheckpoint = $state<number | null>(null);
   checkpoints = $state.raw<CheckpointSummary[]>([]);
   preview = $state.raw<DatasetPreview | null>(null);
+  /** When the run in progress started (ms): the time before its first step is shown as its preparation. */
+  startedAt = $state(0);
   #run: Run<unknown> | null = null;
 
   constructor(private readonly host: Host, private readonly shelf: ShelfState, private readonly rewardTrained: (info: RewardModelInfo) => void) {}
@@ -54,6 +56,11 @@ export class TrainingState {
     return this.host.client.request('trainMemory', { config }).catch(() => null);
   }
 
+  /** How many preference pairs a reward run's data holds (null: unknown, e.g. no file picked or it cannot be read). */
+  async pairsAvailable(data: RewardTrainRequest['data']): Promise<number | null> {
+    return this.host.client.request('rewardPairs', { data }).then((r) => r.available, () => null);
+  }
+
   async refreshCheckpoints(): Promise<void> {
     try {
       this.checkpoints = await this.host.client.listCheckpoints();
@@ -64,7 +71,8 @@ export class TrainingState {
 
   async train(req: TrainRequest): Promise<void> {
     const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
-    await this.#training(req.resumeFrom ?? req.name, 'adapter', resumed?.history, (cb) => this.host.client.train(req, cb), (info, outcome) => {
+    const history = resumed && { ...resumed.history, lr: resumed.learningRates };
+    await this.#training(req.resumeFrom ?? req.name, 'adapter', history, (cb) => this.host.client.train(req, cb), (info, outcome) => {
       this.host.announce(`Training ${outcome}: adapter ${info.name} is on the shelf.`);
       this.shelf.put(info, { kind: 'kept', name: info.name });
     });
@@ -80,7 +88,7 @@ export class TrainingState {
 
   /** One training run (LoRA adapter or reward model): live metrics, pause, stop, and its outcome. */
   async #training<R>(
-    name: string, kind: 'adapter' | 'reward', history: { train: [number, number][]; validation: [number, number][] } | undefined,
+    name: string, kind: 'adapter' | 'reward', history: { train: [number, number][]; validation: [number, number][]; lr?: [number, number][] } | undefined,
     start: (cb: TrainCallbacks) => Run<R>, finished: (result: R, outcome: 'done' | 'stopped') => void,
   ): Promise<void> {
     if (!this.host.begin('train')) return;
@@ -93,8 +101,9 @@ export class TrainingState {
     this.metrics = null;
     this.outcome = null;
     this.lastCheckpoint = null;
-    this.lr = [];
+    this.lr = history?.lr ? [...history.lr] : [];
     this.run = name;
+    this.startedAt = Date.now();
     const run = start({
       onStep: (m) => {
         this.metrics = m;

@@ -18,7 +18,9 @@ export type ModelSource =
   | { kind: 'files'; files: File[]; label?: string }
   | { kind: 'dir'; path: string }
   /** An adapter kept in this browser, by name. */
-  | { kind: 'kept'; name: string };
+  | { kind: 'kept'; name: string }
+  /** A model folder imported into this browser's store (Storage > Import), by its snapshot id. */
+  | { kind: 'snapshot'; id: string; label?: string };
 
 export interface ResolveEnv {
   /** Base URL (browser) or folder (Node) of the built-in demo model. */
@@ -62,6 +64,8 @@ export function resolveSource(source: ModelSource, env: ResolveEnv): ModelFiles 
       return new BrowserFiles(source.label ?? 'local files', source.files);
     case 'kept':
       throw new InvalidArgumentError(`"${source.name}" names a kept adapter; only adapters can be opened by name.`);
+    case 'snapshot':
+      throw new InvalidArgumentError(`${source.label ?? source.id} is a model folder imported into a browser's store: it opens only there (Storage > Load).`);
     case 'dir':
       if (!env.dir) throw new InvalidArgumentError('Folders on disk can only be opened in Node; in the browser pick the folder or drop its files.');
       return env.dir(source.path);

@@ -79,7 +79,7 @@ export function checkSnapshotRecord(raw: unknown, name: string): Snapshot {
   if (m?.format !== ARCHIVE_FORMAT) refuse(name, `${SNAPSHOT_MANIFEST} has no "format": "${ARCHIVE_FORMAT}"`);
   const s = m.snapshot ?? refuse(name, 'the record is missing');
   if (s.kind !== 'model' && s.kind !== 'adapter' && s.kind !== 'reward') refuse(name, 'its kind is not model, adapter or reward');
-  if (s.source !== 'hf' && s.source !== 'url') refuse(name, 'its source is unknown');
+  if (s.source !== 'hf' && s.source !== 'url' && s.source !== 'local') refuse(name, 'its source is unknown');
   if (typeof s.repo !== 'string' || typeof s.sha !== 'string' || typeof s.id !== 'string' || !Array.isArray(s.files) || !Array.isArray(s.revisions)) refuse(name, 'the record is incomplete');
   safeRelativeName(s.id, name);
   const files = s.files.map((f) => {
@@ -93,7 +93,7 @@ export function checkSnapshotRecord(raw: unknown, name: string): Snapshot {
  * A WritableStream into the unfinished file under `key`, hashing what passes; it stops (with IntegrityError) at the
  * first byte past `limit`, so an entry larger than its record never fills the disk.
  */
-function intoStore(store: BlobStore, key: string, limit: number, what: string): { writable: WritableStream<Uint8Array>; result: () => { size: number; sha256: string } } {
+export function intoStore(store: BlobStore, key: string, limit: number, what: string): { writable: WritableStream<Uint8Array>; result: () => { size: number; sha256: string } } {
   const hasher = sha256.create();
   let size = 0;
   let writer: Awaited<ReturnType<BlobStore['append']>> | null = null;

@@ -28,6 +28,8 @@ export interface CheckpointSummary {
   lastLoss: number | null;
   /** The run's loss curves so far, so a continued run draws the same chart. */
   history: { train: [number, number][]; validation: [number, number][] };
+  /** The learning rate of each step done, [step, rate]. */
+  learningRates: [number, number][];
   /** Bytes the record takes (adapter and optimizer state). */
   bytes: number;
 }

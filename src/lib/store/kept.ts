@@ -5,6 +5,7 @@
 import type { SnapshotCatalog, Snapshot } from './snapshot-catalog.js';
 import { openLabDB, type KeptAdapter, type KeptComparison, type KeptDataset, type LabDatabase } from './db.js';
 import type { CheckpointSummary, StoredCheckpoint } from './checkpoints.js';
+import { learningRateAt } from '../training/train-config.js';
 import type { ExampleResult } from '../eval/metrics.js';
 import type { EvalRunRecord, ReviewRecord } from '../eval/run-records.js';
 import type { Conversation } from '../chat/conversation.js';
@@ -118,6 +119,8 @@ export class LabStore implements SnapshotCatalog {
       name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, baseFingerprint: c.checkpoint.baseFingerprint, savedAt: c.savedAt,
       lastLoss: c.checkpoint.history.train.at(-1)?.[1] ?? null,
       history: c.checkpoint.history,
+      // The schedule gives each step's rate again: a continued run draws its learning-rate line from step 1.
+      learningRates: c.checkpoint.history.train.map(([t]) => [t, learningRateAt(c.checkpoint.config, t, c.totalSteps)] as [number, number]),
       bytes: c.checkpoint.peft.safetensors.byteLength + c.checkpoint.state.tensors.reduce((n, t) => n + 4 * (t.a.length + t.b.length) * 3, 0),
     }));
   }

@@ -2,6 +2,8 @@
 // saved comparisons and settings. The browser keeps them in IndexedDB (db.ts), the CLI in JSON files (disk-catalog.ts).
 // A snapshot record is written only after every one of its files was committed: a listed snapshot is whole.
 
+import type { ModelSource } from '../hub/source.js';
+
 export interface SnapshotFile {
   path: string;
   size: number;
@@ -10,7 +12,7 @@ export interface SnapshotFile {
 }
 
 export interface Snapshot {
-  /** `hf/{repo}/{commit sha}` or `url/{hash of the base URL}`; blob keys are `${store ?? id}/${path}`. */
+  /** `hf/{repo}/{commit sha}`, `url/{hash of the base URL}` or `local/{folder name}`; blob keys are `${store ?? id}/${path}`. */
   id: string;
   /**
    * Where its files are kept, when not under its id: a replacing import writes the new copy under a key of its own and
@@ -18,8 +20,9 @@ export interface Snapshot {
    */
   store?: string;
   kind: 'model' | 'adapter' | 'reward';
-  source: 'hf' | 'url';
-  /** Repo id or base URL. */
+  /** `local`: a model folder imported from a file (a merged model exported here, for one); it opens by its id. */
+  source: 'hf' | 'url' | 'local';
+  /** Repo id, base URL, or the imported folder's name. */
   repo: string;
   /** The commit this snapshot is (hf), or '' (url). */
   sha: string;
@@ -35,6 +38,18 @@ export interface SnapshotCatalog {
   putSnapshot(s: Snapshot): Promise<void>;
   listSnapshots(): Promise<Snapshot[]>;
   deleteSnapshot(id: string): Promise<void>;
+}
+
+/** What opens a kept snapshot: its repo at its commit, its URL, or (an imported folder) the snapshot itself. */
+export function keptSource(s: Snapshot): ModelSource {
+  if (s.source === 'hf') return { kind: 'hf', repo: s.repo, revision: s.revisions[0] ?? s.sha };
+  if (s.source === 'url') return { kind: 'url', url: s.repo };
+  return { kind: 'snapshot', id: s.id, label: s.repo };
+}
+
+/** A snapshot as a person names it: repo@revision, the URL without its scheme, or the imported folder's name. */
+export function snapshotLabel(s: Snapshot): string {
+  return s.source === 'hf' ? `${s.repo}@${s.revisions[0] ?? s.sha.slice(0, 7)}` : s.repo.replace(/^https?:\/\//, '');
 }
 
 export const snapshotId = (source: 'hf' | 'url', repo: string, sha: string): string => [source, repo, sha].filter(Boolean).join('/');

@@ -89,6 +89,12 @@ export class WorkerContext {
   /** Repos and URLs through the cache (downloaded once, then offline); other sources as they are. */
   openFiles = async (source: ModelSource, kind: SnapshotKind, onProgress: (p: DownloadProgress) => void, signal: AbortSignal, fallback: ResolveEnv): Promise<ModelFiles> => {
     const cache = this.cache;
+    if (source.kind === 'snapshot' && cache) {
+      const c = await cache();
+      const s = await c.catalog.getSnapshot(source.id);
+      if (!s) throw new InvalidArgumentError(`${source.label ?? source.id} is no longer kept in this browser (deleted on the Storage page?): import its .zip again.`);
+      return c.files(s);
+    }
     if ((source.kind === 'hf' || source.kind === 'url') && cache) {
       const c = await cache();
       if (source.kind === 'url') return c.url(source.url, kind, { onProgress, signal });

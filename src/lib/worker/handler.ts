@@ -29,7 +29,7 @@ const IMMEDIATE: Record<ImmediateRequest, true> = {
   evalRuns: true, evalResults: true, evalDelete: true, evalExport: true, evalImport: true,
   reviewStart: true, reviewOpen: true, reviewVote: true, reviewFinish: true, reviewExport: true, reviewImport: true,
   judgeList: true, judgeDelete: true, judgePrepare: true, judgeGet: true, judgeKeep: true,
-  teachList: true, teachDelete: true, teachPrepare: true, teachGet: true, teachKeep: true,
+  teachList: true, teachDelete: true, teachPrepare: true, teachGet: true, teachKeep: true, rewardPairs: true,
 };
 
 /** The handlers of the features kept in the store (storage, evaluation, judging, teaching, reward models). */
@@ -107,6 +107,7 @@ function keptHandlers(ctx: WorkerContext): Handlers<KeptRequest> {
     rewardUnload: () => reward.rewardUnload(),
     bestOf: (id, p, signal) => reward.bestOf(id, p, signal),
     rewardTrain: (id, p, signal) => reward.rewardTrain(id, p, signal),
+    rewardPairs: (_id, p) => reward.rewardPairs(p),
   };
 }
 

@@ -11,7 +11,7 @@ import type { ModelSource } from '../hub/source.js';
 import type { EvalProgress } from '../eval/run.js';
 import { RewardModel, type OrtModule, type Provider, type RewardModelInfo, type RewardScore } from '../reward/onnx-reward.js';
 import { EngineRewardModel, loadRewardAdapter, writeRewardAdapter } from '../reward/reward-adapter.js';
-import { parseComparisonData, type ComparisonRecord } from '../reward/pairs.js';
+import { parseComparisonData, preferencePairs, type ComparisonRecord } from '../reward/pairs.js';
 import { toPaperFormat, type Criterion } from '../eval/votes.js';
 import type { DatasetSource } from '../store/checkpoints.js';
 import type { TrainConfig } from '../training/train-config.js';
@@ -34,6 +34,8 @@ export interface RewardRequestMap {
    * Trains a reward model on the loaded base (progress as training steps and evaluations); it is kept in this browser
    * and becomes the loaded reward model.
    */
+  /** How many preference pairs a reward run's data holds (the Train view shows it beside "Pairs used"). */
+  rewardPairs: { request: { data: RewardTrainRequest['data'] }; result: { available: number }; immediate: true };
   rewardTrain: { request: RewardTrainRequest; result: { info: RewardModelInfo; pairs: { train: number; validation: number } } };
   /** n samples per column from the loaded model, ranked within each column by the loaded reward model. */
   bestOf: { request: { request: GenerateRequest; columns: BestOfColumn[]; n: number }; result: { columns: Ranked<Sample>[][]; rewardModel: string } };
@@ -90,7 +92,20 @@ export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalP
     model = next;
   };
 
+  /** The comparison records of a reward run's data: the votes kept here on one criterion, or a file. */
+  const comparisonRecords = async (data: RewardTrainRequest['data']): Promise<ComparisonRecord[]> => {
+    if (data.kind === 'votes') {
+      if (!env.lab) throw new InvalidArgumentError('Nothing is kept in this browser: there are no votes to train on.');
+      return keptVotes(env.lab, data.criterion);
+    }
+    const d = await env.dataset(data.dataset);
+    return parseComparisonData(new TextDecoder().decode(d.bytes), d.name);
+  };
+
   return {
+    async rewardPairs(p: { data: RewardTrainRequest['data'] }): Promise<{ available: number }> {
+      return { available: preferencePairs(await comparisonRecords(p.data), 0).available };
+    },
     async rewardLoad(id: number, p: RewardRequestMap['rewardLoad']['request'], signal: AbortSignal): Promise<RewardModelInfo> {
       const files = p.source.kind === 'kept' ? await keptFiles(p.source.name) : await env.open(p.source, (d) => onDownload(id, d), signal);
       if (await files.bytes('adapter_config.json', true)) {
@@ -110,16 +125,9 @@ export function rewardHandlers(env: RewardEnv, onProgress: (id: number, p: EvalP
       const name = p.name.trim();
       if (!name) throw new InvalidArgumentError('Name the reward model.', { field: 'name' });
       if (env.lab && await env.lab.getAdapter(name)) throw new InvalidArgumentError(`An adapter named "${name}" is kept in this browser: give the reward model another name.`, { field: 'name' });
-      let records: ComparisonRecord[];
-      if (p.data.kind === 'votes') {
-        if (!env.lab) throw new InvalidArgumentError('Nothing is kept in this browser: there are no votes to train on.');
-        records = await keptVotes(env.lab, p.data.criterion);
-        if (!records.some((r) => r.responses_and_scores.some((x) => x.score !== r.responses_and_scores[0].score))) {
-          throw new InvalidArgumentError(`No review kept here has a vote on ${p.data.criterion} that prefers one answer: vote in a blind review (Evaluate), or give a comparison-data file.`);
-        }
-      } else {
-        const d = await env.dataset(p.data.dataset);
-        records = parseComparisonData(new TextDecoder().decode(d.bytes), d.name);
+      const records = await comparisonRecords(p.data);
+      if (p.data.kind === 'votes' && !preferencePairs(records, 1).available) {
+        throw new InvalidArgumentError(`No review kept here has a vote on ${p.data.criterion} that prefers one answer: vote in a blind review (Evaluate), or give a comparison-data file.`);
       }
       const t = env.training(id, signal);
       try {

@@ -1,6 +1,7 @@
 // The worker's storage requests: what is kept (models, adapters, datasets, runs, comparisons) with sizes against the
 // quota; delete; export as files (a model or adapter as a ZIP, a dataset as JSON or JSON Lines, a run as its
-// checkpoint files in a ZIP, a comparison as JSON); import the same files back.
+// checkpoint files in a ZIP, a comparison as JSON); import the same files back, and model folders zipped (a merged model
+// exported here) as kept models.
 
 import { datasetFile, parseDataset } from '../data/records.js';
 import { conversationJson } from '../chat/conversation.js';
@@ -8,6 +9,7 @@ import { modelToGguf, type GgufExportType } from '../formats/gguf-export.js';
 import { FileFormatError, InvalidArgumentError } from '../errors.js';
 import { safeBaseName, safeFileName } from '../hub/paths.js';
 import { readPeftAdapter } from '../lora/peft.js';
+import { importModelFolder, isModelFolder } from '../store/folder-import.js';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -189,11 +191,15 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
         const s = await importSnapshot(cache.store, cache.catalog, file, file.name);
         return { kind: 'snapshot', id: s.id };
       }
+      if (isModelFolder(head)) {
+        const s = await importModelFolder(cache.store, cache.catalog, file, file.name);
+        return { kind: 'snapshot', id: s.id };
+      }
       const files = await readSmallZip(file, file.name, MAX_ADAPTER_ZIP);
       const pick = (n: string) => [...files].find(([k]) => k === n || k.endsWith(`/${n}`))?.[1];
       const config = pick('adapter_config.json');
       const st = pick('adapter_model.safetensors');
-      if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
+      if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive, a model folder (config.json and .safetensors weights) nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
       const name = file.name.replace(/\.zip$/i, '');
       const text = new TextDecoder().decode(config);
       const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it

@@ -382,6 +382,11 @@ export class Engine {
   }
 
   /** Trains a new adapter (or resumes a checkpoint); when done it is resident and listed like a loaded one. */
+  /** Forgets which prompt the KV cache holds (something else used the GPU meanwhile): the next answer reads it anew. */
+  forgetCachedPrefix(): void {
+    this.#slot0 = null;
+  }
+
   async train(o: Omit<TrainRunOptions, 'baseModel'>, hooks: TrainHooks = {}, control: TrainControl = {}): Promise<AdapterInfo> {
     const m = this.#require();
     const eosId = this.trainingEos;

@@ -118,7 +118,7 @@ export class ChatState {
    */
   async send(): Promise<void> {
     const text = this.draft.trim();
-    if (!text || this.busy || !this.engine.ready || this.adapterMissing) return;
+    if (!text || this.busy || !this.engine.canAnswer || this.adapterMissing) return;
     const c = this.current;
     const title = c.title;
     c.turns.push({ role: 'user', content: text });
@@ -186,7 +186,7 @@ export class ChatState {
    */
   async restoreAdapter(): Promise<void> {
     const name = this.adapterMissing;
-    if (!name || !this.engine.ready || this.engine.shelf.busy) return;
+    if (!name || !this.engine.canAnswer || this.engine.shelf.busy) return;
     const source = this.adapterSource(name);
     const key = `${this.engine.info?.modelId}/${name}`;
     if (!source || this.#tried.has(key)) return;

@@ -29,6 +29,9 @@ export type Status = 'idle' | 'starting' | 'loading' | 'ready' | 'error';
 /** What automation and assistive technology read off the root element (data-engine-state). */
 export type EngineStateName = 'idle' | 'loading' | 'ready' | 'generating' | 'training' | 'error';
 
+/** The jobs that may run while a training run is paused (and the run itself, to go on). */
+const LENDABLE: readonly GpuJob[] = ['chat', 'compare', 'bestOf', 'train'];
+
 export class EngineState implements Host {
   status = $state<Status>('idle');
   /** The job that holds the GPU (null: none). */
@@ -72,13 +75,13 @@ export class EngineState implements Host {
     this.sharing = new SharingState(this);
   }
 
-  fail(e: unknown, where: ErrorPlace = 'general'): void {
+  fail(e: unknown, where: ErrorPlace = 'general', cause?: string): void {
     const err = e as Error;
     const details = (err as { details?: { status?: unknown; url?: unknown; field?: unknown } }).details ?? {};
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     this.error = {
       name: err.name ?? 'Error', message: err.message ?? String(e), where,
-      status: typeof details.status === 'number' ? details.status : undefined, url: str(details.url), field: str(details.field),
+      status: typeof details.status === 'number' ? details.status : undefined, url: str(details.url), field: str(details.field), cause,
     };
     // The worker died with its model and adapters; the next request starts a new one (set up as the last init).
     if (err.name === 'WorkerCrashedError') {
@@ -93,6 +96,10 @@ export class EngineState implements Host {
     this.error = null;
   }
 
+  clearErrorOf(cause: string): void {
+    if (this.error?.cause === cause) this.error = null;
+  }
+
   announce(text: string): void {
     this.announcement = text;
   }
@@ -101,13 +108,18 @@ export class EngineState implements Host {
     void this.storage.refresh();
   }
 
-  /** A model is loaded and no job holds the GPU. */
+  /** A model is loaded, no job holds the GPU and no training run waits paused. */
   get ready(): boolean {
+    return this.canAnswer && this.training.status === 'idle';
+  }
+
+  /** A chat turn or a comparison can run now: as `ready`, or beside a paused training run (it lends the GPU). */
+  get canAnswer(): boolean {
     return this.status === 'ready' && this.job === null;
   }
 
   begin(job: GpuJob): boolean {
-    if (!this.ready) return false;
+    if (!(LENDABLE.includes(job) ? this.canAnswer : this.ready)) return false;
     this.job = job;
     return true;
   }
@@ -164,7 +176,7 @@ export class EngineState implements Host {
       void this.storage.refresh();
       return true;
     } catch (e) {
-      this.fail(e, 'model');
+      this.fail(e, 'model', 'model-source');
       this.announcement = `Loading failed: ${(this.error as UiError | null)?.message ?? ''}`;
       return false;
     }

@@ -18,6 +18,8 @@ export interface UiError {
   url?: string;
   /** The input at fault, when the error names one ('token', 'name', …). */
   field?: string;
+  /** What it came of, where fixing that clears it ('dataset': the Train view's data; 'source:url': a model tab). */
+  cause?: string;
 }
 
 /** What holds the GPU: a chat turn, a comparison, best-of-n, a training run, an evaluation, the judge, the teacher. */
@@ -27,8 +29,10 @@ export interface Host {
   readonly client: EngineClient;
   /** The loaded model (null: none). */
   readonly info: ModelInfo | null;
-  fail(e: unknown, where: ErrorPlace): void;
+  fail(e: unknown, where: ErrorPlace, cause?: string): void;
   clearError(): void;
+  /** Clears the error only when it came of `cause` (its cause is gone: the data or the source was changed). */
+  clearErrorOf(cause: string): void;
   announce(text: string): void;
   /** Takes the GPU for `job`; false when no model is loaded or another job holds it. */
   begin(job: GpuJob): boolean;

@@ -44,9 +44,10 @@ export class TrainingState {
   async previewDataset(dataset: DatasetSource, format: 'alpaca' | 'chat'): Promise<void> {
     try {
       this.preview = await this.host.client.previewDataset(dataset, format);
+      this.host.clearErrorOf('dataset'); // the data at fault was replaced by data that reads
     } catch (e) {
       this.preview = null;
-      this.host.fail(e, 'train');
+      this.host.fail(e, 'train', 'dataset');
     }
   }
 
@@ -115,7 +116,11 @@ export class TrainingState {
         if (accuracy !== undefined) this.valAccuracy = [...this.valAccuracy, [step, accuracy]];
       },
       onCheckpoint: (step) => { this.lastCheckpoint = step; void this.refreshCheckpoints(); },
-      onPaused: () => { if (this.status === 'pausing') this.status = 'paused'; },
+      onPaused: () => {
+        if (this.status !== 'pausing') return;
+        this.status = 'paused';
+        this.host.end('train'); // lent out: chats and comparisons run meanwhile (the worker lends the GPU too)
+      },
     });
     this.#run = run;
     try {
@@ -142,6 +147,8 @@ export class TrainingState {
   async pause(): Promise<void> {
     if (!this.#run || this.status === 'stopping') return;
     const pause = this.status === 'running';
+    // A paused run takes the GPU back to go on; while an answer it lent it to runs, Resume waits (Train.svelte).
+    if (this.status === 'paused' && !this.host.begin('train')) return;
     this.status = pause ? 'pausing' : 'running';
     await (pause ? this.#run.pause() : this.#run.resume());
   }

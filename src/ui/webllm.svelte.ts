@@ -12,6 +12,8 @@ export class WebllmState {
   /** The model chosen in the pickers, and custom models added by URL (kept in this browser). */
   settings = persisted<{ modelId: string; custom: ModelRecord[]; memoryBudgetMB: number }>('webllm', { modelId: '', custom: [], memoryBudgetMB: 4096 });
   choices = $state.raw<ModelChoice[]>([]);
+  /** The model list is being read (web-llm's module is fetched on first use). */
+  listing = $state(false);
   loaded = $state.raw<string | null>(null);
   progress = $state.raw<WebllmProgress | null>(null);
   error = $state.raw<Error | null>(null);
@@ -21,6 +23,15 @@ export class WebllmState {
 
   /** Reads web-llm's model list and this device's limits. */
   async refresh(): Promise<void> {
+    this.listing = true;
+    try {
+      await this.#list();
+    } finally {
+      this.listing = false;
+    }
+  }
+
+  async #list(): Promise<void> {
     const { prebuiltAppConfig } = await import('@mlc-ai/web-llm');
     this.#prebuilt = prebuiltAppConfig.model_list;
     const adapter = await navigator.gpu?.requestAdapter();

@@ -166,6 +166,9 @@ describe('the app', () => {
     await page.getByLabel('Grad. accumulation').fill('1');
     await page.getByLabel('Records used').fill('8');
     await page.getByTestId('train-start').click();
+    // At once, before the first step (its kernels compile for a minute on SwiftShader): what it is doing, and for how long.
+    expect(await page.getByTestId('train-phase').textContent({ timeout: 1000 })).toMatch(/^preparing the data, then compiling the training kernels for the first step.* · \d+ s$/);
+    expect(await page.getByText('The loss curves appear here while training runs.').count()).toBe(0);
     // While it runs: the status says so, with an ETA; Train is disabled and says why.
     await page.getByTestId('train-status').filter({ hasText: 'running' }).waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('train-eta').count()).toBe(1);
@@ -181,6 +184,19 @@ describe('the app', () => {
     expect(await page.getByTestId('train-eta').count()).toBe(0);
     expect(await page.getByTestId('records-used').textContent()).toBe('8 of 999');
     await screenshot(page, 'e2e-train');
+    // The chart's PNG is drawn on the panel's background: no transparent pixel, so its light text reads anywhere.
+    const [png] = await Promise.all([page.waitForEvent('download'), page.getByTestId('chart-png').click()]);
+    const pngBytes = readFileSync((await png.path())!);
+    const alpha = await page.evaluate(async (b64) => {
+      const img = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
+      const c = new OffscreenCanvas(img.width, img.height).getContext('2d')!;
+      c.drawImage(img, 0, 0);
+      const d = c.getImageData(0, 0, img.width, img.height).data;
+      let min = 255;
+      for (let i = 3; i < d.length; i += 4) min = Math.min(min, d[i]);
+      return min;
+    }, pngBytes.toString('base64'));
+    expect(alpha).toBe(255);
     // The run's name is taken now: a second run must be renamed (or the saved one continued), never replace it.
     await page.getByTestId('name-clash').waitFor();
     expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
@@ -217,7 +233,21 @@ describe('the app', () => {
     await page.getByTestId('train-status').filter({ hasText: /^paused$/ }).waitFor({ timeout: 120_000 });
     const whilePaused = await points();
     expect(whilePaused).toBeLessThanOrEqual(2);
-    await page.waitForTimeout(3000);
+    // While it is paused the GPU is lent: a chat answers and a comparison runs; then the run goes on.
+    await page.getByTestId('playground-tab').click();
+    await page.getByTestId('new-chat').click();
+    await page.getByTestId('prompt').fill('Name three things that make a dinner party memorable.');
+    expect(await page.getByTestId('generate').isDisabled()).toBe(false);
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(() => !!document.querySelector('[data-testid=regenerate]'), null, { timeout: 120_000 });
+    expect((await page.getByTestId('output').textContent())!.length).toBeGreaterThan(0);
+    await page.getByTestId('compare-tab').click();
+    const columnSelects = page.locator('[data-testid=column-spec] select');
+    for (let i = 0; i < await columnSelects.count(); i++) await columnSelects.nth(i).selectOption({ label: 'Base model' });
+    expect(await page.getByTestId('compare-run').isDisabled()).toBe(false);
+    await page.getByTestId('compare-run').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=column-stats][data-done]').length >= 2, null, { timeout: 120_000 });
+    await page.getByTestId('train-tab').click();
     expect(await points()).toBe(whilePaused);
     await page.getByTestId('train-pause').click();
     await page.getByTestId('train-status').filter({ hasText: 'running' }).waitFor();
@@ -227,7 +257,7 @@ describe('the app', () => {
     const stoppedAt = await points();
     expect(stoppedAt).toBeLessThan(4);
     expect(await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses))
-      .toEqual(['done', '', 'running', 'pausing after this step…', 'paused', 'running', 'stopping after this step…', 'stopped']);
+      .toEqual(['done', '', 'running', 'pausing after this step…', 'paused', '', 'paused', 'running', 'stopping after this step…', 'stopped']);
     const saved = page.getByTestId('checkpoint').filter({ hasText: 'ui-trained-2' });
     expect(await saved.textContent()).toContain(`step ${stoppedAt} / 4`);
     expect(await saved.getByTestId('continue-run').isDisabled()).toBe(false);
@@ -257,8 +287,18 @@ describe('the app', () => {
 
   it('web-llm as the teacher: the prebuilt models this GPU can run, a custom model by URL, and a clear error when its files cannot be fetched', async () => {
     await page.getByTestId('train-tab').click();
+    await page.evaluate(() => {
+      const w = window as unknown as { counts: string[] };
+      w.counts = [];
+      new MutationObserver(() => { const t = document.querySelector('[data-testid=webllm-count]')?.textContent; if (t && t !== w.counts.at(-1)) w.counts.push(t); })
+        .observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await page.getByTestId('teach-backend').selectOption('web-llm');
     await page.waitForFunction(() => /\d+ of [1-9]\d* models run here/.test(document.querySelector('[data-testid=webllm-count]')?.textContent ?? ''), null, { timeout: 60_000 });
+    // While the list loads it says so, never "0 of 0 models".
+    const counts = await page.evaluate(() => (window as unknown as { counts: string[] }).counts);
+    expect(counts[0]).toBe("Reading web-llm's model list and this GPU's limits…");
+    expect(counts.filter((c) => /^0 of 0/.test(c))).toEqual([]);
     const [usable, all] = (await page.getByTestId('webllm-count').textContent())!.match(/\d+/g)!.map(Number);
     expect(usable).toBeGreaterThan(0);
     expect(usable).toBeLessThan(all); // SwiftShader has no shader-f16: the q4f16 models are listed, disabled, with the reason
@@ -277,7 +317,7 @@ describe('the app', () => {
     const err = page.getByTestId('webllm-error');
     await err.waitFor({ timeout: 60_000 });
     expect(await err.getAttribute('data-error-name')).toBe('DownloadError');
-    expect(await err.textContent()).toMatch(/web-llm could not download Qwen2-0\.5B-Instruct-q0f32-MLC .*Check the weights and library URLs/);
+    expect(await err.textContent()).toMatch(/web-llm could not download Qwen2-0\.5B-Instruct-q0f32-MLC: no server answered .*The network may be off.*Check the weights and library URLs/);
     await screenshot(page, 'e2e-teacher-webllm');
     // LoRA Lab's own engine is untouched by web-llm's failure.
     await page.getByTestId('teach-backend').selectOption('engine');
@@ -315,6 +355,10 @@ describe('the app', () => {
     expect(await saved.getByTestId('continue-why-not').count()).toBe(0);
     await page.evaluate(() => { (window as unknown as { statuses: string[] }).statuses = []; });
     await saved.getByTestId('continue-run').click();
+    // The restored curve is drawn at once, with what is happening instead of the empty chart's text.
+    expect(await page.getByTestId('train-phase').textContent({ timeout: 1000 })).toMatch(new RegExp(`^Continuing from step ${from}: preparing the data`));
+    expect(await page.getByText('The loss curves appear here while training runs.').count()).toBe(0);
+    expect(Number(await page.getByTestId('loss-chart').getAttribute('data-lr-points'))).toBe(from);
     await page.getByTestId('train-status').filter({ hasText: 'done' }).waitFor({ timeout: 240_000 });
     // Before the click the status may still show the stopped run's outcome (a re-render of the view records it); from
     // the click on: cleared, running, done, and nothing else.
@@ -324,6 +368,8 @@ describe('the app', () => {
     // The curve goes on from where the run stopped; the saved run is finished now.
     expect(await page.getByTestId('train-stats').textContent()).toMatch(/step 4 \/ 4/);
     expect(Number(await page.getByTestId('loss-chart').getAttribute('data-points'))).toBe(4);
+    // The learning rate of every step, the restored ones too (drawn from the schedule).
+    expect(Number(await page.getByTestId('loss-chart').getAttribute('data-lr-points'))).toBe(4);
     expect(await saved.textContent()).toContain('step 4 / 4');
     expect(from).toBeLessThan(4);
     await screenshot(page, 'e2e-train-continued');

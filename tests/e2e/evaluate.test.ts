@@ -51,6 +51,15 @@ describe('evaluate', () => {
     expect(rows[0]).toMatch(/^base2/);
     expect(rows[1]).toMatch(/^demo-short@12/);
     await page.getByTestId('eval-chart').waitFor();
+    // Each example's answers sit under its instruction and the reference they are scored against.
+    const groups = page.getByTestId('answer-group');
+    expect(await groups.count()).toBe(2);
+    for (let g = 0; g < 2; g++) {
+      expect((await groups.nth(g).getByTestId('answer-instruction').textContent())!.length).toBeGreaterThan(10);
+      expect(await groups.nth(g).getByTestId('answer-instruction').textContent()).not.toBe('(instruction not kept)');
+      expect(await groups.nth(g).getByTestId('answer-reference').textContent()).toMatch(/^Reference: \S/);
+      expect(await groups.nth(g).locator('tr').count()).toBe(3); // the example, then base and demo-short
+    }
     await screenshot(page, 'eval-1-results');
 
     await page.getByTestId('review-start').click();
@@ -100,6 +109,11 @@ describe('evaluate', () => {
     expect(await page.getByTestId('judge-row').textContent()).toMatch(/judged by built-in demo model.* · 2\/2 replies · done/);
     expect(await page.getByTestId('judge-notes').textContent()).toMatch(/1 question with no readable scores \(left out\)/);
     expect(await page.getByTestId('judge-totals').count()).toBe(0); // no totals made of nothing
+    // Why no scores could be read can be checked: the judge's own replies, in both orders, as it wrote them.
+    await page.getByTestId('judge-row').getByText('Scores per question').click();
+    await page.getByTestId('judge-replies').locator('summary').click();
+    expect(await page.getByTestId('judge-reply').count()).toBe(2);
+    expect(await page.getByTestId('judge-replies').textContent()).toMatch(/shown first:[\s\S]*shown first:/);
     // web-llm can judge too, once one of its models is loaded (its picker shows what this GPU can run).
     await page.getByTestId('judge-backend').selectOption('web-llm');
     expect(await page.getByTestId('judge-start').getAttribute('title')).toBe('Load a web-llm model first.');

@@ -203,6 +203,45 @@ describe('loading a model', () => {
   });
 });
 
+describe('a paused training run', () => {
+  const until = async (w: ReturnType<typeof worker>, ok: () => boolean, what: string) => {
+    for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 5))) if (Date.now() - t0 > 120_000) throw new Error(`no ${what} in 2 min`);
+  };
+  const config = { rank: 4, steps: 3, microBatch: 1, gradAccumulation: 1, cutoff: 64, checkpointEvery: 0, evalEvery: 0, warmupSteps: 0, seed: 3 };
+  const train = (id: number, name: string) => ({ id, type: 'train', payload: { name, dataset: { kind: 'builtin' }, format: 'chat', config, maxRecords: 4 } }) as WorkerRequest;
+  const losses = (w: ReturnType<typeof worker>, id: number) => w.events.flatMap((e) => (e.id === id && e.type === 'trainStep' ? [e.metrics.trainLoss] : []));
+
+  it('lends the GPU to a chat and a comparison, refuses a load, and goes on to the losses of a run left alone', async () => {
+    const w = worker();
+    await w.request('init', {});
+    await w.request('load', { source: { kind: 'builtin' } });
+    const before = await w.request<{ tokens: number[] }>('generate', greedy);
+    await w.handle(train(3000, 'alone'));
+    const alone = losses(w, 3000);
+    expect(alone).toHaveLength(3);
+
+    const run = w.handle(train(3001, 'paused'));
+    await until(w, () => losses(w, 3001).length >= 1, 'first step');
+    await w.handle({ id: 3002, type: 'pauseTraining', payload: { target: 3001, paused: true } } as WorkerRequest);
+    await until(w, () => w.events.some((e) => e.id === 3001 && e.type === 'trainPaused'), 'pause');
+    const stepsAtPause = losses(w, 3001).length; // the step under way when it was asked went on
+    // The answers come while the run waits, and are the answers of a model that trains nothing.
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+    const columns = await w.request<{ tokens: number[] }[]>('compare', { request: greedy, columns: [{ adapter: null, strength: 1 }, { adapter: null, strength: 1 }] });
+    expect(columns.map((c) => c.tokens)).toEqual([before.tokens, before.tokens]);
+    await expect(w.request('load', { source: { kind: 'builtin' } })).rejects.toThrow(/A training run is paused on the loaded model: stop it/);
+    expect(losses(w, 3001)).toHaveLength(stepsAtPause);
+    expect(stepsAtPause).toBeLessThan(3);
+
+    await w.handle({ id: 3003, type: 'pauseTraining', payload: { target: 3001, paused: false } } as WorkerRequest);
+    await run;
+    expect(w.events.find((e) => e.id === 3001 && e.type === 'error')).toBeUndefined();
+    expect(losses(w, 3001)).toEqual(alone);
+    // The KV cache was used beside the run: the next answer reads its prompt anew, and is the same.
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+  });
+});
+
 describe('a reward model trained in the worker', () => {
   /** One kept evaluation of two models with a finished blind review, in memory. */
   function reviewedLab() {

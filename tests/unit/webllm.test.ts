@@ -65,7 +65,8 @@ describe('progress and errors', () => {
     expect(webllmError(new TypeError('Failed to fetch'), 'm', false)).toBeInstanceOf(OfflineError);
     const dl = webllmError(new TypeError('Failed to fetch'), 'm', true);
     expect(dl).toBeInstanceOf(DownloadError);
-    expect(dl.message).toMatch(/Check the weights and library URLs/);
+    expect(dl.message).toMatch(/no server answered \(Failed to fetch\)\. The network may be off.*Check the weights and library URLs/);
+    expect(webllmError(new Error('404 Not Found: params_shard_0.bin'), 'm', true).message).toMatch(/the server refused a file \(404 Not Found/);
     expect(webllmError(new Error('This model requires WebGPU extension shader-f16, which is not enabled in this browser.'), 'm', true)).toBeInstanceOf(WebGPUUnavailableError);
     expect(webllmError(new Error('Cannot find model record in appConfig for x.'), 'x', true).message).toMatch(/not in the model list/);
   });

@@ -110,9 +110,12 @@ export function webllmError(e: unknown, model: string, online: boolean): Error {
     return new WebGPUUnavailableError(`${model} computes in f16, and this GPU has no shader-f16: pick a q4f32 or q0f32 model.`, { model });
   }
   if (/Failed to fetch|NetworkError|fetch failed|Load failed|ERR_|404|403|Not Found|network/i.test(msg)) {
-    return online
-      ? new DownloadError(`web-llm could not download ${model} (${msg}). Check the weights and library URLs, or try again later.`, { model })
-      : new OfflineError(`${model} is not in web-llm's cache and the network is off: connect once to download it, or pick a model downloaded before.`, { model });
+    if (!online) return new OfflineError(`${model} is not in web-llm's cache and the network is off: connect once to download it, or pick a model downloaded before.`, { model });
+    // No HTTP answer at all: the browser says it is online, but nothing came back from the server.
+    const unanswered = !/\b(404|403|Not Found)\b/i.test(msg);
+    return new DownloadError(unanswered
+      ? `web-llm could not download ${model}: no server answered (${msg}). The network may be off or let nothing through, or the server is down or refuses this page. Check the weights and library URLs, and your connection.`
+      : `web-llm could not download ${model}: the server refused a file (${msg}). Check the weights and library URLs.`, { model });
   }
   if (/Cannot find model record|Missing `model_lib`/i.test(msg)) return new InvalidArgumentError(`${model} is not in the model list: pick one from the list, or give its weights and library URLs.`, { model });
   if (/device (was )?lost|out of memory|OOM|allocation/i.test(msg)) {

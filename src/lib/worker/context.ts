@@ -3,6 +3,7 @@
 // One instance per worker; each feature's handlers (model.ts, generation.ts, adapters.ts, training.ts, storage.ts,
 // evaluation.ts, ...) take it and nothing else of the others.
 
+import { GpuTurns } from './gpu-turns.js';
 import type { Engine } from '../engine.js';
 import { InvalidArgumentError, NoModelLoadedError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
@@ -47,6 +48,8 @@ export class WorkerContext {
   hfEndpoint: string | undefined;
   /** Jobs that can be cancelled, by request id. */
   readonly running = new Map<number, AbortController>();
+  /** The GPU's turns: jobs run one at a time; a paused training run lends its turn out. */
+  readonly turns = new GpuTurns();
   /** Training runs that can be paused, by request id. */
   readonly pauses = new Map<number, { paused: boolean; wake: (() => void)[] }>();
 
@@ -121,15 +124,23 @@ export class WorkerContext {
     return this.gpu;
   };
 
-  /** Request `id` (a training run) can be paused by pauseTraining: `wait` resolves while it is not paused. */
+  /**
+   * Request `id` (a training run) can be paused by pauseTraining: `wait` resolves while it is not paused. While paused
+   * it gives its GPU turn to the jobs waiting, and queues for it again when resumed (or cancelled).
+   */
   pausable = (id: number) => {
     const pause = { paused: false, wake: [] as (() => void)[] };
     this.pauses.set(id, pause);
     return {
-      wait: () => {
-        if (!pause.paused) return Promise.resolve();
+      wait: async () => {
+        if (!pause.paused) return;
+        // Paused between steps: the GPU is lent to the jobs waiting (a chat, a comparison), then taken back in turn.
+        this.turns.give(id);
         this.post({ id, type: 'trainPaused' });
-        return new Promise<void>((r) => pause.wake.push(r));
+        await new Promise<void>((r) => pause.wake.push(r));
+        await this.turns.take(id);
+        // What ran meanwhile left its prompt in the KV cache; what the run does next is not known to the engine.
+        this.engine?.forgetCachedPrefix();
       },
       dispose: () => this.pauses.delete(id),
     };

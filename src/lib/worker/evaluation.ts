@@ -28,7 +28,7 @@ export interface EvalRunSummary {
 export interface EvalRequestMap {
   evalStart: { request: { runId?: string; name?: string; set?: EvalSetChoice; models?: EvalModel[]; options?: Partial<EvalOptions>; limit?: number }; result: { runId: string; stopped: boolean } };
   evalRuns: { request: Record<string, never>; result: EvalRunSummary[]; immediate: true };
-  evalResults: { request: { runId: string }; result: { summary: EvalRunSummary; results: ExampleResult[]; reviews: { id: string; finished: boolean; votes: number; pairs: number; tally: TallyRow[] | null; models: [string, string] | null }[] }; immediate: true };
+  evalResults: { request: { runId: string }; result: { summary: EvalRunSummary; results: ExampleResult[]; examples: EvalExample[]; reviews: { id: string; finished: boolean; votes: number; pairs: number; tally: TallyRow[] | null; models: [string, string] | null }[] }; immediate: true };
   evalDelete: { request: { runId: string }; result: EvalRunSummary[]; immediate: true };
   evalExport: { request: { runId: string; as: 'json' | 'csv' }; result: { name: string; blob: Blob }; immediate: true };
   evalImport: { request: { file: File }; result: { runId: string }; immediate: true };
@@ -142,7 +142,7 @@ export function evaluationHandlers(env: EvalEnv, onProgress: (id: number, p: Eva
         // Names and tallies only for finished reviews: an open review stays blind.
         tally: v.finished ? tally(v.votes) : null, models: v.finished ? v.models : null,
       }));
-      return { summary: await summaryOf(r, results), results, reviews };
+      return { summary: await summaryOf(r, results), results, examples: r.examples, reviews };
     },
 
     async evalDelete({ runId }: { runId: string }) {

@@ -113,7 +113,6 @@ function keptHandlers(ctx: WorkerContext): Handlers<KeptRequest> {
 
 export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): (req: WorkerRequest) => Promise<void> {
   const ctx = new WorkerContext(env, post);
-  let queue: Promise<unknown> = Promise.resolve();
   const handlers: Handlers<RequestType> = {
     ...modelHandlers(ctx),
     ...generationHandlers(ctx),
@@ -146,8 +145,12 @@ export function createHandler(env: HandlerEnv, post: (e: WorkerEvent) => void): 
     };
     if (Object.hasOwn(IMMEDIATE, req.type)) return run();
     ctx.running.set(req.id, controller);
-    // GPU jobs run one at a time, in order; a cancel reaches a job still waiting in the queue too.
-    queue = queue.then(run);
-    await queue;
+    // GPU jobs run one at a time, in order; a cancel reaches a job still waiting for its turn too.
+    await ctx.turns.take(req.id);
+    try {
+      await run();
+    } finally {
+      ctx.turns.give(req.id);
+    }
   };
 }

@@ -8,7 +8,7 @@ import { engineBackend } from '../assist/backend.js';
 import { JUDGE_SETTINGS, newJudgeJob, runJudge, judgeScores, type JudgeItem, type JudgeJob } from '../assist/judge-run.js';
 import type { Engine } from '../engine.js';
 import { InvalidArgumentError } from '../errors.js';
-import { agreement, judgeTotals, pairsToJudge, type Agreement, type JudgeTotal, type PairScore } from '../eval/judge.js';
+import { agreement, judgeTotals, pairsToJudge, type Agreement, type JudgeTotal, type JudgedPair, type PairScore } from '../eval/judge.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { LabStore } from '../store/kept.js';
 
@@ -23,8 +23,8 @@ export interface JudgeSummary {
   /** models[0] against models[1] (the reference), and the reverse. */
   totals: JudgeTotal[];
   agreement: Agreement;
-  /** Pairs with a score, and why the others (or one of their orders) could not be read. */
-  pairs: PairScore[];
+  /** Pairs with a score, and why the others (or one of their orders) could not be read; the judge's replies as written. */
+  pairs: (PairScore & { replies: JudgedPair['replies'] })[];
   createdAt: number;
 }
 
@@ -51,7 +51,8 @@ export function judgingHandlers(env: JudgeEnv, onProgress: (id: number, p: EvalP
     const replies = j.judged.reduce((n, p) => n + (p.replies.xFirst !== undefined ? 1 : 0) + (p.replies.yFirst !== undefined ? 1 : 0), 0);
     return {
       id: j.id, judge: j.judge.model, models: j.models, status: j.status, done: replies, total: j.items.length * 2,
-      totals: [...judgeTotals(scores, j.models[1]), ...judgeTotals(scores, j.models[0])], agreement: agreement(scores, votes), pairs: scores, createdAt: j.createdAt,
+      totals: [...judgeTotals(scores, j.models[1]), ...judgeTotals(scores, j.models[0])], agreement: agreement(scores, votes),
+      pairs: scores.map((x) => ({ ...x, replies: j.judged.find((p) => p.exampleId === x.exampleId)?.replies ?? {} })), createdAt: j.createdAt,
     };
   };
   const list = async (runId: string) => Promise.all((await lab.judges(runId)).sort((a, b) => b.createdAt - a.createdAt).map(summary));

@@ -21,6 +21,8 @@ export function modelHandlers(ctx: WorkerContext): Handlers<'init' | 'load'> {
       return { gpu: g.description, f16: g.f16, hasF16Feature: g.hasF16Feature };
     },
     async load(id, p, signal) {
+      // A paused run lends the GPU to chats and comparisons, never to a load: its model must stay.
+      if (ctx.pauses.size) throw new InvalidArgumentError('A training run is paused on the loaded model: stop it (its last checkpoint is kept) before loading another model.');
       let last = 0;
       const report = (progress: LoadProgress | DownloadProgress) => {
         const t = performance.now();

@@ -3,11 +3,9 @@
 
 import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import type { EngineState } from './engine.svelte.ts';
-import type { CompareForm } from './forms.svelte.ts';
+import { DEMO_PROMPT, type CompareForm } from './forms.svelte.ts';
 
 export const DEMO_ADAPTERS = ['demo-zh', 'demo-short'] as const;
-/** One of the built-in model's training instructions: it answers these on topic. */
-export const DEMO_PROMPT = 'What are the benefits of exercising?';
 
 /** True when the built-in model and both demo adapters are loaded. */
 export function demoLoaded(engine: EngineState): boolean {

@@ -20,7 +20,7 @@ import { StorageState } from './storage.svelte.ts';
 import { TeachState } from './teach.svelte.ts';
 import { TrainingState } from './training.svelte.ts';
 import { WebllmState } from './webllm.svelte.ts';
-import { DEMO_PROMPT } from './demo.svelte.ts';
+import { DEMO_PROMPT } from './forms.svelte.ts';
 
 export type { ErrorPlace, UiError };
 

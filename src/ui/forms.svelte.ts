@@ -5,7 +5,6 @@ import type { DatasetSource } from '../lib/store/checkpoints.js';
 import type { Criterion } from '../lib/eval/votes.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import { persisted } from './persisted.svelte.ts';
-import { DEMO_PROMPT } from './demo.svelte.ts';
 import type { SamplingOptions } from '../lib/model/sampling.js';
 import type { PromptFormat } from '../lib/tokenizer/tokenizer.js';
 
@@ -46,6 +45,9 @@ export function freeName(base: string, taken: readonly string[]): string {
   if (!taken.includes(base)) return base;
   for (let i = 2; ; i++) if (!taken.includes(`${stem}-${i}`)) return `${stem}-${i}`;
 }
+
+/** The first prompt offered (chat and Compare): one of the built-in model's training instructions, answered on topic. */
+export const DEMO_PROMPT = 'What are the benefits of exercising?';
 
 /** Sampling, length, prompt format and a stop string, as the Compare form holds them. */
 export interface Settings extends SamplingOptions {

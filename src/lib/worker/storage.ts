@@ -175,37 +175,7 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
       return { name: `comparison-${c.id}.json`, blob: new Blob([JSON.stringify(c, null, 2)], { type: 'application/json' }) };
     },
 
-    async importFile({ file }) {
-      const lower = file.name.toLowerCase();
-      if (/\.(json|jsonl|ndjson|parquet)$/.test(lower)) {
-        const bytes = new Uint8Array(await file.arrayBuffer());
-        await parseDataset(bytes, file.name); // refused here, with the record at fault, if it is not a dataset
-        const name = safeBaseName(file.name, 'A dataset file name');
-        await lab.putDataset({ name, bytes, size: bytes.byteLength, savedAt: Date.now() });
-        return { kind: 'dataset', id: name };
-      }
-      if (!lower.endsWith('.zip')) throw new FileFormatError(`${file.name}: import takes a .zip (a model or adapter exported here, or a PEFT adapter folder zipped) or a dataset (.json, .jsonl, .parquet).`, { file: file.name });
-      const cache = await env.cache();
-      const head = await readZipNames(file);
-      if (head.includes(SNAPSHOT_MANIFEST)) {
-        const s = await importSnapshot(cache.store, cache.catalog, file, file.name);
-        return { kind: 'snapshot', id: s.id };
-      }
-      if (isModelFolder(head)) {
-        const s = await importModelFolder(cache.store, cache.catalog, file, file.name);
-        return { kind: 'snapshot', id: s.id };
-      }
-      const files = await readSmallZip(file, file.name, MAX_ADAPTER_ZIP);
-      const pick = (n: string) => [...files].find(([k]) => k === n || k.endsWith(`/${n}`))?.[1];
-      const config = pick('adapter_config.json');
-      const st = pick('adapter_model.safetensors');
-      if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive, a model folder (config.json and .safetensors weights) nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
-      const name = file.name.replace(/\.zip$/i, '');
-      const text = new TextDecoder().decode(config);
-      const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it
-      await lab.putAdapter({ name, config: text, safetensors: st, baseModel: adapter.config.baseModelNameOrPath, origin: file.name, size: st.byteLength, savedAt: Date.now() });
-      return { kind: 'adapter', id: name };
-    },
+    importFile: ({ file }) => importKept(env, file),
 
     async saveComparison(c) {
       return lab.putComparison({ ...c, savedAt: Date.now() });
@@ -218,6 +188,43 @@ export function storageHandlers(env: StorageEnv): { [K in keyof StorageRequestMa
       return { saved: true };
     },
   };
+}
+
+/**
+ * Keeps an imported file: a dataset (checked record by record), a LoRA Lab model archive, a model folder zipped (a
+ * merged model exported here) or a PEFT adapter zipped.
+ */
+async function importKept(env: StorageEnv, file: File): Promise<{ kind: KeptKind; id: string }> {
+  const { lab } = env;
+  const lower = file.name.toLowerCase();
+  if (/\.(json|jsonl|ndjson|parquet)$/.test(lower)) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    await parseDataset(bytes, file.name); // refused here, with the record at fault, if it is not a dataset
+    const name = safeBaseName(file.name, 'A dataset file name');
+    await lab.putDataset({ name, bytes, size: bytes.byteLength, savedAt: Date.now() });
+    return { kind: 'dataset', id: name };
+  }
+  if (!lower.endsWith('.zip')) throw new FileFormatError(`${file.name}: import takes a .zip (a model or adapter exported here, or a PEFT adapter folder zipped) or a dataset (.json, .jsonl, .parquet).`, { file: file.name });
+  const cache = await env.cache();
+  const head = await readZipNames(file);
+  if (head.includes(SNAPSHOT_MANIFEST)) {
+    const s = await importSnapshot(cache.store, cache.catalog, file, file.name);
+    return { kind: 'snapshot', id: s.id };
+  }
+  if (isModelFolder(head)) {
+    const s = await importModelFolder(cache.store, cache.catalog, file, file.name);
+    return { kind: 'snapshot', id: s.id };
+  }
+  const files = await readSmallZip(file, file.name, MAX_ADAPTER_ZIP);
+  const pick = (n: string) => [...files].find(([k]) => k === n || k.endsWith(`/${n}`))?.[1];
+  const config = pick('adapter_config.json');
+  const st = pick('adapter_model.safetensors');
+  if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive, a model folder (config.json and .safetensors weights) nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
+  const name = file.name.replace(/\.zip$/i, '');
+  const text = new TextDecoder().decode(config);
+  const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it
+  await lab.putAdapter({ name, config: text, safetensors: st, baseModel: adapter.config.baseModelNameOrPath, origin: file.name, size: st.byteLength, savedAt: Date.now() });
+  return { kind: 'adapter', id: name };
 }
 
 /** Keeps an adapter that was just loaded or trained, so it is on the shelf after a reload and offline. */

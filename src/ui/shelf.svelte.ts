@@ -14,6 +14,8 @@ export class ShelfState {
   sources = $state.raw<Map<string, ModelSource>>(new Map());
   /** A load or an export is under way. */
   busy = $state(false);
+  /** What it is, in words, shown beside the shelf's buttons while it runs ('' when nothing runs). */
+  doing = $state('');
 
   constructor(private readonly host: Host, private readonly importFile: (file: File) => Promise<{ kind: string; id: string } | null>) {}
 
@@ -32,6 +34,7 @@ export class ShelfState {
   async load(source: ModelSource, name?: string): Promise<void> {
     this.host.clearError();
     this.busy = true;
+    this.doing = `Loading the adapter ${name ?? ''}`.trim();
     try {
       const info = await this.host.client.loadAdapter(source, name);
       this.put(info, source.kind === 'files' ? { kind: 'kept', name: info.name } : source);
@@ -41,6 +44,7 @@ export class ShelfState {
       this.host.fail(e, 'adapter');
     } finally {
       this.busy = false;
+      this.doing = '';
     }
   }
 
@@ -92,6 +96,7 @@ export class ShelfState {
   /** Downloads the base with the adapter merged in, as a .zip holding a model folder (it loads back as it is). */
   async exportMerged(name: string): Promise<void> {
     this.busy = true;
+    this.doing = `Merging ${name} into a copy of the base and zipping the model folder`;
     try {
       const f = await this.host.client.exportMerged(name, 1);
       download(f.name, f.blob);
@@ -99,6 +104,7 @@ export class ShelfState {
       this.host.fail(e, 'adapter');
     } finally {
       this.busy = false;
+      this.doing = '';
     }
   }
 
@@ -109,6 +115,7 @@ export class ShelfState {
   async exportGguf(adapter: string | null, type: GgufExportType | 'lora'): Promise<void> {
     this.host.clearError();
     this.busy = true;
+    this.doing = type === 'lora' ? `Writing ${adapter} as a GGUF LoRA file` : `Writing ${adapter ? `the base with ${adapter} merged` : 'the base model'} as a ${type.toUpperCase()} GGUF file`;
     try {
       const f = await this.host.client.exportGguf(adapter, type, 1);
       download(f.name, f.blob);
@@ -117,6 +124,7 @@ export class ShelfState {
       this.host.fail(e, 'adapter');
     } finally {
       this.busy = false;
+      this.doing = '';
     }
   }
 

@@ -192,6 +192,7 @@ describe('evaluate', () => {
     await screenshot(page, 'eval-4-resumed');
     const rows = await page.locator('[data-testid=eval-summary] tbody tr').allTextContents();
     expect(rows).toEqual([expect.stringMatching(/^base4/), expect.stringMatching(/^demo-short@14/)]);
-    expect(await page.locator('.answers tbody tr').count()).toBe(8); // each example and model once
+    expect(await page.getByTestId('answer-group').count()).toBe(4); // each example once,
+    expect(await page.locator('.answers tbody tr:not(.example)').count()).toBe(8); // with each model's answer once
   });
 });

@@ -101,8 +101,16 @@ describe('views that answer beside themselves', () => {
 
   it("Storage imports the app's own merged-model zip: it loads under its own name, saying what it is", async () => {
     const row = page.getByTestId('adapter').filter({ hasText: 'demo-zh' });
+    // What the shelf is doing shows beside its buttons while it runs.
+    await page.evaluate(() => {
+      const w = window as unknown as { shelfSays: string[] };
+      w.shelfSays = [];
+      new MutationObserver(() => { const t = document.querySelector('[data-testid=shelf-why-not]')?.textContent; if (t && t !== w.shelfSays.at(-1)) w.shelfSays.push(t); })
+        .observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     const [zip] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), row.getByRole('button', { name: 'Export merged model with demo-zh' }).click()]);
     expect(zip.suggestedFilename()).toBe('demo-zh-merged.zip');
+    expect(await page.evaluate(() => (window as unknown as { shelfSays: string[] }).shelfSays)).toContain('Merging demo-zh into a copy of the base and zipping the model folder…');
     await page.getByTestId('storage-tab').click();
     await page.getByTestId('import-file').setInputFiles({ name: 'demo-zh-merged.zip', mimeType: 'application/zip', buffer: readFileSync((await zip.path())!) });
     const kept = page.getByTestId('kept-model').filter({ hasText: 'demo-zh-merged' });

@@ -349,6 +349,16 @@ describe('the app', () => {
     await page.getByPlaceholder('https://example.com/models/my-model/').fill(new URL('/models/demo/', page.url()).href);
     await page.getByTestId('load').click();
     await page.getByTestId('model-card').filter({ hasText: '/models/demo/' }).waitFor({ timeout: 120_000 });
+    // The saved run goes out of the browser as a .zip and comes back from it (Storage), whole: it continues below.
+    await page.getByTestId('storage-tab').click();
+    const keptRun = page.getByTestId('kept-run').filter({ hasText: 'ui-trained-2' });
+    const [runZip] = await Promise.all([page.waitForEvent('download'), keptRun.getByRole('button', { name: 'Export .zip of the run ui-trained-2' }).click()]);
+    page.once('dialog', (d) => void d.accept());
+    await keptRun.getByRole('button', { name: 'Delete the run ui-trained-2' }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid=kept-run]')].some((e) => e.textContent?.includes('ui-trained-2')), undefined, { timeout: 30_000 });
+    await page.getByTestId('import-file').setInputFiles({ name: runZip.suggestedFilename(), mimeType: 'application/zip', buffer: readFileSync((await runZip.path())!) });
+    await keptRun.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('error').count()).toBe(0);
     await page.getByTestId('train-tab').click();
     const saved = page.getByTestId('checkpoint').filter({ hasText: 'ui-trained-2' });
     const from = Number((await saved.textContent())!.match(/step (\d) \/ 4/)![1]);

@@ -119,8 +119,9 @@ export class LabStore implements SnapshotCatalog {
       name: c.name, step: c.checkpoint.step, totalSteps: c.totalSteps, baseModel: c.checkpoint.baseModel, baseFingerprint: c.checkpoint.baseFingerprint, savedAt: c.savedAt,
       lastLoss: c.checkpoint.history.train.at(-1)?.[1] ?? null,
       history: c.checkpoint.history,
-      // The schedule gives each step's rate again: a continued run draws its learning-rate line from step 1.
-      learningRates: c.checkpoint.history.train.map(([t]) => [t, learningRateAt(c.checkpoint.config, t, c.totalSteps)] as [number, number]),
+      // The schedule gives each step's rate again: a continued run draws its learning-rate line from step 1 (records
+      // kept before runs had a config have none).
+      learningRates: c.checkpoint.config ? c.checkpoint.history.train.map(([t]) => [t, learningRateAt(c.checkpoint.config, t, c.totalSteps)] as [number, number]) : [],
       bytes: c.checkpoint.peft.safetensors.byteLength + c.checkpoint.state.tensors.reduce((n, t) => n + 4 * (t.a.length + t.b.length) * 3, 0),
     }));
   }

@@ -18,7 +18,8 @@ import type { KeptAdapter, KeptComparison, KeptDataset, LabStore } from '../stor
 import type { ModelCache } from '../store/model-cache.js';
 import type { Estimate } from '../store/quota.js';
 import type { CheckpointSummary } from '../store/checkpoints.js';
-import { checkpointFiles } from '../training/checkpoint-files.js';
+import { checkpointFiles, readCheckpointFiles } from '../training/checkpoint-files.js';
+import { MemoryFiles } from '../model-files.js';
 
 export type KeptKind = 'snapshot' | 'adapter' | 'dataset' | 'run' | 'comparison' | 'evaluation' | 'conversation';
 
@@ -204,7 +205,7 @@ async function importKept(env: StorageEnv, file: File): Promise<{ kind: KeptKind
     await lab.putDataset({ name, bytes, size: bytes.byteLength, savedAt: Date.now() });
     return { kind: 'dataset', id: name };
   }
-  if (!lower.endsWith('.zip')) throw new FileFormatError(`${file.name}: import takes a .zip (a model or adapter exported here, or a PEFT adapter folder zipped) or a dataset (.json, .jsonl, .parquet).`, { file: file.name });
+  if (!lower.endsWith('.zip')) throw new FileFormatError(`${file.name}: import takes a .zip (a model, model folder, adapter or training run exported here, or a PEFT adapter folder zipped) or a dataset (.json, .jsonl, .parquet).`, { file: file.name });
   const cache = await env.cache();
   const head = await readZipNames(file);
   if (head.includes(SNAPSHOT_MANIFEST)) {
@@ -217,6 +218,7 @@ async function importKept(env: StorageEnv, file: File): Promise<{ kind: KeptKind
   }
   const files = await readSmallZip(file, file.name, MAX_ADAPTER_ZIP);
   const pick = (n: string) => [...files].find(([k]) => k === n || k.endsWith(`/${n}`))?.[1];
+  if (pick('trainer_state.json')) return importRun(lab, files, file.name);
   const config = pick('adapter_config.json');
   const st = pick('adapter_model.safetensors');
   if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive, a model folder (config.json and .safetensors weights) nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
@@ -225,6 +227,22 @@ async function importKept(env: StorageEnv, file: File): Promise<{ kind: KeptKind
   const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it
   await lab.putAdapter({ name, config: text, safetensors: st, baseModel: adapter.config.baseModelNameOrPath, origin: file.name, size: st.byteLength, savedAt: Date.now() });
   return { kind: 'adapter', id: name };
+}
+
+/**
+ * A training run exported from Storage (its checkpoint files in a .zip), kept as a saved run to continue: every value
+ * checked as a resumed run checks it; a run of the same name kept here is never replaced.
+ */
+async function importRun(lab: LabStore, zipped: Map<string, Uint8Array>, fileName: string): Promise<{ kind: KeptKind; id: string }> {
+  const files = new Map([...zipped].map(([k, b]) => [k.split('/').pop()!, b]));
+  const { checkpoint, data } = await readCheckpointFiles(new MemoryFiles(fileName, files));
+  if (await lab.getCheckpoint(checkpoint.name)) {
+    throw new InvalidArgumentError(`A saved run named "${checkpoint.name}" is kept here already: delete it in the Train view or Storage first, to import ${fileName} in its place.`, { file: fileName });
+  }
+  // The data it trains on: the bundled sample, or a dataset kept here under its name (continuing says so if it is not).
+  const dataset = data.file === 'builtin' ? { kind: 'builtin' as const } : { kind: 'kept' as const, name: data.file };
+  await lab.putCheckpoint({ name: checkpoint.name, checkpoint, dataset, format: data.format, maxRecords: data.maxRecords, totalSteps: checkpoint.totalSteps, savedAt: Date.now() });
+  return { kind: 'run', id: checkpoint.name };
 }
 
 /** Keeps an adapter that was just loaded or trained, so it is on the shelf after a reload and offline. */

@@ -9,6 +9,7 @@ import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src
 import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
+import { qkNormBackwardKernel, qkNormKernel } from '../../src/lib/kernels/qk-norm.js';
 import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
 import { Rng } from '../../src/lib/util/rng.js';
@@ -52,6 +53,40 @@ describe('rmsnorm', () => {
     expectClose(fy, y, ...TOL, 'rmsnorm');
     const { dx } = await runProgram(gpu, rmsnormBackwardKernel(), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, { M });
     expectClose(dx, grads[0].map((g, i) => g + dx0[i]), ...TOL, 'rmsnorm backward (accumulated)');
+  });
+});
+
+describe("Qwen3's q/k norms", () => {
+  // transformers' Qwen3Attention: q_norm over each query head's head_dim, k_norm over each key head's; v untouched.
+  it.each([[3, 3, 1, 10], [7, 5, 5, 6], [2, 4, 2, 128]])('forward (in place and into a copy) and backward, M=%i H=%i Hkv=%i Dh=%i', async (M, H, Hkv, Dh) => {
+    const gpu = await testGpu();
+    const rng = new Rng(M * 31 + H * 7 + Dh);
+    const W = (H + 2 * Hkv) * Dh;
+    const eps = 1e-6;
+    const x = randn(rng, M * W, 2);
+    const gain = randn(rng, 2 * Dh, 0.3).map((v) => 1 + v);
+    const dy = randn(rng, M * W);
+    const { y, grads } = refGrad([x], (t, [xv]) => {
+      const outRow: number[] = [];
+      for (let m = 0; m < M; m++) {
+        for (let h = 0; h < H + 2 * Hkv; h++) {
+          const seg = xv.slice(m * W + h * Dh, m * W + (h + 1) * Dh);
+          if (h >= H + Hkv) { outRow.push(...seg); continue; }
+          const r = t.rsqrt(t.addConst(t.scale(t.sum(seg.map((v) => t.mul(v, v))), 1 / Dh), eps));
+          const g0 = h < H ? 0 : Dh;
+          outRow.push(...seg.map((v, i) => t.scale(t.mul(v, r), gain[g0 + i])));
+        }
+      }
+      return outRow;
+    }, dy);
+    const sizes = { rows: M, H, Hkv };
+    const p = { H, Hkv, Dh, eps };
+    const { y: copied } = await runProgram(gpu, qkNormKernel(false), p, { S: step(M), x, gain, y: out(new Float32Array(M * W).fill(NaN)) }, sizes);
+    expectClose(copied, y, ...TOL, 'qk_norm into a copy (v copied through)');
+    const { y: inPlace } = await runProgram(gpu, qkNormKernel(true), p, { S: step(M), gain, y: out(Float32Array.from(x)) }, sizes);
+    expectClose(inPlace, y, ...TOL, 'qk_norm in place');
+    const { dqkv } = await runProgram(gpu, qkNormBackwardKernel(), p, { S: step(M), x, gain, dqkv: out(Float32Array.from(dy)) }, sizes);
+    expectClose(dqkv, grads[0], ...TOL, 'qk_norm backward (v passes through)');
   });
 });
 

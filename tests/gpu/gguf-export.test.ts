@@ -47,7 +47,7 @@ async function dequantizedWeights(file: Uint8Array, headDim: number, permuted: b
   const h = await readGgufHeader(new MemoryFiles('x.gguf', new Map([['x.gguf', file]])), 'x.gguf');
   const w: Weights = new Map();
   const types = new Map<string, string>();
-  const part: Record<string, string> = { attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj', ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj' };
+  const part: Record<string, string> = { attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj', ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj', attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm' };
   for (const t of h.parsed.tensorInfos) {
     const dims = t.shape.map(Number);
     const n = dims.reduce((a, b) => a * b, 1);
@@ -84,16 +84,18 @@ async function engineLogits(file: Uint8Array): Promise<Float32Array> {
 
 const llama256: SyntheticSpec = { hiddenSize: 256, intermediateSize: 512, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, vocabSize: 96, tied: false, seed: 31 };
 const qwenTied: SyntheticSpec = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 96, tied: true, seed: 8, architecture: 'Qwen2ForCausalLM' };
+const qwen3: SyntheticSpec = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 96, tied: true, seed: 10, architecture: 'Qwen3ForCausalLM' };
 
 describe('GGUF export of a model', () => {
   it.each([
     ['llama, 256-wide rows', 'f16', llama256], ['llama, 256-wide rows', 'q8_0', llama256], ['llama, 256-wide rows', 'q4_k_m', llama256],
     ['qwen2, tied, 64-wide rows', 'q8_0', qwenTied], ['qwen2, tied, 64-wide rows', 'q4_k_m', qwenTied],
+    ['qwen3, q/k norms, head_dim 32 of 4 heads over 64', 'q8_0', qwen3],
   ] as const)('%s as %s: the engine reads it back as a float64 forward over its dequantized weights', async (_, type, spec) => {
     const { files } = folder(spec);
     const file = concat(modelToGguf(files, type as GgufExportType, 'test-model'));
     const cfg = normalizeConfig(JSON.parse(new TextDecoder().decode(files.get('config.json'))));
-    const { w, types } = await dequantizedWeights(file, cfg.headDim, spec.architecture !== 'Qwen2ForCausalLM');
+    const { w, types } = await dequantizedWeights(file, cfg.headDim, spec.architecture !== 'Qwen2ForCausalLM' && spec.architecture !== 'Qwen3ForCausalLM');
     const ref = referenceForward(cfg, w, prompt).at(-1)!;
     const got = await engineLogits(file);
     const scale = Math.max(...ref.map(Math.abs));
@@ -112,6 +114,7 @@ describe('GGUF export of a model', () => {
         'blk.0.ffn_down.weight': 'Q4_K', 'blk.1.ffn_down.weight': 'Q6_K', 'blk.0.attn_q.weight': 'Q4_K', 'blk.0.attn_norm.weight': 'F32',
       });
     }
+    if (spec === qwen3) expect(Object.fromEntries(types)).toMatchObject({ 'blk.0.attn_q_norm.weight': 'F32', 'blk.1.attn_k_norm.weight': 'F32' });
     if (type === 'q4_k_m' && spec === qwenTied) {
       expect(Object.fromEntries(types)).toMatchObject({ 'token_embd.weight': 'Q8_0', 'blk.0.attn_q.weight': 'Q5_0', 'blk.1.attn_v.weight': 'Q8_0', 'blk.0.attn_q.bias': 'F32' });
     }

@@ -35,7 +35,10 @@ const safetensorsOf = (m: ReturnType<typeof syntheticModel>) => new MemoryFiles(
 
 describe('GGUF models on the GPU', () => {
   const llama: SyntheticSpec = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 128, tied: false, seed: 9 };
-  it.each([['llama, untied, GQA', llama], ['qwen2, biases, tied', { ...TINY_CONFIGS.qwen2BiasTied, hiddenSize: 40, numHeads: 4, headDim: 10, intermediateSize: 64 }]] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
+  it.each([
+    ['llama, untied, GQA', llama], ['qwen2, biases, tied', { ...TINY_CONFIGS.qwen2BiasTied, hiddenSize: 40, numHeads: 4, headDim: 10, intermediateSize: 64 }],
+    ['qwen3, q/k norms, head_dim apart from the hidden size', TINY_CONFIGS.qwen3QkNorm],
+  ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));
     const got = await lastCandidates(new MemoryFiles('m.gguf', new Map([['m.gguf', ggufFromSynthetic(m)]])));

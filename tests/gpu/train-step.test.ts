@@ -11,7 +11,10 @@ import { tinyRunner } from '../helpers/models.js';
 import { referenceAdamW, referenceTrainStep } from '../reference/train.js';
 import type { SyntheticSpec } from '../../src/lib/model/synthetic.js';
 
-const spec: SyntheticSpec = { hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, seed: 21 };
+const llama: SyntheticSpec = { hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, seed: 21 };
+/** Qwen3: q/k norms before RoPE (their backward runs in the step), head_dim 8 with H Dh (16) unlike the hidden size. */
+const qwen3: SyntheticSpec = { architecture: 'Qwen3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, vocabSize: 29, tied: true, seed: 22 };
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];
@@ -20,7 +23,7 @@ const tc: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, rank: 3, alpha: 6, targetModu
 const count = labels.filter((l) => l >= 0).length;
 const maxAbs = (a: ArrayLike<number>) => Math.max(...Array.from(a, Math.abs));
 
-describe('reference gradients', () => {
+describe.each(SPECS)('reference gradients (%s)', (_name, spec) => {
   it('match central finite differences', async () => {
     const { model, config } = await tinyRunner(await testGpu(), spec);
     const adapter = syntheticAdapter(config, { name: 'x', seed: 3, config: adapterConfig, bScale: 0.3 });
@@ -50,7 +53,7 @@ describe('reference gradients', () => {
   });
 });
 
-describe('GPU training step', () => {
+describe.each(SPECS)('GPU training step (%s)', (_name, spec) => {
   for (const dropout of [0, 0.3]) {
     it(`loss, every LoRA gradient and the AdamW update match the reference (dropout ${dropout})`, async () => {
       const gpu = await testGpu();

@@ -83,8 +83,10 @@ export function permuteRows(w: Float32Array, n: number, k: number, dh: number): 
 /** `override` may give a tensor (by its GGUF name and dims) other data and type, in GGUF's layout (q/k rows permuted). */
 export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32', extra: KV[] = [], override?: (name: string, dims: number[]) => { type: number; data: Uint8Array } | null): Uint8Array {
   const c = m.config as Record<string, number | boolean | string[]>;
-  const qwen = (c.architectures as string[])[0] === 'Qwen2ForCausalLM';
-  const arch = qwen ? 'qwen2' : 'llama';
+  // llama.cpp's names: Qwen2 and Qwen3 keep their q/k rows as they are; the LLaMA family's are permuted.
+  const cls = (c.architectures as string[])[0];
+  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : 'llama';
+  const qwen = arch !== 'llama';
   const dh = (c.head_dim as number) ?? (c.hidden_size as number) / (c.num_attention_heads as number);
   const kvs: KV[] = [
     ['general.architecture', 'str', arch],
@@ -101,6 +103,7 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     [/^model\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias)$/, 'blk.$1.attn_q.$2'], [/^model\.layers\.(\d+)\.self_attn\.k_proj\.(weight|bias)$/, 'blk.$1.attn_k.$2'],
     [/^model\.layers\.(\d+)\.self_attn\.v_proj\.(weight|bias)$/, 'blk.$1.attn_v.$2'], [/^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$/, 'blk.$1.attn_output.weight'],
     [/^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/, 'blk.$1.ffn_$2.weight'],
+    [/^model\.layers\.(\d+)\.self_attn\.(q|k)_norm\.weight$/, 'blk.$1.attn_$2_norm.weight'],
   ];
   const tensors: GgufTensor[] = [];
   for (const [name, t] of m.tensors) {

@@ -1,5 +1,5 @@
 // Tiny synthetic models for the GPU tests: odd sizes (not multiples of 4/16/64), GQA, tied and untied
-// embeddings, Qwen2 biases, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
+// embeddings, Qwen2 biases, Qwen3 q/k norms, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
 
 import type { Gpu } from '../../src/lib/gpu/device.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
@@ -13,6 +13,8 @@ import type { Precision } from '../../src/lib/quant/precision.js';
 export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   llamaGqaUntied: { hiddenSize: 37, intermediateSize: 53, numLayers: 2, numHeads: 6, numKvHeads: 2, headDim: 6, vocabSize: 1500, tied: false, seed: 11 },
   qwen2BiasTied: { architecture: 'Qwen2ForCausalLM', hiddenSize: 45, intermediateSize: 70, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 10, vocabSize: 131, tied: true, ropeTheta: 1e6, seed: 12 },
+  // Qwen3: per-head q/k norms, no biases, an explicit head_dim with H Dh (48) unlike the hidden size (30).
+  qwen3QkNorm: { architecture: 'Qwen3ForCausalLM', hiddenSize: 30, intermediateSize: 47, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12, vocabSize: 113, tied: true, ropeTheta: 1e6, seed: 15 },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

@@ -27,6 +27,8 @@ export interface RefConfig {
   ropeScaling?: RefRopeScaling | null;
   tieWordEmbeddings: boolean;
   qkvBias: boolean;
+  /** Qwen3: each q and k head RMS-normalized over head_dim (q_norm, k_norm gains) after the projection, before RoPE. */
+  qkNorm?: boolean;
 }
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */

@@ -105,6 +105,13 @@ export function referenceTrainStep(
         const q = linear(xn, p('q_proj'), H * Dh, D, l, 'q_proj', m);
         const k = linear(xn, p('k_proj'), Hkv * Dh, D, l, 'k_proj', m);
         const v = linear(xn, p('v_proj'), Hkv * Dh, D, l, 'v_proj', m);
+        if (cfg.qkNorm) {
+          const norm = (v: number[], heads: number, gain: string) => {
+            for (let h = 0; h < heads; h++) v.splice(h * Dh, Dh, ...rmsnorm(v.slice(h * Dh, (h + 1) * Dh), W(`model.layers.${l}.self_attn.${gain}.weight`)));
+          };
+          norm(q, H, 'q_norm');
+          norm(k, Hkv, 'k_norm');
+        }
         for (let h = 0; h < H; h++) rope(q, h * Dh, t);
         for (let h = 0; h < Hkv; h++) rope(k, h * Dh, t);
         qs.push(q); ks.push(k); vs.push(v);

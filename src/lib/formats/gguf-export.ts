@@ -12,6 +12,7 @@ import { ggufChunks, type GgufTensorData, type GgufValue } from './gguf-write.js
 import { readSafetensors } from './safetensors.js';
 import { normalizeConfig, ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { LoraAdapter } from '../lora/peft.js';
+import { qkPermuted } from '../model/gguf.js';
 
 export const GGUF_EXPORT_TYPES = ['f16', 'q8_0', 'q4_k_m'] as const;
 export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
@@ -19,10 +20,10 @@ export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
 /** llama.cpp's llama_ftype of each export type (general.file_type). */
 const FILE_TYPE: Record<GgufExportType, number> = { f16: 1, q8_0: 7, q4_k_m: 15 };
 
-/** llama.cpp's architecture name: LLaMA and Mistral run as "llama", Qwen2 as "qwen2". */
-const ggufArch = (c: ModelConfig) => (c.architecture === 'Qwen2ForCausalLM' ? 'qwen2' : 'llama');
-/** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen2's not. */
-const permutes = (c: ModelConfig) => c.architecture !== 'Qwen2ForCausalLM';
+/** llama.cpp's architecture name: LLaMA and Mistral run as "llama", Qwen2 as "qwen2", Qwen3 as "qwen3". */
+const ggufArch = (c: ModelConfig) => ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' } as Record<string, string>)[c.architecture] ?? 'llama';
+/** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen's not. */
+const permutes = (c: ModelConfig) => qkPermuted(c.architecture);
 
 /** llama.cpp's permute(): rows of each head of `dh` rows reordered so pairs (i, i + dh/2) become (2i, 2i + 1). */
 export function permuteRows(src: Float32Array, rows: number, K: number, dh: number): Float32Array {
@@ -45,6 +46,7 @@ export function ggufTensorName(name: string): string | null {
   const part: Record<string, string> = {
     input_layernorm: 'attn_norm', post_attention_layernorm: 'ffn_norm',
     q_proj: 'attn_q', k_proj: 'attn_k', v_proj: 'attn_v', o_proj: 'attn_output', gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down',
+    q_norm: 'attn_q_norm', k_norm: 'attn_k_norm',
   };
   const p = part[m[3]];
   return p ? `blk.${m[1]}.${p}.${m[4]}` : null;

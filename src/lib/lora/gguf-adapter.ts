@@ -15,7 +15,7 @@ const MODULES: Record<string, LoraModule> = {
 };
 // Layer numbers as llama.cpp writes them: no leading zeros (blk.00 would name layer 0 a second way).
 const TENSOR = /^blk\.(0|[1-9]\d{0,3})\.(\w+)\.weight\.lora_([ab])$/;
-const ARCHITECTURES = ['llama', 'mistral', 'qwen2'];
+const ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'];
 
 export async function loadGgufAdapter(files: ModelFiles, file: string, name: string, base?: ModelConfig): Promise<LoraAdapter> {
   const h = await readGgufHeader(files, file);
@@ -28,13 +28,14 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
   if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
     throw new AdapterError(`${file} is a LoRA adapter for a GGUF "${String(arch)}" model; the engine runs ${ARCHITECTURES.join(', ')}. Use an adapter trained on one of these families.`, { file });
   }
-  // llama.cpp names LLaMA and Mistral "llama" (or "mistral"), Qwen2 "qwen2"; the two differ in how q and k rows are
-  // ordered in the file, so an adapter goes only over a base of its own family.
-  if (base && (arch === 'qwen2') !== (base.architecture === 'Qwen2ForCausalLM')) {
+  // llama.cpp names LLaMA and Mistral "llama" (or "mistral"), Qwen2 "qwen2", Qwen3 "qwen3"; the families differ in how
+  // q and k rows are ordered in the file (and Qwen3 in its q/k norms), so an adapter goes only over its own family.
+  const family = (a: string) => (a === 'mistral' ? 'llama' : a);
+  if (base && family(arch) !== family(({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' } as Record<string, string>)[base.architecture] ?? 'llama')) {
     throw new AdapterError(`${file} is a LoRA adapter for a ${arch} model, but the loaded model is ${base.architecture}: load it over a ${arch} model.`, { file });
   }
   const alpha = typeof m['adapter.lora.alpha'] === 'number' ? (m['adapter.lora.alpha'] as number) : NaN;
-  const permuted = m['general.architecture'] !== 'qwen2';
+  const permuted = arch !== 'qwen2' && arch !== 'qwen3';
   if (permuted && !base) throw new AdapterError(`${file}: a GGUF adapter of a ${String(m['general.architecture'])} model needs its base model loaded first.`, { file });
   const halves: LoraHalf[] = [];
   for (const t of [...h.parsed.tensorInfos].sort((x, y) => Number(x.offset - y.offset))) {

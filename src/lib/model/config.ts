@@ -4,7 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { jsonKind } from '../model-files.js';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
@@ -28,8 +28,10 @@ export interface ModelConfig {
   /** Longest context the engine will use: max_position_embeddings, or the sliding window when smaller. */
   readonly maxContext: number;
   readonly tieWordEmbeddings: boolean;
-  /** q/k/v projections carry biases (Qwen2). */
+  /** q/k/v projections carry biases (Qwen2; Qwen3 with attention_bias). */
   readonly qkvBias: boolean;
+  /** Each head of q and of k is RMS-normalized (gains q_norm, k_norm of Dh) before RoPE (Qwen3). */
+  readonly qkNorm: boolean;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
 }
@@ -39,7 +41,7 @@ type Json = Record<string, unknown>;
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear or llama3 scaling), ` +
-      `GQA, tied or untied embeddings and Qwen2 q/k/v biases. Pick a model of one of these families.`,
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases and Qwen3 q/k norms. Pick a model of one of these families.`,
     { what },
   );
 }
@@ -91,7 +93,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   const act = cfg.hidden_act ?? 'silu';
   if (act !== 'silu') unsupported(`hidden_act "${act}" is not supported`);
   if (cfg.mlp_bias === true) unsupported('mlp_bias=true is not supported');
-  if (arch !== 'Qwen2ForCausalLM' && cfg.attention_bias === true) unsupported('attention_bias=true is not supported');
+  if (arch !== 'Qwen2ForCausalLM' && arch !== 'Qwen3ForCausalLM' && cfg.attention_bias === true) unsupported('attention_bias=true is not supported');
   if (cfg.use_sliding_window === true) unsupported('use_sliding_window=true is not supported');
 
   const hiddenSize = int(cfg, 'hidden_size');
@@ -121,7 +123,8 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     ropeScaling: checkFactors(parseRopeScaling(cfg.rope_scaling), headDim),
     maxContext: Math.min(maxPos, window),
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
-    qkvBias: arch === 'Qwen2ForCausalLM',
+    qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
+    qkNorm: arch === 'Qwen3ForCausalLM',
     bosTokenId: bos,
     eosTokenIds: Object.freeze(eos),
   });
@@ -208,6 +211,6 @@ export function ropeTable(invFreq: ArrayLike<number>, positions: number): Float3
 export function parameterCount(c: ModelConfig): number {
   const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: kv, headDim: dh, vocabSize: v, numLayers: l } = c;
   const attn = d * h * dh * 2 + d * kv * dh * 2 + (c.qkvBias ? h * dh + 2 * kv * dh : 0);
-  const layer = attn + 3 * d * f + 2 * d;
+  const layer = attn + 3 * d * f + 2 * d + (c.qkNorm ? 2 * dh : 0);
   return l * layer + v * d * (c.tieWordEmbeddings ? 1 : 2) + d;
 }

@@ -3,7 +3,8 @@
 // the header); the metadata becomes a transformers-style config; tensors are renamed to the transformers names,
 // dequantized a slice of rows at a time (formats/gguf-tensors.ts) and uploaded at the precision asked for.
 // llama.cpp's converter permutes the rows of q and k of LLaMA-family models (it interleaves the two rotary halves of
-// each head); that permutation is undone here. Qwen2 files are not permuted.
+// each head); that permutation is undone here. Qwen2 and Qwen3 files are not permuted (Qwen3's q/k norms are
+// attn_q_norm and attn_k_norm).
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { FileFormatError, UnsupportedModelError, WeightMismatchError } from '../errors.js';
@@ -15,7 +16,10 @@ import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
-const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' };
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+
+/** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's. */
+export const qkPermuted = (architecture: string): boolean => architecture !== 'Qwen2ForCausalLM' && architecture !== 'Qwen3ForCausalLM';
 
 export interface GgufHeader {
   parsed: GGUFParseOutput;
@@ -196,6 +200,7 @@ export function hfTensorName(name: string): string | null {
   const part: Record<string, string> = {
     attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm',
     attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
+    attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm',
     ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
   };
   const p = part[b[2]];
@@ -213,7 +218,7 @@ export async function streamGgufInto(
   h: GgufHeader, loader: WeightLoader, config: ModelConfig, file: string,
   onBytes: (loaded: number) => void, signal?: AbortSignal, fingerprint?: Fingerprint,
 ): Promise<void> {
-  const permuted = config.architecture !== 'Qwen2ForCausalLM';
+  const permuted = qkPermuted(config.architecture);
   const infos = [...h.parsed.tensorInfos].sort((a, b) => Number(a.offset - b.offset));
   // Every tensor is placed (or known to be unused) before any data is read.
   const used = infos.filter((t) => {

@@ -26,6 +26,7 @@ import { embedKernel } from '../kernels/embed.js';
 import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
+import { qkNormKernel } from '../kernels/qk-norm.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
@@ -219,13 +220,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
     const ropeP = b.params(rope, { H, Hkv, Dh, C });
+    const qkNorm = qkNormKernel(true);
+    const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
     const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh) });
     // Each layer as model/layer.ts writes it, with the norms and SwiGLU folded into the matmuls.
     const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h } as Record<Act, GPUBuffer>;
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
       for (const f of fuseForInference(layerOps(lw))) {
-        if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
+        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
         else if (f.op === 'attention') op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
         else {
           this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu, residual: f.residual, last: false },

@@ -6,7 +6,7 @@ import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js'
 import { Rng } from '../util/rng.js';
 
 export interface SyntheticSpec {
-  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -58,6 +58,11 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
       add(`${p}self_attn.k_proj.bias`, [Hkv * Dh], 0.1);
       add(`${p}self_attn.v_proj.bias`, [Hkv * Dh], 0.1);
     }
+    if (arch === 'Qwen3ForCausalLM') {
+      // Gains of Qwen3's per-head q/k RMSNorms, spread so a wrong head or a missing norm shows.
+      add(`${p}self_attn.q_norm.weight`, [Dh], 0.3, 1);
+      add(`${p}self_attn.k_norm.weight`, [Dh], 0.3, 1);
+    }
     add(`${p}self_attn.o_proj.weight`, [D, H * Dh], 0.5 / Math.sqrt(H * Dh));
     add(`${p}post_attention_layernorm.weight`, [D], 0.1, 1);
     add(`${p}mlp.gate_proj.weight`, [F, D], 1 / Math.sqrt(D));
@@ -71,7 +76,7 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   const list: TensorToWrite[] = [...tensors].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
   const config: Record<string, unknown> = {
     architectures: [arch],
-    model_type: arch === 'Qwen2ForCausalLM' ? 'qwen2' : arch === 'MistralForCausalLM' ? 'mistral' : 'llama',
+    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
     hidden_size: D,
     intermediate_size: F,
     num_hidden_layers: spec.numLayers,

@@ -34,6 +34,7 @@ export interface LayerWeights {
   attnNorm: GPUBuffer;     // (D) f32
   qkv: Matrix;             // ((H + 2 Hkv) Dh, D)
   qkvBias: GPUBuffer | null; // ((H + 2 Hkv) Dh) f32
+  qkNorm: GPUBuffer | null;  // (2, Dh) f32: q_norm's gain, then k_norm's (Qwen3)
   o: Matrix;               // (D, H Dh)
   mlpNorm: GPUBuffer;      // (D) f32
   gate: Matrix;            // (F, D)
@@ -61,7 +62,7 @@ const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuffer
 export function destroyWeights(gpu: Gpu, w: ModelWeights): void {
   const matrices = new Set<Matrix>([w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])]);
   for (const m of matrices) for (const s of m.shards) gpu.destroyBuffer(s.buffer);
-  for (const l of w.layers) for (const b of [l.attnNorm, l.mlpNorm, l.qkvBias]) if (b) gpu.destroyBuffer(b);
+  for (const l of w.layers) for (const b of [l.attnNorm, l.mlpNorm, l.qkvBias, l.qkNorm]) if (b) gpu.destroyBuffer(b);
   gpu.destroyBuffer(w.finalNorm);
 }
 
@@ -97,6 +98,7 @@ export class WeightLoader {
         attnNorm: vector(`L${i}.attn_norm`, D),
         qkv: matrix(`L${i}.qkv`, qkvRows, D),
         qkvBias: cfg.qkvBias ? vector(`L${i}.qkv_bias`, qkvRows) : null,
+        qkNorm: cfg.qkNorm ? vector(`L${i}.qk_norm`, 2 * Dh) : null,
         o: matrix(`L${i}.o`, D, H * Dh),
         mlpNorm: vector(`L${i}.mlp_norm`, D),
         gate,
@@ -109,6 +111,10 @@ export class WeightLoader {
       for (const [name, off, rows] of parts) {
         this.#route(`${p}self_attn.${name}_proj.weight`, { kind: 'matrix', matrix: l.qkv, rowOffset: off, shape: [rows, D] });
         if (l.qkvBias) this.#route(`${p}self_attn.${name}_proj.bias`, { kind: 'vector', buffer: l.qkvBias, offset: off, length: rows });
+      }
+      if (l.qkNorm) {
+        this.#route(`${p}self_attn.q_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: 0, length: Dh });
+        this.#route(`${p}self_attn.k_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: Dh, length: Dh });
       }
       this.#route(`${p}self_attn.o_proj.weight`, { kind: 'matrix', matrix: l.o, rowOffset: 0, shape: [D, H * Dh] });
       this.#route(`${p}mlp.gate_proj.weight`, { kind: 'matrix', matrix: l.gate, rowOffset: 0, shape: [F, D] });

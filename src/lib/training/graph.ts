@@ -18,6 +18,7 @@ import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/mat
 import { ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
 import { packBlock, packRecords, recordWords } from '../gpu/layout.js';
 import { ropeKvKernel } from '../kernels/rope.js';
+import { qkNormBackwardKernel, qkNormKernel } from '../kernels/qk-norm.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { MAX_REWARD_BATCH, rewardHeadKernel } from '../kernels/train/reward-head.js';
@@ -60,6 +61,7 @@ interface Activations {
   xn: GPUBuffer;        // (M, D) normalized input of the current matmul group
   xmid: GPUBuffer;      // (M, D) residual stream after attention
   qkv: GPUBuffer;       // (M, (H + 2 Hkv) Dh)
+  qkvn: GPUBuffer;      // (M, (H + 2 Hkv) Dh) q and k heads normalized (Qwen3's q/k norms; 1 float otherwise)
   q: GPUBuffer;         // (M, H, Dh) rotated
   kc: GPUBuffer;        // (B, Hkv, T, Dh) rotated keys, cache layout
   vc: GPUBuffer;        // (B, Hkv, T, Dh)
@@ -289,7 +291,8 @@ export class TrainGraph {
       if (op.op === 'rmsnorm') {
         this.#rmsnorm(stream, op.gain, a.xn, list);
         normInputs.set(i, stream);
-      } else if (op.op === 'rope') this.#rope(list);
+      } else if (op.op === 'qknorm') this.#qkNorm(op.gain, list);
+      else if (op.op === 'rope') this.#rope(list);
       else if (op.op === 'attention') this.#attention(list);
       else if (op.op === 'swiglu') {
         const { intermediateSize: F } = this.cfg;
@@ -327,6 +330,7 @@ export class TrainGraph {
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i];
       if (op.op === 'rmsnorm') this.#rmsnormBack(normInputs.get(i)!, op.gain, a.dxn, a.dx, list);
+      else if (op.op === 'qknorm') this.#qkNormBackward(op.gain, list);
       else if (op.op === 'rope') this.#ropeBackward(list);
       else if (op.op === 'attention') this.#attentionBackward(list);
       else if (op.op === 'swiglu') {
@@ -420,7 +424,19 @@ export class TrainGraph {
     const a = this.#a;
     const k = ropeKvKernel();
     list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
-      { S: this.#step, qkv: a.qkv, rowInfo: this.#rowInfo, rope: this.#ropeTable, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
+      { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: this.#ropeTable, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
+  }
+
+  /** qkvn: q and k heads of qkv normalized (qkv, the projection's output, is kept for the backward). */
+  #qkNorm(gain: GPUBuffer, list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh, rmsNormEps: eps } = this.cfg;
+    list.push(this.#b.dispatch(qkNormKernel(false), { H, Hkv, Dh, eps }, { S: this.#step, x: this.#a.qkv, gain, y: this.#a.qkvn }, { rows: this.M, H, Hkv }));
+  }
+
+  /** dqkv, the gradient of qkvn, becomes the gradient of qkv (the norms' gains are frozen). */
+  #qkNormBackward(gain: GPUBuffer, list: Dispatch[]): void {
+    const { numHeads: H, numKvHeads: Hkv, headDim: Dh, rmsNormEps: eps } = this.cfg;
+    list.push(this.#b.dispatch(qkNormBackwardKernel(), { H, Hkv, Dh, eps }, { S: this.#step, x: this.#a.qkv, gain, dqkv: this.#a.dqkv }, { rows: this.M, H, Hkv }));
   }
 
   #attention(list: Dispatch[]): void {

@@ -11,7 +11,7 @@ import type { ModelConfig } from '../model/config.js';
 export function activationFloats(cfg: ModelConfig, M: number, R: number, chunk: number) {
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
   return {
-    xs: M * D, xn: M * D, xmid: M * D, qkv: M * (H + 2 * Hkv) * Dh,
+    xs: M * D, xn: M * D, xmid: M * D, qkv: M * (H + 2 * Hkv) * Dh, qkvn: cfg.qkNorm ? M * (H + 2 * Hkv) * Dh : 1,
     q: M * H * Dh, kc: M * Hkv * Dh, vc: M * Hkv * Dh, att: M * H * Dh, lse: M * H,
     gu: M * 2 * F, h: M * F, logits: chunk * V,
     dx: M * D, dxn: M * D, dh: M * F, dgu: M * 2 * F, datt: M * H * Dh,

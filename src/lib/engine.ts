@@ -56,6 +56,8 @@ export interface ModelInfo {
   /** The GPU it runs on (the WebGPU adapter's description). */
   gpu: string;
   hasChatTemplate: boolean;
+  /** The chat template reads enable_thinking (Qwen3): chat offers to switch thinking off. */
+  thinkingSwitch: boolean;
   /** Set for the built-in demo model, whose weights are random. */
   note: string | null;
   loadMs: number;
@@ -113,6 +115,8 @@ export interface ChatRequest {
   stopStrings?: string[];
   /** What to do when the conversation outgrows the context (default: ask, by a ContextOverflowError). */
   overflow?: OverflowPolicy;
+  /** The template's enable_thinking (Qwen3), when the model's template reads it; unset: the template's default. */
+  thinking?: boolean;
 }
 
 export interface ChatResult extends GenerateResult {
@@ -261,6 +265,7 @@ export class Engine {
       hasF16Feature: this.gpu.hasF16Feature,
       gpu: this.gpu.description,
       hasChatTemplate: tokenizer.chatTemplate !== null,
+      thinkingSwitch: tokenizer.thinkingSwitch,
       note,
       loadMs: performance.now() - t0,
     };
@@ -430,7 +435,7 @@ export class Engine {
   async chat(req: ChatRequest, onText?: (delta: string, token: number) => void, signal?: AbortSignal): Promise<ChatResult> {
     const m = this.#require();
     const maxNewTokens = req.maxNewTokens ?? 256;
-    const prompt = chatPrompt(m.tokenizer, req.messages, m.runner.opts.contextLength, maxNewTokens, req.overflow ?? 'stop');
+    const prompt = chatPrompt(m.tokenizer, req.messages, m.runner.opts.contextLength, maxNewTokens, req.overflow ?? 'stop', req.thinking === undefined ? {} : { enable_thinking: req.thinking });
     const column = { adapter: req.adapter ?? null, strength: req.adapterScale ?? 1 };
     const lora = column.adapter === null || column.strength === 0 ? 'base' : `${this.loraSlot(column.adapter)}@${column.strength}`;
     const kept = this.#slot0 && this.#slot0.lora === lora ? this.#slot0.tokens : [];

@@ -257,6 +257,7 @@ export class ChatState {
         adapter, adapterScale: c.strength,
         sampling: { temperature, topK, topP, repetitionPenalty, seed },
         maxNewTokens, overflow: c.overflow,
+        ...(this.engine.info?.thinkingSwitch && c.settings.thinking !== undefined ? { thinking: c.settings.thinking } : {}),
       }, (text) => {
         this.streaming = (this.streaming ?? '') + text;
         const l = this.live!;

@@ -12,6 +12,11 @@ import { cliHere } from '../helpers/cli.js';
 import { ggufFromSynthetic } from '../helpers/gguf-writer.js';
 import { readSafetensors } from '../../src/lib/formats/safetensors.js';
 import { decodeToF32, finiteCheck, type DType } from '../../src/lib/formats/dtype.js';
+import { syntheticModel } from '../../src/lib/model/synthetic.js';
+import { normalizeConfig } from '../../src/lib/model/config.js';
+import { TINY_CONFIGS } from '../helpers/models.js';
+import { tinyTokenizerJson } from '../helpers/tiny-tokenizer.js';
+import { referenceGreedy } from '../reference/llama.js';
 
 const run = promisify(execFile);
 // Downloads go to a cache folder of this test file's own, never the user's ~/.cache.
@@ -73,6 +78,23 @@ describe('lora-lab generate', () => {
     expect(got.code).toBe(0);
     expect(lastJson(got.stdout).tokens).toEqual(ref.tokens);
     expect(lastJson(got.stdout).text).toBe(ref.text);
+  });
+
+  it('a Qwen3 folder (q/k norms, head_dim apart from the hidden size) generates the float64 reference greedy tokens', async () => {
+    const m = syntheticModel(TINY_CONFIGS.qwen3QkNorm);
+    const dir = mkdtempSync(join(tmpdir(), 'lora-lab-qwen3-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...m.config, eos_token_id: 112 }));
+    writeFileSync(join(dir, 'model.safetensors'), m.safetensors);
+    writeFileSync(join(dir, 'tokenizer.json'), tinyTokenizerJson(113));
+    writeFileSync(join(dir, 'tokenizer_config.json'), '{}');
+    const got = await cli('generate', '--model', dir, '--prompt-ids', '7,3,11,2,5', '--temperature', '0', '--max-new-tokens', '12', '--json');
+    expect(got.code, got.stderr).toBe(0);
+    const tokens = lastJson(got.stdout).tokens as number[];
+    const ref = referenceGreedy(normalizeConfig(m.config), m.tensors, [7, 3, 11, 2, 5], 12);
+    // Greedy up to the end-of-sequence token, if the model picks it.
+    const end = ref.indexOf(112);
+    expect(tokens).toEqual(end < 0 ? ref : ref.slice(0, end + 1));
+    expect(tokens.length).toBeGreaterThan(3);
   });
 
   it('a text prompt streams to stdout; the same seed gives the same text', async () => {

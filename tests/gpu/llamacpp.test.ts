@@ -15,6 +15,7 @@ import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { loadPeftAdapter } from '../../src/lib/lora/adapter-files.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
 import { normalizeConfig } from '../../src/lib/model/config.js';
+import { syntheticModel } from '../../src/lib/model/synthetic.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
@@ -102,6 +103,22 @@ describe('llama.cpp runs the GGUF files LoRA Lab exports', () => {
     expect(theirs.slice(0, mine.length)).toEqual(mine);
     // And the adapter matters: without it llama.cpp says something else.
     expect(await llamaCpp(path('base-f16'), prompt)).not.toEqual(theirs);
+  });
+
+  it('a Qwen3 model (q/k norms, head_dim 32 of 4 heads over a hidden size of 64) at F16: the same greedy tokens', async () => {
+    // Random Qwen3 weights over the built-in model's tokenizer (8192 pieces), exported as llama.cpp's "qwen3".
+    const demoFiles = await folder(demo);
+    const demoCfg = JSON.parse(new TextDecoder().decode(demoFiles.get('config.json')));
+    const m = syntheticModel({ architecture: 'Qwen3ForCausalLM', hiddenSize: 64, intermediateSize: 160, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 8192, tied: false, seed: 41, dtype: 'F16' });
+    const files = new Map([...demoFiles].filter(([n]) => n.startsWith('tokenizer')));
+    files.set('config.json', new TextEncoder().encode(JSON.stringify({ ...m.config, bos_token_id: demoCfg.bos_token_id, eos_token_id: demoCfg.eos_token_id })));
+    files.set('model.safetensors', m.safetensors);
+    put('qwen3-f16', modelToGguf(files, 'f16', 'qwen3 test'));
+    const ids = [5, 17, 2, 40, 11, 63, 8];
+    const [theirs, mine] = [await llamaCpp(path('qwen3-f16'), ids), await ours('qwen3-f16', ids)];
+    console.log(`Qwen3 F16: llama.cpp ${theirs.join(',')}\n           ours      ${mine.join(',')}`);
+    expect(theirs.slice(0, mine.length)).toEqual(mine);
+    expect(mine.length).toBeGreaterThan(8);
   });
 
   it.each(['q8_0', 'q4_k_m'])('%s: llama.cpp and our engine agree on the tokens (count printed)', async (t) => {

@@ -31,4 +31,12 @@ describe('model catalog', () => {
     for (const m of CATALOG) expect(gpuBytes(m, false, 'f32') / gpuBytes(m, true, 'f16')).toBeGreaterThan(1.3);
     expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['meta-llama/Llama-3.2-1B-Instruct']);
   });
+
+  it("lists Qwen3 with its head_dim of 128 (not hidden / heads) and its q/k norms: Qwen's published 0.6B and 0.44B without embeddings", () => {
+    const q = CATALOG.find((m) => m.repo === 'Qwen/Qwen3-0.6B')!;
+    expect(q.shape).toMatchObject({ hiddenSize: 1024, numHeads: 16, headDim: 128, qkNorm: true, qkvBias: false });
+    const all = catalogParameters(q);
+    expect(all).toBe(596_049_920);
+    expect((all - 151_936 * 1024) / 1e9).toBeCloseTo(0.44, 2);
+  });
 });

@@ -13,6 +13,8 @@ export interface ChatSettings {
   /** Every answer samples with `seed` (Regenerate repeats itself at the same settings); otherwise each answer's seed derives from it (another one for each Regenerate). */
   fixedSeed?: boolean;
   maxNewTokens: number;
+  /** A model whose template reads enable_thinking (Qwen3): false asks for the answer without thinking first. */
+  thinking?: boolean;
 }
 
 export interface TurnStats {

@@ -4,7 +4,7 @@
 // prompt stays) or the caller is told, as the conversation's setting says.
 
 import { ContextOverflowError, InvalidArgumentError } from '../errors.js';
-import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer.js';
+import type { ChatMessage, TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer.js';
 
 export type OverflowPolicy = 'drop-oldest' | 'stop';
 
@@ -28,7 +28,7 @@ export function validateMessages(messages: ChatMessage[]): void {
   });
 }
 
-export function chatPrompt(tok: TextTokenizer, messages: ChatMessage[], contextLength: number, maxNewTokens: number, overflow: OverflowPolicy): ChatPrompt {
+export function chatPrompt(tok: TextTokenizer, messages: ChatMessage[], contextLength: number, maxNewTokens: number, overflow: OverflowPolicy, variables: TemplateVariables = {}): ChatPrompt {
   validateMessages(messages);
   if (!tok.chatTemplate) {
     const last = messages[messages.length - 1].content;
@@ -40,7 +40,7 @@ export function chatPrompt(tok: TextTokenizer, messages: ChatMessage[], contextL
   let turns = messages.slice(system.length);
   let dropped = 0;
   for (;;) {
-    const ids = tok.encode(tok.renderChat([...system, ...turns], true), false);
+    const ids = tok.encode(tok.renderChat([...system, ...turns], true, variables), false);
     if (ids.length + maxNewTokens <= contextLength) return { ids, dropped, singleTurn: false };
     if (turns.length <= 1) throw overflowError(ids.length, contextLength, maxNewTokens, false);
     if (overflow === 'stop') throw overflowError(ids.length, contextLength, maxNewTokens, true);

@@ -15,7 +15,7 @@ export interface CatalogModel {
   gated: boolean;
   /** What it is good for, in a few words. */
   note: string;
-  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'>;
+  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'> & { qkNorm?: boolean };
 }
 
 const llama = (d: number, f: number, l: number, h: number, kv: number, v: number, tied: boolean) => ({
@@ -28,6 +28,9 @@ export const CATALOG: readonly CatalogModel[] = [
   { repo: 'HuggingFaceTB/SmolLM2-1.7B-Instruct', name: 'SmolLM2 1.7B Instruct', licence: 'Apache-2.0', gated: false, note: 'the strongest SmolLM2; needs a real GPU', shape: llama(2048, 8192, 24, 32, 32, 49152, true) },
   { repo: 'Qwen/Qwen2.5-0.5B-Instruct', name: 'Qwen2.5 0.5B Instruct', licence: 'Apache-2.0', gated: false, note: 'multilingual, Chinese included', shape: { ...llama(896, 4864, 24, 14, 2, 151936, true), qkvBias: true } },
   { repo: 'Qwen/Qwen2.5-1.5B-Instruct', name: 'Qwen2.5 1.5B Instruct', licence: 'Apache-2.0', gated: false, note: 'multilingual, a good LoRA base', shape: { ...llama(1536, 8960, 28, 12, 2, 151936, true), qkvBias: true } },
+  // Qwen3: head_dim 128 whatever the hidden size, per-head q/k norms; one model thinks (<think>…</think>) or answers.
+  { repo: 'Qwen/Qwen3-0.6B', name: 'Qwen3 0.6B', licence: 'Apache-2.0', gated: false, note: 'thinks before it answers; multilingual', shape: { ...llama(1024, 3072, 28, 16, 8, 151936, true), headDim: 128, qkNorm: true } },
+  { repo: 'Qwen/Qwen3-1.7B', name: 'Qwen3 1.7B', licence: 'Apache-2.0', gated: false, note: 'a stronger Qwen3; needs a real GPU', shape: { ...llama(2048, 6144, 28, 16, 8, 151936, true), headDim: 128, qkNorm: true } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];

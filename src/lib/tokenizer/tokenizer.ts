@@ -9,6 +9,9 @@ import type { ModelFiles } from '../model-files.js';
 import { readJson } from '../model-files.js';
 import { alpacaPrompt } from './alpaca.js';
 
+/** Extra variables a chat template may read, as apply_chat_template passes its keyword arguments (enable_thinking). */
+export interface TemplateVariables { enable_thinking?: boolean }
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -90,12 +93,18 @@ export class TextTokenizer {
     return this.#tok.token_to_id(token);
   }
 
+  /** The template reads enable_thinking (Qwen3): the model thinks in <think>…</think> first unless told not to. */
+  get thinkingSwitch(): boolean {
+    return /\benable_thinking\b/.test(this.chatTemplate ?? '');
+  }
+
   /** Renders messages with the model's chat template (as transformers' apply_chat_template does). */
-  renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
+  renderChat(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): string {
     if (!this.#template) throw new TokenizerError('This model has no chat template; use the Alpaca or raw prompt format.');
     let text: unknown;
     try {
       text = renderBounded(this.#template, {
+        ...variables,
         messages,
         add_generation_prompt: addGenerationPrompt,
         bos_token: this.bosToken ?? '',

@@ -3,7 +3,9 @@
 // refused run left; an error stays in its view and goes when its cause does; repeated buttons name what they act on;
 // Storage imports the app's own merged-model zip and lists reward models; the reward form counts its pairs.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { engineState, openApp, screenshot, type AppSession } from '../helpers/browser.js';
@@ -131,6 +133,66 @@ describe('views that answer beside themselves', () => {
     await page.getByTestId('generate').click();
     await page.waitForFunction(() => !!document.querySelector('[data-testid=regenerate]'), null, { timeout: 120_000 });
     expect(await page.getByTestId('output').textContent()).toMatch(/\p{Script=Han}/u);
+  });
+
+  it("a model whose chat template reads enable_thinking (Qwen3's) offers Think first; an answer's thinking shows folded", async () => {
+    // The built-in model's files with its ChatML template ending as Qwen3's does (thinking off: an empty think block).
+    const demo = new URL('../../public/models/demo/', import.meta.url);
+    const tcfg = JSON.parse(readFileSync(new URL('tokenizer_config.json', demo), 'utf8'));
+    tcfg.chat_template = tcfg.chat_template.replace("{{ '<|im_start|>assistant\\n' }}", "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}");
+    expect(tcfg.chat_template).toContain('enable_thinking');
+    const folder = join(mkdtempSync(join(tmpdir(), 'lora-lab-thinking-')), 'thinking-demo');
+    mkdirSync(folder);
+    for (const name of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']) writeFileSync(join(folder, name), readFileSync(new URL(name, demo)));
+    writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify(tcfg));
+    await page.getByRole('tab', { name: 'Local folder' }).click();
+    await page.getByTestId('model-folder-input').setInputFiles(folder);
+    await page.getByTestId('load').click();
+    await page.getByTestId('model-card').locator('h2').filter({ hasText: 'thinking-demo' }).waitFor({ timeout: 120_000 });
+    await page.getByTestId('playground-tab').click();
+    await page.getByTestId('new-chat').click();
+    if (!(await page.getByTestId('chat-temperature').isVisible())) await page.getByTestId('chat-settings').locator('summary').click();
+    // The same question with thinking on (the template's default), then off in a new chat: off, the prompt ends with
+    // the empty think block, so it is longer by that block's tokens.
+    const promptTokens = async (think: boolean) => {
+      if (!(await page.getByTestId('chat-temperature').isVisible())) await page.getByTestId('chat-settings').locator('summary').click();
+      expect(await page.getByTestId('chat-thinking').isChecked()).toBe(true); // each new chat starts with it on
+      if (!think) await page.getByTestId('chat-thinking').uncheck();
+      await page.getByTestId('chat-max-tokens').fill('8');
+      await page.getByTestId('prompt').fill('What are the benefits of exercising?');
+      await page.getByTestId('generate').click();
+      await page.waitForFunction(() => !!document.querySelector('[data-testid=regenerate]'), null, { timeout: 120_000 });
+      const stats = (await page.locator('[data-testid=turn-assistant]').last().textContent())!;
+      const [, prefilled, kept] = /prefilled (\d+)(?:, (\d+) kept from before)?/.exec(stats)!;
+      return Number(prefilled) + Number(kept ?? 0);
+    };
+    const on = await promptTokens(true);
+    await page.getByTestId('new-chat').click();
+    const off = await promptTokens(false);
+    expect(off - on).toBeGreaterThanOrEqual(3); // <think>, </think> and the new lines around them
+    // A kept answer that thought first: the thinking folded above the answer.
+    await page.evaluate(() => new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open('lora-lab');
+      open.onsuccess = () => {
+        const tx = open.result.transaction('conversations', 'readwrite');
+        tx.objectStore('conversations').put({
+          id: 'c-thought', title: 'Thought first', createdAt: Date.now(), updatedAt: Date.now() + 600_000, model: null, adapter: null, strength: 1, system: '', overflow: 'stop',
+          settings: { temperature: 0, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 0, maxNewTokens: 16, thinking: true },
+          turns: [{ role: 'user', content: 'Why?' }, { role: 'assistant', content: '<think>\nThe user asks why; weigh it.\n</think>\n\n**Because.**' }],
+        });
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    }));
+    await page.reload();
+    await page.getByTestId('conversations').getByText('Thought first').click();
+    const thinking = page.getByTestId('thinking');
+    await thinking.waitFor();
+    expect(await thinking.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+    expect(await thinking.locator('summary').textContent()).toMatch(/^Thought \(6 words\)$/);
+    expect(await page.getByTestId('output').innerHTML()).toContain('<strong>Because.</strong>');
+    expect(await page.getByTestId('output').textContent()).not.toContain('weigh');
+    await screenshot(page, 'views-5-thinking');
   });
 
   it('the reward form counts the pairs its data holds; Storage lists reward models apart from adapters', async () => {

@@ -3,6 +3,7 @@
 // exported tokenizer and chat template run in the engine with no side files; a LoRA adapter written as a GGUF LoRA
 // file loads back as the same adapter.
 
+import { TINY_CONFIGS } from '../helpers/models.js';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine.js';
 import { adapterToGguf, modelToGguf, type GgufExportType } from '../../src/lib/formats/gguf-export.js';
@@ -118,6 +119,11 @@ describe('GGUF export of a model', () => {
     if (type === 'q4_k_m' && spec === qwenTied) {
       expect(Object.fromEntries(types)).toMatchObject({ 'token_embd.weight': 'Q8_0', 'blk.0.attn_q.weight': 'Q5_0', 'blk.1.attn_v.weight': 'Q8_0', 'blk.0.attn_q.bias': 'F32' });
     }
+  });
+
+  it("refuses a SmolLM3 whose layers without RoPE are not llama.cpp's every 4th (no GGUF key could say so)", () => {
+    const { files } = folder({ ...TINY_CONFIGS.smollm3NoRope });
+    expect(() => modelToGguf(files, 'f16', 'x')).toThrow(/skips RoPE on layers 1, 2; llama\.cpp's smollm3 skips it on every 4th layer/);
   });
 
   it('runs in the engine with no side files: the tokenizer and chat template come from its metadata', async () => {

@@ -38,6 +38,8 @@ describe('GGUF models on the GPU', () => {
   it.each([
     ['llama, untied, GQA', llama], ['qwen2, biases, tied', { ...TINY_CONFIGS.qwen2BiasTied, hiddenSize: 40, numHeads: 4, headDim: 10, intermediateSize: 64 }],
     ['qwen3, q/k norms, head_dim apart from the hidden size', TINY_CONFIGS.qwen3QkNorm],
+    // llama.cpp's smollm3: no key for the layers without RoPE, every 4th by default (here layer 3 of 4).
+    ['smollm3, layer 3 without RoPE', { ...TINY_CONFIGS.smollm3NoRope, numLayers: 4, noRopeLayers: undefined }],
   ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));

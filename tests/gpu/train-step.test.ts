@@ -14,7 +14,9 @@ import type { SyntheticSpec } from '../../src/lib/model/synthetic.js';
 const llama: SyntheticSpec = { hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, seed: 21 };
 /** Qwen3: q/k norms before RoPE (their backward runs in the step), head_dim 8 with H Dh (16) unlike the hidden size. */
 const qwen3: SyntheticSpec = { architecture: 'Qwen3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, vocabSize: 29, tied: true, seed: 22 };
-const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3]];
+/** SmolLM3: the second layer attends without RoPE (the backward passes its q and k gradients unrotated). */
+const smollm3: SyntheticSpec = { architecture: 'SmolLM3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, noRopeLayers: [1, 0], seed: 23 };
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];

@@ -85,8 +85,8 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
   const c = m.config as Record<string, number | boolean | string[]>;
   // llama.cpp's names: Qwen2 and Qwen3 keep their q/k rows as they are; the LLaMA family's are permuted.
   const cls = (c.architectures as string[])[0];
-  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : 'llama';
-  const qwen = arch !== 'llama';
+  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : 'llama';
+  const qwen = arch === 'qwen2' || arch === 'qwen3';
   const dh = (c.head_dim as number) ?? (c.hidden_size as number) / (c.num_attention_heads as number);
   const kvs: KV[] = [
     ['general.architecture', 'str', arch],

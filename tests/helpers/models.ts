@@ -1,5 +1,5 @@
 // Tiny synthetic models for the GPU tests: odd sizes (not multiples of 4/16/64), GQA, tied and untied
-// embeddings, Qwen2 biases, Qwen3 q/k norms, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
+// embeddings, Qwen2 biases, Qwen3 q/k norms, SmolLM3 layers without RoPE, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
 
 import type { Gpu } from '../../src/lib/gpu/device.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
@@ -15,6 +15,8 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   qwen2BiasTied: { architecture: 'Qwen2ForCausalLM', hiddenSize: 45, intermediateSize: 70, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 10, vocabSize: 131, tied: true, ropeTheta: 1e6, seed: 12 },
   // Qwen3: per-head q/k norms, no biases, an explicit head_dim with H Dh (48) unlike the hidden size (30).
   qwen3QkNorm: { architecture: 'Qwen3ForCausalLM', hiddenSize: 30, intermediateSize: 47, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12, vocabSize: 113, tied: true, ropeTheta: 1e6, seed: 15 },
+  // SmolLM3: its second and third layers attend without RoPE (no_rope_layers 1, 0, 0).
+  smollm3NoRope: { architecture: 'SmolLM3ForCausalLM', hiddenSize: 32, intermediateSize: 45, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 127, tied: true, ropeTheta: 5e6, noRopeLayers: [1, 0, 0], seed: 16 },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

@@ -29,6 +29,8 @@ export interface RefConfig {
   qkvBias: boolean;
   /** Qwen3: each q and k head RMS-normalized over head_dim (q_norm, k_norm gains) after the projection, before RoPE. */
   qkNorm?: boolean;
+  /** SmolLM3: per layer, whether RoPE rotates q and k (its attention's use_rope = no_rope_layers[layer]). */
+  ropeLayers?: readonly boolean[] | null;
 }
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */

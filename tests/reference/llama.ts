@@ -1,5 +1,5 @@
 // Float64 reference of the LLaMA-family forward pass, written as plain loops (llama2.c's run.c in TypeScript), with
-// Qwen2's q/k/v biases and Qwen3's per-head q/k norms (transformers' modeling_qwen3).
+// Qwen2's q/k/v biases, Qwen3's per-head q/k norms (transformers' modeling_qwen3) and SmolLM3's layers without RoPE.
 // It is the ground truth every GPU kernel and the whole GPU model are compared against. Letters: T tokens,
 // D hidden, F intermediate, H heads, Hkv kv heads, Dh head dim, V vocab.
 
@@ -78,8 +78,10 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
         for (let h = 0; h < H; h++) q.set(rmsnorm(q.subarray(h * Dh, (h + 1) * Dh), get(w, `${p}self_attn.q_norm.weight`), cfg.rmsNormEps), h * Dh);
         for (let h = 0; h < Hkv; h++) k.set(rmsnorm(k.subarray(h * Dh, (h + 1) * Dh), get(w, `${p}self_attn.k_norm.weight`), cfg.rmsNormEps), h * Dh);
       }
-      for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv);
-      for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv);
+      if (cfg.ropeLayers?.[l] !== false) { // SmolLM3's NoPE layers attend without positions
+        for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv);
+        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv);
+      }
       qs.push(q); ks.push(k); vs.push(v);
     }
     for (let t = 0; t < T; t++) {

@@ -112,8 +112,10 @@ export function referenceTrainStep(
           norm(q, H, 'q_norm');
           norm(k, Hkv, 'k_norm');
         }
-        for (let h = 0; h < H; h++) rope(q, h * Dh, t);
-        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, t);
+        if (cfg.ropeLayers?.[l] !== false) {
+          for (let h = 0; h < H; h++) rope(q, h * Dh, t);
+          for (let h = 0; h < Hkv; h++) rope(k, h * Dh, t);
+        }
         qs.push(q); ks.push(k); vs.push(v);
       }
       const next: number[][] = [];

@@ -38,5 +38,7 @@ describe('model catalog', () => {
     const all = catalogParameters(q);
     expect(all).toBe(596_049_920);
     expect((all - 151_936 * 1024) / 1e9).toBeCloseTo(0.44, 2);
+    // SmolLM3-3B: 3.08 B parameters from the layer shapes of its config.json (the "3B" of its name).
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'HuggingFaceTB/SmolLM3-3B')!)).toBe(3_075_098_624);
   });
 });

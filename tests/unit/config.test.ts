@@ -70,3 +70,38 @@ describe('normalizeConfig', () => {
     expect(() => normalizeConfig(cfg)).toThrow(new RegExp(`${word}[\\s\\S]*Supported: LlamaForCausalLM`));
   });
 });
+
+describe('the families after LLaMA, Mistral and Qwen2', () => {
+  // Qwen/Qwen3-0.6B and HuggingFaceTB/SmolLM3-3B as their config.json files give them.
+  const qwen3 = {
+    architectures: ['Qwen3ForCausalLM'], attention_bias: false, head_dim: 128, hidden_act: 'silu', hidden_size: 1024, intermediate_size: 3072,
+    max_position_embeddings: 40960, model_type: 'qwen3', num_attention_heads: 16, num_hidden_layers: 28, num_key_value_heads: 8,
+    rms_norm_eps: 1e-6, rope_scaling: null, rope_theta: 1000000, sliding_window: null, use_sliding_window: false, tie_word_embeddings: true, vocab_size: 151936,
+    bos_token_id: 151643, eos_token_id: 151645,
+  };
+  const smollm3 = {
+    architectures: ['SmolLM3ForCausalLM'], hidden_size: 2048, intermediate_size: 11008, num_hidden_layers: 36, num_attention_heads: 16,
+    num_key_value_heads: 4, vocab_size: 128256, rope_theta: 5000000, max_position_embeddings: 65536, tie_word_embeddings: true,
+    use_sliding_window: false, attention_bias: false, mlp_bias: false,
+  };
+
+  it('Qwen3: head_dim 128 of 16 heads over a hidden size of 1024, q/k norms, no biases, all layers rotated', () => {
+    const c = normalizeConfig(qwen3);
+    expect(c).toMatchObject({ architecture: 'Qwen3ForCausalLM', headDim: 128, numHeads: 16, hiddenSize: 1024, qkNorm: true, qkvBias: false, ropeLayers: null });
+    expect(normalizeConfig({ ...qwen3, attention_bias: true }).qkvBias).toBe(true);
+  });
+
+  it("SmolLM3: no_rope_layers as transformers reads it (use_rope = no_rope_layers[layer]), or every 4th layer without", () => {
+    const dflt = normalizeConfig(smollm3).ropeLayers!;
+    expect(dflt).toHaveLength(36);
+    expect(dflt.flatMap((r, i) => (r ? [] : [i]))).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    expect(normalizeConfig({ ...smollm3, no_rope_layer_interval: 3, num_hidden_layers: 6 }).ropeLayers).toEqual([true, true, false, true, true, false]);
+    expect(normalizeConfig({ ...smollm3, num_hidden_layers: 3, no_rope_layers: [1, 0, 1] }).ropeLayers).toEqual([true, false, true]);
+    expect(() => normalizeConfig({ ...smollm3, num_hidden_layers: 3, no_rope_layers: [1, 0] })).toThrow(/no_rope_layers" must list 0 or 1 for each of the 3 layers/);
+    expect(normalizeConfig(smollm3)).toMatchObject({ qkNorm: false, qkvBias: false, headDim: 128 });
+  });
+
+  it('the error for a family still unsupported names the supported ones', () => {
+    expect(() => normalizeConfig({ ...qwen3, architectures: ['Gemma3ForCausalLM'] })).toThrow(/Gemma3ForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM/);
+  });
+});

@@ -20,8 +20,14 @@ export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
 /** llama.cpp's llama_ftype of each export type (general.file_type). */
 const FILE_TYPE: Record<GgufExportType, number> = { f16: 1, q8_0: 7, q4_k_m: 15 };
 
-/** llama.cpp's architecture name: LLaMA and Mistral run as "llama", Qwen2 as "qwen2", Qwen3 as "qwen3". */
-const ggufArch = (c: ModelConfig) => ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' } as Record<string, string>)[c.architecture] ?? 'llama';
+/** llama.cpp's architecture name: LLaMA and Mistral run as "llama", Qwen2 as "qwen2", Qwen3 as "qwen3", SmolLM3 as "smollm3". */
+const ggufArch = (c: ModelConfig) => {
+  // llama.cpp's smollm3 skips RoPE on every 4th layer, fixed (no GGUF key says otherwise): another pattern has no file.
+  if (c.ropeLayers && c.ropeLayers.some((rotate, i) => rotate !== ((i + 1) % 4 !== 0))) {
+    throw new UnsupportedModelError(`This SmolLM3 model skips RoPE on layers ${c.ropeLayers.flatMap((r, i) => (r ? [] : [i])).join(', ')}; llama.cpp's smollm3 skips it on every 4th layer (3, 7, ...) and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`);
+  }
+  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3' } as Record<string, string>)[c.architecture] ?? 'llama';
+};
 /** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen's not. */
 const permutes = (c: ModelConfig) => qkPermuted(c.architecture);
 

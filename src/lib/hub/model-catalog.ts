@@ -31,6 +31,8 @@ export const CATALOG: readonly CatalogModel[] = [
   // Qwen3: head_dim 128 whatever the hidden size, per-head q/k norms; one model thinks (<think>…</think>) or answers.
   { repo: 'Qwen/Qwen3-0.6B', name: 'Qwen3 0.6B', licence: 'Apache-2.0', gated: false, note: 'thinks before it answers; multilingual', shape: { ...llama(1024, 3072, 28, 16, 8, 151936, true), headDim: 128, qkNorm: true } },
   { repo: 'Qwen/Qwen3-1.7B', name: 'Qwen3 1.7B', licence: 'Apache-2.0', gated: false, note: 'a stronger Qwen3; needs a real GPU', shape: { ...llama(2048, 6144, 28, 16, 8, 151936, true), headDim: 128, qkNorm: true } },
+  // SmolLM3: LLaMA's layout, every 4th layer without RoPE; thinks or answers at once (/think, /no_think).
+  { repo: 'HuggingFaceTB/SmolLM3-3B', name: 'SmolLM3 3B', licence: 'Apache-2.0', gated: false, note: 'fully open 3B reasoner; needs a real GPU (4-bit: about 2 GB)', shape: { ...llama(2048, 11008, 36, 16, 4, 128256, true), headDim: 128 } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];

@@ -15,7 +15,7 @@ const MODULES: Record<string, LoraModule> = {
 };
 // Layer numbers as llama.cpp writes them: no leading zeros (blk.00 would name layer 0 a second way).
 const TENSOR = /^blk\.(0|[1-9]\d{0,3})\.(\w+)\.weight\.lora_([ab])$/;
-const ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'];
+const ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3'];
 
 export async function loadGgufAdapter(files: ModelFiles, file: string, name: string, base?: ModelConfig): Promise<LoraAdapter> {
   const h = await readGgufHeader(files, file);
@@ -31,7 +31,7 @@ export async function loadGgufAdapter(files: ModelFiles, file: string, name: str
   // llama.cpp names LLaMA and Mistral "llama" (or "mistral"), Qwen2 "qwen2", Qwen3 "qwen3"; the families differ in how
   // q and k rows are ordered in the file (and Qwen3 in its q/k norms), so an adapter goes only over its own family.
   const family = (a: string) => (a === 'mistral' ? 'llama' : a);
-  if (base && family(arch) !== family(({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' } as Record<string, string>)[base.architecture] ?? 'llama')) {
+  if (base && family(arch) !== family(({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3' } as Record<string, string>)[base.architecture] ?? 'llama')) {
     throw new AdapterError(`${file} is a LoRA adapter for a ${arch} model, but the loaded model is ${base.architecture}: load it over a ${arch} model.`, { file });
   }
   const alpha = typeof m['adapter.lora.alpha'] === 'number' ? (m['adapter.lora.alpha'] as number) : NaN;

@@ -4,7 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { jsonKind } from '../model-files.js';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
@@ -32,6 +32,8 @@ export interface ModelConfig {
   readonly qkvBias: boolean;
   /** Each head of q and of k is RMS-normalized (gains q_norm, k_norm of Dh) before RoPE (Qwen3). */
   readonly qkNorm: boolean;
+  /** Per layer: whether RoPE rotates q and k there (SmolLM3's no_rope_layers, 1 = RoPE, 0 = none); null: everywhere. */
+  readonly ropeLayers: readonly boolean[] | null;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
 }
@@ -41,7 +43,7 @@ type Json = Record<string, unknown>;
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear or llama3 scaling), ` +
-      `GQA, tied or untied embeddings, Qwen2 q/k/v biases and Qwen3 q/k norms. Pick a model of one of these families.`,
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms and SmolLM3's layers without RoPE. Pick a model of one of these families.`,
     { what },
   );
 }
@@ -125,9 +127,27 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
     qkNorm: arch === 'Qwen3ForCausalLM',
+    ropeLayers: arch === 'SmolLM3ForCausalLM' ? ropeLayers(cfg, int(cfg, 'num_hidden_layers')) : null,
     bosTokenId: bos,
     eosTokenIds: Object.freeze(eos),
   });
+}
+
+/**
+ * SmolLM3's layers with and without RoPE, as transformers' SmolLM3Config has them: `no_rope_layers` (per layer, 1 =
+ * RoPE, 0 = none: the attention reads `use_rope = no_rope_layers[layer_idx]`), else every `no_rope_layer_interval`-th
+ * layer without (default 4: layers 3, 7, 11, ...).
+ */
+function ropeLayers(cfg: Json, layers: number): readonly boolean[] {
+  const list = cfg.no_rope_layers;
+  if (list == null) {
+    const interval = int(cfg, 'no_rope_layer_interval', 4);
+    return Object.freeze(Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0));
+  }
+  if (!Array.isArray(list) || list.length !== layers || !list.every((v) => v === 0 || v === 1 || v === true || v === false)) {
+    unsupported(`config.json field "no_rope_layers" must list 0 or 1 for each of the ${layers} layers`);
+  }
+  return Object.freeze(list.map((v) => v === 1 || v === true));
 }
 
 function checkFactors(s: RopeScaling | null, headDim: number): RopeScaling | null {

@@ -4,7 +4,8 @@
 // dequantized a slice of rows at a time (formats/gguf-tensors.ts) and uploaded at the precision asked for.
 // llama.cpp's converter permutes the rows of q and k of LLaMA-family models (it interleaves the two rotary halves of
 // each head); that permutation is undone here. Qwen2 and Qwen3 files are not permuted (Qwen3's q/k norms are
-// attn_q_norm and attn_k_norm).
+// attn_q_norm and attn_k_norm). SmolLM3 files carry no key for their layers without RoPE: llama.cpp fixes them at
+// every 4th layer, which is the config's default here too.
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { FileFormatError, UnsupportedModelError, WeightMismatchError } from '../errors.js';
@@ -16,7 +17,7 @@ import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
-const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM' };
 
 /** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's. */
 export const qkPermuted = (architecture: string): boolean => architecture !== 'Qwen2ForCausalLM' && architecture !== 'Qwen3ForCausalLM';

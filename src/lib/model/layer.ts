@@ -8,7 +8,7 @@
 //   xn   = rmsnorm(x) * g_attn                        (M, D)
 //   qkv  = xn Wqkv^T (+ b) (+ LoRA)                    (M, (H + 2 Hkv) Dh)
 //   q, k <- rmsnorm per head * q_norm, k_norm          (Qwen3 only)
-//   q, K, V <- rope(qkv)                               (M, H, Dh), the cache
+//   q, K, V <- rope(qkv)                               (M, H, Dh), the cache (no rotation on SmolLM3's NoPE layers)
 //   attn = softmax(q K^T / sqrt(Dh)) V                  (M, H, Dh)
 //   x   += attn Wo^T (+ LoRA)                          (M, D)
 //   xn   = rmsnorm(x) * g_mlp                          (M, D)
@@ -40,17 +40,17 @@ export type LayerOp =
   | { op: 'rmsnorm'; gain: GPUBuffer }  // xn = rmsnorm(x) * gain, x the residual stream
   | LinearOp
   | { op: 'qknorm'; gain: GPUBuffer }  // each q and k head of qkv <- rmsnorm(head) * (q_norm | k_norm)
-  | { op: 'rope' }                      // q, K, V <- rope(qkv)
+  | { op: 'rope'; rotate: boolean }     // q, K, V <- rope(qkv); unrotated (written as they are) where rotate is false
   | { op: 'attention' }                 // attn = attention(q, K, V)
   | { op: 'swiglu' };                   // h = silu(gu[:, :F]) * gu[:, F:]
 
-/** The forward of one layer, top to bottom. */
-export function layerOps(lw: LayerWeights): LayerOp[] {
+/** The forward of one layer, top to bottom; `rotate` false: a layer without RoPE (SmolLM3's NoPE layers). */
+export function layerOps(lw: LayerWeights, rotate = true): LayerOp[] {
   return [
     { op: 'rmsnorm', gain: lw.attnNorm },
     { op: 'linear', group: 'qkv', in: 'xn', parts: [{ name: 'qkv', w: lw.qkv }], bias: lw.qkvBias, out: 'qkv', residual: false },
     ...(lw.qkNorm ? [{ op: 'qknorm', gain: lw.qkNorm } as const] : []),
-    { op: 'rope' },
+    { op: 'rope', rotate },
     { op: 'attention' },
     { op: 'linear', group: 'o', in: 'attn', parts: [{ name: 'o', w: lw.o }], bias: null, out: 'x', residual: true },
     { op: 'rmsnorm', gain: lw.mlpNorm },
@@ -74,7 +74,7 @@ export interface FusedLinear extends LinearOp {
   glu: boolean;
 }
 
-export type FusedOp = FusedLinear | { op: 'qknorm'; gain: GPUBuffer } | { op: 'rope' } | { op: 'attention' };
+export type FusedOp = FusedLinear | { op: 'qknorm'; gain: GPUBuffer } | { op: 'rope'; rotate: boolean } | { op: 'attention' };
 
 /** The layer's ops with every norm folded into the next matmul and SwiGLU into the gate|up matmul before it. */
 export function fuseForInference(ops: LayerOp[]): FusedOp[] {

@@ -118,7 +118,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #step: GPUBuffer;
   readonly #tokens: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
-  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'rope' | 'cand' | 'candStats', GPUBuffer>;
+  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'rope' | 'ropeNone' | 'cand' | 'candStats', GPUBuffer>;
   readonly #logits: GPUBuffer;
   readonly #seen: GPUBuffer;
   readonly #seenWords: number;
@@ -163,6 +163,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       lse: buf('attn_lse', R * H * 4),
       h: buf('mlp_h', R * F * 4),
       rope: buf('rope_table', C * (Dh / 2) * 8),
+      // (cos, sin) = (1, 0) at every position: the layers without RoPE run the same kernel, rotating by nothing.
+      ropeNone: buf('rope_identity', cfg.ropeLayers?.includes(false) ? C * (Dh / 2) * 8 : 16),
       cand: buf('topk_cand', Q * chunks * TOPK * 8),
       candStats: buf('topk_stats', Q * chunks * 8),
     };
@@ -174,6 +176,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#targets = buf('targets', Q * 4);
     this.#targetLogits = buf('target_logits', Q * 4);
     gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C));
+    if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(Dh / 2), C));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
@@ -227,9 +230,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h } as Record<Act, GPUBuffer>;
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
-      for (const f of fuseForInference(layerOps(lw))) {
+      for (const f of fuseForInference(layerOps(lw, cfg.ropeLayers?.[l] ?? true))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
-        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: a.rope, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: f.rotate ? a.rope : a.ropeNone, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
         else if (f.op === 'attention') op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
         else {
           this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu, residual: f.residual, last: false },
@@ -462,7 +465,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     let other = 0;
     for (const b of read) {
       if (kvBuffers.has(b)) continue;
-      if (b === a.rope) { other += input.tokens.length * Dh * 4; continue; } // one (cos, sin) row of Dh / 2 pairs per row
+      if (b === a.rope || b === a.ropeNone) { other += input.tokens.length * Dh * 4; continue; } // one (cos, sin) row of Dh / 2 pairs per row
       const embedShard = lmHead.has(b) ? undefined : w.embed.shards.find((s) => s.buffer === b);
       if (perRow.has(b)) other += (b.size * input.tokens.length) / this.#maxRows;
       else if (perSeq.has(b)) other += (b.size * input.seqs) / this.#maxSeqs;

@@ -6,7 +6,9 @@ import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js'
 import { Rng } from '../util/rng.js';
 
 export interface SyntheticSpec {
-  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM';
+  /** SmolLM3: per layer, 1 = RoPE, 0 = none (config.json's no_rope_layers); absent: its default, every 4th layer without. */
+  noRopeLayers?: number[];
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -76,7 +78,8 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   const list: TensorToWrite[] = [...tensors].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
   const config: Record<string, unknown> = {
     architectures: [arch],
-    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
+    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
+    ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     hidden_size: D,
     intermediate_size: F,
     num_hidden_layers: spec.numLayers,

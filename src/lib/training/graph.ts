@@ -156,6 +156,8 @@ export class TrainGraph {
   readonly #step: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
   readonly #ropeTable: GPUBuffer;
+  /** The identity rotation (cos 1, sin 0), for SmolLM3's layers without RoPE. */
+  readonly #ropeNone: GPUBuffer;
   readonly #chunk: number;
 
   private readonly cfg: ModelConfig;
@@ -193,6 +195,9 @@ export class TrainGraph {
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, M, (m) => ({ slot: Math.floor(m / T), pos: m % T, loraSlot: settings.slot, loraScale: 1 })));
     this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.headDim);
     gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen));
+    const nope = this.cfg.ropeLayers?.includes(false) ?? false;
+    this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.headDim : 4);
+    if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.headDim / 2), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
     this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
@@ -283,7 +288,7 @@ export class TrainGraph {
    */
   #layerForward(l: number, full: boolean, list: Dispatch[]): Map<number, GPUBuffer> {
     const a = this.#a;
-    const ops = layerOps(this.w.layers[l]);
+    const ops = layerOps(this.w.layers[l], this.cfg.ropeLayers?.[l] ?? true);
     const lastResidual = ops.findLastIndex((op) => op.op === 'linear' && op.residual);
     const normInputs = new Map<number, GPUBuffer>();
     let stream = a.xs[l];
@@ -292,7 +297,7 @@ export class TrainGraph {
         this.#rmsnorm(stream, op.gain, a.xn, list);
         normInputs.set(i, stream);
       } else if (op.op === 'qknorm') this.#qkNorm(op.gain, list);
-      else if (op.op === 'rope') this.#rope(list);
+      else if (op.op === 'rope') this.#rope(op.rotate, list);
       else if (op.op === 'attention') this.#attention(list);
       else if (op.op === 'swiglu') {
         const { intermediateSize: F } = this.cfg;
@@ -325,13 +330,13 @@ export class TrainGraph {
    */
   #layerBackward(l: number, normInputs: Map<number, GPUBuffer>, list: Dispatch[]): void {
     const a = this.#a;
-    const ops = layerOps(this.w.layers[l]);
+    const ops = layerOps(this.w.layers[l], this.cfg.ropeLayers?.[l] ?? true);
     let inXn = Math.max(...normInputs.keys());
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i];
       if (op.op === 'rmsnorm') this.#rmsnormBack(normInputs.get(i)!, op.gain, a.dxn, a.dx, list);
       else if (op.op === 'qknorm') this.#qkNormBackward(op.gain, list);
-      else if (op.op === 'rope') this.#ropeBackward(list);
+      else if (op.op === 'rope') this.#ropeBackward(op.rotate, list);
       else if (op.op === 'attention') this.#attentionBackward(list);
       else if (op.op === 'swiglu') {
         const { intermediateSize: F } = this.cfg;
@@ -419,12 +424,12 @@ export class TrainGraph {
     list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, { M: this.M }));
   }
 
-  #rope(list: Dispatch[]): void {
+  #rope(rotate: boolean, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const k = ropeKvKernel();
     list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
-      { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: this.#ropeTable, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
+      { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: rotate ? this.#ropeTable : this.#ropeNone, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
   }
 
   /** qkvn: q and k heads of qkv normalized (qkv, the projection's output, is kept for the backward). */
@@ -457,11 +462,11 @@ export class TrainGraph {
   }
 
   /** dqkv from dq, dK, dV: the rotation undone. */
-  #ropeBackward(list: Dispatch[]): void {
+  #ropeBackward(rotate: boolean, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const sizes = { H, Hkv, Dh, T: this.shape.seqLen, M: this.M };
-    list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: this.#ropeTable, dqkv: a.dqkv }, sizes));
+    list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: rotate ? this.#ropeTable : this.#ropeNone, dqkv: a.dqkv }, sizes));
   }
 
   /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */

@@ -193,6 +193,9 @@ describe('views that answer beside themselves', () => {
     expect(await page.getByTestId('output').innerHTML()).toContain('<strong>Because.</strong>');
     expect(await page.getByTestId('output').textContent()).not.toContain('weigh');
     await screenshot(page, 'views-5-thinking');
+    // The folder loaded above is gone with the reload: the built-in model again, for what follows.
+    await page.goto(`${s.url}?model=builtin`);
+    await engineState(page, 'ready');
   });
 
   it('the reward form counts the pairs its data holds; Storage lists reward models apart from adapters', async () => {

@@ -239,6 +239,17 @@ describe('a paused training run', () => {
     expect(losses(w, 3001)).toEqual(alone);
     // The KV cache was used beside the run: the next answer reads its prompt anew, and is the same.
     expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+
+    // Stopped while paused: it wakes, takes its turn back, ends, and gives the GPU up for good.
+    const stopped = w.handle(train(3004, 'stopped'));
+    await until(w, () => losses(w, 3004).length >= 1, 'first step');
+    await w.handle({ id: 3005, type: 'pauseTraining', payload: { target: 3004, paused: true } } as WorkerRequest);
+    await until(w, () => w.events.some((e) => e.id === 3004 && e.type === 'trainPaused'), 'pause');
+    await w.handle({ id: 3006, type: 'cancel', payload: { target: 3004 } } as WorkerRequest);
+    await stopped;
+    expect(losses(w, 3004).length).toBeLessThan(3);
+    expect((await w.request<{ tokens: number[] }>('generate', greedy)).tokens).toEqual(before.tokens);
+    await w.request('load', { source: { kind: 'builtin' } }); // no run holds the model any more
   });
 });
 

@@ -134,7 +134,7 @@ describe('matmul input gradient dX = dY W', () => {
 });
 
 describe('attention backward', () => {
-  it.each([[6, 4, 2, 5], [10, 3, 1, 7]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences)', async (Dh, H, Hkv, T) => {
+  it.each([[6, 4, 2, 5, 0], [10, 3, 1, 7, 0], [6, 4, 2, 9, 3]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences), sliding window %i', async (Dh, H, Hkv, T, window) => {
     const gpu = await testGpu();
     const rng = new Rng(Dh * 100 + T);
     const B = 2, M = B * T, scale = 1 / Math.sqrt(Dh);
@@ -151,19 +151,21 @@ describe('attention backward', () => {
         for (let h = 0; h < H; h++) {
           const kh = Math.floor(h / (H / Hkv));
           const at = (j: number) => ((b * Hkv + kh) * T + j) * Dh;
-          const s = Array.from({ length: i + 1 }, (_, j) => t.scale(t.dot(Q.slice((m * H + h) * Dh, (m * H + h + 1) * Dh), K.slice(at(j), at(j) + Dh)), scale));
+          // Keys first .. i: all before the query, or its last `window` positions.
+          const first = window ? Math.max(0, i - window + 1) : 0;
+          const s = Array.from({ length: i + 1 - first }, (_, jj) => t.scale(t.dot(Q.slice((m * H + h) * Dh, (m * H + h + 1) * Dh), K.slice(at(first + jj), at(first + jj) + Dh)), scale));
           const mx = Math.max(...s.map((x) => t.val[x]));
           const e = s.map((x) => t.exp(t.addConst(x, -mx)));
           const inv = t.rsqrt(t.mul(t.sum(e), t.sum(e)));
-          for (let d = 0; d < Dh; d++) out.push(t.mul(t.sum(e.map((ej, j) => t.mul(ej, V[at(j) + d]))), inv));
+          for (let d = 0; d < Dh; d++) out.push(t.mul(t.sum(e.map((ej, jj) => t.mul(ej, V[at(first + jj) + d]))), inv));
         }
       }
       return out;
     }, dout);
-    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale }, {
+    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale, window }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
-    const p = { H, Hkv, T, scale, M };
+    const p = { H, Hkv, T, scale, M, window };
     const inputs = { q, kc, vc, o: fwd.out, dout, lse: fwd.lse };
     const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, p);
     const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, p);

@@ -207,7 +207,8 @@ describe('rope + KV cache write', () => {
 });
 
 describe('attention', () => {
-  it.each([[6, 3, 1, 5], [10, 4, 2, 70], [64, 2, 2, 9], [130, 4, 1, 3]])('Dh=%i H=%i Hkv=%i positions up to %i', async (Dh, H, Hkv, maxPos) => {
+  // The last case under a sliding window of 7 positions (Mistral's: a query at p sees keys p - 7 < j <= p).
+  it.each([[6, 3, 1, 5, 0], [10, 4, 2, 70, 0], [64, 2, 2, 9, 0], [130, 4, 1, 3, 0], [10, 4, 2, 40, 7]])('Dh=%i H=%i Hkv=%i positions up to %i, window %i', async (Dh, H, Hkv, maxPos, window) => {
     const gpu = await testGpu();
     const rng = new Rng(Dh + H + maxPos);
     const C = maxPos + 4, slots = 2, M = 5;
@@ -222,7 +223,8 @@ describe('attention', () => {
       const kh = Math.floor(h / (H / Hkv));
       const base = (j: number) => ((info[4 * m] * Hkv + kh) * C + j) * Dh;
       const s: number[] = [];
-      for (let j = 0; j <= info[4 * m + 1]; j++) {
+      const first = window ? Math.max(0, info[4 * m + 1] - window + 1) : 0;
+      for (let j = first; j <= info[4 * m + 1]; j++) {
         let dot = 0;
         for (let d = 0; d < Dh; d++) dot += q[(m * H + h) * Dh + d] * kc[base(j) + d];
         s.push(dot / Math.sqrt(Dh));
@@ -231,9 +233,9 @@ describe('attention', () => {
       const e = s.map((x) => Math.exp(x - mx));
       const sum = e.reduce((a, b) => a + b, 0);
       lse[m * H + h] = mx + Math.log(sum);
-      e.forEach((p, j) => { for (let d = 0; d < Dh; d++) expected[(m * H + h) * Dh + d] += (p / sum) * vc[base(j) + d]; });
+      e.forEach((p, i) => { for (let d = 0; d < Dh; d++) expected[(m * H + h) * Dh + d] += (p / sum) * vc[base(first + i) + d]; });
     }
-    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh) }, {
+    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
     expectClose(got.out, expected, 1e-5, 1e-5, 'attention output');

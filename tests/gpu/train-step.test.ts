@@ -16,7 +16,9 @@ const llama: SyntheticSpec = { hiddenSize: 12, intermediateSize: 20, numLayers: 
 const qwen3: SyntheticSpec = { architecture: 'Qwen3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, vocabSize: 29, tied: true, seed: 22 };
 /** SmolLM3: the second layer attends without RoPE (the backward passes its q and k gradients unrotated). */
 const smollm3: SyntheticSpec = { architecture: 'SmolLM3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, noRopeLayers: [1, 0], seed: 23 };
-const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3]];
+/** Mistral with a sliding window of 3 over 5 positions: the attention backward stays inside the window. */
+const mistral: SyntheticSpec = { architecture: 'MistralForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, slidingWindow: 3, seed: 24 };
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];

@@ -17,7 +17,8 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   qwen3QkNorm: { architecture: 'Qwen3ForCausalLM', hiddenSize: 30, intermediateSize: 47, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12, vocabSize: 113, tied: true, ropeTheta: 1e6, seed: 15 },
   // SmolLM3: its second and third layers attend without RoPE (no_rope_layers 1, 0, 0).
   smollm3NoRope: { architecture: 'SmolLM3ForCausalLM', hiddenSize: 32, intermediateSize: 45, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 127, tied: true, ropeTheta: 5e6, noRopeLayers: [1, 0, 0], seed: 16 },
-  mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, seed: 14 },
+  // Mistral with a sliding window of 4 positions: past the 5-token prompt, every query sees only its last 4.
+  mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,
     ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },

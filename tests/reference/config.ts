@@ -31,6 +31,8 @@ export interface RefConfig {
   qkNorm?: boolean;
   /** SmolLM3: per layer, whether RoPE rotates q and k (its attention's use_rope = no_rope_layers[layer]). */
   ropeLayers?: readonly boolean[] | null;
+  /** Mistral's sliding window W: a query at position t attends to keys t - W < j <= t. */
+  slidingWindow?: number | null;
 }
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */

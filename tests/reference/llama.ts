@@ -88,17 +88,18 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
       const att = new Float64Array(H * Dh); // (H Dh)
       for (let h = 0; h < H; h++) {
         const kh = Math.floor(h / (H / Hkv));
-        const scores = new Float64Array(t + 1);
+        const first = cfg.slidingWindow ? Math.max(0, t - cfg.slidingWindow + 1) : 0; // keys outside the window: none
+        const scores = new Float64Array(t + 1).fill(-Infinity);
         let mx = -Infinity;
-        for (let j = 0; j <= t; j++) {
+        for (let j = first; j <= t; j++) {
           let s = 0;
           for (let d = 0; d < Dh; d++) s += qs[t][h * Dh + d] * ks[j][kh * Dh + d];
           scores[j] = s / Math.sqrt(Dh);
           mx = Math.max(mx, scores[j]);
         }
         let sum = 0;
-        for (let j = 0; j <= t; j++) { scores[j] = Math.exp(scores[j] - mx); sum += scores[j]; }
-        for (let j = 0; j <= t; j++) {
+        for (let j = first; j <= t; j++) { scores[j] = Math.exp(scores[j] - mx); sum += scores[j]; }
+        for (let j = first; j <= t; j++) {
           for (let d = 0; d < Dh; d++) att[h * Dh + d] += (scores[j] / sum) * vs[j][kh * Dh + d];
         }
       }

@@ -124,11 +124,12 @@ export function referenceTrainStep(
         const att: number[] = [];
         for (let h = 0; h < H; h++) {
           const kh = Math.floor(h / (H / Hkv));
-          const scores = Array.from({ length: t + 1 }, (_, j) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[j].slice(kh * Dh, (kh + 1) * Dh)), 1 / Math.sqrt(Dh)));
+          const first = cfg.slidingWindow ? Math.max(0, t - cfg.slidingWindow + 1) : 0; // Mistral's window
+          const scores = Array.from({ length: t + 1 - first }, (_, jj) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[first + jj].slice(kh * Dh, (kh + 1) * Dh)), 1 / Math.sqrt(Dh)));
           const mx = Math.max(...scores.map((s) => tape.val[s]));
           const e = scores.map((s) => tape.exp(tape.addConst(s, -mx)));
           const inv = tape.rsqrt(tape.mul(tape.sum(e), tape.sum(e))); // 1 / sum
-          for (let d = 0; d < Dh; d++) att.push(tape.mul(tape.sum(e.map((ej, j) => tape.mul(ej, vs[j][kh * Dh + d]))), inv));
+          for (let d = 0; d < Dh; d++) att.push(tape.mul(tape.sum(e.map((ej, jj) => tape.mul(ej, vs[first + jj][kh * Dh + d]))), inv));
         }
         const o = linear(att, p('o_proj'), D, H * Dh, l, 'o_proj', m);
         const xmid = x[t].map((v, i) => tape.add(v, o[i]));

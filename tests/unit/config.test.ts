@@ -105,3 +105,16 @@ describe('the families after LLaMA, Mistral and Qwen2', () => {
     expect(() => normalizeConfig({ ...qwen3, architectures: ['Gemma3ForCausalLM'] })).toThrow(/Gemma3ForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM/);
   });
 });
+
+describe("Mistral's sliding window", () => {
+  const mistral = {
+    architectures: ['MistralForCausalLM'], hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32,
+    num_key_value_heads: 8, vocab_size: 32000, max_position_embeddings: 32768, rope_theta: 10000, sliding_window: 4096, tie_word_embeddings: false,
+  };
+  it('is kept as a window over the whole context (no longer a cap on the context)', () => {
+    expect(normalizeConfig(mistral)).toMatchObject({ maxContext: 32768, slidingWindow: 4096 });
+    expect(normalizeConfig({ ...mistral, sliding_window: null })).toMatchObject({ maxContext: 32768, slidingWindow: null });
+    // A window as long as the context changes nothing.
+    expect(normalizeConfig({ ...mistral, sliding_window: 32768 }).slidingWindow).toBeNull();
+  });
+});

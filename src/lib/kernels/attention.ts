@@ -1,5 +1,5 @@
 // Causal attention with grouped KV heads over the KV cache. One workgroup per (head, row): grid (H, M); each thread
-// runs an online softmax over a strided subset of the keys 0..pos, then the partial (max, sum, output) are merged in
+// runs an online softmax over a strided subset of the keys 0..pos (the last W of them under a sliding window), then the partial (max, sum, output) are merged in
 // workgroup memory. Also writes the row's log-sum-exp, which a backward pass needs to recompute probabilities.
 
 import { need, type Kernel } from '../gpu/program.js';
@@ -17,7 +17,8 @@ export function attentionKernel(dh: number): Kernel {
   return {
     name: 'attention', workgroupSize: attentionThreads(dh), structs: STEP_STRUCT, constants: { ...SHARED, DH: dh },
     grid: (s) => { const { H, rows } = need('attention', s); return [H, rows, 1]; },
-    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32' },
+    // window: a sliding window of W positions (a query at p sees keys p - W < j <= p), 0 for none.
+    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32' },
     buffers: {
       S: STEP,
       q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
@@ -46,7 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   var mx = NEG_BIG;
   var l = 0.0;
   var o: array<f32, DH>;
-  for (var j = tid; j <= pos; j += WG) {
+  let first = select(0u, pos + 1u - P.window, P.window > 0u && pos + 1u > P.window);
+  for (var j = first + tid; j <= pos; j += WG) {
     let kb = ((slot * P.Hkv + kvh) * P.C + j) * DH;
     var s = 0.0;
     for (var d = 0u; d < DH; d++) { s += qs[d] * kc[kb + d]; }

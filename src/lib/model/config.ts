@@ -25,8 +25,10 @@ export interface ModelConfig {
   readonly rmsNormEps: number;
   readonly ropeTheta: number;
   readonly ropeScaling: RopeScaling | null;
-  /** Longest context the engine will use: max_position_embeddings, or the sliding window when smaller. */
+  /** Longest context the engine will use: max_position_embeddings. */
   readonly maxContext: number;
+  /** Mistral's sliding window: a query at position p attends to keys p - W < j <= p; null: to all before it. */
+  readonly slidingWindow: number | null;
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry biases (Qwen2; Qwen3 with attention_bias). */
   readonly qkvBias: boolean;
@@ -107,7 +109,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   if (headDim > 256) unsupported(`head dimension ${headDim} is over the engine's limit of 256`);
 
   const maxPos = int(cfg, 'max_position_embeddings', 2048);
-  const window = arch === 'MistralForCausalLM' && typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
+  const window = arch === 'MistralForCausalLM' && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
   const eos = [...new Set([...ids(generationConfig.eos_token_id), ...ids(cfg.eos_token_id)])];
   const bos = typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null;
 
@@ -123,7 +125,8 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
     ropeTheta: positive(cfg, 'rope_theta', 10000),
     ropeScaling: checkFactors(parseRopeScaling(cfg.rope_scaling), headDim),
-    maxContext: Math.min(maxPos, window),
+    maxContext: maxPos,
+    slidingWindow: window !== null && window < maxPos ? window : null,
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
     qkNorm: arch === 'Qwen3ForCausalLM',

@@ -225,7 +225,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const ropeP = b.params(rope, { H, Hkv, Dh, C });
     const qkNorm = qkNormKernel(true);
     const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
-    const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh) });
+    const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window: cfg.slidingWindow ?? 0 });
     // Each layer as model/layer.ts writes it, with the norms and SwiGLU folded into the matmuls.
     const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h } as Record<Act, GPUBuffer>;
     weights.layers.forEach((lw, l) => {

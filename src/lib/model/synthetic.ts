@@ -9,6 +9,8 @@ export interface SyntheticSpec {
   architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM';
   /** SmolLM3: per layer, 1 = RoPE, 0 = none (config.json's no_rope_layers); absent: its default, every 4th layer without. */
   noRopeLayers?: number[];
+  /** Mistral: config.json's sliding_window (each query sees the last W positions). */
+  slidingWindow?: number;
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -80,6 +82,7 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     architectures: [arch],
     model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
+    ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
     hidden_size: D,
     intermediate_size: F,
     num_hidden_layers: spec.numLayers,

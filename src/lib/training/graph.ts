@@ -447,7 +447,7 @@ export class TrainGraph {
   #attention(list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: 1 / Math.sqrt(Dh) },
+    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), window: this.cfg.slidingWindow ?? 0 },
       { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
@@ -456,7 +456,7 @@ export class TrainGraph {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
-    const p = { H, Hkv, T: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), M: this.M };
+    const p = { H, Hkv, T: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), M: this.M, window: this.cfg.slidingWindow ?? 0 };
     list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
     list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
   }

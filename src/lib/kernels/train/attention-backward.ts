@@ -32,7 +32,8 @@ function attentionBackward(name: string, dh: number, outputs: Record<string, Buf
   return {
     name, workgroupSize: attentionBackwardThreads(dh), constants: { DH: dh },
     grid: (s) => { const n = need(name, s); return [n[heads], n.M, 1]; },
-    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32' },
+    // window: a sliding window of W positions (query i sees keys i - W < j <= i), 0 for none.
+    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32' },
     buffers: { ...INPUTS, ...outputs }, source: HELPERS + source,
   };
 }
@@ -51,7 +52,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let Di = dotDO(qi);
   let l = lse[m * P.H + h];
   var acc: array<f32, DH>;
-  for (var j = tid; j <= t; j += WG) {
+  let first = select(0u, t + 1u - P.window, P.window > 0u && t + 1u > P.window);
+  for (var j = first + tid; j <= t; j += WG) {
     let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
     let p = exp(dotQK(qi, kj) * P.scale - l);
     let ds = p * (dotDV(qi, kj) - Di) * P.scale;
@@ -81,7 +83,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
   var ak: array<f32, DH>;
   var av: array<f32, DH>;
-  let pairs = (P.T - j) * group;
+  // The queries that see key j: j to T - 1, or to j + W - 1 under a sliding window of W.
+  let last = select(P.T, min(P.T, j + P.window), P.window > 0u);
+  let pairs = (last - j) * group;
   for (var e = tid; e < pairs; e += WG) {
     let i = j + e / group;              // query position
     let h = kvh * group + e % group;    // query head

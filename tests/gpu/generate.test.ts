@@ -112,6 +112,11 @@ describe('generation', () => {
     const err = await generate(runner, prompt, { ...greedy, maxNewTokens: 12 }, () => {}).catch((e) => e);
     expect(err).toBeInstanceOf(ContextOverflowError);
     expect(err.message).toMatch(/at most 11 new tokens/);
+    // A prompt longer than the whole context is told how much to cut, not to ask for 0 new tokens.
+    const long = Array.from({ length: 20 }, (_, i) => 3 + (i % 40));
+    const over = await generate(runner, long, { ...greedy, maxNewTokens: 4 }, () => {}).catch((e) => e);
+    expect(over.message).toMatch(/The prompt alone does not fit: shorten it by at least 5 tokens\./);
+    expect(over.message).not.toMatch(/at most 0/);
     await expect(generate(runner, prompt, { ...greedy, topP: 0 }, () => {})).rejects.toThrow(InvalidArgumentError);
   });
 

@@ -76,7 +76,9 @@ function validatePrompt(runner: ModelRunner, prompt: number[], opts: GenerateOpt
   if (prompt.length + opts.maxNewTokens > C) {
     throw new ContextOverflowError(
       `The prompt (${prompt.length} tokens) plus ${opts.maxNewTokens} new tokens exceed the context of ${C} tokens. ` +
-        `Shorten the prompt or ask for at most ${Math.max(0, C - prompt.length)} new tokens.`,
+        (prompt.length < C
+          ? `Shorten the prompt or ask for at most ${C - prompt.length} new tokens.`
+          : `The prompt alone does not fit: shorten it by at least ${prompt.length - C + 1} tokens.`),
       { promptTokens: prompt.length, maxNewTokens: opts.maxNewTokens, context: C },
     );
   }

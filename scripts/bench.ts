@@ -213,7 +213,7 @@ if (only === 'big') {
     const t0 = performance.now();
     const m = syntheticModel({
       hiddenSize: s.hiddenSize, intermediateSize: s.intermediateSize, numLayers: s.numLayers, numHeads: s.numHeads, numKvHeads: s.numKvHeads,
-      headDim: s.headDim, vocabSize: s.vocabSize, tied: s.tieWordEmbeddings, architecture: s.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM', dtype: 'BF16', seed: 3,
+      headDim: s.headDim, vocabSize: s.vocabSize, tied: s.tieWordEmbeddings, architecture: s.qkNorm ? 'Qwen3ForCausalLM' : s.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM', dtype: 'BF16', seed: 3,
     });
     const tok = new Uint8Array(readFileSync(new URL('../public/models/demo/tokenizer.json', import.meta.url)));
     const files = new MemoryFiles(`random ${entry.name} shapes`, new Map([['config.json', new TextEncoder().encode(JSON.stringify(m.config))], ['model.safetensors', m.safetensors], ['tokenizer.json', tok]]));

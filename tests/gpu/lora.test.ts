@@ -108,6 +108,36 @@ describe('batched multi-adapter decoding', () => {
   });
 });
 
+describe.each([['qwen3 (its q/k norms kept)', 'qwen3QkNorm'], ['phi3 (qkv_proj and gate_up_proj written fused)', 'phi3Fused'], ['smollm3', 'smollm3NoRope']])('merged export of %s', (_what, key) => {
+  it('loads back as a base and gives the tokens of the unmerged adapter', async () => {
+    const { Engine } = await import('../../src/lib/engine.js');
+    const { MemoryFiles } = await import('../../src/lib/model-files.js');
+    const { modelFiles } = await import('../helpers/models.js');
+    const { tinyTokenizerJson } = await import('../helpers/tiny-tokenizer.js');
+    const { readSafetensors } = await import('../../src/lib/formats/safetensors.js');
+    const gpu = await testGpu();
+    const spec = TINY_CONFIGS[key];
+    const { files } = modelFiles(spec);
+    const withTok = new MemoryFiles('tiny', new Map([
+      ['config.json', (await files.bytes('config.json'))!], ['model.safetensors', (await files.bytes('model.safetensors'))!], ['tokenizer.json', tinyTokenizerJson(spec.vocabSize)],
+    ]));
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(withTok);
+    engine.addAdapter(syntheticAdapter(engine.runner.cfg, { name: 'a', seed: 9, config: ADAPTERS[0][1] }));
+    const req = { promptIds: prompt, maxNewTokens: 10, sampling: { temperature: 0 } };
+    const viaAdapter = await engine.generate({ ...req, adapter: 'a', adapterScale: 0.8 });
+    const merged = await engine.exportMerged('a', 0.8, 'F32');
+    // The checkpoint names the family's own tensors: the base's names, no more, no fewer.
+    const names = (b: Uint8Array) => readSafetensors(b).header.tensors.map((t) => t.name).sort();
+    expect(names(merged.get('model.safetensors')!)).toEqual(names((await files.bytes('model.safetensors'))!));
+    const other = new Engine(gpu, { contextLength: 64, slots: 1 });
+    await other.load(new MemoryFiles('merged', merged));
+    expect((await other.generate(req)).tokens).toEqual(viaAdapter.tokens);
+    other.unload();
+    engine.unload();
+  });
+});
+
 describe('merge and export', () => {
   it('a merged full model loaded as a base reproduces the unmerged adapter; the adapter round-trips through PEFT files', async () => {
     const { Engine } = await import('../../src/lib/engine.js');

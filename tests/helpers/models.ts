@@ -18,6 +18,8 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   // SmolLM3: its second and third layers attend without RoPE (no_rope_layers 1, 0, 0).
   smollm3NoRope: { architecture: 'SmolLM3ForCausalLM', hiddenSize: 32, intermediateSize: 45, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 127, tied: true, ropeTheta: 5e6, noRopeLayers: [1, 0, 0], seed: 16 },
   // Mistral with a sliding window of 4 positions: past the 5-token prompt, every query sees only its last 4.
+  // Phi-3: q/k/v and gate/up fused in the checkpoint, a sliding window of 5.
+  phi3Fused: { architecture: 'Phi3ForCausalLM', hiddenSize: 28, intermediateSize: 43, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 117, tied: false, slidingWindow: 5, seed: 17 },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

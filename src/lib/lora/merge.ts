@@ -63,14 +63,31 @@ export async function mergedCheckpoint(
     const qkv = await readMatrix(gpu, lw.qkv);
     const parts: [LoraModule, number, number][] = [['q_proj', 0, H * Dh], ['k_proj', H * Dh, Hkv * Dh], ['v_proj', (H + Hkv) * Dh, Hkv * Dh]];
     for (const [module, row, rows] of parts) {
-      put(`${fullModuleName(l, module)}.weight`, [rows, D], merge(l, module, qkv.slice(row * D, (row + rows) * D), rows, D));
+      const merged = merge(l, module, qkv.slice(row * D, (row + rows) * D), rows, D);
+      if (cfg.fusedProjections) qkv.set(merged, row * D);
+      else put(`${fullModuleName(l, module)}.weight`, [rows, D], merged);
       if (lw.qkvBias) put(`${fullModuleName(l, module)}.bias`, [rows], await readVector(gpu, lw.qkvBias, rows, row));
+    }
+    // Phi-3 keeps q, k, v stacked in one qkv_proj, as the engine does.
+    if (cfg.fusedProjections) put(`${p}self_attn.qkv_proj.weight`, [(H + 2 * Hkv) * Dh, D], qkv);
+    if (lw.qkNorm) {
+      put(`${p}self_attn.q_norm.weight`, [Dh], await readVector(gpu, lw.qkNorm, Dh, 0));
+      put(`${p}self_attn.k_norm.weight`, [Dh], await readVector(gpu, lw.qkNorm, Dh, Dh));
     }
     put(`${p}self_attn.o_proj.weight`, [D, H * Dh], merge(l, 'o_proj', await readMatrix(gpu, lw.o), D, H * Dh));
     put(`${p}post_attention_layernorm.weight`, [D], await readVector(gpu, lw.mlpNorm, D));
     const F = cfg.intermediateSize;
-    put(`${p}mlp.gate_proj.weight`, [F, D], merge(l, 'gate_proj', await readMatrix(gpu, lw.gate), F, D));
-    put(`${p}mlp.up_proj.weight`, [F, D], merge(l, 'up_proj', await readMatrix(gpu, lw.up), F, D));
+    const gate = merge(l, 'gate_proj', await readMatrix(gpu, lw.gate), F, D);
+    const up = merge(l, 'up_proj', await readMatrix(gpu, lw.up), F, D);
+    if (cfg.fusedProjections) {
+      const gateUp = new Float32Array(2 * F * D);
+      gateUp.set(gate);
+      gateUp.set(up, F * D);
+      put(`${p}mlp.gate_up_proj.weight`, [2 * F, D], gateUp); // gate rows first, as Phi3MLP chunks them
+    } else {
+      put(`${p}mlp.gate_proj.weight`, [F, D], gate);
+      put(`${p}mlp.up_proj.weight`, [F, D], up);
+    }
     put(`${p}mlp.down_proj.weight`, [D, F], merge(l, 'down_proj', await readMatrix(gpu, lw.down), D, F));
   }
   put('model.norm.weight', [D], await readVector(gpu, w.finalNorm, D));

@@ -4,7 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { jsonKind } from '../model-files.js';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM', 'Phi3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
@@ -34,6 +34,8 @@ export interface ModelConfig {
   readonly qkvBias: boolean;
   /** Each head of q and of k is RMS-normalized (gains q_norm, k_norm of Dh) before RoPE (Qwen3). */
   readonly qkNorm: boolean;
+  /** The checkpoint fuses q, k, v into qkv_proj and gate, up into gate_up_proj (Phi-3), as the engine keeps them. */
+  readonly fusedProjections: boolean;
   /** Per layer: whether RoPE rotates q and k there (SmolLM3's no_rope_layers, 1 = RoPE, 0 = none); null: everywhere. */
   readonly ropeLayers: readonly boolean[] | null;
   readonly bosTokenId: number | null;
@@ -45,7 +47,7 @@ type Json = Record<string, unknown>;
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear or llama3 scaling), ` +
-      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms and SmolLM3's layers without RoPE. Pick a model of one of these families.`,
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE and Phi-3's fused projections (full rotary, no longrope). Pick a model of one of these families.`,
     { what },
   );
 }
@@ -109,7 +111,11 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   if (headDim > 256) unsupported(`head dimension ${headDim} is over the engine's limit of 256`);
 
   const maxPos = int(cfg, 'max_position_embeddings', 2048);
-  const window = arch === 'MistralForCausalLM' && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
+  // Mistral and Phi-3 slide a window over every layer (transformers' sliding-window mask: keys p - W < j <= p).
+  const window = (arch === 'MistralForCausalLM' || arch === 'Phi3ForCausalLM') && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
+  if (arch === 'Phi3ForCausalLM' && cfg.partial_rotary_factor != null && cfg.partial_rotary_factor !== 1) {
+    unsupported(`partial_rotary_factor ${JSON.stringify(cfg.partial_rotary_factor)} (RoPE on part of each head, Phi-4-mini) is not supported yet`);
+  }
   const eos = [...new Set([...ids(generationConfig.eos_token_id), ...ids(cfg.eos_token_id)])];
   const bos = typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null;
 
@@ -130,6 +136,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
     qkNorm: arch === 'Qwen3ForCausalLM',
+    fusedProjections: arch === 'Phi3ForCausalLM',
     ropeLayers: arch === 'SmolLM3ForCausalLM' ? ropeLayers(cfg, int(cfg, 'num_hidden_layers')) : null,
     bosTokenId: bos,
     eosTokenIds: Object.freeze(eos),

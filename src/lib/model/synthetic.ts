@@ -6,7 +6,7 @@ import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js'
 import { Rng } from '../util/rng.js';
 
 export interface SyntheticSpec {
-  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM';
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM' | 'Phi3ForCausalLM';
   /** SmolLM3: per layer, 1 = RoPE, 0 = none (config.json's no_rope_layers); absent: its default, every 4th layer without. */
   noRopeLayers?: number[];
   /** Mistral: config.json's sliding_window (each query sees the last W positions). */
@@ -77,10 +77,10 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   if (!spec.tied) add('lm_head.weight', [V, D], 2 / Math.sqrt(D));
 
   const dtype = spec.dtype ?? 'F32';
-  const list: TensorToWrite[] = [...tensors].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
+  const list: TensorToWrite[] = [...(arch === 'Phi3ForCausalLM' ? fused(tensors, spec.numLayers) : tensors)].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
   const config: Record<string, unknown> = {
     architectures: [arch],
-    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
+    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
     hidden_size: D,
@@ -101,4 +101,25 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',
   };
   return { config, tensors, safetensors: writeSafetensors(list, { format: 'pt' }) };
+}
+
+/**
+ * The tensors as a Phi-3 checkpoint holds them: q, k, v rows stacked in self_attn.qkv_proj, gate then up in
+ * mlp.gate_up_proj (transformers' Phi3Attention and Phi3MLP split them back in that order). `tensors` keeps them apart.
+ */
+function fused(tensors: Map<string, { shape: number[]; data: Float32Array }>, layers: number): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map(tensors);
+  const stack = (names: string[], into: string) => {
+    const parts = names.map((n) => tensors.get(n)!);
+    const data = new Float32Array(parts.reduce((t, p) => t + p.data.length, 0));
+    parts.reduce((at, p) => { data.set(p.data, at); return at + p.data.length; }, 0);
+    for (const n of names) out.delete(n);
+    out.set(into, { shape: [parts.reduce((t, p) => t + p.shape[0], 0), parts[0].shape[1]], data });
+  };
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    stack(['q', 'k', 'v'].map((m) => `${p}self_attn.${m}_proj.weight`), `${p}self_attn.qkv_proj.weight`);
+    stack(['gate', 'up'].map((m) => `${p}mlp.${m}_proj.weight`), `${p}mlp.gate_up_proj.weight`);
+  }
+  return out;
 }

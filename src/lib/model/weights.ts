@@ -52,8 +52,11 @@ export interface ModelWeights {
 }
 
 /** Where one checkpoint tensor goes: rows [rowOffset, rowOffset + shape[0]) of a matrix, or a span of an f32 vector. */
+/** Rows of a checkpoint tensor that go to rows of a matrix (a fused tensor, Phi-3's gate_up_proj, spans two). */
+interface Span { matrix: Matrix; rowOffset: number; rows: number }
+
 type Target =
-  | { kind: 'matrix'; matrix: Matrix; rowOffset: number; shape: [number, number] }
+  | { kind: 'matrix'; spans: Span[]; shape: [number, number] }
   | { kind: 'vector'; buffer: GPUBuffer; offset: number; length: number };
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -89,7 +92,7 @@ export class WeightLoader {
     };
     const table: WeightFormat = isQuantized(precision) ? 'q8' : float;
     const embed = matrix('embed_tokens', V, D, undefined, table);
-    this.#route('model.embed_tokens.weight', { kind: 'matrix', matrix: embed, rowOffset: 0, shape: [V, D] });
+    this.#route('model.embed_tokens.weight', { kind: 'matrix', spans: [{ matrix: embed, rowOffset: 0, rows: V }], shape: [V, D] });
     const layers: LayerWeights[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
       const p = `model.layers.${i}.`;
@@ -108,18 +111,25 @@ export class WeightLoader {
       this.#route(`${p}input_layernorm.weight`, { kind: 'vector', buffer: l.attnNorm, offset: 0, length: D });
       this.#route(`${p}post_attention_layernorm.weight`, { kind: 'vector', buffer: l.mlpNorm, offset: 0, length: D });
       const parts: [string, number, number][] = [['q', 0, H * Dh], ['k', H * Dh, Hkv * Dh], ['v', (H + Hkv) * Dh, Hkv * Dh]];
-      for (const [name, off, rows] of parts) {
-        this.#route(`${p}self_attn.${name}_proj.weight`, { kind: 'matrix', matrix: l.qkv, rowOffset: off, shape: [rows, D] });
+      if (cfg.fusedProjections) {
+        // Phi-3: qkv_proj rows are [q; k; v] as the engine keeps them; gate_up_proj rows [gate; up] go to two matrices.
+        this.#route(`${p}self_attn.qkv_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.qkv, rowOffset: 0, rows: qkvRows }], shape: [qkvRows, D] });
+        this.#route(`${p}mlp.gate_up_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.gate, rowOffset: 0, rows: F }, { matrix: l.up, rowOffset: 0, rows: F }], shape: [2 * F, D] });
+      }
+      for (const [name, off, rows] of cfg.fusedProjections ? [] : parts) {
+        this.#route(`${p}self_attn.${name}_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.qkv, rowOffset: off, rows: rows }], shape: [rows, D] });
         if (l.qkvBias) this.#route(`${p}self_attn.${name}_proj.bias`, { kind: 'vector', buffer: l.qkvBias, offset: off, length: rows });
       }
       if (l.qkNorm) {
         this.#route(`${p}self_attn.q_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: 0, length: Dh });
         this.#route(`${p}self_attn.k_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: Dh, length: Dh });
       }
-      this.#route(`${p}self_attn.o_proj.weight`, { kind: 'matrix', matrix: l.o, rowOffset: 0, shape: [D, H * Dh] });
-      this.#route(`${p}mlp.gate_proj.weight`, { kind: 'matrix', matrix: l.gate, rowOffset: 0, shape: [F, D] });
-      this.#route(`${p}mlp.up_proj.weight`, { kind: 'matrix', matrix: l.up, rowOffset: 0, shape: [F, D] });
-      this.#route(`${p}mlp.down_proj.weight`, { kind: 'matrix', matrix: l.down, rowOffset: 0, shape: [D, F] });
+      this.#route(`${p}self_attn.o_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.o, rowOffset: 0, rows: D }], shape: [D, H * Dh] });
+      if (!cfg.fusedProjections) {
+        this.#route(`${p}mlp.gate_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.gate, rowOffset: 0, rows: F }], shape: [F, D] });
+        this.#route(`${p}mlp.up_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.up, rowOffset: 0, rows: F }], shape: [F, D] });
+      }
+      this.#route(`${p}mlp.down_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.down, rowOffset: 0, rows: D }], shape: [D, F] });
       layers.push(l);
     }
     const finalNorm = vector('final_norm', D);
@@ -127,7 +137,7 @@ export class WeightLoader {
     let lmHead = embed;
     if (!cfg.tieWordEmbeddings) {
       lmHead = matrix('lm_head', V, D, undefined, table);
-      this.#route('lm_head.weight', { kind: 'matrix', matrix: lmHead, rowOffset: 0, shape: [V, D] });
+      this.#route('lm_head.weight', { kind: 'matrix', spans: [{ matrix: lmHead, rowOffset: 0, rows: V }], shape: [V, D] });
     }
     this.weights = { embed, layers, finalNorm, lmHead, bytes };
   }
@@ -163,9 +173,16 @@ export class WeightLoader {
       const f = decodeToF32(bytes, dtype, check);
       if (check.index < 0) this.gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, f.buffer, f.byteOffset, f.byteLength);
     } else {
-      writeRows(this.gpu, t.matrix, t.rowOffset, shape[0], bytes, dtype, check);
+      const rowBytes = shape[1] * (dtype === 'F32' ? 4 : 2);
+      let r0 = 0;
+      for (const sp of t.spans) {
+        const part = finiteCheck();
+        writeRows(this.gpu, sp.matrix, sp.rowOffset, sp.rows, bytes.subarray(r0 * rowBytes, (r0 + sp.rows) * rowBytes), dtype, part);
+        if (part.index >= 0 && check.index < 0) Object.assign(check, { index: r0 * shape[1] + part.index, value: part.value });
+        r0 += sp.rows;
+      }
     }
-    if (check.index >= 0) throw nonFinite(file, name, check, t.kind === 'matrix' && t.matrix.format === 'f16');
+    if (check.index >= 0) throw nonFinite(file, name, check, t.kind === 'matrix' && t.spans[0].matrix.format === 'f16');
     this.#loaded.add(name);
   }
 
@@ -188,9 +205,19 @@ export class WeightLoader {
       );
     }
     const rows = f32.length / shape[1];
-    const check = finiteCheck();
-    writeRows(this.gpu, t.matrix, t.rowOffset + rowStart, rows, new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), 'F32', check);
-    if (check.index >= 0) throw nonFinite(file, name, { ...check, index: rowStart * shape[1] + check.index }, t.matrix.format === 'f16');
+    const K = shape[1];
+    let r0 = 0;
+    for (const sp of t.spans) {
+      // The part of this slice (tensor rows rowStart .. rowStart + rows) that falls in this span.
+      const a = Math.max(rowStart, r0), b = Math.min(rowStart + rows, r0 + sp.rows);
+      if (a < b) {
+        const check = finiteCheck();
+        const part = f32.subarray((a - rowStart) * K, (b - rowStart) * K);
+        writeRows(this.gpu, sp.matrix, sp.rowOffset + a - r0, b - a, new Uint8Array(part.buffer, part.byteOffset, part.byteLength), 'F32', check);
+        if (check.index >= 0) throw nonFinite(file, name, { ...check, index: a * K + check.index }, sp.matrix.format === 'f16');
+      }
+      r0 += sp.rows;
+    }
     if (rowStart + rows === shape[0]) this.#loaded.add(name);
   }
 

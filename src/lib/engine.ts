@@ -2,6 +2,7 @@
 // The same class serves the Web Worker (browser) and the CLI (Node); only how the GPU and the files are obtained
 // differs, and that is passed in.
 
+import { writeFusedPeft } from './lora/fused.js';
 import type { DType } from './formats/dtype.js';
 import { adapterToGguf, modelToGguf, type GgufExportType } from './formats/gguf-export.js';
 import { trainMemory, type TrainMemory } from './training/memory.js';
@@ -324,7 +325,9 @@ export class Engine {
 
   /** The adapter as the PEFT files adapter_config.json and adapter_model.safetensors. */
   exportAdapter(name: string): { config: string; safetensors: Uint8Array } {
-    return writePeftAdapter(this.#adapter(name));
+    const cfg = this.#require().config;
+    // Phi-3's PEFT adapters name its fused qkv_proj and gate_up_proj.
+    return cfg.fusedProjections ? writeFusedPeft(this.#adapter(name), cfg) : writePeftAdapter(this.#adapter(name));
   }
 
   #adapter(name: string): LoraAdapter {

@@ -121,6 +121,28 @@ describe('GGUF export of a model', () => {
     }
   });
 
+  it('a Phi-3 model (q|k|v in attn_qkv, gate|up in ffn_up, its sliding window kept) reads back to the greedy tokens of its safetensors folder', async () => {
+    const spec = { ...TINY_CONFIGS.phi3Fused, vocabSize: 160 };
+    const { files } = folder(spec);
+    const file = concat(modelToGguf(files, 'f16', 'phi3 test'));
+    const h = await readGgufHeader(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])), 'p.gguf');
+    const names = h.parsed.tensorInfos.map((t) => t.name);
+    expect(names).toContain('blk.0.attn_qkv.weight');
+    expect(names).toContain('blk.1.ffn_up.weight');
+    expect(names.filter((n) => /attn_q\.|ffn_gate/.test(n))).toEqual([]);
+    expect((h.parsed.metadata as Record<string, unknown>)['phi3.attention.sliding_window']).toBe(5);
+    const tokens = async (f: MemoryFiles) => {
+      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
+      await engine.load(f, undefined, undefined, { precision: 'f32' });
+      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
+      engine.unload();
+      return r.tokens;
+    };
+    // The GGUF holds f16 weights: its tokens against the folder written at f16 too.
+    const f16Folder = folder({ ...spec, dtype: 'F16' }).files;
+    expect(await tokens(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])))).toEqual(await tokens(new MemoryFiles('phi3', f16Folder)));
+  });
+
   it("refuses a SmolLM3 whose layers without RoPE are not llama.cpp's every 4th (no GGUF key could say so)", () => {
     const { files } = folder({ ...TINY_CONFIGS.smollm3NoRope });
     expect(() => modelToGguf(files, 'f16', 'x')).toThrow(/skips RoPE on layers 1, 2; llama\.cpp's smollm3 skips it on every 4th layer/);

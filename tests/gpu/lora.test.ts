@@ -190,3 +190,86 @@ describe('merge and export', () => {
     expect((await engine.generate({ ...req, adapter: 'a', adapterScale: 0.8 })).tokens).toEqual(viaAdapter.tokens);
   });
 });
+
+describe("Phi-3's fused LoRA targets", () => {
+  it('an adapter on qkv_proj and gate_up_proj (as PEFT saves one for Phi-3) gives the logits of its float64 merge; trained-style adapters export fused and load back', async () => {
+    const { Engine } = await import('../../src/lib/engine.js');
+    const { MemoryFiles } = await import('../../src/lib/model-files.js');
+    const { readPeftAdapter } = await import('../../src/lib/lora/peft.js');
+    const { writeSafetensors, readSafetensors } = await import('../../src/lib/formats/safetensors.js');
+    const { Rng } = await import('../../src/lib/util/rng.js');
+    const { modelFiles } = await import('../helpers/models.js');
+    const { tinyTokenizerJson } = await import('../helpers/tiny-tokenizer.js');
+    const gpu = await testGpu();
+    const spec = TINY_CONFIGS.phi3Fused;
+    const { model, files } = modelFiles(spec);
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(new MemoryFiles('phi3', new Map([
+      ['config.json', (await files.bytes('config.json'))!], ['model.safetensors', (await files.bytes('model.safetensors'))!], ['tokenizer.json', tinyTokenizerJson(spec.vocabSize)],
+    ])));
+    const cfg = engine.runner.cfg;
+    const D = cfg.hiddenSize, F = cfg.intermediateSize, qkvRows = (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim, r = 3, alpha = 5;
+    // A PEFT adapter of Phi-3: qkv_proj, gate_up_proj and down_proj on both layers; rank 3, alpha 5.
+    const rng = new Rng(77);
+    const rand = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
+    const halves: [string, number, number][] = [0, 1].flatMap((l) => [[`${l}.self_attn.qkv_proj`, qkvRows, D], [`${l}.mlp.gate_up_proj`, 2 * F, D], [`${l}.mlp.down_proj`, D, F]] as [string, number, number][]);
+    const weights = new Map(halves.map(([n, out, inF]) => [n, { a: rand(r * inF, 0.3), b: rand(out * r, 0.3), out, inF }]));
+    const st = writeSafetensors([...weights].flatMap(([n, w]) => [
+      { name: `base_model.model.model.layers.${n}.lora_A.weight`, dtype: 'F32' as const, shape: [r, w.inF], data: new Uint8Array(w.a.buffer) },
+      { name: `base_model.model.model.layers.${n}.lora_B.weight`, dtype: 'F32' as const, shape: [w.out, r], data: new Uint8Array(w.b.buffer) },
+    ]), { format: 'pt' });
+    const config = { peft_type: 'LORA', r, lora_alpha: alpha, target_modules: ['qkv_proj', 'gate_up_proj', 'down_proj'], bias: 'none', task_type: 'CAUSAL_LM' };
+    expect(() => readPeftAdapter('phi', config, st)).toThrow(/adapts Phi-3's fused qkv_proj: load its base model first/);
+    engine.addAdapter(readPeftAdapter('phi', config, st, undefined, cfg));
+
+    // The float64 merge, written from Phi-3's layout: W += (alpha / r) B A on the fused matrices, then split as
+    // Phi3Attention (q | k | v rows) and Phi3MLP (gate | up rows) split them.
+    const merged = new Map(model.tensors);
+    const addTo = (name: string, rowsFrom: number, rows: number, w: { a: Float32Array; b: Float32Array; inF: number }) => {
+      const t = merged.get(name)!;
+      const data = Float64Array.from(t.data);
+      for (let o = 0; o < rows; o++) for (let i = 0; i < w.inF; i++) {
+        let acc = 0;
+        for (let j = 0; j < r; j++) acc += w.b[(rowsFrom + o) * r + j] * w.a[j * w.inF + i];
+        data[o * w.inF + i] += (alpha / r) * acc;
+      }
+      merged.set(name, { shape: t.shape, data: data as unknown as Float32Array });
+    };
+    const H = cfg.numHeads * cfg.headDim, KV = cfg.numKvHeads * cfg.headDim;
+    for (const l of [0, 1]) {
+      const p = `model.layers.${l}.`;
+      addTo(`${p}self_attn.q_proj.weight`, 0, H, weights.get(`${l}.self_attn.qkv_proj`)!);
+      addTo(`${p}self_attn.k_proj.weight`, H, KV, weights.get(`${l}.self_attn.qkv_proj`)!);
+      addTo(`${p}self_attn.v_proj.weight`, H + KV, KV, weights.get(`${l}.self_attn.qkv_proj`)!);
+      addTo(`${p}mlp.gate_proj.weight`, 0, F, weights.get(`${l}.mlp.gate_up_proj`)!);
+      addTo(`${p}mlp.up_proj.weight`, F, F, weights.get(`${l}.mlp.gate_up_proj`)!);
+      addTo(`${p}mlp.down_proj.weight`, 0, D, weights.get(`${l}.mlp.down_proj`)!);
+    }
+    const T = prompt.length;
+    const step = { tokens: prompt, slots: prompt.map(() => 0), positions: prompt.map((_, i) => i), seqs: 1, lastStride: T, lastOffset: T - 1, loraSlots: prompt.map(() => 1), loraScales: prompt.map(() => 1) };
+    await engine.runner.forward(step);
+    const got = await engine.runner.readLogits(1);
+    const ref = referenceForward(cfg, merged, prompt)[T - 1];
+    expectClose(got, ref, REL * maxAbs(ref), 0, 'Phi-3 fused LoRA vs float64 merge');
+
+    // Exported from the shelf: the fused names again (PEFT on Phi-3 reads them), and the same answers when read back.
+    const req = { promptIds: prompt, maxNewTokens: 10, sampling: { temperature: 0 } };
+    const before = await engine.generate({ ...req, adapter: 'phi' });
+    const out = engine.exportAdapter('phi');
+    const names = readSafetensors(out.safetensors).header.tensors.map((t) => t.name);
+    expect(names.some((n) => /qkv_proj\.lora_A/.test(n)) && names.some((n) => /gate_up_proj\.lora_B/.test(n))).toBe(true);
+    expect(names.filter((n) => /\.(q_proj|k_proj|v_proj|gate_proj|up_proj)\./.test(n))).toEqual([]);
+    expect(JSON.parse(out.config).target_modules.sort()).toEqual(['down_proj', 'gate_up_proj', 'qkv_proj']);
+    engine.removeAdapter('phi');
+    engine.addAdapter(readPeftAdapter('phi', JSON.parse(out.config), out.safetensors, undefined, cfg));
+    expect((await engine.generate({ ...req, adapter: 'phi' })).tokens).toEqual(before.tokens);
+    // An adapter trained here (one module per part, each its own A) exports fused too, rank summed, the same answers.
+    engine.addAdapter(syntheticAdapter(cfg, { name: 'parts', seed: 5, config: { r: 2, lora_alpha: 3, target_modules: 'all-linear' } }));
+    const parts = await engine.generate({ ...req, adapter: 'parts' });
+    const fusedOut = engine.exportAdapter('parts');
+    engine.removeAdapter('parts');
+    engine.addAdapter(readPeftAdapter('parts', JSON.parse(fusedOut.config), fusedOut.safetensors, undefined, cfg));
+    expect((await engine.generate({ ...req, adapter: 'parts' })).tokens).toEqual(parts.tokens);
+    engine.unload();
+  });
+});

@@ -40,5 +40,7 @@ describe('model catalog', () => {
     expect((all - 151_936 * 1024) / 1e9).toBeCloseTo(0.44, 2);
     // SmolLM3-3B: 3.08 B parameters from the layer shapes of its config.json (the "3B" of its name).
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'HuggingFaceTB/SmolLM3-3B')!)).toBe(3_075_098_624);
+    // Phi-3-mini: the 3.8 B of its model card.
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'microsoft/Phi-3-mini-4k-instruct')!) / 1e9).toBeCloseTo(3.82, 2);
   });
 });

@@ -26,7 +26,7 @@ const ggufArch = (c: ModelConfig) => {
   if (c.ropeLayers && c.ropeLayers.some((rotate, i) => rotate !== ((i + 1) % 4 !== 0))) {
     throw new UnsupportedModelError(`This SmolLM3 model skips RoPE on layers ${c.ropeLayers.flatMap((r, i) => (r ? [] : [i])).join(', ')}; llama.cpp's smollm3 skips it on every 4th layer (3, 7, ...) and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`);
   }
-  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3' } as Record<string, string>)[c.architecture] ?? 'llama';
+  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3' } as Record<string, string>)[c.architecture] ?? 'llama';
 };
 /** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen's not. */
 const permutes = (c: ModelConfig) => qkPermuted(c.architecture);
@@ -53,6 +53,7 @@ export function ggufTensorName(name: string): string | null {
     input_layernorm: 'attn_norm', post_attention_layernorm: 'ffn_norm',
     q_proj: 'attn_q', k_proj: 'attn_k', v_proj: 'attn_v', o_proj: 'attn_output', gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down',
     q_norm: 'attn_q_norm', k_norm: 'attn_k_norm',
+    qkv_proj: 'attn_qkv', gate_up_proj: 'ffn_up', // Phi-3's fused projections, fused in llama.cpp's phi3 too
   };
   const p = part[m[3]];
   return p ? `blk.${m[1]}.${p}.${m[4]}` : null;
@@ -219,6 +220,8 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     [`${arch}.rope.freq_base`, { type: 'f32', value: c.ropeTheta }],
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
     [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
+    // llama.cpp's phi3 slides this window over every layer (its llama architecture has no window: Mistral's is dropped).
+    ...(arch === 'phi3' && c.slidingWindow !== null ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: c.slidingWindow }] as [string, GgufValue]] : []),
     ...tokenizerMeta(files, c).kv,
   ];
   if (c.ropeScaling) {

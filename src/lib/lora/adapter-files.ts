@@ -23,6 +23,6 @@ export async function loadPeftAdapter(files: ModelFiles, name = files.label, bas
     }
     throw new AdapterError(`${files.label} has no adapter_model.safetensors.`);
   }
-  return readPeftAdapter(name, cfg, st);
+  return readPeftAdapter(name, cfg, st, undefined, base);
 }
 

@@ -2,6 +2,8 @@
 // uses. Delta W = B A * scaling with A (r, in), B (out, r), scaling = alpha / r, or alpha / sqrt(r) with rsLoRA;
 // rank_pattern and alpha_pattern override r and alpha per module (keys matched as PEFT's get_pattern_key does).
 
+import { splitFused, type FusedHalf } from './fused.js';
+import type { ModelConfig } from '../model/config.js';
 import { RE2JS } from 're2js';
 import { AdapterError, NonFiniteError } from '../errors.js';
 import { decodeToF32, encodeFromF32, finiteCheck, isDType, nonFinite, type DType } from '../formats/dtype.js';
@@ -175,7 +177,7 @@ function maxAbs(x: Float32Array): number {
   return m;
 }
 
-const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
+const TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|qkv_proj|gate_up_proj)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
 
 /** One LoRA half, decoded: layer, module, A or B, its shape as PEFT stores it, and its values. */
 export interface LoraHalf { layer: number; module: LoraModule; half: 'A' | 'B'; shape: number[]; values: Float32Array }
@@ -184,13 +186,18 @@ export interface LoraHalf { layer: number; module: LoraModule; half: 'A' | 'B'; 
  * Reads an adapter from its config object and safetensors bytes. Tensors that are not LoRA weights (a reward model's
  * `score` head, saved by PEFT's modules_to_save) are an error, unless `extra` is given to collect them.
  */
-export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: Uint8Array, extra?: Map<string, { shape: number[]; values: Float32Array }>): LoraAdapter {
+export function readPeftAdapter(
+  name: string, rawConfig: unknown, safetensors: Uint8Array, extra?: Map<string, { shape: number[]; values: Float32Array }>,
+  /** The base model: Phi-3's fused qkv_proj and gate_up_proj are split by its heads (lora/fused.ts). */
+  base?: Pick<ModelConfig, 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize'>,
+): LoraAdapter {
   const config = parsePeftConfig(rawConfig);
   if (config.taskType === 'SEQ_CLS' && !extra) {
     throw new AdapterError(`${name} is a reward model (task_type SEQ_CLS: LoRA plus a score head), not an adapter for generation: load it as the reward model in Evaluate, or score with lora-lab score --reward-adapter.`);
   }
   const { header, data } = readSafetensors(safetensors, 'adapter_model.safetensors');
   const list: LoraHalf[] = [];
+  const fused: FusedHalf[] = [];
   let dtype: DType = 'F32';
   for (const t of header.tensors) {
     const m = TENSOR.exec(t.name);
@@ -210,9 +217,11 @@ export function readPeftAdapter(name: string, rawConfig: unknown, safetensors: U
     const check = finiteCheck();
     const values = decodeToF32(data.get(t.name)!, t.dtype, check);
     if (check.index >= 0) throw nonFinite('adapter_model.safetensors', t.name, check);
-    list.push({ layer: Number(m[1]), module: m[2] as LoraModule, half: m[3] as 'A' | 'B', shape: t.shape, values });
+    if (m[2] === 'qkv_proj' || m[2] === 'gate_up_proj') fused.push({ layer: Number(m[1]), module: m[2], half: m[3] as 'A' | 'B', shape: t.shape, values });
+    else list.push({ layer: Number(m[1]), module: m[2] as LoraModule, half: m[3] as 'A' | 'B', shape: t.shape, values });
   }
-  return assembleAdapter(name, config, list, dtype);
+  const split = splitFused(fused, config, base, name);
+  return assembleAdapter(name, split.config, [...list, ...split.halves], dtype);
 }
 
 /** Pairs decoded halves into modules, checking ranks, targets and scale against the config. */

@@ -17,10 +17,10 @@ import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
-const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM' };
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', phi3: 'Phi3ForCausalLM' };
 
 /** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's. */
-export const qkPermuted = (architecture: string): boolean => architecture !== 'Qwen2ForCausalLM' && architecture !== 'Qwen3ForCausalLM';
+export const qkPermuted = (architecture: string): boolean => !['Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM'].includes(architecture);
 
 export interface GgufHeader {
   parsed: GGUFParseOutput;
@@ -161,6 +161,9 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     max_position_embeddings: num(m, `${arch}.context_length`, 2048),
     vocab_size: num(m, `${arch}.vocab_size`, embd ? Number(embd.shape[1]) : 0),
     tie_word_embeddings: !tensors.has('output.weight'),
+    // Phi-3: its sliding window, and a RoPE on part of each head (which the engine refuses) when the dimension count says so.
+    ...(m[`${arch}.attention.sliding_window`] !== undefined ? { sliding_window: num(m, `${arch}.attention.sliding_window`) } : {}),
+    ...(arch === 'phi3' && m['phi3.rope.dimension_count'] !== undefined ? { partial_rotary_factor: num(m, 'phi3.rope.dimension_count') / num(m, `${arch}.attention.key_length`, hidden / heads) } : {}),
     ...(ropeFreqs ? { rope_scaling: { rope_type: 'freq_factors', factors: ropeFreqs } } : {}),
     ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
@@ -192,8 +195,11 @@ export function inGgufTerms(e: unknown, h: GgufHeader, file: string): unknown {
   return new UnsupportedModelError(message, e.details);
 }
 
-/** The transformers name of a GGUF tensor, or null for one the engine does not use. */
-export function hfTensorName(name: string): string | null {
+/**
+ * The transformers name of a GGUF tensor, or null for one the engine does not use. Phi-3 files keep q|k|v in attn_qkv
+ * and gate|up in ffn_up (twice the rows), as its checkpoints do.
+ */
+export function hfTensorName(name: string, fused = false): string | null {
   const fixed: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
   if (name in fixed) return fixed[name];
   const b = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
@@ -203,6 +209,7 @@ export function hfTensorName(name: string): string | null {
     attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
     attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm',
     ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+    ...(fused ? { attn_qkv: 'self_attn.qkv_proj', ffn_up: 'mlp.gate_up_proj' } : {}),
   };
   const p = part[b[2]];
   return p ? `model.layers.${b[1]}.${p}.${b[3]}` : null;
@@ -223,7 +230,7 @@ export async function streamGgufInto(
   const infos = [...h.parsed.tensorInfos].sort((a, b) => Number(a.offset - b.offset));
   // Every tensor is placed (or known to be unused) before any data is read.
   const used = infos.filter((t) => {
-    const name = hfTensorName(t.name);
+    const name = hfTensorName(t.name, config.fusedProjections);
     if (name === null && (t.name === 'rope_freqs.weight' || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
     // (Tensors on layers past block_count were refused with the header, by ggufConfig.)
     if (name === null || !loader.wants(name)) {
@@ -235,7 +242,7 @@ export async function streamGgufInto(
     return true;
   });
   for (const t of used) {
-    const name = hfTensorName(t.name)!;
+    const name = hfTensorName(t.name, config.fusedProjections)!;
     const type = t.dtype as GgmlType;
     const dims = t.shape.map(Number); // ne[0] (the row length) first
     const shape = dims.length === 1 ? dims : [dims[1], dims[0]];

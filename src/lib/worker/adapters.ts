@@ -43,7 +43,7 @@ export function adapterHandlers(ctx: WorkerContext): Handlers<AdapterRequest> {
       if (p.source.kind === 'kept') {
         const kept = await ctx.store().getAdapter(p.source.name);
         if (!kept) throw new InvalidArgumentError(`No adapter named "${p.source.name}" is kept in this browser: load it from its folder, repo or URL.`);
-        return e.addAdapter(readPeftAdapter(kept.name, JSON.parse(kept.config), kept.safetensors));
+        return e.addAdapter(readPeftAdapter(kept.name, JSON.parse(kept.config), kept.safetensors, undefined, e.runner.cfg));
       }
       const builtin = p.source.kind === 'builtin' ? p.source.name ?? '' : '';
       const files = await ctx.openFiles(p.source, 'adapter', (progress) => ctx.post({ id, type: 'progress', progress }), signal, { ...ctx.env, builtin: () => ctx.env.builtinAdapter(builtin) });

@@ -40,6 +40,7 @@ describe('GGUF models on the GPU', () => {
     ['qwen3, q/k norms, head_dim apart from the hidden size', TINY_CONFIGS.qwen3QkNorm],
     // llama.cpp's smollm3: no key for the layers without RoPE, every 4th by default (here layer 3 of 4).
     ['smollm3, layer 3 without RoPE', { ...TINY_CONFIGS.smollm3NoRope, numLayers: 4, noRopeLayers: undefined }],
+    ['phi3, fused attn_qkv and ffn_up, a sliding window', TINY_CONFIGS.phi3Fused],
   ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));

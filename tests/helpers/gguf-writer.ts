@@ -85,8 +85,8 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
   const c = m.config as Record<string, number | boolean | string[]>;
   // llama.cpp's names: Qwen2 and Qwen3 keep their q/k rows as they are; the LLaMA family's are permuted.
   const cls = (c.architectures as string[])[0];
-  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : 'llama';
-  const qwen = arch === 'qwen2' || arch === 'qwen3';
+  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : cls === 'Phi3ForCausalLM' ? 'phi3' : 'llama';
+  const qwen = arch === 'qwen2' || arch === 'qwen3' || arch === 'phi3'; // rows as they are: no q/k permutation
   const dh = (c.head_dim as number) ?? (c.hidden_size as number) / (c.num_attention_heads as number);
   const kvs: KV[] = [
     ['general.architecture', 'str', arch],
@@ -106,7 +106,23 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     [/^model\.layers\.(\d+)\.self_attn\.(q|k)_norm\.weight$/, 'blk.$1.attn_$2_norm.weight'],
   ];
   const tensors: GgufTensor[] = [];
-  for (const [name, t] of m.tensors) {
+  // llama.cpp's phi3 keeps Phi-3's fused projections: attn_qkv (rows q | k | v) and ffn_up (rows gate | up).
+  const source = new Map(m.tensors);
+  if (arch === 'phi3') {
+    for (let l = 0; l < (c.num_hidden_layers as number); l++) {
+      const p = `model.layers.${l}.`;
+      for (const [parts, into] of [[['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], 'attn_qkv'], [['mlp.gate_proj', 'mlp.up_proj'], 'ffn_up']] as const) {
+        const ts = parts.map((n) => source.get(`${p}${n}.weight`)!);
+        parts.forEach((n) => source.delete(`${p}${n}.weight`));
+        const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
+        ts.reduce((at, t) => { data.set(t.data, at); return at + t.data.length; }, 0);
+        source.set(`phi3:blk.${l}.${into}.weight`, { shape: [ts.reduce((a, t) => a + t.shape[0], 0), ts[0].shape[1]], data });
+      }
+    }
+    kvs.push(...(c.sliding_window ? [['phi3.attention.sliding_window', 'u32', c.sliding_window] as KV] : []));
+  }
+  names.push([/^phi3:(.*)$/, '$1']);
+  for (const [name, t] of source) {
     const rule = names.find(([re]) => re.test(name));
     if (!rule) throw new Error(`no GGUF name for ${name}`);
     let data = t.data;

@@ -19,7 +19,11 @@ const smollm3: SyntheticSpec = { architecture: 'SmolLM3ForCausalLM', hiddenSize:
 /** Mistral with a sliding window of 3 over 5 positions: the attention backward stays inside the window. */
 const mistral: SyntheticSpec = { architecture: 'MistralForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: false, slidingWindow: 3, seed: 24 };
 /** Phi-3: its fused checkpoint tensors load into the same matrices; a window of 4 over 5 positions. */
-const phi3: SyntheticSpec = { architecture: 'Phi3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 2, headDim: 6, vocabSize: 29, tied: false, slidingWindow: 4, seed: 25 };
+const phi3: SyntheticSpec = {
+  architecture: 'Phi3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 2, headDim: 6, vocabSize: 29, tied: false, slidingWindow: 4, seed: 25,
+  // LongRoPE: its short factors and attention factor (sqrt(1 + ln 8 / ln 64)) reach the rotation's backward too.
+  maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.4, 2.5], long_factor: [2, 4, 8], original_max_position_embeddings: 64 },
+};
 const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];

@@ -20,6 +20,11 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   // Mistral with a sliding window of 4 positions: past the 5-token prompt, every query sees only its last 4.
   // Phi-3: q/k/v and gate/up fused in the checkpoint, a sliding window of 5.
   phi3Fused: { architecture: 'Phi3ForCausalLM', hiddenSize: 28, intermediateSize: 43, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 117, tied: false, slidingWindow: 5, seed: 17 },
+  // Phi-3.5-style LongRoPE within its original context: short factors, cos and sin times sqrt(1 + ln(8) / ln(64)).
+  phi3LongRope: {
+    architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 37, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 12, vocabSize: 109, tied: false, seed: 18,
+    maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.1, 1.3, 1.7, 2.2, 3.1], long_factor: [2, 3, 4, 6, 9, 12], original_max_position_embeddings: 64 },
+  },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

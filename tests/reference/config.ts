@@ -2,10 +2,13 @@
 // from src (a bug in the engine's config code must not be shared by its reference). RoPE's inverse frequencies are
 // written from transformers' modeling_rope_utils: the default 1 / theta^(2i / d), linear scaling (divide by the
 // factor), llama3 (wavelengths above original_max / low_freq_factor divided by the factor, below original_max /
-// high_freq_factor kept, smoothed between) and the per-pair factors GGUF files carry (rope_freqs.weight).
+// high_freq_factor kept, smoothed between), the per-pair factors GGUF files carry (rope_freqs.weight) and LongRoPE's
+// short factors (inv_freq = 1 / (factor_i base^(2i/d)); cos and sin times the attention factor).
 
 export interface RefRopeScaling {
-  type: 'linear' | 'llama3' | 'freq_factors';
+  type: 'linear' | 'llama3' | 'freq_factors' | 'longrope';
+  /** LongRoPE: cos and sin are multiplied by it (transformers' attention_factor; `factors` are its short factors). */
+  attentionFactor?: number;
   factor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
@@ -42,7 +45,7 @@ export function ropeInvFreq(c: RefConfig): Float64Array {
   const s = c.ropeScaling;
   if (!s) return inv;
   if (s.type === 'linear') return inv.map((f) => f / s.factor!);
-  if (s.type === 'freq_factors') return inv.map((f, i) => f / s.factors![i]);
+  if (s.type === 'freq_factors' || s.type === 'longrope') return inv.map((f, i) => f / s.factors![i]);
   const low = s.originalMaxPositionEmbeddings! / s.lowFreqFactor!;
   const high = s.originalMaxPositionEmbeddings! / s.highFreqFactor!;
   return inv.map((f) => {

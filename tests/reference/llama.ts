@@ -35,14 +35,14 @@ export function rmsnorm(x: ArrayLike<number>, g: ArrayLike<number>, eps: number)
 }
 
 /** Rotates one head (Dh) in place at position pos: pairs (i, i + Dh/2); the angle rounded to f32, as transformers has it. */
-export function rope(v: Float64Array, off: number, dh: number, pos: number, invFreq: ArrayLike<number>): void {
+export function rope(v: Float64Array, off: number, dh: number, pos: number, invFreq: ArrayLike<number>, scale = 1): void {
   const half = dh / 2;
   for (let i = 0; i < half; i++) {
     const a = v[off + i];
     const b = v[off + i + half];
     const ang = Math.fround(pos * invFreq[i]);
-    const c = Math.cos(ang);
-    const s = Math.sin(ang);
+    const c = scale * Math.cos(ang);
+    const s = scale * Math.sin(ang);
     v[off + i] = a * c - b * s;
     v[off + i + half] = b * c + a * s;
   }
@@ -79,8 +79,9 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
         for (let h = 0; h < Hkv; h++) k.set(rmsnorm(k.subarray(h * Dh, (h + 1) * Dh), get(w, `${p}self_attn.k_norm.weight`), cfg.rmsNormEps), h * Dh);
       }
       if (cfg.ropeLayers?.[l] !== false) { // SmolLM3's NoPE layers attend without positions
-        for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv);
-        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv);
+        const af = cfg.ropeScaling?.attentionFactor ?? 1; // LongRoPE scales cos and sin
+        for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv, af);
+        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv, af);
       }
       qs.push(q); ks.push(k); vs.push(v);
     }

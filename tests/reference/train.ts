@@ -81,8 +81,9 @@ export function referenceTrainStep(
     for (let i = 0; i < half; i++) {
       const a = v[off + i];
       const b = v[off + i + half];
-      const c = Math.cos(Math.fround(pos * inv[i])); // the angle in f32, as transformers has it
-      const s = Math.sin(Math.fround(pos * inv[i]));
+      const af = cfg.ropeScaling?.attentionFactor ?? 1; // LongRoPE's attention factor
+      const c = af * Math.cos(Math.fround(pos * inv[i])); // the angle in f32, as transformers has it
+      const s = af * Math.sin(Math.fround(pos * inv[i]));
       v[off + i] = tape.sub(tape.scale(a, c), tape.scale(b, s));
       v[off + i + half] = tape.add(tape.scale(b, c), tape.scale(a, s));
     }

@@ -118,3 +118,22 @@ describe("Mistral's sliding window", () => {
     expect(normalizeConfig({ ...mistral, sliding_window: 32768 }).slidingWindow).toBeNull();
   });
 });
+
+describe("Phi-3's LongRoPE", () => {
+  // microsoft/Phi-3.5-mini-instruct's shape: 131072 positions over an original 4096, 48 short factors.
+  const phi35 = {
+    architectures: ['Phi3ForCausalLM'], hidden_size: 3072, intermediate_size: 8192, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32,
+    vocab_size: 32064, max_position_embeddings: 131072, original_max_position_embeddings: 4096, rope_theta: 10000, sliding_window: 262144,
+    rope_scaling: { type: 'longrope', short_factor: Array.from({ length: 48 }, (_, i) => 1 + i / 100), long_factor: Array.from({ length: 48 }, (_, i) => 1 + i) },
+  };
+  it("keeps to the original context with the short factors and transformers' attention factor", () => {
+    const c = normalizeConfig(phi35);
+    expect(c.maxContext).toBe(4096);
+    expect(c.ropeScaling).toMatchObject({ type: 'longrope', originalMaxPositionEmbeddings: 4096 });
+    expect((c.ropeScaling as { attentionFactor: number }).attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(32) / Math.log(4096)), 15);
+    const inv = ropeInvFreq(c);
+    expect(inv[10]).toBeCloseTo(1 / (1.1 * 10000 ** (20 / 96)), 15);
+    expect(normalizeConfig({ ...phi35, rope_scaling: { ...phi35.rope_scaling, attention_factor: 1.5 } }).ropeScaling).toMatchObject({ attentionFactor: 1.5 });
+    expect(() => normalizeConfig({ ...phi35, partial_rotary_factor: 0.75 })).toThrow(/partial_rotary_factor 0\.75 .* is not supported yet/);
+  });
+});

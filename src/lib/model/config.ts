@@ -11,7 +11,13 @@ export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
   | { type: 'linear'; factor: number }
   /** Per-pair divisors of the inverse frequencies (llama.cpp's rope_freqs tensor, as GGUF files of Llama 3.1+ carry it). */
-  | { type: 'freq_factors'; factors: readonly number[] };
+  | { type: 'freq_factors'; factors: readonly number[] }
+  /**
+   * Phi-3's LongRoPE within its original context: the short factors divide the inverse frequencies, and cos and sin
+   * are scaled by the attention factor (the long factors, for contexts past the original, are not used: the context
+   * is capped there).
+   */
+  | { type: 'longrope'; factors: readonly number[]; attentionFactor: number; originalMaxPositionEmbeddings: number };
 
 export interface ModelConfig {
   readonly architecture: Architecture;
@@ -111,6 +117,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   if (headDim > 256) unsupported(`head dimension ${headDim} is over the engine's limit of 256`);
 
   const maxPos = int(cfg, 'max_position_embeddings', 2048);
+  const scaling = parseRopeScaling(cfg.rope_scaling, cfg, maxPos);
   // Mistral and Phi-3 slide a window over every layer (transformers' sliding-window mask: keys p - W < j <= p).
   const window = (arch === 'MistralForCausalLM' || arch === 'Phi3ForCausalLM') && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
   if (arch === 'Phi3ForCausalLM' && cfg.partial_rotary_factor != null && cfg.partial_rotary_factor !== 1) {
@@ -130,8 +137,9 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     vocabSize: int(cfg, 'vocab_size'),
     rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
     ropeTheta: positive(cfg, 'rope_theta', 10000),
-    ropeScaling: checkFactors(parseRopeScaling(cfg.rope_scaling), headDim),
-    maxContext: maxPos,
+    ropeScaling: checkFactors(scaling, headDim),
+    // LongRoPE's long factors are not implemented: the context stays within the original one, where the short apply.
+    maxContext: scaling?.type === 'longrope' ? Math.min(maxPos, scaling.originalMaxPositionEmbeddings) : maxPos,
     slidingWindow: window !== null && window < maxPos ? window : null,
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
@@ -161,11 +169,11 @@ function ropeLayers(cfg: Json, layers: number): readonly boolean[] {
 }
 
 function checkFactors(s: RopeScaling | null, headDim: number): RopeScaling | null {
-  if (s?.type === 'freq_factors' && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the head dimension ${headDim} needs ${headDim / 2}`);
+  if ((s?.type === 'freq_factors' || s?.type === 'longrope') && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the head dimension ${headDim} needs ${headDim / 2}`);
   return s;
 }
 
-function parseRopeScaling(rs: unknown): RopeScaling | null {
+function parseRopeScaling(rs: unknown, cfg: Json = {}, maxPos = 2048): RopeScaling | null {
   if (rs == null) return null;
   if (typeof rs !== 'object' || Array.isArray(rs)) unsupported(`rope_scaling ${JSON.stringify(rs)} is not an object`);
   const r = rs as Json;
@@ -176,6 +184,16 @@ function parseRopeScaling(rs: unknown): RopeScaling | null {
     const f = r.factors;
     if (!Array.isArray(f) || f.length === 0 || !f.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) unsupported(`${where} "factors" must be a list of positive numbers`);
     return { type: 'freq_factors', factors: Object.freeze([...(f as number[])]) };
+  }
+  if (type === 'longrope' || type === 'su') {
+    // transformers' _compute_longrope_parameters: the original context from the config (or rope_scaling), the
+    // attention factor given or sqrt(1 + ln(s) / ln(original)) with s = max_position_embeddings / original.
+    const original = int(typeof cfg.original_max_position_embeddings === 'number' ? cfg : r, 'original_max_position_embeddings', maxPos);
+    const short = r.short_factor;
+    if (!Array.isArray(short) || short.length === 0 || !short.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) unsupported(`${where} "short_factor" must be a list of positive numbers`);
+    const scale = maxPos / original;
+    const attentionFactor = r.attention_factor == null ? (scale <= 1 ? 1 : Math.sqrt(1 + Math.log(scale) / Math.log(original))) : positive(r, 'attention_factor', 1, where);
+    return { type: 'longrope', factors: Object.freeze([...(short as number[])]), attentionFactor, originalMaxPositionEmbeddings: original };
   }
   // transformers' _validate_*_rope_parameters: the factor stretches the context, so it is at least 1.
   const factor = positive(r, 'factor', 1, where);
@@ -200,7 +218,7 @@ export function ropeInvFreq(c: ModelConfig): Float64Array {
   for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
   const s = c.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
-  if (s?.type === 'freq_factors') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];
+  if (s?.type === 'freq_factors' || s?.type === 'longrope') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];
   if (s?.type === 'llama3') {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
@@ -219,22 +237,27 @@ export function ropeInvFreq(c: ModelConfig): Float64Array {
 /**
  * RoPE's rotation for positions 0 .. positions - 1 (`invFreq`: ropeInvFreq): (cos, sin) of each pair i, row p at
  * p Dh/2 + i. The angle is what transformers computes (the f32 inverse frequency times the position, rounded to f32);
- * its cos and sin are taken here in float64 and rounded once. The kernels read this table instead of calling WGSL's
+ * its cos and sin are taken here in float64 (times `scale`: LongRoPE's attention factor) and rounded once. The kernels read this table instead of calling WGSL's
  * sin and cos, whose precision the device chooses (SwiftShader's are off by 2e-4 at position 5 and 2e-3 at 32000),
  * so every GPU rotates alike.
  */
-export function ropeTable(invFreq: ArrayLike<number>, positions: number): Float32Array {
+export function ropeTable(invFreq: ArrayLike<number>, positions: number, scale = 1): Float32Array {
   const half = invFreq.length;
   const inv = Float32Array.from(invFreq);
   const out = new Float32Array(positions * half * 2);
   for (let p = 0; p < positions; p++) {
     for (let i = 0; i < half; i++) {
       const angle = Math.fround(p * inv[i]);
-      out[2 * (p * half + i)] = Math.cos(angle);
-      out[2 * (p * half + i) + 1] = Math.sin(angle);
+      out[2 * (p * half + i)] = scale * Math.cos(angle);
+      out[2 * (p * half + i) + 1] = scale * Math.sin(angle);
     }
   }
   return out;
+}
+
+/** What cos and sin are multiplied by: LongRoPE's attention factor, else 1. */
+export function ropeScale(c: ModelConfig): number {
+  return c.ropeScaling?.type === 'longrope' ? c.ropeScaling.attentionFactor : 1;
 }
 
 /** Parameter count, for display and benchmarks. */

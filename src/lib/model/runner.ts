@@ -32,7 +32,7 @@ import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, to
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
 import { actWidth, fuseForInference, layerOps, loraSegments, type Act } from './layer.js';
-import { ropeInvFreq, ropeTable, type ModelConfig } from './config.js';
+import { ropeInvFreq, ropeScale, ropeTable, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
 
 export interface RunnerOptions {
@@ -175,7 +175,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#staging = gpu.createBuffer('topk_staging', Q * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.#targets = buf('targets', Q * 4);
     this.#targetLogits = buf('target_logits', Q * 4);
-    gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C));
+    gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C, ropeScale(cfg)));
     if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(Dh / 2), C));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });

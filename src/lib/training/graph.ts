@@ -31,7 +31,7 @@ import { ropeBackwardKernel } from '../kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../kernels/train/swiglu.js';
 import { copyKernel, fillKernel } from '../kernels/train/util.js';
 import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName } from '../lora/bank.js';
-import { ropeInvFreq, ropeTable, type ModelConfig } from '../model/config.js';
+import { ropeInvFreq, ropeScale, ropeTable, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
 import { actWidth, layerOps, loraSegments, type Act } from '../model/layer.js';
@@ -194,7 +194,7 @@ export class TrainGraph {
     const T = shape.seqLen;
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, M, (m) => ({ slot: Math.floor(m / T), pos: m % T, loraSlot: settings.slot, loraScale: 1 })));
     this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.headDim);
-    gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen));
+    gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen, ropeScale(this.cfg)));
     const nope = this.cfg.ropeLayers?.includes(false) ?? false;
     this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.headDim : 4);
     if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.headDim / 2), shape.seqLen));

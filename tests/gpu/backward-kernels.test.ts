@@ -176,11 +176,11 @@ describe('attention backward', () => {
 });
 
 describe('rope backward', () => {
-  it('rotates q, k gradients back and passes v through, H=3 Hkv=1 Dh=6 T=4', async () => {
+  it.each([[6, 6], [8, 4]])('rotates q, k gradients back and passes v through, H=3 Hkv=1 Dh=%i R=%i (the first R dims rotated) T=4', async (Dh, R) => {
     const gpu = await testGpu();
-    const rng = new Rng(4);
-    const H = 3, Hkv = 1, Dh = 6, T = 4, B = 2, M = B * T, half = Dh / 2;
-    const inv = Float32Array.from({ length: half }, (_, i) => 1 / 10000 ** ((2 * i) / Dh));
+    const rng = new Rng(4 + R);
+    const H = 3, Hkv = 1, T = 4, B = 2, M = B * T, half = R / 2;
+    const inv = Float32Array.from({ length: half }, (_, i) => 1 / 10000 ** ((2 * i) / R));
     const qkv = randn(rng, M * (H + 2 * Hkv) * Dh);
     const dq = randn(rng, M * H * Dh), dk = randn(rng, B * Hkv * T * Dh), dv = randn(rng, B * Hkv * T * Dh);
     // Forward: q_rot (M, H, Dh), k and v in the cache layout; upstream gradients arranged the same way.
@@ -190,7 +190,7 @@ describe('rope backward', () => {
         const b = Math.floor(m / T), pos = m % T;
         const row = x.slice(m * (H + 2 * Hkv) * Dh, (m + 1) * (H + 2 * Hkv) * Dh);
         const rot = (off: number) => {
-          const o: number[] = new Array(Dh);
+          const o: number[] = Array.from({ length: Dh }, (_, d) => row[off + d]); // dims past R pass as they are
           for (let i = 0; i < half; i++) {
             const c = Math.cos(Math.fround(pos * inv[i])), s = Math.sin(Math.fround(pos * inv[i]));
             o[i] = t.sub(t.scale(row[off + i], c), t.scale(row[off + i + half], s));
@@ -208,7 +208,7 @@ describe('rope backward', () => {
       return [...q, ...k, ...v];
     }, [...dq, ...dk, ...dv]);
     const rope = ropeBackwardKernel();
-    const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M }, { dq, dk, dv, rope: ropeTable(inv, T), dqkv: out(new Float32Array(qkv.length)) },
+    const { dqkv } = await runProgram(gpu, rope, { H, Hkv, Dh, T, M, R }, { dq, dk, dv, rope: ropeTable(inv, T), dqkv: out(new Float32Array(qkv.length)) },
       { M, H, Hkv, Dh });
     expectClose(dqkv, grads[0], 1e-5, 1e-5, 'dqkv');
   });

@@ -171,20 +171,21 @@ describe('gather target logit (teacher forcing)', () => {
 });
 
 describe('rope + KV cache write', () => {
-  it('rotates q and k, writes k and v at (slot, position)', async () => {
+  // R < Dh: a partial rotary (Phi-4-mini rotates 0.75 of each head; the rest passes as it is).
+  it.each([[6, 6], [8, 6], [10, 4]])('rotates the first R dims of q and k (Dh=%i R=%i), writes k and v at (slot, position)', async (Dh, R) => {
     const gpu = await testGpu();
-    const rng = new Rng(4);
-    const H = 5, Hkv = 1, Dh = 6, C = 23, M = 7, slots = 2;
+    const rng = new Rng(4 + R);
+    const H = 5, Hkv = 1, C = 23, M = 7, slots = 2;
     const qkv = randn(rng, M * (H + 2 * Hkv) * Dh);
     const info = new Uint32Array(4 * M);
     for (let m = 0; m < M; m++) { info[4 * m] = m % slots; info[4 * m + 1] = 3 + 2 * m; }
-    const inv = Float32Array.from({ length: Dh / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / Dh));
+    const inv = Float32Array.from({ length: R / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / R));
     const qExp = new Float64Array(M * H * Dh);
     const kExp = new Float64Array(slots * Hkv * C * Dh);
     const vExp = new Float64Array(slots * Hkv * C * Dh);
     for (let m = 0; m < M; m++) {
       const r = Float64Array.from(qkv.subarray(m * (H + 2 * Hkv) * Dh, (m + 1) * (H + 2 * Hkv) * Dh));
-      for (let h = 0; h < H + Hkv; h++) rope(r, h * Dh, Dh, info[4 * m + 1], inv);
+      for (let h = 0; h < H + Hkv; h++) rope(r, h * Dh, R, info[4 * m + 1], inv);
       qExp.set(r.subarray(0, H * Dh), m * H * Dh);
       for (let h = 0; h < Hkv; h++) {
         const at = ((info[4 * m] * Hkv + h) * C + info[4 * m + 1]) * Dh;
@@ -193,7 +194,7 @@ describe('rope + KV cache write', () => {
       }
     }
     const kernel = ropeKvKernel();
-    const { q, kc: k, vc: v } = await runProgram(gpu, kernel, { H, Hkv, Dh, C }, {
+    const { q, kc: k, vc: v } = await runProgram(gpu, kernel, { H, Hkv, Dh, C, R }, {
       S: step(M), qkv, rowInfo: info, rope: ropeTable(inv, C), q: out(new Float32Array(M * H * Dh)), kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(vExp.length)),
     }, { rows: M, H, Hkv, Dh });
     expectClose(q, qExp, 1e-5, 1e-5, 'q');

@@ -24,7 +24,9 @@ const phi3: SyntheticSpec = {
   // LongRoPE: its short factors and attention factor (sqrt(1 + ln 8 / ln 64)) reach the rotation's backward too.
   maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.4, 2.5], long_factor: [2, 4, 8], original_max_position_embeddings: 64 },
 };
-const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3]];
+/** Phi-4-mini-style partial rotary: RoPE on the first 4 of each head's 8 dims (partial_rotary_factor 0.5). */
+const phi3Partial: SyntheticSpec = { architecture: 'Phi3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, vocabSize: 29, tied: true, partialRotaryFactor: 0.5, seed: 26 };
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3], ['phi3, partial rotary', phi3Partial]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];

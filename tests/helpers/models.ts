@@ -25,6 +25,8 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
     architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 37, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 12, vocabSize: 109, tied: false, seed: 18,
     maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.1, 1.3, 1.7, 2.2, 3.1], long_factor: [2, 3, 4, 6, 9, 12], original_max_position_embeddings: 64 },
   },
+  // Phi-4-mini-style partial rotary: RoPE on the first 6 of each head's 8 dims (partial_rotary_factor 0.75).
+  phi3PartialRotary: { architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 41, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 8, vocabSize: 103, tied: true, partialRotaryFactor: 0.75, seed: 19 },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

@@ -26,7 +26,7 @@ export async function checkRopeAtLongPositions(gpu: Gpu): Promise<void> {
     qExp.set(r.subarray(0, H * Dh), m * H * Dh);
     kExp.set(r.subarray(H * Dh, (H + 1) * Dh), positions[m] * Dh);
   }
-  const { q, kc } = await runProgram(gpu, ropeKvKernel(), { H, Hkv, Dh, C }, {
+  const { q, kc } = await runProgram(gpu, ropeKvKernel(), { H, Hkv, Dh, C, R: Dh }, {
     S: step(M), qkv, rowInfo: info, rope: ropeTable(inv, C), q: out(new Float32Array(M * H * Dh)),
     kc: out(new Float32Array(kExp.length)), vc: out(new Float32Array(kExp.length)),
   }, { rows: M, H, Hkv, Dh });

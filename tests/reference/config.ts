@@ -24,6 +24,8 @@ export interface RefConfig {
   numHeads: number;
   numKvHeads: number;
   headDim: number;
+  /** The dims of each head RoPE rotates (Phi's partial_rotary_factor x head_dim); absent: all of them. */
+  rotaryDim?: number;
   vocabSize: number;
   rmsNormEps: number;
   ropeTheta: number;
@@ -40,7 +42,7 @@ export interface RefConfig {
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */
 export function ropeInvFreq(c: RefConfig): Float64Array {
-  const d = c.headDim;
+  const d = c.rotaryDim ?? c.headDim; // transformers: the rotary embedding's dim is the rotated part of the head
   const inv = Float64Array.from({ length: d / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / d));
   const s = c.ropeScaling;
   if (!s) return inv;

@@ -80,8 +80,10 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
       }
       if (cfg.ropeLayers?.[l] !== false) { // SmolLM3's NoPE layers attend without positions
         const af = cfg.ropeScaling?.attentionFactor ?? 1; // LongRoPE scales cos and sin
-        for (let h = 0; h < H; h++) rope(q, h * Dh, Dh, t, inv, af);
-        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, Dh, t, inv, af);
+        // Phi3: q_rot, q_pass = q[..., :rotary_dim], q[..., rotary_dim:]; only q_rot turns (its halves paired).
+        const R = cfg.rotaryDim ?? Dh;
+        for (let h = 0; h < H; h++) rope(q, h * Dh, R, t, inv, af);
+        for (let h = 0; h < Hkv; h++) rope(k, h * Dh, R, t, inv, af);
       }
       qs.push(q); ks.push(k); vs.push(v);
     }

@@ -77,7 +77,7 @@ export function referenceTrainStep(
     return x.map((v, i) => tape.scale(tape.mul(v, r), g[i]));
   };
   const rope = (v: number[], off: number, pos: number): void => {
-    const half = Dh / 2;
+    const half = (cfg.rotaryDim ?? Dh) / 2; // the first rotaryDim dims turn, paired by halves; the rest pass
     for (let i = 0; i < half; i++) {
       const a = v[off + i];
       const b = v[off + i + half];

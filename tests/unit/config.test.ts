@@ -134,6 +134,9 @@ describe("Phi-3's LongRoPE", () => {
     const inv = ropeInvFreq(c);
     expect(inv[10]).toBeCloseTo(1 / (1.1 * 10000 ** (20 / 96)), 15);
     expect(normalizeConfig({ ...phi35, rope_scaling: { ...phi35.rope_scaling, attention_factor: 1.5 } }).ropeScaling).toMatchObject({ attentionFactor: 1.5 });
-    expect(() => normalizeConfig({ ...phi35, partial_rotary_factor: 0.75 })).toThrow(/partial_rotary_factor 0\.75 .* is not supported yet/);
+    // Phi-4-mini's partial rotary: 0.75 of head_dim 128 rotates 96 dims (48 factors); one that gives an odd count is refused.
+    const phi4 = { ...phi35, num_attention_heads: 24, num_key_value_heads: 8, partial_rotary_factor: 0.75, rope_scaling: { type: 'longrope', short_factor: Array(48).fill(1), long_factor: Array(48).fill(2) } };
+    expect(normalizeConfig(phi4)).toMatchObject({ headDim: 128, rotaryDim: 96 });
+    expect(() => normalizeConfig({ ...phi4, partial_rotary_factor: 0.7 })).toThrow(/partial_rotary_factor 0\.7 gives/);
   });
 });

@@ -216,7 +216,7 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     [`${arch}.attention.head_count_kv`, { type: 'u32', value: c.numKvHeads }],
     [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
     [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
-    [`${arch}.rope.dimension_count`, { type: 'u32', value: c.headDim }],
+    [`${arch}.rope.dimension_count`, { type: 'u32', value: c.rotaryDim }],
     [`${arch}.rope.freq_base`, { type: 'f32', value: c.ropeTheta }],
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
     [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],

@@ -36,6 +36,7 @@ export const CATALOG: readonly CatalogModel[] = [
   // Phi-3: q|k|v and gate|up fused in its checkpoint, a sliding window of 2047 on every layer.
   { repo: 'microsoft/Phi-3-mini-4k-instruct', name: 'Phi-3 mini 4k Instruct', licence: 'MIT', gated: false, note: '3.8B, 4k context; needs a real GPU (4-bit: about 2.2 GB)', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
   { repo: 'microsoft/Phi-3.5-mini-instruct', name: 'Phi-3.5 mini Instruct', licence: 'MIT', gated: false, note: 'multilingual 3.8B (LongRoPE: up to its first 4k tokens here); needs a real GPU', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
+  { repo: 'microsoft/Phi-4-mini-instruct', name: 'Phi-4 mini Instruct', licence: 'MIT', gated: false, note: '3.8B, RoPE on 3/4 of each head (LongRoPE: its first 4k tokens here); needs a real GPU', shape: { ...llama(3072, 8192, 32, 24, 8, 200064, true), headDim: 128 } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];

@@ -27,6 +27,8 @@ export interface ModelConfig {
   readonly numHeads: number;          // H
   readonly numKvHeads: number;        // Hkv (GQA: H % Hkv == 0)
   readonly headDim: number;           // Dh
+  /** The dims of each head RoPE rotates, the first R (Dh but for a partial rotary: Phi-4-mini's 0.75 Dh). */
+  readonly rotaryDim: number;         // R
   readonly vocabSize: number;         // V
   readonly rmsNormEps: number;
   readonly ropeTheta: number;
@@ -52,8 +54,8 @@ type Json = Record<string, unknown>;
 
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
-    `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear or llama3 scaling), ` +
-      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE and Phi-3's fused projections (full rotary, no longrope). Pick a model of one of these families.`,
+    `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear, llama3 or longrope scaling), ` +
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE and Phi-3's fused projections, partial rotary and LongRoPE (within the original context). Pick a model of one of these families.`,
     { what },
   );
 }
@@ -120,9 +122,10 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   const scaling = parseRopeScaling(cfg.rope_scaling, cfg, maxPos);
   // Mistral and Phi-3 slide a window over every layer (transformers' sliding-window mask: keys p - W < j <= p).
   const window = (arch === 'MistralForCausalLM' || arch === 'Phi3ForCausalLM') && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
-  if (arch === 'Phi3ForCausalLM' && cfg.partial_rotary_factor != null && cfg.partial_rotary_factor !== 1) {
-    unsupported(`partial_rotary_factor ${JSON.stringify(cfg.partial_rotary_factor)} (RoPE on part of each head, Phi-4-mini) is not supported yet`);
-  }
+  // Phi-3's partial rotary (transformers: rotary_ndims = int(head_dim * partial_rotary_factor)), an even count.
+  const prf = arch === 'Phi3ForCausalLM' && cfg.partial_rotary_factor != null ? positive(cfg, 'partial_rotary_factor', 1) : 1;
+  const rotaryDim = Math.floor(headDim * prf);
+  if (prf > 1 || rotaryDim % 2 !== 0 || rotaryDim === 0) unsupported(`partial_rotary_factor ${prf} gives ${rotaryDim} rotary dims of ${headDim}; it must give an even count from 2 to head_dim`);
   const eos = [...new Set([...ids(generationConfig.eos_token_id), ...ids(cfg.eos_token_id)])];
   const bos = typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null;
 
@@ -134,10 +137,11 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     numHeads,
     numKvHeads,
     headDim,
+    rotaryDim,
     vocabSize: int(cfg, 'vocab_size'),
     rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
     ropeTheta: positive(cfg, 'rope_theta', 10000),
-    ropeScaling: checkFactors(scaling, headDim),
+    ropeScaling: checkFactors(scaling, rotaryDim),
     // LongRoPE's long factors are not implemented: the context stays within the original one, where the short apply.
     maxContext: scaling?.type === 'longrope' ? Math.min(maxPos, scaling.originalMaxPositionEmbeddings) : maxPos,
     slidingWindow: window !== null && window < maxPos ? window : null,
@@ -169,7 +173,7 @@ function ropeLayers(cfg: Json, layers: number): readonly boolean[] {
 }
 
 function checkFactors(s: RopeScaling | null, headDim: number): RopeScaling | null {
-  if ((s?.type === 'freq_factors' || s?.type === 'longrope') && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the head dimension ${headDim} needs ${headDim / 2}`);
+  if ((s?.type === 'freq_factors' || s?.type === 'longrope') && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the ${headDim} rotary dims need ${headDim / 2}`);
   return s;
 }
 
@@ -212,10 +216,10 @@ function parseRopeScaling(rs: unknown, cfg: Json = {}, maxPos = 2048): RopeScali
  * RoPE inverse frequencies, Dh/2 of them, as transformers computes them
  * (`_compute_default_rope_parameters`, `_compute_llama3_parameters`, linear scaling divides positions by factor).
  */
-export function ropeInvFreq(c: ModelConfig): Float64Array {
-  const half = c.headDim / 2;
+export function ropeInvFreq(c: Pick<ModelConfig, 'rotaryDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+  const half = c.rotaryDim / 2;
   const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
+  for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.rotaryDim);
   const s = c.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
   if (s?.type === 'freq_factors' || s?.type === 'longrope') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];

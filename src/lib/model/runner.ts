@@ -162,9 +162,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       attn: buf('attn', R * H * Dh * 4),
       lse: buf('attn_lse', R * H * 4),
       h: buf('mlp_h', R * F * 4),
-      rope: buf('rope_table', C * (Dh / 2) * 8),
+      rope: buf('rope_table', C * (cfg.rotaryDim / 2) * 8),
       // (cos, sin) = (1, 0) at every position: the layers without RoPE run the same kernel, rotating by nothing.
-      ropeNone: buf('rope_identity', cfg.ropeLayers?.includes(false) ? C * (Dh / 2) * 8 : 16),
+      ropeNone: buf('rope_identity', cfg.ropeLayers?.includes(false) ? C * (cfg.rotaryDim / 2) * 8 : 16),
       cand: buf('topk_cand', Q * chunks * TOPK * 8),
       candStats: buf('topk_stats', Q * chunks * 8),
     };
@@ -176,7 +176,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#targets = buf('targets', Q * 4);
     this.#targetLogits = buf('target_logits', Q * 4);
     gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C, ropeScale(cfg)));
-    if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(Dh / 2), C));
+    if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(cfg.rotaryDim / 2), C));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
@@ -222,7 +222,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
-    const ropeP = b.params(rope, { H, Hkv, Dh, C });
+    const ropeP = b.params(rope, { H, Hkv, Dh, C, R: cfg.rotaryDim });
     const qkNorm = qkNormKernel(true);
     const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
     const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window: cfg.slidingWindow ?? 0 });

@@ -11,6 +11,8 @@ export interface SyntheticSpec {
   noRopeLayers?: number[];
   /** Mistral: config.json's sliding_window (each query sees the last W positions). */
   slidingWindow?: number;
+  /** Phi-3: config.json's partial_rotary_factor (RoPE on that share of each head). */
+  partialRotaryFactor?: number;
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -83,6 +85,7 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
+    ...(spec.partialRotaryFactor ? { partial_rotary_factor: spec.partialRotaryFactor } : {}),
     hidden_size: D,
     intermediate_size: F,
     num_hidden_layers: spec.numLayers,

@@ -193,11 +193,11 @@ export class TrainGraph {
     // Row m = b T + t is sequence b (its K/V slot) at position t, through the trained slot at strength 1.
     const T = shape.seqLen;
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, M, (m) => ({ slot: Math.floor(m / T), pos: m % T, loraSlot: settings.slot, loraScale: 1 })));
-    this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.headDim);
+    this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.rotaryDim);
     gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen, ropeScale(this.cfg)));
     const nope = this.cfg.ropeLayers?.includes(false) ?? false;
-    this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.headDim : 4);
-    if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.headDim / 2), shape.seqLen));
+    this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.rotaryDim : 4);
+    if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.rotaryDim / 2), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
     this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
@@ -428,7 +428,7 @@ export class TrainGraph {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const k = ropeKvKernel();
-    list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen },
+    list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen, R: this.cfg.rotaryDim },
       { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: rotate ? this.#ropeTable : this.#ropeNone, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
   }
 
@@ -465,7 +465,7 @@ export class TrainGraph {
   #ropeBackward(rotate: boolean, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    const sizes = { H, Hkv, Dh, T: this.shape.seqLen, M: this.M };
+    const sizes = { H, Hkv, Dh, T: this.shape.seqLen, M: this.M, R: this.cfg.rotaryDim };
     list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: rotate ? this.#ropeTable : this.#ropeNone, dqkv: a.dqkv }, sizes));
   }
 

@@ -33,7 +33,7 @@ export interface FusedHalf { layer: number; module: FusedModule; half: 'A' | 'B'
 /** Fused halves as halves of the parts, and the config's targets and patterns named by the parts. */
 export function splitFused<C extends Patterns>(fused: FusedHalf[], config: C, base: Base | undefined, name: string): { halves: LoraHalf[]; config: C } {
   if (!fused.length) return { halves: [], config };
-  if (!base) throw new AdapterError(`${name} adapts Phi-3's fused ${fused[0].module}: load its base model first, then add the adapter on the shelf (its rows are split by the base's heads).`);
+  if (!base) throw new AdapterError(`${name} adapts Phi-3's fused ${fused[0].module}: load its base model first, then add the adapter on the shelf (its rows are split by the base's heads).`, { needsBase: true });
   const halves: LoraHalf[] = [];
   for (const f of fused) {
     for (const [module, row, rows] of parts(f.module, base)) {

@@ -6,9 +6,9 @@
 import { datasetFile, parseDataset } from '../data/records.js';
 import { conversationJson } from '../chat/conversation.js';
 import { modelToGguf, type GgufExportType } from '../formats/gguf-export.js';
-import { FileFormatError, InvalidArgumentError } from '../errors.js';
+import { AdapterError, FileFormatError, InvalidArgumentError } from '../errors.js';
 import { safeBaseName, safeFileName } from '../hub/paths.js';
-import { readPeftAdapter } from '../lora/peft.js';
+import { parsePeftConfig, readPeftAdapter } from '../lora/peft.js';
 import { importModelFolder, isModelFolder } from '../store/folder-import.js';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { exportSnapshot, importSnapshot, readSmallZip, SNAPSHOT_MANIFEST, writeZip, type ZipSource } from '../store/archive.js';
@@ -224,8 +224,16 @@ async function importKept(env: StorageEnv, file: File): Promise<{ kind: KeptKind
   if (!config || !st) throw new FileFormatError(`${file.name} holds neither a LoRA Lab model archive, a model folder (config.json and .safetensors weights) nor a PEFT adapter (adapter_config.json and adapter_model.safetensors).`, { file: file.name });
   const name = file.name.replace(/\.zip$/i, '');
   const text = new TextDecoder().decode(config);
-  const adapter = readPeftAdapter(name, JSON.parse(text), st); // every check of a loaded adapter, before keeping it
-  await lab.putAdapter({ name, config: text, safetensors: st, baseModel: adapter.config.baseModelNameOrPath, origin: file.name, size: st.byteLength, savedAt: Date.now() });
+  // Every check of a loaded adapter, before keeping it; a Phi-3 adapter's fused modules are split (and checked) over its
+  // base when it is loaded: kept here as it is.
+  let baseModel: string | null;
+  try {
+    baseModel = readPeftAdapter(name, JSON.parse(text), st).config.baseModelNameOrPath;
+  } catch (e) {
+    if (!(e instanceof AdapterError && (e.details as { needsBase?: boolean } | undefined)?.needsBase)) throw e;
+    baseModel = parsePeftConfig(JSON.parse(text)).baseModelNameOrPath;
+  }
+  await lab.putAdapter({ name, config: text, safetensors: st, baseModel, origin: file.name, size: st.byteLength, savedAt: Date.now() });
   return { kind: 'adapter', id: name };
 }
 

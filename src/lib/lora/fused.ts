@@ -36,12 +36,14 @@ export function splitFused<C extends Patterns>(fused: FusedHalf[], config: C, ba
   if (!base) throw new AdapterError(`${name} adapts Phi-3's fused ${fused[0].module}: load its base model first, then add the adapter on the shelf (its rows are split by the base's heads).`, { needsBase: true });
   const halves: LoraHalf[] = [];
   for (const f of fused) {
-    for (const [module, row, rows] of parts(f.module, base)) {
-      if (f.half === 'A') { halves.push({ layer: f.layer, module, half: 'A', shape: f.shape, values: f.values }); continue; }
-      const [out, r] = f.shape;
-      const want = parts(f.module, base).reduce((t, p) => t + p[2], 0);
-      if (out !== want) throw new AdapterError(`${name}: layer ${f.layer} ${f.module}.lora_B has ${out} rows, but the base's ${f.module} has ${want}: the adapter is for another model.`, { module: f.module });
-      halves.push({ layer: f.layer, module, half: 'B', shape: [rows, r], values: f.values.slice(row * r, (row + rows) * r) });
+    const split = parts(f.module, base);
+    const [out, r] = f.shape;
+    const want = split.reduce((t, p) => t + p[2], 0);
+    if (f.half === 'B' && out !== want) throw new AdapterError(`${name}: layer ${f.layer} ${f.module}.lora_B has ${out} rows, but the base's ${f.module} has ${want}: the adapter is for another model.`, { module: f.module });
+    for (const [module, row, rows] of split) {
+      halves.push(f.half === 'A'
+        ? { layer: f.layer, module, half: 'A', shape: f.shape, values: f.values }
+        : { layer: f.layer, module, half: 'B', shape: [rows, r], values: f.values.slice(row * r, (row + rows) * r) });
     }
   }
   // A target or pattern key naming a fused module (bare, or a full module name) names its parts instead.
@@ -98,7 +100,7 @@ export function fuseForPeft(a: Adapter, base: Base): { config: Record<string, un
       inference_mode: true, init_lora_weights: true, layers_to_transform: null, lora_dropout: c.loraDropout, modules_to_save: null,
       // Each module's scaling is in its B: alpha = r everywhere, so PEFT scales every update by 1.
       r: Math.max(...Object.values(ranks)), lora_alpha: Math.max(...Object.values(ranks)), use_rslora: false, use_dora: false,
-      rank_pattern: Object.fromEntries(Object.entries(ranks)), alpha_pattern: Object.fromEntries(Object.entries(ranks)),
+      rank_pattern: ranks, alpha_pattern: { ...ranks },
       target_modules: targets, revision: null,
     },
     tensors,

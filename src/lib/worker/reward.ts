@@ -30,12 +30,12 @@ export interface RewardRequestMap {
   /** Scores every answer of an evaluation run; results keep their score. */
   rewardScoreRun: { request: { runId: string }; result: { scored: number } };
   rewardUnload: { request: Record<string, never>; result: { unloaded: boolean } };
+  /** How many preference pairs a reward run's data holds (the Train view shows it beside "Pairs used"). */
+  rewardPairs: { request: { data: RewardTrainRequest['data'] }; result: { available: number }; immediate: true };
   /**
    * Trains a reward model on the loaded base (progress as training steps and evaluations); it is kept in this browser
    * and becomes the loaded reward model.
    */
-  /** How many preference pairs a reward run's data holds (the Train view shows it beside "Pairs used"). */
-  rewardPairs: { request: { data: RewardTrainRequest['data'] }; result: { available: number }; immediate: true };
   rewardTrain: { request: RewardTrainRequest; result: { info: RewardModelInfo; pairs: { train: number; validation: number } } };
   /** n samples per column from the loaded model, ranked within each column by the loaded reward model. */
   bestOf: { request: { request: GenerateRequest; columns: BestOfColumn[]; n: number }; result: { columns: Ranked<Sample>[][]; rewardModel: string } };

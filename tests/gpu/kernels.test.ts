@@ -151,8 +151,20 @@ describe('embedding lookup', () => {
     const x0 = randn(rng, M * D);
     const expected = embedReference(tokens, E.seen, D, rowStart, x0);
     const k = embedKernel('f16');
-    const got = await runProgram(gpu, k, { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
+    const got = await runProgram(gpu, k, { K: D, rowStart, rowCount, ldw: E.ldw, scale: 1 }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
+  });
+
+  it("scales the rows it copies (Gemma's sqrt(D)) with one f32 rounding", async () => {
+    const gpu = await testGpu({ f16: true });
+    const rng = new Rng(31);
+    const D = 13, rowStart = 0, rowCount = 29, M = 9;
+    const E = storeWeights(randn(rng, rowCount * D), rowCount, D, true);
+    const tokens = Uint32Array.from({ length: M }, () => rng.int(rowCount));
+    const scale = Math.fround(Math.sqrt(D));
+    const expected = embedReference(tokens, E.seen, D, rowStart, new Float32Array(M * D), scale);
+    const got = await runProgram(gpu, embedKernel('f16'), { K: D, rowStart, rowCount, ldw: E.ldw, scale }, { S: step(M), E: E.data, tokens, x: out(new Float32Array(M * D)) }, { rows: M, D });
+    expectClose(got.x, expected, 0, 2 ** -24, 'scaled embedding rows'); // the product rounded once to f32
   });
 });
 

@@ -46,11 +46,11 @@ describe('the dispatch guard', () => {
     // A buffer object as large as the guard must refuse (allocating one for real would take gigabytes on some GPUs).
     const huge = { size: limit + 256, label: 'embed.table', mapAsync: () => Promise.resolve(), usage } as unknown as GPUBuffer;
     const k = embedKernel('f32');
-    const call = () => builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4 }, { S: small('S'), E: huge, tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 });
+    const call = () => builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4, scale: 1 }, { S: small('S'), E: huge, tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 });
     expect(call).toThrow(GpuOutOfMemoryError);
     expect(call).toThrow(new RegExp(`embed\\+f32: buffer E \\(embed.table\\) is ${limit + 256} bytes, over the ${limit} this GPU binds at once. Use a smaller batch`));
     // The same dispatch with buffers that fit resolves.
-    expect(builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4 }, { S: small('S'), E: small('E'), tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 }).label).toBe('embed+f32');
+    expect(builder.dispatch(k, { K: 4, rowStart: 0, rowCount: 1, ldw: 4, scale: 1 }, { S: small('S'), E: small('E'), tokens: small('tokens'), x: small('x') }, { rows: 1, D: 4 }).label).toBe('embed+f32');
     builder.destroy();
   });
 });

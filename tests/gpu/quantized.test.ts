@@ -113,7 +113,7 @@ describe('embedding lookup from a q8 table', () => {
     const tokens = Uint32Array.from({ length: M }, (_, i) => (i % 3 === 0 ? rng.int(40) : rowStart + rng.int(rowCount)));
     const x0 = randn(rng, M * D);
     const expected = embedReference(tokens, E.seen, D, rowStart, x0);
-    const got = await runProgram(gpu, embedKernel('q8'), { K: D, rowStart, rowCount, ldw: E.ldw }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
+    const got = await runProgram(gpu, embedKernel('q8'), { K: D, rowStart, rowCount, ldw: E.ldw, scale: 1 }, { S: step(M), E: E.data, tokens, x: out(Float32Array.from(x0)) }, { rows: M, D });
     expectClose(got.x, expected, 0, 0, 'embedding rows');
   });
 });

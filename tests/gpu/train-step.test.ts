@@ -26,7 +26,12 @@ const phi3: SyntheticSpec = {
 };
 /** Phi-4-mini-style partial rotary: RoPE on the first 4 of each head's 8 dims (partial_rotary_factor 0.5). */
 const phi3Partial: SyntheticSpec = { architecture: 'Phi3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, vocabSize: 29, tied: true, partialRotaryFactor: 0.5, seed: 26 };
-const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3], ['phi3, partial rotary', phi3Partial]];
+/** Gemma 3: sandwich norms, GeGLU, (1 + w) gains, scaled embeddings, q/k norms; a sliding layer (window 3, local base) then a global one. */
+const gemma3: SyntheticSpec = {
+  architecture: 'Gemma3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: true, seed: 27,
+  slidingWindow: 3, layerTypes: ['sliding_attention', 'full_attention'], queryPreAttnScalar: 8, ropeTheta: 1e6, ropeLocalBaseFreq: 100,
+};
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3], ['phi3, partial rotary', phi3Partial], ['gemma3', gemma3]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];

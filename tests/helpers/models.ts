@@ -1,5 +1,5 @@
 // Tiny synthetic models for the GPU tests: odd sizes (not multiples of 4/16/64), GQA, tied and untied
-// embeddings, Qwen2 biases, Qwen3 q/k norms, SmolLM3 layers without RoPE, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
+// embeddings, Qwen2 biases, Qwen3 q/k norms, SmolLM3 layers without RoPE, Phi-3, Gemma 3, llama3 RoPE scaling, and a vocabulary that spans several top-k chunks.
 
 import type { Gpu } from '../../src/lib/gpu/device.js';
 import { MemoryFiles } from '../../src/lib/model-files.js';
@@ -27,6 +27,14 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   },
   // Phi-4-mini-style partial rotary: RoPE on the first 6 of each head's 8 dims (partial_rotary_factor 0.75).
   phi3PartialRotary: { architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 41, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 8, vocabSize: 103, tied: true, partialRotaryFactor: 0.75, seed: 19 },
+  // Gemma 3: (1 + w) norms, sqrt(D) embeddings with a tied unscaled head, sandwich norms, GeGLU, q/k norms, attention
+  // scaled by query_pre_attn_scalar (16, not head_dim 10), two sliding layers (window 4, local RoPE base 10^4) and a
+  // global one (base 10^6 with Gemma-3-4B's linear scaling, which the local layers do not take).
+  gemma3: {
+    architecture: 'Gemma3ForCausalLM', hiddenSize: 30, intermediateSize: 43, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 10, vocabSize: 119, tied: true, seed: 20,
+    slidingWindow: 4, layerTypes: ['sliding_attention', 'full_attention', 'sliding_attention'], queryPreAttnScalar: 16, ropeTheta: 1e6, ropeLocalBaseFreq: 10000,
+    ropeScaling: { rope_type: 'linear', factor: 8 },
+  },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

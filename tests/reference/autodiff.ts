@@ -29,6 +29,7 @@ export class Tape {
   /** a^-1/2 */
   rsqrt(a: number): number { const v = this.val[a]; return this.node(v ** -0.5, a, -0.5 * v ** -1.5); }
   sin(a: number): number { return this.node(Math.sin(this.val[a]), a, Math.cos(this.val[a])); }
+  tanh(a: number): number { const t = Math.tanh(this.val[a]); return this.node(t, a, 1 - t * t); }
   sigmoid(a: number): number { const s = 1 / (1 + Math.exp(-this.val[a])); return this.node(s, a, s * (1 - s)); }
 
   sum(xs: number[]): number {

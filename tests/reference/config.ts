@@ -38,6 +38,19 @@ export interface RefConfig {
   ropeLayers?: readonly boolean[] | null;
   /** Mistral's sliding window W: a query at position t attends to keys t - W < j <= t. */
   slidingWindow?: number | null;
+  /** Gemma: per layer, whether the window applies there (layer_types "sliding_attention"); absent: every layer. */
+  slidingLayers?: readonly boolean[] | null;
+  /** Gemma 3: the RoPE base of the sliding layers (rope_local_base_freq), without the global scaling. */
+  localRopeTheta?: number | null;
+  /** Gemma: query_pre_attn_scalar ** -0.5; absent: 1 / sqrt(head_dim). */
+  attentionScale?: number;
+  /**
+   * Gemma (transformers' modeling_gemma3): norms multiply by (1 + weight); embeddings times sqrt(hidden_size) in the
+   * weights' dtype, the tied lm_head unscaled; post_attention_layernorm on the attention output and
+   * post_feedforward_layernorm on the MLP output before each residual add, pre_feedforward_layernorm before the MLP;
+   * the MLP's gate through gelu_pytorch_tanh.
+   */
+  sandwichNorms?: boolean;
 }
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */

@@ -67,9 +67,9 @@ export function dxReference(dy: ArrayLike<number>, ldy: number, yOff: number, W:
 }
 
 /** The embedding lookup of one vocabulary shard (rows rowStart ..): its rows copied, other tokens' rows left as in x0. */
-export function embedReference(tokens: Uint32Array, E: ArrayLike<number>, D: number, rowStart: number, x0: ArrayLike<number>): Float64Array {
+export function embedReference(tokens: Uint32Array, E: ArrayLike<number>, D: number, rowStart: number, x0: ArrayLike<number>, scale = 1): Float64Array {
   const expected = Float64Array.from(x0);
   const rows = E.length / D;
-  tokens.forEach((t, m) => { if (t >= rowStart && t < rowStart + rows) for (let d = 0; d < D; d++) expected[m * D + d] = E[(t - rowStart) * D + d]; });
+  tokens.forEach((t, m) => { if (t >= rowStart && t < rowStart + rows) for (let d = 0; d < D; d++) expected[m * D + d] = E[(t - rowStart) * D + d] * scale; });
   return expected;
 }

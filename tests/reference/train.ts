@@ -4,9 +4,9 @@
 // r_rejected) of a scalar head on each sequence's last final-normed hidden state, with the head's gradient too.
 // Letters as in llama.ts.
 
-import { fullModuleName, moduleKey, ropeInvFreq, type RefAdapter as LoraAdapter, type RefConfig as ModelConfig, type RefModule as LoraModule } from './config.js';
+import { fullModuleName, moduleKey, type RefAdapter as LoraAdapter, type RefConfig as ModelConfig, type RefModule as LoraModule } from './config.js';
 import { Tape } from './autodiff.js';
-import type { Weights } from './llama.js';
+import { gainOf, layerAttention, type Weights } from './llama.js';
 
 export function pcg(v: number): number {
   const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
@@ -49,8 +49,13 @@ export function referenceTrainStep(
 ): ReferenceStep {
   const tape = new Tape();
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
-  const inv = Float64Array.from(new Float32Array(ropeInvFreq(cfg)));
   const W = (name: string) => w.get(name)!.data;
+  const G = (name: string) => gainOf(cfg, W(name)); // a norm's gain as applied (Gemma: 1 + w)
+  const gemma = cfg.sandwichNorms === true;
+  const scale = cfg.attentionScale ?? 1 / Math.sqrt(Dh);
+  let inv: Float64Array = new Float64Array(0); // the current layer's RoPE frequencies
+  // transformers' gelu_pytorch_tanh on the tape
+  const gelu = (x: number) => tape.mul(tape.scale(x, 0.5), tape.addConst(tape.tanh(tape.scale(tape.add(x, tape.scale(tape.mul(x, tape.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
   // Leaves for every LoRA parameter.
   const leaves = new Map<string, { a: number[]; b: number[] }>();
   for (const [key, p] of adapter.modules) leaves.set(key, { a: Array.from(p.a, (v) => tape.leaf(v)), b: Array.from(p.b, (v) => tape.leaf(v)) });
@@ -96,19 +101,22 @@ export function referenceTrainStep(
   const rewards: number[] = [];
   for (let b = 0; b < B; b++) {
     const emb = W('model.embed_tokens.weight');
-    let x = Array.from({ length: T }, (_, t) => Array.from({ length: D }, (_, i) => tape.leaf(emb[tokens[b * T + t] * D + i])));
+    const embScale = gemma ? Math.fround(Math.sqrt(D)) : 1; // Gemma's scaled embedding
+    let x = Array.from({ length: T }, (_, t) => Array.from({ length: D }, (_, i) => tape.leaf(emb[tokens[b * T + t] * D + i] * embScale)));
     for (let l = 0; l < cfg.numLayers; l++) {
+      const layer = layerAttention(cfg, l);
+      inv = layer.inv;
       const p = (m: string) => fullModuleName(l, m as LoraModule);
       const qs: number[][] = [], ks: number[][] = [], vs: number[][] = [];
       for (let t = 0; t < T; t++) {
         const m = b * T + t;
-        const xn = rmsnorm(x[t], W(`model.layers.${l}.input_layernorm.weight`));
+        const xn = rmsnorm(x[t], G(`model.layers.${l}.input_layernorm.weight`));
         const q = linear(xn, p('q_proj'), H * Dh, D, l, 'q_proj', m);
         const k = linear(xn, p('k_proj'), Hkv * Dh, D, l, 'k_proj', m);
         const v = linear(xn, p('v_proj'), Hkv * Dh, D, l, 'v_proj', m);
         if (cfg.qkNorm) {
           const norm = (v: number[], heads: number, gain: string) => {
-            for (let h = 0; h < heads; h++) v.splice(h * Dh, Dh, ...rmsnorm(v.slice(h * Dh, (h + 1) * Dh), W(`model.layers.${l}.self_attn.${gain}.weight`)));
+            for (let h = 0; h < heads; h++) v.splice(h * Dh, Dh, ...rmsnorm(v.slice(h * Dh, (h + 1) * Dh), G(`model.layers.${l}.self_attn.${gain}.weight`)));
           };
           norm(q, H, 'q_norm');
           norm(k, Hkv, 'k_norm');
@@ -125,26 +133,28 @@ export function referenceTrainStep(
         const att: number[] = [];
         for (let h = 0; h < H; h++) {
           const kh = Math.floor(h / (H / Hkv));
-          const first = cfg.slidingWindow ? Math.max(0, t - cfg.slidingWindow + 1) : 0; // Mistral's window
-          const scores = Array.from({ length: t + 1 - first }, (_, jj) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[first + jj].slice(kh * Dh, (kh + 1) * Dh)), 1 / Math.sqrt(Dh)));
+          const first = layer.window ? Math.max(0, t - layer.window + 1) : 0; // the sliding window
+          const scores = Array.from({ length: t + 1 - first }, (_, jj) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[first + jj].slice(kh * Dh, (kh + 1) * Dh)), scale));
           const mx = Math.max(...scores.map((s) => tape.val[s]));
           const e = scores.map((s) => tape.exp(tape.addConst(s, -mx)));
           const inv = tape.rsqrt(tape.mul(tape.sum(e), tape.sum(e))); // 1 / sum
           for (let d = 0; d < Dh; d++) att.push(tape.mul(tape.sum(e.map((ej, jj) => tape.mul(ej, vs[first + jj][kh * Dh + d]))), inv));
         }
-        const o = linear(att, p('o_proj'), D, H * Dh, l, 'o_proj', m);
+        let o = linear(att, p('o_proj'), D, H * Dh, l, 'o_proj', m);
+        if (gemma) o = rmsnorm(o, G(`model.layers.${l}.post_attention_layernorm.weight`));
         const xmid = x[t].map((v, i) => tape.add(v, o[i]));
-        const xn = rmsnorm(xmid, W(`model.layers.${l}.post_attention_layernorm.weight`));
+        const xn = rmsnorm(xmid, G(`model.layers.${l}.${gemma ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`));
         const g = linear(xn, p('gate_proj'), F, D, l, 'gate_proj', m);
         const u = linear(xn, p('up_proj'), F, D, l, 'up_proj', m);
-        const hdn = g.map((gi, i) => tape.mul(tape.mul(gi, tape.sigmoid(gi)), u[i]));
-        const down = linear(hdn, p('down_proj'), D, F, l, 'down_proj', m);
+        const hdn = g.map((gi, i) => tape.mul(gemma ? gelu(gi) : tape.mul(gi, tape.sigmoid(gi)), u[i]));
+        let down = linear(hdn, p('down_proj'), D, F, l, 'down_proj', m);
+        if (gemma) down = rmsnorm(down, G(`model.layers.${l}.post_feedforward_layernorm.weight`));
         next.push(xmid.map((v, i) => tape.add(v, down[i])));
       }
       x = next;
     }
     if (reward) {
-      const xn = rmsnorm(x[reward.ends[b]], W('model.norm.weight'));
+      const xn = rmsnorm(x[reward.ends[b]], G('model.norm.weight'));
       rewards.push(tape.dot(xn, headLeaves));
       continue;
     }
@@ -152,7 +162,7 @@ export function referenceTrainStep(
     for (let t = 0; t < T; t++) {
       const label = labels[b * T + t];
       if (label < 0) continue;
-      const xn = rmsnorm(x[t], W('model.norm.weight'));
+      const xn = rmsnorm(x[t], G('model.norm.weight'));
       const logits = Array.from({ length: V }, (_, v) => tape.sum(xn.map((xi, i) => tape.scale(xi, head[v * D + i]))));
       const mx = Math.max(...logits.map((z) => tape.val[z]));
       const lse = tape.addConst(tape.log(tape.sum(logits.map((z) => tape.exp(tape.addConst(z, -mx))))), mx);

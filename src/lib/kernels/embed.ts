@@ -1,4 +1,4 @@
-// Embedding lookup: x[m, :] = E[tokens[m], :]. The table may be split into row shards (vocab ranges) when it is
+// Embedding lookup: x[m, :] = scale E[tokens[m], :] (scale: Gemma's sqrt(D), else 1). The table may be split into row shards (vocab ranges) when it is
 // larger than one storage binding; each shard's dispatch writes only the rows whose token falls in its range.
 // The table is f32, f16 or q8 blocks (weight-read.ts; P.K = D is the row length the readers need).
 // Grid: one thread per (row, d), M D threads.
@@ -12,7 +12,7 @@ export function embedKernel(format: WeightFormat): Kernel {
   return {
     name: `embed+${format}`, workgroupSize: WORKGROUP, structs: STEP_STRUCT,
     grid: (s) => { const { rows, D } = need('embed', s); return threads(rows * D, WORKGROUP); },
-    params: { K: 'u32', rowStart: 'u32', rowCount: 'u32', ldw: 'u32' },
+    params: { K: 'u32', rowStart: 'u32', rowCount: 'u32', ldw: 'u32', scale: 'f32' },
     buffers: {
       S: STEP,
       E: weightBuffer(format, '(rowCount, ldw)'),
@@ -27,7 +27,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (m >= S.rows) { return; }
   let t = tokens[m];
   if (t < P.rowStart || t >= P.rowStart + P.rowCount) { return; }
-  x[m * P.K + d] = EAt(t - P.rowStart, d);
+  x[m * P.K + d] = EAt(t - P.rowStart, d) * P.scale;
 }`,
   };
 }

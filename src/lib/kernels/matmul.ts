@@ -2,7 +2,7 @@
 //   norm:     x is RMS-normalized with gain g first (the row's 1/rms is a scalar, so it is applied after the dot
 //             product; the sum of squares is accumulated while x streams through, no extra pass)
 //   bias:     + b[n]
-//   swiglu:   two weights (gate, up): y = silu(x Wg^T) * (x Wu^T)
+//   swiglu:   two weights (gate, up): y = silu(x Wg^T) * (x Wu^T); with `gelu`, GeGLU: tanh GELU instead of SiLU
 //   residual: out += y instead of out = y
 //   last:     rows are the last token of each sequence (the lm_head only projects those)
 //   lora:     + strength * (u B_slot^T) per row, u = x A_slot^T computed by the lora_shrink kernel, the slot and
@@ -15,6 +15,7 @@
 
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
 import { isQuantized, type WeightFormat } from '../quant/blocks.js';
+import { ACTIVATIONS, actFn } from './activation.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 import { weightBuffer, weightReaders } from './weight-read.js';
 
@@ -24,6 +25,8 @@ export interface MatmulOptions {
   norm: boolean;
   bias: boolean;
   swiglu: boolean;
+  /** The GLU's gate activation is Gemma's tanh GELU (kernels/activation.ts) instead of SiLU. */
+  gelu?: boolean;
   residual: boolean;
   last: boolean;
   lora?: boolean;
@@ -78,7 +81,7 @@ function buffers(o: MatmulOptions): Record<string, BufferDecl> {
 }
 
 function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
-  const flags = (['norm', 'bias', 'swiglu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
+  const flags = (['norm', 'bias', 'swiglu', 'gelu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
   return {
     name: [name, o.format, ...flags].join('+'), workgroupSize: THREADS, structs: STEP_STRUCT, grid,
     constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
@@ -111,13 +114,14 @@ ${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
 ${weightReaders(o.format, 'w')}
 ${o.swiglu ? weightReaders(o.format, 'w2') : ''}
 ${o.lora ? LORA_TERM : ''}
+${o.swiglu ? ACTIVATIONS : ''}
 fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   var y = acc * rstd;
   ${o.lora && !o.swiglu ? 'let ng = P.nOff + n;\n  y += loraTerm(m, select(select(0u, 1u, ng >= P.seg1), 2u, ng >= P.seg2), ng);' : ''}
   ${o.bias ? 'y += bias[P.nOff + n];' : ''}
   ${o.swiglu ? `var up = acc2 * rstd;
   ${o.lora ? 'y += loraTerm(m, 0u, P.nOff + n);\n  up += loraTerm(m, 1u, P.upRow + P.nOff + n);' : ''}
-  y = y / (1.0 + exp(-y)) * up;` : ''}
+  y = ${actFn(o.gelu ? 'gelu_tanh' : 'silu')}(y) * up;` : ''}
   let at = m * P.ldo + P.nOff + n;
   ${o.residual ? 'out[at] = out[at] + y;' : 'out[at] = y;'}
 }

@@ -55,11 +55,13 @@ export async function mergedCheckpoint(
     }
     return data;
   };
+  // A norm gain as the checkpoint stores it: Gemma's without the 1 the engine added when loading (g = 1 + w).
+  const gain = async (b: GPUBuffer, n = D, offset = 0) => (await readVector(gpu, b, n, offset)).map((g) => g - cfg.normOffset);
   put('model.embed_tokens.weight', [cfg.vocabSize, D], await readMatrix(gpu, w.embed));
   for (let l = 0; l < cfg.numLayers; l++) {
     const lw = w.layers[l];
     const p = `model.layers.${l}.`;
-    put(`${p}input_layernorm.weight`, [D], await readVector(gpu, lw.attnNorm, D));
+    put(`${p}input_layernorm.weight`, [D], await gain(lw.attnNorm));
     const qkv = await readMatrix(gpu, lw.qkv);
     const parts: [LoraModule, number, number][] = [['q_proj', 0, H * Dh], ['k_proj', H * Dh, Hkv * Dh], ['v_proj', (H + Hkv) * Dh, Hkv * Dh]];
     for (const [module, row, rows] of parts) {
@@ -71,11 +73,16 @@ export async function mergedCheckpoint(
     // Phi-3 keeps q, k, v stacked in one qkv_proj, as the engine does.
     if (cfg.fusedProjections) put(`${p}self_attn.qkv_proj.weight`, [(H + 2 * Hkv) * Dh, D], qkv);
     if (lw.qkNorm) {
-      put(`${p}self_attn.q_norm.weight`, [Dh], await readVector(gpu, lw.qkNorm, Dh, 0));
-      put(`${p}self_attn.k_norm.weight`, [Dh], await readVector(gpu, lw.qkNorm, Dh, Dh));
+      put(`${p}self_attn.q_norm.weight`, [Dh], await gain(lw.qkNorm, Dh, 0));
+      put(`${p}self_attn.k_norm.weight`, [Dh], await gain(lw.qkNorm, Dh, Dh));
     }
     put(`${p}self_attn.o_proj.weight`, [D, H * Dh], merge(l, 'o_proj', await readMatrix(gpu, lw.o), D, H * Dh));
-    put(`${p}post_attention_layernorm.weight`, [D], await readVector(gpu, lw.mlpNorm, D));
+    if (lw.postAttnNorm && lw.postMlpNorm) {
+      // Gemma's names: post_attention_layernorm is the attention output's norm, pre_feedforward the MLP input's.
+      put(`${p}post_attention_layernorm.weight`, [D], await gain(lw.postAttnNorm));
+      put(`${p}pre_feedforward_layernorm.weight`, [D], await gain(lw.mlpNorm));
+      put(`${p}post_feedforward_layernorm.weight`, [D], await gain(lw.postMlpNorm));
+    } else put(`${p}post_attention_layernorm.weight`, [D], await gain(lw.mlpNorm));
     const F = cfg.intermediateSize;
     const gate = merge(l, 'gate_proj', await readMatrix(gpu, lw.gate), F, D);
     const up = merge(l, 'up_proj', await readMatrix(gpu, lw.up), F, D);
@@ -90,7 +97,7 @@ export async function mergedCheckpoint(
     }
     put(`${p}mlp.down_proj.weight`, [D, F], merge(l, 'down_proj', await readMatrix(gpu, lw.down), D, F));
   }
-  put('model.norm.weight', [D], await readVector(gpu, w.finalNorm, D));
+  put('model.norm.weight', [D], await gain(w.finalNorm));
   if (!cfg.tieWordEmbeddings) put('lm_head.weight', [cfg.vocabSize, D], await readMatrix(gpu, w.lmHead));
   return writeSafetensors(tensors, { format: 'pt' });
 }

@@ -4,7 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { jsonKind } from '../model-files.js';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM', 'Phi3ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM', 'Phi3ForCausalLM', 'Gemma3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
@@ -35,8 +35,22 @@ export interface ModelConfig {
   readonly ropeScaling: RopeScaling | null;
   /** Longest context the engine will use: max_position_embeddings. */
   readonly maxContext: number;
-  /** Mistral's sliding window: a query at position p attends to keys p - W < j <= p; null: to all before it. */
+  /** The sliding window W: a query at position p attends to keys p - W < j <= p; null: to all before it. */
   readonly slidingWindow: number | null;
+  /** Per layer, whether the window slides there (Gemma's layer_types); null: on every layer (Mistral, Phi-3). */
+  readonly slidingLayers: readonly boolean[] | null;
+  /** Gemma 3: the RoPE base of the sliding layers (rope_local_base_freq, no scaling); the others use ropeTheta. */
+  readonly localRopeTheta: number | null;
+  /** Attention scores are q.k times this: 1 / sqrt(Dh), or Gemma's query_pre_attn_scalar^-1/2. */
+  readonly attentionScale: number;
+  /** The MLP's gate activation: SiLU (SwiGLU) or Gemma's gelu_pytorch_tanh (GeGLU). */
+  readonly hiddenAct: 'silu' | 'gelu_tanh';
+  /** Gemma: RMSNorm gains are stored as w and applied as (1 + w): 1 here (the engine adds it when loading), else 0. */
+  readonly normOffset: 0 | 1;
+  /** Embeddings are multiplied by this on lookup: Gemma's sqrt(hidden_size) rounded to f32, else 1 (never the lm_head). */
+  readonly embedScale: number;
+  /** Gemma: the attention and MLP outputs are RMS-normalized before their residual add (post_attention_layernorm, post_feedforward_layernorm). */
+  readonly sandwichNorms: boolean;
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry biases (Qwen2; Qwen3 with attention_bias). */
   readonly qkvBias: boolean;
@@ -55,7 +69,8 @@ type Json = Record<string, unknown>;
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear, llama3 or longrope scaling), ` +
-      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE and Phi-3's fused projections, partial rotary and LongRoPE (within the original context). Pick a model of one of these families.`,
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE, Phi-3's fused projections, partial rotary and LongRoPE (within the original context), ` +
+      `and Gemma 3's text models (GeGLU, sandwich norms, local and global layers). Pick a model of one of these families.`,
     { what },
   );
 }
@@ -104,8 +119,11 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   const archs = cfg.architectures;
   const arch = Array.isArray(archs) ? archs[0] : undefined;
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? cfg.model_type)} is not supported`);
-  const act = cfg.hidden_act ?? 'silu';
-  if (act !== 'silu') unsupported(`hidden_act "${act}" is not supported`);
+  const gemma = arch === 'Gemma3ForCausalLM';
+  // Gemma names it hidden_activation (gelu_pytorch_tanh); transformers' "gelu_pytorch_tanh" is GELU's tanh form.
+  const act = gemma ? (cfg.hidden_activation ?? cfg.hidden_act ?? 'gelu_pytorch_tanh') : (cfg.hidden_act ?? 'silu');
+  if (act !== (gemma ? 'gelu_pytorch_tanh' : 'silu')) unsupported(`hidden_act "${act}" is not supported for ${arch}`);
+  if (gemma && (cfg.attn_logit_softcapping != null || cfg.final_logit_softcapping != null)) unsupported('Gemma 3 with logit soft-capping is not supported');
   if (cfg.mlp_bias === true) unsupported('mlp_bias=true is not supported');
   if (arch !== 'Qwen2ForCausalLM' && arch !== 'Qwen3ForCausalLM' && cfg.attention_bias === true) unsupported('attention_bias=true is not supported');
   if (cfg.use_sliding_window === true) unsupported('use_sliding_window=true is not supported');
@@ -120,8 +138,10 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
 
   const maxPos = int(cfg, 'max_position_embeddings', 2048);
   const scaling = parseRopeScaling(cfg.rope_scaling, cfg, maxPos);
-  // Mistral and Phi-3 slide a window over every layer (transformers' sliding-window mask: keys p - W < j <= p).
-  const window = (arch === 'MistralForCausalLM' || arch === 'Phi3ForCausalLM') && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
+  // Mistral and Phi-3 slide a window over every layer, Gemma over its "sliding_attention" layers (transformers'
+  // sliding-window mask: keys p - W < j <= p).
+  const window = (arch === 'MistralForCausalLM' || arch === 'Phi3ForCausalLM' || gemma) && cfg.sliding_window != null ? int(cfg, 'sliding_window') : null;
+  const layers = int(cfg, 'num_hidden_layers');
   // Phi-3's partial rotary (transformers: rotary_ndims = int(head_dim * partial_rotary_factor)), an even count.
   const prf = arch === 'Phi3ForCausalLM' && cfg.partial_rotary_factor != null ? positive(cfg, 'partial_rotary_factor', 1) : 1;
   const rotaryDim = Math.floor(headDim * prf);
@@ -133,7 +153,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     architecture: arch as Architecture,
     hiddenSize,
     intermediateSize: int(cfg, 'intermediate_size'),
-    numLayers: int(cfg, 'num_hidden_layers'),
+    numLayers: layers,
     numHeads,
     numKvHeads,
     headDim,
@@ -145,14 +165,38 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     // LongRoPE's long factors are not implemented: the context stays within the original one, where the short apply.
     maxContext: scaling?.type === 'longrope' ? Math.min(maxPos, scaling.originalMaxPositionEmbeddings) : maxPos,
     slidingWindow: window !== null && window < maxPos ? window : null,
-    tieWordEmbeddings: cfg.tie_word_embeddings === true,
+    slidingLayers: gemma ? gemmaLayerTypes(cfg, layers) : null,
+    localRopeTheta: gemma ? positive(cfg, 'rope_local_base_freq', 10000) : null,
+    attentionScale: 1 / Math.sqrt(gemma ? positive(cfg, 'query_pre_attn_scalar', headDim) : headDim),
+    hiddenAct: gemma ? 'gelu_tanh' : 'silu',
+    normOffset: gemma ? 1 : 0,
+    embedScale: gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
+    sandwichNorms: gemma,
+    // Gemma's configs default to tied embeddings (its checkpoints have no lm_head); the others to untied.
+    tieWordEmbeddings: gemma ? cfg.tie_word_embeddings !== false : cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
-    qkNorm: arch === 'Qwen3ForCausalLM',
+    qkNorm: arch === 'Qwen3ForCausalLM' || gemma,
     fusedProjections: arch === 'Phi3ForCausalLM',
-    ropeLayers: arch === 'SmolLM3ForCausalLM' ? ropeLayers(cfg, int(cfg, 'num_hidden_layers')) : null,
+    ropeLayers: arch === 'SmolLM3ForCausalLM' ? ropeLayers(cfg, layers) : null,
     bosTokenId: bos,
     eosTokenIds: Object.freeze(eos),
   });
+}
+
+/**
+ * Gemma 3's sliding and global layers, as transformers' Gemma3TextConfig has them: `layer_types` ("sliding_attention"
+ * or "full_attention" per layer), else every `sliding_window_pattern`-th layer global (default 6: layers 5, 11, ...).
+ */
+function gemmaLayerTypes(cfg: Json, layers: number): readonly boolean[] {
+  const list = cfg.layer_types;
+  if (list == null) {
+    const pattern = int(cfg, 'sliding_window_pattern', 6);
+    return Object.freeze(Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0));
+  }
+  if (!Array.isArray(list) || list.length !== layers || !list.every((v) => v === 'sliding_attention' || v === 'full_attention')) {
+    unsupported(`config.json field "layer_types" must name "sliding_attention" or "full_attention" for each of the ${layers} layers`);
+  }
+  return Object.freeze(list.map((v) => v === 'sliding_attention'));
 }
 
 /**
@@ -268,6 +312,6 @@ export function ropeScale(c: ModelConfig): number {
 export function parameterCount(c: ModelConfig): number {
   const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: kv, headDim: dh, vocabSize: v, numLayers: l } = c;
   const attn = d * h * dh * 2 + d * kv * dh * 2 + (c.qkvBias ? h * dh + 2 * kv * dh : 0);
-  const layer = attn + 3 * d * f + 2 * d + (c.qkNorm ? 2 * dh : 0);
+  const layer = attn + 3 * d * f + (c.sandwichNorms ? 4 : 2) * d + (c.qkNorm ? 2 * dh : 0);
   return l * layer + v * d * (c.tieWordEmbeddings ? 1 : 2) + d;
 }

@@ -140,7 +140,7 @@ async function loadGgufWeights(
   const header = ggufHeaders.get(files) ?? await readGgufHeader(files, name);
   ggufHeaders.delete(files);
   return gpu.guard('loading weights', async () => {
-    const loader = new WeightLoader(gpu, config, format);
+    const loader = new WeightLoader(gpu, config, format, true);
     const fingerprint = new Fingerprint();
     const total = header.file.size;
     try {

@@ -5,8 +5,8 @@
 // Letters: M token rows in the call, S sequences projected to logits, D hidden, F intermediate, H/Hkv heads,
 // Dh head dim, V vocab, C context length, R most rows per call.
 //
-// Per layer: the ops of model/layer.ts with each norm folded into the matmul after it and SwiGLU into the gate|up
-// matmul (6 dispatches, plus a LoRA shrink before each adapted matmul):
+// Per layer: the ops of model/layer.ts with each norm folded into the matmul after it and the GLU into the gate|up
+// matmul (6 dispatches, plus a LoRA shrink before each adapted matmul; Gemma: 2 post-norms, Qwen3/Gemma 3: q/k norms):
 //   qkv  = rmsnorm(x) @ Wqkv^T (+ b)         (M, (H+2Hkv)Dh)
 //   q, K/V cache <- rope(qkv)                  (M, H, Dh)
 //   a    = attention(q, K, V)                  (M, H, Dh)
@@ -28,10 +28,11 @@ import { loraShrinkKernel } from '../kernels/lora-shrink.js';
 import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
 import { qkNormKernel } from '../kernels/qk-norm.js';
 import { ropeKvKernel } from '../kernels/rope.js';
+import { addNormKernel } from '../kernels/add-norm.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
-import { actWidth, fuseForInference, layerOps, loraSegments, type Act } from './layer.js';
+import { actWidth, fuseForInference, layerOps, layerSpec, loraSegments, type Act } from './layer.js';
 import { ropeInvFreq, ropeScale, ropeTable, type ModelConfig } from './config.js';
 import type { Matrix, ModelWeights } from './weights.js';
 
@@ -118,7 +119,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly #step: GPUBuffer;
   readonly #tokens: GPUBuffer;
   readonly #rowInfo: GPUBuffer;
-  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'rope' | 'ropeNone' | 'cand' | 'candStats', GPUBuffer>;
+  readonly #act: Record<'x' | 'qkv' | 'q' | 'attn' | 'lse' | 'h' | 'y' | 'rope' | 'ropeLocal' | 'ropeNone' | 'cand' | 'candStats', GPUBuffer>;
   readonly #logits: GPUBuffer;
   readonly #seen: GPUBuffer;
   readonly #seenWords: number;
@@ -162,7 +163,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       attn: buf('attn', R * H * Dh * 4),
       lse: buf('attn_lse', R * H * 4),
       h: buf('mlp_h', R * F * 4),
+      // Gemma: the attention or MLP output, before its post-norm adds it to x.
+      y: buf('post_norm_in', cfg.sandwichNorms ? R * D * 4 : 16),
       rope: buf('rope_table', C * (cfg.rotaryDim / 2) * 8),
+      // Gemma 3's sliding layers rotate with their own base (rope_local_base_freq), unscaled.
+      ropeLocal: buf('rope_local', cfg.localRopeTheta !== null ? C * (cfg.rotaryDim / 2) * 8 : 16),
       // (cos, sin) = (1, 0) at every position: the layers without RoPE run the same kernel, rotating by nothing.
       ropeNone: buf('rope_identity', cfg.ropeLayers?.includes(false) ? C * (cfg.rotaryDim / 2) * 8 : 16),
       cand: buf('topk_cand', Q * chunks * TOPK * 8),
@@ -177,6 +182,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#targetLogits = buf('target_logits', Q * 4);
     gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C, ropeScale(cfg)));
     if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(cfg.rotaryDim / 2), C));
+    if (cfg.localRopeTheta !== null) gpu.device.queue.writeBuffer(this.#act.ropeLocal, 0, ropeTable(ropeInvFreq({ ...cfg, ropeTheta: cfg.localRopeTheta, ropeScaling: null }), C));
     const kvBytes = S * Hkv * C * Dh * 4;
     for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
     this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
@@ -218,24 +224,30 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
     const embed = embedKernel(weights.embed.format);
     for (const shard of weights.embed.shards) {
-      op(b.dispatch(embed, { K: D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
+      op(b.dispatch(embed, { K: D, rowStart: shard.rowStart, rowCount: shard.rows, ldw: weights.embed.ldw, scale: cfg.embedScale }, { S: this.#step, E: shard.buffer, tokens: this.#tokens, x: a.x }, [0, 0, 0]), 'rows', (rows) => embed.grid({ rows, D }));
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
     const ropeP = b.params(rope, { H, Hkv, Dh, C, R: cfg.rotaryDim });
     const qkNorm = qkNormKernel(true);
     const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
-    const attnP = b.params(attention, { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window: cfg.slidingWindow ?? 0 });
-    // Each layer as model/layer.ts writes it, with the norms and SwiGLU folded into the matmuls.
-    const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h } as Record<Act, GPUBuffer>;
+    // One uniform block per window size (Gemma's sliding and global layers differ).
+    const attnP = new Map<number, GPUBuffer>();
+    const attnParams = (window: number) => attnP.get(window) ?? attnP.set(window, b.params(attention, { H, Hkv, C, scale: cfg.attentionScale, window })).get(window)!;
+    const addNorm = addNormKernel();
+    const addNormP = b.params(addNorm, { K: D, eps: cfg.rmsNormEps });
+    const tables = { global: a.rope, local: a.ropeLocal, none: a.ropeNone };
+    // Each layer as model/layer.ts writes it, with the norms and the GLU folded into the matmuls.
+    const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h, ya: a.y, ym: a.y } as Record<Act, GPUBuffer>;
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
-      for (const f of fuseForInference(layerOps(lw, cfg.ropeLayers?.[l] ?? true))) {
+      for (const f of fuseForInference(layerOps(lw, layerSpec(cfg, l)))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
-        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: f.rotate ? a.rope : a.ropeNone, q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
-        else if (f.op === 'attention') op(b.dispatch(attention, attnP, { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(f.window), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
         else {
-          this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu, residual: f.residual, last: false },
+          this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu !== null, gelu: f.glu === 'gelu_tanh', residual: f.residual, last: false },
             { x: act[f.in], w: f.parts[0].w, w2: f.parts[1]?.w, gain: f.gain ?? undefined, bias: f.bias, out: act[f.out], ldo: actWidth(cfg, f.out) });
         }
       }
@@ -448,12 +460,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const w = this.weights;
     const matrices = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])];
     const weightBuffers = new Set<GPUBuffer>([...matrices.flatMap((m) => m.shards.map((s) => s.buffer)), w.finalNorm,
-      ...w.layers.flatMap((l) => [l.attnNorm, l.mlpNorm, ...(l.qkvBias ? [l.qkvBias] : [])])]);
+      ...w.layers.flatMap((l) => [l.attnNorm, l.mlpNorm, l.qkvBias, l.qkNorm, l.postAttnNorm, l.postMlpNorm].filter((b): b is GPUBuffer => b !== null))]);
     const lmHead = new Set(w.lmHead.shards.map((s) => s.buffer));
     const kvBuffers = new Set(this.#kv.flatMap((kv) => [kv.k, kv.v]));
     // Activations are sized for the most rows (or sequences) a step takes: a step reads its own rows of them.
     const a = this.#act;
-    const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, ...(this.#loraU ? [this.#loraU] : [])]);
+    const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, a.y, ...(this.#loraU ? [this.#loraU] : [])]);
     const perSeq = new Set([this.#logits, a.cand, a.candStats, this.#result]);
     const read = new Set<GPUBuffer>();
     for (const op of this.#active()) for (const b of variantOf(op, rowsOf(op, input)).reads) read.add(b);
@@ -465,7 +477,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     let other = 0;
     for (const b of read) {
       if (kvBuffers.has(b)) continue;
-      if (b === a.rope || b === a.ropeNone) { other += input.tokens.length * Dh * 4; continue; } // one (cos, sin) row of Dh / 2 pairs per row
+      if (b === a.rope || b === a.ropeLocal || b === a.ropeNone) { other += input.tokens.length * Dh * 4; continue; } // one (cos, sin) row of Dh / 2 pairs per row
       const embedShard = lmHead.has(b) ? undefined : w.embed.shards.find((s) => s.buffer === b);
       if (perRow.has(b)) other += (b.size * input.tokens.length) / this.#maxRows;
       else if (perSeq.has(b)) other += (b.size * input.seqs) / this.#maxSeqs;

@@ -6,7 +6,12 @@ import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js'
 import { Rng } from '../util/rng.js';
 
 export interface SyntheticSpec {
-  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM' | 'Phi3ForCausalLM';
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM' | 'Phi3ForCausalLM' | 'Gemma3ForCausalLM';
+  /** Gemma 3: config.json's layer_types ("sliding_attention" | "full_attention" per layer). */
+  layerTypes?: string[];
+  /** Gemma 3: query_pre_attn_scalar (attention scores times its -1/2 power) and rope_local_base_freq. */
+  queryPreAttnScalar?: number;
+  ropeLocalBaseFreq?: number;
   /** SmolLM3: per layer, 1 = RoPE, 0 = none (config.json's no_rope_layers); absent: its default, every 4th layer without. */
   noRopeLayers?: number[];
   /** Mistral: config.json's sliding_window (each query sees the last W positions). */
@@ -52,10 +57,13 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     for (let i = 0; i < data.length; i++) data[i] = mean + std * rng.normal();
     tensors.set(name, { shape, data });
   };
+  const gemma = arch === 'Gemma3ForCausalLM';
+  // A norm gain: Gemma stores w of (1 + w), spread around 0; the others store the gain, around 1.
+  const gain = (name: string, n: number, std = 0.1) => add(name, [n], gemma ? 0.3 : std, gemma ? 0 : 1);
   add('model.embed_tokens.weight', [V, D], 1);
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `model.layers.${l}.`;
-    add(`${p}input_layernorm.weight`, [D], 0.1, 1);
+    gain(`${p}input_layernorm.weight`, D);
     add(`${p}self_attn.q_proj.weight`, [H * Dh, D], 1 / Math.sqrt(D));
     add(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D], 1 / Math.sqrt(D));
     add(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D], 1 / Math.sqrt(D));
@@ -64,25 +72,31 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
       add(`${p}self_attn.k_proj.bias`, [Hkv * Dh], 0.1);
       add(`${p}self_attn.v_proj.bias`, [Hkv * Dh], 0.1);
     }
-    if (arch === 'Qwen3ForCausalLM') {
-      // Gains of Qwen3's per-head q/k RMSNorms, spread so a wrong head or a missing norm shows.
-      add(`${p}self_attn.q_norm.weight`, [Dh], 0.3, 1);
-      add(`${p}self_attn.k_norm.weight`, [Dh], 0.3, 1);
+    if (arch === 'Qwen3ForCausalLM' || gemma) {
+      // Gains of the per-head q/k RMSNorms, spread so a wrong head or a missing norm shows.
+      gain(`${p}self_attn.q_norm.weight`, Dh, 0.3);
+      gain(`${p}self_attn.k_norm.weight`, Dh, 0.3);
     }
     add(`${p}self_attn.o_proj.weight`, [D, H * Dh], 0.5 / Math.sqrt(H * Dh));
-    add(`${p}post_attention_layernorm.weight`, [D], 0.1, 1);
+    gain(`${p}post_attention_layernorm.weight`, D);
+    if (gemma) {
+      gain(`${p}pre_feedforward_layernorm.weight`, D);
+      gain(`${p}post_feedforward_layernorm.weight`, D);
+    }
     add(`${p}mlp.gate_proj.weight`, [F, D], 1 / Math.sqrt(D));
     add(`${p}mlp.up_proj.weight`, [F, D], 1 / Math.sqrt(D));
     add(`${p}mlp.down_proj.weight`, [D, F], 0.5 / Math.sqrt(F));
   }
-  add('model.norm.weight', [D], 0.1, 1);
+  gain('model.norm.weight', D);
   if (!spec.tied) add('lm_head.weight', [V, D], 2 / Math.sqrt(D));
 
   const dtype = spec.dtype ?? 'F32';
   const list: TensorToWrite[] = [...(arch === 'Phi3ForCausalLM' ? fused(tensors, spec.numLayers) : tensors)].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
   const config: Record<string, unknown> = {
     architectures: [arch],
-    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama' }[arch],
+    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama', Gemma3ForCausalLM: 'gemma3_text' }[arch],
+    ...(spec.layerTypes ? { layer_types: spec.layerTypes } : {}),
+    ...(gemma ? { query_pre_attn_scalar: spec.queryPreAttnScalar ?? Dh, rope_local_base_freq: spec.ropeLocalBaseFreq ?? 10000, hidden_activation: 'gelu_pytorch_tanh', attn_logit_softcapping: null, final_logit_softcapping: null } : {}),
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
     ...(spec.partialRotaryFactor ? { partial_rotary_factor: spec.partialRotaryFactor } : {}),
@@ -98,7 +112,7 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     rope_scaling: spec.ropeScaling ?? null,
     max_position_embeddings: spec.maxPositionEmbeddings ?? 2048,
     tie_word_embeddings: spec.tied,
-    hidden_act: 'silu',
+    hidden_act: gemma ? 'gelu_pytorch_tanh' : 'silu',
     bos_token_id: spec.bosTokenId ?? 1,
     eos_token_id: spec.eosTokenId ?? 2,
     torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',

@@ -34,9 +34,11 @@ export interface LayerWeights {
   attnNorm: GPUBuffer;     // (D) f32
   qkv: Matrix;             // ((H + 2 Hkv) Dh, D)
   qkvBias: GPUBuffer | null; // ((H + 2 Hkv) Dh) f32
-  qkNorm: GPUBuffer | null;  // (2, Dh) f32: q_norm's gain, then k_norm's (Qwen3)
+  qkNorm: GPUBuffer | null;  // (2, Dh) f32: q_norm's gain, then k_norm's (Qwen3, Gemma 3)
   o: Matrix;               // (D, H Dh)
+  postAttnNorm: GPUBuffer | null; // (D) f32: Gemma's norm of the attention output
   mlpNorm: GPUBuffer;      // (D) f32
+  postMlpNorm: GPUBuffer | null;  // (D) f32: Gemma's norm of the MLP output
   gate: Matrix;            // (F, D)
   up: Matrix;              // (F, D), sharded like gate
   down: Matrix;            // (D, F)
@@ -57,7 +59,8 @@ interface Span { matrix: Matrix; rowOffset: number; rows: number }
 
 type Target =
   | { kind: 'matrix'; spans: Span[]; shape: [number, number] }
-  | { kind: 'vector'; buffer: GPUBuffer; offset: number; length: number };
+  /** `shift` is added to each value: Gemma's norm gains are stored as w and applied as 1 + w. */
+  | { kind: 'vector'; buffer: GPUBuffer; offset: number; length: number; shift: number };
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
@@ -65,7 +68,7 @@ const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuffer
 export function destroyWeights(gpu: Gpu, w: ModelWeights): void {
   const matrices = new Set<Matrix>([w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])]);
   for (const m of matrices) for (const s of m.shards) gpu.destroyBuffer(s.buffer);
-  for (const l of w.layers) for (const b of [l.attnNorm, l.mlpNorm, l.qkvBias, l.qkNorm]) if (b) gpu.destroyBuffer(b);
+  for (const l of w.layers) for (const b of [l.attnNorm, l.mlpNorm, l.qkvBias, l.qkNorm, l.postAttnNorm, l.postMlpNorm]) if (b) gpu.destroyBuffer(b);
   gpu.destroyBuffer(w.finalNorm);
 }
 
@@ -74,8 +77,13 @@ export class WeightLoader {
   readonly #targets = new Map<string, Target>();
   readonly #loaded = new Set<string>();
 
-  /** `precision`: how the layers' matrices are stored (f16 on any device: read as u32 pairs). */
-  constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig, readonly precision: WeightFormat = gpu.f16 ? 'f16' : 'f32') {
+  /**
+   * `precision`: how the layers' matrices are stored (f16 on any device: read as u32 pairs). `gainsShifted`: the
+   * norm gains arrive with Gemma's 1 already added (llama.cpp's converter adds it), so it is not added again.
+   */
+  constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig, readonly precision: WeightFormat = gpu.f16 ? 'f16' : 'f32', gainsShifted = false) {
+    const shift = gainsShifted ? 0 : cfg.normOffset;
+    const gainOf = (buffer: GPUBuffer, offset = 0, length = cfg.hiddenSize): Target => ({ kind: 'vector', buffer, offset, length, shift });
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
     const qkvRows = (H + 2 * Hkv) * Dh;
     let bytes = 0;
@@ -103,13 +111,20 @@ export class WeightLoader {
         qkvBias: cfg.qkvBias ? vector(`L${i}.qkv_bias`, qkvRows) : null,
         qkNorm: cfg.qkNorm ? vector(`L${i}.qk_norm`, 2 * Dh) : null,
         o: matrix(`L${i}.o`, D, H * Dh),
+        postAttnNorm: cfg.sandwichNorms ? vector(`L${i}.post_attn_norm`, D) : null,
         mlpNorm: vector(`L${i}.mlp_norm`, D),
+        postMlpNorm: cfg.sandwichNorms ? vector(`L${i}.post_mlp_norm`, D) : null,
         gate,
         up: matrix(`L${i}.up`, F, D, gate),
         down: matrix(`L${i}.down`, D, F),
       };
-      this.#route(`${p}input_layernorm.weight`, { kind: 'vector', buffer: l.attnNorm, offset: 0, length: D });
-      this.#route(`${p}post_attention_layernorm.weight`, { kind: 'vector', buffer: l.mlpNorm, offset: 0, length: D });
+      this.#route(`${p}input_layernorm.weight`, gainOf(l.attnNorm));
+      if (l.postAttnNorm && l.postMlpNorm) {
+        // Gemma: post_attention_layernorm normalizes the attention output; the MLP's input norm is pre_feedforward.
+        this.#route(`${p}post_attention_layernorm.weight`, gainOf(l.postAttnNorm));
+        this.#route(`${p}pre_feedforward_layernorm.weight`, gainOf(l.mlpNorm));
+        this.#route(`${p}post_feedforward_layernorm.weight`, gainOf(l.postMlpNorm));
+      } else this.#route(`${p}post_attention_layernorm.weight`, gainOf(l.mlpNorm));
       const parts: [string, number, number][] = [['q', 0, H * Dh], ['k', H * Dh, Hkv * Dh], ['v', (H + Hkv) * Dh, Hkv * Dh]];
       if (cfg.fusedProjections) {
         // Phi-3: qkv_proj rows are [q; k; v] as the engine keeps them; gate_up_proj rows [gate; up] go to two matrices.
@@ -118,11 +133,11 @@ export class WeightLoader {
       }
       for (const [name, off, rows] of cfg.fusedProjections ? [] : parts) {
         this.#route(`${p}self_attn.${name}_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.qkv, rowOffset: off, rows: rows }], shape: [rows, D] });
-        if (l.qkvBias) this.#route(`${p}self_attn.${name}_proj.bias`, { kind: 'vector', buffer: l.qkvBias, offset: off, length: rows });
+        if (l.qkvBias) this.#route(`${p}self_attn.${name}_proj.bias`, { kind: 'vector', buffer: l.qkvBias, offset: off, length: rows, shift: 0 });
       }
       if (l.qkNorm) {
-        this.#route(`${p}self_attn.q_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: 0, length: Dh });
-        this.#route(`${p}self_attn.k_norm.weight`, { kind: 'vector', buffer: l.qkNorm, offset: Dh, length: Dh });
+        this.#route(`${p}self_attn.q_norm.weight`, gainOf(l.qkNorm, 0, Dh));
+        this.#route(`${p}self_attn.k_norm.weight`, gainOf(l.qkNorm, Dh, Dh));
       }
       this.#route(`${p}self_attn.o_proj.weight`, { kind: 'matrix', spans: [{ matrix: l.o, rowOffset: 0, rows: D }], shape: [D, H * Dh] });
       if (!cfg.fusedProjections) {
@@ -133,7 +148,7 @@ export class WeightLoader {
       layers.push(l);
     }
     const finalNorm = vector('final_norm', D);
-    this.#route('model.norm.weight', { kind: 'vector', buffer: finalNorm, offset: 0, length: D });
+    this.#route('model.norm.weight', gainOf(finalNorm));
     let lmHead = embed;
     if (!cfg.tieWordEmbeddings) {
       lmHead = matrix('lm_head', V, D, undefined, table);
@@ -171,6 +186,7 @@ export class WeightLoader {
     const check = finiteCheck();
     if (t.kind === 'vector') {
       const f = decodeToF32(bytes, dtype, check);
+      if (t.shift !== 0) for (let i = 0; i < f.length; i++) f[i] += t.shift;
       if (check.index < 0) this.gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, f.buffer, f.byteOffset, f.byteLength);
     } else {
       const rowBytes = shape[1] * (dtype === 'F32' ? 4 : 2);

@@ -18,6 +18,7 @@ import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/mat
 import { ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
 import { packBlock, packRecords, recordWords } from '../gpu/layout.js';
 import { ropeKvKernel } from '../kernels/rope.js';
+import { addNormKernel } from '../kernels/add-norm.js';
 import { qkNormBackwardKernel, qkNormKernel } from '../kernels/qk-norm.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
@@ -34,7 +35,7 @@ import { GROUP_MODULES, type LoraBank, type LoraGroupBuffers, type LoraGroupName
 import { ropeInvFreq, ropeScale, ropeTable, type ModelConfig } from '../model/config.js';
 import type { LoadedModel } from '../model/loaded.js';
 import type { Matrix, ModelWeights } from '../model/weights.js';
-import { actWidth, layerOps, loraSegments, type Act } from '../model/layer.js';
+import { actWidth, addsToStream, layerOps, layerSpec, loraSegments, type Act, type LayerOp, type LayerSpec } from '../model/layer.js';
 import { activationFloats, largestBuffer, logitChunk } from './memory.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -68,7 +69,10 @@ interface Activations {
   att: GPUBuffer;       // (M, H, Dh) attention output
   lse: GPUBuffer;       // (M, H) attention log-sum-exp
   gu: GPUBuffer;        // (M, 2F) gate | up
-  h: GPUBuffer;         // (M, F) silu(gate) * up
+  h: GPUBuffer;         // (M, F) act(gate) * up
+  ya: GPUBuffer;        // (M, D) Gemma: the attention output before its post-norm (1 float otherwise)
+  ym: GPUBuffer;        // (M, D) Gemma: the MLP output before its post-norm
+  dy: GPUBuffer;        // (M, D) the gradient of ya or of ym, whichever the backward is at
   logits: GPUBuffer;    // (chunk, V), then its gradient in place
   dx: GPUBuffer;        // (M, D) gradient of the residual stream
   dxn: GPUBuffer;       // (M, D) gradient of xn
@@ -158,6 +162,8 @@ export class TrainGraph {
   readonly #ropeTable: GPUBuffer;
   /** The identity rotation (cos 1, sin 0), for SmolLM3's layers without RoPE. */
   readonly #ropeNone: GPUBuffer;
+  /** Gemma 3's sliding layers' rotation (their own base, unscaled). */
+  readonly #ropeLocal: GPUBuffer;
   readonly #chunk: number;
 
   private readonly cfg: ModelConfig;
@@ -198,6 +204,9 @@ export class TrainGraph {
     const nope = this.cfg.ropeLayers?.includes(false) ?? false;
     this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.rotaryDim : 4);
     if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.rotaryDim / 2), shape.seqLen));
+    const local = this.cfg.localRopeTheta;
+    this.#ropeLocal = this.#buf('train.rope_local', local !== null ? shape.seqLen * this.cfg.rotaryDim : 4);
+    if (local !== null) gpu.device.queue.writeBuffer(this.#ropeLocal, 0, ropeTable(ropeInvFreq({ ...this.cfg, ropeTheta: local, ropeScaling: null }), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
     this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
     this.#a = this.#activations();
@@ -238,7 +247,7 @@ export class TrainGraph {
     const { a, w } = { a: this.#a, w: this.w };
     const embed = embedKernel(w.embed.format);
     for (const s of w.embed.shards) {
-      list.push(this.#b.dispatch(embed, { K: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw },
+      list.push(this.#b.dispatch(embed, { K: this.cfg.hiddenSize, rowStart: s.rowStart, rowCount: s.rows, ldw: w.embed.ldw, scale: this.cfg.embedScale },
         { S: this.#step, E: s.buffer, tokens: this.tokens, x: a.xs[0] }, { rows: this.M, D: this.cfg.hiddenSize }));
     }
     for (let l = 0; l < this.cfg.numLayers; l++) this.#layerForward(l, true, list);
@@ -282,37 +291,41 @@ export class TrainGraph {
 
   /**
    * A layer's forward from xs[l], the ops of model/layer.ts as separate kernels; with `full`, x_{l+1} too (the
-   * backward's recompute stops before the last residual matmul, whose LoRA shrink it still needs). The residual stream
-   * is not updated in place: each residual op copies it into the next buffer (xs[l] -> xmid -> xs[l+1]) and adds there,
-   * so the backward has every norm's input. Returns which buffer each norm read.
+   * backward's recompute stops before the last op that adds to the stream: a residual matmul, whose LoRA shrink it
+   * still needs, or Gemma's post-norm, whose input it needs). The residual stream is not updated in place: each op
+   * that adds to it copies it into the next buffer (xs[l] -> xmid -> xs[l+1]) and adds there, so the backward has
+   * every norm's input. Returns which buffer each norm read.
    */
   #layerForward(l: number, full: boolean, list: Dispatch[]): Map<number, GPUBuffer> {
     const a = this.#a;
-    const ops = layerOps(this.w.layers[l], this.cfg.ropeLayers?.[l] ?? true);
-    const lastResidual = ops.findLastIndex((op) => op.op === 'linear' && op.residual);
+    const ops = this.#layerOps(l);
+    const lastResidual = ops.findLastIndex(addsToStream);
     const normInputs = new Map<number, GPUBuffer>();
     let stream = a.xs[l];
+    const next = (i: number) => {
+      const out = i === lastResidual ? a.xs[l + 1] : a.xmid;
+      this.#copy(stream, out, this.M * this.cfg.hiddenSize, list);
+      return (stream = out);
+    };
     ops.forEach((op, i) => {
       if (op.op === 'rmsnorm') {
         this.#rmsnorm(stream, op.gain, a.xn, list);
         normInputs.set(i, stream);
       } else if (op.op === 'qknorm') this.#qkNorm(op.gain, list);
-      else if (op.op === 'rope') this.#rope(op.rotate, list);
-      else if (op.op === 'attention') this.#attention(list);
-      else if (op.op === 'swiglu') {
+      else if (op.op === 'rope') this.#rope(op.table, list);
+      else if (op.op === 'attention') this.#attention(op.window, list);
+      else if (op.op === 'glu') {
         const { intermediateSize: F } = this.cfg;
-        list.push(this.#b.dispatch(swigluKernel(), { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
+        list.push(this.#b.dispatch(swigluKernel(op.act), { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
+      } else if (op.op === 'addnorm') {
+        if (i === lastResidual && !full) return;
+        const k = addNormKernel();
+        list.push(this.#b.dispatch(k, { K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { S: this.#step, y: this.#act(op.in), gain: op.gain, x: next(i) }, { rows: this.M }));
       } else {
         const lora = this.#adapted(l, op.group) ? { lg: this.bank.group(l, op.group)!, u: a.u[op.group] } : null;
         if (lora) this.#shrink(l, op.group, this.#act(op.in), list);
         if (i === lastResidual && !full) return;
-        let out: GPUBuffer;
-        if (!op.residual) out = this.#act(op.out);
-        else {
-          out = i === lastResidual ? a.xs[l + 1] : a.xmid;
-          this.#copy(stream, out, this.M * this.cfg.hiddenSize, list);
-          stream = out;
-        }
+        const out = op.residual ? next(i) : this.#act(op.out);
         let nOff = 0;
         for (const part of op.parts) {
           this.#matmul(`L${l}.${part.name}`, this.#act(op.in), part.w, out, actWidth(this.cfg, op.out), nOff, { residual: op.residual }, lora, op.bias, list);
@@ -330,17 +343,21 @@ export class TrainGraph {
    */
   #layerBackward(l: number, normInputs: Map<number, GPUBuffer>, list: Dispatch[]): void {
     const a = this.#a;
-    const ops = layerOps(this.w.layers[l], this.cfg.ropeLayers?.[l] ?? true);
+    const ops = this.#layerOps(l);
     let inXn = Math.max(...normInputs.keys());
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i];
       if (op.op === 'rmsnorm') this.#rmsnormBack(normInputs.get(i)!, op.gain, a.dxn, a.dx, list);
       else if (op.op === 'qknorm') this.#qkNormBackward(op.gain, list);
-      else if (op.op === 'rope') this.#ropeBackward(op.rotate, list);
-      else if (op.op === 'attention') this.#attentionBackward(list);
-      else if (op.op === 'swiglu') {
+      else if (op.op === 'rope') this.#ropeBackward(op.table, list);
+      else if (op.op === 'attention') this.#attentionBackward(op.window, list);
+      else if (op.op === 'glu') {
         const { intermediateSize: F } = this.cfg;
-        list.push(this.#b.dispatch(swigluBackwardKernel(), { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
+        list.push(this.#b.dispatch(swigluBackwardKernel(op.act), { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
+      } else if (op.op === 'addnorm') {
+        // x += rmsnorm(y) g: the stream's gradient passes on unchanged, and dy = the norm's backward of it.
+        this.#fill(a.dy, this.M * this.cfg.hiddenSize, list);
+        this.#rmsnormBack(this.#act(op.in), op.gain, a.dx, a.dy, list);
       } else {
         const norm = ops.slice(0, i).findLastIndex((o) => o.op === 'rmsnorm');
         if (op.in === 'xn' && norm !== inXn) {
@@ -360,17 +377,22 @@ export class TrainGraph {
     }
   }
 
+  /** Layer l's ops (model/layer.ts). */
+  #layerOps(l: number): LayerOp[] {
+    return layerOps(this.w.layers[l], layerSpec(this.cfg, l));
+  }
+
   /** The buffer of an activation of the current layer; the residual stream has one per point (see #layerForward). */
   #act(x: Exclude<Act, 'x'> | Act): GPUBuffer {
     const a = this.#a;
     if (x === 'x') throw new Error('the residual stream of a training graph is xs[l], xmid or xs[l + 1]: see #layerForward');
-    return { xn: a.xn, qkv: a.qkv, attn: a.att, gu: a.gu, h: a.h }[x];
+    return { xn: a.xn, qkv: a.qkv, attn: a.att, gu: a.gu, h: a.h, ya: a.ya, ym: a.ym }[x];
   }
 
-  /** The gradient buffer of an activation (dx: of the residual stream). */
+  /** The gradient buffer of an activation (dx: of the residual stream; dy: of ya or ym, one at a time). */
   #grad(x: Act): GPUBuffer {
     const a = this.#a;
-    return { x: a.dx, xn: a.dxn, qkv: a.dqkv, attn: a.datt, gu: a.dgu, h: a.dh }[x];
+    return { x: a.dx, xn: a.dxn, qkv: a.dqkv, attn: a.datt, gu: a.dgu, h: a.dh, ya: a.dy, ym: a.dy }[x];
   }
 
   /** Global-norm clipping over every gradient, then AdamW on each A and B (and their bank copies) and the head. */
@@ -424,12 +446,17 @@ export class TrainGraph {
     list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, { M: this.M }));
   }
 
-  #rope(rotate: boolean, list: Dispatch[]): void {
+  /** The (cos, sin) table a layer rotates by. */
+  #table(t: LayerSpec['rope']): GPUBuffer {
+    return { global: this.#ropeTable, local: this.#ropeLocal, none: this.#ropeNone }[t];
+  }
+
+  #rope(table: LayerSpec['rope'], list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const k = ropeKvKernel();
     list.push(this.#b.dispatch(k, { H, Hkv, Dh, C: this.shape.seqLen, R: this.cfg.rotaryDim },
-      { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: rotate ? this.#ropeTable : this.#ropeNone, q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
+      { S: this.#step, qkv: this.cfg.qkNorm ? a.qkvn : a.qkv, rowInfo: this.#rowInfo, rope: this.#table(table), q: a.q, kc: a.kc, vc: a.vc }, { rows: this.M, H, Hkv, Dh }));
   }
 
   /** qkvn: q and k heads of qkv normalized (qkv, the projection's output, is kept for the backward). */
@@ -444,29 +471,29 @@ export class TrainGraph {
     list.push(this.#b.dispatch(qkNormBackwardKernel(), { H, Hkv, Dh, eps }, { S: this.#step, x: this.#a.qkv, gain, dqkv: this.#a.dqkv }, { rows: this.M, H, Hkv }));
   }
 
-  #attention(list: Dispatch[]): void {
+  #attention(window: number, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), window: this.cfg.slidingWindow ?? 0 },
+    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: this.cfg.attentionScale, window },
       { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
   /** dq and dK, dV from the attention's output gradient datt (the rotated q, K, V and the kept log-sum-exp). */
-  #attentionBackward(list: Dispatch[]): void {
+  #attentionBackward(window: number, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
-    const p = { H, Hkv, T: this.shape.seqLen, scale: 1 / Math.sqrt(Dh), M: this.M, window: this.cfg.slidingWindow ?? 0 };
+    const p = { H, Hkv, T: this.shape.seqLen, scale: this.cfg.attentionScale, M: this.M, window };
     list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
     list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
   }
 
   /** dqkv from dq, dK, dV: the rotation undone. */
-  #ropeBackward(rotate: boolean, list: Dispatch[]): void {
+  #ropeBackward(table: LayerSpec['rope'], list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const sizes = { H, Hkv, Dh, T: this.shape.seqLen, M: this.M, R: this.cfg.rotaryDim };
-    list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: rotate ? this.#ropeTable : this.#ropeNone, dqkv: a.dqkv }, sizes));
+    list.push(this.#b.dispatch(ropeBackwardKernel(), sizes, { dq: a.dq, dk: a.dk, dv: a.dv, rope: this.#table(table), dqkv: a.dqkv }, sizes));
   }
 
   /** Forward matmul (one dispatch per shard), optionally with the LoRA epilogue. */

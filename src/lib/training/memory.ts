@@ -14,6 +14,8 @@ export function activationFloats(cfg: ModelConfig, M: number, R: number, chunk: 
     xs: M * D, xn: M * D, xmid: M * D, qkv: M * (H + 2 * Hkv) * Dh, qkvn: cfg.qkNorm ? M * (H + 2 * Hkv) * Dh : 1,
     q: M * H * Dh, kc: M * Hkv * Dh, vc: M * Hkv * Dh, att: M * H * Dh, lse: M * H,
     gu: M * 2 * F, h: M * F, logits: chunk * V,
+    // Gemma's attention and MLP outputs before their post-norms, and the gradient of either.
+    ya: cfg.sandwichNorms ? M * D : 1, ym: cfg.sandwichNorms ? M * D : 1, dy: cfg.sandwichNorms ? M * D : 1,
     dx: M * D, dxn: M * D, dh: M * F, dgu: M * 2 * F, datt: M * H * Dh,
     dq: M * H * Dh, dk: M * Hkv * Dh, dv: M * Hkv * Dh, dqkv: M * (H + 2 * Hkv) * Dh,
     u: { qkv: M * 3 * R, o: M * R, gate_up: M * 2 * R, down: M * R } as Record<LoraGroupName, number>,

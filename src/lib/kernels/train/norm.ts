@@ -12,7 +12,8 @@ const INPUTS: Record<string, BufferDecl> = {
   gain: { type: 'array<f32>', access: 'read', shape: '(K)' },
 };
 
-const REDUCE = /* wgsl */ `
+/** A workgroup's sum of one value per thread (WG threads, a power of two). */
+export const REDUCE = /* wgsl */ `
 var<workgroup> red: array<f32, WG>;
 fn reduce(tid: u32, v: f32) -> f32 {
   red[tid] = v;

@@ -12,6 +12,7 @@ import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/trai
 import { qkNormBackwardKernel, qkNormKernel } from '../../src/lib/kernels/qk-norm.js';
 import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js';
 import { swigluBackwardKernel, swigluKernel } from '../../src/lib/kernels/train/swiglu.js';
+import { addNormKernel } from '../../src/lib/kernels/add-norm.js';
 import { Rng } from '../../src/lib/util/rng.js';
 import { Tape } from '../reference/autodiff.js';
 import { ropeTable } from '../../src/lib/model/config.js';
@@ -90,26 +91,50 @@ describe("Qwen3's q/k norms", () => {
   });
 });
 
-describe('swiglu', () => {
+describe.each(['silu', 'gelu_tanh'] as const)('gated linear unit (%s)', (act) => {
   it('forward and backward, M=5 F=23', async () => {
     const gpu = await testGpu();
     const rng = new Rng(9);
     const M = 5, F = 23;
     const gu = randn(rng, M * 2 * F, 2);
     const dh = randn(rng, M * F);
+    // SiLU: g sigmoid(g); transformers' gelu_pytorch_tanh: g/2 (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+    const gelu = (t: Tape, g: number) => t.mul(t.scale(g, 0.5), t.addConst(t.tanh(t.scale(t.add(g, t.scale(t.mul(g, t.mul(g, g)), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
     const { y, grads } = refGrad([gu], (t, [v]) => {
       const out: number[] = [];
       for (let m = 0; m < M; m++) for (let f = 0; f < F; f++) {
         const g = v[m * 2 * F + f];
-        out.push(t.mul(t.mul(g, t.sigmoid(g)), v[m * 2 * F + F + f]));
+        out.push(t.mul(act === 'silu' ? t.mul(g, t.sigmoid(g)) : gelu(t, g), v[m * 2 * F + F + f]));
       }
       return out;
     }, dh);
     const grid = { M, F };
-    const { h } = await runProgram(gpu, swigluKernel(), { M, F }, { gu, h: out(new Float32Array(M * F)) }, grid);
-    expectClose(h, y, ...TOL, 'swiglu');
-    const { dgu } = await runProgram(gpu, swigluBackwardKernel(), { M, F }, { gu, dh, dgu: out(new Float32Array(M * 2 * F)) }, grid);
-    expectClose(dgu, grads[0], ...TOL, 'swiglu backward');
+    const { h } = await runProgram(gpu, swigluKernel(act), { M, F }, { gu, h: out(new Float32Array(M * F)) }, grid);
+    expectClose(h, y, ...TOL, act);
+    const { dgu } = await runProgram(gpu, swigluBackwardKernel(act), { M, F }, { gu, dh, dgu: out(new Float32Array(M * 2 * F)) }, grid);
+    expectClose(dgu, grads[0], ...TOL, `${act} backward`);
+  });
+});
+
+describe("Gemma's post-norm x += rmsnorm(y) g", () => {
+  it.each([[3, 37], [6, 300]])('adds the normalized rows into the stream, M=%i K=%i', async (M, K) => {
+    const gpu = await testGpu();
+    const rng = new Rng(M * 7 + K);
+    const y = randn(rng, M * K, 3);
+    const gain = randn(rng, K, 0.3).map((v) => 1 + v);
+    const x0 = randn(rng, M * K);
+    const expected = new Float64Array(M * K);
+    for (let m = 0; m < M; m++) {
+      let ss = 0;
+      for (let k = 0; k < K; k++) ss += y[m * K + k] ** 2;
+      const r = 1 / Math.sqrt(ss / K + 1e-6);
+      for (let k = 0; k < K; k++) expected[m * K + k] = x0[m * K + k] + y[m * K + k] * r * gain[k];
+    }
+    // Two rows past S.rows stay as they were.
+    const padded = Float32Array.from([...x0, ...new Float32Array(2 * K).fill(7)]);
+    const { x } = await runProgram(gpu, addNormKernel(), { K, eps: 1e-6 }, { S: step(M), y: Float32Array.from([...y, ...new Float32Array(2 * K)]), gain, x: out(padded) }, { rows: M });
+    expectClose(x.subarray(0, M * K), expected, ...TOL, 'add_norm');
+    expectClose(x.subarray(M * K), new Float64Array(2 * K).fill(7), 0, 0, 'rows past S.rows');
   });
 });
 

@@ -17,7 +17,7 @@ import { NONE } from '../../src/lib/kernels/common.js';
 import { expectClose } from '../helpers/compare.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
-import { rope, silu } from '../reference/llama.js';
+import { geluTanh, rope, silu } from '../reference/llama.js';
 import { ropeTable } from '../../src/lib/model/config.js';
 import { checkRopeAtLongPositions } from '../helpers/rope-check.js';
 import { embedReference, matmulParams, matmulReference, rowDots } from '../reference/matmul.js';
@@ -53,7 +53,7 @@ function TARGETS(gpuShapes: [number, number, number][]): [string, (gpu: Gpu) => 
 
 describe('matmul', () => {
   const variants: [string, Partial<MatmulOptions>][] = [
-    ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }],
+    ['plain', {}], ['norm+bias', { norm: true, bias: true }], ['swiglu+norm', { swiglu: true, norm: true }], ['geglu+norm', { swiglu: true, gelu: true, norm: true }],
     ['residual', { residual: true }], ['last rows + norm', { last: true, norm: true }],
   ];
   // K=5 and 53 run the one-thread-per-column gemv, K=67 and 300 the lane-reduction one (2 and 8 lanes). One row
@@ -92,7 +92,7 @@ describe('matmul', () => {
 
 describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and strength)', () => {
   // qkv-like: one output split into 3 segments (G = 3), each with its own u and B block; gate_up: swiglu with G = 2.
-  const cases: [string, Partial<MatmulOptions>, number][] = [['single module', {}, 1], ['qkv segments + norm', { norm: true }, 3], ['swiglu gate|up', { swiglu: true, norm: true }, 2]];
+  const cases: [string, Partial<MatmulOptions>, number][] = [['single module', {}, 1], ['qkv segments + norm', { norm: true }, 3], ['swiglu gate|up', { swiglu: true, norm: true }, 2], ['geglu gate|up', { swiglu: true, gelu: true, norm: true }, 2]];
   for (const [target, device, sizes] of TARGETS([[1, 37, 53], [1, 41, 301], [3, 37, 53], [GEMV_MAX_ROWS + 5, 41, 67]])) for (const [name, v, G] of cases) {
     it.each(sizes)(`${name}${target}, M=%i N=%i K=%i`, async (M, N, K) => {
       const gpu = await testGpu();
@@ -123,7 +123,8 @@ describe('matmul with the LoRA epilogue (BGMV: each row its own adapter slot and
         const { a, b } = rowDots(x.subarray(m * K, m * K + K), N, K, W.seen, W2.seen, o.norm ? gain : undefined);
         for (let n = 0; n < N; n++) {
           if (o.swiglu) {
-            expected[m * ldo + n] = silu(a[n] + term(m, 0, n)) * (b[n] + term(m, 1, upRow + n));
+            const gate = a[n] + term(m, 0, n);
+            expected[m * ldo + n] = (o.gelu ? geluTanh(gate) : silu(gate)) * (b[n] + term(m, 1, upRow + n));
           } else {
             const seg = n >= seg2 ? 2 : n >= seg1 ? 1 : 0;
             expected[m * ldo + n] = a[n] + term(m, seg, n);

@@ -6,8 +6,8 @@
 const NONE = 0xffffffff;
 
 /** The fused matmul's options, as its reference reads them. */
-export interface MatmulOptions { norm: boolean; bias: boolean; swiglu: boolean; residual: boolean; last: boolean; lora?: boolean }
-import { rmsnorm, silu } from './llama.js';
+export interface MatmulOptions { norm: boolean; bias: boolean; swiglu: boolean; gelu?: boolean; residual: boolean; last: boolean; lora?: boolean }
+import { geluTanh, rmsnorm, silu } from './llama.js';
 
 /** Uniforms of a matmul without LoRA. */
 export const matmulParams = (N: number, K: number, ldw: number, ldo: number, nOff: number) =>
@@ -47,7 +47,7 @@ export function matmulReference(o: MatmulOptions, c: MatmulCase): Float64Array {
     const { a, b } = rowDots(c.x.subarray(r * c.K, r * c.K + c.K), c.N, c.K, c.W, o.swiglu ? c.W2 : undefined, o.norm ? c.gain : undefined);
     for (let n = 0; n < c.N; n++) {
       let y = a[n] + (o.bias ? c.bias![c.nOff + n] : 0);
-      if (o.swiglu) y = silu(y) * b[n];
+      if (o.swiglu) y = (o.gelu ? geluTanh(y) : silu(y)) * b[n]; // SwiGLU, or Gemma's GeGLU
       const at = m * c.ldo + c.nOff + n;
       expected[at] = o.residual ? c.out0[at] + y : y;
     }

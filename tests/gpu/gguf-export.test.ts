@@ -143,6 +143,40 @@ describe('GGUF export of a model', () => {
     expect(await tokens(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])))).toEqual(await tokens(new MemoryFiles('phi3', f16Folder)));
   });
 
+  it("a Gemma 3 model (its norms as 1 + w, post_attention_norm, ffn_norm before the MLP, post_ffw_norm, linear RoPE scaling) reads back to the greedy tokens of its safetensors folder", async () => {
+    const spec: SyntheticSpec = { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined, queryPreAttnScalar: undefined, vocabSize: 160 };
+    const { files, m } = folder(spec);
+    const file = concat(modelToGguf(files, 'f16', 'gemma3 test'));
+    const h = await readGgufHeader(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])), 'g.gguf');
+    const meta = h.parsed.metadata as Record<string, unknown>;
+    expect(meta['general.architecture']).toBe('gemma3');
+    expect(meta['gemma3.attention.sliding_window']).toBe(4);
+    expect(meta['gemma3.rope.scaling.type']).toBe('linear');
+    const names = h.parsed.tensorInfos.map((t) => t.name);
+    for (const n of ['blk.0.post_attention_norm.weight', 'blk.0.ffn_norm.weight', 'blk.5.post_ffw_norm.weight', 'blk.2.attn_q_norm.weight']) expect(names).toContain(n);
+    expect(names).not.toContain('output.weight');
+    // convert_hf_to_gguf's Gemma3Model writes every norm gain as 1 + w.
+    const t = h.parsed.tensorInfos.find((x) => x.name === 'blk.0.ffn_norm.weight')!;
+    const stored = new Float32Array(file.slice(h.dataOffset + Number(t.offset), h.dataOffset + Number(t.offset) + 4 * spec.hiddenSize).buffer);
+    expect([...stored]).toEqual([...m.tensors.get('model.layers.0.pre_feedforward_layernorm.weight')!.data].map((v) => Math.fround(v + 1)));
+    const tokens = async (f: MemoryFiles) => {
+      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
+      await engine.load(f, undefined, undefined, { precision: 'f32' });
+      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
+      engine.unload();
+      return r.tokens;
+    };
+    const f16Folder = folder({ ...spec, dtype: 'F16' }).files;
+    expect(await tokens(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])))).toEqual(await tokens(new MemoryFiles('gemma3', f16Folder)));
+  });
+
+  it("refuses a Gemma 3 whose layer pattern, local RoPE base or query scale are not what llama.cpp's gemma3 fixes", () => {
+    expect(() => modelToGguf(folder(TINY_CONFIGS.gemma3).files, 'f16', 'x')).toThrow(/has global layers other than every 6th; llama\.cpp's gemma3 fixes it/);
+    const six = { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined };
+    expect(() => modelToGguf(folder({ ...six, queryPreAttnScalar: undefined, ropeLocalBaseFreq: 500 }).files, 'f16', 'x')).toThrow(/rotates its sliding layers with base 500, not 10000/);
+    expect(() => modelToGguf(folder(six).files, 'f16', 'x')).toThrow(/scales its queries by 0\.25, not 0\.316/);
+  });
+
   it("refuses a SmolLM3 whose layers without RoPE are not llama.cpp's every 4th (no GGUF key could say so)", () => {
     const { files } = folder({ ...TINY_CONFIGS.smollm3NoRope });
     expect(() => modelToGguf(files, 'f16', 'x')).toThrow(/skips RoPE on layers 1, 2; llama\.cpp's smollm3 skips it on every 4th layer/);

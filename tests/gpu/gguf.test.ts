@@ -41,6 +41,9 @@ describe('GGUF models on the GPU', () => {
     // llama.cpp's smollm3: no key for the layers without RoPE, every 4th by default (here layer 3 of 4).
     ['smollm3, layer 3 without RoPE', { ...TINY_CONFIGS.smollm3NoRope, numLayers: 4, noRopeLayers: undefined }],
     ['phi3, fused attn_qkv and ffn_up, a sliding window', TINY_CONFIGS.phi3Fused],
+    // llama.cpp's gemma3: every 6th layer global, the local base 10^4, queries over sqrt(head_dim): what it fixes.
+    ['gemma3, sandwich norms with the 1 added, 5 sliding layers and a global one with linear RoPE scaling',
+      { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined, queryPreAttnScalar: undefined }],
   ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));

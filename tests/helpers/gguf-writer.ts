@@ -85,8 +85,9 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
   const c = m.config as Record<string, number | boolean | string[]>;
   // llama.cpp's names: Qwen2 and Qwen3 keep their q/k rows as they are; the LLaMA family's are permuted.
   const cls = (c.architectures as string[])[0];
-  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : cls === 'Phi3ForCausalLM' ? 'phi3' : 'llama';
-  const qwen = arch === 'qwen2' || arch === 'qwen3' || arch === 'phi3'; // rows as they are: no q/k permutation
+  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : cls === 'Phi3ForCausalLM' ? 'phi3' : cls === 'Gemma3ForCausalLM' ? 'gemma3' : 'llama';
+  const qwen = arch === 'qwen2' || arch === 'qwen3' || arch === 'phi3' || arch === 'gemma3'; // rows as they are: no q/k permutation
+  const gemma = arch === 'gemma3';
   const dh = (c.head_dim as number) ?? (c.hidden_size as number) / (c.num_attention_heads as number);
   const kvs: KV[] = [
     ['general.architecture', 'str', arch],
@@ -99,7 +100,11 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
   ];
   const names: [RegExp, string][] = [
     [/^model\.embed_tokens\.weight$/, 'token_embd.weight'], [/^model\.norm\.weight$/, 'output_norm.weight'], [/^lm_head\.weight$/, 'output.weight'],
-    [/^model\.layers\.(\d+)\.input_layernorm\.weight$/, 'blk.$1.attn_norm.weight'], [/^model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, 'blk.$1.ffn_norm.weight'],
+    [/^model\.layers\.(\d+)\.input_layernorm\.weight$/, 'blk.$1.attn_norm.weight'],
+    // convert_hf_to_gguf's Gemma3Model: post_attention_norm, ffn_norm (the pre-MLP norm), post_ffw_norm.
+    ...(gemma ? [[/^model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, 'blk.$1.post_attention_norm.weight'], [/^model\.layers\.(\d+)\.pre_feedforward_layernorm\.weight$/, 'blk.$1.ffn_norm.weight'],
+      [/^model\.layers\.(\d+)\.post_feedforward_layernorm\.weight$/, 'blk.$1.post_ffw_norm.weight']] as [RegExp, string][] : []),
+    [/^model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, 'blk.$1.ffn_norm.weight'],
     [/^model\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias)$/, 'blk.$1.attn_q.$2'], [/^model\.layers\.(\d+)\.self_attn\.k_proj\.(weight|bias)$/, 'blk.$1.attn_k.$2'],
     [/^model\.layers\.(\d+)\.self_attn\.v_proj\.(weight|bias)$/, 'blk.$1.attn_v.$2'], [/^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$/, 'blk.$1.attn_output.weight'],
     [/^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/, 'blk.$1.ffn_$2.weight'],
@@ -121,12 +126,18 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     }
     kvs.push(...(c.sliding_window ? [['phi3.attention.sliding_window', 'u32', c.sliding_window] as KV] : []));
   }
+  if (gemma) {
+    kvs.push(...(c.sliding_window ? [['gemma3.attention.sliding_window', 'u32', c.sliding_window] as KV] : []));
+    const rs = c.rope_scaling as unknown as { rope_type?: string; factor?: number } | null;
+    if (rs?.rope_type === 'linear') kvs.push(['gemma3.rope.scaling.type', 'str', 'linear'], ['gemma3.rope.scaling.factor', 'f32', rs.factor!]);
+  }
   names.push([/^phi3:(.*)$/, '$1']);
   for (const [name, t] of source) {
     const rule = names.find(([re]) => re.test(name));
     if (!rule) throw new Error(`no GGUF name for ${name}`);
     let data = t.data;
     if (!qwen && /(q_proj|k_proj)\.weight$/.test(name)) data = permuteRows(data, t.shape[0], t.shape[1], dh);
+    if (gemma && /norm\.weight$/.test(name)) data = data.map((v) => v + 1); // the converter adds Gemma's 1 to every norm gain
     const quantize = type === 'Q8_0' && t.shape.length === 2 && t.shape[1] % 32 === 0;
     const ggufName = name.replace(rule[0], rule[1]);
     const dims = [...t.shape].reverse();

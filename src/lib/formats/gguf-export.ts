@@ -12,7 +12,7 @@ import { ggufChunks, type GgufTensorData, type GgufValue } from './gguf-write.js
 import { readSafetensors } from './safetensors.js';
 import { normalizeConfig, ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { LoraAdapter } from '../lora/peft.js';
-import { qkPermuted } from '../model/gguf.js';
+import { GGUF_GEMMA3, qkPermuted } from '../model/gguf.js';
 
 export const GGUF_EXPORT_TYPES = ['f16', 'q8_0', 'q4_k_m'] as const;
 export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
@@ -26,8 +26,20 @@ const ggufArch = (c: ModelConfig) => {
   if (c.ropeLayers && c.ropeLayers.some((rotate, i) => rotate !== ((i + 1) % 4 !== 0))) {
     throw new UnsupportedModelError(`This SmolLM3 model skips RoPE on layers ${c.ropeLayers.flatMap((r, i) => (r ? [] : [i])).join(', ')}; llama.cpp's smollm3 skips it on every 4th layer (3, 7, ...) and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`);
   }
-  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3' } as Record<string, string>)[c.architecture] ?? 'llama';
+  if (c.architecture === 'Gemma3ForCausalLM') checkGemma3(c);
+  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', Gemma3ForCausalLM: 'gemma3' } as Record<string, string>)[c.architecture] ?? 'llama';
 };
+
+/** llama.cpp's gemma3 fixes its layer pattern, local RoPE base and query scale (GGUF_GEMMA3): a model that differs has no file. */
+function checkGemma3(c: ModelConfig): void {
+  const fail = (what: string) => { throw new UnsupportedModelError(`This Gemma 3 model ${what}; llama.cpp's gemma3 fixes it and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`); };
+  const P = GGUF_GEMMA3.slidingWindowPattern;
+  if (c.slidingLayers?.some((s, i) => s !== ((i + 1) % P !== 0))) fail(`has global layers other than every ${P}th`);
+  if (c.localRopeTheta !== GGUF_GEMMA3.localRopeBase) fail(`rotates its sliding layers with base ${c.localRopeTheta}, not ${GGUF_GEMMA3.localRopeBase}`);
+  const scale = 1 / Math.sqrt(c.numLayers === 62 ? c.hiddenSize / c.numHeads : c.headDim);
+  if (Math.abs(c.attentionScale - scale) > 1e-7 * scale) fail(`scales its queries by ${c.attentionScale}, not ${scale}`);
+  if (c.ropeScaling && c.ropeScaling.type !== 'linear') fail(`scales its RoPE by "${c.ropeScaling.type}", where llama.cpp's gemma3 reads linear scaling only`);
+}
 /** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen's not. */
 const permutes = (c: ModelConfig) => qkPermuted(c.architecture);
 
@@ -43,8 +55,8 @@ export function permuteRows(src: Float32Array, rows: number, K: number, dh: numb
   return out;
 }
 
-/** The GGUF name of a transformers tensor (the inverse of model/gguf.ts hfTensorName), or null. */
-export function ggufTensorName(name: string): string | null {
+/** The GGUF name of a transformers tensor (the inverse of model/gguf.ts hfTensorName; `sandwich`: Gemma's norms), or null. */
+export function ggufTensorName(name: string, sandwich = false): string | null {
   const fixed: Record<string, string> = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' };
   if (name in fixed) return fixed[name];
   const m = /^model\.layers\.(\d+)\.(\w+)\.(\w+)\.(weight|bias)$/.exec(name) ?? /^model\.layers\.(\d+)\.()(\w+)\.(weight|bias)$/.exec(name);
@@ -54,6 +66,7 @@ export function ggufTensorName(name: string): string | null {
     q_proj: 'attn_q', k_proj: 'attn_k', v_proj: 'attn_v', o_proj: 'attn_output', gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down',
     q_norm: 'attn_q_norm', k_norm: 'attn_k_norm',
     qkv_proj: 'attn_qkv', gate_up_proj: 'ffn_up', // Phi-3's fused projections, fused in llama.cpp's phi3 too
+    ...(sandwich ? { post_attention_layernorm: 'post_attention_norm', pre_feedforward_layernorm: 'ffn_norm', post_feedforward_layernorm: 'post_ffw_norm' } : {}),
   };
   const p = part[m[3]];
   return p ? `blk.${m[1]}.${p}.${m[4]}` : null;
@@ -189,7 +202,7 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
   });
   const tensors: GgufTensorData[] = [];
   const order = (n: string) => (n === 'token_embd.weight' ? -1 : n === 'output_norm.weight' ? 1e9 : n === 'output.weight' ? 1e9 + 1 : Number(/^blk\.(\d+)/.exec(n)?.[1] ?? 1e9));
-  const infos = all.map((t) => ({ t, gguf: ggufTensorName(t.name) }));
+  const infos = all.map((t) => ({ t, gguf: ggufTensorName(t.name, c.sandwichNorms) }));
   const unknown = infos.find((x) => x.gguf === null);
   if (unknown) throw new UnsupportedModelError(`The weights hold ${unknown.t.name}, which has no place in a GGUF ${arch} model.`);
   infos.sort((a, b) => order(a.gguf!) - order(b.gguf!));
@@ -199,6 +212,8 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     const dims = [...t.shape].reverse(); // ne[0] first
     if (t.shape.length === 2 && permutes(c) && /attn_[qk]\.weight$/.test(gguf!)) values = permuteRows(values, t.shape[0], t.shape[1], c.headDim);
     if (t.shape.length === 2 && permutes(c) && /attn_[qk]\.bias$/.test(gguf!)) values = permuteRows(values, t.shape[0], 1, c.headDim);
+    // Gemma's gains are stored as w of (1 + w); llama.cpp's converter writes 1 + w.
+    if (c.normOffset && /norm\.weight$/.test(gguf!)) values = values.map((v) => v + c.normOffset);
     const type = t.shape.length === 2 ? tensorType(ftype, gguf!, t.shape[1], c.numLayers, c.tieWordEmbeddings) : GGML.F32;
     tensors.push({ name: gguf!, dims, type, data: type === GGML.F32 ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : quantize(type, values) });
   }
@@ -221,10 +236,13 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
     [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
     // llama.cpp's phi3 slides this window over every layer (its llama architecture has no window: Mistral's is dropped).
-    ...(arch === 'phi3' && c.slidingWindow !== null ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: c.slidingWindow }] as [string, GgufValue]] : []),
+    ...((arch === 'phi3' || arch === 'gemma3') && c.slidingWindow !== null ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: c.slidingWindow }] as [string, GgufValue]] : []),
+    ...(arch === 'gemma3' && c.ropeScaling?.type === 'linear' ? [
+      ['gemma3.rope.scaling.type', { type: 'str', value: 'linear' }], ['gemma3.rope.scaling.factor', { type: 'f32', value: c.ropeScaling.factor }],
+    ] as [string, GgufValue][] : []),
     ...tokenizerMeta(files, c).kv,
   ];
-  if (c.ropeScaling) {
+  if (c.ropeScaling && arch !== 'gemma3') {
     // RoPE scaling as llama.cpp's rope_freqs tensor: per pair, the base inverse frequency over the scaled one.
     if (arch !== 'llama') throw new UnsupportedModelError(`A ${c.architecture} with RoPE scaling cannot be exported to GGUF: llama.cpp reads frequency factors for LLaMA models only.`);
     const base = ropeInvFreq({ ...c, ropeScaling: null });

@@ -5,7 +5,8 @@
 // llama.cpp's converter permutes the rows of q and k of LLaMA-family models (it interleaves the two rotary halves of
 // each head); that permutation is undone here. Qwen2 and Qwen3 files are not permuted (Qwen3's q/k norms are
 // attn_q_norm and attn_k_norm). SmolLM3 files carry no key for their layers without RoPE: llama.cpp fixes them at
-// every 4th layer, which is the config's default here too.
+// every 4th layer, which is the config's default here too. Gemma 3 files hold their norm gains with the 1 added
+// (the loader does not add it again) and fix the layer pattern and the local RoPE base (GGUF_GEMMA3).
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { FileFormatError, UnsupportedModelError, WeightMismatchError } from '../errors.js';
@@ -17,10 +18,27 @@ import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
-const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', phi3: 'Phi3ForCausalLM' };
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', phi3: 'Phi3ForCausalLM', gemma3: 'Gemma3ForCausalLM' };
 
-/** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's. */
-export const qkPermuted = (architecture: string): boolean => !['Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM'].includes(architecture);
+/** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's, Phi's or Gemma's. */
+export const qkPermuted = (architecture: string): boolean => !['Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM', 'Gemma3ForCausalLM'].includes(architecture);
+
+/**
+ * What llama.cpp's gemma3 fixes rather than reads (llama-model.cpp): every 6th layer global, the sliding layers' RoPE
+ * base 10000 unscaled, and queries scaled by 1 / sqrt(head_dim) (by sqrt(hidden / heads) for the 62-layer 27B).
+ */
+export const GGUF_GEMMA3 = { slidingWindowPattern: 6, localRopeBase: 10000 } as const;
+
+function gemma3Config(m: Meta, hidden: number, heads: number, headDim: number): Record<string, unknown> {
+  const type = m['gemma3.rope.scaling.type'];
+  return {
+    sliding_window_pattern: GGUF_GEMMA3.slidingWindowPattern,
+    rope_local_base_freq: GGUF_GEMMA3.localRopeBase,
+    query_pre_attn_scalar: num(m, 'gemma3.block_count') === 62 ? hidden / heads : headDim,
+    ...(type === 'linear' ? { rope_scaling: { rope_type: 'linear', factor: num(m, 'gemma3.rope.scaling.factor') } } : {}),
+    ...(type !== undefined && type !== 'linear' && type !== 'none' ? { rope_scaling: { rope_type: String(type) } } : {}),
+  };
+}
 
 export interface GgufHeader {
   parsed: GGUFParseOutput;
@@ -164,6 +182,7 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     // Phi-3: its sliding window, and a RoPE on part of each head (which the engine refuses) when the dimension count says so.
     ...(m[`${arch}.attention.sliding_window`] !== undefined ? { sliding_window: num(m, `${arch}.attention.sliding_window`) } : {}),
     ...(arch === 'phi3' && m['phi3.rope.dimension_count'] !== undefined ? { partial_rotary_factor: num(m, 'phi3.rope.dimension_count') / num(m, `${arch}.attention.key_length`, hidden / heads) } : {}),
+    ...(arch === 'gemma3' ? gemma3Config(m, hidden, heads, num(m, `${arch}.attention.key_length`, hidden / heads)) : {}),
     ...(ropeFreqs ? { rope_scaling: { rope_type: 'freq_factors', factors: ropeFreqs } } : {}),
     ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
@@ -197,9 +216,10 @@ export function inGgufTerms(e: unknown, h: GgufHeader, file: string): unknown {
 
 /**
  * The transformers name of a GGUF tensor, or null for one the engine does not use. Phi-3 files keep q|k|v in attn_qkv
- * and gate|up in ffn_up (twice the rows), as its checkpoints do.
+ * and gate|up in ffn_up (twice the rows), as its checkpoints do; Gemma's (`sandwich`) have post_attention_norm and
+ * post_ffw_norm, and their ffn_norm is the pre-MLP norm.
  */
-export function hfTensorName(name: string, fused = false): string | null {
+export function hfTensorName(name: string, fused = false, sandwich = false): string | null {
   const fixed: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
   if (name in fixed) return fixed[name];
   const b = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
@@ -210,6 +230,7 @@ export function hfTensorName(name: string, fused = false): string | null {
     attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm',
     ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
     ...(fused ? { attn_qkv: 'self_attn.qkv_proj', ffn_up: 'mlp.gate_up_proj' } : {}),
+    ...(sandwich ? { post_attention_norm: 'post_attention_layernorm', ffn_norm: 'pre_feedforward_layernorm', post_ffw_norm: 'post_feedforward_layernorm' } : {}),
   };
   const p = part[b[2]];
   return p ? `model.layers.${b[1]}.${p}.${b[3]}` : null;
@@ -230,7 +251,7 @@ export async function streamGgufInto(
   const infos = [...h.parsed.tensorInfos].sort((a, b) => Number(a.offset - b.offset));
   // Every tensor is placed (or known to be unused) before any data is read.
   const used = infos.filter((t) => {
-    const name = hfTensorName(t.name, config.fusedProjections);
+    const name = hfTensorName(t.name, config.fusedProjections, config.sandwichNorms);
     if (name === null && (t.name === 'rope_freqs.weight' || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
     // (Tensors on layers past block_count were refused with the header, by ggufConfig.)
     if (name === null || !loader.wants(name)) {
@@ -242,7 +263,7 @@ export async function streamGgufInto(
     return true;
   });
   for (const t of used) {
-    const name = hfTensorName(t.name, config.fusedProjections)!;
+    const name = hfTensorName(t.name, config.fusedProjections, config.sandwichNorms)!;
     const type = t.dtype as GgmlType;
     const dims = t.shape.map(Number); // ne[0] (the row length) first
     const shape = dims.length === 1 ? dims : [dims[1], dims[0]];

@@ -108,7 +108,7 @@ describe('batched multi-adapter decoding', () => {
   });
 });
 
-describe.each([['qwen3 (its q/k norms kept)', 'qwen3QkNorm'], ['phi3 (qkv_proj and gate_up_proj written fused)', 'phi3Fused'], ['smollm3', 'smollm3NoRope']])('merged export of %s', (_what, key) => {
+describe.each([['qwen3 (its q/k norms kept)', 'qwen3QkNorm'], ['phi3 (qkv_proj and gate_up_proj written fused)', 'phi3Fused'], ['smollm3', 'smollm3NoRope'], ['gemma3 (its four norms written as w of 1 + w)', 'gemma3']])('merged export of %s', (_what, key) => {
   it('loads back as a base and gives the tokens of the unmerged adapter', async () => {
     const { Engine } = await import('../../src/lib/engine.js');
     const { MemoryFiles } = await import('../../src/lib/model-files.js');

@@ -29,7 +29,7 @@ describe('model catalog', () => {
     expect(mb('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(2200);
     expect(mb('meta-llama/Llama-3.2-1B-Instruct')).toBe(2472);
     for (const m of CATALOG) expect(gpuBytes(m, false, 'f32') / gpuBytes(m, true, 'f16')).toBeGreaterThan(1.3);
-    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['meta-llama/Llama-3.2-1B-Instruct']);
+    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'meta-llama/Llama-3.2-1B-Instruct']);
   });
 
   it("lists Qwen3 with its head_dim of 128 (not hidden / heads) and its q/k norms: Qwen's published 0.6B and 0.44B without embeddings", () => {
@@ -40,6 +40,10 @@ describe('model catalog', () => {
     expect((all - 151_936 * 1024) / 1e9).toBeCloseTo(0.44, 2);
     // SmolLM3-3B: 3.08 B parameters from the layer shapes of its config.json (the "3B" of its name).
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'HuggingFaceTB/SmolLM3-3B')!)).toBe(3_075_098_624);
+    // Gemma 3's model cards: 268,098,176 and 999,885,952 parameters (four norms a layer, q/k norms, tied).
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-270m-it')!)).toBe(268_098_176);
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-1b-it')!)).toBe(999_885_952);
+    expect(CATALOG.filter((m) => m.repo.startsWith('google/')).every((m) => m.gated)).toBe(true);
     // Phi-3-mini: the 3.8 B of its model card.
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'microsoft/Phi-3-mini-4k-instruct')!) / 1e9).toBeCloseTo(3.82, 2);
   });

@@ -102,7 +102,34 @@ describe('the families after LLaMA, Mistral and Qwen2', () => {
   });
 
   it('the error for a family still unsupported names the supported ones', () => {
-    expect(() => normalizeConfig({ ...qwen3, architectures: ['Gemma3ForCausalLM'] })).toThrow(/Gemma3ForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM/);
+    expect(() => normalizeConfig({ ...qwen3, architectures: ['GPTNeoXForCausalLM'] })).toThrow(/GPTNeoXForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM/);
+  });
+
+  // google/gemma-3-1b-it's config.json (its layer pattern as sliding_window_pattern), and gemma-3-270m-it's layer_types.
+  const gemma3 = {
+    architectures: ['Gemma3ForCausalLM'], attention_bias: false, attn_logit_softcapping: null, bos_token_id: 2, eos_token_id: [1, 106],
+    final_logit_softcapping: null, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh', hidden_size: 1152, intermediate_size: 6912,
+    max_position_embeddings: 32768, model_type: 'gemma3_text', num_attention_heads: 4, num_hidden_layers: 26, num_key_value_heads: 1,
+    query_pre_attn_scalar: 256, rms_norm_eps: 1e-6, rope_local_base_freq: 10000, rope_scaling: null, rope_theta: 1000000,
+    sliding_window: 512, sliding_window_pattern: 6, vocab_size: 262144,
+  };
+
+  it("Gemma 3: transformers' Gemma3TextConfig facts (every 6th layer global, the local base, the query scale, sqrt(D) embeddings, tied)", () => {
+    const c = normalizeConfig(gemma3);
+    expect(c).toMatchObject({
+      architecture: 'Gemma3ForCausalLM', headDim: 256, slidingWindow: 512, localRopeTheta: 10000, ropeTheta: 1e6, attentionScale: 1 / 16,
+      hiddenAct: 'gelu_tanh', normOffset: 1, sandwichNorms: true, qkNorm: true, qkvBias: false, tieWordEmbeddings: true, eosTokenIds: [1, 106],
+    });
+    expect(c.embedScale).toBe(Math.fround(Math.sqrt(1152)));
+    expect(c.slidingLayers!.flatMap((s, i) => (s ? [] : [i]))).toEqual([5, 11, 17, 23]);
+    const types = ['sliding_attention', 'full_attention', 'sliding_attention'];
+    expect(normalizeConfig({ ...gemma3, num_hidden_layers: 3, layer_types: types }).slidingLayers).toEqual([true, false, true]);
+    expect(() => normalizeConfig({ ...gemma3, num_hidden_layers: 3, layer_types: ['sliding_attention'] })).toThrow(/layer_types" must name "sliding_attention" or "full_attention" for each of the 3 layers/);
+    expect(normalizeConfig({ ...gemma3, query_pre_attn_scalar: 168 }).attentionScale).toBeCloseTo(1 / Math.sqrt(168), 12);
+    expect(() => normalizeConfig({ ...gemma3, final_logit_softcapping: 30 })).toThrow(/soft-capping is not supported/);
+    expect(() => normalizeConfig({ ...gemma3, hidden_activation: 'silu' })).toThrow(/hidden_act "silu" is not supported for Gemma3ForCausalLM/);
+    // The others keep the LLaMA layer: 1 / sqrt(Dh), SiLU, gains as stored, embeddings unscaled.
+    expect(normalizeConfig(qwen3)).toMatchObject({ attentionScale: 1 / Math.sqrt(128), hiddenAct: 'silu', normOffset: 0, embedScale: 1, sandwichNorms: false, slidingLayers: null, localRopeTheta: null });
   });
 });
 

@@ -15,7 +15,7 @@ export interface CatalogModel {
   gated: boolean;
   /** What it is good for, in a few words. */
   note: string;
-  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'> & { qkNorm?: boolean };
+  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'> & { qkNorm?: boolean; sandwichNorms?: boolean };
 }
 
 const llama = (d: number, f: number, l: number, h: number, kv: number, v: number, tied: boolean) => ({
@@ -37,6 +37,9 @@ export const CATALOG: readonly CatalogModel[] = [
   { repo: 'microsoft/Phi-3-mini-4k-instruct', name: 'Phi-3 mini 4k Instruct', licence: 'MIT', gated: false, note: '3.8B, 4k context; needs a real GPU (4-bit: about 2.2 GB)', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
   { repo: 'microsoft/Phi-3.5-mini-instruct', name: 'Phi-3.5 mini Instruct', licence: 'MIT', gated: false, note: 'multilingual 3.8B (LongRoPE: up to its first 4k tokens here); needs a real GPU', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
   { repo: 'microsoft/Phi-4-mini-instruct', name: 'Phi-4 mini Instruct', licence: 'MIT', gated: false, note: '3.8B, RoPE on 3/4 of each head (LongRoPE: its first 4k tokens here); needs a real GPU', shape: { ...llama(3072, 8192, 32, 24, 8, 200064, true), headDim: 128 } },
+  // Gemma 3 (text): GeGLU, four norms a layer, q/k norms, 5 sliding layers to each global one, a 262k vocabulary.
+  { repo: 'google/gemma-3-270m-it', name: 'Gemma 3 270M Instruct', licence: 'Gemma', gated: true, note: 'tiny and quick to tune; accept the licence on huggingface.co first', shape: { ...llama(640, 2048, 18, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
+  { repo: 'google/gemma-3-1b-it', name: 'Gemma 3 1B Instruct', licence: 'Gemma', gated: true, note: 'multilingual, 32k context; accept the licence on huggingface.co first', shape: { ...llama(1152, 6912, 26, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];

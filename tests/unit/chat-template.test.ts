@@ -39,6 +39,17 @@ describe('chat templates render as the library renders them', () => {
     });
   }
 
+  it("a template that refuses a system role (Gemma 2's) gets the system text folded into the first user turn, as Gemma 3's template folds it", () => {
+    // Gemma's turn format, and Gemma 2's refusal of a system message, written from its model card's description.
+    const gemma2 = `{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}`;
+    const tok = withTemplate(gemma2);
+    const text = tok.renderChat([{ role: 'system', content: 'Answer in French.' }, { role: 'user', content: 'Hello' }, { role: 'assistant', content: 'Bonjour' }, { role: 'user', content: 'Thanks' }]);
+    expect(text).toBe('<|im_start|><start_of_turn>user\nAnswer in French.\n\nHello<end_of_turn>\n<start_of_turn>model\nBonjour<end_of_turn>\n<start_of_turn>user\nThanks<end_of_turn>\n<start_of_turn>model\n');
+    // Without a system message nothing is folded; a template failing for another reason still says so.
+    expect(tok.renderChat([{ role: 'user', content: 'Hi' }])).toBe('<|im_start|><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n');
+    expect(() => tok.renderChat([{ role: 'system', content: 's' }, { role: 'assistant', content: 'x' } as never])).toThrow(/failed on these messages \(System role not supported\)/);
+  });
+
   it('raise_exception reaches the caller with its message', () => {
     const tok = withTemplate(featureful);
     expect(() => tok.renderChat([{ role: 'tool', content: 'x' } as never])).toThrow(/failed on these messages \(bad role tool\)/);

@@ -9,6 +9,11 @@ import type { ModelFiles } from '../model-files.js';
 import { readJson } from '../model-files.js';
 import { alpacaPrompt } from './alpaca.js';
 
+/** The template itself failed on the messages (not a step or time limit): another arrangement may render. */
+class TemplateFailure extends Error {
+  constructor(readonly error: TokenizerError) { super(error.message); }
+}
+
 /** Extra variables a chat template may read, as apply_chat_template passes its keyword arguments (enable_thinking). */
 export interface TemplateVariables { enable_thinking?: boolean }
 
@@ -98,8 +103,26 @@ export class TextTokenizer {
     return /\benable_thinking\b/.test(this.chatTemplate ?? '');
   }
 
-  /** Renders messages with the model's chat template (as transformers' apply_chat_template does). */
+  /**
+   * Renders messages with the model's chat template (as transformers' apply_chat_template does). A template that
+   * refuses a system message (Gemma 2's raises "System role not supported") gets it folded into the first user turn,
+   * as Gemma 3's template folds it itself: the system text, a blank line, then the user's.
+   */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): string {
+    try {
+      return this.#render(messages, addGenerationPrompt, variables);
+    } catch (e) {
+      const [first, second, ...rest] = messages;
+      if (!(e instanceof TemplateFailure) || first?.role !== 'system' || second?.role !== 'user') throw e instanceof TemplateFailure ? e.error : e;
+      try {
+        return this.#render([{ role: 'user', content: `${first.content}\n\n${second.content}` }, ...rest], addGenerationPrompt, variables);
+      } catch {
+        throw e.error;
+      }
+    }
+  }
+
+  #render(messages: ChatMessage[], addGenerationPrompt: boolean, variables: TemplateVariables): string {
     if (!this.#template) throw new TokenizerError('This model has no chat template; use the Alpaca or raw prompt format.');
     let text: unknown;
     try {
@@ -113,7 +136,7 @@ export class TextTokenizer {
     } catch (e) {
       if (e instanceof TokenizerError) throw e;
       // Templates may raise on purpose (raise_exception) or fail on input they do not expect.
-      throw new TokenizerError(`The model's chat template failed on these messages (${(e as Error).message}). Check the roles and their order, or use the Alpaca or raw prompt format.`);
+      throw new TemplateFailure(new TokenizerError(`The model's chat template failed on these messages (${(e as Error).message}). Check the roles and their order, or use the Alpaca or raw prompt format.`));
     }
     if (typeof text !== 'string') throw new TokenizerError('The chat template did not produce text: check chat_template in tokenizer_config.json.');
     return text;

@@ -159,7 +159,7 @@ describe('matmul input gradient dX = dY W', () => {
 });
 
 describe('attention backward', () => {
-  it.each([[6, 4, 2, 5, 0], [10, 3, 1, 7, 0], [6, 4, 2, 9, 3]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences), sliding window %i', async (Dh, H, Hkv, T, window) => {
+  it.each([[6, 4, 2, 5, 0, 0], [10, 3, 1, 7, 0, 0], [6, 4, 2, 9, 3, 0], [6, 4, 2, 7, 3, 1.2], [10, 3, 1, 6, 0, 0.8]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences), sliding window %i, soft-cap %f', async (Dh, H, Hkv, T, window, softcap) => {
     const gpu = await testGpu();
     const rng = new Rng(Dh * 100 + T);
     const B = 2, M = B * T, scale = 1 / Math.sqrt(Dh);
@@ -178,7 +178,9 @@ describe('attention backward', () => {
           const at = (j: number) => ((b * Hkv + kh) * T + j) * Dh;
           // Keys first .. i: all before the query, or its last `window` positions.
           const first = window ? Math.max(0, i - window + 1) : 0;
-          const s = Array.from({ length: i + 1 - first }, (_, jj) => t.scale(t.dot(Q.slice((m * H + h) * Dh, (m * H + h + 1) * Dh), K.slice(at(first + jj), at(first + jj) + Dh)), scale));
+          const raw = Array.from({ length: i + 1 - first }, (_, jj) => t.scale(t.dot(Q.slice((m * H + h) * Dh, (m * H + h + 1) * Dh), K.slice(at(first + jj), at(first + jj) + Dh)), scale));
+          // Gemma 2: c tanh(s / c) before the softmax.
+          const s = softcap ? raw.map((x) => t.scale(t.tanh(t.scale(x, 1 / softcap)), softcap)) : raw;
           const mx = Math.max(...s.map((x) => t.val[x]));
           const e = s.map((x) => t.exp(t.addConst(x, -mx)));
           const inv = t.rsqrt(t.mul(t.sum(e), t.sum(e)));
@@ -187,10 +189,10 @@ describe('attention backward', () => {
       }
       return out;
     }, dout);
-    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale, window }, {
+    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale, window, softcap }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
-    const p = { H, Hkv, T, scale, M, window };
+    const p = { H, Hkv, T, scale, M, window, softcap };
     const inputs = { q, kc, vc, o: fwd.out, dout, lse: fwd.lse };
     const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, p);
     const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, p);
@@ -240,14 +242,16 @@ describe('rope backward', () => {
 });
 
 describe('cross-entropy', () => {
-  it('loss and dlogits with a masked row, V=37', async () => {
+  // Gemma 2's final soft-capping (c = 2.5, under these logits' spread) folded in: the softmax of c tanh(x / c).
+  it.each([0, 2.5])('loss and dlogits with a masked row, V=37, soft-cap %f', async (softcap) => {
     const gpu = await testGpu();
     const rng = new Rng(37);
     const rows = 4, V = 37, weight = 1 / 3;
     const logits = randn(rng, rows * V, 3);
     const labels = Uint32Array.from([5, 0xffffffff, 36, 0]);
-    const { y, grads } = refGrad([logits], (t, [z]) => {
+    const { y, grads } = refGrad([logits], (t, [x]) => {
       const out: number[] = [];
+      const z = softcap ? x.map((v) => t.scale(t.tanh(t.scale(v, 1 / softcap)), softcap)) : x;
       for (let r = 0; r < rows; r++) {
         if (labels[r] === 0xffffffff) continue;
         const row = z.slice(r * V, (r + 1) * V);
@@ -256,7 +260,7 @@ describe('cross-entropy', () => {
       }
       return out;
     }, [weight, weight, weight]);
-    const { logits: d, loss } = await runProgram(gpu, crossEntropyKernel(), { rows, V, labelOff: 0, weight }, { logits: out(Float32Array.from(logits)), labels, loss: out(new Float32Array(rows)) }, { rows });
+    const { logits: d, loss } = await runProgram(gpu, crossEntropyKernel(), { rows, V, labelOff: 0, weight, softcap }, { logits: out(Float32Array.from(logits)), labels, loss: out(new Float32Array(rows)) }, { rows });
     expectClose(d, grads[0], 1e-6, 1e-4, 'dlogits');
     expectClose([loss[0], loss[2], loss[3]], y, 1e-5, 1e-5, 'per-row loss');
     expectClose([loss[1]], [0], 0, 0, 'masked row loss');

@@ -18,6 +18,7 @@ import { expectClose } from '../helpers/compare.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step, type BufferInput } from '../helpers/kernel.js';
 import { geluTanh, rope, silu } from '../reference/llama.js';
+import { softcapKernel } from '../../src/lib/kernels/softcap.js';
 import { ropeTable } from '../../src/lib/model/config.js';
 import { checkRopeAtLongPositions } from '../helpers/rope-check.js';
 import { embedReference, matmulParams, matmulReference, rowDots } from '../reference/matmul.js';
@@ -221,8 +222,9 @@ describe('rope + KV cache write', () => {
 });
 
 describe('attention', () => {
-  // The last case under a sliding window of 7 positions (Mistral's: a query at p sees keys p - 7 < j <= p).
-  it.each([[6, 3, 1, 5, 0], [10, 4, 2, 70, 0], [64, 2, 2, 9, 0], [130, 4, 1, 3, 0], [10, 4, 2, 40, 7]])('Dh=%i H=%i Hkv=%i positions up to %i, window %i', async (Dh, H, Hkv, maxPos, window) => {
+  // Under a sliding window of 7 positions (Mistral's: a query at p sees keys p - 7 < j <= p); Gemma 2's soft-capping
+  // (c tanh(s / c), with c = 1.5 small enough to bend these scores).
+  it.each([[6, 3, 1, 5, 0, 0], [10, 4, 2, 70, 0, 0], [64, 2, 2, 9, 0, 0], [130, 4, 1, 3, 0, 0], [10, 4, 2, 40, 7, 0], [10, 4, 2, 40, 7, 1.5], [6, 3, 1, 12, 0, 1.5]])('Dh=%i H=%i Hkv=%i positions up to %i, window %i, soft-cap %f', async (Dh, H, Hkv, maxPos, window, softcap) => {
     const gpu = await testGpu();
     const rng = new Rng(Dh + H + maxPos);
     const C = maxPos + 4, slots = 2, M = 5;
@@ -241,7 +243,8 @@ describe('attention', () => {
       for (let j = first; j <= info[4 * m + 1]; j++) {
         let dot = 0;
         for (let d = 0; d < Dh; d++) dot += q[(m * H + h) * Dh + d] * kc[base(j) + d];
-        s.push(dot / Math.sqrt(Dh));
+        const sc = dot / Math.sqrt(Dh);
+        s.push(softcap ? softcap * Math.tanh(sc / softcap) : sc);
       }
       const mx = Math.max(...s);
       const e = s.map((x) => Math.exp(x - mx));
@@ -249,11 +252,23 @@ describe('attention', () => {
       lse[m * H + h] = mx + Math.log(sum);
       e.forEach((p, i) => { for (let d = 0; d < Dh; d++) expected[(m * H + h) * Dh + d] += (p / sum) * vc[base(first + i) + d]; });
     }
-    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window }, {
+    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window, softcap }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
     expectClose(got.out, expected, 1e-5, 1e-5, 'attention output');
     expectClose(got.lse, lse, 1e-5, 1e-5, 'log-sum-exp');
+  });
+});
+
+describe("Gemma 2's final soft-capping", () => {
+  it('caps the logits of the call\'s sequences in place, c tanh(z / c), and leaves the rows past them', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(30);
+    const V = 301, seqs = 3, softcap = 30;
+    const logits = Float32Array.from(randn(rng, (seqs + 1) * V, 40));
+    const expected = Float64Array.from(logits, (z, i) => (i < seqs * V ? softcap * Math.tanh(z / softcap) : z));
+    const got = await runProgram(gpu, softcapKernel(), { V, softcap }, { S: step(seqs + 1, seqs, 1, 0), logits: out(Float32Array.from(logits)) }, { seqs, V });
+    expectClose(got.logits, expected, 4e-6, 2e-7, 'soft-capped logits');
   });
 });
 

@@ -31,7 +31,12 @@ const gemma3: SyntheticSpec = {
   architecture: 'Gemma3ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: true, seed: 27,
   slidingWindow: 3, layerTypes: ['sliding_attention', 'full_attention'], queryPreAttnScalar: 8, ropeTheta: 1e6, ropeLocalBaseFreq: 100,
 };
-const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3], ['phi3, partial rotary', phi3Partial], ['gemma3', gemma3]];
+/** Gemma 2: attention scores and logits soft-capped (their tanh backward), a sliding layer then a global one. */
+const gemma2: SyntheticSpec = {
+  architecture: 'Gemma2ForCausalLM', hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 6, vocabSize: 29, tied: true, seed: 28,
+  slidingWindow: 3, queryPreAttnScalar: 8, attnSoftcap: 1.5, finalSoftcap: 4,
+};
+const SPECS: [string, SyntheticSpec][] = [['llama', llama], ['qwen3', qwen3], ['smollm3', smollm3], ['mistral, sliding window 3', mistral], ['phi3', phi3], ['phi3, partial rotary', phi3Partial], ['gemma3', gemma3], ['gemma2', gemma2]];
 const T = 5;
 const tokens = [3, 7, 1, 22, 9, 4, 4, 15, 2, 28];
 const labels = [7, 1, 22, -100, -100, -100, 15, 2, 28, 11];

@@ -35,6 +35,12 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
     slidingWindow: 4, layerTypes: ['sliding_attention', 'full_attention', 'sliding_attention'], queryPreAttnScalar: 16, ropeTheta: 1e6, ropeLocalBaseFreq: 10000,
     ropeScaling: { rope_type: 'linear', factor: 8 },
   },
+  // Gemma 2: as Gemma 3 without q/k norms, one RoPE base, its layers alternating sliding (0, 2) and global (1), the
+  // attention scores and the logits soft-capped (at 2 and 9: low enough to bend these tiny models' values).
+  gemma2: {
+    architecture: 'Gemma2ForCausalLM', hiddenSize: 28, intermediateSize: 39, numLayers: 3, numHeads: 2, numKvHeads: 1, headDim: 12, vocabSize: 107, tied: true, seed: 21,
+    slidingWindow: 4, queryPreAttnScalar: 20, attnSoftcap: 2, finalSoftcap: 9,
+  },
   mistral: { architecture: 'MistralForCausalLM', hiddenSize: 26, intermediateSize: 41, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 14, vocabSize: 101, tied: false, slidingWindow: 4, seed: 14 },
   llama3Scaling: {
     hiddenSize: 40, intermediateSize: 67, numLayers: 3, numHeads: 4, numKvHeads: 4, headDim: 10, vocabSize: 97, tied: true, seed: 13,

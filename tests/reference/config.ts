@@ -51,6 +51,10 @@ export interface RefConfig {
    * the MLP's gate through gelu_pytorch_tanh.
    */
   sandwichNorms?: boolean;
+  /** Gemma 2 (modeling_gemma2): attention scores become c tanh(s / c) before the mask (attn_logit_softcapping). */
+  attnSoftcap?: number | null;
+  /** Gemma 2: the logits become c tanh(z / c) (final_logit_softcapping). */
+  finalSoftcap?: number | null;
 }
 
 /** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */

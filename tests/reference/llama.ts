@@ -1,7 +1,7 @@
 // Float64 reference of the LLaMA-family forward pass, written as plain loops (llama2.c's run.c in TypeScript), with
 // Qwen2's q/k/v biases, Qwen3's per-head q/k norms (transformers' modeling_qwen3), SmolLM3's layers without RoPE and
-// Gemma 3's layer (transformers' modeling_gemma3: (1 + w) norms, scaled embeddings, sandwich norms, GeGLU, local and
-// global layers).
+// Gemma 2's and 3's layer (transformers' modeling_gemma2 and modeling_gemma3: (1 + w) norms, scaled embeddings,
+// sandwich norms, GeGLU, local and global layers, Gemma 2's soft-capped attention scores and logits).
 // It is the ground truth every GPU kernel and the whole GPU model are compared against. Letters: T tokens,
 // D hidden, F intermediate, H heads, Hkv kv heads, Dh head dim, V vocab.
 
@@ -122,7 +122,7 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
         for (let j = first; j <= t; j++) {
           let s = 0;
           for (let d = 0; d < Dh; d++) s += qs[t][h * Dh + d] * ks[j][kh * Dh + d];
-          scores[j] = s * scale;
+          scores[j] = cfg.attnSoftcap ? cfg.attnSoftcap * Math.tanh((s * scale) / cfg.attnSoftcap) : s * scale;
           mx = Math.max(mx, scores[j]);
         }
         let sum = 0;
@@ -144,7 +144,8 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
     }
   }
   const head = get(w, cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-  return x.map((xt) => matvec(head, rmsnorm(xt, g('model.norm.weight'), cfg.rmsNormEps), V, D));
+  const cap = cfg.finalSoftcap;
+  return x.map((xt) => matvec(head, rmsnorm(xt, g('model.norm.weight'), cfg.rmsNormEps), V, D).map((z) => (cap ? cap * Math.tanh(z / cap) : z)));
 }
 
 /** Greedy decoding with the reference (full recomputation each step). */

@@ -54,6 +54,8 @@ export function referenceTrainStep(
   const gemma = cfg.sandwichNorms === true;
   const scale = cfg.attentionScale ?? 1 / Math.sqrt(Dh);
   let inv: Float64Array = new Float64Array(0); // the current layer's RoPE frequencies
+  // c tanh(x / c) of each value (Gemma 2's soft-capping), or the values as they are.
+  const cap = (xs: number[], c: number | null | undefined) => (c ? xs.map((x) => tape.scale(tape.tanh(tape.scale(x, 1 / c)), c)) : xs);
   // transformers' gelu_pytorch_tanh on the tape
   const gelu = (x: number) => tape.mul(tape.scale(x, 0.5), tape.addConst(tape.tanh(tape.scale(tape.add(x, tape.scale(tape.mul(x, tape.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
   // Leaves for every LoRA parameter.
@@ -134,7 +136,8 @@ export function referenceTrainStep(
         for (let h = 0; h < H; h++) {
           const kh = Math.floor(h / (H / Hkv));
           const first = layer.window ? Math.max(0, t - layer.window + 1) : 0; // the sliding window
-          const scores = Array.from({ length: t + 1 - first }, (_, jj) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[first + jj].slice(kh * Dh, (kh + 1) * Dh)), scale));
+          const raw = Array.from({ length: t + 1 - first }, (_, jj) => tape.scale(tape.dot(qs[t].slice(h * Dh, (h + 1) * Dh), ks[first + jj].slice(kh * Dh, (kh + 1) * Dh)), scale));
+          const scores = cap(raw, cfg.attnSoftcap); // Gemma 2's soft-capped scores
           const mx = Math.max(...scores.map((s) => tape.val[s]));
           const e = scores.map((s) => tape.exp(tape.addConst(s, -mx)));
           const inv = tape.rsqrt(tape.mul(tape.sum(e), tape.sum(e))); // 1 / sum
@@ -163,7 +166,7 @@ export function referenceTrainStep(
       const label = labels[b * T + t];
       if (label < 0) continue;
       const xn = rmsnorm(x[t], G('model.norm.weight'));
-      const logits = Array.from({ length: V }, (_, v) => tape.sum(xn.map((xi, i) => tape.scale(xi, head[v * D + i]))));
+      const logits = cap(Array.from({ length: V }, (_, v) => tape.sum(xn.map((xi, i) => tape.scale(xi, head[v * D + i])))), cfg.finalSoftcap);
       const mx = Math.max(...logits.map((z) => tape.val[z]));
       const lse = tape.addConst(tape.log(tape.sum(logits.map((z) => tape.exp(tape.addConst(z, -mx))))), mx);
       const loss = tape.sub(lse, logits[label]);

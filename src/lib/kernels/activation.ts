@@ -8,11 +8,14 @@ import type { ModelConfig } from '../model/config.js';
 
 export type GluAct = ModelConfig['hiddenAct'];
 
-export const ACTIVATIONS = /* wgsl */ `
+/** tanh from exp(-2|u|): no overflow for any u (soft-capping and GELU use it). */
+export const TANH_SAFE = /* wgsl */ `
 fn tanh_safe(u: f32) -> f32 {
   let e = exp(-2.0 * abs(u));
   return sign(u) * (1.0 - e) / (1.0 + e);
-}
+}`;
+
+export const ACTIVATIONS = /* wgsl */ `${TANH_SAFE}
 fn act_silu(g: f32) -> f32 { return g / (1.0 + exp(-g)); }
 fn act_silu_grad(g: f32) -> f32 { let s = 1.0 / (1.0 + exp(-g)); return s * (1.0 + g * (1.0 - s)); }
 const GELU_C = 0.7978845608028654;

@@ -1,8 +1,10 @@
 // Causal attention with grouped KV heads over the KV cache. One workgroup per (head, row): grid (H, M); each thread
 // runs an online softmax over a strided subset of the keys 0..pos (the last W of them under a sliding window), then the partial (max, sum, output) are merged in
 // workgroup memory. Also writes the row's log-sum-exp, which a backward pass needs to recompute probabilities.
+// Gemma 2's soft-capping (softcap > 0): each score s = scale q.k becomes softcap tanh(s / softcap) before the softmax.
 
 import { need, type Kernel } from '../gpu/program.js';
+import { TANH_SAFE } from './activation.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 
 /**
@@ -17,8 +19,8 @@ export function attentionKernel(dh: number): Kernel {
   return {
     name: 'attention', workgroupSize: attentionThreads(dh), structs: STEP_STRUCT, constants: { ...SHARED, DH: dh },
     grid: (s) => { const { H, rows } = need('attention', s); return [H, rows, 1]; },
-    // window: a sliding window of W positions (a query at p sees keys p - W < j <= p), 0 for none.
-    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32' },
+    // window: a sliding window of W positions (a query at p sees keys p - W < j <= p), 0 for none; softcap: 0 for none.
+    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32', softcap: 'f32' },
     buffers: {
       S: STEP,
       q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
@@ -28,7 +30,7 @@ export function attentionKernel(dh: number): Kernel {
       out: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
       lse: { type: 'array<f32>', access: 'read_write', shape: '(M, H)' },
     },
-    source: /* wgsl */ `
+    source: /* wgsl */ `${TANH_SAFE}
 var<workgroup> qs: array<f32, DH>;
 var<workgroup> partO: array<f32, WG * DH>;
 var<workgroup> partM: array<f32, WG>;
@@ -52,6 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     let kb = ((slot * P.Hkv + kvh) * P.C + j) * DH;
     var s = 0.0;
     for (var d = 0u; d < DH; d++) { s += qs[d] * kc[kb + d]; }
+    if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }
     let newMax = max(mx, s);
     let corr = exp(mx - newMax);
     let p = exp(s - newMax);

@@ -4,7 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { jsonKind } from '../model-files.js';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM', 'Phi3ForCausalLM', 'Gemma3ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'SmolLM3ForCausalLM', 'Phi3ForCausalLM', 'Gemma2ForCausalLM', 'Gemma3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeScaling =
@@ -51,6 +51,10 @@ export interface ModelConfig {
   readonly embedScale: number;
   /** Gemma: the attention and MLP outputs are RMS-normalized before their residual add (post_attention_layernorm, post_feedforward_layernorm). */
   readonly sandwichNorms: boolean;
+  /** Gemma 2: attention scores become c tanh(s / c) (attn_logit_softcapping); null: as they are. */
+  readonly attnSoftcap: number | null;
+  /** Gemma 2: the logits become c tanh(z / c) (final_logit_softcapping); null: as they are. */
+  readonly finalSoftcap: number | null;
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry biases (Qwen2; Qwen3 with attention_bias). */
   readonly qkvBias: boolean;
@@ -70,7 +74,7 @@ function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear, llama3 or longrope scaling), ` +
       `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE, Phi-3's fused projections, partial rotary and LongRoPE (within the original context), ` +
-      `and Gemma 3's text models (GeGLU, sandwich norms, local and global layers). Pick a model of one of these families.`,
+      `and Gemma 2 and 3 text models (GeGLU, sandwich norms, local and global layers, soft-capping). Pick a model of one of these families.`,
     { what },
   );
 }
@@ -119,11 +123,11 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
   const archs = cfg.architectures;
   const arch = Array.isArray(archs) ? archs[0] : undefined;
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? cfg.model_type)} is not supported`);
-  const gemma = arch === 'Gemma3ForCausalLM';
+  const gemma3 = arch === 'Gemma3ForCausalLM';
+  const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
   // Gemma names it hidden_activation (gelu_pytorch_tanh); transformers' "gelu_pytorch_tanh" is GELU's tanh form.
   const act = gemma ? (cfg.hidden_activation ?? cfg.hidden_act ?? 'gelu_pytorch_tanh') : (cfg.hidden_act ?? 'silu');
   if (act !== (gemma ? 'gelu_pytorch_tanh' : 'silu')) unsupported(`hidden_act "${act}" is not supported for ${arch}`);
-  if (gemma && (cfg.attn_logit_softcapping != null || cfg.final_logit_softcapping != null)) unsupported('Gemma 3 with logit soft-capping is not supported');
   if (cfg.mlp_bias === true) unsupported('mlp_bias=true is not supported');
   if (arch !== 'Qwen2ForCausalLM' && arch !== 'Qwen3ForCausalLM' && cfg.attention_bias === true) unsupported('attention_bias=true is not supported');
   if (cfg.use_sliding_window === true) unsupported('use_sliding_window=true is not supported');
@@ -165,17 +169,19 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     // LongRoPE's long factors are not implemented: the context stays within the original one, where the short apply.
     maxContext: scaling?.type === 'longrope' ? Math.min(maxPos, scaling.originalMaxPositionEmbeddings) : maxPos,
     slidingWindow: window !== null && window < maxPos ? window : null,
-    slidingLayers: gemma ? gemmaLayerTypes(cfg, layers) : null,
-    localRopeTheta: gemma ? positive(cfg, 'rope_local_base_freq', 10000) : null,
+    slidingLayers: gemma ? gemmaLayerTypes(cfg, layers, gemma3 ? 6 : 2) : null,
+    localRopeTheta: gemma3 ? positive(cfg, 'rope_local_base_freq', 10000) : null,
     attentionScale: 1 / Math.sqrt(gemma ? positive(cfg, 'query_pre_attn_scalar', headDim) : headDim),
     hiddenAct: gemma ? 'gelu_tanh' : 'silu',
     normOffset: gemma ? 1 : 0,
     embedScale: gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
     sandwichNorms: gemma,
+    attnSoftcap: gemma && cfg.attn_logit_softcapping != null ? positive(cfg, 'attn_logit_softcapping', 50) : null,
+    finalSoftcap: gemma && cfg.final_logit_softcapping != null ? positive(cfg, 'final_logit_softcapping', 30) : null,
     // Gemma's configs default to tied embeddings (its checkpoints have no lm_head); the others to untied.
     tieWordEmbeddings: gemma ? cfg.tie_word_embeddings !== false : cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),
-    qkNorm: arch === 'Qwen3ForCausalLM' || gemma,
+    qkNorm: arch === 'Qwen3ForCausalLM' || gemma3,
     fusedProjections: arch === 'Phi3ForCausalLM',
     ropeLayers: arch === 'SmolLM3ForCausalLM' ? ropeLayers(cfg, layers) : null,
     bosTokenId: bos,
@@ -184,13 +190,14 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
 }
 
 /**
- * Gemma 3's sliding and global layers, as transformers' Gemma3TextConfig has them: `layer_types` ("sliding_attention"
- * or "full_attention" per layer), else every `sliding_window_pattern`-th layer global (default 6: layers 5, 11, ...).
+ * Gemma's sliding and global layers, as transformers' Gemma2Config and Gemma3TextConfig have them: `layer_types`
+ * ("sliding_attention" or "full_attention" per layer), else every `sliding_window_pattern`-th layer global (Gemma 3's
+ * default 6: layers 5, 11, ...; Gemma 2 alternates: layers 1, 3, ...).
  */
-function gemmaLayerTypes(cfg: Json, layers: number): readonly boolean[] {
+function gemmaLayerTypes(cfg: Json, layers: number, pattern0: number): readonly boolean[] {
   const list = cfg.layer_types;
   if (list == null) {
-    const pattern = int(cfg, 'sliding_window_pattern', 6);
+    const pattern = pattern0 === 2 ? 2 : int(cfg, 'sliding_window_pattern', pattern0);
     return Object.freeze(Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0));
   }
   if (!Array.isArray(list) || list.length !== layers || !list.every((v) => v === 'sliding_attention' || v === 'full_attention')) {

@@ -10,7 +10,8 @@
 //   q, k <- rmsnorm per head * q_norm, k_norm          (Qwen3, Gemma 3)
 //   q, K, V <- rope(qkv)                               (M, H, Dh), the cache (the global or the local table; no
 //                                                      rotation on SmolLM3's NoPE layers)
-//   attn = softmax(scale q K^T) V                      (M, H, Dh), within the window on sliding layers
+//   attn = softmax(scale q K^T) V                      (M, H, Dh), within the window on sliding layers (Gemma 2:
+//                                                      scores soft-capped, c tanh(s / c))
 //   x   += attn Wo^T (+ LoRA)                          (M, D)   Gemma: ya = attn Wo^T; x += rmsnorm(ya) * g_post_attn
 //   xn   = rmsnorm(x) * g_mlp                          (M, D)
 //   gu   = xn [Wg | Wu]^T (+ LoRA)                      (M, 2F)
@@ -33,6 +34,8 @@ export interface LayerSpec {
   rope: 'global' | 'local' | 'none';
   /** Keys within this many positions (0: all before the query). */
   window: number;
+  /** Attention scores soft-capped at this (Gemma 2), 0: not. */
+  softcap: number;
   /** Norms after attention and MLP too (Gemma). */
   sandwich: boolean;
   act: GluAct;
@@ -42,7 +45,7 @@ export interface LayerSpec {
 export function layerSpec(cfg: ModelConfig, l: number): LayerSpec {
   const sliding = cfg.slidingWindow !== null && (cfg.slidingLayers?.[l] ?? true);
   const rope = cfg.ropeLayers?.[l] === false ? 'none' : sliding && cfg.localRopeTheta !== null ? 'local' : 'global';
-  return { rope, window: sliding ? cfg.slidingWindow! : 0, sandwich: cfg.sandwichNorms, act: cfg.hiddenAct };
+  return { rope, window: sliding ? cfg.slidingWindow! : 0, softcap: cfg.attnSoftcap ?? 0, sandwich: cfg.sandwichNorms, act: cfg.hiddenAct };
 }
 
 /** A matmul of one or more weight matrices whose outputs sit side by side in `out` (gate | up). */
@@ -62,7 +65,7 @@ export type LayerOp =
   | LinearOp
   | { op: 'qknorm'; gain: GPUBuffer }  // each q and k head of qkv <- rmsnorm(head) * (q_norm | k_norm)
   | { op: 'rope'; table: LayerSpec['rope'] } // q, K, V <- rope(qkv); unrotated (written as they are) with 'none'
-  | { op: 'attention'; window: number } // attn = attention(q, K, V), keys within `window` (0: all)
+  | { op: 'attention'; window: number; softcap: number } // attn = attention(q, K, V), keys within `window` (0: all)
   | { op: 'glu'; act: GluAct }          // h = act(gu[:, :F]) * gu[:, F:]
   | { op: 'addnorm'; in: 'ya' | 'ym'; gain: GPUBuffer }; // x += rmsnorm(in) * gain (Gemma's post-norms)
 
@@ -77,7 +80,7 @@ export function layerOps(lw: LayerWeights, spec: LayerSpec): LayerOp[] {
     { op: 'linear', group: 'qkv', in: 'xn', parts: [{ name: 'qkv', w: lw.qkv }], bias: lw.qkvBias, out: 'qkv', residual: false },
     ...(lw.qkNorm ? [{ op: 'qknorm', gain: lw.qkNorm } as const] : []),
     { op: 'rope', table: spec.rope },
-    { op: 'attention', window: spec.window },
+    { op: 'attention', window: spec.window, softcap: spec.softcap },
     { op: 'linear', group: 'o', in: 'attn', parts: [{ name: 'o', w: lw.o }], bias: null, out: o.out, residual: o.residual },
     ...o.post,
     { op: 'rmsnorm', gain: lw.mlpNorm },

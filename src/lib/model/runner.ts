@@ -29,6 +29,7 @@ import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from 
 import { qkNormKernel } from '../kernels/qk-norm.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { addNormKernel } from '../kernels/add-norm.js';
+import { softcapKernel } from '../kernels/softcap.js';
 import { TOPK, TOPK_CHUNK, TOPK_ROW_LAYOUT, TOPK_ROW_WORDS, top1Stage1Kernel, top1Stage2Kernel, topkStage1Kernel, topkStage2Kernel } from '../kernels/topk.js';
 import type { LoadedModel } from './loaded.js';
 import type { LoraEpilogue, LoraGroupName } from './lora-epilogue.js';
@@ -232,8 +233,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const qkNorm = qkNormKernel(true);
     const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
     // One uniform block per window size (Gemma's sliding and global layers differ).
-    const attnP = new Map<number, GPUBuffer>();
-    const attnParams = (window: number) => attnP.get(window) ?? attnP.set(window, b.params(attention, { H, Hkv, C, scale: cfg.attentionScale, window })).get(window)!;
+    const attnP = new Map<string, GPUBuffer>();
+    const attnParams = (window: number, softcap: number) => {
+      const key = `${window}:${softcap}`;
+      return attnP.get(key) ?? attnP.set(key, b.params(attention, { H, Hkv, C, scale: cfg.attentionScale, window, softcap })).get(key)!;
+    };
     const addNorm = addNormKernel();
     const addNormP = b.params(addNorm, { K: D, eps: cfg.rmsNormEps });
     const tables = { global: a.rope, local: a.ropeLocal, none: a.ropeNone };
@@ -244,7 +248,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       for (const f of fuseForInference(layerOps(lw, layerSpec(cfg, l)))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
         else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
-        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(f.window), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(f.window, f.softcap), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
         else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
         else {
           this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu !== null, gelu: f.glu === 'gelu_tanh', residual: f.residual, last: false },
@@ -253,6 +257,10 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       }
     });
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
+    if (cfg.finalSoftcap !== null) {
+      const cap = softcapKernel();
+      op(b.dispatch(cap, { V, softcap: cfg.finalSoftcap }, { S: this.#step, logits: this.#logits }, [0, 0, 0], 'final_softcap'), 'seqs', (seqs) => cap.grid({ seqs, V }));
+    }
     const top = { S: this.#step, cand: a.cand, stats: a.candStats };
     const pick = (k1: Kernel, k2: Kernel, label: string): Op[] => [
       lazyOp(`${label}1`, () => b.dispatch(k1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], `${label}1`), (seqs) => k1.grid({ V, seqs })),

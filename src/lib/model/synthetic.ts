@@ -6,12 +6,15 @@ import { writeSafetensors, type TensorToWrite } from '../formats/safetensors.js'
 import { Rng } from '../util/rng.js';
 
 export interface SyntheticSpec {
-  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM' | 'Phi3ForCausalLM' | 'Gemma3ForCausalLM';
+  architecture?: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM' | 'Phi3ForCausalLM' | 'Gemma2ForCausalLM' | 'Gemma3ForCausalLM';
   /** Gemma 3: config.json's layer_types ("sliding_attention" | "full_attention" per layer). */
   layerTypes?: string[];
   /** Gemma 3: query_pre_attn_scalar (attention scores times its -1/2 power) and rope_local_base_freq. */
   queryPreAttnScalar?: number;
   ropeLocalBaseFreq?: number;
+  /** Gemma 2: attn_logit_softcapping and final_logit_softcapping. */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   /** SmolLM3: per layer, 1 = RoPE, 0 = none (config.json's no_rope_layers); absent: its default, every 4th layer without. */
   noRopeLayers?: number[];
   /** Mistral: config.json's sliding_window (each query sees the last W positions). */
@@ -57,7 +60,8 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     for (let i = 0; i < data.length; i++) data[i] = mean + std * rng.normal();
     tensors.set(name, { shape, data });
   };
-  const gemma = arch === 'Gemma3ForCausalLM';
+  const gemma3 = arch === 'Gemma3ForCausalLM';
+  const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
   // A norm gain: Gemma stores w of (1 + w), spread around 0; the others store the gain, around 1.
   const gain = (name: string, n: number, std = 0.1) => add(name, [n], gemma ? 0.3 : std, gemma ? 0 : 1);
   add('model.embed_tokens.weight', [V, D], 1);
@@ -72,7 +76,7 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
       add(`${p}self_attn.k_proj.bias`, [Hkv * Dh], 0.1);
       add(`${p}self_attn.v_proj.bias`, [Hkv * Dh], 0.1);
     }
-    if (arch === 'Qwen3ForCausalLM' || gemma) {
+    if (arch === 'Qwen3ForCausalLM' || gemma3) {
       // Gains of the per-head q/k RMSNorms, spread so a wrong head or a missing norm shows.
       gain(`${p}self_attn.q_norm.weight`, Dh, 0.3);
       gain(`${p}self_attn.k_norm.weight`, Dh, 0.3);
@@ -94,9 +98,10 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   const list: TensorToWrite[] = [...(arch === 'Phi3ForCausalLM' ? fused(tensors, spec.numLayers) : tensors)].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
   const config: Record<string, unknown> = {
     architectures: [arch],
-    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama', Gemma3ForCausalLM: 'gemma3_text' }[arch],
+    model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama', Gemma2ForCausalLM: 'gemma2', Gemma3ForCausalLM: 'gemma3_text' }[arch],
     ...(spec.layerTypes ? { layer_types: spec.layerTypes } : {}),
-    ...(gemma ? { query_pre_attn_scalar: spec.queryPreAttnScalar ?? Dh, rope_local_base_freq: spec.ropeLocalBaseFreq ?? 10000, hidden_activation: 'gelu_pytorch_tanh', attn_logit_softcapping: null, final_logit_softcapping: null } : {}),
+    ...(gemma ? { query_pre_attn_scalar: spec.queryPreAttnScalar ?? Dh, hidden_activation: 'gelu_pytorch_tanh', attn_logit_softcapping: spec.attnSoftcap ?? null, final_logit_softcapping: spec.finalSoftcap ?? null } : {}),
+    ...(gemma3 ? { rope_local_base_freq: spec.ropeLocalBaseFreq ?? 10000 } : {}),
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
     ...(spec.partialRotaryFactor ? { partial_rotary_factor: spec.partialRotaryFactor } : {}),

@@ -275,7 +275,7 @@ export class TrainGraph {
     this.gpu.device.queue.writeBuffer(stepC, 0, packBlock(STEP_LAYOUT, { rows, seqs: rows, lastStride: 1, lastOffset: c0 }));
     this.#matmul('lm_head', a.xn, this.w.lmHead, a.logits, V, 0, { last: true }, null, null, list, stepC, rows);
     const ce = crossEntropyKernel();
-    const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0 });
+    const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0, softcap: this.cfg.finalSoftcap ?? 0 });
     this.lossWeights.push({ buffer: ceP, offset: paramOffset(ce, 'weight') });
     list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, { rows }));
     if (withGradient) this.#matmulNN('lm_head.bwd', a.logits, V, 0, this.w.lmHead, a.dxn, true, list, rows, 0, c0);
@@ -313,7 +313,7 @@ export class TrainGraph {
         normInputs.set(i, stream);
       } else if (op.op === 'qknorm') this.#qkNorm(op.gain, list);
       else if (op.op === 'rope') this.#rope(op.table, list);
-      else if (op.op === 'attention') this.#attention(op.window, list);
+      else if (op.op === 'attention') this.#attention(op.window, op.softcap, list);
       else if (op.op === 'glu') {
         const { intermediateSize: F } = this.cfg;
         list.push(this.#b.dispatch(swigluKernel(op.act), { M: this.M, F }, { gu: a.gu, h: a.h }, { M: this.M, F }));
@@ -350,7 +350,7 @@ export class TrainGraph {
       if (op.op === 'rmsnorm') this.#rmsnormBack(normInputs.get(i)!, op.gain, a.dxn, a.dx, list);
       else if (op.op === 'qknorm') this.#qkNormBackward(op.gain, list);
       else if (op.op === 'rope') this.#ropeBackward(op.table, list);
-      else if (op.op === 'attention') this.#attentionBackward(op.window, list);
+      else if (op.op === 'attention') this.#attentionBackward(op.window, op.softcap, list);
       else if (op.op === 'glu') {
         const { intermediateSize: F } = this.cfg;
         list.push(this.#b.dispatch(swigluBackwardKernel(op.act), { M: this.M, F }, { gu: a.gu, dh: a.dh, dgu: a.dgu }, { M: this.M, F }));
@@ -471,19 +471,19 @@ export class TrainGraph {
     list.push(this.#b.dispatch(qkNormBackwardKernel(), { H, Hkv, Dh, eps }, { S: this.#step, x: this.#a.qkv, gain, dqkv: this.#a.dqkv }, { rows: this.M, H, Hkv }));
   }
 
-  #attention(window: number, list: Dispatch[]): void {
+  #attention(window: number, softcap: number, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: this.cfg.attentionScale, window },
+    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: this.cfg.attentionScale, window, softcap },
       { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
   /** dq and dK, dV from the attention's output gradient datt (the rotated q, K, V and the kept log-sum-exp). */
-  #attentionBackward(window: number, list: Dispatch[]): void {
+  #attentionBackward(window: number, softcap: number, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
-    const p = { H, Hkv, T: this.shape.seqLen, scale: this.cfg.attentionScale, M: this.M, window };
+    const p = { H, Hkv, T: this.shape.seqLen, scale: this.cfg.attentionScale, M: this.M, window, softcap };
     list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
     list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
   }

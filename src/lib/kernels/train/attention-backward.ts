@@ -3,10 +3,13 @@
 //   dq_i = scale sum_j ds_ij k_j                         (one workgroup per (row, head))
 //   dk_j = scale sum_{i>=j, h in group} ds_ij q_i,  dv_j = sum p_ij do_i   (one workgroup per (key, kv head))
 // Rows are B sequences of T positions (row = b T + t); K/V live in the cache layout (B, Hkv, T, Dh).
+// Gemma 2's soft-capping (softcap c > 0): the softmax reads c tanh(s / c) of s = scale q.k, so ds is multiplied by its
+// derivative 1 - tanh^2(s / c) (probs(): the probability and that factor).
 
 // Grids: dq (H, M); dk/dv (Hkv, M).
 
 import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
+import { TANH_SAFE } from '../activation.js';
 
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
 
@@ -19,7 +22,13 @@ const INPUTS: Record<string, BufferDecl> = {
   lse: f32s('read', '(M, H)'),
 };
 
-const HELPERS = /* wgsl */ `
+const HELPERS = /* wgsl */ `${TANH_SAFE}
+// The probability of score s = scale q.k under log-sum-exp l, and d(capped score)/ds (1 without soft-capping).
+fn probs(s: f32, l: f32) -> vec2<f32> {
+  if (P.softcap <= 0.0) { return vec2<f32>(exp(s - l), 1.0); }
+  let t = tanh_safe(s / P.softcap);
+  return vec2<f32>(exp(P.softcap * t - l), 1.0 - t * t);
+}
 fn dotQK(qi: u32, kj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += q[qi + d] * kc[kj + d]; } return s; }
 fn dotDV(di: u32, vj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[di + d] * vc[vj + d]; } return s; }
 fn dotDO(i: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[i + d] * o[i + d]; } return s; }`;
@@ -33,7 +42,7 @@ function attentionBackward(name: string, dh: number, outputs: Record<string, Buf
     name, workgroupSize: attentionBackwardThreads(dh), constants: { DH: dh },
     grid: (s) => { const n = need(name, s); return [n[heads], n.M, 1]; },
     // window: a sliding window of W positions (query i sees keys i - W < j <= i), 0 for none.
-    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32' },
+    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32', softcap: 'f32' },
     buffers: { ...INPUTS, ...outputs }, source: HELPERS + source,
   };
 }
@@ -55,8 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let first = select(0u, t + 1u - P.window, P.window > 0u && t + 1u > P.window);
   for (var j = first + tid; j <= t; j += WG) {
     let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
-    let p = exp(dotQK(qi, kj) * P.scale - l);
-    let ds = p * (dotDV(qi, kj) - Di) * P.scale;
+    let pg = probs(dotQK(qi, kj) * P.scale, l);
+    let ds = pg.x * (dotDV(qi, kj) - Di) * pg.y * P.scale;
     for (var d = 0u; d < DH; d++) { acc[d] += ds * kc[kj + d]; }
   }
   for (var d = 0u; d < DH; d++) { part[tid * DH + d] = acc[d]; }
@@ -91,11 +100,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     let h = kvh * group + e % group;    // query head
     let m = b * P.T + i;
     let qi = (m * P.H + h) * DH;
-    let p = exp(dotQK(qi, kj) * P.scale - lse[m * P.H + h]);
-    let ds = p * (dotDV(qi, kj) - dotDO(qi)) * P.scale;
+    let pg = probs(dotQK(qi, kj) * P.scale, lse[m * P.H + h]);
+    let ds = pg.x * (dotDV(qi, kj) - dotDO(qi)) * pg.y * P.scale;
     for (var d = 0u; d < DH; d++) {
       ak[d] += ds * q[qi + d];
-      av[d] += p * dout[qi + d];
+      av[d] += pg.x * dout[qi + d];
     }
   }
   for (var d = 0u; d < DH; d++) { partK[tid * DH + d] = ak[d]; partV[tid * DH + d] = av[d]; }

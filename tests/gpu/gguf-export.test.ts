@@ -170,6 +170,22 @@ describe('GGUF export of a model', () => {
     expect(await tokens(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])))).toEqual(await tokens(new MemoryFiles('gemma3', f16Folder)));
   });
 
+  it('a Gemma 2 model (its soft-caps and window in the metadata) reads back to the greedy tokens of its safetensors folder', async () => {
+    const spec: SyntheticSpec = { ...TINY_CONFIGS.gemma2, queryPreAttnScalar: undefined, vocabSize: 160 };
+    const file = concat(modelToGguf(folder(spec).files, 'f16', 'gemma2 test'));
+    const h = await readGgufHeader(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])), 'g.gguf');
+    expect(h.parsed.metadata).toMatchObject({ 'general.architecture': 'gemma2', 'gemma2.attn_logit_softcapping': 2, 'gemma2.final_logit_softcapping': 9, 'gemma2.attention.sliding_window': 4 });
+    const tokens = async (f: MemoryFiles) => {
+      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
+      await engine.load(f, undefined, undefined, { precision: 'f32' });
+      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
+      engine.unload();
+      return r.tokens;
+    };
+    expect(await tokens(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])))).toEqual(await tokens(new MemoryFiles('gemma2', folder({ ...spec, dtype: 'F16' }).files)));
+    expect(() => modelToGguf(folder({ ...spec, numLayers: 2, queryPreAttnScalar: 50 }).files, 'f16', 'x')).toThrow(/This Gemma 2 model scales its queries by 0\.141/);
+  });
+
   it("refuses a Gemma 3 whose layer pattern, local RoPE base or query scale are not what llama.cpp's gemma3 fixes", () => {
     expect(() => modelToGguf(folder(TINY_CONFIGS.gemma3).files, 'f16', 'x')).toThrow(/has global layers other than every 6th; llama\.cpp's gemma3 fixes it/);
     const six = { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined };

@@ -44,6 +44,7 @@ describe('GGUF models on the GPU', () => {
     // llama.cpp's gemma3: every 6th layer global, the local base 10^4, queries over sqrt(head_dim): what it fixes.
     ['gemma3, sandwich norms with the 1 added, 5 sliding layers and a global one with linear RoPE scaling',
       { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined, queryPreAttnScalar: undefined }],
+    ['gemma2, soft-capped scores and logits, alternating layers', { ...TINY_CONFIGS.gemma2, queryPreAttnScalar: undefined }],
   ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));

@@ -85,9 +85,9 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
   const c = m.config as Record<string, number | boolean | string[]>;
   // llama.cpp's names: Qwen2 and Qwen3 keep their q/k rows as they are; the LLaMA family's are permuted.
   const cls = (c.architectures as string[])[0];
-  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : cls === 'Phi3ForCausalLM' ? 'phi3' : cls === 'Gemma3ForCausalLM' ? 'gemma3' : 'llama';
-  const qwen = arch === 'qwen2' || arch === 'qwen3' || arch === 'phi3' || arch === 'gemma3'; // rows as they are: no q/k permutation
-  const gemma = arch === 'gemma3';
+  const arch = cls === 'Qwen2ForCausalLM' ? 'qwen2' : cls === 'Qwen3ForCausalLM' ? 'qwen3' : cls === 'SmolLM3ForCausalLM' ? 'smollm3' : cls === 'Phi3ForCausalLM' ? 'phi3' : cls === 'Gemma3ForCausalLM' ? 'gemma3' : cls === 'Gemma2ForCausalLM' ? 'gemma2' : 'llama';
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
+  const qwen = arch === 'qwen2' || arch === 'qwen3' || arch === 'phi3' || gemma; // rows as they are: no q/k permutation
   const dh = (c.head_dim as number) ?? (c.hidden_size as number) / (c.num_attention_heads as number);
   const kvs: KV[] = [
     ['general.architecture', 'str', arch],
@@ -127,9 +127,11 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     kvs.push(...(c.sliding_window ? [['phi3.attention.sliding_window', 'u32', c.sliding_window] as KV] : []));
   }
   if (gemma) {
-    kvs.push(...(c.sliding_window ? [['gemma3.attention.sliding_window', 'u32', c.sliding_window] as KV] : []));
+    kvs.push(...(c.sliding_window ? [[`${arch}.attention.sliding_window`, 'u32', c.sliding_window] as KV] : []));
     const rs = c.rope_scaling as unknown as { rope_type?: string; factor?: number } | null;
     if (rs?.rope_type === 'linear') kvs.push(['gemma3.rope.scaling.type', 'str', 'linear'], ['gemma3.rope.scaling.factor', 'f32', rs.factor!]);
+    // convert_hf_to_gguf's Gemma2Model: the two soft-caps as they are in config.json.
+    for (const key of ['attn_logit_softcapping', 'final_logit_softcapping']) if (typeof c[key] === 'number') kvs.push([`gemma2.${key}`, 'f32', c[key] as number]);
   }
   names.push([/^phi3:(.*)$/, '$1']);
   for (const [name, t] of source) {

@@ -12,7 +12,7 @@ import { ggufChunks, type GgufTensorData, type GgufValue } from './gguf-write.js
 import { readSafetensors } from './safetensors.js';
 import { normalizeConfig, ropeInvFreq, type ModelConfig } from '../model/config.js';
 import type { LoraAdapter } from '../lora/peft.js';
-import { GGUF_GEMMA3, qkPermuted } from '../model/gguf.js';
+import { GGUF_GEMMA3, GGUF_GEMMA_27B_LAYERS, qkPermuted } from '../model/gguf.js';
 
 export const GGUF_EXPORT_TYPES = ['f16', 'q8_0', 'q4_k_m'] as const;
 export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
@@ -26,19 +26,21 @@ const ggufArch = (c: ModelConfig) => {
   if (c.ropeLayers && c.ropeLayers.some((rotate, i) => rotate !== ((i + 1) % 4 !== 0))) {
     throw new UnsupportedModelError(`This SmolLM3 model skips RoPE on layers ${c.ropeLayers.flatMap((r, i) => (r ? [] : [i])).join(', ')}; llama.cpp's smollm3 skips it on every 4th layer (3, 7, ...) and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`);
   }
-  if (c.architecture === 'Gemma3ForCausalLM') checkGemma3(c);
-  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', Gemma3ForCausalLM: 'gemma3' } as Record<string, string>)[c.architecture] ?? 'llama';
+  if (c.sandwichNorms) checkGemma(c);
+  return ({ Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', Gemma2ForCausalLM: 'gemma2', Gemma3ForCausalLM: 'gemma3' } as Record<string, string>)[c.architecture] ?? 'llama';
 };
 
-/** llama.cpp's gemma3 fixes its layer pattern, local RoPE base and query scale (GGUF_GEMMA3): a model that differs has no file. */
-function checkGemma3(c: ModelConfig): void {
-  const fail = (what: string) => { throw new UnsupportedModelError(`This Gemma 3 model ${what}; llama.cpp's gemma3 fixes it and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`); };
-  const P = GGUF_GEMMA3.slidingWindowPattern;
-  if (c.slidingLayers?.some((s, i) => s !== ((i + 1) % P !== 0))) fail(`has global layers other than every ${P}th`);
-  if (c.localRopeTheta !== GGUF_GEMMA3.localRopeBase) fail(`rotates its sliding layers with base ${c.localRopeTheta}, not ${GGUF_GEMMA3.localRopeBase}`);
-  const scale = 1 / Math.sqrt(c.numLayers === 62 ? c.hiddenSize / c.numHeads : c.headDim);
+/** llama.cpp's gemma2 and gemma3 fix their layer pattern, local RoPE base and query scale (GGUF_GEMMA3): a model that differs has no file. */
+function checkGemma(c: ModelConfig): void {
+  const gemma3 = c.architecture === 'Gemma3ForCausalLM';
+  const fail = (what: string) => { throw new UnsupportedModelError(`This Gemma ${gemma3 ? 3 : 2} model ${what}; llama.cpp's gemma${gemma3 ? 3 : 2} fixes it and nothing in a GGUF file can say otherwise, so it cannot be exported to GGUF.`); };
+  const P = gemma3 ? GGUF_GEMMA3.slidingWindowPattern : 2;
+  if (c.slidingLayers?.some((s, i) => s !== ((i + 1) % P !== 0))) fail(P === 2 ? 'does not alternate sliding and global layers' : `has global layers other than every ${P}th`);
+  if (!gemma3 && !c.tieWordEmbeddings) fail('has an lm_head of its own; llama.cpp\'s gemma2 always reads the embedding as its output');
+  if (gemma3 && c.localRopeTheta !== GGUF_GEMMA3.localRopeBase) fail(`rotates its sliding layers with base ${c.localRopeTheta}, not ${GGUF_GEMMA3.localRopeBase}`);
+  const scale = 1 / Math.sqrt(c.numLayers === GGUF_GEMMA_27B_LAYERS[c.architecture] ? c.hiddenSize / c.numHeads : c.headDim);
   if (Math.abs(c.attentionScale - scale) > 1e-7 * scale) fail(`scales its queries by ${c.attentionScale}, not ${scale}`);
-  if (c.ropeScaling && c.ropeScaling.type !== 'linear') fail(`scales its RoPE by "${c.ropeScaling.type}", where llama.cpp's gemma3 reads linear scaling only`);
+  if (c.ropeScaling && (!gemma3 || c.ropeScaling.type !== 'linear')) fail(`scales its RoPE by "${c.ropeScaling.type}", where llama.cpp's gemma3 reads linear scaling only (gemma2 none)`);
 }
 /** convert_hf_to_gguf permutes q and k rows of LLaMA-family models (its rotary pairs are interleaved); Qwen's not. */
 const permutes = (c: ModelConfig) => qkPermuted(c.architecture);
@@ -236,13 +238,15 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
     [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
     // llama.cpp's phi3 slides this window over every layer (its llama architecture has no window: Mistral's is dropped).
-    ...((arch === 'phi3' || arch === 'gemma3') && c.slidingWindow !== null ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: c.slidingWindow }] as [string, GgufValue]] : []),
+    ...((arch === 'phi3' || arch === 'gemma2' || arch === 'gemma3') && c.slidingWindow !== null ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: c.slidingWindow }] as [string, GgufValue]] : []),
+    ...(c.attnSoftcap !== null ? [[`${arch}.attn_logit_softcapping`, { type: 'f32', value: c.attnSoftcap }] as [string, GgufValue]] : []),
+    ...(c.finalSoftcap !== null ? [[`${arch}.final_logit_softcapping`, { type: 'f32', value: c.finalSoftcap }] as [string, GgufValue]] : []),
     ...(arch === 'gemma3' && c.ropeScaling?.type === 'linear' ? [
       ['gemma3.rope.scaling.type', { type: 'str', value: 'linear' }], ['gemma3.rope.scaling.factor', { type: 'f32', value: c.ropeScaling.factor }],
     ] as [string, GgufValue][] : []),
     ...tokenizerMeta(files, c).kv,
   ];
-  if (c.ropeScaling && arch !== 'gemma3') {
+  if (c.ropeScaling && !c.sandwichNorms) {
     // RoPE scaling as llama.cpp's rope_freqs tensor: per pair, the base inverse frequency over the scaled one.
     if (arch !== 'llama') throw new UnsupportedModelError(`A ${c.architecture} with RoPE scaling cannot be exported to GGUF: llama.cpp reads frequency factors for LLaMA models only.`);
     const base = ropeInvFreq({ ...c, ropeScaling: null });

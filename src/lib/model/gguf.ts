@@ -5,7 +5,7 @@
 // llama.cpp's converter permutes the rows of q and k of LLaMA-family models (it interleaves the two rotary halves of
 // each head); that permutation is undone here. Qwen2 and Qwen3 files are not permuted (Qwen3's q/k norms are
 // attn_q_norm and attn_k_norm). SmolLM3 files carry no key for their layers without RoPE: llama.cpp fixes them at
-// every 4th layer, which is the config's default here too. Gemma 3 files hold their norm gains with the 1 added
+// every 4th layer, which is the config's default here too. Gemma 2 and 3 files hold their norm gains with the 1 added
 // (the loader does not add it again) and fix the layer pattern and the local RoPE base (GGUF_GEMMA3).
 
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
@@ -18,23 +18,34 @@ import { checkGgufLayout, ggufAlignment } from './gguf-layout.js';
 import type { WeightLoader } from './weights.js';
 
 /** Architectures read from GGUF: general.architecture -> transformers class. */
-const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', phi3: 'Phi3ForCausalLM', gemma3: 'Gemma3ForCausalLM' };
+const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', phi3: 'Phi3ForCausalLM', gemma2: 'Gemma2ForCausalLM', gemma3: 'Gemma3ForCausalLM' };
 
 /** llama.cpp's converter interleaves the rotary halves of q and k rows for the LLaMA family; not for Qwen's, Phi's or Gemma's. */
-export const qkPermuted = (architecture: string): boolean => !['Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM', 'Gemma3ForCausalLM'].includes(architecture);
+export const qkPermuted = (architecture: string): boolean => !['Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM', 'Gemma2ForCausalLM', 'Gemma3ForCausalLM'].includes(architecture);
 
 /**
- * What llama.cpp's gemma3 fixes rather than reads (llama-model.cpp): every 6th layer global, the sliding layers' RoPE
- * base 10000 unscaled, and queries scaled by 1 / sqrt(head_dim) (by sqrt(hidden / heads) for the 62-layer 27B).
+ * What llama.cpp's gemma2 and gemma3 fix rather than read (llama-model.cpp): Gemma 2's layers alternate, Gemma 3's
+ * every 6th is global with its sliding layers' RoPE base 10000 unscaled; queries are scaled by 1 / sqrt(head_dim), by
+ * sqrt(hidden / heads) for the 27B models (46 and 62 layers).
  */
 export const GGUF_GEMMA3 = { slidingWindowPattern: 6, localRopeBase: 10000 } as const;
+export const GGUF_GEMMA_27B_LAYERS: Record<string, number> = { Gemma2ForCausalLM: 46, Gemma3ForCausalLM: 62 };
+
+function gemma2Config(m: Meta, hidden: number, heads: number, headDim: number): Record<string, unknown> {
+  const cap = (key: string) => (m[`gemma2.${key}`] !== undefined ? num(m, `gemma2.${key}`) : null);
+  return {
+    query_pre_attn_scalar: num(m, 'gemma2.block_count') === GGUF_GEMMA_27B_LAYERS.Gemma2ForCausalLM ? hidden / heads : headDim,
+    attn_logit_softcapping: cap('attn_logit_softcapping'),
+    final_logit_softcapping: cap('final_logit_softcapping'),
+  };
+}
 
 function gemma3Config(m: Meta, hidden: number, heads: number, headDim: number): Record<string, unknown> {
   const type = m['gemma3.rope.scaling.type'];
   return {
     sliding_window_pattern: GGUF_GEMMA3.slidingWindowPattern,
     rope_local_base_freq: GGUF_GEMMA3.localRopeBase,
-    query_pre_attn_scalar: num(m, 'gemma3.block_count') === 62 ? hidden / heads : headDim,
+    query_pre_attn_scalar: num(m, 'gemma3.block_count') === GGUF_GEMMA_27B_LAYERS.Gemma3ForCausalLM ? hidden / heads : headDim,
     ...(type === 'linear' ? { rope_scaling: { rope_type: 'linear', factor: num(m, 'gemma3.rope.scaling.factor') } } : {}),
     ...(type !== undefined && type !== 'linear' && type !== 'none' ? { rope_scaling: { rope_type: String(type) } } : {}),
   };
@@ -183,6 +194,7 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     ...(m[`${arch}.attention.sliding_window`] !== undefined ? { sliding_window: num(m, `${arch}.attention.sliding_window`) } : {}),
     ...(arch === 'phi3' && m['phi3.rope.dimension_count'] !== undefined ? { partial_rotary_factor: num(m, 'phi3.rope.dimension_count') / num(m, `${arch}.attention.key_length`, hidden / heads) } : {}),
     ...(arch === 'gemma3' ? gemma3Config(m, hidden, heads, num(m, `${arch}.attention.key_length`, hidden / heads)) : {}),
+    ...(arch === 'gemma2' ? gemma2Config(m, hidden, heads, num(m, `${arch}.attention.key_length`, hidden / heads)) : {}),
     ...(ropeFreqs ? { rope_scaling: { rope_type: 'freq_factors', factors: ropeFreqs } } : {}),
     ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),

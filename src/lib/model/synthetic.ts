@@ -64,7 +64,8 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
   // A norm gain: Gemma stores w of (1 + w), spread around 0; the others store the gain, around 1.
   const gain = (name: string, n: number, std = 0.1) => add(name, [n], gemma ? 0.3 : std, gemma ? 0 : 1);
-  add('model.embed_tokens.weight', [V, D], 1);
+  // Gemma scales its embeddings up by sqrt(D) on lookup: stored at 1 / sqrt(D), as its checkpoints have them small.
+  add('model.embed_tokens.weight', [V, D], gemma ? 1 / Math.sqrt(D) : 1);
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `model.layers.${l}.`;
     gain(`${p}input_layernorm.weight`, D);

@@ -80,19 +80,24 @@ describe('lora-lab generate', () => {
     expect(lastJson(got.stdout).text).toBe(ref.text);
   });
 
-  it('a Qwen3 folder (q/k norms, head_dim apart from the hidden size) generates the float64 reference greedy tokens', async () => {
-    const m = syntheticModel(TINY_CONFIGS.qwen3QkNorm);
-    const dir = mkdtempSync(join(tmpdir(), 'lora-lab-qwen3-'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...m.config, eos_token_id: 112 }));
+  it.each([
+    ['Qwen3 (q/k norms, head_dim apart from the hidden size)', 'qwen3QkNorm'], ['SmolLM3 (layers without RoPE)', 'smollm3NoRope'],
+    ['Phi-3 (fused projections, a sliding window)', 'phi3Fused'], ['Gemma 2 (soft-capping)', 'gemma2'], ['Gemma 3 (local and global layers)', 'gemma3'],
+  ])('a %s folder generates the float64 reference greedy tokens', async (_what, key) => {
+    const spec = TINY_CONFIGS[key];
+    const m = syntheticModel(spec);
+    const eos = spec.vocabSize - 1;
+    const dir = mkdtempSync(join(tmpdir(), `lora-lab-${key}-`));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...m.config, eos_token_id: eos }));
     writeFileSync(join(dir, 'model.safetensors'), m.safetensors);
-    writeFileSync(join(dir, 'tokenizer.json'), tinyTokenizerJson(113));
+    writeFileSync(join(dir, 'tokenizer.json'), tinyTokenizerJson(spec.vocabSize));
     writeFileSync(join(dir, 'tokenizer_config.json'), '{}');
     const got = await cli('generate', '--model', dir, '--prompt-ids', '7,3,11,2,5', '--temperature', '0', '--max-new-tokens', '12', '--json');
     expect(got.code, got.stderr).toBe(0);
     const tokens = lastJson(got.stdout).tokens as number[];
     const ref = referenceGreedy(normalizeConfig(m.config), m.tensors, [7, 3, 11, 2, 5], 12);
     // Greedy up to the end-of-sequence token, if the model picks it.
-    const end = ref.indexOf(112);
+    const end = ref.indexOf(eos);
     expect(tokens).toEqual(end < 0 ? ref : ref.slice(0, end + 1));
     expect(tokens.length).toBeGreaterThan(3);
   });

@@ -29,7 +29,7 @@ describe('model catalog', () => {
     expect(mb('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(2200);
     expect(mb('meta-llama/Llama-3.2-1B-Instruct')).toBe(2472);
     for (const m of CATALOG) expect(gpuBytes(m, false, 'f32') / gpuBytes(m, true, 'f16')).toBeGreaterThan(1.3);
-    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'meta-llama/Llama-3.2-1B-Instruct']);
+    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'google/gemma-2-2b-it', 'meta-llama/Llama-3.2-1B-Instruct']);
   });
 
   it("lists Qwen3 with its head_dim of 128 (not hidden / heads) and its q/k norms: Qwen's published 0.6B and 0.44B without embeddings", () => {
@@ -43,6 +43,7 @@ describe('model catalog', () => {
     // Gemma 3's model cards: 268,098,176 and 999,885,952 parameters (four norms a layer, q/k norms, tied).
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-270m-it')!)).toBe(268_098_176);
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-1b-it')!)).toBe(999_885_952);
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-2-2b-it')!)).toBe(2_614_341_888);
     expect(CATALOG.filter((m) => m.repo.startsWith('google/')).every((m) => m.gated)).toBe(true);
     // Phi-3-mini: the 3.8 B of its model card.
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'microsoft/Phi-3-mini-4k-instruct')!) / 1e9).toBeCloseTo(3.82, 2);

@@ -102,7 +102,7 @@ describe('the families after LLaMA, Mistral and Qwen2', () => {
   });
 
   it('the error for a family still unsupported names the supported ones', () => {
-    expect(() => normalizeConfig({ ...qwen3, architectures: ['GPTNeoXForCausalLM'] })).toThrow(/GPTNeoXForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM/);
+    expect(() => normalizeConfig({ ...qwen3, architectures: ['GPTNeoXForCausalLM'] })).toThrow(/GPTNeoXForCausalLM[\s\S]*Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM/);
   });
 
   // google/gemma-3-1b-it's config.json (its layer pattern as sliding_window_pattern), and gemma-3-270m-it's layer_types.
@@ -114,7 +114,7 @@ describe('the families after LLaMA, Mistral and Qwen2', () => {
     sliding_window: 512, sliding_window_pattern: 6, vocab_size: 262144,
   };
 
-  it("Gemma 3: transformers' Gemma3TextConfig facts (every 6th layer global, the local base, the query scale, sqrt(D) embeddings, tied)", () => {
+  it("Gemma 3 and 2: transformers' Gemma3TextConfig and Gemma2Config facts (every 6th layer global, the local base, the query scale, sqrt(D) embeddings, tied)", () => {
     const c = normalizeConfig(gemma3);
     expect(c).toMatchObject({
       architecture: 'Gemma3ForCausalLM', headDim: 256, slidingWindow: 512, localRopeTheta: 10000, ropeTheta: 1e6, attentionScale: 1 / 16,
@@ -126,8 +126,16 @@ describe('the families after LLaMA, Mistral and Qwen2', () => {
     expect(normalizeConfig({ ...gemma3, num_hidden_layers: 3, layer_types: types }).slidingLayers).toEqual([true, false, true]);
     expect(() => normalizeConfig({ ...gemma3, num_hidden_layers: 3, layer_types: ['sliding_attention'] })).toThrow(/layer_types" must name "sliding_attention" or "full_attention" for each of the 3 layers/);
     expect(normalizeConfig({ ...gemma3, query_pre_attn_scalar: 168 }).attentionScale).toBeCloseTo(1 / Math.sqrt(168), 12);
-    expect(() => normalizeConfig({ ...gemma3, final_logit_softcapping: 30 })).toThrow(/soft-capping is not supported/);
     expect(() => normalizeConfig({ ...gemma3, hidden_activation: 'silu' })).toThrow(/hidden_act "silu" is not supported for Gemma3ForCausalLM/);
+    // google/gemma-2-2b-it: soft-caps 50 and 30, even layers sliding (Gemma2Config: (i + 1) % 2), no q/k norms, one RoPE base.
+    const gemma2 = { ...gemma3, architectures: ['Gemma2ForCausalLM'], model_type: 'gemma2', hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26,
+      num_attention_heads: 8, num_key_value_heads: 4, attn_logit_softcapping: 50, final_logit_softcapping: 30, sliding_window: 4096, max_position_embeddings: 8192,
+      rope_theta: 10000, vocab_size: 256000, sliding_window_pattern: undefined, rope_local_base_freq: undefined, hidden_act: 'gelu_pytorch_tanh' };
+    const g2 = normalizeConfig(gemma2);
+    expect(g2).toMatchObject({ attnSoftcap: 50, finalSoftcap: 30, qkNorm: false, localRopeTheta: null, slidingWindow: 4096, sandwichNorms: true, attentionScale: 1 / 16 });
+    expect(g2.slidingLayers!.slice(0, 4)).toEqual([true, false, true, false]);
+    expect(normalizeConfig({ ...gemma2, attn_logit_softcapping: null }).attnSoftcap).toBeNull();
+    expect(c).toMatchObject({ attnSoftcap: null, finalSoftcap: null });
     // The others keep the LLaMA layer: 1 / sqrt(Dh), SiLU, gains as stored, embeddings unscaled.
     expect(normalizeConfig(qwen3)).toMatchObject({ attentionScale: 1 / Math.sqrt(128), hiddenAct: 'silu', normOffset: 0, embedScale: 1, sandwichNorms: false, slidingLayers: null, localRopeTheta: null });
   });

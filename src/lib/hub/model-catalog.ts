@@ -40,6 +40,7 @@ export const CATALOG: readonly CatalogModel[] = [
   // Gemma 3 (text): GeGLU, four norms a layer, q/k norms, 5 sliding layers to each global one, a 262k vocabulary.
   { repo: 'google/gemma-3-270m-it', name: 'Gemma 3 270M Instruct', licence: 'Gemma', gated: true, note: 'tiny and quick to tune; accept the licence on huggingface.co first', shape: { ...llama(640, 2048, 18, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
   { repo: 'google/gemma-3-1b-it', name: 'Gemma 3 1B Instruct', licence: 'Gemma', gated: true, note: 'multilingual, 32k context; accept the licence on huggingface.co first', shape: { ...llama(1152, 6912, 26, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
+  { repo: 'google/gemma-2-2b-it', name: 'Gemma 2 2B Instruct', licence: 'Gemma', gated: true, note: 'soft-capped logits, 8k context; needs a real GPU; accept the licence first', shape: { ...llama(2304, 9216, 26, 8, 4, 256000, true), headDim: 256, sandwichNorms: true } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];

@@ -442,7 +442,7 @@ export class Engine {
     const column = { adapter: req.adapter ?? null, strength: req.adapterScale ?? 1 };
     const lora = column.adapter === null || column.strength === 0 ? 'base' : `${this.loraSlot(column.adapter)}@${column.strength}`;
     const kept = this.#slot0 && this.#slot0.lora === lora ? this.#slot0.tokens : [];
-    const reused = Math.min(commonPrefix(kept, prompt.ids), prompt.ids.length - 1);
+    const reused = m.runner.reusablePrefix(Math.min(commonPrefix(kept, prompt.ids), prompt.ids.length - 1), kept.length);
     const [r] = await this.#decode(prompt.ids, [column], { ...req, maxNewTokens }, (_c, d, t) => onText?.(d, t), signal, reused);
     // Every generated token but the last went through a forward, so the slot holds them after the prompt.
     this.#slot0 = r.stopReason === 'aborted' && r.tokens.length === 0 ? null : { tokens: [...prompt.ids, ...r.tokens.slice(0, -1)], lora };

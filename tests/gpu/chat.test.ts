@@ -71,6 +71,49 @@ describe.each(TEMPLATES)('chat with the $repo template', ({ repo, vocab, seed })
   });
 });
 
+describe('chat on a model with a sliding window (its KV cache a ring)', () => {
+  it('a follow-up keeps the cache while the ring holds the keys its first new token needs, starts over when not, and answers as from scratch', async () => {
+    const gpu = await testGpu();
+    const m = syntheticModel({ architecture: 'MistralForCausalLM', hiddenSize: 40, intermediateSize: 67, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 10, vocabSize: 49152, tied: true, seed: 33, slidingWindow: 6 });
+    const files = () => new MemoryFiles('SmolLM2-135M-Instruct', new Map([
+      ['config.json', new TextEncoder().encode(JSON.stringify(m.config))], ['model.safetensors', m.safetensors],
+      ['tokenizer.json', fixture('SmolLM2-135M-Instruct', 'tokenizer.json')], ['tokenizer_config.json', fixture('SmolLM2-135M-Instruct', 'tokenizer_config.json')],
+    ]));
+    // 4 rows a call: rings of 6 + 4 - 1 = 9 rows.
+    const engine = new Engine(gpu, { contextLength: 256, slots: 2, maxRows: 4 });
+    await engine.load(files());
+    expect(engine.runner.kvRows).toEqual([9, 9]);
+    const scratch = new Engine(gpu, { contextLength: 256, slots: 1, maxRows: 4 });
+    await scratch.load(files());
+    const sampling = { temperature: 0, repetitionPenalty: 1 };
+    const asFromScratch = async (r: { promptIds: number[]; tokens: number[] }) => {
+      expect(r.tokens).toEqual((await scratch.generate({ promptIds: r.promptIds, sampling, maxNewTokens: 12 })).tokens);
+    };
+    const messages: ChatMessage[] = [{ role: 'user', content: 'Name a colour.' }];
+    // One token answered: the slot holds the prompt alone.
+    const first = await engine.chat({ messages, sampling, maxNewTokens: 1 });
+    const n = first.promptIds.length;
+    // The same conversation again: all but its last token shared, and the ring still holds the 5 keys before it.
+    const again = await engine.chat({ messages, sampling, maxNewTokens: 12 });
+    expect(again.reusedTokens).toBe(n - 1);
+    await asFromScratch(again);
+    // Once more: the 11 answer tokens since wrote over the ring rows those keys were in, so it starts over.
+    const third = await engine.chat({ messages, sampling, maxNewTokens: 12 });
+    expect(third.reusedTokens).toBe(0);
+    expect(third.tokens).toEqual(again.tokens);
+    // A follow-up: kept where its first new token's window is still in the ring (within 4 of what the slot holds).
+    const held = [...third.promptIds, ...third.tokens.slice(0, -1)];
+    const follow = await engine.chat({ messages: [...messages, { role: 'assistant', content: third.text }, { role: 'user', content: 'Another?' }], sampling, maxNewTokens: 12 });
+    let lcp = 0;
+    while (lcp < held.length && held[lcp] === follow.promptIds[lcp]) lcp++;
+    const shared = Math.min(lcp, follow.promptIds.length - 1);
+    expect(follow.reusedTokens).toBe(Math.max(0, shared - 5) >= held.length - 9 ? shared : 0);
+    await asFromScratch(follow);
+    scratch.unload();
+    engine.unload();
+  });
+});
+
 describe('chat bookkeeping', () => {
   it('another generation or another adapter in between means a full prefill, never a stale cache', async () => {
     const engine = new Engine(await testGpu(), { contextLength: 256, slots: 2 });

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ContextOverflowError, InvalidArgumentError } from '../../src/lib/errors.js';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
-import { generate, type GenerateOptions } from '../../src/lib/model/generate.js';
+import { generate, generateColumns, type GenerateOptions } from '../../src/lib/model/generate.js';
 import { expectClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { TINY_CONFIGS, tinyRunner } from '../helpers/models.js';
@@ -26,6 +26,28 @@ describe.each(Object.entries(TINY_CONFIGS))('%s', (_name, spec) => {
     expect(tokens).toEqual(referenceGreedy(config, model.tensors, prompt, 32));
     expect(t.generatedTokens).toBe(32);
     expect(t.stopReason).toBe('length');
+  });
+});
+
+describe("a sliding layer's KV cache is a ring of window + rows per call - 1", () => {
+  // Mistral (window 4, both layers) and Gemma 3 (window 4 on layers 0 and 2, layer 1 global): 3 rows a call makes
+  // rings of 6 rows, which 11 prompt tokens and 40 new ones wrap around many times.
+  it.each([['mistral', [6, 6]], ['gemma3', [6, 96, 6]]] as const)('%s: rows %j, and the float64 reference tokens', async (key, rows) => {
+    const spec = TINY_CONFIGS[key];
+    const { model, config, runner } = await tinyRunner(await testGpu(), spec, { slots: 2, contextLength: 96, maxRows: 3 });
+    expect(runner.kvRows).toEqual(rows);
+    expect(runner.kvCacheBytes).toBe(rows.reduce((t, r) => t + 2 * 2 * config.numKvHeads * r * config.headDim * 4, 0));
+    const long = [9, 8, 7, 6, 5, 4, 3, 2, 1, 10, 11];
+    const { tokens } = await run(runner, { ...greedy, maxNewTokens: 40 }, long);
+    expect(tokens).toEqual(referenceGreedy(config, model.tensors, long, 40));
+    // A cache as long as the context (no ring) gives the same tokens.
+    const full = (await tinyRunner(await testGpu(), spec, { slots: 2, contextLength: 96, maxRows: 96 })).runner;
+    expect(full.kvRows.every((r) => r === 96)).toBe(true);
+    expect((await run(full, { ...greedy, maxNewTokens: 40 }, long)).tokens).toEqual(tokens);
+    // Two base columns share one prefill, the ring rows copied to the second slot: both decode the same tokens.
+    const cols: number[][] = [[], []];
+    await generateColumns(runner, long, [{ loraSlot: 0, strength: 1 }, { loraSlot: 0, strength: 1 }], { ...greedy, maxNewTokens: 40 }, (e) => { cols[e.column].push(e.token); });
+    expect(cols).toEqual([tokens, tokens]);
   });
 });
 

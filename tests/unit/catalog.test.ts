@@ -29,6 +29,12 @@ describe('model catalog', () => {
     expect(mb('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(2200);
     expect(mb('meta-llama/Llama-3.2-1B-Instruct')).toBe(2472);
     for (const m of CATALOG) expect(gpuBytes(m, false, 'f32') / gpuBytes(m, true, 'f16')).toBeGreaterThan(1.3);
+    // Gemma 3 1B at 8192 tokens: 4 global layers keep every position, 22 sliding ones a ring of 512 + 63 (f32 K and V,
+    // 4 slots, 1 KV head of 256).
+    const g = CATALOG.find((m) => m.repo === 'google/gemma-3-1b-it')!;
+    const perRow = 2 * 4 * 1 * 256 * 4;
+    const weights = gpuBytes(g, true, 'q4', 8192) - perRow * (4 * 8192 + 22 * 575);
+    expect(gpuBytes(g, true, 'q4', 4096) - weights).toBe(perRow * (4 * 4096 + 22 * 575));
     expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'google/gemma-2-2b-it', 'meta-llama/Llama-3.2-1B-Instruct']);
   });
 

@@ -15,7 +15,11 @@ export interface CatalogModel {
   gated: boolean;
   /** What it is good for, in a few words. */
   note: string;
-  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'> & { qkNorm?: boolean; sandwichNorms?: boolean };
+  shape: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'tieWordEmbeddings' | 'qkvBias'> & {
+    qkNorm?: boolean; sandwichNorms?: boolean;
+    /** Layers attending within a sliding window (their KV cache a ring of window + a call's rows). */
+    sliding?: { layers: number; window: number };
+  };
 }
 
 const llama = (d: number, f: number, l: number, h: number, kv: number, v: number, tied: boolean) => ({
@@ -34,13 +38,13 @@ export const CATALOG: readonly CatalogModel[] = [
   // SmolLM3: LLaMA's layout, every 4th layer without RoPE; thinks or answers at once (/think, /no_think).
   { repo: 'HuggingFaceTB/SmolLM3-3B', name: 'SmolLM3 3B', licence: 'Apache-2.0', gated: false, note: 'fully open 3B reasoner; needs a real GPU (4-bit: about 2 GB)', shape: { ...llama(2048, 11008, 36, 16, 4, 128256, true), headDim: 128 } },
   // Phi-3: q|k|v and gate|up fused in its checkpoint, a sliding window of 2047 on every layer.
-  { repo: 'microsoft/Phi-3-mini-4k-instruct', name: 'Phi-3 mini 4k Instruct', licence: 'MIT', gated: false, note: '3.8B, 4k context; needs a real GPU (4-bit: about 2.2 GB)', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
+  { repo: 'microsoft/Phi-3-mini-4k-instruct', name: 'Phi-3 mini 4k Instruct', licence: 'MIT', gated: false, note: '3.8B, 4k context; needs a real GPU (4-bit: about 2.2 GB)', shape: { ...llama(3072, 8192, 32, 32, 32, 32064, false), sliding: { layers: 32, window: 2047 } } },
   { repo: 'microsoft/Phi-3.5-mini-instruct', name: 'Phi-3.5 mini Instruct', licence: 'MIT', gated: false, note: 'multilingual 3.8B (LongRoPE: up to its first 4k tokens here); needs a real GPU', shape: llama(3072, 8192, 32, 32, 32, 32064, false) },
   { repo: 'microsoft/Phi-4-mini-instruct', name: 'Phi-4 mini Instruct', licence: 'MIT', gated: false, note: '3.8B, RoPE on 3/4 of each head (LongRoPE: its first 4k tokens here); needs a real GPU', shape: { ...llama(3072, 8192, 32, 24, 8, 200064, true), headDim: 128 } },
   // Gemma 3 (text): GeGLU, four norms a layer, q/k norms, 5 sliding layers to each global one, a 262k vocabulary.
-  { repo: 'google/gemma-3-270m-it', name: 'Gemma 3 270M Instruct', licence: 'Gemma', gated: true, note: 'tiny and quick to tune; accept the licence on huggingface.co first', shape: { ...llama(640, 2048, 18, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
-  { repo: 'google/gemma-3-1b-it', name: 'Gemma 3 1B Instruct', licence: 'Gemma', gated: true, note: 'multilingual, 32k context; accept the licence on huggingface.co first', shape: { ...llama(1152, 6912, 26, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true } },
-  { repo: 'google/gemma-2-2b-it', name: 'Gemma 2 2B Instruct', licence: 'Gemma', gated: true, note: 'soft-capped logits, 8k context; needs a real GPU; accept the licence first', shape: { ...llama(2304, 9216, 26, 8, 4, 256000, true), headDim: 256, sandwichNorms: true } },
+  { repo: 'google/gemma-3-270m-it', name: 'Gemma 3 270M Instruct', licence: 'Gemma', gated: true, note: 'tiny and quick to tune; accept the licence on huggingface.co first', shape: { ...llama(640, 2048, 18, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true, sliding: { layers: 15, window: 512 } } },
+  { repo: 'google/gemma-3-1b-it', name: 'Gemma 3 1B Instruct', licence: 'Gemma', gated: true, note: 'multilingual, 32k context; accept the licence on huggingface.co first', shape: { ...llama(1152, 6912, 26, 4, 1, 262144, true), headDim: 256, qkNorm: true, sandwichNorms: true, sliding: { layers: 22, window: 512 } } },
+  { repo: 'google/gemma-2-2b-it', name: 'Gemma 2 2B Instruct', licence: 'Gemma', gated: true, note: 'soft-capped logits, 8k context; needs a real GPU; accept the licence first', shape: { ...llama(2304, 9216, 26, 8, 4, 256000, true), headDim: 256, sandwichNorms: true, sliding: { layers: 13, window: 4096 } } },
   { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama 1.1B Chat', licence: 'Apache-2.0', gated: false, note: 'the Llama-2 layout, 2k context', shape: llama(2048, 5632, 22, 32, 4, 32000, false) },
   { repo: 'meta-llama/Llama-3.2-1B-Instruct', name: 'Llama 3.2 1B Instruct', licence: 'Llama 3.2 Community', gated: true, note: 'accept the licence on huggingface.co first', shape: llama(2048, 8192, 16, 32, 8, 128256, true) },
 ];
@@ -59,9 +63,12 @@ export function downloadBytes(m: CatalogModel): number {
  * loader resolves it), the f32 KV cache for `slots` sequences of `context` tokens, and the logits. Training needs
  * more (activations).
  */
-export function gpuBytes(m: CatalogModel, f16: boolean, precision: Precision = 'auto', context = 2048, slots = 4): number {
+export function gpuBytes(m: CatalogModel, f16: boolean, precision: Precision = 'auto', context = 2048, slots = 4, rowsPerCall = 64): number {
   const s = m.shape;
-  const kv = 2 * s.numLayers * slots * s.numKvHeads * context * s.headDim * 4;
+  // A sliding layer's cache holds window + rowsPerCall - 1 positions (model/runner.ts kvRows), the others the context.
+  const sliding = s.sliding ? s.sliding.layers * Math.min(context, s.sliding.window + rowsPerCall - 1) : 0;
+  const rows = (s.numLayers - (s.sliding?.layers ?? 0)) * context + sliding;
+  const kv = 2 * rows * slots * s.numKvHeads * s.headDim * 4;
   return weightBytes(s, resolvePrecision(m, f16, precision), f16) + kv + slots * s.vocabSize * 4;
 }
 

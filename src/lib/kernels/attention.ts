@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   var o: array<f32, DH>;
   let first = select(0u, pos + 1u - P.window, P.window > 0u && pos + 1u > P.window);
   for (var j = first + tid; j <= pos; j += WG) {
-    let kb = ((slot * P.Hkv + kvh) * P.C + j) * DH;
+    let kb = ((slot * P.Hkv + kvh) * P.C + j % P.C) * DH; // a ring of C rows (C past every position when full)
     var s = 0.0;
     for (var d = 0u; d < DH; d++) { s += qs[d] * kc[kb + d]; }
     if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }

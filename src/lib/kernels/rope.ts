@@ -1,6 +1,7 @@
 // RoPE on q and k (rotate_half convention of transformers' LLaMA: pairs (i, i + R/2) of the first R dims of each head,
 // R = Dh but for a partial rotary (Phi-4-mini: R = 0.75 Dh), whose other dims pass as they are), then k and v written into
-// the KV cache at (slot, position) of each row. Positions and slots come from a GPU buffer, so the same recorded
+// the KV cache at (slot, position) of each row: row position mod C of the slot's C rows (a layer with a sliding window
+// keeps a ring shorter than the context; a full cache has C past every position). Positions and slots come from a GPU buffer, so the same recorded
 // step serves every decode position; each position's cos and sin come from a table made on the CPU (ropeTable).
 // Grid: one thread per (row, head, pair), M (H + 2 Hkv) Dh / 2 threads.
 
@@ -16,7 +17,7 @@ export function ropeKvKernel(): Kernel {
       S: STEP,
       qkv: { type: 'array<f32>', access: 'read', shape: '(M, (H + 2 Hkv) Dh)' },
       rowInfo: ROW_INFO,
-      rope: { type: 'array<vec2<f32>>', access: 'read', shape: '(C, R / 2)' },
+      rope: { type: 'array<vec2<f32>>', access: 'read', shape: '(positions, R / 2)' },
       q: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
       kc: { type: 'array<f32>', access: 'read_write', shape: '(slots, Hkv, C, Dh)' },
       vc: { type: 'array<f32>', access: 'read_write', shape: '(slots, Hkv, C, Dh)' },
@@ -37,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let a = qkv[src + i];
   let b = qkv[src + i + half];
   if (head >= P.H + P.Hkv) {
-    let dst = ((slot * P.Hkv + head - P.H - P.Hkv) * P.C + pos) * P.Dh;
+    let dst = ((slot * P.Hkv + head - P.H - P.Hkv) * P.C + pos % P.C) * P.Dh;
     vc[dst + i] = a;
     vc[dst + i + half] = b;
     return;
@@ -65,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     q[dst + i0] = ra;
     q[dst + i1] = rb;
   } else {
-    let dst = ((slot * P.Hkv + head - P.H) * P.C + pos) * P.Dh;
+    let dst = ((slot * P.Hkv + head - P.H) * P.C + pos % P.C) * P.Dh;
     kc[dst + i0] = ra;
     kc[dst + i1] = rb;
   }

@@ -105,6 +105,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   private readonly gpu: Gpu;
   readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
+  /**
+   * KV cache rows of each layer: the context, or on a layer with a sliding window W the W + R - 1 rows it can need (a
+   * ring: position p at row p mod rows; a call's R rows are written before its queries read the last W keys).
+   */
+  readonly kvRows: readonly number[];
   /** Resident LoRA adapters; adding one rebuilds the small LoRA buffers and this runner's bind groups only. */
   readonly lora: L;
   /** The model's dispatches, embedding to logits. */
@@ -184,9 +189,13 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C, ropeScale(cfg)));
     if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(cfg.rotaryDim / 2), C));
     if (cfg.localRopeTheta !== null) gpu.device.queue.writeBuffer(this.#act.ropeLocal, 0, ropeTable(ropeInvFreq({ ...cfg, ropeTheta: cfg.localRopeTheta, ropeScaling: null }), C));
-    const kvBytes = S * Hkv * C * Dh * 4;
-    for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes), v: buf(`L${l}.v_cache`, kvBytes) });
-    this.kvCacheBytes = 2 * cfg.numLayers * kvBytes;
+    this.kvRows = Object.freeze(Array.from({ length: cfg.numLayers }, (_, l) => {
+      const { window } = layerSpec(cfg, l);
+      return window > 0 ? Math.min(C, window + R - 1) : C;
+    }));
+    const kvBytes = (l: number) => S * Hkv * this.kvRows[l] * Dh * 4;
+    for (let l = 0; l < cfg.numLayers; l++) this.#kv.push({ k: buf(`L${l}.k_cache`, kvBytes(l)), v: buf(`L${l}.v_cache`, kvBytes(l)) });
+    this.kvCacheBytes = this.kvRows.reduce((t, _, l) => t + 2 * kvBytes(l), 0);
     this.#topkParams = gpu.createBuffer('topk.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     gpu.device.queue.writeBuffer(this.#topkParams, 0, packParams(topkStage1Kernel(), { V, chunks, penalty: 1, invTemp: 1 }));
     this.#buildOps();
@@ -229,14 +238,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
-    const ropeP = b.params(rope, { H, Hkv, Dh, C, R: cfg.rotaryDim });
+    // Uniform blocks by the layer's cache rows (and window and soft-cap): a model has one or two kinds of layer.
+    const ropeP = new Map<number, GPUBuffer>();
+    const ropeParams = (rows: number) => ropeP.get(rows) ?? ropeP.set(rows, b.params(rope, { H, Hkv, Dh, C: rows, R: cfg.rotaryDim })).get(rows)!;
     const qkNorm = qkNormKernel(true);
     const qkNormP = b.params(qkNorm, { H, Hkv, Dh, eps: cfg.rmsNormEps });
     // One uniform block per window size (Gemma's sliding and global layers differ).
     const attnP = new Map<string, GPUBuffer>();
-    const attnParams = (window: number, softcap: number) => {
-      const key = `${window}:${softcap}`;
-      return attnP.get(key) ?? attnP.set(key, b.params(attention, { H, Hkv, C, scale: cfg.attentionScale, window, softcap })).get(key)!;
+    const attnParams = (rows: number, window: number, softcap: number) => {
+      const key = `${rows}:${window}:${softcap}`;
+      return attnP.get(key) ?? attnP.set(key, b.params(attention, { H, Hkv, C: rows, scale: cfg.attentionScale, window, softcap })).get(key)!;
     };
     const addNorm = addNormKernel();
     const addNormP = b.params(addNorm, { K: D, eps: cfg.rmsNormEps });
@@ -247,8 +258,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       const kv = this.#kv[l];
       for (const f of fuseForInference(layerOps(lw, layerSpec(cfg, l)))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
-        else if (f.op === 'rope') op(b.dispatch(rope, ropeP, { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
-        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(f.window, f.softcap), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else if (f.op === 'rope') op(b.dispatch(rope, ropeParams(this.kvRows[l]), { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(this.kvRows[l], f.window, f.softcap), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
         else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
         else {
           this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu !== null, gelu: f.glu === 'gelu_tanh', residual: f.residual, last: false },
@@ -347,23 +358,42 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     if (words[w] !== before) this.gpu.device.queue.writeBuffer(this.#seen, (slot * this.#seenWords + w) * 4, words, w, 1);
   }
 
-  /** Copies the KV cache of `from` into `to` for positions [0, length) (a shared prompt prefilled once). */
+  /**
+   * Copies the KV cache of `from` into `to` for positions [0, length) (a shared prompt prefilled once). A ring layer's
+   * rows of those positions are its first min(length, rows): position p lives at row p mod rows.
+   */
   copySlot(from: number, to: number, length: number): void {
     const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const C = this.opts.contextLength;
-    const bytes = length * Dh * 4;
     // WebGPU refuses a copy whose source and destination are one buffer (a validation error, and nothing is copied):
     // each head's rows go through a scratch buffer, in order within one encoder.
     this.#copyScratch ??= this.gpu.createBuffer('copy_slot_scratch', Hkv * C * Dh * 4, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     const scratch = this.#copyScratch;
     const enc = this.gpu.device.createCommandEncoder({ label: 'copy_slot' });
-    for (const { k, v } of this.#kv) {
+    this.#kv.forEach(({ k, v }, l) => {
+      const rows = this.kvRows[l];
+      const bytes = Math.min(length, rows) * Dh * 4;
       for (const buf of [k, v]) {
-        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(buf, ((from * Hkv + hh) * C) * Dh * 4, scratch, hh * bytes, bytes);
-        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(scratch, hh * bytes, buf, ((to * Hkv + hh) * C) * Dh * 4, bytes);
+        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(buf, ((from * Hkv + hh) * rows) * Dh * 4, scratch, hh * bytes, bytes);
+        for (let hh = 0; hh < Hkv; hh++) enc.copyBufferToBuffer(scratch, hh * bytes, buf, ((to * Hkv + hh) * rows) * Dh * 4, bytes);
       }
-    }
+    });
     this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * How much of a slot holding `held` positions a continuation may keep when it shares the first `shared` of them: all
+   * of it, unless a ring layer has since written over keys the continuation's first query needs (positions
+   * shared - W + 1 .. shared - 1, of which the ring keeps held - rows ..), then none.
+   */
+  reusablePrefix(shared: number, held: number): number {
+    if (shared === 0) return 0;
+    for (let l = 0; l < this.cfg.numLayers; l++) {
+      const rows = this.kvRows[l];
+      if (rows === this.opts.contextLength) continue;
+      if (Math.max(0, shared - layerSpec(this.cfg, l).window + 1) < held - rows) return 0;
+    }
+    return shared;
   }
 
   /** Runs the model on one batch of rows and returns the top-k candidates of each sequence's last row. */

@@ -51,6 +51,18 @@ describe("a sliding layer's KV cache is a ring of window + rows per call - 1", (
   });
 });
 
+describe("Phi-3.5's LongRoPE past its original context", () => {
+  it('a context of 160 positions over an original 128 rotates by the long factors: the float64 reference tokens', async () => {
+    const spec = TINY_CONFIGS.phi3LongRope;
+    const { model, config, runner } = await tinyRunner(await testGpu(), spec, { slots: 1, contextLength: 160, maxRows: 8 });
+    const { tokens } = await run(runner, greedy);
+    const long = referenceGreedy(config, model.tensors, prompt, 32, 160);
+    expect(tokens).toEqual(long);
+    // The factors chosen matter here: the short ones decode otherwise.
+    expect(referenceGreedy(config, model.tensors, prompt, 32)).not.toEqual(long);
+  });
+});
+
 describe('generation', () => {
   it('chunked prefill (3 rows per forward) gives the same tokens as one-shot prefill', async () => {
     const gpu = await testGpu();

@@ -186,6 +186,25 @@ describe('GGUF export of a model', () => {
     expect(() => modelToGguf(folder({ ...spec, numLayers: 2, queryPreAttnScalar: 50 }).files, 'f16', 'x')).toThrow(/This Gemma 2 model scales its queries by 0\.141/);
   });
 
+  it("a Phi-3.5 with LongRoPE (its factor tensors, original context and attention factor) reads back to its folder's tokens, within the original context and past it", async () => {
+    const spec: SyntheticSpec = { ...TINY_CONFIGS.phi3LongRope, vocabSize: 160 };
+    const file = concat(modelToGguf(folder(spec).files, 'f16', 'phi3.5 test'));
+    const h = await readGgufHeader(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])), 'p.gguf');
+    expect(h.parsed.tensorInfos.slice(0, 2).map((t) => t.name)).toEqual(['rope_factors_long.weight', 'rope_factors_short.weight']);
+    expect(h.parsed.metadata).toMatchObject({ 'phi3.rope.scaling.original_context_length': 128, 'phi3.context_length': 512 });
+    expect((h.parsed.metadata as Record<string, number>)['phi3.rope.scaling.attn_factor']).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(128)), 6);
+    for (const contextLength of [96, 256]) {
+      const tokens = async (f: MemoryFiles) => {
+        const engine = new Engine(await testGpu(), { contextLength, slots: 1 });
+        await engine.load(f, undefined, undefined, { precision: 'f32' });
+        const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
+        engine.unload();
+        return r.tokens;
+      };
+      expect(await tokens(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])))).toEqual(await tokens(new MemoryFiles('phi3', folder({ ...spec, dtype: 'F16' }).files)));
+    }
+  });
+
   it("refuses a Gemma 3 whose layer pattern, local RoPE base or query scale are not what llama.cpp's gemma3 fixes", () => {
     expect(() => modelToGguf(folder(TINY_CONFIGS.gemma3).files, 'f16', 'x')).toThrow(/has global layers other than every 6th; llama\.cpp's gemma3 fixes it/);
     const six = { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined };

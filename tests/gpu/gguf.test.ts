@@ -45,6 +45,12 @@ describe('GGUF models on the GPU', () => {
     ['gemma3, sandwich norms with the 1 added, 5 sliding layers and a global one with linear RoPE scaling',
       { ...TINY_CONFIGS.gemma3, numLayers: 6, layerTypes: undefined, queryPreAttnScalar: undefined }],
     ['gemma2, soft-capped scores and logits, alternating layers', { ...TINY_CONFIGS.gemma2, queryPreAttnScalar: undefined }],
+    // LongRoPE: rope_factors_short and rope_factors_long, the original context and the attention factor (values exact
+    // in f32, as the file keeps them).
+    ['phi3, LongRoPE factors and attention factor', { ...TINY_CONFIGS.phi3LongRope, ropeScaling: {
+      type: 'longrope', short_factor: [1, 1.125, 1.25, 1.75, 2.25, 3.125], long_factor: [2, 3, 4, 6, 9, 12], original_max_position_embeddings: 128,
+      attention_factor: Math.fround(Math.sqrt(1 + Math.log(4) / Math.log(128))),
+    } }],
   ] as const)('%s at F32: the same logits as the safetensors twin', async (_, spec) => {
     const m = syntheticModel(spec);
     const ref = await lastCandidates(safetensorsOf(m));

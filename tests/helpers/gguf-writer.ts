@@ -146,6 +146,18 @@ export function ggufFromSynthetic(m: SyntheticModel, type: 'F32' | 'Q8_0' = 'F32
     const given = override?.(ggufName, dims);
     tensors.push(given ? { name: ggufName, dims, ...given } : { name: ggufName, dims, type: quantize ? T.Q8_0 : T.F32, data: quantize ? quantizeQ8_0(data) : f32Bytes(data) });
   }
+  // Phi-3's LongRoPE: convert_hf_to_gguf's Phi3MiniModel writes both factor lists as tensors, the original context and
+  // the attention factor sqrt(1 + ln(max / original) / ln(original)).
+  const rs = c.rope_scaling as unknown as { type?: string; short_factor?: number[]; long_factor?: number[]; original_max_position_embeddings?: number } | null;
+  if (arch === 'phi3' && rs?.type === 'longrope') {
+    const original = rs.original_max_position_embeddings!;
+    const scale = (c.max_position_embeddings as number) / original;
+    kvs.push(['phi3.rope.scaling.original_context_length', 'u32', original], ['phi3.rope.scaling.attn_factor', 'f32', scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(original)) : 1]);
+    tensors.unshift(
+      { name: 'rope_factors_long.weight', dims: [rs.long_factor!.length], type: T.F32, data: f32Bytes(Float32Array.from(rs.long_factor!)) },
+      { name: 'rope_factors_short.weight', dims: [rs.short_factor!.length], type: T.F32, data: f32Bytes(Float32Array.from(rs.short_factor!)) },
+    );
+  }
   // Llama 3.1+ RoPE scaling: llama.cpp's converter writes the per-pair divisors as rope_freqs, first.
   const cfg = normalizeConfig(m.config, {});
   if (cfg.ropeScaling?.type === 'llama3') {

@@ -20,10 +20,11 @@ export const TINY_CONFIGS: Record<string, SyntheticSpec> = {
   // Mistral with a sliding window of 4 positions: past the 5-token prompt, every query sees only its last 4.
   // Phi-3: q/k/v and gate/up fused in the checkpoint, a sliding window of 5.
   phi3Fused: { architecture: 'Phi3ForCausalLM', hiddenSize: 28, intermediateSize: 43, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 117, tied: false, slidingWindow: 5, seed: 17 },
-  // Phi-3.5-style LongRoPE within its original context: short factors, cos and sin times sqrt(1 + ln(8) / ln(64)).
+  // Phi-3.5-style LongRoPE within its original context (the runs here take 96 positions): short factors, cos and sin
+  // times sqrt(1 + ln(4) / ln(128)).
   phi3LongRope: {
     architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 37, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 12, vocabSize: 109, tied: false, seed: 18,
-    maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.1, 1.3, 1.7, 2.2, 3.1], long_factor: [2, 3, 4, 6, 9, 12], original_max_position_embeddings: 64 },
+    maxPositionEmbeddings: 512, ropeScaling: { type: 'longrope', short_factor: [1, 1.1, 1.3, 1.7, 2.2, 3.1], long_factor: [2, 3, 4, 6, 9, 12], original_max_position_embeddings: 128 },
   },
   // Phi-4-mini-style partial rotary: RoPE on the first 6 of each head's 8 dims (partial_rotary_factor 0.75).
   phi3PartialRotary: { architecture: 'Phi3ForCausalLM', hiddenSize: 24, intermediateSize: 41, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 8, vocabSize: 103, tied: true, partialRotaryFactor: 0.75, seed: 19 },

@@ -9,6 +9,8 @@ export interface RefRopeScaling {
   type: 'linear' | 'llama3' | 'freq_factors' | 'longrope';
   /** LongRoPE: cos and sin are multiplied by it (transformers' attention_factor; `factors` are its short factors). */
   attentionFactor?: number;
+  /** LongRoPE's long factors, for a context past originalMaxPositionEmbeddings. */
+  longFactors?: ArrayLike<number>;
   factor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
@@ -57,14 +59,18 @@ export interface RefConfig {
   finalSoftcap?: number | null;
 }
 
-/** RoPE's inverse frequency of each pair i < headDim / 2, in float64. */
-export function ropeInvFreq(c: RefConfig): Float64Array {
+/**
+ * RoPE's inverse frequency of each pair i < headDim / 2, in float64, for a model run with a context of `context`
+ * positions: LongRoPE divides by its long factors when that is past the original context (llama.cpp's rope_long).
+ */
+export function ropeInvFreq(c: RefConfig, context = 0): Float64Array {
   const d = c.rotaryDim ?? c.headDim; // transformers: the rotary embedding's dim is the rotated part of the head
   const inv = Float64Array.from({ length: d / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / d));
   const s = c.ropeScaling;
   if (!s) return inv;
   if (s.type === 'linear') return inv.map((f) => f / s.factor!);
-  if (s.type === 'freq_factors' || s.type === 'longrope') return inv.map((f, i) => f / s.factors![i]);
+  if (s.type === 'freq_factors') return inv.map((f, i) => f / s.factors![i]);
+  if (s.type === 'longrope') return inv.map((f, i) => f / (context > s.originalMaxPositionEmbeddings! ? s.longFactors! : s.factors!)[i]);
   const low = s.originalMaxPositionEmbeddings! / s.lowFreqFactor!;
   const high = s.originalMaxPositionEmbeddings! / s.highFreqFactor!;
   return inv.map((f) => {

@@ -60,10 +60,10 @@ export function geluTanh(x: number): number {
 }
 
 /** A layer's attention window (0: none) and RoPE inverse frequencies (Gemma 3's sliding layers have their own base). */
-export function layerAttention(cfg: ModelConfig, l: number, invFreqF32 = true): { window: number; inv: Float64Array } {
+export function layerAttention(cfg: ModelConfig, l: number, invFreqF32 = true, context = 0): { window: number; inv: Float64Array } {
   const sliding = !!cfg.slidingWindow && (cfg.slidingLayers?.[l] ?? true);
   const local = sliding && cfg.localRopeTheta != null ? { ...cfg, ropeTheta: cfg.localRopeTheta, ropeScaling: null } : cfg;
-  const inv = ropeInvFreq(local);
+  const inv = ropeInvFreq(local, context);
   return { window: sliding ? cfg.slidingWindow! : 0, inv: invFreqF32 ? Float64Array.from(new Float32Array(inv)) : inv };
 }
 
@@ -74,9 +74,10 @@ export function gainOf(cfg: ModelConfig, w: ArrayLike<number>): ArrayLike<number
 
 /**
  * Logits (T, V) for tokens at positions 0..T-1 of one sequence, full recomputation (no cache).
- * `invFreqF32` rounds the RoPE frequencies to f32 as the GPU and transformers do.
+ * `invFreqF32` rounds the RoPE frequencies to f32 as the GPU and transformers do; `context` is the context the model
+ * runs with (LongRoPE's long factors past the original one).
  */
-export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[], invFreqF32 = true): Float64Array[] {
+export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[], invFreqF32 = true, context = 0): Float64Array[] {
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
   const T = tokens.length;
   const emb = get(w, 'model.embed_tokens.weight');
@@ -88,7 +89,7 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
   const scale = cfg.attentionScale ?? 1 / Math.sqrt(Dh);
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}.`;
-    const { window, inv } = layerAttention(cfg, l, invFreqF32);
+    const { window, inv } = layerAttention(cfg, l, invFreqF32, context);
     const bias = (n: string) => (cfg.qkvBias ? get(w, `${p}self_attn.${n}_proj.bias`) : undefined);
     const qs: Float64Array[] = [];
     const ks: Float64Array[] = [];
@@ -149,11 +150,11 @@ export function referenceForward(cfg: ModelConfig, w: Weights, tokens: number[],
 }
 
 /** Greedy decoding with the reference (full recomputation each step). */
-export function referenceGreedy(cfg: ModelConfig, w: Weights, prompt: number[], n: number): number[] {
+export function referenceGreedy(cfg: ModelConfig, w: Weights, prompt: number[], n: number, context = 0): number[] {
   const seq = [...prompt];
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const logits = referenceForward(cfg, w, seq);
+    const logits = referenceForward(cfg, w, seq, true, context);
     const last = logits[logits.length - 1];
     let best = 0;
     for (let v = 1; v < last.length; v++) if (last[v] > last[best]) best = v;

@@ -161,13 +161,17 @@ describe("Phi-3's LongRoPE", () => {
     vocab_size: 32064, max_position_embeddings: 131072, original_max_position_embeddings: 4096, rope_theta: 10000, sliding_window: 262144,
     rope_scaling: { type: 'longrope', short_factor: Array.from({ length: 48 }, (_, i) => 1 + i / 100), long_factor: Array.from({ length: 48 }, (_, i) => 1 + i) },
   };
-  it("keeps to the original context with the short factors and transformers' attention factor", () => {
+  it("takes the short factors within the original context, the long ones past it, and transformers' attention factor", () => {
     const c = normalizeConfig(phi35);
-    expect(c.maxContext).toBe(4096);
+    expect(c.maxContext).toBe(131072);
     expect(c.ropeScaling).toMatchObject({ type: 'longrope', originalMaxPositionEmbeddings: 4096 });
     expect((c.ropeScaling as { attentionFactor: number }).attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(32) / Math.log(4096)), 15);
     const inv = ropeInvFreq(c);
     expect(inv[10]).toBeCloseTo(1 / (1.1 * 10000 ** (20 / 96)), 15);
+    // A table for 4096 positions keeps the short factors; one for 4097 or more takes the long ones (llama.cpp's choice by the context).
+    expect(ropeInvFreq(c, 4096)[10]).toBe(inv[10]);
+    expect(ropeInvFreq(c, 8192)[10]).toBeCloseTo(1 / (11 * 10000 ** (20 / 96)), 15);
+    expect(() => normalizeConfig({ ...phi35, rope_scaling: { ...phi35.rope_scaling, long_factor: [1, 2] } })).toThrow(/2 frequency factors but the 96 rotary dims need 48/);
     expect(normalizeConfig({ ...phi35, rope_scaling: { ...phi35.rope_scaling, attention_factor: 1.5 } }).ropeScaling).toMatchObject({ attentionFactor: 1.5 });
     // Phi-4-mini's partial rotary: 0.75 of head_dim 128 rotates 96 dims (48 factors); one that gives an odd count is refused.
     const phi4 = { ...phi35, num_attention_heads: 24, num_key_value_heads: 8, partial_rotary_factor: 0.75, rope_scaling: { type: 'longrope', short_factor: Array(48).fill(1), long_factor: Array(48).fill(2) } };

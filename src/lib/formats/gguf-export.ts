@@ -246,13 +246,22 @@ export function modelToGguf(files: Map<string, Uint8Array>, ftype: GgufExportTyp
     ] as [string, GgufValue][] : []),
     ...tokenizerMeta(files, c).kv,
   ];
-  if (c.ropeScaling && !c.sandwichNorms) {
-    // RoPE scaling as llama.cpp's rope_freqs tensor: per pair, the base inverse frequency over the scaled one.
+  const f32 = (name: string, values: readonly number[]): GgufTensorData => {
+    const v = Float32Array.from(values);
+    return { name, dims: [v.length], type: GGML.F32, data: new Uint8Array(v.buffer) };
+  };
+  const s = c.ropeScaling;
+  if (s?.type === 'longrope') {
+    // Phi-3's LongRoPE as convert_hf_to_gguf writes it: both factor lists first, the original context, the attention factor.
+    if (arch !== 'phi3') throw new UnsupportedModelError(`A ${c.architecture} with LongRoPE cannot be exported to GGUF: llama.cpp reads LongRoPE factors for phi3 models only.`);
+    meta.push(['phi3.rope.scaling.attn_factor', { type: 'f32', value: s.attentionFactor }], ['phi3.rope.scaling.original_context_length', { type: 'u32', value: s.originalMaxPositionEmbeddings }]);
+    tensors.unshift(f32('rope_factors_long.weight', s.longFactors), f32('rope_factors_short.weight', s.factors));
+  } else if (s && !c.sandwichNorms) {
+    // RoPE scaling as llama.cpp's rope_freqs tensor, written first: per pair, the base inverse frequency over the scaled one.
     if (arch !== 'llama') throw new UnsupportedModelError(`A ${c.architecture} with RoPE scaling cannot be exported to GGUF: llama.cpp reads frequency factors for LLaMA models only.`);
     const base = ropeInvFreq({ ...c, ropeScaling: null });
     const scaled = ropeInvFreq(c);
-    const factors = Float32Array.from(base, (b, i) => b / scaled[i]);
-    tensors.push({ name: 'rope_freqs.weight', dims: [factors.length], type: GGML.F32, data: new Uint8Array(factors.buffer) });
+    tensors.unshift(f32('rope_freqs.weight', Array.from(base, (b, i) => b / scaled[i])));
   }
   return ggufChunks(meta, tensors);
 }

@@ -13,11 +13,11 @@ export type RopeScaling =
   /** Per-pair divisors of the inverse frequencies (llama.cpp's rope_freqs tensor, as GGUF files of Llama 3.1+ carry it). */
   | { type: 'freq_factors'; factors: readonly number[] }
   /**
-   * Phi-3's LongRoPE within its original context: the short factors divide the inverse frequencies, and cos and sin
-   * are scaled by the attention factor (the long factors, for contexts past the original, are not used: the context
-   * is capped there).
+   * Phi-3's LongRoPE: the short factors divide the inverse frequencies within the original context, the long ones for
+   * a context past it (chosen by the context the model runs with, as llama.cpp chooses them, so every key in a KV cache
+   * is rotated alike); cos and sin are scaled by the attention factor.
    */
-  | { type: 'longrope'; factors: readonly number[]; attentionFactor: number; originalMaxPositionEmbeddings: number };
+  | { type: 'longrope'; factors: readonly number[]; longFactors: readonly number[]; attentionFactor: number; originalMaxPositionEmbeddings: number };
 
 export interface ModelConfig {
   readonly architecture: Architecture;
@@ -73,7 +73,7 @@ type Json = Record<string, unknown>;
 function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear, llama3 or longrope scaling), ` +
-      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE, Phi-3's fused projections, partial rotary and LongRoPE (within the original context), ` +
+      `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE, Phi-3's fused projections, partial rotary and LongRoPE, ` +
       `and Gemma 2 and 3 text models (GeGLU, sandwich norms, local and global layers, soft-capping). Pick a model of one of these families.`,
     { what },
   );
@@ -166,8 +166,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     rmsNormEps: positive(cfg, 'rms_norm_eps', 1e-6),
     ropeTheta: positive(cfg, 'rope_theta', 10000),
     ropeScaling: checkFactors(scaling, rotaryDim),
-    // LongRoPE's long factors are not implemented: the context stays within the original one, where the short apply.
-    maxContext: scaling?.type === 'longrope' ? Math.min(maxPos, scaling.originalMaxPositionEmbeddings) : maxPos,
+    maxContext: maxPos,
     slidingWindow: window !== null && window < maxPos ? window : null,
     slidingLayers: gemma ? gemmaLayerTypes(cfg, layers, gemma3 ? 6 : 2) : null,
     localRopeTheta: gemma3 ? positive(cfg, 'rope_local_base_freq', 10000) : null,
@@ -224,7 +223,8 @@ function ropeLayers(cfg: Json, layers: number): readonly boolean[] {
 }
 
 function checkFactors(s: RopeScaling | null, headDim: number): RopeScaling | null {
-  if ((s?.type === 'freq_factors' || s?.type === 'longrope') && s.factors.length !== headDim / 2) unsupported(`rope_scaling has ${s.factors.length} frequency factors but the ${headDim} rotary dims need ${headDim / 2}`);
+  const lists = s?.type === 'freq_factors' ? [s.factors] : s?.type === 'longrope' ? [s.factors, s.longFactors] : [];
+  for (const f of lists) if (f.length !== headDim / 2) unsupported(`rope_scaling has ${f.length} frequency factors but the ${headDim} rotary dims need ${headDim / 2}`);
   return s;
 }
 
@@ -244,11 +244,16 @@ function parseRopeScaling(rs: unknown, cfg: Json = {}, maxPos = 2048): RopeScali
     // transformers' _compute_longrope_parameters: the original context from the config (or rope_scaling), the
     // attention factor given or sqrt(1 + ln(s) / ln(original)) with s = max_position_embeddings / original.
     const original = int(typeof cfg.original_max_position_embeddings === 'number' ? cfg : r, 'original_max_position_embeddings', maxPos);
-    const short = r.short_factor;
-    if (!Array.isArray(short) || short.length === 0 || !short.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) unsupported(`${where} "short_factor" must be a list of positive numbers`);
+    const list = (key: string): number[] => {
+      const f = r[key];
+      if (!Array.isArray(f) || f.length === 0 || !f.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) unsupported(`${where} "${key}" must be a list of positive numbers`);
+      return f as number[];
+    };
+    const short = list('short_factor');
+    const long = list('long_factor');
     const scale = maxPos / original;
     const attentionFactor = r.attention_factor == null ? (scale <= 1 ? 1 : Math.sqrt(1 + Math.log(scale) / Math.log(original))) : positive(r, 'attention_factor', 1, where);
-    return { type: 'longrope', factors: Object.freeze([...(short as number[])]), attentionFactor, originalMaxPositionEmbeddings: original };
+    return { type: 'longrope', factors: Object.freeze([...short]), longFactors: Object.freeze([...long]), attentionFactor, originalMaxPositionEmbeddings: original };
   }
   // transformers' _validate_*_rope_parameters: the factor stretches the context, so it is at least 1.
   const factor = positive(r, 'factor', 1, where);
@@ -266,14 +271,19 @@ function parseRopeScaling(rs: unknown, cfg: Json = {}, maxPos = 2048): RopeScali
 /**
  * RoPE inverse frequencies, Dh/2 of them, as transformers computes them
  * (`_compute_default_rope_parameters`, `_compute_llama3_parameters`, linear scaling divides positions by factor).
+ * `context`: the positions the table will serve; LongRoPE takes its long factors past the original context.
  */
-export function ropeInvFreq(c: Pick<ModelConfig, 'rotaryDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+export function ropeInvFreq(c: Pick<ModelConfig, 'rotaryDim' | 'ropeTheta' | 'ropeScaling'>, context = 0): Float64Array {
   const half = c.rotaryDim / 2;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.rotaryDim);
   const s = c.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
-  if (s?.type === 'freq_factors' || s?.type === 'longrope') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];
+  if (s?.type === 'freq_factors') for (let i = 0; i < half; i++) inv[i] /= s.factors[i];
+  if (s?.type === 'longrope') {
+    const f = context > s.originalMaxPositionEmbeddings ? s.longFactors : s.factors;
+    for (let i = 0; i < half; i++) inv[i] /= f[i];
+  }
   if (s?.type === 'llama3') {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;

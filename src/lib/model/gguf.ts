@@ -147,25 +147,43 @@ function num(m: Meta, key: string, fallback?: number): number {
   throw new FileFormatError(`The GGUF metadata lacks ${key}, which the model needs. The file is not a complete model.`, { key });
 }
 
-/** Bytes of data before rope_freqs beyond which it is not read ahead for (llama.cpp writes it first). */
+/** Bytes of data before a RoPE tensor beyond which it is not read ahead for (llama.cpp writes them first). */
 const ROPE_FREQS_WITHIN = 64 << 20;
 
-/**
- * The rope_freqs tensor's values (Llama 3.1+ RoPE scaling as per-pair divisors), read from the stream ahead of the
- * weights (kept buffered; llama.cpp writes it first); null when the file has none.
- */
-export async function ggufRopeFreqs(h: GgufHeader, file: string): Promise<number[] | null> {
-  const t = h.parsed.tensorInfos.find((x) => x.name === 'rope_freqs.weight');
-  if (!t) return null;
-  if (t.dtype !== 0 || t.shape.length !== 1) throw new FileFormatError(`${file}: rope_freqs is ${ggmlTypeName(t.dtype)} [${t.shape}], not an F32 vector. The file is not one llama.cpp wrote.`, { file });
-  if (Number(t.offset) > ROPE_FREQS_WITHIN) throw new FileFormatError(`${file} keeps rope_freqs ${Number(t.offset) >> 20} MiB into its data; the reader needs it near the start, as llama.cpp writes it.`, { file });
-  const start = h.dataOffset + Number(t.offset);
-  const bytes = await h.reader.take(start, start + 4 * Number(t.shape[0]));
-  return Array.from(dequantize(0 as GgmlType, bytes, Number(t.shape[0])));
+/** The RoPE tensors llama.cpp writes ahead of the weights: Llama 3.1+'s per-pair divisors, Phi-3's LongRoPE factors. */
+const ROPE_TENSORS = ['rope_freqs', 'rope_factors_short', 'rope_factors_long'] as const;
+export type RopeTensors = Partial<Record<(typeof ROPE_TENSORS)[number], number[]>>;
+
+/** The file's RoPE tensors (ROPE_TENSORS), read from the stream ahead of the weights (kept buffered). */
+export async function ggufRopeTensors(h: GgufHeader, file: string): Promise<RopeTensors> {
+  const out: RopeTensors = {};
+  for (const name of ROPE_TENSORS) {
+    const t = h.parsed.tensorInfos.find((x) => x.name === `${name}.weight`);
+    if (!t) continue;
+    if (t.dtype !== 0 || t.shape.length !== 1) throw new FileFormatError(`${file}: ${name} is ${ggmlTypeName(t.dtype)} [${t.shape}], not an F32 vector. The file is not one llama.cpp wrote.`, { file });
+    if (Number(t.offset) > ROPE_FREQS_WITHIN) throw new FileFormatError(`${file} keeps ${name} ${Number(t.offset) >> 20} MiB into its data; the reader needs it near the start, as llama.cpp writes it.`, { file });
+    const start = h.dataOffset + Number(t.offset);
+    const bytes = await h.reader.take(start, start + 4 * Number(t.shape[0]));
+    out[name] = Array.from(dequantize(0 as GgmlType, bytes, Number(t.shape[0])));
+  }
+  return out;
+}
+
+/** Phi-3's LongRoPE as convert_hf_to_gguf writes it: both factor tensors, the original context and the attention factor. */
+function longRope(m: Meta, rope: RopeTensors, file: string): Record<string, unknown> {
+  if (!rope.rope_factors_short && !rope.rope_factors_long) return {};
+  if (!rope.rope_factors_short || !rope.rope_factors_long) throw new FileFormatError(`${file} has one of rope_factors_short and rope_factors_long but not the other. The file is damaged: download it again.`, { file });
+  return {
+    rope_scaling: {
+      type: 'longrope', short_factor: rope.rope_factors_short, long_factor: rope.rope_factors_long,
+      ...(m['phi3.rope.scaling.attn_factor'] !== undefined ? { attention_factor: num(m, 'phi3.rope.scaling.attn_factor') } : {}),
+    },
+    original_max_position_embeddings: num(m, 'phi3.rope.scaling.original_context_length', num(m, 'phi3.context_length', 2048)),
+  };
 }
 
 /** A transformers config.json (and generation config) equivalent of a GGUF model's metadata. */
-export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | null = null): { raw: Record<string, unknown>; generation: Record<string, unknown> } {
+export function ggufConfig(h: GgufHeader, file: string, rope: RopeTensors = {}): { raw: Record<string, unknown>; generation: Record<string, unknown> } {
   const m = h.parsed.metadata as unknown as Meta;
   const arch = String(m['general.architecture']);
   const cls = ARCHITECTURES[arch];
@@ -195,7 +213,8 @@ export function ggufConfig(h: GgufHeader, file: string, ropeFreqs: number[] | nu
     ...(arch === 'phi3' && m['phi3.rope.dimension_count'] !== undefined ? { partial_rotary_factor: num(m, 'phi3.rope.dimension_count') / num(m, `${arch}.attention.key_length`, hidden / heads) } : {}),
     ...(arch === 'gemma3' ? gemma3Config(m, hidden, heads, num(m, `${arch}.attention.key_length`, hidden / heads)) : {}),
     ...(arch === 'gemma2' ? gemma2Config(m, hidden, heads, num(m, `${arch}.attention.key_length`, hidden / heads)) : {}),
-    ...(ropeFreqs ? { rope_scaling: { rope_type: 'freq_factors', factors: ropeFreqs } } : {}),
+    ...(rope.rope_freqs ? { rope_scaling: { rope_type: 'freq_factors', factors: rope.rope_freqs } } : {}),
+    ...(arch === 'phi3' ? longRope(m, rope, file) : {}),
     ...(m['tokenizer.ggml.bos_token_id'] !== undefined ? { bos_token_id: num(m, 'tokenizer.ggml.bos_token_id') } : {}),
     ...(eos !== undefined ? { eos_token_id: num(m, 'tokenizer.ggml.eos_token_id') } : {}),
     gguf_file: file,
@@ -264,7 +283,7 @@ export async function streamGgufInto(
   // Every tensor is placed (or known to be unused) before any data is read.
   const used = infos.filter((t) => {
     const name = hfTensorName(t.name, config.fusedProjections, config.sandwichNorms);
-    if (name === null && (t.name === 'rope_freqs.weight' || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
+    if (name === null && (ROPE_TENSORS.some((r) => t.name === `${r}.weight`) || /^blk\.\d+\.attn_rot_embd/.test(t.name))) return false;
     // (Tensors on layers past block_count were refused with the header, by ggufConfig.)
     if (name === null || !loader.wants(name)) {
       throw new WeightMismatchError(`${file}: tensor "${t.name}" is not part of this ${config.architecture}, so it would be ignored and a different model would run.`, { tensor: t.name, file });

@@ -9,7 +9,7 @@ import { safeRelativeName } from '../hub/paths.js';
 import { normalizeConfig, parameterCount, type ModelConfig } from './config.js';
 import { choosePrecision, type Precision } from '../quant/precision.js';
 import { Fingerprint } from './fingerprint.js';
-import { ggufConfig, ggufRopeFreqs, inGgufTerms, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
+import { ggufConfig, ggufRopeTensors, inGgufTerms, readGgufHeader, streamGgufInto, type GgufHeader } from './gguf.js';
 import { ggufTokenizerConfig, tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.js';
 import type { WeightFormat } from '../quant/blocks.js';
 import { destroyWeights, WeightLoader, type ModelWeights } from './weights.js';
@@ -88,7 +88,7 @@ export async function loadConfig(files: ModelFiles): Promise<LoadedConfig> {
     const name = files.gguf;
     const header = await readGgufHeader(files, name);
     ggufHeaders.set(files, header);
-    const { raw, generation } = ggufConfig(header, name, await ggufRopeFreqs(header, name));
+    const { raw, generation } = ggufConfig(header, name, await ggufRopeTensors(header, name));
     const meta = header.parsed.metadata as unknown as Record<string, unknown>;
     let config: ModelConfig;
     try {

@@ -186,7 +186,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#staging = gpu.createBuffer('topk_staging', Q * (TOPK_ROW_WORDS + 1) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.#targets = buf('targets', Q * 4);
     this.#targetLogits = buf('target_logits', Q * 4);
-    gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg), C, ropeScale(cfg)));
+    gpu.device.queue.writeBuffer(this.#act.rope, 0, ropeTable(ropeInvFreq(cfg, C), C, ropeScale(cfg)));
     if (cfg.ropeLayers?.includes(false)) gpu.device.queue.writeBuffer(this.#act.ropeNone, 0, ropeTable(new Float64Array(cfg.rotaryDim / 2), C));
     if (cfg.localRopeTheta !== null) gpu.device.queue.writeBuffer(this.#act.ropeLocal, 0, ropeTable(ropeInvFreq({ ...cfg, ropeTheta: cfg.localRopeTheta, ropeScaling: null }), C));
     this.kvRows = Object.freeze(Array.from({ length: cfg.numLayers }, (_, l) => {

@@ -200,7 +200,7 @@ export class TrainGraph {
     const T = shape.seqLen;
     gpu.device.queue.writeBuffer(this.#rowInfo, 0, packRecords(ROW_INFO_LAYOUT, M, (m) => ({ slot: Math.floor(m / T), pos: m % T, loraSlot: settings.slot, loraScale: 1 })));
     this.#ropeTable = this.#buf('train.rope_table', shape.seqLen * this.cfg.rotaryDim);
-    gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg), shape.seqLen, ropeScale(this.cfg)));
+    gpu.device.queue.writeBuffer(this.#ropeTable, 0, ropeTable(ropeInvFreq(this.cfg, shape.seqLen), shape.seqLen, ropeScale(this.cfg)));
     const nope = this.cfg.ropeLayers?.includes(false) ?? false;
     this.#ropeNone = this.#buf('train.rope_identity', nope ? shape.seqLen * this.cfg.rotaryDim : 4);
     if (nope) gpu.device.queue.writeBuffer(this.#ropeNone, 0, ropeTable(new Float64Array(this.cfg.rotaryDim / 2), shape.seqLen));

@@ -10,7 +10,7 @@ import { Engine } from '../src/lib/engine.js';
 import { createNodeGpu } from '../src/lib/gpu/node.js';
 import { MemoryFiles } from '../src/lib/model-files.js';
 import { NodeDirFiles } from '../src/lib/hub/node-files.js';
-import { syntheticModel } from '../src/lib/model/synthetic.js';
+import { streamedSyntheticModel, syntheticModel } from '../src/lib/model/synthetic.js';
 import { syntheticAdapter } from '../src/lib/lora/synthetic.js';
 import { exampleFromIds } from '../src/lib/data/examples.js';
 import { epochBatches } from '../src/lib/data/batches.js';
@@ -30,7 +30,7 @@ const quick = args.includes('--quick');
 const driverAt = args.indexOf('--driver');
 const driver = driverAt >= 0 ? (args[driverAt + 1] as 'lavapipe' | 'swiftshader') : undefined;
 const onlyAt = args.indexOf('--only');
-/** --only decode|compare|train|eval|download runs one section; --only big runs the 1B-class rows (not in the default run). */
+/** --only decode|compare|train|eval|download runs one section; --only big runs the ~4B rows (not in the default run). */
 const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 const run = (section: string) => only === null || only === section;
 const precisionAt = args.indexOf('--precision');
@@ -203,33 +203,44 @@ for (const bm of run('eval') ? models : []) {
     else console.log(`${bm.name} evaluation, ${count} model(s), ${inFlight} example(s) in flight: ${line.examplesPerSecond} examples/s, ${line.tokensPerSecond} tokens/s (generated + scored), ${line.ratioToOneModelOneExample} x the time of one model one example at a time`);
   }
 }
-// 1B-class models at q4 (--only big; minutes on a CPU adapter): random weights with each catalog model's shapes, loaded
-// as BF16 safetensors and quantized while they stream in. Weight bytes on the GPU, load time, decode speed.
+// The ~4B models a tab can hold at q4 (--only big; minutes each on a CPU adapter): random weights with each catalog
+// model's shapes and family, streamed as BF16 safetensors (a tensor at a time: the model is never whole in memory) and
+// quantized while they stream in. Bytes on the GPU (weights, and all it allocated), load time, decode speed.
 if (only === 'big') {
   const { CATALOG } = await import('../src/lib/hub/model-catalog.js');
-  const wanted = modelsAt >= 0 ? args[modelsAt + 1].split(',') : ['meta-llama/Llama-3.2-1B-Instruct'];
+  const BIG = ['Qwen/Qwen3-4B', 'microsoft/Phi-3.5-mini-instruct', 'google/gemma-3-4b-it', 'HuggingFaceTB/SmolLM3-3B', 'meta-llama/Llama-3.2-3B-Instruct'];
+  const wanted = modelsAt >= 0 ? args[modelsAt + 1].split(',') : BIG;
   for (const entry of CATALOG.filter((m) => wanted.includes(m.repo))) {
     const s = entry.shape;
-    const t0 = performance.now();
-    const m = syntheticModel({
+    const spec = {
       hiddenSize: s.hiddenSize, intermediateSize: s.intermediateSize, numLayers: s.numLayers, numHeads: s.numHeads, numKvHeads: s.numKvHeads,
-      headDim: s.headDim, vocabSize: s.vocabSize, tied: s.tieWordEmbeddings, architecture: s.qkNorm ? 'Qwen3ForCausalLM' : s.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM', dtype: 'BF16', seed: 3,
-    });
+      headDim: s.headDim, vocabSize: s.vocabSize, tied: s.tieWordEmbeddings, architecture: s.architecture ?? (s.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'),
+      slidingWindow: s.sliding?.window, dtype: 'BF16', seed: 3,
+    } as const;
+    const m = streamedSyntheticModel(spec);
     const tok = new Uint8Array(readFileSync(new URL('../public/models/demo/tokenizer.json', import.meta.url)));
-    const files = new MemoryFiles(`random ${entry.name} shapes`, new Map([['config.json', new TextEncoder().encode(JSON.stringify(m.config))], ['model.safetensors', m.safetensors], ['tokenizer.json', tok]]));
-    const made = performance.now() - t0;
+    const side = new Map([['config.json', new TextEncoder().encode(JSON.stringify(m.config))], ['tokenizer.json', tok]]);
+    const files = {
+      label: `random ${entry.name} shapes`,
+      bytes: async (name: string, optional = false) => side.get(name) ?? (optional ? null : Promise.reject(new Error(`no ${name}`))),
+      open: async (name: string) => { if (name !== 'model.safetensors') throw new Error(`no ${name}`); return { size: m.size, stream: m.open() }; },
+    };
     for (const precision of precisionAt >= 0 ? precisions : ['q4' as WeightFormat]) {
       const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+      const before = gpu.allocatedBytes;
       const t1 = performance.now();
       const info = await engine.load(files, undefined, undefined, { precision });
       const loadMs = performance.now() - t1;
       const promptIds = [1, 504, 3458];
       await engine.generate({ promptIds, maxNewTokens: 2, sampling: { temperature: 0 } });
       const r = await engine.generate({ promptIds, maxNewTokens: quick ? 3 : 6, sampling: { temperature: 0 } });
-      const line = { model: entry.repo, shapes: true, weights: info.precision, parameters: info.parameters, weightBytes: info.weightBytes, gpuBytesAllocated: gpu.allocatedBytes, loadMs: round(loadMs), decodeTokensPerSecond: round(r.decodeTokensPerSecond), prefillMs: round(r.prefillMs), adapter: gpu.description };
+      const line = {
+        model: entry.repo, shapes: true, architecture: spec.architecture, weights: info.precision, parameters: info.parameters, weightBytes: info.weightBytes,
+        gpuBytesAllocated: gpu.allocatedBytes - before, loadMs: round(loadMs), decodeTokensPerSecond: round(r.decodeTokensPerSecond), prefillMs: round(r.prefillMs), adapter: gpu.description,
+      };
       engine.unload();
       if (json) console.log(JSON.stringify(line));
-      else console.log(`${entry.name} shapes (${(info.parameters / 1e9).toFixed(2)} B parameters, random weights made in ${round(made / 1000)} s): weights ${info.precision} ${mb(info.weightBytes)} on the GPU, loaded in ${round(loadMs / 1000)} s, decode ${rate(r.decodeTokensPerSecond)}, prefill of 3 tokens ${round(r.prefillMs)} ms`);
+      else console.log(`${entry.name} shapes (${spec.architecture}, ${(info.parameters / 1e9).toFixed(2)} B parameters): weights ${info.precision} ${mb(info.weightBytes)} on the GPU (${mb(line.gpuBytesAllocated)} allocated in all), streamed and loaded in ${round(loadMs / 1000)} s, decode ${rate(r.decodeTokensPerSecond)}, prefill of 3 tokens ${round(r.prefillMs)} ms`);
     }
   }
 }

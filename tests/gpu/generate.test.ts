@@ -6,6 +6,13 @@ import { ContextOverflowError, InvalidArgumentError } from '../../src/lib/errors
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { generate, generateColumns, type GenerateOptions } from '../../src/lib/model/generate.js';
 import { expectClose } from '../helpers/compare.js';
+import { MemoryFiles } from '../../src/lib/model-files.js';
+import { readSafetensors, writeSafetensors } from '../../src/lib/formats/safetensors.js';
+import { syntheticModel } from '../../src/lib/model/synthetic.js';
+import { loadWeights } from '../../src/lib/model/load.js';
+import { ModelRunner } from '../../src/lib/model/runner.js';
+import { LoadedModel } from '../../src/lib/model/loaded.js';
+import { LoraBank } from '../../src/lib/lora/bank.js';
 import { testGpu } from '../helpers/gpu.js';
 import { TINY_CONFIGS, tinyRunner } from '../helpers/models.js';
 import { referenceForward, referenceGreedy } from '../reference/llama.js';
@@ -48,6 +55,33 @@ describe("a sliding layer's KV cache is a ring of window + rows per call - 1", (
     const cols: number[][] = [[], []];
     await generateColumns(runner, long, [{ loraSlot: 0, strength: 1 }, { loraSlot: 0, strength: 1 }], { ...greedy, maxNewTokens: 40 }, (e) => { cols[e.column].push(e.token); });
     expect(cols).toEqual([tokens, tokens]);
+  });
+});
+
+describe('Gemma 3 with a vision tower (Gemma3ForConditionalGeneration, the 4B and larger)', () => {
+  it("runs its text model: text_config over Gemma3TextConfig's defaults, language_model.model.* tensors, the vision tower skipped", async () => {
+    const spec = TINY_CONFIGS.gemma3;
+    const m = syntheticModel(spec);
+    const { architectures: _a, ...text } = m.config;
+    // The 4B's text_config leaves rope_theta, rms_norm_eps and the local base to the defaults (1e6, 1e-6, 1e4).
+    const textConfig = { ...text, model_type: 'gemma3_text', rope_theta: undefined, rms_norm_eps: undefined, rope_local_base_freq: undefined };
+    const config = { architectures: ['Gemma3ForConditionalGeneration'], model_type: 'gemma3', text_config: textConfig, vision_config: { hidden_size: 8 }, eos_token_id: 2 };
+    const parsed = readSafetensors(m.safetensors);
+    const tensors = parsed.header.tensors.map((t, i) => ({
+      name: (i % 2 ? 'language_model.' : 'model.language_model.') + t.name.replace(/^model\./, i % 2 ? 'model.' : ''),
+      dtype: t.dtype, shape: t.shape, data: parsed.data.get(t.name)!,
+    }));
+    tensors.push({ name: 'vision_tower.vision_model.embeddings.patch_embedding.weight', dtype: 'F32', shape: [2, 3], data: new Uint8Array(24) });
+    tensors.push({ name: 'multi_modal_projector.mm_input_projection_weight', dtype: 'F32', shape: [3, 2], data: new Uint8Array(24) });
+    const files = new MemoryFiles('gemma-3-4b-like', new Map([['config.json', new TextEncoder().encode(JSON.stringify(config))], ['model.safetensors', writeSafetensors(tensors)]]));
+    const gpu = await testGpu();
+    const loaded = await loadWeights(gpu, files, undefined, undefined, undefined, 'f32');
+    expect(loaded.config).toMatchObject({ architecture: 'Gemma3ForCausalLM', visionTower: true, ropeTheta: 1e6, rmsNormEps: 1e-6, localRopeTheta: 10000 });
+    const runner = new ModelRunner(new LoadedModel(gpu, loaded.config, loaded.weights, new LoraBank(gpu, loaded.config)), { slots: 1, contextLength: 64, maxRows: 8 });
+    const { tokens } = await run(runner, greedy);
+    const cfg = { ...loaded.config }; // the reference reads the same normalized facts (rope_theta 1e6 etc.)
+    const ref = referenceGreedy(cfg, m.tensors, prompt, 32);
+    expect(tokens).toEqual(ref);
   });
 });
 

@@ -35,7 +35,7 @@ describe('model catalog', () => {
     const perRow = 2 * 4 * 1 * 256 * 4;
     const weights = gpuBytes(g, true, 'q4', 8192) - perRow * (4 * 8192 + 22 * 575);
     expect(gpuBytes(g, true, 'q4', 4096) - weights).toBe(perRow * (4 * 4096 + 22 * 575));
-    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'google/gemma-2-2b-it', 'meta-llama/Llama-3.2-1B-Instruct']);
+    expect(CATALOG.filter((m) => m.gated).map((m) => m.repo)).toEqual(['google/gemma-3-270m-it', 'google/gemma-3-1b-it', 'google/gemma-3-4b-it', 'google/gemma-2-2b-it', 'meta-llama/Llama-3.2-3B-Instruct', 'meta-llama/Llama-3.2-1B-Instruct']);
   });
 
   it("lists Qwen3 with its head_dim of 128 (not hidden / heads) and its q/k norms: Qwen's published 0.6B and 0.44B without embeddings", () => {
@@ -50,6 +50,13 @@ describe('model catalog', () => {
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-270m-it')!)).toBe(268_098_176);
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-3-1b-it')!)).toBe(999_885_952);
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'google/gemma-2-2b-it')!)).toBe(2_614_341_888);
+    // The ~4B rows: Qwen3-4B and Llama-3.2-3B as published; Gemma 3 4B's text model, its download with the vision tower
+    // (4,300,079,472 parameters in all).
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'Qwen/Qwen3-4B')!)).toBe(4_022_468_096);
+    expect(catalogParameters(CATALOG.find((m) => m.repo === 'meta-llama/Llama-3.2-3B-Instruct')!)).toBe(3_212_749_824);
+    const g4 = CATALOG.find((m) => m.repo === 'google/gemma-3-4b-it')!;
+    expect(catalogParameters(g4)).toBe(3_880_263_168);
+    expect(downloadBytes(g4)).toBe(2 * 4_300_079_472);
     expect(CATALOG.filter((m) => m.repo.startsWith('google/')).every((m) => m.gated)).toBe(true);
     // Phi-3-mini: the 3.8 B of its model card.
     expect(catalogParameters(CATALOG.find((m) => m.repo === 'microsoft/Phi-3-mini-4k-instruct')!) / 1e9).toBeCloseTo(3.82, 2);

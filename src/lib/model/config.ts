@@ -55,6 +55,11 @@ export interface ModelConfig {
   readonly attnSoftcap: number | null;
   /** Gemma 2: the logits become c tanh(z / c) (final_logit_softcapping); null: as they are. */
   readonly finalSoftcap: number | null;
+  /**
+   * The checkpoint is a Gemma 3 with a vision tower (Gemma3ForConditionalGeneration, the 4B and larger): its text
+   * model's tensors sit under language_model.model. (or model.language_model.), the vision tower's are not read.
+   */
+  readonly visionTower: boolean;
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry biases (Qwen2; Qwen3 with attention_bias). */
   readonly qkvBias: boolean;
@@ -74,7 +79,7 @@ function unsupported(what: string): never {
   throw new UnsupportedModelError(
     `${what}. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')} with SiLU MLPs, RoPE (default, linear, llama3 or longrope scaling), ` +
       `GQA, tied or untied embeddings, Qwen2 q/k/v biases, Qwen3 q/k norms, SmolLM3's layers without RoPE, Phi-3's fused projections, partial rotary and LongRoPE, ` +
-      `and Gemma 2 and 3 text models (GeGLU, sandwich norms, local and global layers, soft-capping). Pick a model of one of these families.`,
+      `and Gemma 2 and 3 (GeGLU, sandwich norms, local and global layers, soft-capping; Gemma3ForConditionalGeneration's text model). Pick a model of one of these families.`,
     { what },
   );
 }
@@ -119,10 +124,27 @@ export function normalizeConfig(cfg: unknown, generationConfig: unknown = {}): M
   return normalize(cfg as Json, typeof generationConfig === 'object' && generationConfig !== null && !Array.isArray(generationConfig) ? generationConfig as Json : {});
 }
 
-function normalize(cfg: Json, generationConfig: Json): ModelConfig {
-  const archs = cfg.architectures;
-  const arch = Array.isArray(archs) ? archs[0] : undefined;
-  if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? cfg.model_type)} is not supported`);
+/**
+ * Gemma3TextConfig's defaults, which its configs rely on (the 4B's text_config names a few fields only): transformers
+ * fills the rest from these.
+ */
+const GEMMA3_DEFAULTS: Json = {
+  vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4,
+  head_dim: 256, hidden_activation: 'gelu_pytorch_tanh', max_position_embeddings: 131072, rms_norm_eps: 1e-6, rope_theta: 1000000,
+  query_pre_attn_scalar: 256, sliding_window: 4096, rope_local_base_freq: 10000, tie_word_embeddings: true, bos_token_id: 2, eos_token_id: 1,
+};
+
+function normalize(top: Json, generationConfig: Json): ModelConfig {
+  const archs = top.architectures;
+  const given = Array.isArray(archs) ? archs[0] : undefined;
+  // Gemma 3 with a vision tower: its text model, from text_config over Gemma3TextConfig's defaults.
+  const visionTower = given === 'Gemma3ForConditionalGeneration';
+  if (visionTower && (typeof top.text_config !== 'object' || top.text_config === null)) unsupported('Gemma3ForConditionalGeneration without a text_config is not a Gemma 3 checkpoint');
+  const arch = visionTower ? 'Gemma3ForCausalLM' : given;
+  const cfg: Json = arch !== 'Gemma3ForCausalLM' ? top
+    : visionTower ? { ...GEMMA3_DEFAULTS, eos_token_id: top.eos_token_id ?? 1, ...(top.text_config as Json), architectures: [arch] }
+    : { ...GEMMA3_DEFAULTS, ...top };
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) unsupported(`architecture ${JSON.stringify(arch ?? top.model_type)} is not supported`);
   const gemma3 = arch === 'Gemma3ForCausalLM';
   const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
   // Gemma names it hidden_activation (gelu_pytorch_tanh); transformers' "gelu_pytorch_tanh" is GELU's tanh form.
@@ -177,6 +199,7 @@ function normalize(cfg: Json, generationConfig: Json): ModelConfig {
     sandwichNorms: gemma,
     attnSoftcap: gemma && cfg.attn_logit_softcapping != null ? positive(cfg, 'attn_logit_softcapping', 50) : null,
     finalSoftcap: gemma && cfg.final_logit_softcapping != null ? positive(cfg, 'final_logit_softcapping', 30) : null,
+    visionTower,
     // Gemma's configs default to tied embeddings (its checkpoints have no lm_head); the others to untied.
     tieWordEmbeddings: gemma ? cfg.tie_word_embeddings !== false : cfg.tie_word_embeddings === true,
     qkvBias: arch === 'Qwen2ForCausalLM' || (arch === 'Qwen3ForCausalLM' && cfg.attention_bias === true),

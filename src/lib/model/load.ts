@@ -63,7 +63,7 @@ const LAYER = /^model\.layers\.(\d+)\./;
  * weights, and silently dropping them would run a different model.
  */
 function checkExpected(loader: WeightLoader, config: ModelConfig, tensor: string, file: string): void {
-  if (loader.wants(tensor) || IGNORABLE.test(tensor)) return;
+  if (loader.wants(tensor) || loader.skips(tensor) || IGNORABLE.test(tensor)) return;
   if (tensor === 'lm_head.weight' && config.tieWordEmbeddings) return; // some tied checkpoints store the copy
   const layer = LAYER.exec(tensor);
   if (layer && Number(layer[1]) >= config.numLayers) {

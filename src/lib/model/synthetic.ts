@@ -45,21 +45,16 @@ export interface SyntheticModel {
   safetensors: Uint8Array;
 }
 
-export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
+/** One tensor of a synthetic checkpoint: its values are mean + std N(0, 1), drawn in plan order from one seeded stream. */
+interface PlannedTensor { name: string; shape: number[]; std: number; mean: number }
+
+/** Every tensor of the model in the order its values are drawn (transformers' names, q/k/v and gate/up apart). */
+function tensorPlan(spec: SyntheticSpec): PlannedTensor[] {
   const arch = spec.architecture ?? 'LlamaForCausalLM';
-  const D = spec.hiddenSize;
-  const F = spec.intermediateSize;
-  const H = spec.numHeads;
-  const Hkv = spec.numKvHeads;
+  const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, vocabSize: V } = spec;
   const Dh = spec.headDim ?? D / H;
-  const V = spec.vocabSize;
-  const rng = new Rng(spec.seed);
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  const add = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = mean + std * rng.normal();
-    tensors.set(name, { shape, data });
-  };
+  const out: PlannedTensor[] = [];
+  const add = (name: string, shape: number[], std: number, mean = 0) => out.push({ name, shape, std, mean });
   const gemma3 = arch === 'Gemma3ForCausalLM';
   const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
   // A norm gain: Gemma stores w of (1 + w), spread around 0; the others store the gain, around 1.
@@ -94,10 +89,17 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
   }
   gain('model.norm.weight', D);
   if (!spec.tied) add('lm_head.weight', [V, D], 2 / Math.sqrt(D));
+  return out;
+}
 
+/** config.json of the synthetic model. */
+function syntheticConfig(spec: SyntheticSpec): Record<string, unknown> {
+  const arch = spec.architecture ?? 'LlamaForCausalLM';
+  const gemma3 = arch === 'Gemma3ForCausalLM';
+  const gemma = gemma3 || arch === 'Gemma2ForCausalLM';
+  const Dh = spec.headDim ?? spec.hiddenSize / spec.numHeads;
   const dtype = spec.dtype ?? 'F32';
-  const list: TensorToWrite[] = [...(arch === 'Phi3ForCausalLM' ? fused(tensors, spec.numLayers) : tensors)].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
-  const config: Record<string, unknown> = {
+  return {
     architectures: [arch],
     model_type: { Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', SmolLM3ForCausalLM: 'smollm3', Phi3ForCausalLM: 'phi3', MistralForCausalLM: 'mistral', LlamaForCausalLM: 'llama', Gemma2ForCausalLM: 'gemma2', Gemma3ForCausalLM: 'gemma3_text' }[arch],
     ...(spec.layerTypes ? { layer_types: spec.layerTypes } : {}),
@@ -106,13 +108,13 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     ...(spec.noRopeLayers ? { no_rope_layers: spec.noRopeLayers } : {}),
     ...(spec.slidingWindow ? { sliding_window: spec.slidingWindow } : {}),
     ...(spec.partialRotaryFactor ? { partial_rotary_factor: spec.partialRotaryFactor } : {}),
-    hidden_size: D,
-    intermediate_size: F,
+    hidden_size: spec.hiddenSize,
+    intermediate_size: spec.intermediateSize,
     num_hidden_layers: spec.numLayers,
-    num_attention_heads: H,
-    num_key_value_heads: Hkv,
+    num_attention_heads: spec.numHeads,
+    num_key_value_heads: spec.numKvHeads,
     head_dim: Dh,
-    vocab_size: V,
+    vocab_size: spec.vocabSize,
     rms_norm_eps: 1e-5,
     rope_theta: spec.ropeTheta ?? 10000,
     rope_scaling: spec.ropeScaling ?? null,
@@ -123,7 +125,69 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
     eos_token_id: spec.eosTokenId ?? 2,
     torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',
   };
-  return { config, tensors, safetensors: writeSafetensors(list, { format: 'pt' }) };
+}
+
+export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
+  const rng = new Rng(spec.seed);
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const t of tensorPlan(spec)) {
+    const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = t.mean + t.std * rng.normal();
+    tensors.set(t.name, { shape: t.shape, data });
+  }
+  const dtype = spec.dtype ?? 'F32';
+  const list: TensorToWrite[] = [...(spec.architecture === 'Phi3ForCausalLM' ? fused(tensors, spec.numLayers) : tensors)].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(t.data, dtype) }));
+  return { config: syntheticConfig(spec), tensors, safetensors: writeSafetensors(list, { format: 'pt' }) };
+}
+
+/**
+ * The same model as a stream of model.safetensors bytes, each tensor's values drawn as its turn comes (the same values
+ * as syntheticModel's): a 4B-parameter benchmark model never sits whole in memory, only one tensor at a time. Phi-3's
+ * q|k|v and gate|up are written fused, as its checkpoints are (each drawn one after the other in the plan).
+ */
+export function streamedSyntheticModel(spec: SyntheticSpec): { config: Record<string, unknown>; size: number; open: () => AsyncIterable<Uint8Array> } {
+  const dtype = spec.dtype ?? 'F32';
+  const plan = tensorPlan(spec);
+  const fuse = spec.architecture === 'Phi3ForCausalLM';
+  // File tensors: runs of consecutive planned tensors (q, k, v or gate, up under Phi-3), in plan order.
+  const file: { name: string; shape: number[]; parts: PlannedTensor[] }[] = [];
+  for (const t of plan) {
+    const into = fuse ? t.name.replace(/self_attn\.[qkv]_proj\.weight$/, 'self_attn.qkv_proj.weight').replace(/mlp\.(gate|up)_proj\.weight$/, 'mlp.gate_up_proj.weight') : t.name;
+    const last = file.at(-1);
+    if (last && last.name === into) { last.parts.push(t); last.shape = [last.shape[0] + t.shape[0], t.shape[1]]; } else file.push({ name: into, shape: [...t.shape], parts: [t] });
+  }
+  const bytesPer = dtype === 'F32' ? 4 : 2;
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const t of file) {
+    const n = t.shape.reduce((a, b) => a * b, 1) * bytesPer;
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const head = new Uint8Array(8 + padded).fill(0x20, 8); // a u64 length, then the JSON padded with spaces
+  new DataView(head.buffer).setUint32(0, padded, true);
+  head.set(json, 8);
+  const CHUNK = 1 << 20; // values drawn and encoded a slice at a time
+  return {
+    config: syntheticConfig(spec),
+    size: head.byteLength + offset,
+    open: async function* () {
+      yield head;
+      const rng = new Rng(spec.seed);
+      for (const t of file) {
+        for (const part of t.parts) {
+          const count = part.shape.reduce((a, b) => a * b, 1);
+          for (let at = 0; at < count; at += CHUNK) {
+            const values = new Float32Array(Math.min(CHUNK, count - at));
+            for (let i = 0; i < values.length; i++) values[i] = part.mean + part.std * rng.normal();
+            yield encodeFromF32(values, dtype);
+          }
+        }
+      }
+    },
+  };
 }
 
 /**

@@ -163,7 +163,18 @@ export class WeightLoader {
 
   /** Whether the checkpoint tensor `name` is one the model uses (others, like rotary caches, are skipped). */
   wants(name: string): boolean {
-    return this.#targets.has(name);
+    return this.#targets.has(this.#canonical(name));
+  }
+
+  /** A tensor of the checkpoint the model does not read: a Gemma 3 vision tower's (or its projector's). */
+  skips(name: string): boolean {
+    return this.cfg.visionTower && /^(model\.)?(vision_tower|multi_modal_projector)\./.test(name);
+  }
+
+  /** The name a tensor is routed by: a Gemma 3 with a vision tower keeps its text model under a prefix. */
+  #canonical(name: string): string {
+    if (!this.cfg.visionTower) return name;
+    return name.replace(/^(language_model\.model|model\.language_model)\./, 'model.').replace(/^language_model\.lm_head\./, 'lm_head.');
   }
 
   /**
@@ -171,6 +182,7 @@ export class WeightLoader {
    * overflows f16 storage) is refused, naming the file, tensor and first bad index.
    */
   upload(name: string, dtype: string, shape: number[], bytes: Uint8Array, file = 'model.safetensors'): void {
+    name = this.#canonical(name);
     const t = this.#targets.get(name);
     if (!t) return;
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
@@ -208,6 +220,7 @@ export class WeightLoader {
    * loaded when its last row arrives.
    */
   uploadRows(name: string, shape: number[], rowStart: number, f32: Float32Array, file: string): void {
+    name = this.#canonical(name);
     const t = this.#targets.get(name);
     if (!t) return;
     if (t.kind !== 'matrix') {

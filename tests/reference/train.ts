@@ -46,6 +46,8 @@ export interface RewardObjective {
 export function referenceTrainStep(
   cfg: ModelConfig, w: Weights, adapter: LoraAdapter, tokens: number[], labels: number[], T: number,
   weight: number, dropout = 0, stepSeed = 0, reward?: RewardObjective,
+  /** Another objective over the sequences: from each sequence's token-loss nodes (-log p of its labels), the loss node. */
+  sequenceLoss?: (tape: Tape, perSequence: number[][]) => number,
 ): ReferenceStep {
   const tape = new Tape();
   const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
@@ -98,6 +100,7 @@ export function referenceTrainStep(
 
   const B = tokens.length / T;
   const lossTerms: number[] = [];
+  const perSequence: number[][] = Array.from({ length: B }, () => []);
   let lossSum = 0;
   const headLeaves = reward ? Array.from(reward.head, (v) => tape.leaf(v)) : [];
   const rewards: number[] = [];
@@ -172,6 +175,7 @@ export function referenceTrainStep(
       const loss = tape.sub(lse, logits[label]);
       lossSum += tape.val[loss];
       lossTerms.push(loss);
+      perSequence[b].push(loss);
     }
   }
   for (let p = 0; 2 * p + 1 < rewards.length; p++) {
@@ -180,7 +184,8 @@ export function referenceTrainStep(
     lossSum += tape.val[loss];
     lossTerms.push(loss);
   }
-  const total = tape.scale(tape.sum(lossTerms), weight);
+  const total = sequenceLoss ? sequenceLoss(tape, perSequence) : tape.scale(tape.sum(lossTerms), weight);
+  if (sequenceLoss) lossSum = tape.val[total];
   const g = tape.grad(total);
   const grads = new Map<string, { a: Float64Array; b: Float64Array }>();
   for (const [key, lf] of leaves) grads.set(key, { a: Float64Array.from(lf.a, (i) => g[i]), b: Float64Array.from(lf.b, (i) => g[i]) });

@@ -136,6 +136,8 @@ export interface GraphSettings {
   maxGradNorm: number;
   /** A reward model: the pairwise loss on a scalar head at each sequence's last token replaces the language loss. */
   head?: HeadParams;
+  /** Each row's cross-entropy gradient times its own weight (`rowWeights`): preference objectives. */
+  rowWeights?: boolean;
 }
 
 export class TrainGraph {
@@ -150,6 +152,7 @@ export class TrainGraph {
   readonly loss: GPUBuffer;     // (M) per row; per pair for a reward model
   readonly ends: GPUBuffer;     // (B) reward model: the row of each sequence's last token, NONE for padding
   readonly rewards: GPUBuffer;  // (B) reward model: each sequence's reward
+  readonly rowWeights: GPUBuffer; // (M) with settings.rowWeights: each row's gradient weight
   readonly norm: GPUBuffer;     // [gradient norm, clip factor]
   readonly seed: GPUBuffer;     // Seed: this micro-step's dropout seed
   readonly optStep: GPUBuffer;  // AdamStep
@@ -190,6 +193,7 @@ export class TrainGraph {
     this.loss = this.#buf('train.loss', M);
     this.ends = this.#buf('train.ends', shape.batch);
     this.rewards = this.#buf('train.rewards', shape.batch);
+    this.rowWeights = this.#buf('train.row_weights', settings.rowWeights ? M : 1);
     this.norm = this.#buf('train.norm', 2);
     this.seed = this.#b.buffer('train.seed', 4 * packBlock(SEED_LAYOUT, { seed: 0 }).length, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.optStep = this.#b.buffer('train.opt', 4 * recordWords(ADAMW_STEP_LAYOUT), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -274,10 +278,11 @@ export class TrainGraph {
     const stepC = this.#b.buffer('train.chunk_step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.gpu.device.queue.writeBuffer(stepC, 0, packBlock(STEP_LAYOUT, { rows, seqs: rows, lastStride: 1, lastOffset: c0 }));
     this.#matmul('lm_head', a.xn, this.w.lmHead, a.logits, V, 0, { last: true }, null, null, list, stepC, rows);
-    const ce = crossEntropyKernel();
+    const perRow = this.settings.rowWeights === true;
+    const ce = crossEntropyKernel(perRow);
     const ceP = this.#b.params(ce, { rows, V, labelOff: c0, weight: 0, softcap: this.cfg.finalSoftcap ?? 0 });
     this.lossWeights.push({ buffer: ceP, offset: paramOffset(ce, 'weight') });
-    list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss }, { rows }));
+    list.push(this.#b.dispatch(ce, ceP, { logits: a.logits, labels: this.labels, loss: this.loss, ...(perRow ? { rowWeight: this.rowWeights } : {}) }, { rows }));
     if (withGradient) this.#matmulNN('lm_head.bwd', a.logits, V, 0, this.w.lmHead, a.dxn, true, list, rows, 0, c0);
   }
 

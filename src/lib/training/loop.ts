@@ -24,6 +24,8 @@ export interface StepMetrics {
   skipped: boolean;
   /** A reward model's share of the step's pairs ordered right (a tie counts half). */
   accuracy?: number;
+  /** A preference objective's logged metrics (TRL's names), means over the step's pairs. */
+  metrics?: Record<string, number>;
 }
 
 export interface History {
@@ -45,6 +47,8 @@ export interface MicroResult {
   realTokens: number;
   /** Pairs ordered right (reward models). */
   right?: number;
+  /** Sums over the micro-batch's loss terms of metrics the step reports as means (preference objectives). */
+  metrics?: Record<string, number>;
 }
 
 /** What a run learns: its micro-batches, their loss, and its validation. */
@@ -93,13 +97,16 @@ export async function runLoop<B>(
     let count = 0;
     let real = 0;
     let right = 0;
+    const sums: Record<string, number> = {};
     for (let i = 0; i < micro.length; i++) {
       const r = await objective.micro(micro[i], terms ? 1 / terms : 0, pcgHash(c.seed, t, i));
       lossSum += r.lossSum;
       count += r.count;
       real += r.realTokens;
       right += r.right ?? 0;
+      for (const [k, v] of Object.entries(r.metrics ?? {})) sums[k] = (sums[k] ?? 0) + v;
     }
+    const metrics = Object.keys(sums).length ? Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, count ? v / count : NaN])) : undefined;
     const lr = learningRateAt(c, t, totalSteps);
     const trainLoss = count ? lossSum / count : NaN;
     const lossBad = count > 0 && !Number.isFinite(trainLoss);
@@ -114,7 +121,7 @@ export async function runLoop<B>(
     hooks.onStep?.({
       step: t, totalSteps, epoch: objective.epoch, trainLoss, learningRate: lr, gradNorm,
       tokensPerSecond: real / (ms / 1000), elapsedMs: state.elapsedMs, etaMs: (state.elapsedMs / t) * (totalSteps - t),
-      gpuBytes: gpu.allocatedBytes, skipped, ...(state.history.accuracy ? { accuracy: count ? right / count : NaN } : {}),
+      gpuBytes: gpu.allocatedBytes, skipped, ...(state.history.accuracy ? { accuracy: count ? right / count : NaN } : {}), ...(metrics ? { metrics } : {}),
     });
     if (c.evalEvery > 0 && hasValidation && (t % c.evalEvery === 0 || t === totalSteps)) {
       const v = await objective.validate();

@@ -68,6 +68,8 @@ export class TrainStep {
   constructor(
     private readonly gpu: Gpu, private readonly model: LoadedModel<LoraBank>,
     readonly adapter: LoraAdapter, private readonly tc: TrainConfig, readonly shape: GraphShape, head?: Float32Array,
+    /** Each row's gradient weighted on its own (weightedMicro): preference objectives. */
+    private readonly perRowWeights = false,
   ) {
     const bank = (this.#bank = model.lora);
     if (head && head.length !== model.config.hiddenSize) throw new InvalidArgumentError(`The reward head has ${head.length} values; this model's hidden size is ${model.config.hiddenSize}.`);
@@ -139,7 +141,7 @@ export class TrainStep {
     if (!g) {
       if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
       g = new TrainGraph(this.gpu, this.model, { ...this.shape, seqLen },
-        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm, head: this.head ?? undefined }, this.params);
+        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm, head: this.head ?? undefined, rowWeights: this.perRowWeights }, this.params);
       this.#graphs.set(seqLen, g);
     }
     return g;
@@ -170,7 +172,7 @@ export class TrainStep {
   }
 
   /** One micro-step (or a forward-only pass); returns the per-row (per-pair) losses and, for a reward model, the rewards. */
-  async #run(forwardOnly: boolean, input: { tokens: Uint32Array; labels?: Uint32Array; ends?: Uint32Array }, weight: number, seed: number): Promise<{ losses: Float32Array; rewards: Float32Array }> {
+  async #run(forwardOnly: boolean, input: { tokens: Uint32Array; labels?: Uint32Array; ends?: Uint32Array; rowWeights?: Float32Array }, weight: number, seed: number): Promise<{ losses: Float32Array; rewards: Float32Array }> {
     this.gpu.check();
     await this.#rebind();
     if (!forwardOnly) this.#accumulating = true;
@@ -180,6 +182,7 @@ export class TrainStep {
     q.writeBuffer(graph.tokens, 0, input.tokens);
     if (input.labels) q.writeBuffer(graph.labels, 0, input.labels);
     if (input.ends) q.writeBuffer(graph.ends, 0, input.ends);
+    if (input.rowWeights) q.writeBuffer(graph.rowWeights, 0, input.rowWeights);
     q.writeBuffer(graph.seed, 0, packBlock(SEED_LAYOUT, { seed }));
     for (const p of graph.lossWeights) q.writeBuffer(p.buffer, p.offset, new Float32Array([weight]));
     const enc = this.gpu.device.createCommandEncoder({ label: 'train' });
@@ -206,6 +209,24 @@ export class TrainStep {
   async micro(batch: Batch, weight: number, seed: number): Promise<{ lossSum: number; tokens: number }> {
     const { losses } = await this.#run(false, batch, weight, seed);
     return sumLosses(losses, batch.labels);
+  }
+
+  /**
+   * A micro-step whose rows weigh their gradients on their own: row r's cross-entropy gradient times rowWeights[r]
+   * (a step made with per-row weights). Returns each row's loss, -log p(label), before the weights (0 where masked).
+   */
+  async weightedMicro(batch: Batch, rowWeights: Float32Array, seed: number): Promise<Float32Array> {
+    if (!this.perRowWeights) throw new Error('weightedMicro needs a TrainStep made with per-row weights');
+    if (rowWeights.length !== batch.tokens.length) throw new Error(`${rowWeights.length} row weights for ${batch.tokens.length} rows`);
+    return (await this.#run(false, { ...batch, rowWeights }, 1, seed)).losses.slice();
+  }
+
+  /**
+   * Each row's loss, -log p(label) (0 where masked), by the model as it is: forward only, with the LoRA dropout of
+   * `seed` (a micro-step's seed gives the forward its weightedMicro will take).
+   */
+  async rowLosses(batch: Batch, seed = 0): Promise<Float32Array> {
+    return (await this.#run(true, batch, 0, seed)).losses.slice();
   }
 
   /** Validation: forward and loss only. */

@@ -3,6 +3,8 @@
 // gradient and zero loss. One workgroup per row; the row's loss (lse - logit[label]) goes to `loss`.
 // Gemma 2's final soft-capping (softcap c > 0): the softmax reads z = c tanh(x / c) of each logit x, and the gradient
 // written is d/dx: (softmax - onehot) w (1 - tanh^2(x / c)). c = 0: the logits as they are.
+// `perRow`: each row's gradient is also multiplied by its own weight (rowWeight, any sign): a preference objective
+// weighs each sequence's log-likelihood by dLoss/dlogp of that sequence (training/preference.ts).
 
 // Grid: one workgroup per row of the chunk.
 
@@ -10,9 +12,9 @@ import { need, type Kernel } from '../../gpu/program.js';
 import { TANH_SAFE } from '../activation.js';
 import { SHARED, WORKGROUP } from '../common.js';
 
-export function crossEntropyKernel(): Kernel {
+export function crossEntropyKernel(perRow = false): Kernel {
   return {
-    name: 'cross_entropy', workgroupSize: WORKGROUP, constants: SHARED,
+    name: perRow ? 'cross_entropy_weighted' : 'cross_entropy', workgroupSize: WORKGROUP, constants: SHARED,
     grid: (s) => [need('cross_entropy', s).rows, 1, 1],
     // weight changes per step (1 / labels of the accumulated batch): the trainer rewrites it by name.
     params: { rows: 'u32', V: 'u32', labelOff: 'u32', weight: 'f32', softcap: 'f32' },
@@ -20,6 +22,7 @@ export function crossEntropyKernel(): Kernel {
       logits: { type: 'array<f32>', access: 'read_write', shape: '(rows, V) -> dlogits' },
       labels: { type: 'array<u32>', access: 'read', shape: '(M), NONE where masked' },
       loss: { type: 'array<f32>', access: 'read_write', shape: '(M)' },
+      ...(perRow ? { rowWeight: { type: 'array<f32>', access: 'read', shape: '(M) each row\'s gradient weight' } } : {}),
     },
     source: /* wgsl */ `${TANH_SAFE}
 var<workgroup> red: array<f32, WG>;
@@ -61,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   for (var v = tid; v < P.V; v += WG) {
     let zv = z(b + v);
     let g = (exp(zv.x - lse) - select(0.0, 1.0, v == label)) * zv.y;
-    logits[b + v] = select(g * P.weight, 0.0, masked);
+    logits[b + v] = select(g * P.weight${perRow ? ' * rowWeight[P.labelOff + r]' : ''}, 0.0, masked);
   }
 }`,
   };

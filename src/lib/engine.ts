@@ -21,6 +21,8 @@ import type { TrainControl, TrainHooks } from './training/trainer.js';
 import { RewardTrainer, type RewardAdapter, type RewardHooks } from './training/reward-trainer.js';
 import { MAX_PREFERENCE_PAIRS, pairExamples, preferencePairs, type ComparisonRecord } from './reward/pairs.js';
 import { EngineRewardModel } from './reward/reward-adapter.js';
+import { runPreferenceTraining, type PreferenceRunOptions, type PreferenceRunResult } from './training/preference-session.js';
+import type { PreferenceHooks } from './training/preference-trainer.js';
 import { splitTrainValidation } from './data/batches.js';
 import { validateTrainConfig } from './training/train-config.js';
 import { loadConfig, loadWeights, type LoadProgress } from './model/load.js';
@@ -421,6 +423,17 @@ export class Engine {
     } finally {
       trainer.destroy();
     }
+  }
+
+  /**
+   * Tunes an adapter on preference pairs with DPO, ORPO or SimPO (the base, or a frozen adapter, as DPO's reference);
+   * the result joins the shelf, for Compare and Evaluate. Checkpoints go to hooks.onCheckpoint as for LoRA runs.
+   */
+  async trainPreference(o: Omit<PreferenceRunOptions, 'baseModel' | 'baseFingerprint'>, hooks: PreferenceHooks = {}, control: TrainControl = {}): Promise<AdapterInfo & { pairs: PreferenceRunResult['pairs'] }> {
+    const m = this.#require();
+    this.#slot0 = null; // the reference log-probabilities are scored in KV slots 0 and 1
+    const r = await runPreferenceTraining(this.gpu, m.runner, m.tokenizer, this.trainingEos, { ...o, baseModel: m.info.modelId, baseFingerprint: m.info.fingerprint }, hooks, control);
+    return { ...adapterInfo(r.adapter), pairs: r.pairs };
   }
 
   /** A scorer for a reward model trained on this base (it takes a slot of the adapter bank until disposed). */

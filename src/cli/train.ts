@@ -31,6 +31,12 @@ const TRAIN_OPTIONS: OptionSpec = {
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   reward: { type: 'boolean' },
+  objective: { type: 'string' },
+  beta: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  gamma: { type: 'string' },
+  'ref-adapter': { type: 'string' },
+  'start-from': { type: 'string' },
   ...Object.fromEntries(TRAIN_SETTINGS.map((k) => [k, { type: k === 'train-on-inputs' ? 'boolean' as const : 'string' as const }])),
 };
 
@@ -43,6 +49,8 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
                  [--eval-every N] [--checkpoint-every N] [--on-non-finite stop|skip] [--precision P] [--json]
   lora-lab train --resume <folder> [--model <...>] [--data <...>] [--checkpoint-every N] [--json]
   lora-lab train --reward --model <...> --data <comparison.json> --out <folder> [the settings above]
+  lora-lab train --objective dpo|orpo|simpo --model <...> --data <pairs.jsonl|comparison.json> --out <folder>
+                 [--beta B] [--label-smoothing E] [--gamma G] [--ref-adapter DIR] [--start-from DIR] [the settings above]
 
   --out                a new folder, or an adapter folder to replace. It always holds a complete adapter: the latest
                        checkpoint's (every --checkpoint-every steps, default ${DEFAULT_TRAIN_CONFIG.checkpointEvery}, and on SIGINT/SIGTERM), then
@@ -62,7 +70,15 @@ const TRAIN_HELP = `lora-lab train — train a LoRA adapter on instruction data
                        format ([{user_input, responses_and_scores: [{response, score}]}], or votes exported from the
                        app); every two responses with different scores make a pair. --out gets a PEFT folder (task
                        SEQ_CLS, the head as score.weight) that lora-lab score --reward takes with --model. No
-                       checkpoints: a stop writes what was trained so far. --max-records caps the pairs.`;
+                       checkpoints: a stop writes what was trained so far. --max-records caps the pairs.
+  --objective          sft (default: the instruction loss), or preference tuning on chosen/rejected pairs as TRL
+                       defines it: dpo (sigmoid loss against a reference: the base with the adapter off, or
+                       --ref-adapter DIR, frozen), orpo (odds ratio plus the chosen answers' NLL, no reference) or simpo
+                       (length-normalized, margin --gamma, no reference). --data: {"prompt", "chosen", "rejected"} records
+                       (texts or messages; JSON or JSON Lines), or comparison data / the app's vote export. --beta
+                       (default 0.1), --label-smoothing (dpo, simpo; default 0), --gamma (simpo; default 0.5).
+                       --start-from DIR tunes that adapter further (its rank and alpha must be given). Checkpoints,
+                       --resume and --json as for LoRA runs; steps print TRL's metrics (rewards/accuracies, ...).`;
 
 /** What a train command will do: a new run from the options, or the run whose checkpoint is in --resume. */
 interface RunPlan {
@@ -108,10 +124,19 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const args = parseOptions('train', argv, TRAIN_OPTIONS);
   if (args.flag('help')) { console.log(TRAIN_HELP); return 0; }
   if (args.flag('reward')) return (await import('./train-reward.js')).trainRewardCommand(args);
+  const objective = args.choice('objective', ['sft', 'dpo', 'orpo', 'simpo'] as const, 'sft');
+  const resumeDir = args.string('resume');
+  const plan = resumeDir !== undefined ? await planResume(args, resumeDir) : planNew(args);
+  if (objective !== 'sft' || plan.resume?.checkpoint.preference) {
+    plan.config.checkpointEvery = args.number('checkpoint-every', plan.resume?.checkpoint.config.checkpointEvery ?? DEFAULT_TRAIN_CONFIG.checkpointEvery, { min: 0, max: 10_000_000, integer: true });
+    return (await import('./train-preference.js')).trainPreferenceCommand(args, plan);
+  }
+  if (args.has('beta') || args.has('gamma') || args.has('label-smoothing') || args.has('ref-adapter') || args.has('start-from')) {
+    throw new InvalidArgumentError('--beta, --gamma, --label-smoothing, --ref-adapter and --start-from are for preference runs: add --objective dpo, orpo or simpo.');
+  }
   const json = args.flag('json');
   const emit = (o: Record<string, unknown>, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
-  const resumeDir = args.string('resume');
-  const { out, resume, modelText, dataText, config, format, maxRecords } = resumeDir !== undefined ? await planResume(args, resumeDir) : planNew(args);
+  const { out, resume, modelText, dataText, config, format, maxRecords } = plan;
   config.checkpointEvery = args.number('checkpoint-every', resume?.checkpoint.config.checkpointEvery ?? DEFAULT_TRAIN_CONFIG.checkpointEvery, { min: 0, max: 10_000_000, integer: true });
   checkOut(out);
 

@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../format
 import type { ModelFiles } from '../model-files.js';
 import { readJson } from '../model-files.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './train-config.js';
+import { validatePreferenceConfig, type PreferenceConfig } from './preference.js';
 import type { OptimizerState } from './step.js';
 import type { Checkpoint } from './trainer.js';
 
@@ -36,6 +37,7 @@ export function checkpointFiles(c: Checkpoint, data: CheckpointData): Map<string
     format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION,
     name: c.name, baseModel: c.baseModel, ...(c.baseFingerprint ? { baseFingerprint: c.baseFingerprint } : {}), step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, cursor: c.cursor,
     elapsedMs: c.elapsedMs, config: c.config, history: c.history, data,
+    ...(c.preference ? { preference: c.preference } : {}),
   };
   return new Map([
     ['adapter_config.json', enc.encode(c.peft.config)],
@@ -103,5 +105,11 @@ export async function readCheckpointFiles(files: ModelFiles): Promise<{ checkpoi
     baseFingerprint: typeof s.baseFingerprint === 'string' && /^[0-9a-f]{16}$/.test(s.baseFingerprint) ? s.baseFingerprint : undefined,
     config, step, totalSteps, epoch, cursor, elapsedMs: Number(s.elapsedMs) || 0, history, state: { tensors }, peft,
   };
+  if (s.preference !== undefined) {
+    // A preference run's objective (DPO, ORPO, SimPO) and its settings.
+    const pref = s.preference as PreferenceConfig & { referenceAdapter?: unknown };
+    try { validatePreferenceConfig(pref); } catch (e) { bad(`its preference objective is not one this LoRA Lab runs (${(e as Error).message}).`); }
+    checkpoint.preference = { objective: pref.objective, beta: pref.beta, labelSmoothing: pref.labelSmoothing, gamma: pref.gamma, referenceAdapter: typeof pref.referenceAdapter === 'string' ? pref.referenceAdapter : null };
+  }
   return { checkpoint, data };
 }

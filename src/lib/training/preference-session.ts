@@ -56,7 +56,8 @@ export async function runPreferenceTraining(
 ): Promise<PreferenceRunResult> {
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...(o.resume?.config ?? {}), ...o.config };
   validateTrainConfig(c);
-  const pc: PreferenceConfig = { ...PREFERENCE_DEFAULTS[o.objective], ...(o.resume?.preference ?? {}), ...o.preference, objective: o.objective };
+  const { referenceAdapter: _r, ...resumed } = o.resume?.preference ?? {};
+  const pc: PreferenceConfig = { ...PREFERENCE_DEFAULTS[o.objective], ...resumed, ...o.preference, objective: o.objective };
   validatePreferenceConfig(pc);
   const bank = runner.lora;
   const slotOf = (name: string, what: string) => {
@@ -71,7 +72,7 @@ export async function runPreferenceTraining(
   const reference = pc.objective === 'dpo'
     ? { train: await referenceLogps(runner, data.train, refSlot, control.signal), validation: await referenceLogps(runner, data.validation, refSlot, control.signal) }
     : null;
-  const trainer = new PreferenceTrainer(gpu, runner.model, o.name, c, pc, data, reference, { baseModel: o.baseModel, baseFingerprint: o.baseFingerprint, resume: o.resume, initial: o.resume ? undefined : initial });
+  const trainer = new PreferenceTrainer(gpu, runner.model, o.name, c, pc, data, reference, { baseModel: o.baseModel, baseFingerprint: o.baseFingerprint, resume: o.resume, initial: o.resume ? undefined : initial, referenceAdapter: refSlot ? o.referenceAdapter : null });
   let adapter: LoraAdapter;
   try {
     adapter = await trainer.run(hooks, control);

@@ -26,7 +26,7 @@ import type { Checkpoint } from './trainer.js';
 export interface ReferenceLogps { chosen: number; rejected: number }
 
 /** A preference run's checkpoint: a LoRA run's, with its objective. */
-export type PreferenceCheckpoint = Checkpoint & { preference: PreferenceConfig };
+export type PreferenceCheckpoint = Checkpoint & { preference: NonNullable<Checkpoint['preference']> };
 
 export interface PreferenceHooks {
   onStep?: (m: StepMetrics) => void;
@@ -56,6 +56,8 @@ export interface PreferenceRunOptions {
   baseModel?: string | null;
   baseFingerprint?: string;
   resume?: PreferenceCheckpoint;
+  /** DPO's reference adapter's name, recorded in checkpoints (null: the base). */
+  referenceAdapter?: string | null;
   /** Tune this adapter further (an SFT adapter, as DPO usually follows SFT) instead of a fresh one: its rank and alpha are the config's. */
   initial?: LoraAdapter;
 }
@@ -93,6 +95,7 @@ export class PreferenceTrainer {
 
   readonly baseModel: string | null;
   readonly baseFingerprint?: string;
+  readonly referenceAdapter: string | null;
 
   constructor(
     private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly name: string, readonly config: TrainConfig, readonly preference: PreferenceConfig,
@@ -104,6 +107,7 @@ export class PreferenceTrainer {
     const { resume } = opts;
     this.baseModel = opts.baseModel ?? null;
     this.baseFingerprint = opts.baseFingerprint;
+    this.referenceAdapter = opts.referenceAdapter ?? null;
     if (data.train.length === 0) throw new InvalidArgumentError('There are no training pairs: give preference data with at least one pair, or lower the validation fraction.');
     if (preference.objective === 'dpo' && (!reference || reference.train.length !== data.train.length || reference.validation.length !== data.validation.length)) {
       throw new InvalidArgumentError('DPO needs the reference log-probabilities of every pair (referenceLogps).');
@@ -251,7 +255,7 @@ export class PreferenceTrainer {
     this.lastCheckpointStep = this.#done;
     const adapter = await this.step.syncAdapter();
     return {
-      peft: writePeftAdapter(adapter), totalSteps: this.totalSteps, preference: this.preference,
+      peft: writePeftAdapter(adapter), totalSteps: this.totalSteps, preference: { ...this.preference, referenceAdapter: this.referenceAdapter },
       name: this.name, config: this.config, baseModel: this.baseModel, baseFingerprint: this.baseFingerprint, step: this.#done, epoch: this.#epoch, cursor: this.#cursor,
       elapsedMs: this.#elapsedMs, history: { train: [...this.history.train], validation: [...this.history.validation] },
       state: await this.step.saveState(),

@@ -13,6 +13,7 @@ import { runLoop, type History, type Objective, type StepMetrics, type TrainCont
 import { initAdapter } from './init.js';
 import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import { checkStateFits, MASKED, TrainStep, type OptimizerState } from './step.js';
+import type { PreferenceConfig } from './preference.js';
 
 export interface Checkpoint {
   name: string;
@@ -29,6 +30,8 @@ export interface Checkpoint {
   /** The adapter at this step as PEFT files (loadable on its own, like any adapter). */
   peft: { config: string; safetensors: Uint8Array };
   totalSteps: number;
+  /** A preference run's objective and settings, and DPO's reference adapter (null: the base). */
+  preference?: PreferenceConfig & { referenceAdapter: string | null };
 }
 
 export type { History, StepMetrics, TrainControl };

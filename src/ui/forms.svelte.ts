@@ -3,6 +3,7 @@
 
 import type { DatasetSource } from '../lib/store/checkpoints.js';
 import type { Criterion } from '../lib/eval/votes.js';
+import type { PreferenceObjective } from '../lib/training/preference.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import { persisted } from './persisted.svelte.ts';
 import type { SamplingOptions } from '../lib/model/sampling.js';
@@ -15,11 +16,16 @@ export interface TrainForm {
   /** Records used, 0 for all. */
   maxRecords: number;
   config: TrainConfig;
-  /** What to train: a LoRA adapter on instruction data, or a reward model (LoRA + score head) on preference pairs. */
-  objective: 'adapter' | 'reward';
-  /** A reward model's pairs: the votes kept here on one criterion, or comparison data (`dataset`). */
+  /**
+   * What to train: a LoRA adapter on instruction data, a reward model (LoRA + score head) on preference pairs, or a
+   * LoRA adapter by preference tuning (DPO, ORPO, SimPO) on preference pairs.
+   */
+  objective: 'adapter' | 'reward' | 'preference';
+  /** The pairs of a reward or preference run: the votes kept here on one criterion, or a file (`dataset`). */
   pairs: 'votes' | 'dataset';
   criterion: Criterion;
+  /** A preference run: its objective and settings (TRL's names), DPO's reference and an adapter to start from ('' none). */
+  preference: { objective: PreferenceObjective; beta: number; labelSmoothing: number; gamma: number; reference: string; startFrom: string };
 }
 
 /** Small and quick on a laptop GPU: a first run shows its curves in a minute. "alpaca-lora defaults" is a click away. */
@@ -32,11 +38,16 @@ export const TRAIN_FORM_DEFAULTS: TrainForm = {
   objective: 'adapter',
   pairs: 'votes',
   criterion: 'helpfulness',
+  preference: { objective: 'dpo', beta: 0.1, labelSmoothing: 0, gamma: 0.5, reference: '', startFrom: '' },
 };
 
 export function trainForm(): TrainForm {
   // A picked file that could not be kept in the browser is held in memory only: its bytes are not written out.
-  return persisted('train-form', TRAIN_FORM_DEFAULTS, (v) => ({ ...v, dataset: v.dataset.kind === 'file' ? TRAIN_FORM_DEFAULTS.dataset : v.dataset }));
+  return persisted('train-form', TRAIN_FORM_DEFAULTS, (v) => ({
+    ...v, dataset: v.dataset.kind === 'file' ? TRAIN_FORM_DEFAULTS.dataset : v.dataset,
+    // Forms kept before preference runs existed have none.
+    preference: { ...TRAIN_FORM_DEFAULTS.preference, ...(v.preference ?? {}) },
+  }));
 }
 
 /** `base`, or `base-2`, `base-3`, … : the first that no saved run is named. */

@@ -1,6 +1,6 @@
-// Training as the Train view runs it: a LoRA adapter or a reward model, its live metrics (loss, validation,
-// learning rate, a reward model's accuracy), pause, resume and stop, the saved runs to continue, and the dataset
-// preview and memory estimate shown before a run starts.
+// Training as the Train view runs it: a LoRA adapter (instruction or preference tuning) or a reward model, its live
+// metrics (loss, validation, learning rate, a reward model's accuracy, a preference run's TRL metrics), pause,
+// resume and stop, the saved runs to continue, and the dataset preview and memory estimate shown before a run starts.
 
 import type { CheckpointSummary, DatasetSource } from '../lib/store/checkpoints.js';
 import type { TrainConfig } from '../lib/training/train-config.js';
@@ -21,8 +21,10 @@ export class TrainingState {
   status = $state<'idle' | 'running' | 'pausing' | 'paused' | 'stopping'>('idle');
   /** How the last run ended (null while none has, or one is going). */
   outcome = $state<'done' | 'stopped' | 'failed' | null>(null);
-  /** What the run in progress (or last) trains: a LoRA adapter, or a reward model (steps carry pair accuracy). */
-  kind = $state<'adapter' | 'reward'>('adapter');
+  /** What the run in progress (or last) trains: a LoRA adapter, a reward model (steps carry pair accuracy), or an adapter by preference tuning (steps carry TRL's metrics). */
+  kind = $state<'adapter' | 'reward' | 'preference'>('adapter');
+  /** A preference run's metrics per step, by TRL's names (rewards/accuracies, rewards/margins, logps/chosen, ...). */
+  prefMetrics = $state.raw<Record<string, [number, number][]>>({});
   metrics = $state.raw<StepMetrics | null>(null);
   /** A reward run's validation accuracy per evaluation. */
   valAccuracy = $state.raw<[number, number][]>([]);
@@ -73,7 +75,8 @@ export class TrainingState {
   async train(req: TrainRequest): Promise<void> {
     const resumed = req.resumeFrom ? this.checkpoints.find((c) => c.name === req.resumeFrom) : undefined;
     const history = resumed && { ...resumed.history, lr: resumed.learningRates };
-    await this.#training(req.resumeFrom ?? req.name, 'adapter', history, (cb) => this.host.client.train(req, cb), (info, outcome) => {
+    const kind = req.preference || resumed?.objective ? 'preference' : 'adapter';
+    await this.#training(req.resumeFrom ?? req.name, kind, history, (cb) => this.host.client.train(req, cb), (info, outcome) => {
       this.host.announce(`Training ${outcome}: adapter ${info.name} is on the shelf.`);
       this.shelf.put(info, { kind: 'kept', name: info.name });
     });
@@ -89,7 +92,7 @@ export class TrainingState {
 
   /** One training run (LoRA adapter or reward model): live metrics, pause, stop, and its outcome. */
   async #training<R>(
-    name: string, kind: 'adapter' | 'reward', history: { train: [number, number][]; validation: [number, number][]; lr?: [number, number][] } | undefined,
+    name: string, kind: 'adapter' | 'reward' | 'preference', history: { train: [number, number][]; validation: [number, number][]; lr?: [number, number][] } | undefined,
     start: (cb: TrainCallbacks) => Run<R>, finished: (result: R, outcome: 'done' | 'stopped') => void,
   ): Promise<void> {
     if (!this.host.begin('train')) return;
@@ -99,6 +102,7 @@ export class TrainingState {
     this.loss = history ? [...history.train] : [];
     this.valLoss = history ? [...history.validation] : [];
     this.valAccuracy = [];
+    this.prefMetrics = {};
     this.metrics = null;
     this.outcome = null;
     this.lastCheckpoint = null;
@@ -110,6 +114,11 @@ export class TrainingState {
         this.metrics = m;
         this.loss = [...this.loss, [m.step, m.trainLoss]];
         this.lr = [...this.lr, [m.step, m.learningRate]];
+        if (m.metrics) {
+          const next = { ...this.prefMetrics };
+          for (const [k, v] of Object.entries(m.metrics)) next[k] = [...(next[k] ?? []), [m.step, v]];
+          this.prefMetrics = next;
+        }
       },
       onEval: (step, loss, accuracy) => {
         this.valLoss = [...this.valLoss, [step, loss]];

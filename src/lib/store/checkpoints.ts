@@ -32,6 +32,8 @@ export interface CheckpointSummary {
   learningRates: [number, number][];
   /** Bytes the record takes (adapter and optimizer state). */
   bytes: number;
+  /** A preference run's objective (DPO, ORPO, SimPO); absent: instruction tuning. */
+  objective?: string;
 }
 
 export type { TrainRecord };

@@ -122,6 +122,7 @@ export class LabStore implements SnapshotCatalog {
       // The schedule gives each step's rate again: a continued run draws its learning-rate line from step 1 (records
       // kept before runs had a config have none).
       learningRates: c.checkpoint.config ? c.checkpoint.history.train.map(([t]) => [t, learningRateAt(c.checkpoint.config, t, c.totalSteps)] as [number, number]) : [],
+      ...(c.checkpoint.preference ? { objective: c.checkpoint.preference.objective } : {}),
       bytes: c.checkpoint.peft.safetensors.byteLength + c.checkpoint.state.tensors.reduce((n, t) => n + 4 * (t.a.length + t.b.length) * 3, 0),
     }));
   }

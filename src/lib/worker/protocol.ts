@@ -19,6 +19,8 @@ import type { EvalRequestMap } from './evaluation.js';
 import type { JudgeRequestMap } from './judging.js';
 import type { TeachRequestMap } from './teaching.js';
 import type { RewardRequestMap } from './reward.js';
+import type { PreferenceConfig, PreferenceObjective } from '../training/preference.js';
+import type { Criterion } from '../eval/votes.js';
 import type { PushResult } from '../hub/push.js';
 import type { EvalProgress } from '../eval/run.js';
 import type { ExampleResult } from '../eval/metrics.js';
@@ -31,6 +33,18 @@ export interface TrainRequest {
   maxRecords?: number;
   /** Continue the run saved under this name (its dataset and settings are used). */
   resumeFrom?: string;
+  /**
+   * Preference tuning instead of instruction tuning: DPO, ORPO or SimPO on pairs (the dataset holds them, in TRL's
+   * format or as comparison data, or `votes` picks the votes kept here on a criterion), with the objective's settings,
+   * DPO's reference (an adapter on the shelf; absent: the base) and an adapter to start from.
+   */
+  preference?: {
+    objective: PreferenceObjective;
+    settings?: Partial<Omit<PreferenceConfig, 'objective'>>;
+    votes?: Criterion;
+    referenceAdapter?: string | null;
+    startFrom?: string | null;
+  };
 }
 
 export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequestMap, TeachRequestMap, RewardRequestMap, SharingRequestMap {

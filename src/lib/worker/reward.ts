@@ -60,7 +60,7 @@ export interface RewardEnv {
 }
 
 /** Every vote on `criterion` of the reviews kept here, as comparison data. */
-async function keptVotes(lab: LabStore, criterion: Criterion): Promise<ComparisonRecord[]> {
+export async function keptVotes(lab: LabStore, criterion: Criterion): Promise<ComparisonRecord[]> {
   const out: ComparisonRecord[] = [];
   for (const run of await lab.listRuns()) {
     const votes = (await lab.reviews(run.id)).flatMap((r) => r.votes).filter((v) => v.criterion === criterion);

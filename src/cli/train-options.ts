@@ -7,7 +7,9 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../lib/errors.js';
 import { LORA_MODULES, type LoraModule } from '../lib/lora/peft.js';
-import { recoverFolder } from '../lib/store/atomic-node.js';
+import { recoverFolder, replaceFolder } from '../lib/store/atomic-node.js';
+import { checkpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
+import type { Checkpoint } from '../lib/training/trainer.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import type { Options } from './args.js';
 
@@ -87,3 +89,16 @@ export function stopOnSignals(json: boolean, then = 'writing a checkpoint'): { s
 }
 
 export const round = (x: number, k = 2) => Math.round(x * 10 ** k) / 10 ** k;
+
+/**
+ * A checkpoint written to --out, whole or not at all: the adapter at its step (loadable as it is) with the training
+ * state in <out>/checkpoint for --resume. Returns the writer the run calls at each checkpoint.
+ */
+export function checkpointWriter(out: string, data: CheckpointData, emit: (o: Record<string, unknown>, text: string) => void): (c: Checkpoint) => void {
+  return (c) => {
+    const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
+    for (const [f, b] of checkpointFiles(c, data)) folder.set(`checkpoint/${f}`, b);
+    replaceFolder(out, folder);
+    emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
+  };
+}

@@ -10,15 +10,14 @@ import { InvalidArgumentError } from '../lib/errors.js';
 import { createNodeGpu } from '../lib/gpu/node.js';
 import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { sameModel } from '../lib/model/fingerprint.js';
-import { replaceFolder } from '../lib/store/atomic-node.js';
-import { checkpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
+import type { CheckpointData } from '../lib/training/checkpoint-files.js';
 import { PREFERENCE_OBJECTIVES, type PreferenceObjective } from '../lib/training/preference.js';
 import type { PreferenceCheckpoint } from '../lib/training/preference-trainer.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
 import type { TrainConfig } from '../lib/training/train-config.js';
 import { precisionOf, type Options } from './args.js';
 import { openSource } from './sources.js';
-import { checkOut, readData, round, stopOnSignals } from './train-options.js';
+import { checkOut, checkpointWriter, readData, round, stopOnSignals } from './train-options.js';
 
 export interface PreferencePlan {
   out: string;
@@ -66,12 +65,7 @@ export async function trainPreferenceCommand(args: Options, plan: PreferencePlan
   if (!json) process.stderr.write(`loaded ${info.label} on ${info.gpu}, weights ${info.precision}; ${parsed.records.length} pairs (${parsed.format === 'trl' ? "TRL's preference format" : 'comparison data'}) from ${data.path}\n`);
 
   const dataRecord: CheckpointData = { file: basename(data.path), sha256: data.sha256, format: plan.format };
-  const write = (c: Checkpoint) => {
-    const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
-    for (const [f, b] of checkpointFiles(c, dataRecord)) folder.set(`checkpoint/${f}`, b);
-    replaceFolder(out, folder);
-    emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
-  };
+  const write = checkpointWriter(out, dataRecord, emit);
   const signals = stopOnSignals(json);
   const t0 = performance.now();
   let last: number | null = null;

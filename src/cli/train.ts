@@ -11,12 +11,12 @@ import { NodeDirFiles } from '../lib/hub/node-files.js';
 import { sameModel } from '../lib/model/fingerprint.js';
 import { BUILTIN_MODEL_ID } from '../lib/hub/source.js';
 import { LORA_MODULES } from '../lib/lora/peft.js';
-import { recoverFolder, replaceFolder } from '../lib/store/atomic-node.js';
-import { checkpointFiles, readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
+import { recoverFolder } from '../lib/store/atomic-node.js';
+import { readCheckpointFiles, type CheckpointData } from '../lib/training/checkpoint-files.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../lib/training/train-config.js';
 import type { Checkpoint } from '../lib/training/trainer.js';
 import { parseOptions, precisionOf, type Options, type OptionSpec } from './args.js';
-import { checkOut, readData, round, stopOnSignals, trainSettings } from './train-options.js';
+import { checkOut, checkpointWriter, readData, round, stopOnSignals, trainSettings } from './train-options.js';
 import { PRECISIONS } from '../lib/quant/precision.js';
 import { openSource, SOURCE_OPTIONS } from './sources.js';
 
@@ -156,12 +156,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
 
   const dataRecord: CheckpointData = { file: dataText === 'builtin' ? 'builtin' : basename(data.path), sha256: data.sha256, format, ...(maxRecords ? { maxRecords } : {}) };
   const name = resume?.checkpoint.name ?? basename(resolve(out));
-  const write = (c: Checkpoint) => {
-    const folder = new Map([['adapter_config.json', new TextEncoder().encode(c.peft.config)], ['adapter_model.safetensors', c.peft.safetensors]]);
-    for (const [f, b] of checkpointFiles(c, dataRecord)) folder.set(`checkpoint/${f}`, b);
-    replaceFolder(out, folder);
-    emit({ type: 'checkpoint', step: c.step, out }, `checkpoint at step ${c.step} written to ${out}`);
-  };
+  const write = checkpointWriter(out, dataRecord, emit);
 
   const signals = stopOnSignals(json);
   const t0 = performance.now();

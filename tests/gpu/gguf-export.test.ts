@@ -83,6 +83,15 @@ async function engineLogits(file: Uint8Array): Promise<Float32Array> {
   return logits;
 }
 
+/** Our engine's greedy tokens after `prompt` from a model's files (weights at f32: the file's values). */
+async function greedyTokens(f: MemoryFiles, contextLength = 64): Promise<number[]> {
+  const engine = new Engine(await testGpu(), { contextLength, slots: 1 });
+  await engine.load(f, undefined, undefined, { precision: 'f32' });
+  const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
+  engine.unload();
+  return r.tokens;
+}
+
 const llama256: SyntheticSpec = { hiddenSize: 256, intermediateSize: 512, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, vocabSize: 96, tied: false, seed: 31 };
 const qwenTied: SyntheticSpec = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 96, tied: true, seed: 8, architecture: 'Qwen2ForCausalLM' };
 const qwen3: SyntheticSpec = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 96, tied: true, seed: 10, architecture: 'Qwen3ForCausalLM' };
@@ -131,13 +140,7 @@ describe('GGUF export of a model', () => {
     expect(names).toContain('blk.1.ffn_up.weight');
     expect(names.filter((n) => /attn_q\.|ffn_gate/.test(n))).toEqual([]);
     expect((h.parsed.metadata as Record<string, unknown>)['phi3.attention.sliding_window']).toBe(5);
-    const tokens = async (f: MemoryFiles) => {
-      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
-      await engine.load(f, undefined, undefined, { precision: 'f32' });
-      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
-      engine.unload();
-      return r.tokens;
-    };
+    const tokens = (f: MemoryFiles) => greedyTokens(f);
     // The GGUF holds f16 weights: its tokens against the folder written at f16 too.
     const f16Folder = folder({ ...spec, dtype: 'F16' }).files;
     expect(await tokens(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])))).toEqual(await tokens(new MemoryFiles('phi3', f16Folder)));
@@ -159,13 +162,7 @@ describe('GGUF export of a model', () => {
     const t = h.parsed.tensorInfos.find((x) => x.name === 'blk.0.ffn_norm.weight')!;
     const stored = new Float32Array(file.slice(h.dataOffset + Number(t.offset), h.dataOffset + Number(t.offset) + 4 * spec.hiddenSize).buffer);
     expect([...stored]).toEqual([...m.tensors.get('model.layers.0.pre_feedforward_layernorm.weight')!.data].map((v) => Math.fround(v + 1)));
-    const tokens = async (f: MemoryFiles) => {
-      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
-      await engine.load(f, undefined, undefined, { precision: 'f32' });
-      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
-      engine.unload();
-      return r.tokens;
-    };
+    const tokens = (f: MemoryFiles) => greedyTokens(f);
     const f16Folder = folder({ ...spec, dtype: 'F16' }).files;
     expect(await tokens(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])))).toEqual(await tokens(new MemoryFiles('gemma3', f16Folder)));
   });
@@ -175,13 +172,7 @@ describe('GGUF export of a model', () => {
     const file = concat(modelToGguf(folder(spec).files, 'f16', 'gemma2 test'));
     const h = await readGgufHeader(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])), 'g.gguf');
     expect(h.parsed.metadata).toMatchObject({ 'general.architecture': 'gemma2', 'gemma2.attn_logit_softcapping': 2, 'gemma2.final_logit_softcapping': 9, 'gemma2.attention.sliding_window': 4 });
-    const tokens = async (f: MemoryFiles) => {
-      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 1 });
-      await engine.load(f, undefined, undefined, { precision: 'f32' });
-      const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
-      engine.unload();
-      return r.tokens;
-    };
+    const tokens = (f: MemoryFiles) => greedyTokens(f);
     expect(await tokens(new MemoryFiles('g.gguf', new Map([['g.gguf', file]])))).toEqual(await tokens(new MemoryFiles('gemma2', folder({ ...spec, dtype: 'F16' }).files)));
     expect(() => modelToGguf(folder({ ...spec, numLayers: 2, queryPreAttnScalar: 50 }).files, 'f16', 'x')).toThrow(/This Gemma 2 model scales its queries by 0\.141/);
   });
@@ -194,13 +185,7 @@ describe('GGUF export of a model', () => {
     expect(h.parsed.metadata).toMatchObject({ 'phi3.rope.scaling.original_context_length': 128, 'phi3.context_length': 512 });
     expect((h.parsed.metadata as Record<string, number>)['phi3.rope.scaling.attn_factor']).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(128)), 6);
     for (const contextLength of [96, 256]) {
-      const tokens = async (f: MemoryFiles) => {
-        const engine = new Engine(await testGpu(), { contextLength, slots: 1 });
-        await engine.load(f, undefined, undefined, { precision: 'f32' });
-        const r = await engine.generate({ promptIds: prompt, maxNewTokens: 16, sampling: { temperature: 0, repetitionPenalty: 1 } });
-        engine.unload();
-        return r.tokens;
-      };
+      const tokens = (f: MemoryFiles) => greedyTokens(f, contextLength);
       expect(await tokens(new MemoryFiles('p.gguf', new Map([['p.gguf', file]])))).toEqual(await tokens(new MemoryFiles('phi3', folder({ ...spec, dtype: 'F16' }).files)));
     }
   });

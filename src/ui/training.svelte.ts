@@ -77,7 +77,8 @@ export class TrainingState {
     const history = resumed && { ...resumed.history, lr: resumed.learningRates };
     const kind = req.preference || resumed?.objective ? 'preference' : 'adapter';
     await this.#training(req.resumeFrom ?? req.name, kind, history, (cb) => this.host.client.train(req, cb), (info, outcome) => {
-      this.host.announce(`Training ${outcome}: adapter ${info.name} is on the shelf.`);
+      const pairs = info.pairs ? ` (${info.pairs.train} pairs${info.pairs.truncated ? `, ${info.pairs.truncated} cut to the cutoff: their prompts kept, their answers cut` : ''})` : '';
+      this.host.announce(`Training ${outcome}: adapter ${info.name} is on the shelf${pairs}.`);
       this.shelf.put(info, { kind: 'kept', name: info.name });
     });
   }

@@ -86,29 +86,40 @@ describe.each(CASES)('%s', (_name, c) => {
 });
 
 describe("TRL's logged metrics and the reference log-probabilities", () => {
-  it('equal their definitions computed in float64 from the teacher-forced log-probabilities of the same pairs', async () => {
-    const c = { ...PREFERENCE_DEFAULTS.dpo, beta: 0.5 };
+  it.each(CASES)('%s: equal their definitions computed in float64 from the teacher-forced log-probabilities of the same pairs', async (_name, c) => {
     const { model, config, initial, trainer } = await setup(c);
-    // Each answer's summed log-probability under the float64 forward of the adapter merged in.
+    // Each answer's summed log-probability (and token count) under the float64 forward of the adapter merged in.
     const merged = mergeForReference(model.tensors, initial);
     const logp = (e: PreferenceExample['chosen']) => {
       const logits = referenceForward(config, merged, e.ids);
       let s = 0;
+      let n = 0;
       e.targets.forEach((y, t) => {
         if (y < 0) return;
         const row = logits[t];
         const mx = Math.max(...row);
         s += row[y] - mx - Math.log(row.reduce((a, z) => a + Math.exp(z - mx), 0));
+        n++;
       });
-      return s;
+      return { s, mean: s / n };
     };
     const want: Record<string, number> = {};
+    const add = (k: string, v: number) => { want[k] = (want[k] ?? 0) + v / PAIRS.length; };
     PAIRS.forEach((p, i) => {
-      const rc = c.beta * (logp(p.chosen) - REFERENCE[i].chosen);
-      const rr = c.beta * (logp(p.rejected) - REFERENCE[i].rejected);
-      const add = (k: string, v: number) => { want[k] = (want[k] ?? 0) + v / PAIRS.length; };
+      const lc = logp(p.chosen);
+      const lr = logp(p.rejected);
+      // TRL: DPO's rewards are beta (pi - ref) of summed log-probs; ORPO's and SimPO's beta times the mean log-probs,
+      // which are their logps too; ORPO logs log_odds_chosen and log_odds_ratio (its log sigmoid).
+      const [rc, rr, pc, pr] = c.objective === 'dpo'
+        ? [c.beta * (lc.s - REFERENCE[i].chosen), c.beta * (lr.s - REFERENCE[i].rejected), lc.s, lr.s]
+        : [c.beta * lc.mean, c.beta * lr.mean, lc.mean, lr.mean];
       add('rewards/chosen', rc); add('rewards/rejected', rr); add('rewards/margins', rc - rr); add('rewards/accuracies', rc > rr ? 1 : 0);
-      add('logps/chosen', logp(p.chosen)); add('logps/rejected', logp(p.rejected));
+      add('logps/chosen', pc); add('logps/rejected', pr);
+      if (c.objective === 'orpo') {
+        const x = lc.mean - lr.mean - (Math.log1p(-Math.exp(lc.mean)) - Math.log1p(-Math.exp(lr.mean)));
+        add('log_odds_chosen', x);
+        add('log_odds_ratio', -Math.log1p(Math.exp(-x)));
+      }
     });
     const got = await trainer.score('train');
     for (const [k, v] of Object.entries(want)) expectClose([got.metrics[k]], [v], 1e-5, 1e-5, k);

@@ -66,7 +66,8 @@ export interface RequestMap extends StorageRequestMap, EvalRequestMap, JudgeRequ
   /** The model (an adapter merged in, or the base when null) as one GGUF file, or with type "lora" the adapter alone. */
   exportGguf: { request: { adapter: string | null; type: GgufExportType | 'lora'; strength: number }; result: { name: string; blob: Blob } };
   previewDataset: { request: { dataset: DatasetSource; format: 'alpaca' | 'chat' }; result: DatasetPreview };
-  train: { request: TrainRequest; result: AdapterInfo };
+  /** A preference run's result says how many pairs it trained on, held out, and cut to the cutoff. */
+  train: { request: TrainRequest; result: AdapterInfo & { pairs?: { train: number; validation: number; truncated: number } } };
   /** GPU memory a run with these settings would take beside the loaded model. */
   trainMemory: { request: { config: Partial<TrainConfig> }; result: TrainMemory; immediate: true };
   pauseTraining: { request: { target: number; paused: boolean }; result: { paused: boolean }; immediate: true };

@@ -162,3 +162,35 @@ describe('a stopped preference run resumed from its checkpoint', () => {
     expect(whole[3]).toBeLessThan(whole[0]); // it learns: lr 1e-2 on two pairs
   });
 });
+
+describe('a preference run through the engine (as the worker and the CLI run one)', () => {
+  it('continued from a saved checkpoint: the objective, its settings and the reference come back, the losses are the uninterrupted run\'s', async () => {
+    const { Engine } = await import('../../src/lib/engine.js');
+    const { MemoryFiles } = await import('../../src/lib/model-files.js');
+    const { modelFiles } = await import('../helpers/models.js');
+    const { tinyTokenizerJson } = await import('../helpers/tiny-tokenizer.js');
+    const { files } = modelFiles(spec);
+    const folder = new MemoryFiles('tiny', new Map([['config.json', (await files.bytes('config.json'))!], ['model.safetensors', (await files.bytes('model.safetensors'))!], ['tokenizer.json', tinyTokenizerJson(spec.vocabSize)]]));
+    const records = ['ab', 'bc', 'ca', 'cab'].map((q, i) => ({ prompt: `${q} ${i}`, chosen: `${q}${q} good`, rejected: 'b' }));
+    const config = { ...tc, steps: 4, checkpointEvery: 2, validationFraction: 0.25, evalEvery: 2 };
+    const run = async (stopAt: number | null, resume?: PreferenceCheckpoint) => {
+      const engine = new Engine(await testGpu(), { contextLength: 64, slots: 2 });
+      await engine.load(folder);
+      const losses: number[] = [];
+      let saved: PreferenceCheckpoint | undefined;
+      const stop = new AbortController();
+      await engine.trainPreference({ name: 'dpo-run', records, config, objective: 'dpo', preference: { beta: 0.5 }, format: 'alpaca', resume }, {
+        onStep: (m) => { losses.push(m.trainLoss); if (m.step === stopAt) stop.abort(); },
+        onCheckpoint: (c) => { saved = c as PreferenceCheckpoint; },
+      }, { signal: stop.signal });
+      engine.unload();
+      return { losses, saved: saved! };
+    };
+    const whole = await run(null);
+    const first = await run(2);
+    expect(first.saved.step).toBe(2);
+    expect(first.saved.preference).toEqual({ objective: 'dpo', beta: 0.5, labelSmoothing: 0, gamma: 0, referenceAdapter: null });
+    const rest = await run(null, first.saved);
+    expect([...first.losses, ...rest.losses]).toEqual(whole.losses);
+  });
+});

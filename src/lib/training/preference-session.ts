@@ -15,6 +15,7 @@ import { PREFERENCE_DEFAULTS, validatePreferenceConfig, type PreferenceConfig, t
 import { PreferenceTrainer, referenceLogps, type PreferenceCheckpoint, type PreferenceHooks } from './preference-trainer.js';
 import type { TrainControl } from './loop.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from './train-config.js';
+import { runAndKeep } from './session.js';
 
 export interface PreferenceRunOptions {
   name: string;
@@ -73,13 +74,6 @@ export async function runPreferenceTraining(
     ? { train: await referenceLogps(runner, data.train, refSlot, control.signal), validation: await referenceLogps(runner, data.validation, refSlot, control.signal) }
     : null;
   const trainer = new PreferenceTrainer(gpu, runner.model, o.name, c, pc, data, reference, { baseModel: o.baseModel, baseFingerprint: o.baseFingerprint, resume: o.resume, initial: o.resume ? undefined : initial, referenceAdapter: refSlot ? o.referenceAdapter : null });
-  let adapter: LoraAdapter;
-  try {
-    adapter = await trainer.run(hooks, control);
-    if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0) && trainer.lastCheckpointStep !== trainer.stepsDone) await hooks.onCheckpoint(await trainer.checkpoint());
-  } finally {
-    trainer.destroy();
-  }
-  bank.add(adapter);
+  const adapter = await runAndKeep(trainer, bank, o.resume?.step ?? 0, hooks, control);
   return { adapter, pairs: { train: data.train.length, validation: data.validation.length, truncated } };
 }

@@ -77,16 +77,34 @@ export async function runTraining(
   const data = buildExamples(tok, eosId, o, c);
   // The trainer takes its slot in the bank when made and frees it (and what it allocated) if making it fails.
   const trainer = new Trainer(gpu, model, o.name, c, data, o.baseModel, o.resume, o.baseFingerprint);
+  const adapter = await runAndKeep(trainer, model.lora, o.resume?.step ?? 0, hooks, control);
+  return { adapter, trainer };
+}
+
+/** What runAndKeep needs of a run: the LoRA trainer's and the preference trainer's shape. */
+interface AdapterRun<C, H> {
+  run(hooks: H, control: TrainControl): Promise<LoraAdapter>;
+  checkpoint(): Promise<C>;
+  destroy(): void;
+  readonly stepsDone: number;
+  readonly lastCheckpointStep: number;
+}
+
+/**
+ * Runs a made trainer to its end or a stop, takes a last checkpoint (so a stopped run can be continued), frees the
+ * graph and the training slot whatever happened, and keeps the result: rebuilt in the bank from the CPU copy, so it
+ * serves inference with its trained values.
+ */
+export async function runAndKeep<C, H extends { onCheckpoint?: (c: C) => void | Promise<void> }>(
+  trainer: AdapterRun<C, H>, bank: LoraBank, resumedAt: number, hooks: H, control: TrainControl,
+): Promise<LoraAdapter> {
   let adapter: LoraAdapter;
   try {
     adapter = await trainer.run(hooks, control);
-    // A last checkpoint, so a stopped run can be continued later.
-    if (hooks.onCheckpoint && trainer.stepsDone > (o.resume?.step ?? 0) && trainer.lastCheckpointStep !== trainer.stepsDone) await hooks.onCheckpoint(await trainer.checkpoint());
+    if (hooks.onCheckpoint && trainer.stepsDone > resumedAt && trainer.lastCheckpointStep !== trainer.stepsDone) await hooks.onCheckpoint(await trainer.checkpoint());
   } finally {
-    // Frees the training graph and takes the training slot out of the inference bank, whatever happened.
     trainer.destroy();
   }
-  // The result is kept: rebuilt in the bank from the CPU copy, so it serves inference with its trained values.
-  model.lora.add(adapter);
-  return { adapter, trainer };
+  bank.add(adapter);
+  return adapter;
 }

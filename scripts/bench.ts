@@ -1,5 +1,7 @@
 // npm run bench [-- --json] [-- --driver lavapipe|swiftshader] [-- --quick] [-- --precision f32,f16,q8,q4] [-- --models demo,...]
 // npm run bench -- --only cold [-- --no-shader-cache]: a first answer on a new device (every pipeline compiled then)
+// npm run bench -- --only gemm: GFLOP/s of each many-row matmul (forward and input gradient) beside the FMA peak
+// npm run bench -- --only prefill [-- --peer]: prefill of 32 and 256 tokens; --peer: llama.cpp on the same weights
 // Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
 // against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
 // precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
@@ -30,25 +32,30 @@ const quick = args.includes('--quick');
 const driverAt = args.indexOf('--driver');
 const driver = driverAt >= 0 ? (args[driverAt + 1] as 'lavapipe' | 'swiftshader') : undefined;
 const onlyAt = args.indexOf('--only');
-/** --only decode|compare|train|eval|download runs one section; --only big runs the ~4B rows (not in the default run). */
+/**
+ * --only decode|compare|train|eval|download|gemm|prefill runs one section; --only big runs the ~4B rows and --only cold
+ * a first answer on a new device (neither in the default run).
+ */
 const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 const run = (section: string) => only === null || only === section;
 const precisionAt = args.indexOf('--precision');
 
 interface BenchModel { name: string; files: () => MemoryFiles | NodeDirFiles; promptTokens: number; newTokens: number }
 
-function smolShapes(): MemoryFiles {
+/** Random weights with SmolLM2-135M's shapes and its real tokenizer (tests/fixtures), as a model folder's files. */
+function smolShapesFiles(): Map<string, Uint8Array> {
   const m = syntheticModel({
     hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64,
     vocabSize: 49152, tied: true, ropeTheta: 100000, maxPositionEmbeddings: 8192, dtype: 'BF16', seed: 1,
   });
-  const tok = readFileSync(new URL('../public/models/demo/tokenizer.json', import.meta.url));
-  return new MemoryFiles('random SmolLM2-135M shapes', new Map([
+  const tok = readFileSync(new URL('../tests/fixtures/SmolLM2-135M-Instruct/tokenizer.json', import.meta.url));
+  return new Map([
     ['config.json', new TextEncoder().encode(JSON.stringify(m.config))],
     ['model.safetensors', m.safetensors],
     ['tokenizer.json', new Uint8Array(tok)],
-  ]));
+  ]);
 }
+const smolShapes = () => new MemoryFiles('random SmolLM2-135M shapes', smolShapesFiles());
 
 /** The bench's prompt of `n` tokens. */
 const benchPrompt = (n: number) => Array.from({ length: n }, (_, i) => 100 + ((i * 37) % 1000));
@@ -201,6 +208,58 @@ for (const bm of run('eval') ? models : []) {
     const line = { model: bm.name, evaluation: true, models: count, examplesInFlight: inFlight, examples: n, examplesPerSecond: round((n * 1000) / ms), tokensPerSecond: round((tokens * 1000) / ms), ratioToOneModelOneExample: round(ms / oneMs), adapter: gpu.description };
     if (json) console.log(JSON.stringify(line));
     else console.log(`${bm.name} evaluation, ${count} model(s), ${inFlight} example(s) in flight: ${line.examplesPerSecond} examples/s, ${line.tokensPerSecond} tokens/s (generated + scored), ${line.ratioToOneModelOneExample} x the time of one model one example at a time`);
+  }
+}
+// Each many-row matmul alone (--only gemm): forward (prefill, scoring, training) and input gradient (training), at
+// SmolLM2-135M's shapes for 32 and 256 rows, in GFLOP/s beside the device's FMA peak.
+if (only === 'gemm') {
+  const { fmaPeak, SMOL_GEMMS, timeForwardGemm, timeInputGradient } = await import('./bench/gemm.js');
+  const peak = await fmaPeak(gpu);
+  const device = { cpu: gpu.cpu, subgroup: gpu.subgroup };
+  if (!json) console.log(`FMA peak ${round(peak)} GFLOP/s (independent vec4 FMAs, nothing loaded) on ${gpu.description}`);
+  for (const M of [32, 256]) for (const format of precisions) {
+    const figures = [];
+    for (const g of SMOL_GEMMS) figures.push(await timeForwardGemm(gpu, device, g, format, M, quick ? 3 : 7));
+    for (const [N, K] of [[576, 576], [1536, 576]]) figures.push(await timeInputGradient(gpu, gpu.subgroup, N, K, format, M, quick ? 3 : 7));
+    for (const f of figures) {
+      const line = { gemm: true, ...f, ms: round(f.ms), gflops: round(f.gflops), ofPeak: round(f.gflops / peak), peakGflops: round(peak), adapter: gpu.description };
+      if (json) console.log(JSON.stringify(line));
+      else console.log(`  ${format} M=${M} ${f.shape} (N=${f.N}, K=${f.K}) ${f.kernel}: ${line.ms} ms, ${line.gflops} GFLOP/s = ${Math.round(100 * line.ofPeak)}% of peak`);
+    }
+  }
+}
+// Prefill (--only prefill [--peer]): 32 and 256 tokens at SmolLM2-135M's shapes, each precision; with --peer,
+// llama.cpp (F16 GGUF of the same weights, same driver) between two rounds of ours.
+if (only === 'prefill') {
+  const { ourPrefill, peerPrefill, median, PREFILL_LENGTHS } = await import('./bench/prefill.js');
+  const files = smolShapesFiles();
+  const runs = quick ? 2 : 3;
+  const ours = async (precision: WeightFormat) => {
+    const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
+    await engine.load(new MemoryFiles('random SmolLM2-135M shapes', files), undefined, undefined, { precision });
+    const r = await ourPrefill(engine, runs);
+    engine.unload();
+    return r;
+  };
+  const show = (who: string, weights: string, r: Record<number, number[]>) => {
+    const line = { prefill: true, who, weights, model: 'smollm2-135m-shapes', ...Object.fromEntries(PREFILL_LENGTHS.map((n) => [`prefill${n}Ms`, round(median(r[n]))])), runs: r, adapter: gpu.description };
+    if (json) console.log(JSON.stringify(line));
+    else console.log(`${who} ${weights}: ${PREFILL_LENGTHS.map((n) => `prefill of ${n} tokens ${round(median(r[n]))} ms (${r[n].map(round).join(', ')})`).join('; ')}`);
+    return r;
+  };
+  const peer = args.includes('--peer');
+  for (const precision of precisions) {
+    const first = show('LoRA Lab', precision, await ours(precision));
+    if (!peer || precision !== 'f16') continue;
+    const p = peerPrefill(files, runs, driver === 'lavapipe' || !driver ? new URL('../.cache/lavapipe/lvp_icd.json', import.meta.url).pathname : undefined);
+    show(`${p.backend} (${p.device})`, 'F16 GGUF', p.prefillMs);
+    const second = show('LoRA Lab (again)', precision, await ours(precision));
+    for (const n of PREFILL_LENGTHS) {
+      const mine = median([...first[n], ...second[n]]);
+      const line = { prefillRatio: true, tokens: n, oursMs: round(mine), peerMs: round(median(p.prefillMs[n])), speedup: round(median(p.prefillMs[n]) / mine) };
+      if (json) console.log(JSON.stringify(line));
+      else console.log(`  prefill of ${n} tokens: LoRA Lab ${line.oursMs} ms, llama.cpp ${line.peerMs} ms: ${line.speedup} x llama.cpp's speed`);
+    }
   }
 }
 // The ~4B models a tab can hold at q4 (--only big; minutes each on a CPU adapter): random weights with each catalog

@@ -140,7 +140,9 @@ describe("Gemma's post-norm x += rmsnorm(y) g", () => {
 
 describe('matmul input gradient dX = dY W', () => {
   // Tiled (GPUs), then the broadcast shape of CPU adapters with this device's fixed subgroup size.
-  it.each([[false, 70, 37, 53], [true, 9, 130, 19], [false, 1, 5, 3]].flatMap((c) => [[...c, false], [...c, true]]) as [boolean, number, number, number, boolean][])('f16 %s, M=%i N=%i K=%i, with a column offset into dY and accumulation (broadcast: %s)', async (f16, M, N, K, broadcast) => {
+  // M=70 and 9 run the broadcast shape's 16-row blocks (cut short by M), M=1 its 4-row one; K=301 spans two
+  // workgroups of 256 columns, the second cut short.
+  it.each([[false, 70, 37, 53], [true, 9, 130, 19], [false, 1, 5, 3], [true, 37, 21, 301]].flatMap((c) => [[...c, false], [...c, true]]) as [boolean, number, number, number, boolean][])('f16 %s, M=%i N=%i K=%i, with a column offset into dY and accumulation (broadcast: %s)', async (f16, M, N, K, broadcast) => {
     const gpu = await testGpu({ f16 });
     const rng = new Rng(M + N + K);
     const ldw = Math.ceil(K / 4) * 4;
@@ -152,7 +154,7 @@ describe('matmul input gradient dX = dY W', () => {
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
     const expected = dxReference(dy, ldy, yOff, seen, M, N, K, dx0);
-    const { dx } = await runProgram(gpu, matmulNNKernel(f16 ? 'f16' : 'f32', true, broadcast ? subgroupOf(gpu) : 0), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
+    const { dx } = await runProgram(gpu, matmulNNKernel(f16 ? 'f16' : 'f32', true, broadcast ? subgroupOf(gpu) : 0, M), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: wData, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ...TOL, 'dX');
   });

@@ -48,7 +48,7 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
 function TARGETS(gpuShapes: [number, number, number][]): [string, (gpu: Gpu) => MatmulDevice, [number, number, number][]][] {
   return [
     ['', () => ({ cpu: false, subgroup: 0 }), gpuShapes],
-    [' (CPU broadcast)', (gpu) => ({ cpu: true, subgroup: subgroupOf(gpu) }), [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301]]],
+    [' (CPU broadcast)', (gpu) => ({ cpu: true, subgroup: subgroupOf(gpu) }), [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301], [GEMV_MAX_ROWS + 29, 300, 53]]],
   ];
 }
 

@@ -47,7 +47,7 @@ describe('matmul with quantized weights', () => {
   const shapes: [number, number, number][] = [[1, 37, 53], [3, 130, 67], [5, 19, 300], [70, 131, 35], [1, 41, 301]];
   // The broadcast matmul of CPU adapters with fixed-size subgroups (this device's size): one row, and a block of
   // rows cut short, plain and swiglu+norm.
-  const broadcast: [number, number, number][] = [[1, 41, 301], [BROADCAST_ROWS + 1, 70, 53]];
+  const broadcast: [number, number, number][] = [[1, 41, 301], [BROADCAST_ROWS + 1, 70, 53], [37, 300, 301]];
   for (const cpu of [false, true]) for (const format of ['q8', 'q4'] as const) {
     for (const [vname, v] of variants) {
       // Every shape for plain; the fused epilogues on two gemv shapes, and swiglu+norm (the widest) also on gemm.
@@ -77,7 +77,7 @@ describe('matmul with quantized weights', () => {
     }
   }
 
-  it.each([['q8', 70, 37, 53, false], ['q4', 9, 130, 45, false], ['q4', 1, 5, 3, false], ['q8', 70, 37, 53, true], ['q4', 9, 130, 45, true]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i (CPU broadcast: %s)', async (format, M, N, K, broadcast) => {
+  it.each([['q8', 70, 37, 53, false], ['q4', 9, 130, 45, false], ['q4', 1, 5, 3, false], ['q8', 70, 37, 53, true], ['q4', 9, 130, 45, true], ['q4', 37, 21, 301, true]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i (CPU broadcast: %s)', async (format, M, N, K, broadcast) => {
     const gpu = await testGpu();
     const rng = new Rng(M + N + K);
     const W = quantized(randn(rng, N * K, 0.5), N, K, format);
@@ -85,7 +85,7 @@ describe('matmul with quantized weights', () => {
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
     const expected = dxReference(dy, ldy, yOff, W.seen, M, N, K, dx0);
-    const { dx } = await runProgram(gpu, matmulNNKernel(format, true, broadcast ? subgroupOf(gpu) : 0), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
+    const { dx } = await runProgram(gpu, matmulNNKernel(format, true, broadcast ? subgroupOf(gpu) : 0, M), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: W.data, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ATOL, RTOL, `dX ${format}`);
   });

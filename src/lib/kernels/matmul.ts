@@ -8,9 +8,10 @@
 //   lora:     + strength * (u B_slot^T) per row, u = x A_slot^T computed by the lora_shrink kernel, the slot and
 //             strength read from the row's info (BGMV: each row its own adapter, the base weight read once)
 // On a GPU two shapes: `gemv` for a few rows (decode; each weight element is read once for all rows, as vec4 loads)
-// and `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16). On a
-// CPU adapter with fixed-size subgroups one: the broadcast matmul (one thread per column, input rows shared lane to
-// lane by subgroupBroadcast; see broadcastMatmul).
+// and `gemm` (prefill; 64x64 output tiles, 4x4 per thread, K staged through workgroup memory in slices of 16, K-major
+// so a thread reads its 4 rows and 4 columns as two vec4s, conflict-free; weights read as vec4s, so a quantized block's
+// scale once per 4 values). On a CPU adapter with fixed-size subgroups one: the broadcast matmul (one thread per
+// column, or 4 for many rows; input rows shared lane to lane by subgroup broadcasts and shuffles; see broadcastMatmul).
 // Weights are read through weight-read.ts, which dequantizes q8/q4 blocks in registers.
 
 import { grid2d, need, type BufferDecl, type Grid, type Kernel, type Sizes } from '../gpu/program.js';
@@ -153,13 +154,25 @@ const GPU_SHAPES: MatmulDevice = { cpu: false, subgroup: 0 };
 export const BROADCAST_ROWS = 4;
 
 /**
+ * The broadcast matmul's block for many rows (prefill, scoring, training): 16 rows by 4 columns per lane. On these
+ * drivers every load whose address differs across lanes is a loop of scalar loads (lavapipe scalarizes only addresses
+ * that are compile-time uniform, never a loop's), so the kernel is bound by loads, not FMAs: a weight vec4 loaded once
+ * serves 16 rows, an input vec4 broadcast once serves 4 columns. Measured on lavapipe at SmolLM2-135M shapes
+ * (`npm run bench -- --only gemm`): about twice the GFLOP/s of 4 rows by 1 column; 32 rows or 8 columns spill.
+ */
+export const BROADCAST_GEMM = { rows: 16, cols: 4 } as const;
+
+/**
  * `k` and the device pick the shape. On a CPU adapter with fixed-size subgroups every variant is the broadcast matmul
  * (one row, or blocks of BROADCAST_ROWS). Otherwise `gemv1` is gemv for exactly one row (a decode step; its
  * accumulators are single registers), `gemv` takes up to GEMV_MAX_ROWS rows with `gemvLanes` lanes per column, and
  * `gemm` tiles. Grid sizes: `{ N, rows }`.
  */
 export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, device: MatmulDevice = GPU_SHAPES): Kernel {
-  if (device.subgroup > 0) return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
+  if (device.subgroup > 0) {
+    if (variant === 'gemm') return broadcastMatmul(o, device.subgroup, BROADCAST_GEMM.rows, BROADCAST_GEMM.cols);
+    return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
+  }
   if (variant === 'gemm') return gemm(o);
   if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, device.cpu));
   return gemv(o, gemvLanes(k, device.cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
@@ -270,43 +283,56 @@ ${lanes === 1 ? `  if (n < P.N) { epilogue(0u, n, acc, acc2, 1.0); }` : `${stage
  * lane sums the squares of the vec4s it loaded and subgroupAdd totals the row. All lanes run the loops (a lane past N
  * reads column N - 1 and writes nothing), as subgroup operations need. SmolLM2-135M shapes on lavapipe: `npm run bench`.
  */
-function broadcastMatmul(o: MatmulOptions, sg: number, rb: number): Kernel {
+function broadcastMatmul(o: MatmulOptions, sg: number, rb: number, cl = 1): Kernel {
   const wg = 64;
-  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / wg));
+  const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (wg * cl)));
   const R = [...Array(rb).keys()];
+  const C = [...Array(cl).keys()];
   const J = [...Array(sg).keys()];
-  const each = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
-  // Quantized weights: a chunk of SG vec4s lies in one block of 32 when SG divides 8, so its dot products are summed
-  // unscaled and the block's scale is applied once (one scale load per chunk instead of one per vec4).
+  const rows = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  const cols = (f: (c: number) => string, sep = ' ') => C.map(f).join(sep);
+  const both = (f: (i: number, c: number) => string, sep = ' ') => R.flatMap((i) => C.map((c) => f(i, c))).join(sep);
+  // Quantized weights: a chunk of SG vec4s lies in one block of 32 when SG divides 8, so each column's block scale is
+  // read once per chunk and the chunk's values are dequantized with it in registers.
   const hoist = isQuantized(o.format) && 8 % sg === 0;
-  const read = (w: string, j: number) => `${w}${hoist ? 'Raw' : 'Vec'}(n, k0 + ${j}u)`;
-  const acc = (a: 'a' | 'b', i: number) => (hoist ? `p${a}${i}` : `${a}${i}`);
-  const k = matmulKernel(`bcast${sg}x${rb}`, o, { SG: sg }, /* wgsl */ `
+  // Many rows: the chunk's SG steps as a loop (the lane read by subgroupShuffle), not unrolled: as fast, and the
+  // shader compiles in a third of the time (lavapipe: ~4 s instead of ~11 s for gate_up).
+  const loop = rb > BROADCAST_ROWS;
+  const lit = (j: number | string) => (typeof j === 'number' ? `${j}u` : j);
+  const read = (w: string, c: number, j: number | string) => (hoist ? `${w}Raw(n${c}, k0 + ${lit(j)}) * ${w === 'w' ? 's' : 't'}c${c}` : `${w}Vec(n${c}, k0 + ${lit(j)})`);
+  const k = matmulKernel(`bcast${sg}x${rb}${cl > 1 ? `x${cl}` : ''}`, o, { SG: sg }, /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
   let M = numRows();
-  let col = (wid.x + wid.y * nwg.x) * WG + tid;
-  let n = min(col, P.N - 1u);
+  // This lane's CL columns, WG apart; past N the last column again (computed, not written).
+  let col = (wid.x + wid.y * nwg.x) * WG * ${cl}u + tid;
+  ${cols((c) => `let n${c} = min(col + ${c * wg}u, P.N - 1u);`)}
   let K4 = (P.K + 3u) / 4u;
   for (var m0 = 0u; m0 < M; m0 += ${rb}u) {
     // The block's rows; past M the last row again (computed, not written).
-    ${each((i) => `let r${i} = min(m0 + ${i}u, M - 1u);`)}
-    ${each((i) => `var a${i} = 0.0; var b${i} = 0.0; var q${i} = 0.0;`)}
+    ${rows((i) => `let r${i} = min(m0 + ${i}u, M - 1u);`)}
+    ${both((i, c) => `var a${i}_${c} = 0.0;${o.swiglu ? ` var b${i}_${c} = 0.0;` : ''}`)}
+    ${o.norm ? rows((i) => `var q${i} = 0.0;`, ' ') : ''}
     for (var k0 = 0u; k0 < K4; k0 += SG) {
       let kl = k0 + lane; // this lane's vec4 of the chunk (zero past K)
       ${o.norm ? 'let g = gain4(kl);' : ''}
-      ${each((i) => `let v${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(v${i}, v${i}); let s${i} = v${i} * g;` : ` let s${i} = v${i};`}`)}
-      ${hoist ? each((i) => `var pa${i} = 0.0; var pb${i} = 0.0;`) : ''}
-      ${J.map((j) => `if (k0 + ${j}u < K4) {
-        let w = ${read('w', j)};${o.swiglu ? ` let w2 = ${read('w2', j)};` : ''}
-        ${each((i) => `{ let v = subgroupBroadcast(s${i}, ${j}u); ${acc('a', i)} += dot(v, w);${o.swiglu ? ` ${acc('b', i)} += dot(v, w2);` : ''} }`, '\n        ')}
-      }`).join('\n      ')}
-      ${hoist ? `let sc = wScale(n, k0 / 8u);${o.swiglu ? ' let sc2 = w2Scale(n, k0 / 8u);' : ''}
-      ${each((i) => `a${i} += pa${i} * sc;${o.swiglu ? ` b${i} += pb${i} * sc2;` : ''}`)}` : ''}
+      ${rows((i) => `let v${i} = x4(r${i}, kl);${o.norm ? ` q${i} += dot(v${i}, v${i}); let s${i} = v${i} * g;` : ` let s${i} = v${i};`}`)}
+      ${hoist ? cols((c) => `let sc${c} = wScale(n${c}, k0 / 8u);${o.swiglu ? ` let tc${c} = w2Scale(n${c}, k0 / 8u);` : ''}`) : ''}
+      ${(loop ? ['j'] : J).map((j) => `${j === 'j' ? 'for (var j = 0u; j < SG; j++) { ' : ''}if (k0 + ${lit(j)} < K4) {
+        ${cols((c) => `let w${c} = ${read('w', c, j)};${o.swiglu ? ` let u${c} = ${read('w2', c, j)};` : ''}`)}
+        ${rows((i) => `{ let v = ${j === 'j' ? `subgroupShuffle(s${i}, j)` : `subgroupBroadcast(s${i}, ${j}u)`}; ${cols((c) => `a${i}_${c} += dot(v, w${c});${o.swiglu ? ` b${i}_${c} += dot(v, u${c});` : ''}`)} }`, '\n        ')}
+      }${j === 'j' ? ' }' : ''}`).join('\n      ')}
     }
-    ${o.norm ? each((i) => `let rs${i} = inverseSqrt(subgroupAdd(q${i}) / f32(P.K) + P.eps);`) : ''}
-    if (col < P.N) {
-      ${each((i) => `if (m0 + ${i}u < M) { epilogue(m0 + ${i}u, n, a${i}, b${i}, ${o.norm ? `rs${i}` : '1.0'}); }`, '\n      ')}
+    // The block's sums into arrays, so the epilogue (LoRA terms, activation) is compiled once, not once per output.
+    var ra: array<f32, ${rb * cl}>;
+    ${o.swiglu ? `var rb: array<f32, ${rb * cl}>;` : ''}
+    var rs: array<f32, ${rb}>;
+    ${both((i, c) => `ra[${i * cl + c}] = a${i}_${c};${o.swiglu ? ` rb[${i * cl + c}] = b${i}_${c};` : ''}`)}
+    ${rows((i) => `rs[${i}] = ${o.norm ? `inverseSqrt(subgroupAdd(q${i}) / f32(P.K) + P.eps)` : '1.0'};`, ' ')}
+    for (var e = 0u; e < ${rb * cl}u; e++) {
+      let m = m0 + e / ${cl}u;
+      let n = col + (e % ${cl}u) * WG;
+      if (m < M && n < P.N) { epilogue(m, n, ra[e], ${o.swiglu ? 'rb[e]' : '0.0'}, rs[e / ${cl}u]); }
     }
   }
 }`, grid);
@@ -357,14 +383,22 @@ function gemvReduce(o: MatmulOptions): string {
 }
 
 function gemm(o: MatmulOptions): Kernel {
-  const g = o.norm ? ' * gain[gk]' : '';
   // Grid: 64 x 64 output tiles, (columns, rows).
   const grid = (s: Sizes) => { const { N, rows } = need('gemm', s); return [Math.ceil(N / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1] as Grid; };
+  const sw = o.swiglu;
   return matmulKernel('gemm', o, { T: GEMM_TILE, TK: GEMM_TK }, /* wgsl */ `
-var<workgroup> xs: array<f32, T * TK>;   // (T rows, TK)
-var<workgroup> ws: array<f32, T * TK>;   // (T cols, TK)
-${o.swiglu ? 'var<workgroup> ws2: array<f32, T * TK>;' : ''}
-${o.norm ? 'var<workgroup> sqs: array<f32, T * TK>;' : ''}
+// K-major tiles: element (k, i) at k * T + i, read as vec4s of 4 neighbouring rows (columns): a thread's 4 x 4 block
+// is two vec4 loads per k, and the threads of a row of the block read neighbouring vec4s, so no two lanes of a warp
+// hit one bank with different addresses (the row-major layout read them 16 floats apart).
+var<workgroup> xs: array<vec4<f32>, TK * T / 4>;
+var<workgroup> ws: array<vec4<f32>, TK * T / 4>;
+${sw ? 'var<workgroup> ws2: array<vec4<f32>, TK * T / 4>;' : ''}
+${o.norm ? 'var<workgroup> sqs: array<f32, 4u * T>;' : ''}
+
+// Stores vec4 v (elements k .. k + 3 of row or column r) transposed into a K-major tile.
+fn put(tile: ptr<workgroup, array<vec4<f32>, TK * T / 4>>, kq: u32, r: u32, v: vec4<f32>) {
+  for (var j = 0u; j < 4u; j++) { (*tile)[((4u * kq + j) * T + r) / 4u][r % 4u] = v[j]; }
+}
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let M = numRows();
@@ -372,55 +406,47 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let n0 = wid.x * T;
   let tx = tid % 16u;   // this thread's 4 output columns: n0 + tx * 4 + j
   let ty = tid / 16u;   // this thread's 4 output rows: m0 + ty * 4 + i
-  var acc: array<f32, 16>;
-  ${o.swiglu ? 'var acc2: array<f32, 16>;' : ''}
-  ${o.norm ? 'var sq: array<f32, 4>;' : ''}
-  for (var k0 = 0u; k0 < P.K; k0 += TK) {
-    for (var i = 0u; i < 4u; i++) {
-      let e = tid + i * WG;
-      let r = e / TK;
-      let gk = k0 + e % TK;
-      var xv = 0.0;
-      if (m0 + r < M && gk < P.K) {
-        xv = xAt(m0 + r, gk);
-        ${o.norm ? 'sq[i] += xv * xv;' : ''}
-        xv = xv${g};
-      }
-      xs[e] = xv;
-      var wv = 0.0;
-      ${o.swiglu ? 'var wv2 = 0.0;' : ''}
-      if (n0 + r < P.N && gk < P.K) {
-        wv = wAt(n0 + r, gk);
-        ${o.swiglu ? 'wv2 = w2At(n0 + r, gk);' : ''}
-      }
-      ws[e] = wv;
-      ${o.swiglu ? 'ws2[e] = wv2;' : ''}
+  // Staging: thread tid loads the vec4 (row or column lr, k quad lq) of each tile; neighbouring threads, neighbouring rows.
+  let lr = tid % T;
+  let lq = tid / T;
+  let full = m0 + T <= M && n0 + T <= P.N;   // an inner tile: no row or column checks
+  var acc: array<vec4<f32>, 4>;
+  ${sw ? 'var acc2: array<vec4<f32>, 4>;' : ''}
+  var sq = 0.0;
+  let K4 = (P.K + 3u) / 4u;
+  for (var k0 = 0u; k0 < K4; k0 += TK / 4u) {
+    let k4 = k0 + lq;
+    var xv = vec4<f32>(0.0);
+    var wv = vec4<f32>(0.0);
+    ${sw ? 'var wv2 = vec4<f32>(0.0);' : ''}
+    if (k4 < K4) {
+      if (full || m0 + lr < M) { xv = x4(m0 + lr, k4); ${o.norm ? 'sq += dot(xv, xv); xv = xv * gain4(k4);' : ''} }
+      if (full || n0 + lr < P.N) { wv = wVec(n0 + lr, k4); ${sw ? 'wv2 = w2Vec(n0 + lr, k4);' : ''} }
     }
+    put(&xs, lq, lr, xv);
+    put(&ws, lq, lr, wv);
+    ${sw ? 'put(&ws2, lq, lr, wv2);' : ''}
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
+      let a = xs[kk * (T / 4u) + ty];
+      let b = ws[kk * (T / 4u) + tx];
+      ${sw ? 'let b2 = ws2[kk * (T / 4u) + tx];' : ''}
       for (var i = 0u; i < 4u; i++) {
-        let xv = xs[(ty * 4u + i) * TK + kk];
-        for (var j = 0u; j < 4u; j++) {
-          acc[i * 4u + j] += xv * ws[(tx * 4u + j) * TK + kk];
-          ${o.swiglu ? 'acc2[i * 4u + j] += xv * ws2[(tx * 4u + j) * TK + kk];' : ''}
-        }
+        acc[i] += a[i] * b;
+        ${sw ? 'acc2[i] += a[i] * b2;' : ''}
       }
     }
     workgroupBarrier();
   }
-  ${o.norm ? `for (var i = 0u; i < 4u; i++) { sqs[tid + i * WG] = sq[i]; }
+  ${o.norm ? `sqs[lq * T + lr] = sq;
   workgroupBarrier();` : ''}
   for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    ${o.norm ? `var ss = 0.0;
-    for (var t = 0u; t < TK; t++) { ss += sqs[(ty * 4u + i) * TK + t]; }
-    let rstd = inverseSqrt(ss / f32(P.K) + P.eps);` : 'let rstd = 1.0;'}
+    let r = ty * 4u + i;
+    let m = m0 + r;
+    ${o.norm ? `let rstd = inverseSqrt((sqs[r] + sqs[T + r] + sqs[2u * T + r] + sqs[3u * T + r]) / f32(P.K) + P.eps);` : 'let rstd = 1.0;'}
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + tx * 4u + j;
-      if (m < M && n < P.N) {
-        ${o.swiglu ? 'let a2 = acc2[i * 4u + j];' : 'let a2 = 0.0;'}
-        epilogue(m, n, acc[i * 4u + j], a2, rstd);
-      }
+      if (m < M && n < P.N) { epilogue(m, n, acc[i][j], ${sw ? 'acc2[i][j]' : '0.0'}, rstd); }
     }
   }
 }`, grid);

@@ -523,7 +523,7 @@ export class TrainGraph {
   /** dX (+)= dY[:, yOff + shard rows] W_shard for every shard. */
   #matmulNN(label: string, dy: GPUBuffer, ldy: number, yOff: number, m: Matrix, dx: GPUBuffer, accumulate: boolean, list: Dispatch[], rows = this.M, yRow = 0, outRow = 0): void {
     m.shards.forEach((s, i) => {
-      const k = matmulNNKernel(m.format, accumulate || i > 0, this.gpu.subgroup);
+      const k = matmulNNKernel(m.format, accumulate || i > 0, this.gpu.subgroup, rows);
       list.push(this.#b.dispatch(k, { M: rows, N: s.rows, K: m.k, ldy, yOff: yOff + s.rowStart, ldw: m.ldw, ldo: m.k, outRow, yRow },
         { dy, w: s.buffer, dx }, { K: m.k, rows }, label));
     });

@@ -19,9 +19,12 @@ const buffers = (format: WeightFormat): Kernel['buffers'] => ({
   dx: { type: 'array<f32>', access: 'read_write', shape: '(rows, ldo)' },
 });
 
-/** `subgroup`: a CPU adapter's fixed subgroup size (`Gpu.subgroup`), for the broadcast shape; 0 for the tiled one. */
-export function matmulNNKernel(format: WeightFormat, accumulate: boolean, subgroup = 0): Kernel {
-  if (subgroup > 0) return broadcastNN(format, accumulate, subgroup);
+/**
+ * `subgroup`: a CPU adapter's fixed subgroup size (`Gpu.subgroup`), for the broadcast shape; 0 for the tiled one.
+ * `rows`: the rows of dX the dispatch computes (the broadcast shape's block).
+ */
+export function matmulNNKernel(format: WeightFormat, accumulate: boolean, subgroup = 0, rows = 16): Kernel {
+  if (subgroup > 0) return broadcastNN(format, accumulate, subgroup, nnBlockRows(rows));
   return {
     name: `matmul_nn+${format}${accumulate ? '+acc' : ''}`, workgroupSize: WORKGROUP, constants: { T, TN },
     // Grid: T x T tiles of dX, (K columns, rows).
@@ -76,41 +79,52 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   };
 }
 
-/** Rows of dX per block of the broadcast shape. */
-const RB = 4;
+/**
+ * Rows of dX per block of the broadcast shape: 16 for many rows (a weight vec4 loaded once serves 16 rows: on CPU
+ * drivers loads, not FMAs, bound these kernels; see kernels/matmul.ts, BROADCAST_GEMM), 4 for a few.
+ */
+export const nnBlockRows = (rows: number): number => (rows > 8 ? 16 : 4);
 
 /**
- * The same product on CPU adapters with fixed-size subgroups (see kernels/matmul.ts, broadcastMatmul): one thread per
- * column k of dX, rows in blocks of RB, N in chunks of SG; each lane loads one element of the chunk of each dY row and
- * subgroupBroadcast hands it to the other lanes, so dY is read once per subgroup, W once per lane (lanes read
- * neighbouring columns of one W row).
+ * The same product on CPU adapters with fixed-size subgroups (see kernels/matmul.ts, broadcastMatmul): each lane 4
+ * neighbouring columns of dX (a weight row read as vec4s: four values per load, f16 pairs and quantized words whole),
+ * rows in blocks of `rb`, N in chunks of SG; each lane loads one element of the chunk of each dY row and
+ * subgroupBroadcast hands it to the other lanes, so dY is read once per subgroup.
  */
-function broadcastNN(format: WeightFormat, accumulate: boolean, sg: number): Kernel {
-  const R = [...Array(RB).keys()];
+function broadcastNN(format: WeightFormat, accumulate: boolean, sg: number, rb: number): Kernel {
+  const R = [...Array(rb).keys()];
   const J = [...Array(sg).keys()];
-  const each = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  const rows = (f: (i: number) => string, sep = '\n    ') => R.map(f).join(sep);
+  // Blocks of 16 rows: the chunk's SG steps as a loop (the lane read by subgroupShuffle), so the shader compiles fast.
+  const lit = (j: number | string) => (typeof j === 'number' ? `${j}u` : j);
   return {
-    name: `matmul_nn_bcast${sg}+${format}${accumulate ? '+acc' : ''}`, workgroupSize: 64, constants: { SG: sg }, subgroups: true,
-    // Grid: 64 columns of dX per workgroup.
-    grid: (s) => [Math.ceil(need('matmul_nn', s).K / 64), 1, 1],
+    name: `matmul_nn_bcast${sg}x${rb}+${format}${accumulate ? '+acc' : ''}`, workgroupSize: 64, constants: { SG: sg }, subgroups: true,
+    // Grid: 64 groups of 4 columns of dX per workgroup.
+    grid: (s) => [Math.ceil(need('matmul_nn', s).K / 256), 1, 1],
     params: PARAMS, buffers: buffers(format),
     source: /* wgsl */ `${weightReaders(format, 'w')}
+// dX[row at o, k .. k + 3] (+)= v, columns past K left alone.
+fn store4(o: u32, k: u32, v: vec4<f32>) {
+  for (var j = 0u; j < 4u; j++) { if (k + j < P.K) { ${accumulate ? 'dx[o + k + j] += v[j];' : 'dx[o + k + j] = v[j];'} } }
+}
+
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let col = wid.x * WG + tid;
-  let k = min(col, P.K - 1u); // every lane runs the loops (subgroup operations); one past K writes nothing
-  for (var m0 = 0u; m0 < P.M; m0 += ${RB}u) {
-    ${each((i) => `let r${i} = (P.yRow + min(m0 + ${i}u, P.M - 1u)) * P.ldy + P.yOff;`)}
-    ${each((i) => `var a${i} = 0.0;`)}
+  let K4 = (P.K + 3u) / 4u;
+  let g = wid.x * WG + tid;    // this lane's columns 4 g .. 4 g + 3
+  let k4 = min(g, K4 - 1u);    // every lane runs the loops (subgroup operations); past K it writes nothing
+  for (var m0 = 0u; m0 < P.M; m0 += ${rb}u) {
+    ${rows((i) => `let r${i} = (P.yRow + min(m0 + ${i}u, P.M - 1u)) * P.ldy + P.yOff;`)}
+    ${rows((i) => `var a${i} = vec4<f32>(0.0);`, ' ')}
     for (var n0 = 0u; n0 < P.N; n0 += SG) {
       let nl = n0 + lane;
-      ${each((i) => `let y${i} = select(0.0, dy[r${i} + min(nl, P.N - 1u)], nl < P.N);`)}
-      ${J.map((j) => `if (n0 + ${j}u < P.N) {
-        let wv = wAt(n0 + ${j}u, k);
-        ${each((i) => `a${i} += subgroupBroadcast(y${i}, ${j}u) * wv;`, '\n        ')}
-      }`).join('\n      ')}
+      ${rows((i) => `let y${i} = select(0.0, dy[r${i} + min(nl, P.N - 1u)], nl < P.N);`)}
+      ${(rb > 4 ? ['j'] : J).map((j) => `${j === 'j' ? 'for (var j = 0u; j < SG; j++) { ' : ''}if (n0 + ${lit(j)} < P.N) {
+        let w = wVec(n0 + ${lit(j)}, k4);
+        ${rows((i) => `a${i} += ${j === 'j' ? `subgroupShuffle(y${i}, j)` : `subgroupBroadcast(y${i}, ${j}u)`} * w;`, '\n        ')}
+      }${j === 'j' ? ' }' : ''}`).join('\n      ')}
     }
-    if (col < P.K) {
-      ${each((i) => `if (m0 + ${i}u < P.M) { let at = (P.outRow + m0 + ${i}u) * P.ldo + col; ${accumulate ? `dx[at] += a${i};` : `dx[at] = a${i};`} }`, '\n      ')}
+    if (g < K4) {
+      ${rows((i) => `if (m0 + ${i}u < P.M) { store4((P.outRow + m0 + ${i}u) * P.ldo, 4u * g, a${i}); }`, '\n      ')}
     }
   }
 }`,

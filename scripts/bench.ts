@@ -182,7 +182,7 @@ for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.ma
   if (json) console.log(JSON.stringify(line));
   else {
     console.log(`${bm.name} ${info.precision} ${info.precision.startsWith('q') ? 'QLoRA ' : ''}training (B=${B}, T=${T}, r=8 on q,v): ${line.trainTokensPerSecond} tokens/s, step ${line.stepMs} ms = ${line.stepOverForward} x a forward of the batch (${line.forwardMs} ms), ${line.dispatchesPerStep} dispatches, training buffers ${mb(trainBytes)} beyond weights ${mb(info.weightBytes)}`);
-    console.log(`  step by kernel (each dispatch alone): ${byKernelText(byKernel, 8)}`);
+    console.log(`  step by kernel (each dispatch alone): ${byKernelText(byKernel, 14)}`);
   }
 }
 // Evaluation: examples/s and tokens/s on a fixed synthetic set for one model (one example at a time, then four in

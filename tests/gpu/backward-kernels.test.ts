@@ -6,6 +6,8 @@ import { describe, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src/lib/kernels/train/attention-backward.js';
+import { attentionBackwardDkvRowsKernel, attentionBackwardDqRowsKernel } from '../../src/lib/kernels/train/attention-backward-rows.js';
+import { attentionRowsKernel } from '../../src/lib/kernels/attention-rows.js';
 import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
@@ -161,8 +163,12 @@ describe('matmul input gradient dX = dY W', () => {
 });
 
 describe('attention backward', () => {
-  it.each([[6, 4, 2, 5, 0, 0], [10, 3, 1, 7, 0, 0], [6, 4, 2, 9, 3, 0], [6, 4, 2, 7, 3, 1.2], [10, 3, 1, 6, 0, 0.8]])('Dh=%i H=%i Hkv=%i T=%i (2 sequences), sliding window %i, soft-cap %f', async (Dh, H, Hkv, T, window, softcap) => {
+  // Each case also through the many-row kernels of CPU adapters with fixed-size subgroups (forward and backward):
+  // subgroups across the two sequences' boundary, Dh not a multiple of the subgroup size, two workgroups (T=37).
+  const cases = [[6, 4, 2, 5, 0, 0], [10, 3, 1, 7, 0, 0], [6, 4, 2, 9, 3, 0], [6, 4, 2, 7, 3, 1.2], [10, 3, 1, 6, 0, 0.8], [10, 4, 2, 37, 5, 0.8]];
+  it.each(cases.flatMap((c) => [[...c, false], [...c, true]]) as [number, number, number, number, number, number, boolean][])('Dh=%i H=%i Hkv=%i T=%i (2 sequences), sliding window %i, soft-cap %f (many-row kernels: %s)', async (Dh, H, Hkv, T, window, softcap, rows) => {
     const gpu = await testGpu();
+    const sg = rows ? subgroupOf(gpu) : 0;
     const rng = new Rng(Dh * 100 + T);
     const B = 2, M = B * T, scale = 1 / Math.sqrt(Dh);
     const q = randn(rng, M * H * Dh);
@@ -191,13 +197,13 @@ describe('attention backward', () => {
       }
       return out;
     }, dout);
-    const fwd = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C: T, scale, window, softcap }, {
+    const fwd = await runProgram(gpu, rows ? attentionRowsKernel(Dh, sg) : attentionKernel(Dh), { H, Hkv, C: T, scale, window, softcap }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
     const p = { H, Hkv, T, scale, M, window, softcap };
     const inputs = { q, kc, vc, o: fwd.out, dout, lse: fwd.lse };
-    const { dq } = await runProgram(gpu, attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, p);
-    const { dk, dv } = await runProgram(gpu, attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, p);
+    const { dq } = await runProgram(gpu, rows ? attentionBackwardDqRowsKernel(Dh, sg) : attentionBackwardDqKernel(Dh), p, { ...inputs, dq: out(new Float32Array(M * H * Dh)) }, p);
+    const { dk, dv } = await runProgram(gpu, rows ? attentionBackwardDkvRowsKernel(Dh, sg) : attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: out(new Float32Array(kc.length)), dv: out(new Float32Array(vc.length)) }, p);
     expectClose(dq, grads[0], ...TOL, 'dq');
     expectClose(dk, grads[1], ...TOL, 'dk');
     expectClose(dv, grads[2], ...TOL, 'dv');

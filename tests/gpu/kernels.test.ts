@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
+import { attentionRowsKernel } from '../../src/lib/kernels/attention-rows.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
 import { BROADCAST_ROWS, GEMV_MAX_ROWS, GEMV_STAGED_K, matmulProgram, matmulVariant, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
@@ -224,15 +225,22 @@ describe('rope + KV cache write', () => {
 describe('attention', () => {
   // Under a sliding window of 7 positions (Mistral's: a query at p sees keys p - 7 < j <= p); Gemma 2's soft-capping
   // (c tanh(s / c), with c = 1.5 small enough to bend these scores).
-  it.each([[6, 3, 1, 5, 0, 0], [10, 4, 2, 70, 0, 0], [64, 2, 2, 9, 0, 0], [130, 4, 1, 3, 0, 0], [10, 4, 2, 40, 7, 0], [10, 4, 2, 40, 7, 1.5], [6, 3, 1, 12, 0, 1.5]])('Dh=%i H=%i Hkv=%i positions up to %i, window %i, soft-cap %f', async (Dh, H, Hkv, maxPos, window, softcap) => {
+  // Each case runs the attention kernel of every device and, on a CPU adapter with fixed-size subgroups, the many-row
+  // one (lanes whose rows read different slots take them in turns; Dh not a multiple of the subgroup size).
+  const cases = [[6, 3, 1, 5, 0, 0, 5], [10, 4, 2, 70, 0, 0, 5], [64, 2, 2, 9, 0, 0, 5], [130, 4, 1, 3, 0, 0, 5], [10, 4, 2, 40, 7, 0, 5], [10, 4, 2, 40, 7, 1.5, 5], [6, 3, 1, 12, 0, 1.5, 5], [10, 4, 2, 40, 7, 1.5, 70], [64, 3, 1, 90, 0, 0, 67]];
+  it.each(cases.flatMap((c) => [[...c, false], [...c, true]]) as [number, number, number, number, number, number, number, boolean][])('Dh=%i H=%i Hkv=%i positions up to %i, window %i, soft-cap %f, M=%i (many-row kernel: %s)', async (Dh, H, Hkv, maxPos, window, softcap, M, rows) => {
     const gpu = await testGpu();
-    const rng = new Rng(Dh + H + maxPos);
-    const C = maxPos + 4, slots = 2, M = 5;
+    const rng = new Rng(Dh + H + maxPos + M);
+    const C = maxPos + 4, slots = 2;
     const q = randn(rng, M * H * Dh);
     const kc = randn(rng, slots * Hkv * C * Dh);
     const vc = randn(rng, slots * Hkv * C * Dh);
     const info = new Uint32Array(4 * M);
-    for (let m = 0; m < M; m++) { info[4 * m] = rng.int(slots); info[4 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : rng.int(maxPos + 1); }
+    // Five rows: random slots and positions. More: two sequences of consecutive positions, as a prefill or a training
+    // batch lays them out (the second starting inside a subgroup).
+    const seq = (m: number) => (M === 5 ? rng.int(slots) : m < M / 2 ? 0 : 1);
+    const at = (m: number) => (M === 5 ? rng.int(maxPos + 1) : Math.min(maxPos, Math.max(0, maxPos - M) + m));
+    for (let m = 0; m < M; m++) { info[4 * m] = seq(m); info[4 * m + 1] = m === 0 ? 0 : m === 1 ? maxPos : at(m); }
     const expected = new Float64Array(M * H * Dh);
     const lse = new Float64Array(M * H);
     for (let m = 0; m < M; m++) for (let h = 0; h < H; h++) {
@@ -252,7 +260,8 @@ describe('attention', () => {
       lse[m * H + h] = mx + Math.log(sum);
       e.forEach((p, i) => { for (let d = 0; d < Dh; d++) expected[(m * H + h) * Dh + d] += (p / sum) * vc[base(first + i) + d]; });
     }
-    const got = await runProgram(gpu, attentionKernel(Dh), { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window, softcap }, {
+    const kernel = rows ? attentionRowsKernel(Dh, subgroupOf(gpu)) : attentionKernel(Dh);
+    const got = await runProgram(gpu, kernel, { H, Hkv, C, scale: 1 / Math.sqrt(Dh), window, softcap }, {
       S: step(M), q, rowInfo: info, kc, vc, out: out(new Float32Array(M * H * Dh)), lse: out(new Float32Array(M * H)),
     }, { H, rows: M });
     expectClose(got.out, expected, 1e-5, 1e-5, 'attention output');

@@ -20,6 +20,7 @@ import { readFloats } from '../gpu/readback.js';
 import { DispatchBuilder, profileEach, type Dispatch, type Grid } from '../gpu/kernel.js';
 import { packParams, paramOffset, type Kernel } from '../gpu/program.js';
 import { attentionKernel } from '../kernels/attention.js';
+import { manyRowsAttention } from '../kernels/attention-rows.js';
 import { NONE, ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
 import { packBlock, packRecords, readRecord } from '../gpu/layout.js';
 import { embedKernel } from '../kernels/embed.js';
@@ -238,6 +239,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
     const rope = ropeKvKernel();
     const attention = attentionKernel(Dh);
+    const manyRows = manyRowsAttention(Dh, this.gpu.subgroup);
     // Uniform blocks by the layer's cache rows (and window and soft-cap): a model has one or two kinds of layer.
     const ropeP = new Map<number, GPUBuffer>();
     const ropeParams = (rows: number) => ropeP.get(rows) ?? ropeP.set(rows, b.params(rope, { H, Hkv, Dh, C: rows, R: cfg.rotaryDim })).get(rows)!;
@@ -259,7 +261,14 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       for (const f of fuseForInference(layerOps(lw, layerSpec(cfg, l)))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
         else if (f.op === 'rope') op(b.dispatch(rope, ropeParams(this.kvRows[l]), { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
-        else if (f.op === 'attention') op(b.dispatch(attention, attnParams(this.kvRows[l], f.window, f.softcap), { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse }, [0, 0, 0], `L${l}.attention`), 'rows', (rows) => attention.grid({ H, rows }));
+        else if (f.op === 'attention') {
+          const params = attnParams(this.kvRows[l], f.window, f.softcap);
+          const buffers = { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse };
+          const few = b.dispatch(attention, params, buffers, [0, 0, 0], `L${l}.attention`);
+          // Many rows on a CPU adapter: the kernel that loads each key once per subgroup (made on first use).
+          const many = manyRows ? once(() => b.dispatch(manyRows, params, buffers, [0, 0, 0], `L${l}.attention`)) : () => few;
+          this.#ops.push({ label: few.label, one: few, small: few, get large() { return many(); }, over: 'rows', grid: (rows) => (rows > GEMV_MAX_ROWS && manyRows ? manyRows : attention).grid({ H, rows }) });
+        }
         else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
         else {
           this.#linear(l, f.group, { norm: f.gain !== null, bias: f.bias !== null, swiglu: f.glu !== null, gelu: f.glu === 'gelu_tanh', residual: f.residual, last: false },

@@ -13,6 +13,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { DispatchBuilder, encode, type Dispatch } from '../gpu/kernel.js';
 import { attentionKernel } from '../kernels/attention.js';
+import { manyRowsAttention } from '../kernels/attention-rows.js';
 import { embedKernel } from '../kernels/embed.js';
 import { GEMV_MAX_ROWS, matmulProgram, type MatmulOptions } from '../kernels/matmul.js';
 import { ROW_INFO_LAYOUT, ROW_INFO_WORDS, STEP_LAYOUT } from '../kernels/common.js';
@@ -21,6 +22,7 @@ import { ropeKvKernel } from '../kernels/rope.js';
 import { addNormKernel } from '../kernels/add-norm.js';
 import { qkNormBackwardKernel, qkNormKernel } from '../kernels/qk-norm.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../kernels/train/attention-backward.js';
+import { attentionBackwardDkvRowsKernel, attentionBackwardDqRowsKernel } from '../kernels/train/attention-backward-rows.js';
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { MAX_REWARD_BATCH, rewardHeadKernel } from '../kernels/train/reward-head.js';
 import { LORA_TRAIN_PARAMS, SEED_LAYOUT, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
@@ -479,7 +481,7 @@ export class TrainGraph {
   #attention(window: number, softcap: number, list: Dispatch[]): void {
     const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = this.cfg;
     const a = this.#a;
-    list.push(this.#b.dispatch(attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: this.cfg.attentionScale, window, softcap },
+    list.push(this.#b.dispatch(manyRowsAttention(Dh, this.gpu.subgroup) ?? attentionKernel(Dh), { H, Hkv, C: this.shape.seqLen, scale: this.cfg.attentionScale, window, softcap },
       { S: this.#step, q: a.q, rowInfo: this.#rowInfo, kc: a.kc, vc: a.vc, out: a.att, lse: a.lse }, { H, rows: this.M }));
   }
 
@@ -489,8 +491,11 @@ export class TrainGraph {
     const a = this.#a;
     const inputs = { q: a.q, kc: a.kc, vc: a.vc, o: a.att, dout: a.datt, lse: a.lse };
     const p = { H, Hkv, T: this.shape.seqLen, scale: this.cfg.attentionScale, M: this.M, window, softcap };
-    list.push(this.#b.dispatch(attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
-    list.push(this.#b.dispatch(attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
+    // CPU adapters: the kernels that load each row of the other side once per subgroup (as the forward's).
+    const rows = manyRowsAttention(Dh, this.gpu.subgroup) !== null;
+    const sg = this.gpu.subgroup;
+    list.push(this.#b.dispatch(rows ? attentionBackwardDqRowsKernel(Dh, sg) : attentionBackwardDqKernel(Dh), p, { ...inputs, dq: a.dq }, p));
+    list.push(this.#b.dispatch(rows ? attentionBackwardDkvRowsKernel(Dh, sg) : attentionBackwardDkvKernel(Dh), p, { ...inputs, dk: a.dk, dv: a.dv }, p));
   }
 
   /** dqkv from dq, dK, dV: the rotation undone. */

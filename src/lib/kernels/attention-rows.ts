@@ -1,0 +1,92 @@
+// Causal attention for many rows at once (prefill, scoring, training) on CPU adapters with fixed-size subgroups: each
+// thread one query row of one head (grid (H, rows / 64)), the keys walked in the same order by every lane of a
+// subgroup. A key is loaded once per subgroup (lane i loads elements i, i + SG, ... of it) and handed lane to lane by
+// subgroupBroadcast, so each key and value element costs one load per subgroup instead of one per (query, key) pair:
+// on these drivers every load whose address differs across lanes is a loop of scalar loads (see kernels/matmul.ts,
+// BROADCAST_GEMM). Lanes whose rows read different KV slots (two sequences in one subgroup) take the slots one at a
+// time. Same results as kernels/attention.ts (online softmax, sliding window, Gemma 2's soft-cap, the log-sum-exp).
+
+import { need, type Kernel } from '../gpu/program.js';
+import { TANH_SAFE } from './activation.js';
+import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
+
+/** Query rows per workgroup. */
+const ROWS = 64;
+
+export function attentionRowsKernel(dh: number, sg: number): Kernel {
+  // Key elements in chunks of SG (the last chunk cut at Dh): chunk c, lane l holds element c SG + l.
+  const chunks = [...Array(Math.ceil(dh / sg)).keys()];
+  const lanes = (c: number) => [...Array(Math.min(sg, dh - c * sg)).keys()];
+  const each = (f: (c: number, l: number, d: number) => string, sep = '\n      ') => chunks.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep);
+  const load = (buf: string, c: number) => `${buf}[kb + min(${c * sg}u + lane, DH - 1u)]`;
+  return {
+    name: `attention_rows${sg}`, workgroupSize: ROWS, structs: STEP_STRUCT, constants: { ...SHARED, DH: dh }, subgroups: true,
+    grid: (s) => { const { H, rows } = need('attention_rows', s); return [H, Math.ceil(rows / ROWS), 1]; },
+    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32', softcap: 'f32' },
+    buffers: {
+      S: STEP,
+      q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
+      rowInfo: ROW_INFO,
+      kc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
+      vc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
+      out: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
+      lse: { type: 'array<f32>', access: 'read_write', shape: '(M, H)' },
+    },
+    source: /* wgsl */ `${TANH_SAFE}
+// The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
+@diagnostic(off, subgroup_uniformity)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let M = S.rows;
+  let h = wid.x;
+  let mr = wid.y * WG + tid;
+  let m = min(mr, M - 1u);   // rows past M repeat the last one (computed, not written)
+  let slot = rowInfo[RI * m + RI_SLOT];
+  let pos = rowInfo[RI * m + RI_POS];
+  let kvh = h / (P.H / P.Hkv);
+  let qb = (m * P.H + h) * DH;
+  ${each((_c, _l, d) => `let q${d} = q[qb + ${d}u] * P.scale;`, ' ')}
+  let first = select(0u, pos + 1u - P.window, P.window > 0u && pos + 1u > P.window);
+  var mx = NEG_BIG;
+  var l = 0.0;
+  ${each((_c, _l, d) => `var o${d} = 0.0;`, ' ')}
+  var todo = true; // this lane's slot not yet walked
+  loop {
+    if (!subgroupAny(todo)) { break; }
+    let s0 = subgroupMin(select(NONE, slot, todo));
+    let mine = todo && slot == s0;
+    let lo = subgroupMin(select(NONE, first, mine));
+    let hi = subgroupMax(select(0u, pos + 1u, mine));
+    let kb0 = (s0 * P.Hkv + kvh) * P.C;
+    for (var j = lo; j < hi; j++) {
+      let kb = (kb0 + j % P.C) * DH; // a ring of C rows (C past every position when full)
+      ${chunks.map((c) => `let k${c} = ${load('kc', c)};`).join(' ')}
+      var s = 0.0;
+      ${each((c, l, d) => `s += q${d} * subgroupBroadcast(k${c}, ${l}u);`)}
+      if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }
+      let valid = mine && j >= first && j <= pos;
+      let newMax = select(mx, max(mx, s), valid);
+      let corr = exp(mx - newMax);
+      let p = select(0.0, exp(s - newMax), valid);
+      l = l * corr + p;
+      mx = newMax;
+      ${chunks.map((c) => `let v${c} = ${load('vc', c)};`).join(' ')}
+      ${each((c, l, d) => `o${d} = o${d} * corr + p * subgroupBroadcast(v${c}, ${l}u);`)}
+    }
+    todo = todo && !mine;
+  }
+  if (mr < M) {
+    let inv = 1.0 / l;
+    ${each((_c, _l, d) => `out[qb + ${d}u] = o${d} * inv;`, ' ')}
+    lse[m * P.H + h] = mx + log(l);
+  }
+}`,
+  };
+}
+
+/** Largest head dimension the many-row kernel takes: its per-lane query and output are unrolled, Dh registers each. */
+export const ATTENTION_ROWS_MAX_DH = 128;
+
+/** The many-row attention for this device and head size, or null where the every-device kernel serves. */
+export function manyRowsAttention(dh: number, subgroup: number): Kernel | null {
+  return subgroup > 0 && dh <= ATTENTION_ROWS_MAX_DH ? attentionRowsKernel(dh, subgroup) : null;
+}

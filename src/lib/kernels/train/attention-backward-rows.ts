@@ -1,0 +1,148 @@
+// The attention backward of kernels/train/attention-backward.ts for CPU adapters with fixed-size subgroups: the same
+// sums, each lane one row (dq: a query row of one head; dK/dV: a key row of one KV head), and the rows on the other
+// side walked in the same order by every lane of a subgroup, each loaded once per subgroup (lane i loads elements
+// i, i + SG, ...) and handed lane to lane by subgroupBroadcast (see kernels/attention-rows.ts). Lanes of two
+// sequences (a subgroup across a sequence boundary) take them in turns.
+// Rows are B sequences of T positions (row = b T + t); K/V in the cache layout (B, Hkv, T, Dh).
+// Grids: dq (H, M / 64); dK/dV (Hkv, M / 64).
+
+import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
+import { TANH_SAFE } from '../activation.js';
+import { NONE } from '../common.js';
+
+const ROWS = 64;
+const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
+
+const INPUTS: Record<string, BufferDecl> = {
+  q: f32s('read', '(M, H, Dh), rotated'),
+  kc: f32s('read', '(B, Hkv, T, Dh), rotated'),
+  vc: f32s('read', '(B, Hkv, T, Dh)'),
+  o: f32s('read', '(M, H, Dh) forward output'),
+  dout: f32s('read', '(M, H, Dh)'),
+  lse: f32s('read', '(M, H)'),
+};
+
+/** Code generation over a head vector split in chunks of SG: element d = c SG + l is lane l's share of chunk c. */
+function chunks(dh: number, sg: number) {
+  const cs = [...Array(Math.ceil(dh / sg)).keys()];
+  const lanes = (c: number) => [...Array(Math.min(sg, dh - c * sg)).keys()];
+  return {
+    cs,
+    each: (f: (c: number, l: number, d: number) => string, sep = '\n      ') => cs.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep),
+    /** Lane's element of chunk c of the head vector at `base` in `buf` (the last element again past Dh). */
+    load: (buf: string, base: string, c: number) => `${buf}[${base} + min(${c * sg}u + lane, DH - 1u)]`,
+  };
+}
+
+function kernel(name: string, dh: number, sg: number, outputs: Record<string, BufferDecl>, heads: 'H' | 'Hkv', source: string): Kernel {
+  return {
+    name: `${name}${sg}`, workgroupSize: ROWS, constants: { DH: dh, NONE }, subgroups: true,
+    grid: (s) => { const n = need(name, s); return [n[heads], Math.ceil(n.M / ROWS), 1]; },
+    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32', softcap: 'f32' },
+    buffers: { ...INPUTS, ...outputs },
+    source: /* wgsl */ `${TANH_SAFE}
+// p = exp(capped score - lse) and d(capped score)/d(score) (1 without soft-capping).
+fn probs(s: f32, l: f32) -> vec2<f32> {
+  if (P.softcap <= 0.0) { return vec2<f32>(exp(s - l), 1.0); }
+  let t = tanh_safe(s / P.softcap);
+  return vec2<f32>(exp(P.softcap * t - l), 1.0 - t * t);
+}
+${source}`,
+  };
+}
+
+/** dq_i = scale sum_j ds_ij k_j for each query row i of head h. */
+export function attentionBackwardDqRowsKernel(dh: number, sg: number): Kernel {
+  const { cs, each, load } = chunks(dh, sg);
+  return kernel('attention_backward_dq_rows', dh, sg, { dq: f32s('read_write', '(M, H, Dh)') }, 'H', /* wgsl */ `
+// The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
+@diagnostic(off, subgroup_uniformity)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let h = wid.x;
+  let mr = wid.y * WG + tid;
+  let m = min(mr, P.M - 1u);   // rows past M repeat the last one (computed, not written)
+  let b = m / P.T;
+  let t = m % P.T;
+  let kvh = h / (P.H / P.Hkv);
+  let qi = (m * P.H + h) * DH;
+  ${each((_c, _l, d) => `let q${d} = q[qi + ${d}u]; let g${d} = dout[qi + ${d}u]; var a${d} = 0.0;`)}
+  var Di = 0.0;
+  ${each((_c, _l, d) => `Di += g${d} * o[qi + ${d}u];`, ' ')}
+  let l = lse[m * P.H + h];
+  let first = select(0u, t + 1u - P.window, P.window > 0u && t + 1u > P.window);
+  var todo = true;
+  loop {
+    if (!subgroupAny(todo)) { break; }
+    let b0 = subgroupMin(select(NONE, b, todo));
+    let mine = todo && b == b0;
+    let lo = subgroupMin(select(NONE, first, mine));
+    let hi = subgroupMax(select(0u, t + 1u, mine));
+    for (var j = lo; j < hi; j++) {
+      let kj = ((b0 * P.Hkv + kvh) * P.T + j) * DH;
+      ${cs.map((c) => `let k${c} = ${load('kc', 'kj', c)}; let v${c} = ${load('vc', 'kj', c)};`).join(' ')}
+      var s = 0.0;
+      var dv = 0.0;
+      ${each((c, ln, d) => `s += q${d} * subgroupBroadcast(k${c}, ${ln}u); dv += g${d} * subgroupBroadcast(v${c}, ${ln}u);`)}
+      let pg = probs(s * P.scale, l);
+      let ds = select(0.0, pg.x * (dv - Di) * pg.y * P.scale, mine && j >= first && j <= t);
+      ${each((c, ln, d) => `a${d} += ds * subgroupBroadcast(k${c}, ${ln}u);`)}
+    }
+    todo = todo && !mine;
+  }
+  if (mr < P.M) {
+    ${each((_c, _l, d) => `dq[qi + ${d}u] = a${d};`, ' ')}
+  }
+}`);
+}
+
+/** dk_j = scale sum_{i, h in group} ds_ij q_i and dv_j = sum p_ij do_i for each key row j of KV head kvh. */
+export function attentionBackwardDkvRowsKernel(dh: number, sg: number): Kernel {
+  const { cs, each, load } = chunks(dh, sg);
+  return kernel('attention_backward_dkv_rows', dh, sg, { dk: f32s('read_write', '(B, Hkv, T, Dh)'), dv: f32s('read_write', '(B, Hkv, T, Dh)') }, 'Hkv', /* wgsl */ `
+// The query loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
+@diagnostic(off, subgroup_uniformity)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let kvh = wid.x;
+  let mr = wid.y * WG + tid;
+  let key = min(mr, P.M - 1u);   // b T + j; rows past M repeat the last one (computed, not written)
+  let b = key / P.T;
+  let j = key % P.T;
+  let group = P.H / P.Hkv;
+  let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
+  ${each((_c, _l, d) => `let k${d} = kc[kj + ${d}u]; let v${d} = vc[kj + ${d}u]; var ak${d} = 0.0; var av${d} = 0.0;`)}
+  // The queries that see key j: j to T - 1, or to j + W - 1 under a sliding window of W.
+  let last = select(P.T, min(P.T, j + P.window), P.window > 0u);
+  var todo = true;
+  loop {
+    if (!subgroupAny(todo)) { break; }
+    let b0 = subgroupMin(select(NONE, b, todo));
+    let mine = todo && b == b0;
+    let lo = subgroupMin(select(NONE, j, mine));
+    let hi = subgroupMax(select(0u, last, mine));
+    for (var i = lo; i < hi; i++) {
+      let m = b0 * P.T + i;
+      let ok = mine && i >= j && i < last;
+      for (var hh = 0u; hh < group; hh++) {
+        let h = kvh * group + hh;
+        let qi = (m * P.H + h) * DH;
+        ${cs.map((c) => `let q${c} = ${load('q', 'qi', c)}; let g${c} = ${load('dout', 'qi', c)};`).join(' ')}
+        var di = 0.0;
+        ${cs.map((c) => `di += select(0.0, g${c} * ${load('o', 'qi', c)}, ${c * sg}u + lane < DH);`).join(' ')}
+        // Each lane summed its elements of do . o; the subgroup's total is the query's D_i.
+        let Di = subgroupAdd(di);
+        var s = 0.0;
+        var dvd = 0.0;
+        ${each((c, ln, d) => `s += k${d} * subgroupBroadcast(q${c}, ${ln}u); dvd += v${d} * subgroupBroadcast(g${c}, ${ln}u);`)}
+        let pg = probs(s * P.scale, lse[m * P.H + h]);
+        let p = select(0.0, pg.x, ok);
+        let ds = select(0.0, pg.x * (dvd - Di) * pg.y * P.scale, ok);
+        ${each((c, ln, d) => `ak${d} += ds * subgroupBroadcast(q${c}, ${ln}u); av${d} += p * subgroupBroadcast(g${c}, ${ln}u);`)}
+      }
+    }
+    todo = todo && !mine;
+  }
+  if (mr < P.M) {
+    ${each((_c, _l, d) => `dk[kj + ${d}u] = ak${d}; dv[kj + ${d}u] = av${d};`, ' ')}
+  }
+}`);
+}

@@ -109,7 +109,8 @@ describe('one pipeline cache per device', () => {
   });
 
   // GPU shapes: prefill by gemm, decode by the one-row gemv, 2-8 rows by gemv. The broadcast matmul of CPU adapters
-  // with fixed-size subgroups has one kernel for every call of more than one row, so 3 rows compile nothing new there.
+  // with fixed-size subgroups likewise: one row, blocks of 4 rows for 2-8, blocks of 16 rows by 4 columns for more
+  // (and the many-row attention).
   it.each([['GPU shapes', true], ['CPU broadcast', false]])('a kernel variant is compiled when first used (%s): a greedy chat needs neither the gemv for 2-8 rows, the lm_head gemm nor the top-k sort', async (_, noSubgroups) => {
     const gpu = await createNodeGpu({ forceF32: true, noSubgroups });
     if (!noSubgroups) subgroupOf(gpu);
@@ -124,8 +125,7 @@ describe('one pipeline cache per device', () => {
     expect(gpu.pipelines.compiles).toBe(afterChat);
     await engine.generate({ ...chat, promptIds: [1, 2, 3] }); // 3 rows: the gemv variant, made now
     const afterRows = gpu.pipelines.compiles;
-    if (noSubgroups) expect(afterRows).toBeGreaterThan(afterChat);
-    else expect(afterRows).toBe(afterChat);
+    expect(afterRows).toBeGreaterThan(afterChat);
     // Greedy so far: the best token by a reduction; the first sampled answer makes the top-k sort (two kernels).
     await engine.generate({ ...chat, sampling: { temperature: 0.7 } });
     expect(gpu.pipelines.compiles).toBe(afterRows + 2);

@@ -8,7 +8,8 @@
 
 import { need, type Kernel } from '../gpu/program.js';
 import { TANH_SAFE } from './activation.js';
-import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
+import { ATTENTION_BUFFERS, ATTENTION_PARAMS } from './attention.js';
+import { SHARED, STEP_STRUCT } from './common.js';
 
 /** Query rows per workgroup. */
 const ROWS = 64;
@@ -22,16 +23,7 @@ export function attentionRowsKernel(dh: number, sg: number): Kernel {
   return {
     name: `attention_rows${sg}`, workgroupSize: ROWS, structs: STEP_STRUCT, constants: { ...SHARED, DH: dh }, subgroups: true,
     grid: (s) => { const { H, rows } = need('attention_rows', s); return [H, Math.ceil(rows / ROWS), 1]; },
-    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32', softcap: 'f32' },
-    buffers: {
-      S: STEP,
-      q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
-      rowInfo: ROW_INFO,
-      kc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
-      vc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
-      out: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
-      lse: { type: 'array<f32>', access: 'read_write', shape: '(M, H)' },
-    },
+    params: ATTENTION_PARAMS, buffers: ATTENTION_BUFFERS,
     source: /* wgsl */ `${TANH_SAFE}
 // The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)

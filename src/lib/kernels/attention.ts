@@ -3,7 +3,7 @@
 // workgroup memory. Also writes the row's log-sum-exp, which a backward pass needs to recompute probabilities.
 // Gemma 2's soft-capping (softcap > 0): each score s = scale q.k becomes softcap tanh(s / softcap) before the softmax.
 
-import { need, type Kernel } from '../gpu/program.js';
+import { need, type BufferDecl, type Kernel } from '../gpu/program.js';
 import { TANH_SAFE } from './activation.js';
 import { ROW_INFO, SHARED, STEP, STEP_STRUCT } from './common.js';
 
@@ -15,21 +15,26 @@ export function attentionThreads(dh: number): number {
   return Math.max(8, Math.min(64, Math.floor(3072 / dh)));
 }
 
+/**
+ * The uniforms and buffers of both attention kernels (this one and the many-row one of kernels/attention-rows.ts).
+ * window: a sliding window of W positions (a query at p sees keys p - W < j <= p), 0 for none; softcap: 0 for none.
+ */
+export const ATTENTION_PARAMS = { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32', softcap: 'f32' } as const;
+export const ATTENTION_BUFFERS: Record<string, BufferDecl> = {
+  S: STEP,
+  q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
+  rowInfo: ROW_INFO,
+  kc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
+  vc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
+  out: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
+  lse: { type: 'array<f32>', access: 'read_write', shape: '(M, H)' },
+};
+
 export function attentionKernel(dh: number): Kernel {
   return {
     name: 'attention', workgroupSize: attentionThreads(dh), structs: STEP_STRUCT, constants: { ...SHARED, DH: dh },
     grid: (s) => { const { H, rows } = need('attention', s); return [H, rows, 1]; },
-    // window: a sliding window of W positions (a query at p sees keys p - W < j <= p), 0 for none; softcap: 0 for none.
-    params: { H: 'u32', Hkv: 'u32', C: 'u32', scale: 'f32', window: 'u32', softcap: 'f32' },
-    buffers: {
-      S: STEP,
-      q: { type: 'array<f32>', access: 'read', shape: '(M, H, Dh)' },
-      rowInfo: ROW_INFO,
-      kc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
-      vc: { type: 'array<f32>', access: 'read', shape: '(slots, Hkv, C, Dh)' },
-      out: { type: 'array<f32>', access: 'read_write', shape: '(M, H, Dh)' },
-      lse: { type: 'array<f32>', access: 'read_write', shape: '(M, H)' },
-    },
+    params: ATTENTION_PARAMS, buffers: ATTENTION_BUFFERS,
     source: /* wgsl */ `${TANH_SAFE}
 var<workgroup> qs: array<f32, DH>;
 var<workgroup> partO: array<f32, WG * DH>;

@@ -158,13 +158,14 @@ export const BROADCAST_ROWS = 4;
  * drivers every load whose address differs across lanes is a loop of scalar loads (lavapipe scalarizes only addresses
  * that are compile-time uniform, never a loop's), so the kernel is bound by loads, not FMAs: a weight vec4 loaded once
  * serves 16 rows, an input vec4 broadcast once serves 4 columns. Measured on lavapipe at SmolLM2-135M shapes
- * (`npm run bench -- --only gemm`): about twice the GFLOP/s of 4 rows by 1 column; 32 rows or 8 columns spill.
+ * (`npm run bench -- --only gemm`): about twice the GFLOP/s of 4 rows by 1 column; 32 rows by 4 columns or 16 by 8
+ * were no faster in our runs (more accumulators than registers).
  */
 export const BROADCAST_GEMM = { rows: 16, cols: 4 } as const;
 
 /**
  * `k` and the device pick the shape. On a CPU adapter with fixed-size subgroups every variant is the broadcast matmul
- * (one row, or blocks of BROADCAST_ROWS). Otherwise `gemv1` is gemv for exactly one row (a decode step; its
+ * (one row, blocks of BROADCAST_ROWS for a few, BROADCAST_GEMM for many). Otherwise `gemv1` is gemv for exactly one row (a decode step; its
  * accumulators are single registers), `gemv` takes up to GEMV_MAX_ROWS rows with `gemvLanes` lanes per column, and
  * `gemm` tiles. Grid sizes: `{ N, rows }`.
  */
@@ -324,15 +325,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }${j === 'j' ? ' }' : ''}`).join('\n      ')}
     }
     // The block's sums into arrays, so the epilogue (LoRA terms, activation) is compiled once, not once per output.
-    var ra: array<f32, ${rb * cl}>;
-    ${o.swiglu ? `var rb: array<f32, ${rb * cl}>;` : ''}
+    var sumA: array<f32, ${rb * cl}>;
+    ${o.swiglu ? `var sumB: array<f32, ${rb * cl}>;` : ''}
     var rs: array<f32, ${rb}>;
-    ${both((i, c) => `ra[${i * cl + c}] = a${i}_${c};${o.swiglu ? ` rb[${i * cl + c}] = b${i}_${c};` : ''}`)}
+    ${both((i, c) => `sumA[${i * cl + c}] = a${i}_${c};${o.swiglu ? ` sumB[${i * cl + c}] = b${i}_${c};` : ''}`)}
     ${rows((i) => `rs[${i}] = ${o.norm ? `inverseSqrt(subgroupAdd(q${i}) / f32(P.K) + P.eps)` : '1.0'};`, ' ')}
     for (var e = 0u; e < ${rb * cl}u; e++) {
       let m = m0 + e / ${cl}u;
       let n = col + (e % ${cl}u) * WG;
-      if (m < M && n < P.N) { epilogue(m, n, ra[e], ${o.swiglu ? 'rb[e]' : '0.0'}, rs[e / ${cl}u]); }
+      if (m < M && n < P.N) { epilogue(m, n, sumA[e], ${o.swiglu ? 'sumB[e]' : '0.0'}, rs[e / ${cl}u]); }
     }
   }
 }`, grid);

@@ -7,20 +7,11 @@
 // Grids: dq (H, M / 64); dK/dV (Hkv, M / 64).
 
 import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
-import { TANH_SAFE } from '../activation.js';
+import { BACKWARD_INPUTS, BACKWARD_PARAMS, PROBS } from './attention-backward.js';
 import { NONE } from '../common.js';
 
 const ROWS = 64;
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
-
-const INPUTS: Record<string, BufferDecl> = {
-  q: f32s('read', '(M, H, Dh), rotated'),
-  kc: f32s('read', '(B, Hkv, T, Dh), rotated'),
-  vc: f32s('read', '(B, Hkv, T, Dh)'),
-  o: f32s('read', '(M, H, Dh) forward output'),
-  dout: f32s('read', '(M, H, Dh)'),
-  lse: f32s('read', '(M, H)'),
-};
 
 /** Code generation over a head vector split in chunks of SG: element d = c SG + l is lane l's share of chunk c. */
 function chunks(dh: number, sg: number) {
@@ -38,15 +29,8 @@ function kernel(name: string, dh: number, sg: number, outputs: Record<string, Bu
   return {
     name: `${name}${sg}`, workgroupSize: ROWS, constants: { DH: dh, NONE }, subgroups: true,
     grid: (s) => { const n = need(name, s); return [n[heads], Math.ceil(n.M / ROWS), 1]; },
-    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32', softcap: 'f32' },
-    buffers: { ...INPUTS, ...outputs },
-    source: /* wgsl */ `${TANH_SAFE}
-// p = exp(capped score - lse) and d(capped score)/d(score) (1 without soft-capping).
-fn probs(s: f32, l: f32) -> vec2<f32> {
-  if (P.softcap <= 0.0) { return vec2<f32>(exp(s - l), 1.0); }
-  let t = tanh_safe(s / P.softcap);
-  return vec2<f32>(exp(P.softcap * t - l), 1.0 - t * t);
-}
+    params: BACKWARD_PARAMS, buffers: { ...BACKWARD_INPUTS, ...outputs },
+    source: `${PROBS}
 ${source}`,
   };
 }

@@ -13,7 +13,8 @@ import { TANH_SAFE } from '../activation.js';
 
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
 
-const INPUTS: Record<string, BufferDecl> = {
+/** The inputs of every attention backward kernel (this file's and the many-row ones). */
+export const BACKWARD_INPUTS: Record<string, BufferDecl> = {
   q: f32s('read', '(M, H, Dh), rotated'),
   kc: f32s('read', '(B, Hkv, T, Dh), rotated'),
   vc: f32s('read', '(B, Hkv, T, Dh)'),
@@ -22,13 +23,18 @@ const INPUTS: Record<string, BufferDecl> = {
   lse: f32s('read', '(M, H)'),
 };
 
-const HELPERS = /* wgsl */ `${TANH_SAFE}
-// The probability of score s = scale q.k under log-sum-exp l, and d(capped score)/ds (1 without soft-capping).
+/** The probability of score s = scale q.k under log-sum-exp l, and d(capped score)/ds (1 without soft-capping). */
+export const PROBS = /* wgsl */ `${TANH_SAFE}
 fn probs(s: f32, l: f32) -> vec2<f32> {
   if (P.softcap <= 0.0) { return vec2<f32>(exp(s - l), 1.0); }
   let t = tanh_safe(s / P.softcap);
   return vec2<f32>(exp(P.softcap * t - l), 1.0 - t * t);
-}
+}`;
+
+/** The uniforms of every attention backward kernel. */
+export const BACKWARD_PARAMS = { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32', softcap: 'f32' } as const;
+
+const HELPERS = /* wgsl */ `${PROBS}
 fn dotQK(qi: u32, kj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += q[qi + d] * kc[kj + d]; } return s; }
 fn dotDV(di: u32, vj: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[di + d] * vc[vj + d]; } return s; }
 fn dotDO(i: u32) -> f32 { var s = 0.0; for (var d = 0u; d < DH; d++) { s += dout[i + d] * o[i + d]; } return s; }`;
@@ -42,8 +48,8 @@ function attentionBackward(name: string, dh: number, outputs: Record<string, Buf
     name, workgroupSize: attentionBackwardThreads(dh), constants: { DH: dh },
     grid: (s) => { const n = need(name, s); return [n[heads], n.M, 1]; },
     // window: a sliding window of W positions (query i sees keys i - W < j <= i), 0 for none.
-    params: { H: 'u32', Hkv: 'u32', T: 'u32', scale: 'f32', M: 'u32', window: 'u32', softcap: 'f32' },
-    buffers: { ...INPUTS, ...outputs }, source: HELPERS + source,
+    params: BACKWARD_PARAMS,
+    buffers: { ...BACKWARD_INPUTS, ...outputs }, source: HELPERS + source,
   };
 }
 

@@ -9,6 +9,7 @@ import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src
 import { attentionBackwardDkvRowsKernel, attentionBackwardDqRowsKernel } from '../../src/lib/kernels/train/attention-backward-rows.js';
 import { attentionRowsKernel } from '../../src/lib/kernels/attention-rows.js';
 import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
+import { loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../../src/lib/kernels/train/lora-backward.js';
 import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
 import { qkNormBackwardKernel, qkNormKernel } from '../../src/lib/kernels/qk-norm.js';
@@ -19,6 +20,7 @@ import { Rng } from '../../src/lib/util/rng.js';
 import { Tape } from '../reference/autodiff.js';
 import { ropeTable } from '../../src/lib/model/config.js';
 import { dxReference } from '../reference/matmul.js';
+import { dropFactor } from '../reference/train.js';
 import { expectClose } from '../helpers/compare.js';
 import { subgroupOf, testGpu } from '../helpers/gpu.js';
 import { out, randn, runProgram, step } from '../helpers/kernel.js';
@@ -272,5 +274,60 @@ describe('cross-entropy', () => {
     expectClose(d, grads[0], 1e-6, 1e-4, 'dlogits');
     expectClose([loss[0], loss[2], loss[3]], y, 1e-5, 1e-5, 'per-row loss');
     expectClose([loss[1]], [0], 0, 0, 'masked row loss');
+  });
+});
+
+describe('LoRA training kernels', () => {
+  // One group of G modules over a K-wide input: A (slots, G, R, K), B' (slots, N, R) with module g's rows from its
+  // segment start; dY's column o is B's row o (ldy > N: a wider activation). Slot 1 is trained, dropout 0.3 (the
+  // reference hash, tests/reference/train.ts). Shapes cross every tile edge: M around ROWS (8), K around 64 columns,
+  // G R over 16 (dA's outputs per thread) and over 64 (shrink's threads).
+  const NONE = 0xffffffff;
+  it.each([[37, 150, 3, 5], [3, 70, 1, 23], [13, 65, 3, 23], [16, 64, 2, 8]])('shrink, w, dB, dA and dX at M=%i K=%i G=%i R=%i', async (M, K, G, R) => {
+    const gpu = await testGpu();
+    const rng = new Rng(M * 7 + K + G + R);
+    const rows = [17, 12, 11].slice(0, G);
+    const N = rows.reduce((a, b) => a + b, 0);
+    const starts = rows.map((_, g) => rows.slice(0, g).reduce((a, b) => a + b, 0));
+    const segOf = (o: number) => starts.findLastIndex((s) => o >= s);
+    const [slot, p, salt, stepSeed, scaling, ldy] = [1, 0.3, 6, 77, 1.75, N + 3];
+    const outs = G * R;
+    const x = randn(rng, M * K);
+    const A = randn(rng, 2 * outs * K, 0.2);
+    const B = randn(rng, 2 * N * R, 0.2);
+    const dy = randn(rng, M * ldy);
+    const u = randn(rng, M * outs);
+    const w = randn(rng, M * outs);
+    const [gA0, gB0, dx0] = [randn(rng, outs * K), randn(rng, N * R), randn(rng, M * K)];
+    const drop = (m: number, k: number) => dropFactor(salt, stepSeed, p, m, k);
+    const a = (o: number, k: number) => A[(slot * outs + o) * K + k];
+    const sum = (n: number, f: (i: number) => number) => { let t = 0; for (let i = 0; i < n; i++) t += f(i); return t; };
+    const uRef = Float64Array.from({ length: M * outs }, (_, i) => sum(K, (k) => x[Math.floor(i / outs) * K + k] * drop(Math.floor(i / outs), k) * a(i % outs, k)));
+    const wRef = Float64Array.from({ length: M * outs }, (_, i) => {
+      const [m, g, j] = [Math.floor(i / outs), Math.floor((i % outs) / R), i % R];
+      return sum(rows[g], (c) => dy[m * ldy + starts[g] + c] * B[(slot * N + starts[g] + c) * R + j]);
+    });
+    const gBRef = Float64Array.from(gB0, (v, i) => {
+      const [o, j] = [Math.floor(i / R), i % R];
+      return v + scaling * sum(M, (m) => dy[m * ldy + o] * u[m * outs + segOf(o) * R + j]);
+    });
+    const gARef = Float64Array.from(gA0, (v, i) => v + sum(M, (m) => w[m * outs + Math.floor(i / K)] * x[m * K + (i % K)] * drop(m, i % K)));
+    const dxRef = Float64Array.from(dx0, (v, i) => {
+      const [m, k] = [Math.floor(i / K), i % K];
+      return v + drop(m, k) * sum(outs, (o) => w[m * outs + o] * a(o, k));
+    });
+    const params = { M, K, G, rank: R, ldx: K, slot, seed: salt, p, ldy, bRows: N, seg1: starts[1] ?? NONE, seg2: starts[2] ?? NONE, scaling };
+    const seedU = { uniform: Uint32Array.of(stepSeed, 0, 0, 0) };
+    const sizes = { M, K, G, rank: R, bRows: N };
+    const r1 = await runProgram(gpu, loraShrinkTrainKernel(), params, { x, loraA: A, u: out(new Float32Array(M * outs)), stepSeed: seedU }, sizes);
+    expectClose(r1.u, uRef, ...TOL, 'shrink u');
+    const r2 = await runProgram(gpu, loraWKernel(), params, { dy, loraB: B, w: out(new Float32Array(M * outs)) }, sizes);
+    expectClose(r2.w, wRef, ...TOL, 'w = dY B\'');
+    const r3 = await runProgram(gpu, loraGradBKernel(), params, { dy, u, gB: out(Float32Array.from(gB0)) }, sizes);
+    expectClose(r3.gB, gBRef, ...TOL, 'dB (accumulated)');
+    const r4 = await runProgram(gpu, loraGradAKernel(), params, { x, w, gA: out(Float32Array.from(gA0)), stepSeed: seedU }, sizes);
+    expectClose(r4.gA, gARef, ...TOL, 'dA (accumulated)');
+    const r5 = await runProgram(gpu, loraGradXKernel(), params, { w, loraA: A, dx: out(Float32Array.from(dx0)), stepSeed: seedU }, sizes);
+    expectClose(r5.dx, dxRef, ...TOL, 'dX (accumulated)');
   });
 });

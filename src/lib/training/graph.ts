@@ -534,33 +534,30 @@ export class TrainGraph {
     });
   }
 
-  #loraParams(l: number, group: LoraGroupName, lg: LoraGroupBuffers, y: { ldy: number; yOff: number; outF: number; bRow0: number; seg: number }): Record<keyof typeof LORA_TRAIN_PARAMS, number> {
+  #loraParams(l: number, group: LoraGroupName, lg: LoraGroupBuffers, ldy: number): Record<keyof typeof LORA_TRAIN_PARAMS, number> {
     const { slot, dropout, scaling } = this.settings;
     const salt = l * 4 + GROUPS.indexOf(group);
-    return { M: this.M, K: lg.K, G: lg.G, rank: this.bank.rank, ldx: lg.K, slot, seed: salt, p: dropout, bRows: lg.N, scaling, ...y };
+    const { bRows, seg1, seg2 } = loraSegments(lg);
+    return { M: this.M, K: lg.K, G: lg.G, rank: this.bank.rank, ldx: lg.K, slot, seed: salt, p: dropout, ldy, bRows, seg1, seg2, scaling };
   }
 
   #shrink(l: number, group: LoraGroupName, x: GPUBuffer, list: Dispatch[]): void {
     const lg = this.bank.group(l, group)!;
-    const p = this.#loraParams(l, group, lg, { ldy: 0, yOff: 0, outF: 0, bRow0: 0, seg: 0 });  // its sizes give the grid too
+    const p = this.#loraParams(l, group, lg, 0);  // its sizes give the grid too
     list.push(this.#b.dispatch(loraShrinkTrainKernel(), p, { x, loraA: lg.a, u: this.#a.u[group], stepSeed: this.seed }, p));
   }
 
-  /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient. */
+  /** LoRA backward of a group: dB, dA, and dX += ... ; dy holds the group's output gradient (B's rows as columns). */
   #loraBack(l: number, group: LoraGroupName, x: GPUBuffer, dy: GPUBuffer, ldy: number, dx: GPUBuffer, list: Dispatch[]): void {
     const a = this.#a;
     const lg = this.bank.group(l, group)!;
     const tp = this.params.find((t) => t.layer === l && t.group === group)!;
-    for (let g = 0; g < lg.G; g++) {
-      const outF = (g + 1 < lg.G ? lg.offsets[g + 1] : lg.N) - lg.offsets[g];
-      const values = this.#loraParams(l, group, lg, { ldy, yOff: lg.offsets[g], outF, bRow0: lg.offsets[g], seg: g });
-      const p = this.#b.params(loraWKernel(), values);
-      list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, values));
-      list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, values));
-    }
-    const values = this.#loraParams(l, group, lg, { ldy, yOff: 0, outF: 0, bRow0: 0, seg: 0 });
-    const p = this.#b.params(loraGradAKernel(), values);
+    const values = this.#loraParams(l, group, lg, ldy);
+    const p = this.#b.params(loraWKernel(), values);
+    list.push(this.#b.dispatch(loraWKernel(), p, { dy, loraB: lg.b, w: a.lw }, values));
+    list.push(this.#b.dispatch(loraGradBKernel(), p, { dy, u: a.u[group], gB: tp.gB }, values));
     list.push(this.#b.dispatch(loraGradAKernel(), p, { x, w: a.lw, gA: tp.gA, stepSeed: this.seed }, values));
     list.push(this.#b.dispatch(loraGradXKernel(), p, { w: a.lw, loraA: lg.a, dx, stepSeed: this.seed }, values));
   }
+
 }

@@ -2,6 +2,7 @@
 // npm run bench -- --only cold [-- --no-shader-cache]: a first answer on a new device (every pipeline compiled then)
 // npm run bench -- --only gemm: GFLOP/s of each many-row matmul (forward and input gradient) beside the FMA peak
 // npm run bench -- --only prefill [-- --peer]: prefill of 32 and 256 tokens; --peer: llama.cpp on the same weights
+// npm run bench -- --only padding: token positions an epoch of the GPT-4 Alpaca sample computes, by batching rule
 // Prints decode and prefill speed, time to first token, dispatches and bytes read back per token, and GPU memory
 // against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
 // precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
@@ -33,7 +34,7 @@ const driverAt = args.indexOf('--driver');
 const driver = driverAt >= 0 ? (args[driverAt + 1] as 'lavapipe' | 'swiftshader') : undefined;
 const onlyAt = args.indexOf('--only');
 /**
- * --only decode|compare|train|eval|download|gemm|prefill runs one section; --only big runs the ~4B rows and --only cold
+ * --only decode|compare|train|eval|download|gemm|prefill|padding runs one section; --only big runs the ~4B rows and --only cold
  * a first answer on a new device (neither in the default run).
  */
 const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
@@ -209,6 +210,14 @@ for (const bm of run('eval') ? models : []) {
     if (json) console.log(JSON.stringify(line));
     else console.log(`${bm.name} evaluation, ${count} model(s), ${inFlight} example(s) in flight: ${line.examplesPerSecond} examples/s, ${line.tokensPerSecond} tokens/s (generated + scored), ${line.ratioToOneModelOneExample} x the time of one model one example at a time`);
   }
+}
+// Padding (--only padding): token positions an epoch computes on the bundled GPT-4 Alpaca sample, by batching rule.
+if (run('padding')) {
+  const { paddingFigures } = await import('./bench/padding.js');
+  const f = await paddingFigures();
+  const pad = (n: number) => `${n} positions (${Math.round((100 * (n - f.realTokens)) / n)}% padding)`;
+  if (json) console.log(JSON.stringify({ padding: true, ...f }));
+  else console.log(`padding: an epoch of ${f.records} GPT-4 Alpaca records (B=${f.batch}, cutoff ${f.cutoff}, ${f.realTokens} real tokens): length buckets ${pad(f.buckets)} = ${round(f.buckets / f.powerOfTwo)} x powers of two's ${pad(f.powerOfTwo)}; packed rows ${f.packed}`);
 }
 // Each many-row matmul alone (--only gemm): forward (prefill, scoring, training) and input gradient (training), at
 // SmolLM2-135M's shapes for 32 and 256 rows, in GFLOP/s beside the device's FMA peak.

@@ -103,8 +103,15 @@ describe('training', () => {
 
 describe('length buckets', () => {
   it('a short batch runs the graph of its length bucket and gets the loss it would get padded to the full length', async () => {
-    const { lengthBucket, narrowBatch } = await import('../../src/lib/data/batches.js');
-    expect([lengthBucket(5, 40), lengthBucket(17, 40), lengthBucket(33, 40), lengthBucket(3, 9)]).toEqual([16, 32, 40, 9]);
+    const { lengthBucket, lengthBuckets, narrowBatch } = await import('../../src/lib/data/batches.js');
+    // Multiples of 16, then of an eighth of the power of two below: a batch's longest row pads by <= 15 tokens or 1/8.
+    expect([5, 16, 17, 33, 130, 256, 257, 300, 513, 1000].map((n) => lengthBucket(n, 4096))).toEqual([16, 16, 32, 48, 144, 256, 288, 320, 576, 1024]);
+    expect([lengthBucket(5, 40), lengthBucket(33, 40), lengthBucket(3, 9)]).toEqual([16, 40, 9]);
+    expect(lengthBuckets(80)).toEqual([16, 32, 48, 64, 80]);
+    for (let n = 1; n <= 3000; n++) {
+      const b = lengthBucket(n, 4096);
+      expect(b >= n && (b - n < 16 || (b - n) / n <= 1 / 8)).toBe(true);
+    }
     const gpu = await testGpu();
     const { runner } = await tinyRunner(gpu, spec, { slots: 1, contextLength: 64, maxRows: 16 });
     const long = exampleFromIds(Array.from({ length: 10 }, (_, i) => 3 + i), Array.from({ length: 30 }, (_, i) => 20 + i));

@@ -33,11 +33,23 @@ export interface MicroBatch {
   rowLengths: number[];
 }
 
-/** Padding length for a batch whose longest row has `n` tokens: a power of two from 16, at most `max`. */
+/**
+ * Padding length for a batch whose longest row has `n` tokens, at most `max`: a multiple of 16, and past 256 of an
+ * eighth of the power of two below n (288, 320, ... 512, 576, ...), so a batch pads its longest row by at most
+ * 15 tokens or 1/8 (powers of two padded up to 2x). Every length has its graph; their activations are shared.
+ */
 export function lengthBucket(n: number, max: number): number {
-  let b = 16;
-  while (b < n) b *= 2;
-  return Math.min(b, max);
+  const step = Math.max(16, 2 ** Math.floor(Math.log2(Math.max(1, n - 1))) / 8);
+  return Math.min(Math.max(16, Math.ceil(n / step) * step), max);
+}
+
+/** Every length bucket up to `max` (each graph a run may build), shortest first. */
+export function lengthBuckets(max: number): number[] {
+  const out: number[] = [];
+  for (let n = 1; ; n = out[out.length - 1] + 1) {
+    out.push(lengthBucket(n, max));
+    if (out[out.length - 1] >= max) return out;
+  }
 }
 
 /** The batch cut to `T2` columns per row (rows must fit). */

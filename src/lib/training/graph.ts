@@ -5,7 +5,8 @@
 //
 // Memory: the residual stream entering each layer is kept (L + 1 buffers of (M, D)); everything else of a layer is
 // recomputed during the backward pass from that layer's input (activation checkpointing per layer), so activation
-// memory is O(B T (D + F + H Dh) + L B T D), independent of the weights; logits are (chunk, V), not (M, V).
+// memory is O(B T (D + F + H Dh) + L B T D), independent of the weights; logits are (chunk, V), not (M, V). The
+// graphs of a run's length buckets share one set of activations, the longest's (ActivationArena).
 // A reward model (settings.head) replaces the chunked cross-entropy by a scalar head on each sequence's last row and
 // the pairwise loss (kernels/train/reward-head.ts); the head joins clipping and AdamW; no logits are computed.
 // Letters: M = B T rows, D hidden, F intermediate, H/Hkv heads, Dh head dim, V vocab, R LoRA rank (bank's).
@@ -91,6 +92,50 @@ interface Activations {
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const GROUPS: LoraGroupName[] = ['qkv', 'o', 'gate_up', 'down'];
+
+/** Every buffer of a graph must fit one storage binding, or creating its bind group fails (and the driver prints to stdout). */
+export function assertBindable(gpu: Gpu, model: LoadedModel<LoraBank>, shape: GraphShape): void {
+  const largest = largestBuffer(model.config, shape.batch, shape.seqLen, model.lora.rank, gpu.maxBinding);
+  if (largest.bytes > gpu.maxBinding) {
+    throw new InvalidArgumentError(`A micro-batch of ${shape.batch} sequences of ${shape.seqLen} tokens needs a ${(largest.bytes / 1e6).toFixed(1)} MB buffer (${largest.name}), over the ${(gpu.maxBinding / 1e6).toFixed(1)} MB this GPU binds at once: lower the micro-batch to ${largest.maxBatch} or less, or the cutoff.`, { field: 'microBatch', maxBatch: largest.maxBatch });
+  }
+}
+
+/**
+ * The activations of micro-batches of up to `rows` rows, shared by the graphs of every length bucket of a run (one
+ * micro-step runs at a time, and each writes what it reads before reading it): a run whose batches come in many
+ * lengths holds one set, the longest's. A graph of M rows uses the first M rows of each buffer.
+ */
+export class ActivationArena {
+  readonly a: Activations;
+  readonly #buffers: GPUBuffer[] = [];
+
+  constructor(private readonly gpu: Gpu, cfg: ModelConfig, readonly rows: number, readonly rank: number, readonly chunk: number) {
+    const f = activationFloats(cfg, rows, rank, chunk);
+    const b = (label: string, n: number) => {
+      const buf = gpu.createBuffer(`train.${label}`, Math.max(1, n) * 4, STORAGE());
+      this.#buffers.push(buf);
+      return buf;
+    };
+    try {
+      const { xs, u, ...rest } = f;
+      const named = Object.fromEntries(Object.entries(rest).map(([k, n]) => [k, b(k, n)])) as Omit<Activations, 'xs' | 'u'>;
+      this.a = {
+        ...named,
+        xs: Array.from({ length: cfg.numLayers + 1 }, (_, l) => b(`x${l}`, xs)),
+        u: { qkv: b('u_qkv', u.qkv), o: b('u_o', u.o), gate_up: b('u_gu', u.gate_up), down: b('u_down', u.down) },
+      };
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  destroy(): void {
+    for (const b of this.#buffers) this.gpu.destroyBuffer(b);
+    this.#buffers.length = 0;
+  }
+}
 
 /**
  * The trainable tensors of every (layer, group) the adapter in `slot` adapts, in the bank's slot layout. Shared by
@@ -178,15 +223,13 @@ export class TrainGraph {
   /** The graph adds its activations over `model` (the frozen weights and the bank holding the trained slot). */
   constructor(
     private readonly gpu: Gpu, model: LoadedModel<LoraBank>, readonly shape: GraphShape, readonly settings: GraphSettings, readonly params: TrainParams[],
+    /** Activations of at least this graph's rows at the bank's rank (ActivationArena); the graph does not own them. */
+    arena: ActivationArena,
   ) {
     this.cfg = model.config;
     this.w = model.weights;
     this.bank = model.lora;
-    // Every buffer must fit one storage binding, or creating its bind group fails (and the driver prints to stdout).
-    const largest = largestBuffer(model.config, shape.batch, shape.seqLen, model.lora.rank, gpu.maxBinding);
-    if (largest.bytes > gpu.maxBinding) {
-      throw new InvalidArgumentError(`A micro-batch of ${shape.batch} sequences of ${shape.seqLen} tokens needs a ${(largest.bytes / 1e6).toFixed(1)} MB buffer (${largest.name}), over the ${(gpu.maxBinding / 1e6).toFixed(1)} MB this GPU binds at once: lower the micro-batch to ${largest.maxBatch} or less, or the cutoff.`, { field: 'microBatch', maxBatch: largest.maxBatch });
-    }
+    assertBindable(gpu, model, shape);
     const before = gpu.allocatedBytes;
     this.#b = new DispatchBuilder(gpu);
     const M = (this.M = shape.batch * shape.seqLen);
@@ -215,7 +258,10 @@ export class TrainGraph {
     if (local !== null) gpu.device.queue.writeBuffer(this.#ropeLocal, 0, ropeTable(ropeInvFreq({ ...this.cfg, ropeTheta: local, ropeScaling: null }), shape.seqLen));
     if (settings.head && shape.batch > MAX_REWARD_BATCH) throw new Error(`a reward model trains on at most ${MAX_REWARD_BATCH} sequences a micro-step, not ${shape.batch}`);
     this.#chunk = settings.head ? 1 : logitChunk(this.cfg, M, shape.logitChunk);
-    this.#a = this.#activations();
+    if (arena.rows < M || arena.chunk < this.#chunk || arena.rank !== this.bank.rank) {
+      throw new Error(`the activations hold ${arena.rows} rows (logit chunk ${arena.chunk}, rank ${arena.rank}); this graph needs ${M} (${this.#chunk}, ${this.bank.rank})`);
+    }
+    this.#a = arena.a;
     for (const list of [this.micro, this.forwardOnly]) this.#forwardAndLoss(list, list === this.micro);
     this.#backward(this.micro);
     this.#optimizerStep(this.optimizer);
@@ -234,17 +280,6 @@ export class TrainGraph {
     return this.#b.buffer(label, Math.max(1, floats) * 4, STORAGE());
   }
 
-  #activations(): Activations {
-    const f = activationFloats(this.cfg, this.M, this.bank.rank, this.#chunk);
-    const b = (label: string, n: number) => this.#buf(`train.${label}`, n);
-    const { xs, u, ...rest } = f;
-    const named = Object.fromEntries(Object.entries(rest).map(([k, n]) => [k, b(k, n)])) as Omit<Activations, 'xs' | 'u'>;
-    return {
-      ...named,
-      xs: Array.from({ length: this.cfg.numLayers + 1 }, (_, l) => b(`x${l}`, xs)),
-      u: { qkv: b('u_qkv', u.qkv), o: b('u_o', u.o), gate_up: b('u_gu', u.gate_up), down: b('u_down', u.down) },
-    };
-  }
 
   // ---- the step, top to bottom ---------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 import { GROUP_MODULES, type LoraGroupName } from '../lora/bank.js';
 import type { LoraModule } from '../lora/peft.js';
 import type { ModelConfig } from '../model/config.js';
+import { lengthBuckets } from '../data/batches.js';
 
 /** Floats of each activation buffer of one graph (xs: each of the L + 1 residual buffers). */
 export function activationFloats(cfg: ModelConfig, M: number, R: number, chunk: number) {
@@ -43,14 +44,17 @@ export function logitChunk(cfg: ModelConfig, M: number, requested?: number): num
   return Math.min(M, requested ?? Math.max(1, Math.floor((32 << 20) / (cfg.vocabSize * 4))));
 }
 
-/** Bytes of one graph's activations (and its per-row inputs and outputs) for B sequences of T tokens. */
-export function graphBytes(cfg: ModelConfig, batch: number, seqLen: number, R: number): number {
+/** Bytes of the activations a run's graphs share (ActivationArena), for B sequences of at most T tokens. */
+export function activationBytes(cfg: ModelConfig, batch: number, seqLen: number, R: number): number {
   const M = batch * seqLen;
-  const a = activationFloats(cfg, M, R, logitChunk(cfg, M));
-  const { xs, u, ...rest } = a;
-  const floats = xs * (cfg.numLayers + 1) + Object.values(u).reduce((s, x) => s + x, 0) + Object.values(rest).reduce((s, x) => s + x, 0);
-  // tokens, labels, loss and the row table (4 words a row)
-  return 4 * (floats + M * 3 + M * 4);
+  const { xs, u, ...rest } = activationFloats(cfg, M, R, logitChunk(cfg, M));
+  return 4 * (xs * (cfg.numLayers + 1) + Object.values(u).reduce((s, x) => s + x, 0) + Object.values(rest).reduce((s, x) => s + x, 0));
+}
+
+/** Bytes of what one graph of B sequences of T tokens holds of its own: tokens, labels, losses and the row table. */
+export function graphOwnBytes(batch: number, seqLen: number): number {
+  const M = batch * seqLen;
+  return 4 * (M * 3 + M * 4);
 }
 
 /** In and out features of a projection group, and how many modules it fuses. */
@@ -69,7 +73,7 @@ export interface TrainMemory {
   adapterBytes: number;
   /** The graph at the cutoff's length. */
   activationBytes: number;
-  /** Every length bucket's graph (16, 32, 64, ... up to the cutoff), as when batches of all lengths occur. */
+  /** Every length bucket's graph (data/batches.ts) over the shared activations, as when batches of all lengths occur. */
   allBucketsBytes: number;
   /** adapterBytes + activationBytes: what the run needs at least. */
   totalBytes: number;
@@ -87,11 +91,7 @@ export function trainMemory(cfg: ModelConfig, o: { rank: number; targets: LoraMo
   // value, gradient, two moments; and the bank's new slots
   const adapterBytes = 4 * params * (4 + (o.bankSlots ?? 1));
   const T = o.cutoff;
-  const activationBytes = graphBytes(cfg, o.batch, T, o.rank);
-  let allBucketsBytes = 0;
-  for (let b = 16; ; b *= 2) {
-    allBucketsBytes += graphBytes(cfg, o.batch, Math.min(b, T), o.rank);
-    if (b >= T) break;
-  }
-  return { adapterBytes, activationBytes, allBucketsBytes, totalBytes: adapterBytes + activationBytes };
+  const shared = activationBytes(cfg, o.batch, T, o.rank);
+  const allBucketsBytes = shared + lengthBuckets(T).reduce((s, b) => s + graphOwnBytes(o.batch, b), 0);
+  return { adapterBytes, activationBytes: shared + graphOwnBytes(o.batch, T), allBucketsBytes, totalBytes: adapterBytes + shared + graphOwnBytes(o.batch, T) };
 }

@@ -14,7 +14,8 @@ import { ADAMW_STEP_LAYOUT } from '../kernels/train/optimizer.js';
 import { SEED_LAYOUT } from '../kernels/train/lora-backward.js';
 import { packBlock } from '../gpu/layout.js';
 import { NONE } from '../kernels/common.js';
-import { createHeadParams, createTrainParams, TrainGraph, type GraphShape, type HeadParams, type TrainParams } from './graph.js';
+import { ActivationArena, assertBindable, createHeadParams, createTrainParams, TrainGraph, type GraphShape, type HeadParams, type TrainParams } from './graph.js';
+import { logitChunk } from './memory.js';
 
 export interface Batch {
   tokens: Uint32Array; // (M)
@@ -46,6 +47,7 @@ export class TrainStep {
   readonly scaling: number;
   /** One graph per sequence length in use (batches are padded to a length bucket, not always to the cutoff). */
   readonly #graphs = new Map<number, TrainGraph>();
+  #arena: ActivationArena | null = null;
   #staging: GPUBuffer | null = null;
   /** A reward model's scalar head (absent for language-model training). */
   readonly head: HeadParams | null;
@@ -115,8 +117,7 @@ export class TrainStep {
     }
     if (this.#accumulating) throw new InvalidArgumentError('An adapter was added or removed in the middle of an accumulated step: the step\'s gradients are lost. Continue from the last checkpoint.');
     const state = await this.saveState();
-    for (const g of this.#graphs.values()) g.destroy();
-    this.#graphs.clear();
+    this.#freeGraphs();
     this.#freeParams();
     this.params = createTrainParams(this.gpu, this.#bank, this.slot);
     this.#rank = this.#bank.rank;
@@ -135,16 +136,34 @@ export class TrainStep {
     this.params = [];
   }
 
-  /** The graph for sequences of `seqLen` tokens (at most the shape's), built on first use. */
+  /** The graph for sequences of `seqLen` tokens (at most the shape's), built on first use over the shared activations. */
   graphFor(seqLen: number): TrainGraph {
     let g = this.#graphs.get(seqLen);
     if (!g) {
       if (seqLen > this.shape.seqLen) throw new Error(`sequence length ${seqLen} is over the graph's ${this.shape.seqLen}`);
       g = new TrainGraph(this.gpu, this.model, { ...this.shape, seqLen },
-        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm, head: this.head ?? undefined, rowWeights: this.perRowWeights }, this.params);
+        { slot: this.slot, dropout: this.tc.dropout, scaling: this.scaling, maxGradNorm: this.tc.maxGradNorm, head: this.head ?? undefined, rowWeights: this.perRowWeights }, this.params, this.#activations());
       this.#graphs.set(seqLen, g);
     }
     return g;
+  }
+
+  /** The activations every graph of this step shares, sized for the full shape at the bank's rank (made on first use). */
+  #activations(): ActivationArena {
+    if (!this.#arena) {
+      assertBindable(this.gpu, this.model, this.shape);
+      const rows = this.shape.batch * this.shape.seqLen;
+      this.#arena = new ActivationArena(this.gpu, this.model.config, rows, this.#bank.rank, this.head ? 1 : logitChunk(this.model.config, rows, this.shape.logitChunk));
+    }
+    return this.#arena;
+  }
+
+  /** Frees every graph and the activations they share (rebuilt on next use). */
+  #freeGraphs(): void {
+    for (const g of this.#graphs.values()) g.destroy();
+    this.#graphs.clear();
+    this.#arena?.destroy();
+    this.#arena = null;
   }
 
   /** The graph at the full sequence length (benchmarks, tests). */
@@ -364,8 +383,7 @@ export class TrainStep {
    * adapter it displaced, if any, goes back to its slot).
    */
   destroy(): void {
-    for (const g of this.#graphs.values()) g.destroy();
-    this.#graphs.clear();
+    this.#freeGraphs();
     this.#freeParams();
     if (this.head) for (const b of [this.head.w, this.head.g, this.head.m, this.head.v, this.head.copy]) this.gpu.destroyBuffer(b);
     if (this.#staging) this.gpu.destroyBuffer(this.#staging);

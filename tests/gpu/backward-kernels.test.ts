@@ -38,7 +38,8 @@ function refGrad(inputs: ArrayLike<number>[], f: (tape: Tape, xs: number[][]) =>
 }
 
 describe('rmsnorm', () => {
-  it.each([[3, 37], [5, 300]])('forward and backward, M=%i K=%i', async (M, K) => {
+  // perThread: the CPU adapters' kernels, a thread a row in workgroups of 16 rows (37 rows: three, the last partial).
+  it.each([[3, 37, false], [5, 300, false], [3, 37, true], [37, 300, true]])('forward and backward, M=%i K=%i (a thread a row: %s)', async (M, K, perThread) => {
     const gpu = await testGpu();
     const rng = new Rng(M + K);
     const x = randn(rng, M * K);
@@ -54,9 +55,9 @@ describe('rmsnorm', () => {
       }
       return out;
     }, dy);
-    const { y: fy } = await runProgram(gpu, rmsnormKernel(), { M, K, eps: 1e-5 }, { x, gain, y: out(new Float32Array(M * K)) }, { M });
+    const { y: fy } = await runProgram(gpu, rmsnormKernel(perThread), { M, K, eps: 1e-5 }, { x, gain, y: out(new Float32Array(M * K)) }, { M });
     expectClose(fy, y, ...TOL, 'rmsnorm');
-    const { dx } = await runProgram(gpu, rmsnormBackwardKernel(), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, { M });
+    const { dx } = await runProgram(gpu, rmsnormBackwardKernel(perThread), { M, K, eps: 1e-5 }, { x, gain, dy, dx: out(Float32Array.from(dx0)) }, { M });
     expectClose(dx, grads[0].map((g, i) => g + dx0[i]), ...TOL, 'rmsnorm backward (accumulated)');
   });
 });

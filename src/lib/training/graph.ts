@@ -481,11 +481,11 @@ export class TrainGraph {
   }
 
   #rmsnorm(x: GPUBuffer, gain: GPUBuffer, y: GPUBuffer, list: Dispatch[]): void {
-    list.push(this.#b.dispatch(rmsnormKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, y }, { M: this.M }));
+    list.push(this.#b.dispatch(rmsnormKernel(this.gpu.cpu), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, y }, { M: this.M }));
   }
 
   #rmsnormBack(x: GPUBuffer, gain: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, list: Dispatch[]): void {
-    list.push(this.#b.dispatch(rmsnormBackwardKernel(), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, { M: this.M }));
+    list.push(this.#b.dispatch(rmsnormBackwardKernel(this.gpu.cpu), { M: this.M, K: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps }, { x, gain, dy, dx }, { M: this.M }));
   }
 
   /** The (cos, sin) table a layer rotates by. */

@@ -100,17 +100,15 @@ fn xAt(m: u32, k: u32) -> f32 { return x[(${xRow}) * P.ldx + k]; }
 fn x4(m: u32, k4: u32) -> vec4<f32> {
   let base = (${xRow}) * P.ldx;
   let k = 4u * k4;
-  if (k + 3u < P.K) { return vec4<f32>(x[base + k], x[base + k + 1u], x[base + k + 2u], x[base + k + 3u]); }
-  var v = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) { if (k + j < P.K) { v[j] = x[base + k + j]; } }
-  return v;
+  let last = base + P.K - 1u;
+  let v = vec4<f32>(x[min(base + k, last)], x[min(base + k + 1u, last)], x[min(base + k + 2u, last)], x[min(base + k + 3u, last)]);
+  return select(vec4<f32>(0.0), v, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
 }
 ${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
   let k = 4u * k4;
-  if (k + 3u < P.K) { return vec4<f32>(gain[k], gain[k + 1u], gain[k + 2u], gain[k + 3u]); }
-  var g = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) { if (4u * k4 + j < P.K) { g[j] = gain[4u * k4 + j]; } }
-  return g;
+  let last = P.K - 1u;
+  let g = vec4<f32>(gain[min(k, last)], gain[min(k + 1u, last)], gain[min(k + 2u, last)], gain[min(k + 3u, last)]);
+  return select(vec4<f32>(0.0), g, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
 }` : ''}
 ${weightReaders(o.format, 'w')}
 ${o.swiglu ? weightReaders(o.format, 'w2') : ''}

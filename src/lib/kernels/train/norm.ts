@@ -33,36 +33,33 @@ fn reduce(tid: u32, v: f32) -> f32 {
 /** Rows a workgroup of the one-thread-per-row kernels covers: small, so that a few dozen rows still fill two cores. */
 const ROW_THREADS = 16;
 
-export function rmsnormKernel(perThread = false): Kernel {
-  if (perThread) {
-    return {
-      name: 'rmsnorm_rows', workgroupSize: ROW_THREADS, params: PARAMS, grid: (s) => [Math.ceil(need('rmsnorm_rows', s).M / ROW_THREADS), 1, 1],
-      buffers: { ...INPUTS, y: { type: 'array<f32>', access: 'read_write', shape: '(M, K)' } },
-      source: /* wgsl */ `
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let m = gid.x;
+/**
+ * How a kernel walks its row m: a workgroup a row, its threads over k = tid, tid + WG, ... and their sums reduced
+ * through workgroup memory; or (perThread) a thread a row over every k, its sums its own.
+ */
+function rowKernel(name: string, perThread: boolean, buffers: Record<string, BufferDecl>, body: (sum: (v: string) => string) => string): Kernel {
+  const rows = perThread ? ROW_THREADS : 1;
+  const main = perThread
+    ? 'fn main(@builtin(global_invocation_id) gid: vec3u) {\n  let m = gid.x;\n  let k0 = 0u;\n  let kStep = 1u;'
+    : 'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {\n  let m = wid.x;\n  let k0 = tid;\n  let kStep = WG;';
+  return {
+    name: perThread ? `${name}_rows` : name, workgroupSize: perThread ? ROW_THREADS : WORKGROUP, params: PARAMS, buffers,
+    grid: (s) => [Math.ceil(need(name, s).M / rows), 1, 1],
+    source: `${perThread ? '' : REDUCE}
+${main}
   if (m >= P.M) { return; }
   let b = m * P.K;
-  var ss = 0.0;
-  for (var k = 0u; k < P.K; k++) { ss += x[b + k] * x[b + k]; }
-  let rstd = inverseSqrt(ss / f32(P.K) + P.eps);
-  for (var k = 0u; k < P.K; k++) { y[b + k] = x[b + k] * rstd * gain[k]; }
-}`,
-    };
-  }
-  return {
-    name: 'rmsnorm', workgroupSize: WORKGROUP, params: PARAMS, grid: (s) => [need('rmsnorm', s).M, 1, 1],
-    buffers: { ...INPUTS, y: { type: 'array<f32>', access: 'read_write', shape: '(M, K)' } },
-    source: /* wgsl */ `${REDUCE}
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let m = wid.x;
-  if (m >= P.M) { return; }
-  var ss = 0.0;
-  for (var k = tid; k < P.K; k += WG) { ss += x[m * P.K + k] * x[m * P.K + k]; }
-  let rstd = inverseSqrt(reduce(tid, ss) / f32(P.K) + P.eps);
-  for (var k = tid; k < P.K; k += WG) { y[m * P.K + k] = x[m * P.K + k] * rstd * gain[k]; }
+${body(perThread ? (v) => v : (v) => `reduce(tid, ${v})`)}
 }`,
   };
+}
+
+export function rmsnormKernel(perThread = false): Kernel {
+  return rowKernel('rmsnorm', perThread, { ...INPUTS, y: { type: 'array<f32>', access: 'read_write', shape: '(M, K)' } }, (sum) => /* wgsl */ `
+  var ss = 0.0;
+  for (var k = k0; k < P.K; k += kStep) { ss += x[b + k] * x[b + k]; }
+  let rstd = inverseSqrt(${sum('ss')} / f32(P.K) + P.eps);
+  for (var k = k0; k < P.K; k += kStep) { y[b + k] = x[b + k] * rstd * gain[k]; }`);
 }
 
 export function rmsnormBackwardKernel(perThread = false): Kernel {
@@ -71,45 +68,15 @@ export function rmsnormBackwardKernel(perThread = false): Kernel {
     dy: { type: 'array<f32>', access: 'read', shape: '(M, K)' },
     dx: { type: 'array<f32>', access: 'read_write', shape: '(M, K), accumulated' },
   };
-  if (perThread) {
-    return {
-      name: 'rmsnorm_backward_rows', workgroupSize: ROW_THREADS, params: PARAMS, grid: (s) => [Math.ceil(need('rmsnorm_backward_rows', s).M / ROW_THREADS), 1, 1],
-      buffers,
-      source: /* wgsl */ `
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let m = gid.x;
-  if (m >= P.M) { return; }
-  let b = m * P.K;
+  return rowKernel('rmsnorm_backward', perThread, buffers, (sum) => /* wgsl */ `
   var ss = 0.0;
   var dot = 0.0;
-  for (var k = 0u; k < P.K; k++) {
+  for (var k = k0; k < P.K; k += kStep) {
     ss += x[b + k] * x[b + k];
     dot += dy[b + k] * gain[k] * x[b + k];
   }
-  let rstd = inverseSqrt(ss / f32(P.K) + P.eps);
-  let c = rstd * rstd * rstd / f32(P.K) * dot;
-  for (var k = 0u; k < P.K; k++) { dx[b + k] += rstd * dy[b + k] * gain[k] - x[b + k] * c; }
-}`,
-    };
-  }
-  return {
-    name: 'rmsnorm_backward', workgroupSize: WORKGROUP, params: PARAMS, grid: (s) => [need('rmsnorm_backward', s).M, 1, 1],
-    buffers,
-    source: /* wgsl */ `${REDUCE}
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let m = wid.x;
-  if (m >= P.M) { return; }
-  let b = m * P.K;
-  var ss = 0.0;
-  var dot = 0.0;
-  for (var k = tid; k < P.K; k += WG) {
-    ss += x[b + k] * x[b + k];
-    dot += dy[b + k] * gain[k] * x[b + k];
-  }
-  let rstd = inverseSqrt(reduce(tid, ss) / f32(P.K) + P.eps);
-  let d = reduce(tid, dot);
+  let rstd = inverseSqrt(${sum('ss')} / f32(P.K) + P.eps);
+  let d = ${sum('dot')};
   let c = rstd * rstd * rstd / f32(P.K) * d;
-  for (var k = tid; k < P.K; k += WG) { dx[b + k] += rstd * dy[b + k] * gain[k] - x[b + k] * c; }
-}`,
-  };
+  for (var k = k0; k < P.K; k += kStep) { dx[b + k] += rstd * dy[b + k] * gain[k] - x[b + k] * c; }`);
 }

@@ -1,0 +1,30 @@
+// In the page of browser-train.ts: the app's engine worker loads the built-in model and trains on the bundled GPT-4
+// Alpaca sample with the Train view's default settings for a few optimizer steps; each step's time comes from the
+// run's own progress (elapsed time at each step), so the first step (compiles included) is reported apart.
+
+import { EngineClient } from '../../src/lib/worker/client.js';
+
+export interface BrowserTrainResult { adapter: string; loadS: number; stepMs: number[]; tokensPerSecond: number[] }
+
+async function run(steps: number): Promise<BrowserTrainResult> {
+  const c = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
+  try {
+    const info = await c.init();
+    const t0 = performance.now();
+    await c.load({ kind: 'builtin' });
+    const loadS = (performance.now() - t0) / 1000;
+    const stepMs: number[] = [];
+    const tokensPerSecond: number[] = [];
+    let last = 0;
+    const run = c.train({ name: `bench-${Date.now()}`, dataset: { kind: 'builtin' }, format: 'alpaca', config: { steps, evalEvery: 0, checkpointEvery: 0 } }, {
+      onStep: (m) => { stepMs.push(m.elapsedMs - last); last = m.elapsedMs; tokensPerSecond.push(m.tokensPerSecond); console.log(`step ${m.step}: ${Math.round(m.elapsedMs)} ms`); },
+    });
+    await run.done;
+    return { adapter: JSON.stringify(info).slice(0, 200), loadS, stepMs, tokensPerSecond };
+  } finally {
+    c.terminate();
+  }
+}
+
+(window as unknown as { runTraining: typeof run }).runTraining = run;
+document.body.dataset.ready = 'true';

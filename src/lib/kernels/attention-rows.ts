@@ -14,6 +14,25 @@ import { SHARED, STEP_STRUCT } from './common.js';
 /** Query rows per workgroup. */
 const ROWS = 64;
 
+/**
+ * The walk every many-row attention kernel takes: lanes whose rows belong to different sequences (`key`: a KV slot, or
+ * a sequence of the batch) take them in turns, the lowest first. In a turn, `s0` is its sequence, `mine` whether this
+ * lane is in it, and [lo, hi) the union of its lanes' ranges [from, to); `body` walks that range (every lane alike:
+ * its bounds are subgroup reductions) and keeps what `mine` says is its own.
+ */
+export function inTurns(key: string, from: string, to: string, body: string): string {
+  return /* wgsl */ `var todo = true; // this lane's sequence not yet walked
+  loop {
+    if (!subgroupAny(todo)) { break; }
+    let s0 = subgroupMin(select(NONE, ${key}, todo));
+    let mine = todo && ${key} == s0;
+    let lo = subgroupMin(select(NONE, ${from}, mine));
+    let hi = subgroupMax(select(0u, ${to}, mine));
+${body.replace(/\n$/, '')}
+    todo = todo && !mine;
+  }`;
+}
+
 export function attentionRowsKernel(dh: number, sg: number): Kernel {
   // Key elements in chunks of SG (the last chunk cut at Dh): chunk c, lane l holds element c SG + l.
   const chunks = [...Array(Math.ceil(dh / sg)).keys()];
@@ -41,13 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   var mx = NEG_BIG;
   var l = 0.0;
   ${each((_c, _l, d) => `var o${d} = 0.0;`, ' ')}
-  var todo = true; // this lane's slot not yet walked
-  loop {
-    if (!subgroupAny(todo)) { break; }
-    let s0 = subgroupMin(select(NONE, slot, todo));
-    let mine = todo && slot == s0;
-    let lo = subgroupMin(select(NONE, first, mine));
-    let hi = subgroupMax(select(0u, pos + 1u, mine));
+  ${inTurns('slot', 'first', 'pos + 1u', /* wgsl */ `
     let kb0 = (s0 * P.Hkv + kvh) * P.C;
     for (var j = lo; j < hi; j++) {
       let kb = (kb0 + j % P.C) * DH; // a ring of C rows (C past every position when full)
@@ -64,8 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       ${chunks.map((c) => `let v${c} = ${load('vc', c)};`).join(' ')}
       ${each((c, l, d) => `o${d} = o${d} * corr + p * subgroupBroadcast(v${c}, ${l}u);`)}
     }
-    todo = todo && !mine;
-  }
+`)}
   if (mr < M) {
     let inv = 1.0 / l;
     ${each((_c, _l, d) => `out[qb + ${d}u] = o${d} * inv;`, ' ')}

@@ -9,6 +9,7 @@
 import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
 import { BACKWARD_INPUTS, BACKWARD_PARAMS, PROBS } from './attention-backward.js';
 import { NONE } from '../common.js';
+import { inTurns } from '../attention-rows.js';
 
 const ROWS = 64;
 const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
@@ -54,15 +55,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   ${each((_c, _l, d) => `Di += g${d} * o[qi + ${d}u];`, ' ')}
   let l = lse[m * P.H + h];
   let first = select(0u, t + 1u - P.window, P.window > 0u && t + 1u > P.window);
-  var todo = true;
-  loop {
-    if (!subgroupAny(todo)) { break; }
-    let b0 = subgroupMin(select(NONE, b, todo));
-    let mine = todo && b == b0;
-    let lo = subgroupMin(select(NONE, first, mine));
-    let hi = subgroupMax(select(0u, t + 1u, mine));
+  ${inTurns('b', 'first', 't + 1u', /* wgsl */ `
     for (var j = lo; j < hi; j++) {
-      let kj = ((b0 * P.Hkv + kvh) * P.T + j) * DH;
+      let kj = ((s0 * P.Hkv + kvh) * P.T + j) * DH;
       ${cs.map((c) => `let k${c} = ${load('kc', 'kj', c)}; let v${c} = ${load('vc', 'kj', c)};`).join(' ')}
       var s = 0.0;
       var dv = 0.0;
@@ -71,8 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       let ds = select(0.0, pg.x * (dv - Di) * pg.y * P.scale, mine && j >= first && j <= t);
       ${each((c, ln, d) => `a${d} += ds * subgroupBroadcast(k${c}, ${ln}u);`)}
     }
-    todo = todo && !mine;
-  }
+`)}
   if (mr < P.M) {
     ${each((_c, _l, d) => `dq[qi + ${d}u] = a${d};`, ' ')}
   }
@@ -96,15 +90,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   ${each((_c, _l, d) => `let k${d} = kc[kj + ${d}u]; let v${d} = vc[kj + ${d}u]; var ak${d} = 0.0; var av${d} = 0.0;`)}
   // The queries that see key j: j to T - 1, or to j + W - 1 under a sliding window of W.
   let last = select(P.T, min(P.T, j + P.window), P.window > 0u);
-  var todo = true;
-  loop {
-    if (!subgroupAny(todo)) { break; }
-    let b0 = subgroupMin(select(NONE, b, todo));
-    let mine = todo && b == b0;
-    let lo = subgroupMin(select(NONE, j, mine));
-    let hi = subgroupMax(select(0u, last, mine));
+  ${inTurns('b', 'j', 'last', /* wgsl */ `
     for (var i = lo; i < hi; i++) {
-      let m = b0 * P.T + i;
+      let m = s0 * P.T + i;
       let ok = mine && i >= j && i < last;
       for (var hh = 0u; hh < group; hh++) {
         let h = kvh * group + hh;
@@ -123,8 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
         ${each((c, ln, d) => `ak${d} += ds * subgroupBroadcast(q${c}, ${ln}u); av${d} += p * subgroupBroadcast(g${c}, ${ln}u);`)}
       }
     }
-    todo = todo && !mine;
-  }
+`)}
   if (mr < P.M) {
     ${each((_c, _l, d) => `dk[kj + ${d}u] = ak${d}; dv[kj + ${d}u] = av${d};`, ' ')}
   }

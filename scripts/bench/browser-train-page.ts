@@ -1,6 +1,7 @@
 // In the page of browser-train.ts: the app's engine worker loads the built-in model and trains on the bundled GPT-4
 // Alpaca sample with the Train view's default settings for a few optimizer steps; each step's time comes from the
-// run's own progress (elapsed time at each step), so the first step (compiles included) is reported apart.
+// run's own progress (elapsed time at each step), so the first step (compiles included) is reported apart. Or
+// (--first-answer) a fresh page's first answer, every pipeline compiled on the way, and the same again.
 
 import { EngineClient } from '../../src/lib/worker/client.js';
 
@@ -26,5 +27,27 @@ async function run(steps: number): Promise<BrowserTrainResult> {
   }
 }
 
-(window as unknown as { runTraining: typeof run }).runTraining = run;
+/** A fresh page's first answer (every pipeline compiled on the way), then the same again, in ms: load, first, second. */
+async function firstAnswer(): Promise<{ loadMs: number; firstMs: number; secondMs: number }> {
+  const c = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
+  try {
+    await c.init();
+    const t0 = performance.now();
+    await c.load({ kind: 'builtin' });
+    const loadMs = performance.now() - t0;
+    const ask = async () => {
+      const t = performance.now();
+      await c.generate({ prompt: 'Give three tips for staying healthy, and say why each one of them helps a person.', format: 'raw', maxNewTokens: 2, sampling: { temperature: 0 } }).done;
+      return performance.now() - t;
+    };
+    const firstMs = await ask();
+    const secondMs = await ask();
+    return { loadMs, firstMs, secondMs };
+  } finally {
+    c.terminate();
+  }
+}
+
+(window as unknown as { runTraining: typeof run; firstAnswer: typeof firstAnswer }).runTraining = run;
+(window as unknown as { firstAnswer: typeof firstAnswer }).firstAnswer = firstAnswer;
 document.body.dataset.ready = 'true';

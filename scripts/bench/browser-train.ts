@@ -3,7 +3,7 @@
 // 4, 4 accumulated, cutoff 256, rank 8 on q and v), a few optimizer steps. Prints each step's time; the first includes
 // compiling the training kernels. Figures only. Minutes on a software GPU.
 //
-//   npx tsx scripts/bench/browser-train.ts [--steps 3]
+//   npx tsx scripts/bench/browser-train.ts [--steps 3] [--first-answer]
 
 import { createServer as viteServer } from 'vite';
 import { chromium } from 'playwright-core';
@@ -25,11 +25,16 @@ try {
   page.on('console', (m) => { if (m.type() === 'error' || process.env.VERBOSE) console.log(`[page] ${m.text()}`); });
   await page.goto(`${vite.resolvedUrls!.local[0]}scripts/bench/browser-train.html`);
   await page.waitForSelector('body[data-ready]', { state: 'attached', timeout: 300_000 });
-  const r = await page.evaluate((n) => (window as unknown as { runTraining: (n: number) => Promise<BrowserTrainResult> }).runTraining(n), steps);
-  const steady = r.stepMs.slice(1);
-  const mean = steady.reduce((s, x) => s + x, 0) / Math.max(1, steady.length);
-  console.log(JSON.stringify(r));
-  console.log(`built-in model, default training step in Chromium: first ${Math.round(r.stepMs[0])} ms (compiles included), then ${steady.map((x) => Math.round(x)).join(', ')} ms (mean ${Math.round(mean)} ms); tokens/s ${r.tokensPerSecond.map((x) => x.toFixed(1)).join(', ')}`);
+  if (args.includes('--first-answer')) {
+    const f = await page.evaluate(() => (window as unknown as { firstAnswer: () => Promise<{ loadMs: number; firstMs: number; secondMs: number }> }).firstAnswer());
+    console.log(`built-in model in Chromium, a fresh page: load ${Math.round(f.loadMs)} ms, first answer (2 tokens) ${Math.round(f.firstMs)} ms, the same again ${Math.round(f.secondMs)} ms`);
+  } else {
+    const r = await page.evaluate((n) => (window as unknown as { runTraining: (n: number) => Promise<BrowserTrainResult> }).runTraining(n), steps);
+    const steady = r.stepMs.slice(1);
+    const mean = steady.reduce((s, x) => s + x, 0) / Math.max(1, steady.length);
+    console.log(JSON.stringify(r));
+    console.log(`built-in model, default training step in Chromium: first ${Math.round(r.stepMs[0])} ms (compiles included), then ${steady.map((x) => Math.round(x)).join(', ')} ms (mean ${Math.round(mean)} ms); tokens/s ${r.tokensPerSecond.map((x) => x.toFixed(1)).join(', ')}`);
+  }
 } finally {
   await browser.close();
   await vite.close();

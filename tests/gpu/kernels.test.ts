@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
-import { attentionRowsKernel } from '../../src/lib/kernels/attention-rows.js';
+import { ATTENTION_ROWS_MAX_DH, attentionRowsKernel, manyRowsAttention } from '../../src/lib/kernels/attention-rows.js';
 import { embedKernel } from '../../src/lib/kernels/embed.js';
 import { gatherTargetKernel } from '../../src/lib/kernels/gather.js';
 import { BROADCAST_ROWS, GEMV_MAX_ROWS, GEMV_STAGED_K, matmulProgram, matmulVariant, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
@@ -49,7 +49,7 @@ function storeWeights(w: Float32Array, n: number, k: number, f16: boolean) {
 function TARGETS(gpuShapes: [number, number, number][]): [string, (gpu: Gpu) => MatmulDevice, [number, number, number][]][] {
   return [
     ['', () => ({ cpu: false, subgroup: 0 }), gpuShapes],
-    [' (CPU broadcast)', (gpu) => ({ cpu: true, subgroup: subgroupOf(gpu) }), [[1, 70, 53], [BROADCAST_ROWS + 1, 70, 301], [GEMV_MAX_ROWS + 29, 300, 53]]],
+    [' (CPU broadcast)', (gpu) => ({ cpu: true, subgroup: subgroupOf(gpu) }), [[1, 70, 53], [1, 70, 52], [BROADCAST_ROWS + 1, 70, 301], [BROADCAST_ROWS + 1, 70, 300], [GEMV_MAX_ROWS + 29, 300, 53], [GEMV_MAX_ROWS + 29, 300, 52]]],
   ];
 }
 
@@ -60,8 +60,8 @@ describe('matmul', () => {
   ];
   // K=5 and 53 run the one-thread-per-column gemv, K=67 and 300 the lane-reduction one (2 and 8 lanes). One row
   // (decode) runs the gemv that stages the row in workgroup memory: one lane (K=53), 8 lanes (K=301), and past
-  // GEMV_STAGED_K the plain one (K=3077).
-  const shapes: [number, number, number][] = [[1, 37, 53], [1, 9, 301], [1, 5, GEMV_STAGED_K + 5], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35]];
+  // GEMV_STAGED_K the plain one (K=3077). K a multiple of 4 (300, 52, 36, 3076) reads x and the gain as vec4s.
+  const shapes: [number, number, number][] = [[1, 37, 53], [1, 37, 52], [1, 9, 301], [1, 9, 300], [1, 5, GEMV_STAGED_K + 5], [1, 5, GEMV_STAGED_K + 4], [3, 130, 67], [GEMV_MAX_ROWS, 9, 5], [5, 19, 300], [GEMV_MAX_ROWS + 1, 37, 53], [70, 131, 35], [70, 131, 36]];
   for (const [target, device, sizes] of TARGETS(shapes)) for (const f16 of [false, true]) {
     for (const [vname, v] of variants) {
       it.each(sizes)(`${vname} ${f16 ? 'f16' : 'f32'} weights${target}, M=%i N=%i K=%i`, async (M, N, K) => {
@@ -226,9 +226,15 @@ describe('attention', () => {
   // Under a sliding window of 7 positions (Mistral's: a query at p sees keys p - 7 < j <= p); Gemma 2's soft-capping
   // (c tanh(s / c), with c = 1.5 small enough to bend these scores).
   // Each case runs the attention kernel of every device and, on a CPU adapter with fixed-size subgroups, the many-row
-  // one (lanes whose rows read different slots take them in turns; Dh not a multiple of the subgroup size).
-  const cases = [[6, 3, 1, 5, 0, 0, 5], [10, 4, 2, 70, 0, 0, 5], [64, 2, 2, 9, 0, 0, 5], [130, 4, 1, 3, 0, 0, 5], [10, 4, 2, 40, 7, 0, 5], [10, 4, 2, 40, 7, 1.5, 5], [6, 3, 1, 12, 0, 1.5, 5], [10, 4, 2, 40, 7, 1.5, 70], [64, 3, 1, 90, 0, 0, 67]];
-  it.each(cases.flatMap((c) => [[...c, false], [...c, true]]) as [number, number, number, number, number, number, number, boolean][])('Dh=%i H=%i Hkv=%i positions up to %i, window %i, soft-cap %f, M=%i (many-row kernel: %s)', async (Dh, H, Hkv, maxPos, window, softcap, M, rows) => {
+  // one (lanes whose rows read different slots take them in turns; heads of vec4s, Dh / 4 not a multiple of the
+  // subgroup size: 12 and 36). The many-row kernel takes Dh a multiple of 4 up to 128; for the others it is not used.
+  const cases = [[6, 3, 1, 5, 0, 0, 5], [12, 3, 1, 5, 0, 0, 5], [10, 4, 2, 70, 0, 0, 5], [36, 4, 2, 70, 0, 0, 5], [64, 2, 2, 9, 0, 0, 5], [130, 4, 1, 3, 0, 0, 5], [12, 4, 2, 40, 7, 0, 5], [12, 4, 2, 40, 7, 1.5, 5], [6, 3, 1, 12, 0, 1.5, 5], [12, 4, 2, 40, 7, 1.5, 70], [36, 4, 2, 40, 7, 1.5, 70], [64, 3, 1, 90, 0, 0, 67]];
+  it('the many-row kernel is chosen for Dh a multiple of 4 up to 128 on fixed subgroups, else none', () => {
+    expect([6, 10, 12, 36, 64, 80, 96, 128, 130, 256].map((dh) => manyRowsAttention(dh, 8) !== null)).toEqual([false, false, true, true, true, true, true, true, false, false]);
+    expect(manyRowsAttention(64, 0)).toBeNull();
+  });
+  const manyRowsCase = (dh: number) => dh % 4 === 0 && dh <= ATTENTION_ROWS_MAX_DH;
+  it.each(cases.flatMap((c) => [[...c, false], ...(manyRowsCase(c[0]) ? [[...c, true]] : [])]) as [number, number, number, number, number, number, number, boolean][])('Dh=%i H=%i Hkv=%i positions up to %i, window %i, soft-cap %f, M=%i (many-row kernel: %s)', async (Dh, H, Hkv, maxPos, window, softcap, M, rows) => {
     const gpu = await testGpu();
     const rng = new Rng(Dh + H + maxPos + M);
     const C = maxPos + 4, slots = 2;

@@ -138,6 +138,53 @@ describe('one pipeline cache per device', () => {
     gpu.destroy();
   });
 
+  it("the variants a forward needs for the first time are created side by side (createComputePipelineAsync), none in the forward's own encoding", async () => {
+    const gpu = await createNodeGpu({ forceF32: true });
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    const d = gpu.device;
+    const calls = { sync: 0, async: 0 };
+    const [sync, parallel] = [d.createComputePipeline.bind(d), d.createComputePipelineAsync.bind(d)];
+    d.createComputePipeline = (desc) => { calls.sync++; return sync(desc); };
+    d.createComputePipelineAsync = (desc) => { calls.async++; return parallel(desc); };
+    const atLoad = gpu.pipelines.compiles;
+    const chat = { promptIds: Array.from({ length: 12 }, (_, i) => i + 1), maxNewTokens: 3, sampling: { temperature: 0 } };
+    const first = await engine.generate(chat); // prefill: the gemm variants, many-row attention, the best-token reduction; decode: the one-row gemv
+    expect(calls.async).toBe(gpu.pipelines.compiles - atLoad);
+    expect(calls.async).toBeGreaterThan(3);
+    expect(calls.sync).toBe(0);
+    // The same answer as a device that makes each pipeline where it is first encoded.
+    const plain = await createNodeGpu({ forceF32: true });
+    plain.pipelines.prepare = async () => {};
+    const other = new Engine(plain, { contextLength: 64, slots: 2 });
+    await other.load(new NodeDirFiles('demo', demo));
+    expect((await other.generate(chat)).tokens).toEqual(first.tokens);
+    other.unload();
+    plain.destroy();
+    engine.unload();
+    gpu.destroy();
+  });
+
+  it('an adapter removed while a forward waits for its pipelines fails that forward with a typed error, and the next one runs', async () => {
+    const gpu = await createNodeGpu({ forceF32: true });
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    await engine.load(new NodeDirFiles('demo', demo));
+    const info = await engine.loadAdapter(new NodeDirFiles('demo-short', adapter));
+    const rows = 12;
+    const input = (slot: number) => ({
+      tokens: Array.from({ length: rows }, (_, i) => i + 1), slots: Array(rows).fill(0), positions: Array.from({ length: rows }, (_, i) => i),
+      loraSlots: Array(rows).fill(slot), loraScales: Array(rows).fill(1), seqs: 1, lastStride: rows, lastOffset: rows - 1,
+    });
+    const slot = engine.runner.lora.slotOf(info.name);
+    const waiting = engine.runner.forward(input(slot)); // many rows, first time: it waits for the gemm variants' pipelines
+    engine.removeAdapter(info.name);
+    await expect(waiting).rejects.toThrow(/LoRA slot \d+ holds no adapter/);
+    const [best] = await engine.runner.forward(input(0));
+    expect(Number.isInteger(best.ids[0])).toBe(true);
+    engine.unload();
+    gpu.destroy();
+  });
+
   it('a shader text compiles once per device across inference and two training buckets', async () => {
     const gpu = await createNodeGpu({ forceF32: true }); // a device of its own: its cache starts empty
     const engine = new Engine(gpu, { contextLength: 64, slots: 2 });

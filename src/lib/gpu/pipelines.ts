@@ -27,6 +27,34 @@ export class PipelineCache {
     return p;
   }
 
+  /**
+   * Creates the pipelines of `kernels` not made yet, all at once with `createComputePipelineAsync`, so a driver that
+   * compiles off its queue (a browser's GPU process, on worker threads) compiles them side by side; `get` then finds
+   * them. One that fails is left to `get`, which makes it synchronously and reports its error as before.
+   */
+  async prepare(kernels: readonly Kernel[]): Promise<void> {
+    const todo = new Map<string, Kernel>();
+    for (const k of kernels) {
+      const code = kernelCode(k);
+      if (!this.#cache.has(code)) todo.set(code, k);
+    }
+    if (todo.size === 0) return;
+    const t0 = performance.now();
+    await Promise.all([...todo].map(async ([code, k]) => {
+      try {
+        const module = this.device.createShaderModule({ label: k.name, code });
+        const p = await this.device.createComputePipelineAsync({ label: k.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+        if (!this.#cache.has(code)) {
+          this.#cache.set(code, p);
+          this.compiles++;
+        }
+      } catch {
+        // get() compiles it again and reports the error where it is used
+      }
+    }));
+    this.compileMs += performance.now() - t0;
+  }
+
   /** The pipeline of a kernel program. */
   program(k: Kernel): GPUComputePipeline {
     return this.get(k.name, kernelCode(k));

@@ -1,12 +1,12 @@
 // Causal attention for many rows at once (prefill, scoring, training) on CPU adapters with fixed-size subgroups: each
 // thread one query row of one head (grid (H, rows / 64)), the keys walked in the same order by every lane of a
-// subgroup. A key is loaded once per subgroup (lane i loads elements i, i + SG, ... of it) and handed lane to lane by
-// subgroupBroadcast, so each key and value element costs one load per subgroup instead of one per (query, key) pair:
+// subgroup. A key is loaded once per subgroup (lane i loads its vec4s i, i + SG, ...) and handed lane to lane by
+// subgroupBroadcast, so each key and value vec4 costs one load per subgroup instead of one per (query, key) pair:
 // on these drivers every load whose address differs across lanes is a loop of scalar loads (see kernels/matmul.ts,
 // BROADCAST_GEMM). Lanes whose rows read different KV slots (two sequences in one subgroup) take the slots one at a
 // time. Same results as kernels/attention.ts (online softmax, sliding window, Gemma 2's soft-cap, the log-sum-exp).
 
-import { need, type Kernel } from '../gpu/program.js';
+import { need, type BufferDecl, type Kernel } from '../gpu/program.js';
 import { TANH_SAFE } from './activation.js';
 import { ATTENTION_BUFFERS, ATTENTION_PARAMS } from './attention.js';
 import { SHARED, STEP_STRUCT } from './common.js';
@@ -34,15 +34,21 @@ ${body.replace(/\n$/, '')}
 }
 
 export function attentionRowsKernel(dh: number, sg: number): Kernel {
-  // Key elements in chunks of SG (the last chunk cut at Dh): chunk c, lane l holds element c SG + l.
-  const chunks = [...Array(Math.ceil(dh / sg)).keys()];
-  const lanes = (c: number) => [...Array(Math.min(sg, dh - c * sg)).keys()];
+  if (dh % 4 !== 0) throw new Error(`attention_rows reads heads as vec4s: Dh must be a multiple of 4, got ${dh}`);
+  // Heads as vec4s (one load of four elements, a fourth of the loads and shuffles of scalars: each per-lane load is a
+  // loop over the lanes on these drivers, and the kernel compiles in less time). Key vec4s in chunks of SG (the last
+  // cut at Dh / 4): chunk c, lane l holds vec4 c SG + l.
+  const dh4 = dh / 4;
+  const chunks = [...Array(Math.ceil(dh4 / sg)).keys()];
+  const lanes = (c: number) => [...Array(Math.min(sg, dh4 - c * sg)).keys()];
   const each = (f: (c: number, l: number, d: number) => string, sep = '\n      ') => chunks.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep);
-  const load = (buf: string, c: number) => `${buf}[kb + min(${c * sg}u + lane, DH - 1u)]`;
+  const load = (buf: string, c: number) => `${buf}[kb + min(${c * sg}u + lane, DH4 - 1u)]`;
+  const vec4 = (decl: BufferDecl): BufferDecl => ({ ...decl, type: 'array<vec4<f32>>', shape: decl.shape!.replace('Dh)', 'Dh / 4)') });
   return {
-    name: `attention_rows${sg}`, workgroupSize: ROWS, structs: STEP_STRUCT, constants: { ...SHARED, DH: dh }, subgroups: true,
+    name: `attention_rows${sg}`, workgroupSize: ROWS, structs: STEP_STRUCT, constants: { ...SHARED, DH4: dh4 }, subgroups: true,
     grid: (s) => { const { H, rows } = need('attention_rows', s); return [H, Math.ceil(rows / ROWS), 1]; },
-    params: ATTENTION_PARAMS, buffers: ATTENTION_BUFFERS,
+    params: ATTENTION_PARAMS,
+    buffers: { ...ATTENTION_BUFFERS, q: vec4(ATTENTION_BUFFERS.q), kc: vec4(ATTENTION_BUFFERS.kc), vc: vec4(ATTENTION_BUFFERS.vc), out: vec4(ATTENTION_BUFFERS.out) },
     source: /* wgsl */ `${TANH_SAFE}
 // The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
@@ -54,19 +60,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let slot = rowInfo[RI * m + RI_SLOT];
   let pos = rowInfo[RI * m + RI_POS];
   let kvh = h / (P.H / P.Hkv);
-  let qb = (m * P.H + h) * DH;
+  let qb = (m * P.H + h) * DH4;
   ${each((_c, _l, d) => `let q${d} = q[qb + ${d}u] * P.scale;`, ' ')}
   let first = select(0u, pos + 1u - P.window, P.window > 0u && pos + 1u > P.window);
   var mx = NEG_BIG;
   var l = 0.0;
-  ${each((_c, _l, d) => `var o${d} = 0.0;`, ' ')}
+  ${each((_c, _l, d) => `var o${d} = vec4<f32>(0.0);`, ' ')}
   ${inTurns('slot', 'first', 'pos + 1u', /* wgsl */ `
     let kb0 = (s0 * P.Hkv + kvh) * P.C;
     for (var j = lo; j < hi; j++) {
-      let kb = (kb0 + j % P.C) * DH; // a ring of C rows (C past every position when full)
+      let kb = (kb0 + j % P.C) * DH4; // a ring of C rows (C past every position when full)
       ${chunks.map((c) => `let k${c} = ${load('kc', c)};`).join(' ')}
       var s = 0.0;
-      ${each((c, l, d) => `s += q${d} * subgroupBroadcast(k${c}, ${l}u);`)}
+      ${each((c, l, d) => `s += dot(q${d}, subgroupBroadcast(k${c}, ${l}u));`)}
       if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }
       let valid = mine && j >= first && j <= pos;
       let newMax = select(mx, max(mx, s), valid);
@@ -90,7 +96,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 /** Largest head dimension the many-row kernel takes: its per-lane query and output are unrolled, Dh registers each. */
 export const ATTENTION_ROWS_MAX_DH = 128;
 
-/** The many-row attention for this device and head size, or null where the every-device kernel serves. */
+/**
+ * The many-row attention for this device and head size, or null where the every-device kernel serves (no fixed
+ * subgroups, Dh past ATTENTION_ROWS_MAX_DH or not a multiple of 4: every model we know has one that is).
+ */
 export function manyRowsAttention(dh: number, subgroup: number): Kernel | null {
-  return subgroup > 0 && dh <= ATTENTION_ROWS_MAX_DH ? attentionRowsKernel(dh, subgroup) : null;
+  return subgroup > 0 && dh <= ATTENTION_ROWS_MAX_DH && dh % 4 === 0 ? attentionRowsKernel(dh, subgroup) : null;
 }

@@ -63,14 +63,14 @@ export function gemvLanes(k: number, cpu = false): number {
   return lanes;
 }
 
-function buffers(o: MatmulOptions): Record<string, BufferDecl> {
+function buffers(o: MatmulOptions, vec: boolean): Record<string, BufferDecl> {
   const read = (type: string, shape: string): BufferDecl => ({ type, access: 'read', shape });
   return {
     S: STEP,
-    x: read('array<f32>', '(M, ldx)'),
+    x: vec ? read('array<vec4<f32>>', '(M, ldx / 4)') : read('array<f32>', '(M, ldx)'),
     w: weightBuffer(o.format),
     ...(o.swiglu ? { w2: weightBuffer(o.format) } : {}),
-    ...(o.norm ? { gain: read('array<f32>', '(K)') } : {}),
+    ...(o.norm ? { gain: vec ? read('array<vec4<f32>>', '(K / 4)') : read('array<f32>', '(K)') } : {}),
     ...(o.bias ? { bias: read('array<f32>', '(nOff + N)') } : {}),
     out: { type: 'array<f32>', access: 'read_write', shape: '(M, ldo)' },
     ...(o.lora ? {
@@ -81,35 +81,26 @@ function buffers(o: MatmulOptions): Record<string, BufferDecl> {
   };
 }
 
-function matmulKernel(name: string, o: MatmulOptions, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
+/**
+ * A matmul kernel of shape `source`. `vec`: K is a multiple of 4 (and so is ldx, which every caller sets to K), and x
+ * and the gain are bound as vec4s: one load each instead of four. On CPU adapters, where every load with a per-lane
+ * address is a loop over the lanes, that also shrinks the shader the driver compiles at first use.
+ */
+function matmulKernel(name: string, o: MatmulOptions, vec: boolean, constants: Record<string, number>, source: string, grid: Kernel['grid']): Kernel {
   const flags = (['norm', 'bias', 'swiglu', 'gelu', 'residual', 'last', 'lora'] as const).filter((f) => o[f]);
   return {
     name: [name, o.format, ...flags].join('+'), workgroupSize: THREADS, structs: STEP_STRUCT, grid,
-    constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o),
-    source: helpers(o) + source,
+    constants: { ...SHARED, ...constants }, params: MATMUL_PARAMS, buffers: buffers(o, vec),
+    source: helpers(o, vec) + source,
   };
 }
 
-function helpers(o: MatmulOptions): string {
+function helpers(o: MatmulOptions, vec: boolean): string {
   const rows = o.last ? 'S.seqs' : 'S.rows';
   const xRow = o.last ? 'm * S.lastStride + S.lastOffset' : 'm';
   return `
 fn numRows() -> u32 { return ${rows}; }
-fn xAt(m: u32, k: u32) -> f32 { return x[(${xRow}) * P.ldx + k]; }
-// x[m, 4 k4 .. 4 k4 + 3], zero past K (x rows are not padded).
-fn x4(m: u32, k4: u32) -> vec4<f32> {
-  let base = (${xRow}) * P.ldx;
-  let k = 4u * k4;
-  let last = base + P.K - 1u;
-  let v = vec4<f32>(x[min(base + k, last)], x[min(base + k + 1u, last)], x[min(base + k + 2u, last)], x[min(base + k + 3u, last)]);
-  return select(vec4<f32>(0.0), v, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
-}
-${o.norm ? `fn gain4(k4: u32) -> vec4<f32> {
-  let k = 4u * k4;
-  let last = P.K - 1u;
-  let g = vec4<f32>(gain[min(k, last)], gain[min(k + 1u, last)], gain[min(k + 2u, last)], gain[min(k + 3u, last)]);
-  return select(vec4<f32>(0.0), g, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
-}` : ''}
+${vec ? vecReads(xRow, o.norm) : scalarReads(xRow, o.norm)}
 ${weightReaders(o.format, 'w')}
 ${o.swiglu ? weightReaders(o.format, 'w2') : ''}
 ${o.lora ? LORA_TERM : ''}
@@ -125,6 +116,37 @@ fn epilogue(m: u32, n: u32, acc: f32, acc2: f32, rstd: f32) {
   ${o.residual ? 'out[at] = out[at] + y;' : 'out[at] = y;'}
 }
 `;
+}
+
+/** x4 and gain4 from vec4 bindings (K a multiple of 4): one load each, the index clamped, zero past K. */
+function vecReads(xRow: string, norm: boolean): string {
+  return `// x[m, 4 k4 .. 4 k4 + 3], zero past K.
+fn x4(m: u32, k4: u32) -> vec4<f32> {
+  let K4 = P.K / 4u;
+  return select(vec4<f32>(0.0), x[(${xRow}) * (P.ldx / 4u) + min(k4, K4 - 1u)], k4 < K4);
+}
+${norm ? `fn gain4(k4: u32) -> vec4<f32> {
+  let K4 = P.K / 4u;
+  return select(vec4<f32>(0.0), gain[min(k4, K4 - 1u)], k4 < K4);
+}` : ''}`;
+}
+
+/** x4 and gain4 from f32 bindings (any K): four loads each, indices clamped and the tail masked, without branches. */
+function scalarReads(xRow: string, norm: boolean): string {
+  return `// x[m, 4 k4 .. 4 k4 + 3], zero past K (x rows are not padded).
+fn x4(m: u32, k4: u32) -> vec4<f32> {
+  let base = (${xRow}) * P.ldx;
+  let k = 4u * k4;
+  let last = base + P.K - 1u;
+  let v = vec4<f32>(x[min(base + k, last)], x[min(base + k + 1u, last)], x[min(base + k + 2u, last)], x[min(base + k + 3u, last)]);
+  return select(vec4<f32>(0.0), v, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
+}
+${norm ? `fn gain4(k4: u32) -> vec4<f32> {
+  let k = 4u * k4;
+  let last = P.K - 1u;
+  let g = vec4<f32>(gain[min(k, last)], gain[min(k + 1u, last)], gain[min(k + 2u, last)], gain[min(k + 3u, last)]);
+  return select(vec4<f32>(0.0), g, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(P.K));
+}` : ''}`;
 }
 
 const LORA_TERM = /* wgsl */ `
@@ -168,13 +190,14 @@ export const BROADCAST_GEMM = { rows: 16, cols: 4 } as const;
  * `gemm` tiles. Grid sizes: `{ N, rows }`.
  */
 export function matmulProgram(variant: 'gemv1' | 'gemv' | 'gemm', o: MatmulOptions, k: number, device: MatmulDevice = GPU_SHAPES): Kernel {
+  const vec = k % 4 === 0;
   if (device.subgroup > 0) {
-    if (variant === 'gemm') return broadcastMatmul(o, device.subgroup, BROADCAST_GEMM.rows, BROADCAST_GEMM.cols);
-    return broadcastMatmul(o, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
+    if (variant === 'gemm') return broadcastMatmul(o, vec, device.subgroup, BROADCAST_GEMM.rows, BROADCAST_GEMM.cols);
+    return broadcastMatmul(o, vec, device.subgroup, variant === 'gemv1' ? 1 : BROADCAST_ROWS);
   }
-  if (variant === 'gemm') return gemm(o);
-  if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, gemvLanes(k, device.cpu));
-  return gemv(o, gemvLanes(k, device.cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
+  if (variant === 'gemm') return gemm(o, vec);
+  if (variant === 'gemv1' && k <= GEMV_STAGED_K) return gemvStaged(o, vec, gemvLanes(k, device.cpu));
+  return gemv(o, vec, gemvLanes(k, device.cpu), variant === 'gemv1' ? 1 : GEMV_MAX_ROWS);
 }
 
 /**
@@ -186,11 +209,11 @@ export const GEMV_STAGED_K = 3072;
 /** The matmul variant for a call of `rows` rows. */
 export const matmulVariant = (rows: number): 'gemv1' | 'gemv' | 'gemm' => (rows === 1 ? 'gemv1' : rows <= GEMV_MAX_ROWS ? 'gemv' : 'gemm');
 
-function gemv(o: MatmulOptions, lanes: number, maxRows: number): Kernel {
+function gemv(o: MatmulOptions, vec: boolean, lanes: number, maxRows: number): Kernel {
   const g = o.norm ? ' * gk' : '';
   // Grid: output columns in blocks of COLS (rows loop inside), over x and y past 65535 blocks.
   const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (THREADS / lanes)));
-  return matmulKernel(`gemv${lanes}x${maxRows}`, o, { R: maxRows, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
+  return matmulKernel(`gemv${lanes}x${maxRows}`, o, vec, { R: maxRows, LANES: lanes, COLS: THREADS / lanes }, /* wgsl */ `
 ${lanes > 1 ? 'var<workgroup> red: array<f32, WG * R>;' : ''}
 
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -226,12 +249,12 @@ ${lanes === 1 ? gemvOwnColumn(o) : gemvReduce(o)}
  * weight load and one dot product per vec4 (two for swiglu) instead of also reloading x, the gain and the sum of
  * squares for every column. SmolLM2-135M shapes on lavapipe: see `npm run bench` (qkv, gate_up, lm_head).
  */
-function gemvStaged(o: MatmulOptions, lanes: number): Kernel {
+function gemvStaged(o: MatmulOptions, vec: boolean, lanes: number): Kernel {
   // One lane per column (a CPU adapter): 64 columns per workgroup, so a 576-wide output is 9 workgroups for the
   // cores to share rather than 3.
   const wg = lanes === 1 ? 64 : THREADS;
   const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (wg / lanes)));
-  const k = matmulKernel(`gemv${lanes}x1s`, o, { R: 1, LANES: lanes, COLS: wg / lanes, XS4: GEMV_STAGED_K / 4 }, /* wgsl */ `
+  const k = matmulKernel(`gemv${lanes}x1s`, o, vec, { R: 1, LANES: lanes, COLS: wg / lanes, XS4: GEMV_STAGED_K / 4 }, /* wgsl */ `
 var<workgroup> xs: array<vec4<f32>, XS4>; // the row, normalized and scaled by the gain (norm), zero past K
 ${lanes > 1 || o.norm ? 'var<workgroup> red: array<f32, WG>;' : ''}
 ${o.norm ? 'var<workgroup> rstd: f32; // 1 / rms of the row, summed by one thread' : ''}
@@ -282,7 +305,7 @@ ${lanes === 1 ? `  if (n < P.N) { epilogue(0u, n, acc, acc2, 1.0); }` : `${stage
  * lane sums the squares of the vec4s it loaded and subgroupAdd totals the row. All lanes run the loops (a lane past N
  * reads column N - 1 and writes nothing), as subgroup operations need. SmolLM2-135M shapes on lavapipe: `npm run bench`.
  */
-function broadcastMatmul(o: MatmulOptions, sg: number, rb: number, cl = 1): Kernel {
+function broadcastMatmul(o: MatmulOptions, vec: boolean, sg: number, rb: number, cl = 1): Kernel {
   const wg = 64;
   const grid = (s: Sizes) => grid2d(Math.ceil(need('gemv', s).N / (wg * cl)));
   const R = [...Array(rb).keys()];
@@ -299,7 +322,7 @@ function broadcastMatmul(o: MatmulOptions, sg: number, rb: number, cl = 1): Kern
   const loop = rb > BROADCAST_ROWS;
   const lit = (j: number | string) => (typeof j === 'number' ? `${j}u` : j);
   const read = (w: string, c: number, j: number | string) => (hoist ? `${w}Raw(n${c}, k0 + ${lit(j)}) * ${w === 'w' ? 's' : 't'}c${c}` : `${w}Vec(n${c}, k0 + ${lit(j)})`);
-  const k = matmulKernel(`bcast${sg}x${rb}${cl > 1 ? `x${cl}` : ''}`, o, { SG: sg }, /* wgsl */ `
+  const k = matmulKernel(`bcast${sg}x${rb}${cl > 1 ? `x${cl}` : ''}`, o, vec, { SG: sg }, /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
   let M = numRows();
@@ -381,11 +404,11 @@ function gemvReduce(o: MatmulOptions): string {
   }`;
 }
 
-function gemm(o: MatmulOptions): Kernel {
+function gemm(o: MatmulOptions, vec: boolean): Kernel {
   // Grid: 64 x 64 output tiles, (columns, rows).
   const grid = (s: Sizes) => { const { N, rows } = need('gemm', s); return [Math.ceil(N / GEMM_TILE), Math.ceil(rows / GEMM_TILE), 1] as Grid; };
   const sw = o.swiglu;
-  return matmulKernel('gemm', o, { T: GEMM_TILE, TK: GEMM_TK }, /* wgsl */ `
+  return matmulKernel('gemm', o, vec, { T: GEMM_TILE, TK: GEMM_TK }, /* wgsl */ `
 // K-major tiles: element (k, i) at k * T + i, read as vec4s of 4 neighbouring rows (columns): a thread's 4 x 4 block
 // is two vec4 loads per k, and the threads of a row of the block read neighbouring vec4s, so no two lanes of a warp
 // hit one bank with different addresses (the row-major layout read them 16 floats apart).

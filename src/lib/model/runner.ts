@@ -96,6 +96,8 @@ interface Op {
   /** Rows this op iterates over: the call's rows or its sequences. */
   over: 'rows' | 'seqs';
   grid: (rows: number) => Grid;
+  /** The kernel of the variant for `rows` while that variant is not made yet (its pipeline to compile), else null. */
+  pending?: (rows: number) => Kernel | null;
 }
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -266,8 +268,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
           const buffers = { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse };
           const few = b.dispatch(attention, params, buffers, [0, 0, 0], `L${l}.attention`);
           // Many rows on a CPU adapter: the kernel that loads each key once per subgroup (made on first use).
-          const many = manyRows ? once(() => b.dispatch(manyRows, params, buffers, [0, 0, 0], `L${l}.attention`)) : () => few;
-          this.#ops.push({ label: few.label, one: few, small: few, get large() { return many(); }, over: 'rows', grid: (rows) => (rows > GEMV_MAX_ROWS && manyRows ? manyRows : attention).grid({ H, rows }) });
+          const many = manyRows ? lazy(manyRows, () => b.dispatch(manyRows, params, buffers, [0, 0, 0], `L${l}.attention`)) : null;
+          this.#ops.push({
+            label: few.label, one: few, small: few, get large() { return many ? many.get() : few; }, over: 'rows',
+            grid: (rows) => (rows > GEMV_MAX_ROWS && manyRows ? manyRows : attention).grid({ H, rows }),
+            pending: (rows) => (matmulVariant(rows) === 'gemm' ? many?.pending() ?? null : null),
+          });
         }
         else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
         else {
@@ -283,8 +289,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
     const top = { S: this.#step, cand: a.cand, stats: a.candStats };
     const pick = (k1: Kernel, k2: Kernel, label: string): Op[] => [
-      lazyOp(`${label}1`, () => b.dispatch(k1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], `${label}1`), (seqs) => k1.grid({ V, seqs })),
-      lazyOp(`${label}2`, () => b.dispatch(k2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], `${label}2`), (seqs) => k2.grid({ seqs })),
+      lazyOp(`${label}1`, k1, () => b.dispatch(k1, this.#topkParams, { ...top, ...common, logits: this.#logits, seen: this.#seen }, [0, 0, 0], `${label}1`), (seqs) => k1.grid({ V, seqs })),
+      lazyOp(`${label}2`, k2, () => b.dispatch(k2, this.#topkParams, { ...top, result: this.#result }, [0, 0, 0], `${label}2`), (seqs) => k2.grid({ seqs })),
     ];
     this.#forwardOps = {
       topk: [...this.#ops, ...pick(topkStage1Kernel(), topkStage2Kernel(), 'topk')],
@@ -322,14 +328,17 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (o.norm) buffers.gain = t.gain!;
       if (o.bias) buffers.bias = t.bias!;
       if (lg) Object.assign(buffers, { rowInfo: this.#rowInfo, loraU: this.#loraU!, loraB: lg.b });
-      const [v1, vs, vl] = [one, small, large].map((k) => once(() => b.dispatch(k, p, buffers, [0, 0, 0], label)));
+      const variants = { gemv1: one, gemv: small, gemm: large };
+      const [v1, vs, vl] = [one, small, large].map((k) => lazy(k, () => b.dispatch(k, p, buffers, [0, 0, 0], label)));
+      const made = { gemv1: v1, gemv: vs, gemm: vl };
       this.#ops.push({
         label,
-        get one() { return v1(); },
-        get small() { return vs(); },
-        get large() { return vl(); },
+        get one() { return v1.get(); },
+        get small() { return vs.get(); },
+        get large() { return vl.get(); },
         over: o.last ? 'seqs' : 'rows',
-        grid: (rows) => (rows === 1 ? one : rows <= GEMV_MAX_ROWS ? small : large).grid({ N: shard.rows, rows }),
+        grid: (rows) => variants[matmulVariant(rows)].grid({ N: shard.rows, rows }),
+        pending: (rows) => made[matmulVariant(rows)].pending(),
       });
     });
   }
@@ -411,11 +420,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#busy = true;
     try {
       const q = this.gpu.device.queue;
-      this.#writeInputs(input);
-
+      await this.#compileAhead(input);
+      this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
+      const ops = this.#active();
       const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
       const pass = enc.beginComputePass({ label: 'forward' });
-      const ops = this.#active();
       for (const op of ops) this.#encodeOp(pass, op, input);
       const targets = input.targets !== undefined;
       if (targets) {
@@ -451,6 +460,21 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     }
   }
 
+  /**
+   * Creates the pipelines of the variants a call over `input` needs for the first time side by side
+   * (`createComputePipelineAsync`: a browser compiles them on its GPU process's threads at once instead of one by one
+   * as the forward is encoded). Nothing is written before the wait; after it the rows' adapters are checked again, as
+   * the bank may have changed meanwhile.
+   */
+  async #compileAhead(input: StepInput): Promise<void> {
+    if (this.#opsVersion !== this.lora.version) this.#buildOps();
+    const pending = this.#active().flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
+    if (pending.length === 0) return;
+    await this.gpu.pipelines.prepare(pending);
+    this.gpu.check();
+    this.#checkAdapters(input);
+  }
+
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
   #writeInputs(input: StepInput): void {
     const q = this.gpu.device.queue;
@@ -478,6 +502,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (!(input.tokens[m] >= 0 && input.tokens[m] < this.cfg.vocabSize)) throw new RangeError(`token id ${input.tokens[m]} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
       if (!(input.slots[m] >= 0 && input.slots[m] < this.opts.slots)) throw new RangeError(`slot ${input.slots[m]} out of range`);
       if (!(input.positions[m] >= 0 && input.positions[m] < this.opts.contextLength)) throw new RangeError(`position ${input.positions[m]} is past the context length ${this.opts.contextLength}`);
+    }
+    this.#checkAdapters(input);
+  }
+
+  #checkAdapters(input: StepInput): void {
+    for (let m = 0; m < input.tokens.length; m++) {
       const ls = input.loraSlots?.[m] ?? 0;
       if (!(ls === 0 || this.lora.holds(ls))) throw new RangeError(`LoRA slot ${ls} holds no adapter`);
     }
@@ -567,16 +597,16 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
 }
 
-/** `make()`, called on the first call only. */
-function once<T>(make: () => T): () => T {
-  let v: T | undefined;
-  return () => (v ??= make());
+/** A dispatch of `kernel` made on first use; until then `pending()` names the kernel (to compile ahead). */
+function lazy(kernel: Kernel, make: () => Dispatch): { get: () => Dispatch; pending: () => Kernel | null } {
+  let v: Dispatch | undefined;
+  return { get: () => (v ??= make()), pending: () => (v ? null : kernel) };
 }
 
-/** An op of one dispatch, made when a forward first needs it. */
-function lazyOp(label: string, make: () => Dispatch, grid: Op['grid']): Op {
-  const get = once(make);
-  return { label, get one() { return get(); }, get small() { return get(); }, get large() { return get(); }, over: 'seqs', grid };
+/** An op of one dispatch of `kernel`, made when a forward first needs it. */
+function lazyOp(label: string, kernel: Kernel, make: () => Dispatch, grid: Op['grid']): Op {
+  const d = lazy(kernel, make);
+  return { label, get one() { return d.get(); }, get small() { return d.get(); }, get large() { return d.get(); }, over: 'seqs', grid, pending: d.pending };
 }
 
 function decodeCandidates(words: Uint32Array, seqs: number): Candidates[] {

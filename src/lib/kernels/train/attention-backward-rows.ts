@@ -1,8 +1,8 @@
 // The attention backward of kernels/train/attention-backward.ts for CPU adapters with fixed-size subgroups: the same
 // sums, each lane one row (dq: a query row of one head; dK/dV: a key row of one KV head), and the rows on the other
-// side walked in the same order by every lane of a subgroup, each loaded once per subgroup (lane i loads elements
-// i, i + SG, ...) and handed lane to lane by subgroupBroadcast (see kernels/attention-rows.ts). Lanes of two
-// sequences (a subgroup across a sequence boundary) take them in turns.
+// side walked in the same order by every lane of a subgroup, each loaded once per subgroup (lane i loads its vec4s
+// i, i + SG, ...: heads are read as vec4s, Dh a multiple of 4) and handed lane to lane by subgroupBroadcast (see
+// kernels/attention-rows.ts). Lanes of two sequences (a subgroup across a sequence boundary) take them in turns.
 // Rows are B sequences of T positions (row = b T + t); K/V in the cache layout (B, Hkv, T, Dh).
 // Grids: dq (H, M / 64); dK/dV (Hkv, M / 64).
 
@@ -12,25 +12,31 @@ import { NONE } from '../common.js';
 import { inTurns } from '../attention-rows.js';
 
 const ROWS = 64;
-const f32s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<f32>', access, shape });
+/** A head-sized buffer read or written as vec4s (Dh a multiple of 4). */
+const vec4s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<vec4<f32>>', access, shape: shape.replace('Dh)', 'Dh / 4)') });
 
-/** Code generation over a head vector split in chunks of SG: element d = c SG + l is lane l's share of chunk c. */
-function chunks(dh: number, sg: number) {
-  const cs = [...Array(Math.ceil(dh / sg)).keys()];
-  const lanes = (c: number) => [...Array(Math.min(sg, dh - c * sg)).keys()];
+/**
+ * Code generation over a head vector of DH4 vec4s split in chunks of SG: vec4 d = c SG + l is lane l's share of
+ * chunk c.
+ */
+function chunks(dh4: number, sg: number) {
+  const cs = [...Array(Math.ceil(dh4 / sg)).keys()];
+  const lanes = (c: number) => [...Array(Math.min(sg, dh4 - c * sg)).keys()];
   return {
     cs,
     each: (f: (c: number, l: number, d: number) => string, sep = '\n      ') => cs.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep),
-    /** Lane's element of chunk c of the head vector at `base` in `buf` (the last element again past Dh). */
-    load: (buf: string, base: string, c: number) => `${buf}[${base} + min(${c * sg}u + lane, DH - 1u)]`,
+    /** Lane's vec4 of chunk c of the head vector at `base` in `buf` (the last vec4 again past Dh). */
+    load: (buf: string, base: string, c: number) => `${buf}[${base} + min(${c * sg}u + lane, DH4 - 1u)]`,
   };
 }
 
 function kernel(name: string, dh: number, sg: number, outputs: Record<string, BufferDecl>, heads: 'H' | 'Hkv', source: string): Kernel {
+  if (dh % 4 !== 0) throw new Error(`${name} reads heads as vec4s: Dh must be a multiple of 4, got ${dh}`);
+  const heads4 = Object.fromEntries(['q', 'kc', 'vc', 'o', 'dout'].map((n) => [n, vec4s('read', BACKWARD_INPUTS[n].shape!)]));
   return {
-    name: `${name}${sg}`, workgroupSize: ROWS, constants: { DH: dh, NONE }, subgroups: true,
+    name: `${name}${sg}`, workgroupSize: ROWS, constants: { DH4: dh / 4, NONE }, subgroups: true,
     grid: (s) => { const n = need(name, s); return [n[heads], Math.ceil(n.M / ROWS), 1]; },
-    params: BACKWARD_PARAMS, buffers: { ...BACKWARD_INPUTS, ...outputs },
+    params: BACKWARD_PARAMS, buffers: { ...BACKWARD_INPUTS, ...heads4, ...outputs },
     source: `${PROBS}
 ${source}`,
   };
@@ -38,8 +44,8 @@ ${source}`,
 
 /** dq_i = scale sum_j ds_ij k_j for each query row i of head h. */
 export function attentionBackwardDqRowsKernel(dh: number, sg: number): Kernel {
-  const { cs, each, load } = chunks(dh, sg);
-  return kernel('attention_backward_dq_rows', dh, sg, { dq: f32s('read_write', '(M, H, Dh)') }, 'H', /* wgsl */ `
+  const { cs, each, load } = chunks(dh / 4, sg);
+  return kernel('attention_backward_dq_rows', dh, sg, { dq: vec4s('read_write', '(M, H, Dh)') }, 'H', /* wgsl */ `
 // The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -49,19 +55,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let b = m / P.T;
   let t = m % P.T;
   let kvh = h / (P.H / P.Hkv);
-  let qi = (m * P.H + h) * DH;
-  ${each((_c, _l, d) => `let q${d} = q[qi + ${d}u]; let g${d} = dout[qi + ${d}u]; var a${d} = 0.0;`)}
+  let qi = (m * P.H + h) * DH4;
+  ${each((_c, _l, d) => `let q${d} = q[qi + ${d}u]; let g${d} = dout[qi + ${d}u]; var a${d} = vec4<f32>(0.0);`)}
   var Di = 0.0;
-  ${each((_c, _l, d) => `Di += g${d} * o[qi + ${d}u];`, ' ')}
+  ${each((_c, _l, d) => `Di += dot(g${d}, o[qi + ${d}u]);`, ' ')}
   let l = lse[m * P.H + h];
   let first = select(0u, t + 1u - P.window, P.window > 0u && t + 1u > P.window);
   ${inTurns('b', 'first', 't + 1u', /* wgsl */ `
     for (var j = lo; j < hi; j++) {
-      let kj = ((s0 * P.Hkv + kvh) * P.T + j) * DH;
+      let kj = ((s0 * P.Hkv + kvh) * P.T + j) * DH4;
       ${cs.map((c) => `let k${c} = ${load('kc', 'kj', c)}; let v${c} = ${load('vc', 'kj', c)};`).join(' ')}
       var s = 0.0;
       var dv = 0.0;
-      ${each((c, ln, d) => `s += q${d} * subgroupBroadcast(k${c}, ${ln}u); dv += g${d} * subgroupBroadcast(v${c}, ${ln}u);`)}
+      ${each((c, ln, d) => `s += dot(q${d}, subgroupBroadcast(k${c}, ${ln}u)); dv += dot(g${d}, subgroupBroadcast(v${c}, ${ln}u));`)}
       let pg = probs(s * P.scale, l);
       let ds = select(0.0, pg.x * (dv - Di) * pg.y * P.scale, mine && j >= first && j <= t);
       ${each((c, ln, d) => `a${d} += ds * subgroupBroadcast(k${c}, ${ln}u);`)}
@@ -75,8 +81,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 
 /** dk_j = scale sum_{i, h in group} ds_ij q_i and dv_j = sum p_ij do_i for each key row j of KV head kvh. */
 export function attentionBackwardDkvRowsKernel(dh: number, sg: number): Kernel {
-  const { cs, each, load } = chunks(dh, sg);
-  return kernel('attention_backward_dkv_rows', dh, sg, { dk: f32s('read_write', '(B, Hkv, T, Dh)'), dv: f32s('read_write', '(B, Hkv, T, Dh)') }, 'Hkv', /* wgsl */ `
+  const { cs, each, load } = chunks(dh / 4, sg);
+  return kernel('attention_backward_dkv_rows', dh, sg, { dk: vec4s('read_write', '(B, Hkv, T, Dh)'), dv: vec4s('read_write', '(B, Hkv, T, Dh)') }, 'Hkv', /* wgsl */ `
 // The query loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -86,8 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let b = key / P.T;
   let j = key % P.T;
   let group = P.H / P.Hkv;
-  let kj = ((b * P.Hkv + kvh) * P.T + j) * DH;
-  ${each((_c, _l, d) => `let k${d} = kc[kj + ${d}u]; let v${d} = vc[kj + ${d}u]; var ak${d} = 0.0; var av${d} = 0.0;`)}
+  let kj = ((b * P.Hkv + kvh) * P.T + j) * DH4;
+  ${each((_c, _l, d) => `let k${d} = kc[kj + ${d}u]; let v${d} = vc[kj + ${d}u]; var ak${d} = vec4<f32>(0.0); var av${d} = vec4<f32>(0.0);`)}
   // The queries that see key j: j to T - 1, or to j + W - 1 under a sliding window of W.
   let last = select(P.T, min(P.T, j + P.window), P.window > 0u);
   ${inTurns('b', 'j', 'last', /* wgsl */ `
@@ -96,15 +102,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       let ok = mine && i >= j && i < last;
       for (var hh = 0u; hh < group; hh++) {
         let h = kvh * group + hh;
-        let qi = (m * P.H + h) * DH;
+        let qi = (m * P.H + h) * DH4;
         ${cs.map((c) => `let q${c} = ${load('q', 'qi', c)}; let g${c} = ${load('dout', 'qi', c)};`).join(' ')}
         var di = 0.0;
-        ${cs.map((c) => `di += select(0.0, g${c} * ${load('o', 'qi', c)}, ${c * sg}u + lane < DH);`).join(' ')}
-        // Each lane summed its elements of do . o; the subgroup's total is the query's D_i.
+        ${cs.map((c) => `di += select(0.0, dot(g${c}, ${load('o', 'qi', c)}), ${c * sg}u + lane < DH4);`).join(' ')}
+        // Each lane summed its vec4s of do . o; the subgroup's total is the query's D_i.
         let Di = subgroupAdd(di);
         var s = 0.0;
         var dvd = 0.0;
-        ${each((c, ln, d) => `s += k${d} * subgroupBroadcast(q${c}, ${ln}u); dvd += v${d} * subgroupBroadcast(g${c}, ${ln}u);`)}
+        ${each((c, ln, d) => `s += dot(k${d}, subgroupBroadcast(q${c}, ${ln}u)); dvd += dot(v${d}, subgroupBroadcast(g${c}, ${ln}u));`)}
         let pg = probs(s * P.scale, lse[m * P.H + h]);
         let p = select(0.0, pg.x, ok);
         let ds = select(0.0, pg.x * (dvd - Di) * pg.y * P.scale, ok);

@@ -91,7 +91,7 @@ export async function fmaPeak(gpu: Gpu): Promise<number> {
 }
 
 import { matmulProgram, matmulVariant, MATMUL_PARAMS, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
-import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
+import { matmulNNKernel, nnVec } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rowLayout, isQuantized, type WeightFormat } from '../../src/lib/quant/blocks.js';
 import { NONE } from '../../src/lib/kernels/common.js';
 
@@ -125,7 +125,7 @@ export async function timeForwardGemm(gpu: Gpu, device: MatmulDevice, g: (typeof
 
 /** Training's input gradient dX = dY W (M rows of dY, W (N, K)). */
 export async function timeInputGradient(gpu: Gpu, subgroup: number, N: number, K: number, format: WeightFormat, M: number, reps = 5): Promise<GemmFigure> {
-  const k = matmulNNKernel(format, false, subgroup, M);
+  const k = matmulNNKernel(format, false, subgroup, M, nnVec(N, 0, K));
   const ldw = weightStride(format, K);
   const ms = await timeKernel(gpu, k, { M, N, K, ldy: N, yOff: 0, ldw, ldo: K, outRow: 0, yRow: 0 }, { dy: M * N * 4, w: weightBytes(format, N, K), dx: M * K * 4 }, { K, rows: M }, reps);
   return { kernel: k.name, shape: `dX (${N} -> ${K})`, format, M, N, K, ms, gflops: (2 * M * N * K) / (ms * 1e6) };

@@ -2,7 +2,7 @@
 // upstream gradient dy is d(sum dy * f(x))/dx through the scalar tape (itself checked against finite differences in
 // train-step.test.ts). Tolerance: atol 2e-5 + rtol 1e-5 unless stated (measured max |error| 5.1e-6, on dX).
 
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/lib/formats/dtype.js';
 import { attentionKernel } from '../../src/lib/kernels/attention.js';
 import { attentionBackwardDkvKernel, attentionBackwardDqKernel } from '../../src/lib/kernels/train/attention-backward.js';
@@ -10,7 +10,7 @@ import { attentionBackwardDkvRowsKernel, attentionBackwardDqRowsKernel } from '.
 import { attentionRowsKernel } from '../../src/lib/kernels/attention-rows.js';
 import { crossEntropyKernel } from '../../src/lib/kernels/train/cross-entropy.js';
 import { loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../../src/lib/kernels/train/lora-backward.js';
-import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
+import { matmulNNKernel, nnVec } from '../../src/lib/kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../../src/lib/kernels/train/norm.js';
 import { qkNormBackwardKernel, qkNormKernel } from '../../src/lib/kernels/qk-norm.js';
 import { ropeBackwardKernel } from '../../src/lib/kernels/train/rope-backward.js';
@@ -147,7 +147,11 @@ describe('matmul input gradient dX = dY W', () => {
   // Tiled (GPUs), then the broadcast shape of CPU adapters with this device's fixed subgroup size.
   // M=70 and 9 run the broadcast shape's 16-row blocks (cut short by M), M=1 its 4-row one; K=301 spans two
   // workgroups of 256 columns, the second cut short.
-  it.each([[false, 70, 37, 53], [true, 9, 130, 19], [false, 1, 5, 3], [true, 37, 21, 301]].flatMap((c) => [[...c, false], [...c, true]]) as [boolean, number, number, number, boolean][])('f16 %s, M=%i N=%i K=%i, with a column offset into dY and accumulation (broadcast: %s)', async (f16, M, N, K, broadcast) => {
+  // Aligned: dY's stride and offset and K multiples of 4, so the broadcast shape reads dY and writes dX as vec4s (N
+  // still odd: the last vec4 of dY's segment is cut short).
+  const dxCases = [[false, 70, 37, 53], [true, 9, 130, 19], [false, 1, 5, 3], [true, 37, 21, 301]];
+  const aligned = (c: (number | boolean)[]) => [c[0], c[1], c[2], Math.ceil((c[3] as number) / 4) * 4];
+  it.each(dxCases.flatMap((c) => [[...c, false, false], [...c, true, false], [...aligned(c), true, true], [...aligned(c), false, true]]) as [boolean, number, number, number, boolean, boolean][])('f16 %s, M=%i N=%i K=%i, with a column offset into dY and accumulation (broadcast: %s, strides multiples of 4: %s)', async (f16, M, N, K, broadcast, vec) => {
     const gpu = await testGpu({ f16 });
     const rng = new Rng(M + N + K);
     const ldw = Math.ceil(K / 4) * 4;
@@ -155,11 +159,13 @@ describe('matmul input gradient dX = dY W', () => {
     const seen = Float64Array.from(Wv, (v) => (f16 ? f16ToF32(f32ToF16(v)) : v));
     const wData = f16 ? new Uint16Array(N * ldw) : new Float32Array(N * ldw);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wData[n * ldw + k] = f16 ? f32ToF16(Wv[n * K + k]) : Wv[n * K + k];
-    const yOff = 3, ldy = N + 5;
+    const yOff = vec ? 4 : 3, ldy = vec ? Math.ceil((N + 6) / 4) * 4 : N + 5;
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
     const expected = dxReference(dy, ldy, yOff, seen, M, N, K, dx0);
-    const { dx } = await runProgram(gpu, matmulNNKernel(f16 ? 'f16' : 'f32', true, broadcast ? subgroupOf(gpu) : 0, M), { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
+    const kernel = matmulNNKernel(f16 ? 'f16' : 'f32', true, broadcast ? subgroupOf(gpu) : 0, M, nnVec(ldy, yOff, K));
+    expect(kernel.buffers.dy.type).toBe(broadcast && vec ? 'array<vec4<f32>>' : 'array<f32>');
+    const { dx } = await runProgram(gpu, kernel, { M, N, K, ldy, yOff, ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: wData, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ...TOL, 'dX');
   });

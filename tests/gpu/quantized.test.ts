@@ -11,7 +11,7 @@ import { Engine } from '../../src/lib/engine.js';
 import { meanLoss, teacherForcedLoss } from '../../src/lib/eval/loss.js';
 import { NodeDirFiles } from '../../src/lib/hub/node-files.js';
 import { BROADCAST_ROWS, GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulDevice, type MatmulOptions } from '../../src/lib/kernels/matmul.js';
-import { matmulNNKernel } from '../../src/lib/kernels/train/matmul-nn.js';
+import { matmulNNKernel, nnVec } from '../../src/lib/kernels/train/matmul-nn.js';
 import { syntheticAdapter } from '../../src/lib/lora/synthetic.js';
 import { dequantizeRows, quantizeRows, rowLayout, type QuantFormat } from '../../src/lib/quant/blocks.js';
 import { weightBytes } from '../../src/lib/quant/precision.js';
@@ -77,15 +77,17 @@ describe('matmul with quantized weights', () => {
     }
   }
 
-  it.each([['q8', 70, 37, 53, false], ['q4', 9, 130, 45, false], ['q4', 1, 5, 3, false], ['q8', 70, 37, 53, true], ['q4', 9, 130, 45, true], ['q4', 37, 21, 301, true]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i (CPU broadcast: %s)', async (format, M, N, K, broadcast) => {
+  // The last two: dY's stride and offset and K multiples of 4 (dY read and dX written as vec4s).
+  it.each([['q8', 70, 37, 53, false, false], ['q4', 9, 130, 45, false, false], ['q4', 1, 5, 3, false, false], ['q8', 70, 37, 53, true, false], ['q4', 9, 130, 45, true, false], ['q4', 37, 21, 301, true, false],
+    ['q8', 70, 37, 52, true, true], ['q4', 37, 21, 300, true, true]] as const)('dX = dY W through %s weights, M=%i N=%i K=%i (CPU broadcast: %s, strides multiples of 4: %s)', async (format, M, N, K, broadcast, vec) => {
     const gpu = await testGpu();
     const rng = new Rng(M + N + K);
     const W = quantized(randn(rng, N * K, 0.5), N, K, format);
-    const yOff = 3, ldy = N + 5;
+    const yOff = vec ? 4 : 3, ldy = vec ? Math.ceil((N + 6) / 4) * 4 : N + 5;
     const dy = randn(rng, M * ldy);
     const dx0 = randn(rng, M * K);
     const expected = dxReference(dy, ldy, yOff, W.seen, M, N, K, dx0);
-    const { dx } = await runProgram(gpu, matmulNNKernel(format, true, broadcast ? subgroupOf(gpu) : 0, M), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
+    const { dx } = await runProgram(gpu, matmulNNKernel(format, true, broadcast ? subgroupOf(gpu) : 0, M, nnVec(ldy, yOff, K)), { M, N, K, ldy, yOff, ldw: W.ldw, ldo: K, outRow: 0, yRow: 0 },
       { dy, w: W.data, dx: out(Float32Array.from(dx0)) }, { K, rows: M });
     expectClose(dx, expected, ATOL, RTOL, `dX ${format}`);
   });

@@ -27,7 +27,7 @@ import { attentionBackwardDkvRowsKernel, attentionBackwardDqRowsKernel } from '.
 import { crossEntropyKernel } from '../kernels/train/cross-entropy.js';
 import { MAX_REWARD_BATCH, rewardHeadKernel } from '../kernels/train/reward-head.js';
 import { LORA_TRAIN_PARAMS, SEED_LAYOUT, loraGradAKernel, loraGradBKernel, loraGradXKernel, loraShrinkTrainKernel, loraWKernel } from '../kernels/train/lora-backward.js';
-import { matmulNNKernel } from '../kernels/train/matmul-nn.js';
+import { matmulNNKernel, nnVec } from '../kernels/train/matmul-nn.js';
 import { rmsnormBackwardKernel, rmsnormKernel } from '../kernels/train/norm.js';
 import { ADAMW_STEP_LAYOUT, adamwKernel, clipKernel, sumSquaresKernel } from '../kernels/train/optimizer.js';
 import { paramOffset } from '../gpu/program.js';
@@ -563,7 +563,7 @@ export class TrainGraph {
   /** dX (+)= dY[:, yOff + shard rows] W_shard for every shard. */
   #matmulNN(label: string, dy: GPUBuffer, ldy: number, yOff: number, m: Matrix, dx: GPUBuffer, accumulate: boolean, list: Dispatch[], rows = this.M, yRow = 0, outRow = 0): void {
     m.shards.forEach((s, i) => {
-      const k = matmulNNKernel(m.format, accumulate || i > 0, this.gpu.subgroup, rows);
+      const k = matmulNNKernel(m.format, accumulate || i > 0, this.gpu.subgroup, rows, nnVec(ldy, yOff + s.rowStart, m.k));
       list.push(this.#b.dispatch(k, { M: rows, N: s.rows, K: m.k, ldy, yOff: yOff + s.rowStart, ldw: m.ldw, ldo: m.k, outRow, yRow },
         { dy, w: s.buffer, dx }, { K: m.k, rows }, label));
     });

@@ -17,9 +17,19 @@ import { DEFAULT_TRAIN_CONFIG } from '../../src/lib/training/train-config.js';
 import { TrainStep } from '../../src/lib/training/step.js';
 import { lengthBuckets } from '../../src/lib/data/batches.js';
 import { createNodeGpu } from '../../src/lib/gpu/node.js';
+import type { Gpu } from '../../src/lib/gpu/device.js';
 
 const demo = new URL('../../public/models/demo/', import.meta.url).pathname;
 const adapter = new URL('../../public/adapters/demo-short/', import.meta.url).pathname;
+
+/** The built-in model on a device of its own (its pipeline cache starts empty); `setup` runs before the load. */
+async function demoOnOwnDevice(setup?: (gpu: Gpu) => void): Promise<{ gpu: Gpu; engine: Engine }> {
+  const gpu = await createNodeGpu({ forceF32: true });
+  setup?.(gpu);
+  const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+  await engine.load(new NodeDirFiles('demo', demo));
+  return { gpu, engine };
+}
 
 describe('GPU memory ownership', () => {
   it('loading and unloading a model 20 times in one process returns allocated bytes to the start', async () => {
@@ -139,9 +149,7 @@ describe('one pipeline cache per device', () => {
   });
 
   it("the variants a forward needs for the first time are created side by side (createComputePipelineAsync), none in the forward's own encoding", async () => {
-    const gpu = await createNodeGpu({ forceF32: true });
-    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
-    await engine.load(new NodeDirFiles('demo', demo));
+    const { gpu, engine } = await demoOnOwnDevice();
     const d = gpu.device;
     const calls = { sync: 0, async: 0 };
     const [sync, parallel] = [d.createComputePipeline.bind(d), d.createComputePipelineAsync.bind(d)];
@@ -154,10 +162,7 @@ describe('one pipeline cache per device', () => {
     expect(calls.async).toBeGreaterThan(3);
     expect(calls.sync).toBe(0);
     // The same answer as a device that makes each pipeline where it is first encoded.
-    const plain = await createNodeGpu({ forceF32: true });
-    plain.pipelines.prepare = async () => {};
-    const other = new Engine(plain, { contextLength: 64, slots: 2 });
-    await other.load(new NodeDirFiles('demo', demo));
+    const { gpu: plain, engine: other } = await demoOnOwnDevice((g) => { g.pipelines.prepare = async () => {}; });
     expect((await other.generate(chat)).tokens).toEqual(first.tokens);
     other.unload();
     plain.destroy();
@@ -166,9 +171,7 @@ describe('one pipeline cache per device', () => {
   });
 
   it('an adapter removed while a forward waits for its pipelines fails that forward with a typed error, and the next one runs', async () => {
-    const gpu = await createNodeGpu({ forceF32: true });
-    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
-    await engine.load(new NodeDirFiles('demo', demo));
+    const { gpu, engine } = await demoOnOwnDevice();
     const info = await engine.loadAdapter(new NodeDirFiles('demo-short', adapter));
     const rows = 12;
     const input = (slot: number) => ({
@@ -186,9 +189,7 @@ describe('one pipeline cache per device', () => {
   });
 
   it('a shader text compiles once per device across inference and two training buckets', async () => {
-    const gpu = await createNodeGpu({ forceF32: true }); // a device of its own: its cache starts empty
-    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
-    await engine.load(new NodeDirFiles('demo', demo));
+    const { gpu, engine } = await demoOnOwnDevice();
     const short = { promptIds: [1, 2, 3], maxNewTokens: 2, sampling: { temperature: 0 } };
     await engine.generate(short); // no adapter resident: the matmuls without the LoRA epilogue (made on first use)
     await engine.loadAdapter(new NodeDirFiles('qv', adapter), 'qv');

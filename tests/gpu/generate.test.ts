@@ -106,6 +106,18 @@ describe('generation', () => {
     expect(a.tokens).toEqual(b.tokens);
   });
 
+  it('a prompt longer than a forward fills the KV cache chunk by chunk without reading anything back until its last chunk', async () => {
+    const gpu = await testGpu();
+    const long = [9, 8, 7, 6, 5, 4, 3, 2, 1, 10, 11];
+    const { runner, config, model } = await tinyRunner(gpu, TINY_CONFIGS.llamaGqaUntied, { slots: 1, contextLength: 64, maxRows: 3 });
+    const before = { ...runner.stats };
+    const { tokens } = await run(runner, { ...greedy, maxNewTokens: 1 }, long);
+    // 11 rows in chunks of 3: three KV-only fills, then one forward for the last chunk's logits.
+    expect(runner.stats.fills - before.fills).toBe(3);
+    expect(runner.stats.forwards - before.forwards).toBe(1);
+    expect(tokens).toEqual(referenceGreedy(config, model.tensors, long, 1));
+  });
+
   it('f16 weights match the reference run on f16-rounded weights', async () => {
     const gpu = await testGpu({ f16: true });
     expect(gpu.f16).toBe(true);

@@ -61,17 +61,19 @@ describe('batched multi-adapter decoding', () => {
     const slots = ADAPTERS.map(([_n, c], i) => runner.lora.add(syntheticAdapter(cfg, { name: `a${i}`, seed: 10 + i, config: c })));
     const columns = [{ loraSlot: 0, strength: 1 }, { loraSlot: slots[0], strength: 1 }, { loraSlot: slots[1], strength: 0.5 }, { loraSlot: slots[2], strength: 1.5 }];
     const batched: number[][] = columns.map(() => []);
-    const dispatchesBefore = runner.stats.forwards;
+    const before = { ...runner.stats };
     await generateColumns(runner, prompt, columns, greedy, ({ column, token }) => { batched[column].push(token); });
-    const batchedForwards = runner.stats.forwards - dispatchesBefore;
+    const batchedForwards = runner.stats.forwards - before.forwards;
+    const batchedFills = runner.stats.fills - before.fills;
     for (let c = 0; c < columns.length; c++) {
       const alone: number[] = [];
       await generateColumns(runner, prompt, [columns[c]], greedy, ({ token }) => { alone.push(token); });
       expect(batched[c]).toEqual(alone);
     }
-    // Prefill: the 4 distinct columns share each forward, 8 rows each (32 / 4), so 12 prompt tokens take 2 forwards;
-    // then 15 decode steps for all columns together.
-    expect(batchedForwards).toBe(2 + 15);
+    // Prefill: the 4 distinct columns share each forward, 8 rows each (32 / 4), so 12 prompt tokens take 2: a KV-only
+    // fill and the forward of the last chunk; then 15 decode steps for all columns together.
+    expect(batchedFills).toBe(1);
+    expect(batchedForwards).toBe(1 + 15);
     expect(new Set(batched.map((t) => t.join())).size).toBe(4);
   });
 

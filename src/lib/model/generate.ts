@@ -207,15 +207,17 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
     if (signal?.aborted) return null;
     const len = Math.min(chunk, T - start);
     const rows = groups.flatMap((g) => Array.from({ length: len }, (_, i) => ({ col: g[0], pos: start + i })));
-    last = await runner.forward({
+    const input = {
       tokens: rows.map((r) => prompt[r.pos]),
       slots: rows.map((r) => slots[r.col]),
       positions: rows.map((r) => r.pos),
       loraSlots: rows.map((r) => columns[r.col].loraSlot),
       loraScales: rows.map((r) => columns[r.col].strength),
       seqs: groups.length, lastStride: len, lastOffset: len - 1,
-      targets: target !== undefined && start + len >= T ? groups.map(() => target) : undefined,
-    });
+    };
+    // Chunks before the last only fill the KV cache: queued one after another, no logits, no readback between them.
+    if (start + len < T) await runner.fill(input);
+    else last = await runner.forward({ ...input, targets: target !== undefined ? groups.map(() => target) : undefined });
   }
   for (const g of groups) for (const c of g.slice(1)) runner.copySlot(slots[g[0]], slots[c], T);
   return columns.map((_, i) => last[groups.findIndex((g) => g.includes(i))]);

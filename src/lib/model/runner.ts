@@ -78,6 +78,8 @@ export interface Candidates {
 
 export interface RunnerStats {
   forwards: number;
+  /** KV-only prompt chunks (`fill`): submitted, never read back. */
+  fills: number;
   dispatches: number;
   submits: number;
   readbackBytes: number;
@@ -106,7 +108,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly cfg: ModelConfig;
   readonly weights: ModelWeights;
   private readonly gpu: Gpu;
-  readonly stats: RunnerStats = { forwards: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
+  readonly stats: RunnerStats = { forwards: 0, fills: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
   /**
    * KV cache rows of each layer: the context, or on a layer with a sliding window W the W + R - 1 rows it can need (a
@@ -122,6 +124,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
    * (greedy decoding, scoring). Built with the ops, never per step; the candidates' kernels are made on first use.
    */
   #forwardOps: Record<'topk' | 'best', Op[]> = { topk: [], best: [] };
+  /** The layers' ops alone (embedding to the last layer): what a prompt chunk whose logits nobody reads runs. */
+  #fillOps: Op[] = [];
   #candidates: 1 | typeof TOPK = TOPK;
   #opsVersion = -1;
   readonly #maxRows: number;
@@ -282,6 +286,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         }
       }
     });
+    this.#fillOps = [...this.#ops];
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
     if (cfg.finalSoftcap !== null) {
       const cap = softcapKernel();
@@ -414,6 +419,31 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     return shared;
   }
 
+  /**
+   * Writes the KV cache of `input`'s rows and nothing else: a prompt chunk before the last, whose logits nobody reads.
+   * The layers' dispatches only (no lm_head, no top-k), submitted without a readback, so the next chunk is queued at
+   * once: the queue runs them in order, and the forward after them reads back when all are done. Errors show at the
+   * next forward.
+   */
+  async fill(input: Omit<StepInput, 'targets'>): Promise<void> {
+    this.#check(input);
+    this.#busy = true;
+    try {
+      await this.#compileAhead(input, true);
+      this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
+      const enc = this.gpu.device.createCommandEncoder({ label: 'fill' });
+      const pass = enc.beginComputePass({ label: 'fill' });
+      for (const op of this.#fillOps) this.#encodeOp(pass, op, input);
+      pass.end();
+      this.gpu.device.queue.submit([enc.finish()]);
+      this.stats.fills++;
+      this.stats.dispatches += this.#fillOps.length;
+      this.stats.submits++;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
   /** Runs the model on one batch of rows and returns the top-k candidates of each sequence's last row. */
   async forward(input: StepInput): Promise<Candidates[]> {
     this.#check(input);
@@ -466,9 +496,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
    * as the forward is encoded). Nothing is written before the wait; after it the rows' adapters are checked again, as
    * the bank may have changed meanwhile.
    */
-  async #compileAhead(input: StepInput): Promise<void> {
+  async #compileAhead(input: StepInput, fill = false): Promise<void> {
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
-    const pending = this.#active().flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
+    const pending = (fill ? this.#fillOps : this.#active()).flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
     if (pending.length === 0) return;
     await this.gpu.pipelines.prepare(pending);
     this.gpu.check();

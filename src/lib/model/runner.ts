@@ -124,7 +124,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
    * (greedy decoding, scoring). Built with the ops, never per step; the candidates' kernels are made on first use.
    */
   #forwardOps: Record<'topk' | 'best', Op[]> = { topk: [], best: [] };
-  /** The layers' ops alone (embedding to the last layer): what a prompt chunk whose logits nobody reads runs. */
+  /** The ops up to the last layer's KV write: what a prompt chunk whose logits nobody reads runs. */
   #fillOps: Op[] = [];
   #candidates: 1 | typeof TOPK = TOPK;
   #opsVersion = -1;
@@ -262,11 +262,15 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const tables = { global: a.rope, local: a.ropeLocal, none: a.ropeNone };
     // Each layer as model/layer.ts writes it, with the norms and the GLU folded into the matmuls.
     const act = { x: a.x, qkv: a.qkv, attn: a.attn, h: a.h, ya: a.y, ym: a.y } as Record<Act, GPUBuffer>;
+    let kvWritten = 0; // ops up to the latest layer's KV write
     weights.layers.forEach((lw, l) => {
       const kv = this.#kv[l];
       for (const f of fuseForInference(layerOps(lw, layerSpec(cfg, l)))) {
         if (f.op === 'qknorm') op(b.dispatch(qkNorm, qkNormP, { S: this.#step, gain: f.gain, y: a.qkv }, [0, 0, 0], `L${l}.qk_norm`), 'rows', (rows) => qkNorm.grid({ rows, H, Hkv }));
-        else if (f.op === 'rope') op(b.dispatch(rope, ropeParams(this.kvRows[l]), { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+        else if (f.op === 'rope') {
+          op(b.dispatch(rope, ropeParams(this.kvRows[l]), { ...common, qkv: a.qkv, rope: tables[f.table], q: a.q, kc: kv.k, vc: kv.v }, [0, 0, 0], `L${l}.rope`), 'rows', (rows) => rope.grid({ rows, H, Hkv, Dh }));
+          kvWritten = this.#ops.length;
+        }
         else if (f.op === 'attention') {
           const params = attnParams(this.kvRows[l], f.window, f.softcap);
           const buffers = { ...common, q: a.q, kc: kv.k, vc: kv.v, out: a.attn, lse: a.lse };
@@ -286,7 +290,8 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         }
       }
     });
-    this.#fillOps = [...this.#ops];
+    // A KV-only chunk stops at the last layer's KV write: that layer's attention and MLP feed only the logits.
+    this.#fillOps = this.#ops.slice(0, kvWritten);
     this.#linear(-1, null, { norm: true, bias: false, swiglu: false, residual: false, last: true }, { x: a.x, w: weights.lmHead, gain: weights.finalNorm, out: this.#logits, ldo: V });
     if (cfg.finalSoftcap !== null) {
       const cap = softcapKernel();
@@ -421,9 +426,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
 
   /**
    * Writes the KV cache of `input`'s rows and nothing else: a prompt chunk before the last, whose logits nobody reads.
-   * The layers' dispatches only (no lm_head, no top-k), submitted without a readback, so the next chunk is queued at
-   * once: the queue runs them in order, and the forward after them reads back when all are done. Errors show at the
-   * next forward.
+   * The dispatches up to the last layer's KV write (not that layer's attention and MLP, no lm_head, no top-k),
+   * submitted without a readback, so the next chunk is queued at once: the queue runs them in order, and the forward
+   * after them reads back when all are done. Errors show at the next forward.
    */
   async fill(input: Omit<StepInput, 'targets'>): Promise<void> {
     this.#check(input);

@@ -5,10 +5,13 @@
 
 import { EngineClient } from '../../src/lib/worker/client.js';
 
+/** The app's engine worker, as the page starts it. */
+const client = () => new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
+
 export interface BrowserTrainResult { adapter: string; loadS: number; stepMs: number[]; tokensPerSecond: number[] }
 
 async function run(steps: number): Promise<BrowserTrainResult> {
-  const c = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
+  const c = client();
   try {
     const info = await c.init();
     const t0 = performance.now();
@@ -29,7 +32,7 @@ async function run(steps: number): Promise<BrowserTrainResult> {
 
 /** A fresh page's first answer (every pipeline compiled on the way), then the same again, in ms: load, first, second. */
 async function firstAnswer(): Promise<{ loadMs: number; firstMs: number; secondMs: number }> {
-  const c = new EngineClient(() => new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
+  const c = client();
   try {
     await c.init();
     const t0 = performance.now();
@@ -48,6 +51,5 @@ async function firstAnswer(): Promise<{ loadMs: number; firstMs: number; secondM
   }
 }
 
-(window as unknown as { runTraining: typeof run; firstAnswer: typeof firstAnswer }).runTraining = run;
-(window as unknown as { firstAnswer: typeof firstAnswer }).firstAnswer = firstAnswer;
+Object.assign(window, { runTraining: run, firstAnswer });
 document.body.dataset.ready = 'true';

@@ -18,8 +18,7 @@ export class PipelineCache {
     let p = this.#cache.get(code);
     if (!p) {
       const t0 = performance.now();
-      const module = this.device.createShaderModule({ label, code });
-      p = this.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      p = this.device.createComputePipeline(this.#descriptor(label, code));
       this.compileMs += performance.now() - t0;
       this.#cache.set(code, p);
       this.compiles++;
@@ -42,8 +41,7 @@ export class PipelineCache {
     const t0 = performance.now();
     await Promise.all([...todo].map(async ([code, k]) => {
       try {
-        const module = this.device.createShaderModule({ label: k.name, code });
-        const p = await this.device.createComputePipelineAsync({ label: k.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+        const p = await this.device.createComputePipelineAsync(this.#descriptor(k.name, code));
         if (!this.#cache.has(code)) {
           this.#cache.set(code, p);
           this.compiles++;
@@ -53,6 +51,10 @@ export class PipelineCache {
       }
     }));
     this.compileMs += performance.now() - t0;
+  }
+
+  #descriptor(label: string, code: string): GPUComputePipelineDescriptor {
+    return { label, layout: 'auto', compute: { module: this.device.createShaderModule({ label, code }), entryPoint: 'main' } };
   }
 
   /** The pipeline of a kernel program. */

@@ -33,22 +33,36 @@ ${body.replace(/\n$/, '')}
   }`;
 }
 
-export function attentionRowsKernel(dh: number, sg: number): Kernel {
-  if (dh % 4 !== 0) throw new Error(`attention_rows reads heads as vec4s: Dh must be a multiple of 4, got ${dh}`);
-  // Heads as vec4s (one load of four elements, a fourth of the loads and shuffles of scalars: each per-lane load is a
-  // loop over the lanes on these drivers, and the kernel compiles in less time). Key vec4s in chunks of SG (the last
-  // cut at Dh / 4): chunk c, lane l holds vec4 c SG + l.
+/**
+ * Code generation over a head of Dh / 4 vec4s (Dh a multiple of 4) in chunks of SG: vec4 d = c SG + l is lane l's share
+ * of chunk c, the last chunk cut at Dh / 4. `load` is the lane's vec4 of chunk c of the head at `base` in `buf` (the
+ * last vec4 again past Dh). Heads as vec4s: a fourth of the loads and shuffles of scalars (each per-lane load is a
+ * loop over the lanes on these drivers), and kernels that compile in less time.
+ */
+export function headChunks(kernel: string, dh: number, sg: number) {
+  if (dh % 4 !== 0) throw new Error(`${kernel} reads heads as vec4s: Dh must be a multiple of 4, got ${dh}`);
   const dh4 = dh / 4;
-  const chunks = [...Array(Math.ceil(dh4 / sg)).keys()];
+  const cs = [...Array(Math.ceil(dh4 / sg)).keys()];
   const lanes = (c: number) => [...Array(Math.min(sg, dh4 - c * sg)).keys()];
-  const each = (f: (c: number, l: number, d: number) => string, sep = '\n      ') => chunks.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep);
-  const load = (buf: string, c: number) => `${buf}[kb + min(${c * sg}u + lane, DH4 - 1u)]`;
-  const vec4 = (decl: BufferDecl): BufferDecl => ({ ...decl, type: 'array<vec4<f32>>', shape: decl.shape!.replace('Dh)', 'Dh / 4)') });
+  return {
+    dh4,
+    cs,
+    each: (f: (c: number, l: number, d: number) => string, sep = '\n      ') => cs.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep),
+    load: (buf: string, base: string, c: number) => `${buf}[${base} + min(${c * sg}u + lane, DH4 - 1u)]`,
+  };
+}
+
+/** A head-sized buffer (its shape ending in Dh) read or written as vec4s. */
+export const vec4Heads = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<vec4<f32>>', access, shape: shape.replace('Dh)', 'Dh / 4)') });
+
+export function attentionRowsKernel(dh: number, sg: number): Kernel {
+  const { dh4, cs: chunks, each, load } = headChunks('attention_rows', dh, sg);
+  const heads = Object.fromEntries((['q', 'kc', 'vc', 'out'] as const).map((n) => [n, vec4Heads(ATTENTION_BUFFERS[n].access as 'read' | 'read_write', ATTENTION_BUFFERS[n].shape!)]));
   return {
     name: `attention_rows${sg}`, workgroupSize: ROWS, structs: STEP_STRUCT, constants: { ...SHARED, DH4: dh4 }, subgroups: true,
     grid: (s) => { const { H, rows } = need('attention_rows', s); return [H, Math.ceil(rows / ROWS), 1]; },
     params: ATTENTION_PARAMS,
-    buffers: { ...ATTENTION_BUFFERS, q: vec4(ATTENTION_BUFFERS.q), kc: vec4(ATTENTION_BUFFERS.kc), vc: vec4(ATTENTION_BUFFERS.vc), out: vec4(ATTENTION_BUFFERS.out) },
+    buffers: { ...ATTENTION_BUFFERS, ...heads },
     source: /* wgsl */ `${TANH_SAFE}
 // The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
@@ -70,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     let kb0 = (s0 * P.Hkv + kvh) * P.C;
     for (var j = lo; j < hi; j++) {
       let kb = (kb0 + j % P.C) * DH4; // a ring of C rows (C past every position when full)
-      ${chunks.map((c) => `let k${c} = ${load('kc', c)};`).join(' ')}
+      ${chunks.map((c) => `let k${c} = ${load('kc', 'kb', c)};`).join(' ')}
       var s = 0.0;
       ${each((c, l, d) => `s += dot(q${d}, subgroupBroadcast(k${c}, ${l}u));`)}
       if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }
@@ -80,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       let p = select(0.0, exp(s - newMax), valid);
       l = l * corr + p;
       mx = newMax;
-      ${chunks.map((c) => `let v${c} = ${load('vc', c)};`).join(' ')}
+      ${chunks.map((c) => `let v${c} = ${load('vc', 'kb', c)};`).join(' ')}
       ${each((c, l, d) => `o${d} = o${d} * corr + p * subgroupBroadcast(v${c}, ${l}u);`)}
     }
 `)}

@@ -434,15 +434,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#check(input);
     this.#busy = true;
     try {
-      await this.#compileAhead(input, true);
-      this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
-      const enc = this.gpu.device.createCommandEncoder({ label: 'fill' });
-      const pass = enc.beginComputePass({ label: 'fill' });
-      for (const op of this.#fillOps) this.#encodeOp(pass, op, input);
+      const { enc, pass, dispatches } = await this.#encodeStep(input, 'fill');
       pass.end();
       this.gpu.device.queue.submit([enc.finish()]);
       this.stats.fills++;
-      this.stats.dispatches += this.#fillOps.length;
+      this.stats.dispatches += dispatches;
       this.stats.submits++;
     } finally {
       this.#busy = false;
@@ -455,12 +451,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#busy = true;
     try {
       const q = this.gpu.device.queue;
-      await this.#compileAhead(input);
-      this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
-      const ops = this.#active();
-      const enc = this.gpu.device.createCommandEncoder({ label: 'forward' });
-      const pass = enc.beginComputePass({ label: 'forward' });
-      for (const op of ops) this.#encodeOp(pass, op, input);
+      const { enc, pass, dispatches } = await this.#encodeStep(input, 'forward');
       const targets = input.targets !== undefined;
       if (targets) {
         const g = this.#gather!;
@@ -476,7 +467,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
       if (targets) enc.copyBufferToBuffer(this.#targetLogits, 0, this.#staging, resultBytes, input.seqs * 4);
       q.submit([enc.finish()]);
       this.stats.forwards++;
-      this.stats.dispatches += ops.length;
+      this.stats.dispatches += dispatches;
       this.stats.submits++;
       this.stats.readbackBytes += bytes;
 
@@ -496,18 +487,27 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   }
 
   /**
-   * Creates the pipelines of the variants a call over `input` needs for the first time side by side
+   * A step's work up to its submit: the pipelines of the variants it needs for the first time created side by side
    * (`createComputePipelineAsync`: a browser compiles them on its GPU process's threads at once instead of one by one
-   * as the forward is encoded). Nothing is written before the wait; after it the rows' adapters are checked again, as
-   * the bank may have changed meanwhile.
+   * as the step is encoded), then its inputs written and its ops encoded into a pass of a new encoder, left open.
+   * Nothing is written before the wait; after it the rows' adapters are checked again and the ops rebuilt if the bank
+   * changed meanwhile.
    */
-  async #compileAhead(input: StepInput, fill = false): Promise<void> {
+  async #encodeStep(input: StepInput, kind: 'fill' | 'forward'): Promise<{ enc: GPUCommandEncoder; pass: GPUComputePassEncoder; dispatches: number }> {
+    const ops = () => (kind === 'fill' ? this.#fillOps : this.#active());
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
-    const pending = (fill ? this.#fillOps : this.#active()).flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
-    if (pending.length === 0) return;
-    await this.gpu.pipelines.prepare(pending);
-    this.gpu.check();
-    this.#checkAdapters(input);
+    const pending = ops().flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
+    if (pending.length > 0) {
+      await this.gpu.pipelines.prepare(pending);
+      this.gpu.check();
+      this.#checkAdapters(input);
+    }
+    this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
+    const enc = this.gpu.device.createCommandEncoder({ label: kind });
+    const pass = enc.beginComputePass({ label: kind });
+    const list = ops();
+    for (const op of list) this.#encodeOp(pass, op, input);
+    return { enc, pass, dispatches: list.length };
   }
 
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */

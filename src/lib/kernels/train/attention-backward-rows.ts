@@ -9,30 +9,12 @@
 import { need, type BufferDecl, type Kernel } from '../../gpu/program.js';
 import { BACKWARD_INPUTS, BACKWARD_PARAMS, PROBS } from './attention-backward.js';
 import { NONE } from '../common.js';
-import { inTurns } from '../attention-rows.js';
+import { headChunks, inTurns, vec4Heads } from '../attention-rows.js';
 
 const ROWS = 64;
-/** A head-sized buffer read or written as vec4s (Dh a multiple of 4). */
-const vec4s = (access: 'read' | 'read_write', shape: string): BufferDecl => ({ type: 'array<vec4<f32>>', access, shape: shape.replace('Dh)', 'Dh / 4)') });
-
-/**
- * Code generation over a head vector of DH4 vec4s split in chunks of SG: vec4 d = c SG + l is lane l's share of
- * chunk c.
- */
-function chunks(dh4: number, sg: number) {
-  const cs = [...Array(Math.ceil(dh4 / sg)).keys()];
-  const lanes = (c: number) => [...Array(Math.min(sg, dh4 - c * sg)).keys()];
-  return {
-    cs,
-    each: (f: (c: number, l: number, d: number) => string, sep = '\n      ') => cs.flatMap((c) => lanes(c).map((l) => f(c, l, c * sg + l))).join(sep),
-    /** Lane's vec4 of chunk c of the head vector at `base` in `buf` (the last vec4 again past Dh). */
-    load: (buf: string, base: string, c: number) => `${buf}[${base} + min(${c * sg}u + lane, DH4 - 1u)]`,
-  };
-}
 
 function kernel(name: string, dh: number, sg: number, outputs: Record<string, BufferDecl>, heads: 'H' | 'Hkv', source: string): Kernel {
-  if (dh % 4 !== 0) throw new Error(`${name} reads heads as vec4s: Dh must be a multiple of 4, got ${dh}`);
-  const heads4 = Object.fromEntries(['q', 'kc', 'vc', 'o', 'dout'].map((n) => [n, vec4s('read', BACKWARD_INPUTS[n].shape!)]));
+  const heads4 = Object.fromEntries(['q', 'kc', 'vc', 'o', 'dout'].map((n) => [n, vec4Heads('read', BACKWARD_INPUTS[n].shape!)]));
   return {
     name: `${name}${sg}`, workgroupSize: ROWS, constants: { DH4: dh / 4, NONE }, subgroups: true,
     grid: (s) => { const n = need(name, s); return [n[heads], Math.ceil(n.M / ROWS), 1]; },
@@ -44,8 +26,8 @@ ${source}`,
 
 /** dq_i = scale sum_j ds_ij k_j for each query row i of head h. */
 export function attentionBackwardDqRowsKernel(dh: number, sg: number): Kernel {
-  const { cs, each, load } = chunks(dh / 4, sg);
-  return kernel('attention_backward_dq_rows', dh, sg, { dq: vec4s('read_write', '(M, H, Dh)') }, 'H', /* wgsl */ `
+  const { cs, each, load } = headChunks('attention_backward_dq_rows', dh, sg);
+  return kernel('attention_backward_dq_rows', dh, sg, { dq: vec4Heads('read_write', '(M, H, Dh)') }, 'H', /* wgsl */ `
 // The key loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -81,8 +63,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 
 /** dk_j = scale sum_{i, h in group} ds_ij q_i and dv_j = sum p_ij do_i for each key row j of KV head kvh. */
 export function attentionBackwardDkvRowsKernel(dh: number, sg: number): Kernel {
-  const { cs, each, load } = chunks(dh / 4, sg);
-  return kernel('attention_backward_dkv_rows', dh, sg, { dk: vec4s('read_write', '(B, Hkv, T, Dh)'), dv: vec4s('read_write', '(B, Hkv, T, Dh)') }, 'Hkv', /* wgsl */ `
+  const { cs, each, load } = headChunks('attention_backward_dkv_rows', dh, sg);
+  return kernel('attention_backward_dkv_rows', dh, sg, { dk: vec4Heads('read_write', '(B, Hkv, T, Dh)'), dv: vec4Heads('read_write', '(B, Hkv, T, Dh)') }, 'Hkv', /* wgsl */ `
 // The query loop's bounds come from subgroup reductions: every lane of a subgroup runs it alike (subgroup-uniform).
 @diagnostic(off, subgroup_uniformity)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {

@@ -143,6 +143,11 @@ export interface EngineOptions {
   slots?: number;
   /** Rows projected to logits in one forward (teacher-forced scoring), default 16: 16 x vocabulary x 4 bytes. */
   maxSeqs?: number;
+  /**
+   * generate, chat and compare start on the kernels decoding compiles anyway while the many-row ones are not compiled
+   * (GenerateOptions.quickStart); default on. Evaluation and scoring never do.
+   */
+  quickStart?: boolean;
 }
 
 function adapterInfo(a: LoraAdapter): AdapterInfo {
@@ -456,7 +461,7 @@ export class Engine {
     const lora = column.adapter === null || column.strength === 0 ? 'base' : `${this.loraSlot(column.adapter)}@${column.strength}`;
     const kept = this.#slot0 && this.#slot0.lora === lora ? this.#slot0.tokens : [];
     const reused = m.runner.reusablePrefix(Math.min(commonPrefix(kept, prompt.ids), prompt.ids.length - 1), kept.length);
-    const [r] = await this.#decode(prompt.ids, [column], { ...req, maxNewTokens }, (_c, d, t) => onText?.(d, t), signal, reused);
+    const [r] = await this.#decode(prompt.ids, [column], { ...req, maxNewTokens }, (_c, d, t) => onText?.(d, t), signal, { cachedTokens: reused, quick: this.#quick });
     // Every generated token but the last went through a forward, so the slot holds them after the prompt.
     this.#slot0 = r.stopReason === 'aborted' && r.tokens.length === 0 ? null : { tokens: [...prompt.ids, ...r.tokens.slice(0, -1)], lora };
     return {
@@ -473,7 +478,7 @@ export class Engine {
     /** Columns to end early (read before each token): one column stops, the others go on. */
     stoppedColumns?: ReadonlySet<number>,
   ): Promise<GenerateResult[]> {
-    return this.#decode(this.promptIds(req), columns, req, onText, signal, 0, stoppedColumns);
+    return this.#decode(this.promptIds(req), columns, req, onText, signal, { stoppedColumns, quick: this.#quick });
   }
 
   /**
@@ -487,10 +492,15 @@ export class Engine {
     return this.#decode(items.map((i) => i.promptIds), items, req, undefined, signal);
   }
 
+  /** Interactive calls (generate, chat, compare) take quick steps unless the engine was made without them. */
+  get #quick(): boolean {
+    return this.opts.quickStart !== false;
+  }
+
   async #decode(
     prompt: number[] | number[][], columns: (CompareColumn & { seed?: number })[], req: Omit<GenerateRequest, 'prompt' | 'promptIds'>,
-    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal, cachedTokens = 0,
-    stoppedColumns?: ReadonlySet<number>,
+    onText?: (column: number, delta: string, token: number) => void, signal?: AbortSignal,
+    { cachedTokens = 0, stoppedColumns, quick = false }: { cachedTokens?: number; stoppedColumns?: ReadonlySet<number>; quick?: boolean } = {},
   ): Promise<GenerateResult[]> {
     const m = this.#require();
     this.#slot0 = null; // overwritten below; chat() records what it leaves there
@@ -505,6 +515,7 @@ export class Engine {
       maxNewTokens: req.maxNewTokens ?? 128,
       eosTokenIds: m.eos,
       cachedTokens,
+      quickStart: quick,
     }, ({ column, token, logit, lse }) => {
       const o = out[column];
       o.tokens.push(token);

@@ -41,8 +41,8 @@ export async function teacherForcedLoss(
   runner.setSampling(1, 1, 1); // the log-sum-exp and the target's logit: no candidates needed beyond the best
   columns.forEach((_, i) => runner.resetSeen(i, []));
   const first = perColumn
-    ? await prefillEach(runner, prompts, columns, signal, scored.map((s) => s[0]))
-    : await prefillColumns(runner, prompts[0], columns, signal, scored[0][0]);
+    ? await prefillEach(runner, prompts, columns, { signal, targets: scored.map((s) => s[0]) })
+    : await prefillColumns(runner, prompts[0], columns, { signal, target: scored[0][0] });
   if (!first) return null;
   const out = columns.map((_, i) => ({ nll: nll(first[i], i, 0), tokens: 1 }));
   // Then the answers fed as given, many positions per forward: each row is projected to logits with its next answer

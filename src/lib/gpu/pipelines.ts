@@ -29,17 +29,27 @@ export class PipelineCache {
   /**
    * Creates the pipelines of `kernels` not made yet, all at once with `createComputePipelineAsync`, so a driver that
    * compiles off its queue (a browser's GPU process, on worker threads) compiles them side by side; `get` then finds
-   * them. One that fails is left to `get`, which makes it synchronously and reports its error as before.
+   * them. A kernel already being created (an earlier call still waiting) is waited for, not created twice. One that
+   * fails is left to `get`, which makes it synchronously and reports its error as before.
    */
   async prepare(kernels: readonly Kernel[]): Promise<void> {
-    const todo = new Map<string, Kernel>();
+    const waits = new Map<string, Promise<void>>();
     for (const k of kernels) {
       const code = kernelCode(k);
-      if (!this.#cache.has(code)) todo.set(code, k);
+      if (this.#cache.has(code) || waits.has(code)) continue;
+      waits.set(code, this.#inflight.get(code) ?? this.#create(code, k));
     }
-    if (todo.size === 0) return;
+    if (waits.size === 0) return;
     const t0 = performance.now();
-    await Promise.all([...todo].map(async ([code, k]) => {
+    await Promise.all(waits.values());
+    this.compileMs += performance.now() - t0;
+  }
+
+  /** Pipeline creations under way, by kernel text. */
+  readonly #inflight = new Map<string, Promise<void>>();
+
+  #create(code: string, k: Kernel): Promise<void> {
+    const made = (async () => {
       try {
         const p = await this.device.createComputePipelineAsync(this.#descriptor(k.name, code));
         if (!this.#cache.has(code)) {
@@ -49,13 +59,23 @@ export class PipelineCache {
       } catch {
         // get() compiles it again and reports the error where it is used
       }
-    }));
-    this.compileMs += performance.now() - t0;
+    })().finally(() => this.#inflight.delete(code));
+    this.#inflight.set(code, made);
+    return made;
   }
 
   #descriptor(label: string, code: string): GPUComputePipelineDescriptor {
     return { label, layout: 'auto', compute: { module: this.device.createShaderModule({ label, code }), entryPoint: 'main' } };
   }
+
+  /** Whether the pipeline of kernel `k` is made (by `get`, or by a `prepare` that has finished). */
+  has(k: Kernel): boolean {
+    let code = this.#codes.get(k);
+    if (code === undefined) this.#codes.set(k, (code = kernelCode(k)));
+    return this.#cache.has(code);
+  }
+
+  readonly #codes = new WeakMap<Kernel, string>();
 
   /** The pipeline of a kernel program. */
   program(k: Kernel): GPUComputePipeline {

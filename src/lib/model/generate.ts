@@ -16,6 +16,28 @@ export interface GenerateOptions extends SamplingOptions {
    * from an earlier call: only the rest is prefilled. A chat's follow-up turn runs this way.
    */
   cachedTokens?: number;
+  /**
+   * Interactive generation (chat, compare): the runner's quick steps (StepInput.quick) for a prompt of at most
+   * QUICK_START_ROWS new rows, and the kernels they skipped compiled afterwards. Off for evaluation and scoring, whose
+   * numbers must not depend on what was compiled when.
+   */
+  quickStart?: boolean;
+}
+
+/**
+ * Most new prompt rows a quick start prefills on the one-row kernels (one forward's), and most weight bytes those rows
+ * stream (each row reads every layer's weights once). Past either the many-row kernels' compile costs less than the rows
+ * cost without them: on lavapipe at SmolLM2-135M shapes (f16, 0.27 GB of layer weights) a row took about 75 ms more on
+ * the one-row kernels while skipping the many-row compiles saved about 4.5 s, so 32 rows paid and 64 broke even
+ * (`npm run bench -- --only cold --prompt-tokens 32|64`).
+ */
+export const QUICK_START_ROWS = 64;
+export const QUICK_START_BYTES = 12 * 2 ** 30;
+
+/** How a prefill runs: what stops it, and whether it takes quick steps (StepInput.quick). */
+export interface PrefillOptions {
+  signal?: AbortSignal;
+  quick?: boolean;
 }
 
 export interface Column {
@@ -119,7 +141,9 @@ export async function generateColumns(
   if (cached > 0 && (perColumn || columns.length !== 1 || cached >= prompts[0].length)) {
     throw new InvalidArgumentError(`cachedTokens ${cached} needs one column and a prompt longer than the cached part (${prompts[0].length} tokens).`);
   }
-  const pre = perColumn ? await prefillEach(runner, prompts, columns, signal) : await prefillColumns(runner, prompts[0], columns, signal, undefined, undefined, cached);
+  const newRows = perColumn ? Math.max(...prompts.map((p) => p.length)) : prompts[0].length - cached;
+  const quick = opts.quickStart === true && newRows <= QUICK_START_ROWS && newRows * runner.layerWeightBytes <= QUICK_START_BYTES;
+  const pre = perColumn ? await prefillEach(runner, prompts, columns, { signal, quick }) : await prefillColumns(runner, prompts[0], columns, { signal, from: cached, quick });
   if (!pre) {
     // Stopped during the prefill: nothing generated, which is an answer, not an error.
     const ms = now() - t0;
@@ -165,7 +189,7 @@ export async function generateColumns(
         positions: live.map((l) => prompts[l.col].length + step),
         loraSlots: live.map((l) => columns[l.col].loraSlot),
         loraScales: live.map((l) => columns[l.col].strength),
-        seqs: live.length, lastStride: 1, lastOffset: 0,
+        seqs: live.length, lastStride: 1, lastOffset: 0, quick,
       });
     } catch (e) {
       if (!signal?.aborted) throw e;
@@ -176,6 +200,8 @@ export async function generateColumns(
     step++;
   }
   const decodeMs = now() - tDecode;
+  // What quick steps skipped compiles now, while the person reads the answer.
+  if (quick && runner.deferredKernels > 0) void runner.compileDeferred();
   return state.map((s, i) => ({
     prefillMs,
     decodeMs,
@@ -193,7 +219,10 @@ export async function generateColumns(
  * in the slots. Returns each column's candidates for the token after the prompt (with the logit of `target` when
  * given), or null when stopped.
  */
-export async function prefillColumns(runner: ModelRunner, prompt: number[], columns: Column[], signal?: AbortSignal, target?: number, slots: number[] = columns.map((_, i) => i), from = 0): Promise<Candidates[] | null> {
+export async function prefillColumns(
+  runner: ModelRunner, prompt: number[], columns: Column[],
+  { signal, target, slots = columns.map((_, i) => i), from = 0, quick }: PrefillOptions & { target?: number; slots?: number[]; from?: number } = {},
+): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
     const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
@@ -213,7 +242,7 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
       positions: rows.map((r) => r.pos),
       loraSlots: rows.map((r) => columns[r.col].loraSlot),
       loraScales: rows.map((r) => columns[r.col].strength),
-      seqs: groups.length, lastStride: len, lastOffset: len - 1,
+      seqs: groups.length, lastStride: len, lastOffset: len - 1, quick,
     };
     // Chunks before the last only fill the KV cache: queued one after another, no logits, no readback between them.
     if (start + len < T) await runner.fill(input);
@@ -228,7 +257,9 @@ export async function prefillColumns(runner: ModelRunner, prompt: number[], colu
  * group at a time. Returns each column's candidates for its first new token (with the logit of `targets[i]` when
  * given), or null when stopped.
  */
-export async function prefillEach(runner: ModelRunner, prompts: number[][], columns: Column[], signal?: AbortSignal, targets?: number[]): Promise<Candidates[] | null> {
+export async function prefillEach(
+  runner: ModelRunner, prompts: number[][], columns: Column[], { signal, targets, quick }: PrefillOptions & { targets?: number[] } = {},
+): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
     const key = `${prompts[i].join(',')}|${c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`}|${targets?.[i] ?? ''}`;
@@ -236,7 +267,7 @@ export async function prefillEach(runner: ModelRunner, prompts: number[][], colu
   });
   const out: Candidates[] = new Array(columns.length);
   for (const g of groupOf.values()) {
-    const first = await prefillColumns(runner, prompts[g[0]], [columns[g[0]]], signal, targets?.[g[0]], [g[0]]);
+    const first = await prefillColumns(runner, prompts[g[0]], [columns[g[0]]], { signal, target: targets?.[g[0]], slots: [g[0]], quick });
     if (!first) return null;
     for (const c of g) {
       if (c !== g[0]) runner.copySlot(g[0], c, prompts[g[0]].length);

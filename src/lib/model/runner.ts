@@ -26,7 +26,7 @@ import { packBlock, packRecords, readRecord } from '../gpu/layout.js';
 import { embedKernel } from '../kernels/embed.js';
 import { gatherTargetKernel } from '../kernels/gather.js';
 import { loraShrinkKernel } from '../kernels/lora-shrink.js';
-import { GEMV_MAX_ROWS, matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
+import { matmulProgram, matmulVariant, type MatmulOptions } from '../kernels/matmul.js';
 import { qkNormKernel } from '../kernels/qk-norm.js';
 import { ropeKvKernel } from '../kernels/rope.js';
 import { addNormKernel } from '../kernels/add-norm.js';
@@ -65,6 +65,13 @@ export interface StepInput {
   lastOffset: number;
   /** (seqs) Teacher forcing: each sequence's target token, whose logit comes back as `Candidates.target`. */
   targets?: ArrayLike<number>;
+  /**
+   * Quick start: an op whose variant for these rows is not compiled yet runs its one-row variant instead, where that
+   * takes any number of rows (CPU adapters: the broadcast matmul and the every-device attention loop over the rows), and
+   * the variant it skipped is kept for `compileDeferred`. The first answer of a page then compiles only the kernels its
+   * decoding needs anyway. Rows computed so are bit for bit those of decoding them one at a time.
+   */
+  quick?: boolean;
 }
 
 export interface Candidates {
@@ -78,6 +85,8 @@ export interface Candidates {
 
 export interface RunnerStats {
   forwards: number;
+  /** Forwards and fills that ran an op on its one-row variant because its own was not compiled yet (`quick`). */
+  quickSteps: number;
   /** KV-only prompt chunks (`fill`): submitted, never read back. */
   fills: number;
   dispatches: number;
@@ -97,10 +106,15 @@ interface Op {
   large: Dispatch;
   /** Rows this op iterates over: the call's rows or its sequences. */
   over: 'rows' | 'seqs';
-  grid: (rows: number) => Grid;
-  /** The kernel of the variant for `rows` while that variant is not made yet (its pipeline to compile), else null. */
-  pending?: (rows: number) => Kernel | null;
+  /** The grid of variant `v` over `rows` rows. */
+  grid: (rows: number, v: Variant) => Grid;
+  /** The kernel of variant `v` while it is not made yet (its pipeline to compile), else null. */
+  pending?: (v: Variant) => Kernel | null;
+  /** Its one-row variant takes any number of rows (a quick step's stand-in for the others). */
+  anyRows?: boolean;
 }
+
+type Variant = ReturnType<typeof matmulVariant>;
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
@@ -108,7 +122,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   readonly cfg: ModelConfig;
   readonly weights: ModelWeights;
   private readonly gpu: Gpu;
-  readonly stats: RunnerStats = { forwards: 0, fills: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
+  readonly stats: RunnerStats = { forwards: 0, quickSteps: 0, fills: 0, dispatches: 0, submits: 0, readbackBytes: 0 };
   readonly kvCacheBytes: number;
   /**
    * KV cache rows of each layer: the context, or on a layer with a sliding window W the W + R - 1 rows it can need (a
@@ -236,7 +250,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     this.#ops = [];
     this.#opsVersion = this.lora.version;
     const b = this.#builder;
-    const op = (d: Dispatch, over: Op['over'], grid: Op['grid']) => this.#ops.push({ label: d.label, one: d, small: d, large: d, over, grid });
+    const op = (d: Dispatch, over: Op['over'], grid: (rows: number) => Grid) => this.#ops.push({ label: d.label, one: d, small: d, large: d, over, grid });
     const common = { S: this.#step, rowInfo: this.#rowInfo };
 
     const embed = embedKernel(weights.embed.format);
@@ -279,8 +293,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
           const many = manyRows ? lazy(manyRows, () => b.dispatch(manyRows, params, buffers, [0, 0, 0], `L${l}.attention`)) : null;
           this.#ops.push({
             label: few.label, one: few, small: few, get large() { return many ? many.get() : few; }, over: 'rows',
-            grid: (rows) => (rows > GEMV_MAX_ROWS && manyRows ? manyRows : attention).grid({ H, rows }),
-            pending: (rows) => (matmulVariant(rows) === 'gemm' ? many?.pending() ?? null : null),
+            grid: (rows, v) => (v === 'gemm' && manyRows ? manyRows : attention).grid({ H, rows }),
+            pending: (v) => (v === 'gemm' ? many?.pending() ?? null : null),
+            anyRows: true,
           });
         }
         else if (f.op === 'addnorm') op(b.dispatch(addNorm, addNormP, { S: this.#step, y: act[f.in], gain: f.gain, x: a.x }, [0, 0, 0], `L${l}.post_norm`), 'rows', (rows) => addNorm.grid({ rows }));
@@ -347,8 +362,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
         get small() { return vs.get(); },
         get large() { return vl.get(); },
         over: o.last ? 'seqs' : 'rows',
-        grid: (rows) => variants[matmulVariant(rows)].grid({ N: shard.rows, rows }),
-        pending: (rows) => made[matmulVariant(rows)].pending(),
+        grid: (rows, v) => variants[v].grid({ N: shard.rows, rows }),
+        pending: (v) => made[v].pending(),
+        anyRows: this.gpu.subgroup > 0, // the broadcast matmul loops over the rows in blocks of its own (matmul.ts)
       });
     });
   }
@@ -496,7 +512,9 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   async #encodeStep(input: StepInput, kind: 'fill' | 'forward'): Promise<{ enc: GPUCommandEncoder; pass: GPUComputePassEncoder; dispatches: number }> {
     const ops = () => (kind === 'fill' ? this.#fillOps : this.#active());
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
-    const pending = ops().flatMap((op) => op.pending?.(rowsOf(op, input)) ?? []);
+    const variants = () => ops().map((op) => this.#variantFor(op, input));
+    const first = variants();
+    const pending = ops().flatMap((op, i) => op.pending?.(first[i]) ?? []);
     if (pending.length > 0) {
       await this.gpu.pipelines.prepare(pending);
       this.gpu.check();
@@ -506,8 +524,53 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const enc = this.gpu.device.createCommandEncoder({ label: kind });
     const pass = enc.beginComputePass({ label: kind });
     const list = ops();
-    for (const op of list) this.#encodeOp(pass, op, input);
+    const chosen = variants();
+    list.forEach((op, i) => this.#encodeOp(pass, op, rowsOf(op, input), chosen[i]));
+    if (chosen.some((v, i) => v !== matmulVariant(rowsOf(list[i], input)))) this.stats.quickSteps++;
     return { enc, pass, dispatches: list.length };
+  }
+
+  /**
+   * The variant `op` runs for `input`'s rows: the one for its row count, or on a quick step, while that one's pipeline
+   * is not made yet, the one-row variant where it takes any rows (the skipped kernel is kept for compileDeferred).
+   */
+  #variantFor(op: Op, input: StepInput): Variant {
+    const v = matmulVariant(rowsOf(op, input));
+    if (!input.quick || v === 'gemv1' || !op.anyRows) return v;
+    const skipped = op.pending?.(v);
+    if (!skipped || this.gpu.pipelines.has(skipped)) return v;
+    this.#deferred.add(skipped);
+    return 'gemv1';
+  }
+
+  /** Kernels quick steps skipped, not compiled yet. */
+  readonly #deferred = new Set<Kernel>();
+
+  /**
+   * Compiles the variants quick steps skipped (createComputePipelineAsync: a browser compiles them on its GPU process's
+   * threads while the page waits for the person), so later steps of many rows run them. Call it when the work that
+   * wanted a quick start is done (after the first answer), not before: the compiles would share the CPU with it.
+   * Resolves when they are made; a kernel that fails to compile is reported by the step that next needs it.
+   */
+  async compileDeferred(): Promise<void> {
+    for (const k of this.#deferred) this.#compiling.add(k);
+    this.#deferred.clear();
+    // Those an earlier call started and that are still under way are waited for, not created again.
+    await this.gpu.pipelines.prepare([...this.#compiling]);
+    for (const k of this.#compiling) if (this.gpu.pipelines.has(k)) this.#compiling.delete(k);
+  }
+
+  /** Kernels compileDeferred was asked for: being compiled, or failed (their step reports it). */
+  readonly #compiling = new Set<Kernel>();
+
+  /** Bytes of the layers' weight matrices: what each row of a quick step streams (the one-row kernels read them per row). */
+  get layerWeightBytes(): number {
+    return this.weights.layers.reduce((t, l) => t + [l.qkv, l.o, l.gate, l.up, l.down].reduce((u, m) => u + m.shards.reduce((v, s) => v + s.buffer.size, 0), 0), 0);
+  }
+
+  /** Kernels quick steps skipped that compileDeferred has not been asked for yet. */
+  get deferredKernels(): number {
+    return this.#deferred.size;
   }
 
   /** The step's inputs: the step uniform, tokens and row info (three small writes); rebuilds ops if adapters changed. */
@@ -558,7 +621,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   async profile(input: StepInput, reps = 3): Promise<Map<string, number>> {
     this.#check(input);
     this.#writeInputs(input);
-    return profileEach(this.gpu, this.#active(), (pass, op) => this.#encodeOp(pass, op, input), (op) => op.label.replace(/^L\d+\./, ''), reps);
+    return profileEach(this.gpu, this.#active(), (pass, op) => this.#encodeOp(pass, op, rowsOf(op, input)), (op) => op.label.replace(/^L\d+\./, ''), reps);
   }
 
   /**
@@ -580,7 +643,7 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     const perRow = new Set([this.#tokens, this.#rowInfo, a.x, a.qkv, a.q, a.attn, a.lse, a.h, a.y, ...(this.#loraU ? [this.#loraU] : [])]);
     const perSeq = new Set([this.#logits, a.cand, a.candStats, this.#result]);
     const read = new Set<GPUBuffer>();
-    for (const op of this.#active()) for (const b of variantOf(op, rowsOf(op, input)).reads) read.add(b);
+    for (const op of this.#active()) for (const b of dispatchOf(op, matmulVariant(rowsOf(op, input))).reads) read.add(b);
     const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
     // Each row attends to positions 0 .. its own, in K and V of every layer.
     const positions = Array.from(input.positions).reduce((t, p) => t + p + 1, 0);
@@ -601,13 +664,12 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
     return { weights, kv, other };
   }
 
-  /** Encodes one op for a call over `input`: the variant for its row count, and its grid. */
-  #encodeOp(pass: GPUComputePassEncoder, op: Op, input: StepInput): void {
-    const rows = rowsOf(op, input);
-    const v = variantOf(op, rows);
-    pass.setPipeline(v.pipeline);
-    pass.setBindGroup(0, v.bindGroup);
-    pass.dispatchWorkgroups(...op.grid(rows));
+  /** Encodes variant `v` of one op over `rows` rows, with its grid. */
+  #encodeOp(pass: GPUComputePassEncoder, op: Op, rows: number, v: Variant = matmulVariant(rows)): void {
+    const d = dispatchOf(op, v);
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(...op.grid(rows, v));
   }
 
   /** Number of dispatches one forward encodes. */
@@ -660,8 +722,7 @@ function rowsOf(op: Op, input: StepInput): number {
   return op.over === 'rows' ? input.tokens.length : input.seqs;
 }
 
-/** The dispatch of `op` for a call of `rows` rows. */
-function variantOf(op: Op, rows: number): Dispatch {
-  const v = matmulVariant(rows);
+/** The dispatch of variant `v` of `op`. */
+function dispatchOf(op: Op, v: Variant): Dispatch {
   return v === 'gemv1' ? op.one : v === 'gemv' ? op.small : op.large;
 }

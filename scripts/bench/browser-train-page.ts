@@ -43,20 +43,22 @@ async function firstAnswer(pauseMs: number): Promise<FirstAnswer> {
     const loadMs = performance.now() - t0;
     const ask = async () => {
       const t = performance.now();
-      await c.generate({ prompt: 'Give three tips for staying healthy, and say why each one of them helps a person.', format: 'raw', maxNewTokens: 8, sampling: { temperature: 0 } }).done;
-      return performance.now() - t;
+      const r = await c.generate({ prompt: 'Give three tips for staying healthy, and say why each one of them helps a person.', format: 'raw', maxNewTokens: 8, sampling: { temperature: 0 } }).done;
+      return { ms: performance.now() - t, quickSteps: r.quickSteps };
     };
-    const firstMs = await ask();
-    const againMs = await ask();
+    const first = await ask();
+    const again = await ask();
     await new Promise((r) => setTimeout(r, pauseMs));
-    const laterMs = await ask();
-    return { loadMs, firstMs, againMs, laterMs };
+    const later = await ask();
+    return { loadMs, first, again, later };
   } finally {
     c.terminate();
   }
 }
 
-export interface FirstAnswer { loadMs: number; firstMs: number; againMs: number; laterMs: number }
+/** An answer's time, and its steps that ran a one-row kernel in place of one not compiled yet (quick start). */
+export interface Answer { ms: number; quickSteps: number }
+export interface FirstAnswer { loadMs: number; first: Answer; again: Answer; later: Answer }
 
 Object.assign(window, { runTraining: run, firstAnswer });
 document.body.dataset.ready = 'true';

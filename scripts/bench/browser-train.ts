@@ -8,7 +8,7 @@
 import { createServer as viteServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { chromiumArgs } from '../../vite.config.js';
-import type { BrowserTrainResult, FirstAnswer } from './browser-train-page.js';
+import type { Answer, BrowserTrainResult, FirstAnswer } from './browser-train-page.js';
 
 const args = process.argv.slice(2);
 const stepsAt = args.indexOf('--steps');
@@ -28,7 +28,8 @@ try {
   if (args.includes('--first-answer')) {
     const pause = 10_000;
     const f = await page.evaluate((ms) => (window as unknown as { firstAnswer: (ms: number) => Promise<FirstAnswer> }).firstAnswer(ms), pause);
-    console.log(`built-in model in Chromium, a fresh page: load ${Math.round(f.loadMs)} ms, first answer (8 tokens) ${Math.round(f.firstMs)} ms, the same again ${Math.round(f.againMs)} ms, again ${pause / 1000} s later ${Math.round(f.laterMs)} ms`);
+    const said = (a: Answer) => `${Math.round(a.ms)} ms${a.quickSteps > 0 ? ` (${a.quickSteps} quick steps)` : ''}`;
+    console.log(`built-in model in Chromium, a fresh page: load ${Math.round(f.loadMs)} ms, first answer (8 tokens) ${said(f.first)}, the same again ${said(f.again)}, again ${pause / 1000} s later ${said(f.later)}`);
   } else {
     const r = await page.evaluate((n) => (window as unknown as { runTraining: (n: number) => Promise<BrowserTrainResult> }).runTraining(n), steps);
     const steady = r.stepMs.slice(1);

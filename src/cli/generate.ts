@@ -96,6 +96,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (compare) {
     const columns = [{ adapter: null, strength: 1 }, ...adapters.map((a, i) => ({ adapter: a.name, strength: scales[i] ?? 1 }))];
     const results = await engine.compare(request, columns);
+    await engine.idle(); // compiles a quick start began after the answer: not cut off by the exit
     results.forEach((r, i) => {
       const column = { column: i, adapter: columns[i].adapter, strength: columns[i].strength, tokens: r.tokens, text: r.text, prefillMs: round(r.prefillMs), decodeTokensPerSecond: round(r.decodeTokensPerSecond), stopReason: r.stopReason };
       if (json) process.stdout.write(JSON.stringify(column) + '\n');
@@ -104,6 +105,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     return;
   }
   const result = await engine.generate({ ...request, adapter: adapters[0]?.name ?? null, adapterScale: scales[0] ?? 1 }, (text) => { if (!json) process.stdout.write(text); });
+  await engine.idle(); // compiles a quick start began after the answer: not cut off by the exit
   const stats = engine.runner.stats;
   const summary = {
     model: info.label,

@@ -284,6 +284,14 @@ export class Engine {
   }
 
   /** Frees the loaded model's GPU memory: weights, KV cache, activations and resident adapters. */
+  /**
+   * Resolves when no kernel is being compiled in the background (after a quick start): a process waits for it before
+   * it exits, so no compile is cut off halfway.
+   */
+  idle(): Promise<void> {
+    return this.gpu.pipelines.idle();
+  }
+
   unload(): void {
     const m = this.#model;
     this.#model = null;
@@ -526,6 +534,8 @@ export class Engine {
       onText?.(column, shown, token);
       return o.stop.stopped;
     }, signal);
+    // The kernels quick steps skipped compile while the person reads the answer: the next prompt runs them.
+    if (timings.some((t) => t.quickSteps > 0)) void m.runner.compileDeferred();
     return timings.map((t, i) => {
       const o = out[i];
       const rest = o.stop.finish(o.stop.stopped ? '' : o.decoder.flush());

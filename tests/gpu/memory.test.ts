@@ -26,7 +26,8 @@ const adapter = new URL('../../public/adapters/demo-short/', import.meta.url).pa
 async function demoOnOwnDevice(setup?: (gpu: Gpu) => void): Promise<{ gpu: Gpu; engine: Engine }> {
   const gpu = await createNodeGpu({ forceF32: true });
   setup?.(gpu);
-  const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+  // Without quick start: these tests count what the many-row steps compile (tests/gpu/quick-start.test.ts has the rest).
+  const engine = new Engine(gpu, { contextLength: 64, slots: 2, quickStart: false });
   await engine.load(new NodeDirFiles('demo', demo));
   return { gpu, engine };
 }
@@ -129,7 +130,7 @@ describe('one pipeline cache per device', () => {
   it.each([['GPU shapes', true], ['CPU broadcast', false]])('a kernel variant is compiled when first used (%s): a greedy chat needs neither the gemv for 2-8 rows, the lm_head gemm nor the top-k sort', async (_, noSubgroups) => {
     const gpu = await createNodeGpu({ forceF32: true, noSubgroups });
     if (!noSubgroups) subgroupOf(gpu);
-    const engine = new Engine(gpu, { contextLength: 64, slots: 2 });
+    const engine = new Engine(gpu, { contextLength: 64, slots: 2, quickStart: false });
     await engine.load(new NodeDirFiles('demo', demo));
     const atLoad = gpu.pipelines.compiles;
     const chat = { promptIds: Array.from({ length: 12 }, (_, i) => i + 1), maxNewTokens: 3, sampling: { temperature: 0 } };

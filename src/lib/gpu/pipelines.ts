@@ -45,6 +45,11 @@ export class PipelineCache {
     this.compileMs += performance.now() - t0;
   }
 
+  /** Resolves when no pipeline creation is under way (a process about to exit waits for them). */
+  async idle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight.values());
+  }
+
   /** Pipeline creations under way, by kernel text. */
   readonly #inflight = new Map<string, Promise<void>>();
 

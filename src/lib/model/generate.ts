@@ -17,9 +17,10 @@ export interface GenerateOptions extends SamplingOptions {
    */
   cachedTokens?: number;
   /**
-   * Interactive generation (chat, compare): the runner's quick steps (StepInput.quick) for a prompt of at most
-   * QUICK_START_ROWS new rows, and the kernels they skipped compiled afterwards. Off for evaluation and scoring, whose
-   * numbers must not depend on what was compiled when.
+   * Interactive generation (chat, compare): the prompt's prefill takes the runner's quick steps (StepInput.quick) when
+   * it has at most QUICK_START_ROWS new rows and QUICK_START_BYTES of weight reads, and the kernels they skipped are
+   * compiled after the answer. Decoding never does. Off for evaluation and scoring, whose numbers must not depend on
+   * what was compiled when.
    */
   quickStart?: boolean;
 }
@@ -71,6 +72,8 @@ export interface GenerateTimings {
   decodeTokensPerSecond: number;
   timeToFirstTokenMs: number;
   stopReason: 'eos' | 'length' | 'stop' | 'aborted';
+  /** Steps of this call (prefill chunks and decode steps) that ran a one-row kernel in place of one not compiled yet. */
+  quickSteps: number;
 }
 
 const now = () => performance.now();
@@ -137,6 +140,7 @@ export async function generateColumns(
   columns.forEach((_, i) => runner.resetSeen(i, opts.repetitionPenalty !== 1 ? prompts[i] : []));
 
   const t0 = now();
+  const quickBefore = runner.stats.quickSteps;
   const cached = opts.cachedTokens ?? 0;
   if (cached > 0 && (perColumn || columns.length !== 1 || cached >= prompts[0].length)) {
     throw new InvalidArgumentError(`cachedTokens ${cached} needs one column and a prompt longer than the cached part (${prompts[0].length} tokens).`);
@@ -147,7 +151,7 @@ export async function generateColumns(
   if (!pre) {
     // Stopped during the prefill: nothing generated, which is an answer, not an error.
     const ms = now() - t0;
-    return columns.map((_, i) => ({ prefillMs: ms, decodeMs: 0, promptTokens: prompts[i].length, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const }));
+    return columns.map((_, i) => ({ prefillMs: ms, decodeMs: 0, promptTokens: prompts[i].length, generatedTokens: 0, decodeTokensPerSecond: 0, timeToFirstTokenMs: 0, stopReason: 'aborted' as const, quickSteps: runner.stats.quickSteps - quickBefore }));
   }
   const prefillMs = now() - t0;
 
@@ -189,7 +193,8 @@ export async function generateColumns(
         positions: live.map((l) => prompts[l.col].length + step),
         loraSlots: live.map((l) => columns[l.col].loraSlot),
         loraScales: live.map((l) => columns[l.col].strength),
-        seqs: live.length, lastStride: 1, lastOffset: 0, quick,
+        // Never quick: a step of several columns on the one-row kernels reads the weights once per column, every step.
+        seqs: live.length, lastStride: 1, lastOffset: 0,
       });
     } catch (e) {
       if (!signal?.aborted) throw e;
@@ -200,8 +205,6 @@ export async function generateColumns(
     step++;
   }
   const decodeMs = now() - tDecode;
-  // What quick steps skipped compiles now, while the person reads the answer.
-  if (quick && runner.deferredKernels > 0) void runner.compileDeferred();
   return state.map((s, i) => ({
     prefillMs,
     decodeMs,
@@ -210,6 +213,7 @@ export async function generateColumns(
     decodeTokensPerSecond: s.n > 1 ? (s.n - 1) / ((s.endAt - s.firstAt) / 1000) : 0,
     timeToFirstTokenMs: s.firstAt - t0,
     stopReason: s.stop ?? 'length',
+    quickSteps: runner.stats.quickSteps - quickBefore,
   }));
 }
 

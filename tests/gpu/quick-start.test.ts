@@ -98,6 +98,20 @@ describe('quick start', () => {
     expect(runner.deferredKernels).toBe(0);
   });
 
+  it('counts the rows of every prefill a call makes: two prompts of 40 rows are 80', async () => {
+    const gpu = await freshGpu();
+    const { runner } = await tinyRunner(gpu, SPEC, { slots: 2, contextLength: 96, maxRows: 64 });
+    const two = [0, 1].map((s) => Array.from({ length: 40 }, (_, i) => (i * 7 + s) % 100));
+    const columns = [{ loraSlot: 0, strength: 1 }, { loraSlot: 0, strength: 1 }];
+    // One of them alone is quick...
+    await generateColumns(runner, [two[0]], [columns[0]], { ...greedy, quickStart: true }, () => {});
+    expect(runner.stats.quickSteps).toBe(1);
+    // ...both are not, though the many-row kernels are still not compiled.
+    await generateColumns(runner, two, columns, { ...greedy, quickStart: true }, () => {});
+    expect(runner.stats.quickSteps).toBe(1);
+    expect(runner.deferredKernels).toBeGreaterThan(0);
+  });
+
   it('the engine starts chat and comparisons quickly, never an evaluation, and not at all when made without it', async () => {
     const run = async (quickStart: boolean | undefined, call: (e: Engine) => Promise<unknown>) => {
       const engine = new Engine(await freshGpu(), { contextLength: 96, slots: 2, ...(quickStart === undefined ? {} : { quickStart }) });

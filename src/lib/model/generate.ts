@@ -35,6 +35,9 @@ export interface GenerateOptions extends SamplingOptions {
 export const QUICK_START_ROWS = 64;
 export const QUICK_START_BYTES = 12 * 2 ** 30;
 
+/** What a column's rows go through: the base model (no adapter, or strength 0) or an adapter at a strength. */
+const adapterKey = (c: Column): string => (c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`);
+
 /** How a prefill runs: what stops it, and whether it takes quick steps (StepInput.quick). */
 export interface PrefillOptions {
   signal?: AbortSignal;
@@ -145,7 +148,9 @@ export async function generateColumns(
   if (cached > 0 && (perColumn || columns.length !== 1 || cached >= prompts[0].length)) {
     throw new InvalidArgumentError(`cachedTokens ${cached} needs one column and a prompt longer than the cached part (${prompts[0].length} tokens).`);
   }
-  const newRows = perColumn ? Math.max(...prompts.map((p) => p.length)) : prompts[0].length - cached;
+  // Rows the prefill computes: each group's new prompt rows (columns with one prompt and adapter share a prefill).
+  const groupRows = new Map(columns.map((c, i) => [`${perColumn ? prompts[i].join(',') : ''}|${adapterKey(c)}`, prompts[i].length - cached]));
+  const newRows = [...groupRows.values()].reduce((t, r) => t + r, 0);
   const quick = opts.quickStart === true && newRows <= QUICK_START_ROWS && newRows * runner.layerWeightBytes <= QUICK_START_BYTES;
   const pre = perColumn ? await prefillEach(runner, prompts, columns, { signal, quick }) : await prefillColumns(runner, prompts[0], columns, { signal, from: cached, quick });
   if (!pre) {
@@ -229,7 +234,7 @@ export async function prefillColumns(
 ): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
-    const key = c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`;
+    const key = adapterKey(c);
     groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
   });
   const groups = [...groupOf.values()];
@@ -266,7 +271,7 @@ export async function prefillEach(
 ): Promise<Candidates[] | null> {
   const groupOf = new Map<string, number[]>();
   columns.forEach((c, i) => {
-    const key = `${prompts[i].join(',')}|${c.loraSlot === 0 || c.strength === 0 ? 'base' : `${c.loraSlot}@${c.strength}`}|${targets?.[i] ?? ''}`;
+    const key = `${prompts[i].join(',')}|${adapterKey(c)}|${targets?.[i] ?? ''}`;
     groupOf.set(key, [...(groupOf.get(key) ?? []), i]);
   });
   const out: Candidates[] = new Array(columns.length);

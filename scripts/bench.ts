@@ -7,7 +7,8 @@
 // against weight bytes, for the built-in demo model and a random model with SmolLM2-135M's shapes at each weight
 // precision (decode reads every layer's weight bytes once per token: the row's weight bytes); batched multi-adapter
 // decoding, a training step (LoRA over f32/f16, QLoRA over q8/q4), and evaluation throughput for 1 and 4 models.
-// Figures only: nothing is asserted. Software Vulkan drivers say nothing about real GPU speed.
+// Figures only: nothing is asserted. Software Vulkan drivers say nothing about real GPU speed. Every section but cold
+// measures the steady state, its engines made without quick start (EngineOptions.quickStart), which cold measures.
 
 import { Engine } from '../src/lib/engine.js';
 import { createNodeGpu } from '../src/lib/gpu/node.js';
@@ -78,7 +79,7 @@ const gpu = await createNodeGpu({ driver, noSubgroups: args.includes('--no-subgr
 /** --precision picks the weight formats of the decode and train rows (default: every one this device runs). */
 const precisions = (precisionAt >= 0 ? args[precisionAt + 1].split(',') : ['f32', ...(gpu.f16 ? ['f16'] : []), 'q8', 'q4']) as WeightFormat[];
 for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.map((p) => [m, p] as const)) : []) {
-  const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
+  const engine = new Engine(gpu, { contextLength: 512, slots: 1, quickStart: false });
   const before = gpu.allocatedBytes;
   const info = await engine.load(bm.files(), undefined, undefined, { precision });
   const promptIds = benchPrompt(bm.promptTokens);
@@ -128,7 +129,7 @@ for (const [bm, precision] of run('decode') ? models.flatMap((m) => precisions.m
 }
 // Batched multi-adapter decode: the same model, 1 to 4 columns, each column a different adapter (rank 8, q/k/v/o).
 for (const bm of run('compare') ? models : []) {
-  const engine = new Engine(gpu, { contextLength: 256, slots: 4 });
+  const engine = new Engine(gpu, { contextLength: 256, slots: 4, quickStart: false });
   await engine.load(bm.files());
   const cfg = engine.runner.cfg;
   const names = ['a', 'b', 'c', 'd'];
@@ -149,7 +150,7 @@ for (const bm of run('compare') ? models : []) {
 }
 // Training: one micro-step (forward, loss, backward) against a forward pass of the same batch, tokens/s, GPU memory.
 for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.map((p) => [m, p] as const)) : []) {
-  const engine = new Engine(gpu, { contextLength: 64, slots: 1 });
+  const engine = new Engine(gpu, { contextLength: 64, slots: 1, quickStart: false });
   const before = gpu.allocatedBytes;
   const info = await engine.load(bm.files(), undefined, undefined, { precision });
   const weights = gpu.allocatedBytes - before;
@@ -190,7 +191,7 @@ for (const [bm, precision] of run('train') ? models.flatMap((m) => precisions.ma
 // flight) and four models (base + 3 adapters, one example's four answers as one batch); each batch's references are
 // then scored teacher-forced in one batch. The ratio compares with one model, one example at a time.
 for (const bm of run('eval') ? models : []) {
-  const engine = new Engine(gpu, { contextLength: 256, slots: 4 });
+  const engine = new Engine(gpu, { contextLength: 256, slots: 4, quickStart: false });
   await engine.load(bm.files());
   const cfg = engine.runner.cfg;
   ['a', 'b', 'c'].forEach((name, i) => engine.addAdapter(syntheticAdapter(cfg, { name, seed: 20 + i, config: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] } })));
@@ -244,7 +245,7 @@ if (only === 'prefill') {
   const files = smolShapesFiles();
   const runs = quick ? 2 : 3;
   const ours = async (precision: WeightFormat) => {
-    const engine = new Engine(gpu, { contextLength: 512, slots: 1 });
+    const engine = new Engine(gpu, { contextLength: 512, slots: 1, quickStart: false });
     await engine.load(new MemoryFiles('random SmolLM2-135M shapes', files), undefined, undefined, { precision });
     const r = await ourPrefill(engine, runs);
     engine.unload();
@@ -294,7 +295,7 @@ if (only === 'big') {
       open: async (name: string) => { if (name !== 'model.safetensors') throw new Error(`no ${name}`); return { size: m.size, stream: m.open() }; },
     };
     for (const precision of precisionAt >= 0 ? precisions : ['q4' as WeightFormat]) {
-      const engine = new Engine(gpu, { contextLength: 256, slots: 1 });
+      const engine = new Engine(gpu, { contextLength: 256, slots: 1, quickStart: false });
       const before = gpu.allocatedBytes;
       const t1 = performance.now();
       const info = await engine.load(files, undefined, undefined, { precision });

@@ -283,7 +283,6 @@ export class Engine {
     return info;
   }
 
-  /** Frees the loaded model's GPU memory: weights, KV cache, activations and resident adapters. */
   /**
    * Resolves when no kernel is being compiled in the background (after a quick start): a process waits for it before
    * it exits, so no compile is cut off halfway.
@@ -292,6 +291,7 @@ export class Engine {
     return this.gpu.pipelines.idle();
   }
 
+  /** Frees the loaded model's GPU memory: weights, KV cache, activations and resident adapters. */
   unload(): void {
     const m = this.#model;
     this.#model = null;

@@ -75,7 +75,7 @@ export interface GenerateTimings {
   decodeTokensPerSecond: number;
   timeToFirstTokenMs: number;
   stopReason: 'eos' | 'length' | 'stop' | 'aborted';
-  /** Steps of this call (prefill chunks and decode steps) that ran a one-row kernel in place of one not compiled yet. */
+  /** Prefill steps of this call that ran a one-row kernel in place of one not compiled yet (quickStart). */
   quickSteps: number;
 }
 

@@ -35,7 +35,7 @@ export class PipelineCache {
   async prepare(kernels: readonly Kernel[]): Promise<void> {
     const waits = new Map<string, Promise<void>>();
     for (const k of kernels) {
-      const code = kernelCode(k);
+      const code = this.#code(k);
       if (this.#cache.has(code) || waits.has(code)) continue;
       waits.set(code, this.#inflight.get(code) ?? this.#create(code, k));
     }
@@ -75,17 +75,22 @@ export class PipelineCache {
 
   /** Whether the pipeline of kernel `k` is made (by `get`, or by a `prepare` that has finished). */
   has(k: Kernel): boolean {
-    let code = this.#codes.get(k);
-    if (code === undefined) this.#codes.set(k, (code = kernelCode(k)));
-    return this.#cache.has(code);
+    return this.#cache.has(this.#code(k));
   }
-
-  readonly #codes = new WeakMap<Kernel, string>();
 
   /** The pipeline of a kernel program. */
   program(k: Kernel): GPUComputePipeline {
-    return this.get(k.name, kernelCode(k));
+    return this.get(k.name, this.#code(k));
   }
+
+  /** A kernel program's WGSL, generated once per program object. */
+  #code(k: Kernel): string {
+    let code = this.#codes.get(k);
+    if (code === undefined) this.#codes.set(k, (code = kernelCode(k)));
+    return code;
+  }
+
+  readonly #codes = new WeakMap<Kernel, string>();
 
   get size(): number {
     return this.#cache.size;

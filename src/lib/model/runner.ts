@@ -512,21 +512,22 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
   async #encodeStep(input: StepInput, kind: 'fill' | 'forward'): Promise<{ enc: GPUCommandEncoder; pass: GPUComputePassEncoder; dispatches: number }> {
     const ops = () => (kind === 'fill' ? this.#fillOps : this.#active());
     if (this.#opsVersion !== this.lora.version) this.#buildOps();
-    const variants = () => ops().map((op) => this.#variantFor(op, input));
-    const first = variants();
-    const pending = ops().flatMap((op, i) => op.pending?.(first[i]) ?? []);
+    const choose = () => ops().map((op) => this.#variantFor(op, input));
+    let chosen = choose();
+    const pending = ops().flatMap((op, i) => op.pending?.(chosen[i]) ?? []);
     if (pending.length > 0) {
       await this.gpu.pipelines.prepare(pending);
       this.gpu.check();
       this.#checkAdapters(input);
     }
     this.#writeInputs(input); // rebuilds the ops first when the adapter bank changed
+    // After a wait the ops may have been rebuilt and skipped kernels compiled meanwhile: choose again.
+    if (pending.length > 0) chosen = choose();
     const enc = this.gpu.device.createCommandEncoder({ label: kind });
     const pass = enc.beginComputePass({ label: kind });
     const list = ops();
-    const chosen = variants();
     list.forEach((op, i) => this.#encodeOp(pass, op, rowsOf(op, input), chosen[i]));
-    if (chosen.some((v, i) => v !== matmulVariant(rowsOf(list[i], input)))) this.stats.quickSteps++;
+    if (input.quick && chosen.some((v, i) => v !== matmulVariant(rowsOf(list[i], input)))) this.stats.quickSteps++;
     return { enc, pass, dispatches: list.length };
   }
 
@@ -552,16 +553,11 @@ export class ModelRunner<L extends LoraEpilogue = LoraEpilogue> {
    * wanted a quick start is done (after the first answer), not before: the compiles would share the CPU with it.
    * Resolves when they are made; a kernel that fails to compile is reported by the step that next needs it.
    */
-  async compileDeferred(): Promise<void> {
-    for (const k of this.#deferred) this.#compiling.add(k);
+  compileDeferred(): Promise<void> {
+    const kernels = [...this.#deferred];
     this.#deferred.clear();
-    // Those an earlier call started and that are still under way are waited for, not created again.
-    await this.gpu.pipelines.prepare([...this.#compiling]);
-    for (const k of this.#compiling) if (this.gpu.pipelines.has(k)) this.#compiling.delete(k);
+    return this.gpu.pipelines.prepare(kernels); // one that fails is skipped again by the next quick step, and retried
   }
-
-  /** Kernels compileDeferred was asked for: being compiled, or failed (their step reports it). */
-  readonly #compiling = new Set<Kernel>();
 
   /** Bytes of the layers' weight matrices: what each row of a quick step streams (the one-row kernels read them per row). */
   get layerWeightBytes(): number {
